@@ -1,0 +1,1 @@
+"""Dispatch: runner backends, the reconcile step and the Celery tasks."""

@@ -1,0 +1,88 @@
+"""The runner backend interface: what the dispatcher asks of any backend.
+
+A backend starts, stops and observes attempts. It reports what it observes to a
+Reporter (the dispatcher), never writing to the database itself, so the engine
+and the services never know which backend runs a task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from workflows.services.attempts import Report
+
+Reporter = Callable[[Report], None]
+
+
+class BackendError(Exception):
+    """A backend call failed. `permanent` faults fail the attempt (as Error);
+    transient ones are tried again later."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True, slots=True)
+class PodRequest:
+    """One attempt of one task, rendered, as the backend receives it."""
+
+    attempt_id: int
+    run_id: int
+    workflow: str
+    version: int
+    task: str
+    attempt: int
+    image: str | None
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: tuple[Mapping[str, Any], ...] = ()
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    priority: int = 0
+    timeout: float | None = None
+
+    @property
+    def name(self) -> str:
+        """A stable name from the attempt's identity: a repeated launch of the
+        same attempt finds the same name and so cannot start it twice."""
+        return pod_name(self.workflow, self.run_id, self.task, self.attempt)
+
+
+_INVALID = re.compile(r"[^a-z0-9-]+")
+
+
+def pod_name(workflow: str, run_id: int, task: str, attempt: int) -> str:
+    full = f"{workflow}-{run_id}-{task}-{attempt}"
+    name = _INVALID.sub("-", full.lower()).strip("-")
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{name[:54].rstrip('-')}-{digest}"
+
+
+class Backend(Protocol):
+    name: str
+
+    def launch(self, request: PodRequest) -> None:
+        """Start the attempt; repeating it for a launched attempt does nothing.
+        Progress arrives later through the reporter."""
+
+    def cancel(self, attempt_id: int, handle: str) -> None:
+        """Stop the attempt if it still runs; idempotent."""
+
+    def status(self, attempt_id: int, handle: str) -> Report | None:
+        """What the backend knows of the attempt now; None when it knows nothing."""
+
+    def logs(self, log_path: str, handle: str, *, offset: int = 0) -> bytes:
+        """The attempt's output from byte `offset` on."""
+
+    def recover(self, live: list[tuple[int, str]]) -> list[int]:
+        """After a restart: given (attempt id, handle) of every attempt the
+        database believes live, adopt what still runs, report what ended, and
+        return the ids that were never started and must be launched again."""

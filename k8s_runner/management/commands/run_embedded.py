@@ -1,0 +1,102 @@
+"""Serve the embedded mode: the Daphne web server plus one Celery worker
+(with its beat) as child processes, stopped together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+
+def worker_command(*, beat: bool = True, loglevel: str = "INFO") -> list[str]:
+    """The embedded worker: one process with a thread pool, because the local
+    backend's subprocesses are children of the process that launched them."""
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "webapp",
+        "worker",
+        "--pool=threads",
+        "--concurrency=4",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        "flowdeck-embedded@%h",
+    ]
+    if beat:
+        command += ["--beat", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME]
+    return command
+
+
+def web_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        host,
+        "-p",
+        str(port),
+        "webapp.asgi:application",
+    ]
+
+
+class Command(BaseCommand):
+    help = "Run the web server and a Celery worker together (the embedded mode)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "FLOWDECK_SERVE_STATIC": os.environ.get("FLOWDECK_SERVE_STATIC", "true"),
+        }
+        children = [
+            subprocess.Popen(worker_command(), env=env),
+            subprocess.Popen(web_command(options["host"], options["port"]), env=env),
+        ]
+        self.stdout.write(
+            f"Flowdeck on http://{options['host']}:{options['port']}/ "
+            f"(data in {settings.DATA_DIR}); Ctrl-C stops it."
+        )
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and all(child.poll() is None for child in children):
+                time.sleep(0.2)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        failed = [
+            child.args[2:5]
+            for child in children
+            if child.returncode not in (0, -15, None)
+        ]
+        if failed and not stopping:
+            raise SystemExit(f"a Flowdeck process stopped unexpectedly: {failed}")

@@ -1,0 +1,136 @@
+"""Shared fixtures: users, API clients, workflows, and a driver that plays the
+part of a backend so service and API tests can take runs through every state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from workflows.models import Attempt, Run, Workflow
+from workflows.services.advance import Advance, advance_run
+from workflows.services.attempts import Report, record_report
+from workflows.services.submit import create_workflow, submit_run
+from workflows.states import TERMINAL_RUN_STATUSES, AttemptStatus
+
+
+def requires_service(variable: str) -> pytest.MarkDecorator:
+    """Skip (never in CI: the plugin fails first) when a real server is missing."""
+    missing = os.environ.get(f"FLOWDECK_TEST_NO_{variable}")
+    return pytest.mark.skipif(bool(missing), reason=f"{variable}: {missing}")
+
+
+def shell_task(name: str, script: str = "true", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": "busybox:1.36",
+        "command": ["sh", "-c"],
+        "args": [script],
+        **extra,
+    }
+
+
+def workflow_document(
+    name: str, tasks: list[dict[str, Any]], **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "flowdeck.io/v1",
+        "kind": "Workflow",
+        "metadata": {"name": name},
+        "spec": {"tasks": tasks, **spec},
+    }
+
+
+def diamond_document(name: str = "diamond", **spec: Any) -> dict[str, Any]:
+    return workflow_document(
+        name,
+        [
+            shell_task("a"),
+            shell_task("b", dependencies=["a"]),
+            shell_task("c", dependencies=["a"]),
+            shell_task("d", dependencies=["b", "c"]),
+        ],
+        **spec,
+    )
+
+
+@pytest.fixture
+def user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def other_user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("bob", password="pw-bob-123")
+
+
+@pytest.fixture
+def admin_user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("root", password="pw-root-123")
+
+
+@pytest.fixture
+def api(user: Any) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def diamond(user: Any) -> Workflow:
+    return create_workflow(diamond_document(), author=user)
+
+
+Outcome = AttemptStatus | Callable[[str, int], AttemptStatus]
+
+
+def drive_run(
+    run: Run,
+    outcomes: Mapping[str, Outcome] | None = None,
+    *,
+    default: AttemptStatus = AttemptStatus.SUCCEEDED,
+    max_steps: int = 10_000,
+) -> Run:
+    """Advance `run` to its end, ending each launched attempt with the outcome
+    named for its task (a status, or a function of task name and attempt
+    number). Plays the backend through the same service calls a real one uses.
+    """
+    outcomes = outcomes or {}
+    work = advance_run(run.pk)
+    launches = list(work.launch)
+    steps = 0
+    while launches and steps < max_steps:
+        steps += 1
+        attempt = Attempt.objects.select_related("task_run").get(pk=launches.pop(0))
+        name, number = attempt.task_run.name, attempt.number
+        wanted = outcomes.get(name, default)
+        status = wanted(name, number) if callable(wanted) else wanted
+        record_report(
+            Report(attempt.pk, AttemptStatus.RUNNING, handle=f"fake-{attempt.pk}")
+        )
+        result: Advance | None = record_report(
+            Report(attempt.pk, status, exit_code=0 if status == "Succeeded" else 1)
+        )
+        if result is not None:
+            launches.extend(result.launch)
+        if not launches:
+            # Retries wait for their backoff: plan again, as the sweep would.
+            run.refresh_from_db()
+            if run.status not in TERMINAL_RUN_STATUSES:
+                launches.extend(advance_run(run.pk, now=_next_retry(run)).launch)
+    run.refresh_from_db()
+    return run
+
+
+def _next_retry(run: Run) -> Any:
+    from django.db.models import Min
+    from django.utils import timezone
+
+    due = run.tasks.aggregate(due=Min("retry_at"))["due"]
+    return max(due, timezone.now()) if due else timezone.now()
+
+
+__all__ = ["drive_run", "submit_run", "requires_service"]

@@ -1,0 +1,199 @@
+"""The local-process backend with real subprocesses: success, failure, timeout,
+cancel, slots and restart recovery."""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from pathlib import Path
+
+import pytest
+
+from k8s_runner.backends.base import BackendError, PodRequest
+from k8s_runner.backends.local import LocalBackend, process_start_time
+from workflows.services.attempts import Report
+from workflows.states import AttemptStatus
+
+TERMINAL = {
+    AttemptStatus.SUCCEEDED,
+    AttemptStatus.FAILED,
+    AttemptStatus.ERROR,
+    AttemptStatus.CANCELLED,
+}
+
+
+class Reports:
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[Report] = queue.SimpleQueue()
+        self.seen: list[Report] = []
+
+    def __call__(self, report: Report) -> None:
+        self.queue.put(report)
+
+    def wait_for(
+        self, attempt_id: int, statuses: set[str], timeout: float = 10
+    ) -> Report:
+        for report in self.seen:
+            if report.attempt_id == attempt_id and report.status in statuses:
+                return report
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                report = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.seen.append(report)
+            if report.attempt_id == attempt_id and report.status in statuses:
+                return report
+        raise AssertionError(f"no {statuses} report for attempt {attempt_id}")
+
+
+@pytest.fixture
+def reports() -> Reports:
+    return Reports()
+
+
+@pytest.fixture
+def backend(reports: Reports, tmp_path: Path) -> LocalBackend:
+    return LocalBackend(reports, data_dir=tmp_path, slots=2)
+
+
+def request(attempt_id: int, script: str, **extra: object) -> PodRequest:
+    fields: dict[str, object] = {
+        "attempt_id": attempt_id,
+        "run_id": 7,
+        "workflow": "wf",
+        "version": 1,
+        "task": f"task-{attempt_id}",
+        "attempt": 1,
+        "image": "ignored",
+        "command": ("sh", "-c"),
+        "args": (script,),
+    }
+    fields.update(extra)
+    return PodRequest(**fields)  # type: ignore[arg-type]
+
+
+def test_a_zero_exit_succeeds_and_its_output_is_in_the_log(backend, reports):
+    backend.launch(request(1, "echo hello from $FLOWDECK_TASK; echo oops >&2"))
+    running = reports.wait_for(1, {AttemptStatus.RUNNING})
+    done = reports.wait_for(1, TERMINAL)
+    assert done.status == AttemptStatus.SUCCEEDED and done.exit_code == 0
+    assert Path(running.log_path).read_text() == "hello from task-1\noops\n"
+
+
+def test_a_non_zero_exit_fails_with_its_code(backend, reports):
+    backend.launch(request(2, "exit 3"))
+    done = reports.wait_for(2, TERMINAL)
+    assert done.status == AttemptStatus.FAILED
+    assert done.exit_code == 3
+    assert "exited with code 3" in done.message
+
+
+def test_a_missing_program_fails_with_a_clear_message(backend, reports):
+    backend.launch(request(3, "", command=("/no/such/program",), args=()))
+    done = reports.wait_for(3, TERMINAL)
+    assert done.status == AttemptStatus.FAILED
+    assert done.reason == "StartError"
+    assert "No such file" in done.message
+
+
+def test_the_timeout_kills_the_whole_process_group(backend, reports, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    started = time.monotonic()
+    backend.launch(request(4, f"sleep 30 & echo $! > {pid_file}; wait", timeout=0.5))
+    done = reports.wait_for(4, TERMINAL)
+    assert time.monotonic() - started < 5
+    assert done.status == AttemptStatus.FAILED
+    assert done.reason == "DeadlineExceeded"
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 7
+    while process_start_time(child) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_start_time(child) is None, "the background child survived"
+
+
+def test_cancel_stops_a_running_attempt(backend, reports):
+    backend.launch(request(5, "sleep 30"))
+    running = reports.wait_for(5, {AttemptStatus.RUNNING})
+    backend.cancel(5, running.handle)
+    done = reports.wait_for(5, TERMINAL)
+    assert done.status == AttemptStatus.CANCELLED
+
+
+def test_slots_bound_concurrency_and_the_queue_honours_priority(reports, tmp_path):
+    backend = LocalBackend(reports, data_dir=tmp_path, slots=1)
+    order = tmp_path / "order"
+    backend.launch(request(10, f"sleep 0.3; echo first >> {order}"))
+    backend.launch(request(11, f"echo low >> {order}", priority=0))
+    backend.launch(request(12, f"echo high >> {order}", priority=5))
+    for attempt_id in (10, 11, 12):
+        assert reports.wait_for(attempt_id, TERMINAL).status == AttemptStatus.SUCCEEDED
+    assert order.read_text().split() == ["first", "high", "low"]
+
+
+def test_cancelling_a_queued_attempt_never_starts_it(reports, tmp_path):
+    backend = LocalBackend(reports, data_dir=tmp_path, slots=1)
+    backend.launch(request(20, "sleep 0.5"))
+    backend.launch(request(21, f"touch {tmp_path / 'ran'}"))
+    backend.cancel(21, "")
+    assert reports.wait_for(21, TERMINAL).status == AttemptStatus.CANCELLED
+    assert reports.wait_for(20, TERMINAL).status == AttemptStatus.SUCCEEDED
+    time.sleep(0.2)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_repeated_launch_of_the_same_attempt_runs_it_once(backend, reports, tmp_path):
+    marker = tmp_path / "count"
+    backend.launch(request(30, f"echo x >> {marker}; sleep 0.2"))
+    backend.launch(request(30, f"echo x >> {marker}; sleep 0.2"))
+    reports.wait_for(30, TERMINAL)
+    assert marker.read_text() == "x\n"
+
+
+def test_tasks_do_not_inherit_the_servers_secrets(
+    backend, reports, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", "postgres://secret")
+    monkeypatch.setenv("FLOWDECK_SECRET_KEY", "very-secret")
+    out = tmp_path / "env"
+    backend.launch(
+        request(40, f"env > {out}", env=({"name": "MODE", "value": "full"},))
+    )
+    reports.wait_for(40, TERMINAL)
+    env = out.read_text()
+    assert "MODE=full" in env and "FLOWDECK_RUN_ID=7" in env
+    assert "secret" not in env
+
+
+def test_kubernetes_only_env_references_are_refused(backend):
+    ref = {"name": "PW", "value_from": {"secretKeyRef": {"name": "db", "key": "pw"}}}
+    with pytest.raises(BackendError) as error:
+        backend.launch(request(50, "true", env=(ref,)))
+    assert error.value.permanent and "valueFrom" in str(error.value)
+
+
+def test_a_task_without_a_command_is_refused(backend):
+    with pytest.raises(BackendError, match="command"):
+        backend.launch(request(51, "", command=(), args=()))
+
+
+def test_after_a_restart_live_processes_are_adopted_and_lost_ones_are_errors(
+    reports, tmp_path
+):
+    first = LocalBackend(reports, data_dir=tmp_path, slots=2)
+    first.launch(request(60, "sleep 1"))
+    handle = reports.wait_for(60, {AttemptStatus.RUNNING}).handle
+    # A new backend stands for the restarted worker: it did not start pid 60.
+    restarted_reports = Reports()
+    restarted = LocalBackend(restarted_reports, data_dir=tmp_path, slots=2)
+    gone_handle = f"{os.getpid() + 10**6}:1"
+    relaunch = restarted.recover([(60, handle), (61, gone_handle), (62, "")])
+    assert relaunch == [62]
+    lost = restarted_reports.wait_for(61, TERMINAL, timeout=2)
+    assert lost.status == AttemptStatus.ERROR and lost.reason == "ProcessLost"
+    assert restarted.status(60, handle) is not None  # adopted while it runs
+    ended = restarted_reports.wait_for(60, TERMINAL, timeout=10)
+    assert ended.status == AttemptStatus.ERROR
+    assert "exit status is unknown" in ended.message

@@ -1,0 +1,376 @@
+"""The pure DAG engine: table tests, and properties over random DAGs and failures.
+
+A small simulator here plays the services' part (apply each action to the task
+states) and the backend's (end running attempts with drawn outcomes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workflows import engine
+from workflows.engine import Blueprint, RunState, TaskState
+from workflows.spec import Backoff, RetryPolicy, TaskSpec, WorkflowSpec
+from workflows.states import (
+    TERMINAL_TASK_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
+    AttemptStatus,
+    RunStatus,
+    TaskStatus,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_spec(
+    deps: dict[str, list[str]],
+    *,
+    parallelism: int | None = None,
+    fail_fast: bool = False,
+    retries: dict[str, int] | None = None,
+    priorities: dict[str, int] | None = None,
+    timeout: float | None = None,
+) -> WorkflowSpec:
+    retries = retries or {}
+    priorities = priorities or {}
+    return WorkflowSpec(
+        name="wf",
+        tasks=tuple(
+            TaskSpec(
+                name=name,
+                image="img",
+                dependencies=tuple(upstream),
+                retry=RetryPolicy(
+                    limit=retries.get(name, 0), backoff=Backoff(delay=1, factor=2)
+                ),
+                priority=priorities.get(name, 0),
+                timeout=timeout,
+            )
+            for name, upstream in deps.items()
+        ),
+        parallelism=parallelism,
+        fail_fast=fail_fast,
+    )
+
+
+@dataclass
+class Simulation:
+    """The services and a backend, in memory, driving one run with the engine."""
+
+    blueprint: Blueprint
+    incremental: bool = False
+    now: datetime = T0
+    run_status: RunStatus = RunStatus.PENDING
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+    round_start: dict[str, int] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    changed: dict[str, TaskStatus] | None = None
+
+    def __post_init__(self) -> None:
+        self.tasks = {
+            t.name: TaskState(TaskStatus.PENDING) for t in self.blueprint.spec.tasks
+        }
+        self.round_start = {name: 1 for name in self.tasks}
+
+    def view(self) -> RunState:
+        counts = Counter(state.status for state in self.tasks.values())
+        queued = sorted(
+            (n for n, s in self.tasks.items() if s.status is TaskStatus.QUEUED),
+            key=lambda n: (
+                -self.blueprint.tasks[n].priority,
+                self.blueprint.graph.position[n],
+            ),
+        )
+        if not self.incremental or self.changed is None:
+            return RunState(self.run_status, T0, dict(self.tasks), counts, None, queued)
+        names = engine.tasks_to_load(self.blueprint.graph, self.changed)
+        names.update(
+            n
+            for n, s in self.tasks.items()
+            if s.status is TaskStatus.RETRYING and s.retry_at <= self.now
+        )
+        needed = self.blueprint.graph.with_upstreams(names) | set(queued)
+        return RunState(
+            self.run_status,
+            T0,
+            {n: self.tasks[n] for n in needed},
+            counts,
+            frozenset(names),
+            queued,
+        )
+
+    def step(self) -> engine.Plan:
+        plan = engine.plan(self.blueprint, self.view(), self.now)
+        if plan.rescan:
+            self.changed = None
+            plan = engine.plan(self.blueprint, self.view(), self.now)
+        self.changed = {}
+        for action in plan.actions:
+            self.apply(action)
+        return plan
+
+    def apply(self, action: engine.Action) -> None:
+        graph = self.blueprint.graph
+        match action:
+            case engine.StartRun():
+                self.run_status = RunStatus.RUNNING
+            case engine.QueueTask(task=name):
+                self.set(name, TaskStatus.QUEUED)
+            case engine.StartTask(task=name, attempt=number):
+                state = self.tasks[name]
+                if state.status is not TaskStatus.QUEUED:
+                    self.violations.append(f"{name} started from {state.status}")
+                for upstream in graph.upstream[name]:
+                    if self.tasks[upstream].status is not TaskStatus.SUCCEEDED:
+                        self.violations.append(f"{name} started before {upstream}")
+                if number != state.attempts + 1:
+                    self.violations.append(f"{name} attempt {number} out of order")
+                self.tasks[name] = TaskState(TaskStatus.RUNNING, number, self.now)
+                self.started.append(name)
+                self.changed[name] = TaskStatus.RUNNING
+            case engine.SkipTask(task=name):
+                self.set(name, TaskStatus.UPSTREAM_FAILED)
+            case engine.CancelTask(task=name):
+                self.set(name, TaskStatus.CANCELLED)
+            case engine.TimeOutTask(task=name):
+                self.finish(name, AttemptStatus.FAILED)
+            case engine.FinishRun(status=status):
+                self.run_status = status
+
+    def set(self, name: str, status: TaskStatus) -> None:
+        self.tasks[name] = replace(self.tasks[name], status=status)
+        if self.changed is not None:
+            self.changed[name] = status
+
+    def finish(self, name: str, result: AttemptStatus) -> None:
+        state = self.tasks[name]
+        spec = self.blueprint.tasks[name]
+        outcome = engine.after_attempt(
+            spec,
+            state.attempts - self.round_start[name] + 1,
+            result,
+            self.now,
+            retries_allowed=self.run_status is RunStatus.RUNNING,
+        )
+        self.tasks[name] = replace(
+            state, status=outcome.status, retry_at=outcome.retry_at
+        )
+        self.changed = {name: outcome.status}
+
+    def running(self) -> list[str]:
+        return [n for n, s in self.tasks.items() if s.status is TaskStatus.RUNNING]
+
+    def run_to_end(self, outcomes: list[AttemptStatus], max_steps: int = 5000) -> None:
+        self.changed = None
+        self.step()
+        draws = iter(outcomes)
+        parallelism = self.blueprint.spec.parallelism
+        for _ in range(max_steps):
+            if self.run_status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+                return
+            running = self.running()
+            if parallelism is not None and len(running) > parallelism:
+                self.violations.append(f"{len(running)} running > {parallelism}")
+            if running:
+                self.finish(running[0], next(draws, AttemptStatus.SUCCEEDED))
+            else:
+                waiting = [s.retry_at for s in self.tasks.values() if s.retry_at]
+                if not waiting:
+                    self.violations.append("stuck: nothing running, run not finished")
+                    return
+                self.now = max(self.now, min(waiting))
+                self.changed = {}
+            self.step()
+        self.violations.append("did not terminate")
+
+
+# --- table tests -----------------------------------------------------------------
+
+
+def test_a_chain_starts_one_task_at_a_time_in_order() -> None:
+    sim = Simulation(Blueprint.of(make_spec({"a": [], "b": ["a"], "c": ["b"]})))
+    sim.run_to_end([])
+    assert sim.started == ["a", "b", "c"]
+    assert sim.run_status is RunStatus.SUCCEEDED
+
+
+def test_parallelism_caps_running_tasks_and_priority_picks_first() -> None:
+    deps = {"root": [], "low": ["root"], "high": ["root"], "mid": ["root"]}
+    spec = make_spec(deps, parallelism=1, priorities={"high": 10, "mid": 5})
+    sim = Simulation(Blueprint.of(spec))
+    sim.run_to_end([])
+    assert sim.started == ["root", "high", "mid", "low"]
+    assert not sim.violations
+
+
+def test_a_final_failure_skips_the_whole_downstream_closure() -> None:
+    deps = {"a": [], "b": ["a"], "c": ["b"], "d": ["c"], "e": []}
+    sim = Simulation(Blueprint.of(make_spec(deps)))
+    sim.run_to_end([AttemptStatus.FAILED])
+    statuses = {n: s.status for n, s in sim.tasks.items()}
+    assert statuses == {
+        "a": TaskStatus.FAILED,
+        "b": TaskStatus.UPSTREAM_FAILED,
+        "c": TaskStatus.UPSTREAM_FAILED,
+        "d": TaskStatus.UPSTREAM_FAILED,
+        "e": TaskStatus.SUCCEEDED,
+    }
+    assert sim.run_status is RunStatus.FAILED
+
+
+def test_fail_fast_cancels_what_has_not_started() -> None:
+    deps = {"a": [], "b": [], "c": ["b"]}
+    sim = Simulation(Blueprint.of(make_spec(deps, parallelism=1, fail_fast=True)))
+    sim.run_to_end([AttemptStatus.FAILED])
+    assert sim.tasks["a"].status is TaskStatus.FAILED
+    assert sim.tasks["b"].status is TaskStatus.CANCELLED
+    assert sim.run_status is RunStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    ("attempt", "expected_delay"), [(1, 10.0), (2, 20.0), (3, 40.0), (6, 300.0)]
+)
+def test_backoff_grows_exponentially_up_to_its_cap(
+    attempt: int, expected_delay: float
+) -> None:
+    task = TaskSpec(
+        name="x",
+        retry=RetryPolicy(limit=10, backoff=Backoff(10, 2, 300)),
+    )
+    outcome = engine.after_attempt(task, attempt, AttemptStatus.FAILED, T0)
+    assert outcome.status is TaskStatus.RETRYING
+    assert outcome.retry_at == T0 + timedelta(seconds=expected_delay)
+
+
+def test_retry_on_error_only_does_not_retry_a_program_failure() -> None:
+    task = TaskSpec(name="x", retry=RetryPolicy(limit=3, on=frozenset({"Error"})))
+    failed = engine.after_attempt(task, 1, AttemptStatus.FAILED, T0)
+    errored = engine.after_attempt(task, 1, AttemptStatus.ERROR, T0)
+    assert failed.status is TaskStatus.FAILED
+    assert errored.status is TaskStatus.RETRYING
+
+
+def test_a_running_task_past_its_timeout_is_timed_out() -> None:
+    blueprint = Blueprint.of(make_spec({"a": []}, timeout=60))
+    state = RunState(
+        RunStatus.RUNNING,
+        T0,
+        {"a": TaskState(TaskStatus.RUNNING, 1, T0)},
+        {TaskStatus.RUNNING: 1},
+    )
+    assert engine.plan(blueprint, state, T0 + timedelta(seconds=59)).actions == []
+    plan = engine.plan(blueprint, state, T0 + timedelta(seconds=60))
+    assert [type(a) for a in plan.actions] == [engine.TimeOutTask]
+
+
+def test_a_cancelling_run_cancels_every_unfinished_task_and_ends_cancelled() -> None:
+    blueprint = Blueprint.of(make_spec({"a": [], "b": ["a"]}))
+    state = RunState(
+        RunStatus.CANCELLING,
+        T0,
+        {"a": TaskState(TaskStatus.RUNNING, 1, T0), "b": TaskState(TaskStatus.PENDING)},
+        {TaskStatus.RUNNING: 1, TaskStatus.PENDING: 1},
+    )
+    plan = engine.plan(blueprint, state, T0)
+    assert plan.actions[:2] == [
+        engine.CancelTask("a", "the run was cancelled"),
+        engine.CancelTask("b", "the run was cancelled"),
+    ]
+    assert plan.actions[-1] == engine.FinishRun(RunStatus.CANCELLED, "cancelled")
+
+
+def test_the_pure_core_does_not_import_django() -> None:
+    code = (
+        "import sys, workflows.engine, workflows.dag, workflows.states, "
+        "workflows.spec; print('django' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+# --- properties over random DAGs -------------------------------------------------
+
+
+@st.composite
+def random_runs(draw: st.DrawFn) -> tuple[WorkflowSpec, list[AttemptStatus]]:
+    size = draw(st.integers(1, 14))
+    names = [f"t{i}" for i in range(size)]
+    deps = {
+        name: draw(st.lists(st.sampled_from(names[:i]), unique=True, max_size=3))
+        if i
+        else []
+        for i, name in enumerate(names)
+    }
+    spec = make_spec(
+        deps,
+        parallelism=draw(st.one_of(st.none(), st.integers(1, 4))),
+        fail_fast=draw(st.booleans()),
+        retries={n: draw(st.integers(0, 2)) for n in names},
+        priorities={n: draw(st.integers(-2, 2)) for n in names},
+    )
+    outcomes = draw(
+        st.lists(
+            st.sampled_from(
+                [AttemptStatus.SUCCEEDED] * 3
+                + [AttemptStatus.FAILED, AttemptStatus.ERROR]
+            ),
+            max_size=60,
+        )
+    )
+    return spec, outcomes
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_runs())
+def test_every_random_run_terminates_with_the_status_its_tasks_imply(
+    case: tuple[WorkflowSpec, list[AttemptStatus]],
+) -> None:
+    spec, outcomes = case
+    blueprint = Blueprint.of(spec)
+    sim = Simulation(blueprint)
+    sim.run_to_end(outcomes)
+    assert sim.violations == []
+    statuses = {n: s.status for n, s in sim.tasks.items()}
+    assert all(status in TERMINAL_TASK_STATUSES for status in statuses.values())
+    all_succeeded = all(s is TaskStatus.SUCCEEDED for s in statuses.values())
+    assert sim.run_status is (
+        RunStatus.SUCCEEDED if all_succeeded else RunStatus.FAILED
+    )
+    for task in spec.tasks:
+        # Retries never exceed the limit: attempts <= 1 + limit.
+        assert sim.tasks[task.name].attempts <= 1 + task.retry.limit
+        # A task runs at most once per attempt: no two live attempts.
+        assert sim.started.count(task.name) == sim.tasks[task.name].attempts
+        if statuses[task.name] is TaskStatus.UPSTREAM_FAILED:
+            assert any(
+                statuses[u] in UNSUCCESSFUL_TASK_STATUSES for u in task.dependencies
+            )
+        if statuses[task.name] is TaskStatus.SUCCEEDED:
+            assert all(statuses[u] is TaskStatus.SUCCEEDED for u in task.dependencies)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_runs())
+def test_incremental_plans_reach_the_same_end_as_full_plans(
+    case: tuple[WorkflowSpec, list[AttemptStatus]],
+) -> None:
+    spec, outcomes = case
+    full = Simulation(Blueprint.of(spec))
+    full.run_to_end(list(outcomes))
+    partial = Simulation(Blueprint.of(spec), incremental=True)
+    partial.run_to_end(list(outcomes))
+    assert partial.violations == []
+    assert partial.started == full.started
+    assert partial.tasks == full.tasks
+    assert partial.run_status is full.run_status

@@ -1,0 +1,109 @@
+"""The state machine: runs move only through the services, every move recorded."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import diamond_document, drive_run, shell_task, workflow_document
+from workflows.models import RunEvent
+from workflows.services.control import (
+    ActionRefused,
+    cancel_run,
+    retry_from_task,
+    retry_run,
+)
+from workflows.services.submit import create_workflow, submit_run
+from workflows.states import AttemptStatus, RunStatus, TaskStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def statuses(run):
+    return dict(run.tasks.values_list("name", "status"))
+
+
+def test_a_diamond_runs_to_success_in_dependency_order(diamond, user):
+    run = drive_run(submit_run(diamond.latest_version, user=user))
+    assert run.status == RunStatus.SUCCEEDED
+    assert set(statuses(run).values()) == {TaskStatus.SUCCEEDED}
+    started = list(
+        RunEvent.objects.filter(run=run, kind="task", status="Running").values_list(
+            "task", flat=True
+        )
+    )
+    assert started[0] == "a" and started[-1] == "d"
+
+
+def test_a_failure_skips_downstream_and_fails_the_run(diamond, user):
+    run = drive_run(
+        submit_run(diamond.latest_version, user=user), {"b": AttemptStatus.FAILED}
+    )
+    assert run.status == RunStatus.FAILED
+    assert statuses(run) == {
+        "a": TaskStatus.SUCCEEDED,
+        "b": TaskStatus.FAILED,
+        "c": TaskStatus.SUCCEEDED,
+        "d": TaskStatus.UPSTREAM_FAILED,
+    }
+
+
+def test_retry_keeps_succeeded_tasks_and_reruns_the_failed_branch(diamond, user):
+    run = drive_run(
+        submit_run(diamond.latest_version, user=user), {"b": AttemptStatus.FAILED}
+    )
+    assert retry_run(run.pk, user=user) == ["b", "d"]
+    run = drive_run(run)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.tasks.get(name="a").attempts_count == 1
+    assert run.tasks.get(name="b").attempts_count == 2
+
+
+def test_retrying_a_running_run_is_refused(diamond, user):
+    run = submit_run(diamond.latest_version, user=user)
+    with pytest.raises(ActionRefused):
+        retry_run(run.pk)
+    with pytest.raises(ActionRefused):
+        retry_from_task(run.pk, "a")
+
+
+def test_automatic_retries_stop_at_the_limit(user):
+    doc = workflow_document(
+        "flaky",
+        [shell_task("x", retry={"limit": 2, "backoff": {"delay": "1s"}})],
+    )
+    workflow = create_workflow(doc, author=user)
+    run = drive_run(
+        submit_run(workflow.latest_version, user=user), {"x": AttemptStatus.FAILED}
+    )
+    assert run.status == RunStatus.FAILED
+    assert run.tasks.get(name="x").attempts_count == 3
+
+
+def test_cancel_cancels_everything_not_finished(diamond, user):
+    from workflows.services.advance import advance_run
+
+    run = submit_run(diamond.latest_version, user=user)
+    advance_run(run.pk)
+    cancel_run(run.pk, user=user)
+    advance_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert set(statuses(run).values()) == {TaskStatus.CANCELLED}
+
+
+def test_event_sequence_numbers_are_dense_and_ordered(diamond, user):
+    run = drive_run(submit_run(diamond.latest_version, user=user))
+    seqs = list(run.events.values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert run.last_seq == len(seqs)
+
+
+def test_an_invalid_document_saves_nothing(user):
+    from workflows.models import Workflow
+    from workflows.spec import SpecError
+
+    doc = diamond_document()
+    doc["spec"]["tasks"][0]["dependencies"] = ["d"]
+    with pytest.raises(SpecError):
+        create_workflow(doc, author=user)
+    assert not Workflow.objects.exists()

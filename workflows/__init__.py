@@ -1,0 +1,1 @@
+"""The workflow domain: specs, the DAG engine, runs and their state machine."""

@@ -1,0 +1,35 @@
+"""Map domain errors to HTTP answers: 400 with every field error, 409 for
+actions the state forbids, 404 for what does not exist or is not visible."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from workflows.services.control import ActionRefused
+from workflows.spec import SpecError
+from workflows.states import IllegalTransition
+
+
+def spec_error_response(error: SpecError) -> Response:
+    return Response(
+        {
+            "detail": "the workflow spec is invalid",
+            "errors": [e.as_dict() for e in error.errors],
+        },
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, SpecError):
+        return spec_error_response(exc)
+    if isinstance(exc, ActionRefused | IllegalTransition):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ObjectDoesNotExist):
+        return Response({"detail": str(exc) or "not found"}, status=404)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,337 @@
+"""The DAG engine: given a run's task states and the time, decide what happens next.
+
+Pure: no I/O, no clock reads, no Django. The services feed it the states it asks
+for (`tasks_to_load`) and apply the actions it returns, so one call costs in
+proportion to what changed, not to the size of the DAG.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from workflows.dag import Graph
+from workflows.spec import TaskSpec, WorkflowSpec
+from workflows.states import (
+    TERMINAL_TASK_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
+    AttemptStatus,
+    RunStatus,
+    TaskStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    status: TaskStatus
+    attempts: int = 0  # attempts started so far
+    started_at: datetime | None = None  # of the live attempt, for its timeout
+    retry_at: datetime | None = None  # while Retrying: when the next attempt may start
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """What the engine may read of one run.
+
+    `tasks` holds the tasks to examine plus their direct upstreams; `examine`
+    names the ones to decide about (None: every task in `tasks`). `counts`
+    covers every task of the run, loaded or not. `queued` lists Queued tasks
+    best first (priority, then topological position), at least as many as
+    there are free slots.
+    """
+
+    status: RunStatus
+    started_at: datetime | None
+    tasks: Mapping[str, TaskState]
+    counts: Mapping[TaskStatus, int]
+    examine: frozenset[str] | None = None
+    queued: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StartRun:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTask:
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartTask:
+    task: str
+    attempt: int  # the number of the attempt to create, from 1
+
+
+@dataclass(frozen=True, slots=True)
+class SkipTask:
+    task: str
+    upstream: str  # the dependency that failed for good
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOutTask:
+    task: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTask:
+    task: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinishRun:
+    status: RunStatus
+    message: str = ""
+
+
+Action = (
+    StartRun | QueueTask | StartTask | SkipTask | TimeOutTask | CancelTask | FinishRun
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    actions: list[Action]
+    # A run-wide rule (failFast, the run's deadline, cancellation) now applies to
+    # tasks this partial plan did not see: plan again with every task.
+    rescan: bool = False
+    # The earliest moment a later plan has something to do (a retry's backoff).
+    wake_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    status: TaskStatus
+    retry_at: datetime | None = None
+
+
+def after_attempt(
+    task: TaskSpec,
+    attempt: int,
+    result: AttemptStatus,
+    now: datetime,
+    *,
+    retries_allowed: bool = True,
+) -> AttemptOutcome:
+    """The task's state once attempt number `attempt` ended with `result`."""
+    if result is AttemptStatus.SUCCEEDED:
+        return AttemptOutcome(TaskStatus.SUCCEEDED)
+    if result is AttemptStatus.CANCELLED:
+        return AttemptOutcome(TaskStatus.CANCELLED)
+    final = TaskStatus.ERROR if result is AttemptStatus.ERROR else TaskStatus.FAILED
+    policy = task.retry
+    if retries_allowed and final.value in policy.on and attempt <= policy.limit:
+        delay = policy.backoff.delay_before(attempt)
+        return AttemptOutcome(TaskStatus.RETRYING, now + timedelta(seconds=delay))
+    return AttemptOutcome(final)
+
+
+def tasks_to_load(graph: Graph, changed: Mapping[str, TaskStatus]) -> set[str]:
+    """The tasks whose states a plan needs after `changed` reached these states.
+
+    A success may make its children ready; a final failure skips everything
+    downstream, so the whole closure is examined in one plan.
+    """
+    examine = set(changed)
+    for name, status in changed.items():
+        if status in UNSUCCESSFUL_TASK_STATUSES:
+            examine |= graph.downstream_closure([name])
+        else:
+            examine.update(graph.downstream[name])
+    return examine
+
+
+@dataclass(frozen=True, slots=True)
+class Blueprint:
+    """A spec with its graph and task index, built once per workflow version."""
+
+    spec: WorkflowSpec
+    graph: Graph
+    tasks: Mapping[str, TaskSpec]
+
+    @classmethod
+    def of(cls, spec: WorkflowSpec) -> Blueprint:
+        graph = Graph.build({task.name: task.dependencies for task in spec.tasks})
+        return cls(spec, graph, {task.name: task for task in spec.tasks})
+
+
+def plan(blueprint: Blueprint, run: RunState, now: datetime) -> Plan:
+    return _Planner(blueprint, run, now).plan()
+
+
+@dataclass(slots=True)
+class _Planner:
+    blueprint: Blueprint
+    run: RunState
+    now: datetime
+    status: dict[str, TaskStatus] = field(default_factory=dict)
+    counts: Counter[TaskStatus] = field(default_factory=Counter)
+    actions: list[Action] = field(default_factory=list)
+
+    def plan(self) -> Plan:
+        run = self.run
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+            return Plan([])
+        self.status = {name: state.status for name, state in run.tasks.items()}
+        self.counts = Counter(run.counts)
+        if run.status is RunStatus.PENDING:
+            self.actions.append(StartRun())
+        examine = self._examined()
+        if run.status is RunStatus.CANCELLING:
+            return self._cancel_all(examine, "the run was cancelled")
+        if self._deadline_passed():
+            timeout = self.spec.timeout
+            return self._cancel_all(
+                examine, f"the run exceeded its timeout of {timeout:g}s"
+            )
+        newly_queued: list[str] = []
+        wake_at: datetime | None = None
+        for name in examine:
+            state = run.tasks[name]
+            status = self.status[name]
+            if status is TaskStatus.PENDING:
+                self._settle_pending(name, newly_queued)
+            elif status is TaskStatus.RETRYING:
+                if state.retry_at is None or state.retry_at <= self.now:
+                    self._move(name, TaskStatus.QUEUED, QueueTask(name))
+                    newly_queued.append(name)
+                elif wake_at is None or state.retry_at < wake_at:
+                    wake_at = state.retry_at
+            elif status is TaskStatus.QUEUED:
+                newly_queued.append(name)
+            elif status is TaskStatus.RUNNING:
+                self._check_timeout(name, state)
+        failed = self._has_failure()
+        rescan = False
+        if failed and self.spec.fail_fast:
+            rescan = run.examine is not None
+            for name in examine:
+                if self.status[name] in (
+                    TaskStatus.PENDING,
+                    TaskStatus.QUEUED,
+                    TaskStatus.RETRYING,
+                ):
+                    self._move(
+                        name,
+                        TaskStatus.CANCELLED,
+                        CancelTask(name, "failFast: another task failed"),
+                    )
+        else:
+            self._start_queued(newly_queued)
+        self._maybe_finish()
+        return Plan(self.actions, rescan=rescan, wake_at=wake_at)
+
+    def _examined(self) -> list[str]:
+        names: Iterable[str] = (
+            self.run.tasks if self.run.examine is None else self.run.examine
+        )
+        position = self.graph.position
+        # Topological order lets a skip cascade through the DAG in one pass.
+        return sorted(names, key=position.__getitem__)
+
+    def _deadline_passed(self) -> bool:
+        timeout, started = self.spec.timeout, self.run.started_at
+        return (
+            timeout is not None
+            and started is not None
+            and self.now >= started + timedelta(seconds=timeout)
+        )
+
+    def _settle_pending(self, name: str, newly_queued: list[str]) -> None:
+        waiting = False
+        for upstream in self.graph.upstream[name]:
+            upstream_status = self.status[upstream]
+            if upstream_status in UNSUCCESSFUL_TASK_STATUSES:
+                self._move(name, TaskStatus.UPSTREAM_FAILED, SkipTask(name, upstream))
+                return
+            if upstream_status is not TaskStatus.SUCCEEDED:
+                waiting = True
+        if not waiting:
+            self._move(name, TaskStatus.QUEUED, QueueTask(name))
+            newly_queued.append(name)
+
+    def _check_timeout(self, name: str, state: TaskState) -> None:
+        timeout = self.spec_task(name).timeout
+        if (
+            timeout is not None
+            and state.started_at is not None
+            and self.now >= state.started_at + timedelta(seconds=timeout)
+        ):
+            # The task's status follows once the services record the attempt's end.
+            self.actions.append(
+                TimeOutTask(name, f"the attempt exceeded its timeout of {timeout:g}s")
+            )
+
+    def _start_queued(self, newly_queued: list[str]) -> None:
+        limit = self.spec.parallelism
+        running = self.counts[TaskStatus.RUNNING]
+        free = None if limit is None else max(0, limit - running)
+        if free == 0:
+            return
+        candidates = dict.fromkeys(self.run.queued)
+        candidates.update(dict.fromkeys(newly_queued))
+        position = self.graph.position
+        ordered = sorted(
+            (name for name in candidates if self.status.get(name) is TaskStatus.QUEUED),
+            key=lambda name: (-self.spec_task(name).priority, position[name]),
+        )
+        if free is not None:
+            ordered = ordered[:free]
+        for name in ordered:
+            attempts = self.run.tasks[name].attempts if name in self.run.tasks else 0
+            self._move(name, TaskStatus.RUNNING, StartTask(name, attempts + 1))
+
+    def _cancel_all(self, examine: list[str], reason: str) -> Plan:
+        for name in examine:
+            if self.status[name] not in TERMINAL_TASK_STATUSES:
+                self._move(name, TaskStatus.CANCELLED, CancelTask(name, reason))
+        self._maybe_finish()
+        return Plan(self.actions, rescan=self.run.examine is not None)
+
+    def _has_failure(self) -> bool:
+        return bool(self.counts[TaskStatus.FAILED] or self.counts[TaskStatus.ERROR])
+
+    def _maybe_finish(self) -> None:
+        unfinished = sum(
+            count
+            for status, count in self.counts.items()
+            if status not in TERMINAL_TASK_STATUSES
+        )
+        if unfinished:
+            return
+        if self.run.status is RunStatus.CANCELLING:
+            self.actions.append(FinishRun(RunStatus.CANCELLED, "cancelled"))
+        elif self.counts[TaskStatus.SUCCEEDED] == len(self.graph):
+            self.actions.append(FinishRun(RunStatus.SUCCEEDED))
+        elif self._deadline_passed():
+            self.actions.append(
+                FinishRun(RunStatus.FAILED, "the run exceeded its timeout")
+            )
+        else:
+            unsuccessful = sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES)
+            self.actions.append(
+                FinishRun(RunStatus.FAILED, f"{unsuccessful} task(s) did not succeed")
+            )
+
+    def _move(self, name: str, target: TaskStatus, action: Action) -> None:
+        self.counts[self.status[name]] -= 1
+        self.counts[target] += 1
+        self.status[name] = target
+        self.actions.append(action)
+
+    @property
+    def spec(self) -> WorkflowSpec:
+        return self.blueprint.spec
+
+    @property
+    def graph(self) -> Graph:
+        return self.blueprint.graph
+
+    def spec_task(self, name: str) -> TaskSpec:
+        return self.blueprint.tasks[name]

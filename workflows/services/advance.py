@@ -1,0 +1,314 @@
+"""Advance a run: load what the engine needs, plan, apply the plan's actions.
+
+Returns the attempts to launch and to cancel; the dispatcher carries them out
+through a backend once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count
+
+from workflows import engine
+from workflows.blueprints import blueprint_for
+from workflows.engine import Blueprint, Plan, RunState, TaskState
+from workflows.models import Attempt, RunEvent, TaskRun
+from workflows.services.dispatch import request_reconcile
+from workflows.services.runlock import RunTransaction, locked_run
+from workflows.spec import render_task
+from workflows.states import (
+    LIVE_ATTEMPT_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    AttemptStatus,
+    RunStatus,
+    TaskStatus,
+)
+
+# Bounds the queued tasks loaded per plan when a run has no parallelism limit.
+_QUEUE_WINDOW = 1000
+_MAX_FOLLOW_UPS = 3
+
+
+@dataclass(slots=True)
+class Advance:
+    """What the dispatcher must do after the transaction that produced it."""
+
+    run_id: int
+    launch: list[int] = field(default_factory=list)  # attempt ids
+    cancel: list[int] = field(default_factory=list)  # attempt ids
+    finished: bool = False
+
+    def merge(self, other: Advance) -> None:
+        self.launch.extend(other.launch)
+        self.cancel.extend(other.cancel)
+        self.finished = self.finished or other.finished
+
+
+def advance_run(
+    run_id: int,
+    changed: Mapping[str, TaskStatus] | None = None,
+    *,
+    now: datetime | None = None,
+    backend: str = "",
+) -> Advance:
+    """Plan the run and apply the plan in one locked transaction.
+
+    `changed` names the tasks whose states changed since the last plan, which
+    keeps the plan small; None looks at every task (start, sweep, recovery).
+    """
+    if transaction.get_connection().in_atomic_block:
+        # Launches must happen after commit; an outer transaction would delay it.
+        raise RuntimeError("advance_run must not run inside a transaction")
+    with locked_run(run_id, now) as txn:
+        return advance_locked(txn, changed, backend=backend)
+
+
+def advance_locked(
+    txn: RunTransaction,
+    changed: Mapping[str, TaskStatus] | None,
+    *,
+    backend: str = "",
+) -> Advance:
+    """advance_run for a caller that already holds the run's lock."""
+    run = txn.run
+    result = Advance(run.pk)
+    if run.status in TERMINAL_RUN_STATUSES:
+        return result
+    blueprint = blueprint_for(run.version_id)
+    # Applying a plan can itself move tasks (a timed-out attempt fails its task);
+    # those moves are planned again at once rather than at the next sweep.
+    pending: Mapping[str, TaskStatus] | None = changed
+    for _ in range(_MAX_FOLLOW_UPS):
+        state = _load_state(txn, blueprint, pending)
+        plan = engine.plan(blueprint, state, txn.now)
+        if plan.rescan:
+            state = _load_state(txn, blueprint, None)
+            plan = engine.plan(blueprint, state, txn.now)
+        follow_up = _apply(txn, blueprint, plan, result, backend=backend)
+        if not follow_up or run.status in TERMINAL_RUN_STATUSES:
+            break
+        pending = follow_up
+    return result
+
+
+def _load_state(
+    txn: RunTransaction,
+    blueprint: Blueprint,
+    changed: Mapping[str, TaskStatus] | None,
+) -> RunState:
+    run = txn.run
+    tasks = TaskRun.objects.filter(run_id=run.pk)
+    counts = {
+        TaskStatus(status): count
+        for status, count in tasks.values_list("status").annotate(Count("id"))
+    }
+    limit = blueprint.spec.parallelism or _QUEUE_WINDOW
+    queued = list(
+        tasks.filter(status=TaskStatus.QUEUED)
+        .order_by("-priority", "position")
+        .values_list("name", flat=True)[:limit]
+    )
+    columns = ("name", "status", "attempts_count", "started_at", "retry_at")
+    if changed is None:
+        rows: Iterable[tuple[Any, ...]] = tasks.values_list(*columns)
+        examine = None
+    else:
+        due = tasks.filter(status=TaskStatus.RETRYING, retry_at__lte=txn.now)
+        names = engine.tasks_to_load(blueprint.graph, changed)
+        names.update(due.values_list("name", flat=True))
+        examine = frozenset(names)
+        needed = blueprint.graph.with_upstreams(names)
+        needed.update(queued)
+        rows = tasks.filter(name__in=needed).values_list(*columns)
+    loaded = {
+        name: TaskState(TaskStatus(status), attempts, started_at, retry_at)
+        for name, status, attempts, started_at, retry_at in rows
+    }
+    return RunState(
+        status=RunStatus(run.status),
+        started_at=run.started_at,
+        tasks=loaded,
+        counts=counts,
+        examine=examine,
+        queued=queued,
+    )
+
+
+def _apply(
+    txn: RunTransaction,
+    blueprint: Blueprint,
+    plan: Plan,
+    result: Advance,
+    *,
+    backend: str,
+) -> dict[str, TaskStatus]:
+    """Carry out the plan; returns tasks moved by side effects of the actions."""
+    follow_up: dict[str, TaskStatus] = {}
+    touched = {
+        action.task
+        for action in plan.actions
+        if not isinstance(action, engine.StartRun | engine.FinishRun)
+    }
+    task_rows = {
+        task.name: task
+        for task in TaskRun.objects.filter(run_id=txn.run.pk, name__in=touched)
+    }
+    for action in plan.actions:
+        match action:
+            case engine.StartRun():
+                txn.set_run_status(RunStatus.RUNNING)
+            case engine.QueueTask(task=name):
+                txn.set_task_status(task_rows[name], TaskStatus.QUEUED, retry_at=None)
+            case engine.StartTask(task=name, attempt=number):
+                result.launch.append(
+                    _start_attempt(txn, blueprint, task_rows[name], number, backend)
+                )
+            case engine.SkipTask(task=name, upstream=upstream):
+                txn.set_task_status(
+                    task_rows[name],
+                    TaskStatus.UPSTREAM_FAILED,
+                    reason="UpstreamFailed",
+                    message=f"upstream task {upstream} did not succeed",
+                )
+            case engine.TimeOutTask(task=name, message=message):
+                attempt = _live_attempt(task_rows[name])
+                if attempt is not None:
+                    moved = end_attempt(
+                        txn,
+                        blueprint,
+                        task_rows[name],
+                        attempt,
+                        AttemptStatus.FAILED,
+                        reason="DeadlineExceeded",
+                        message=message,
+                    )
+                    result.cancel.append(attempt.pk)
+                    if moved is not None:
+                        follow_up[name] = moved
+            case engine.CancelTask(task=name, reason=reason):
+                task = task_rows[name]
+                attempt = _live_attempt(task)
+                if attempt is not None:
+                    txn.set_attempt_status(
+                        attempt,
+                        name,
+                        AttemptStatus.CANCELLED,
+                        reason="Cancelled",
+                        message=reason,
+                        finished_at=txn.now,
+                    )
+                    result.cancel.append(attempt.pk)
+                txn.set_task_status(
+                    task, TaskStatus.CANCELLED, reason="Cancelled", message=reason
+                )
+            case engine.FinishRun(status=status, message=message):
+                txn.set_run_status(status, message)
+                result.finished = True
+    if plan.wake_at is not None:
+        run_id, wake_at = txn.run.pk, plan.wake_at
+        txn.after_commit(lambda: request_reconcile(run_id, at=wake_at))
+    return follow_up
+
+
+def _start_attempt(
+    txn: RunTransaction,
+    blueprint: Blueprint,
+    task: TaskRun,
+    number: int,
+    backend: str,
+) -> int:
+    rendered = render_task(blueprint.tasks[task.name], txn.run.parameters)
+    attempt = Attempt.objects.create(
+        task_run=task,
+        number=number,
+        backend=backend,
+        request=_jsonable(dataclasses.asdict(rendered)),
+    )
+    txn.set_task_status(
+        task,
+        TaskStatus.RUNNING,
+        attempts_count=number,
+        started_at=txn.now,
+        finished_at=None,
+        retry_at=None,
+    )
+    txn.event(
+        RunEvent.Kind.ATTEMPT,
+        task=task.name,
+        attempt=number,
+        status=AttemptStatus.LAUNCHING,
+    )
+    return attempt.pk
+
+
+def _live_attempt(task: TaskRun) -> Attempt | None:
+    return (
+        task.attempts.filter(status__in=LIVE_ATTEMPT_STATUSES)
+        .order_by("-number")
+        .first()
+    )
+
+
+def end_attempt(
+    txn: RunTransaction,
+    blueprint: Blueprint,
+    task: TaskRun,
+    attempt: Attempt,
+    status: AttemptStatus,
+    *,
+    reason: str = "",
+    message: str = "",
+    exit_code: int | None = None,
+) -> TaskStatus | None:
+    """Record the attempt's end and move its task on (retry, succeed, fail).
+
+    Returns the task's new status, or None when the task did not move (the
+    attempt is stale: the task already moved on, say after a cancel).
+    """
+    fields: dict[str, Any] = {"finished_at": txn.now}
+    if exit_code is not None:
+        fields["exit_code"] = exit_code
+    if not txn.set_attempt_status(
+        attempt, task.name, status, reason=reason, message=message, **fields
+    ):
+        return None
+    if task.status != TaskStatus.RUNNING or task.attempts_count != attempt.number:
+        return None
+    retries_allowed = txn.run.status == RunStatus.RUNNING
+    round_number = attempt.number - task.round_start + 1
+    outcome = engine.after_attempt(
+        blueprint.tasks[task.name],
+        round_number,
+        status,
+        txn.now,
+        retries_allowed=retries_allowed,
+    )
+    text = message
+    if outcome.status is TaskStatus.RETRYING and outcome.retry_at is not None:
+        seconds = (outcome.retry_at - txn.now).total_seconds()
+        text = f"{message}; retrying in {seconds:g}s".lstrip("; ")
+        run_id, retry_at = txn.run.pk, outcome.retry_at
+        txn.after_commit(lambda: request_reconcile(run_id, at=retry_at))
+    txn.set_task_status(
+        task,
+        outcome.status,
+        reason=reason,
+        message=text,
+        retry_at=outcome.retry_at,
+    )
+    return outcome.status
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_jsonable(v) for v in value]
+        return sorted(items) if isinstance(value, set | frozenset) else items
+    return value

@@ -1,0 +1,188 @@
+"""The locked run transaction every state change goes through.
+
+`locked_run` opens a transaction, locks the Run row (select_for_update) and
+yields a RunTransaction that checks each change against the transition table,
+writes it with update_fields and appends the RunEvent that records it. Locking
+the run first, always, gives every writer the same lock order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from workflows.models import Attempt, Run, RunEvent, TaskRun
+from workflows.states import (
+    AttemptStatus,
+    RunStatus,
+    TaskStatus,
+    check_attempt_transition,
+    check_run_transition,
+    check_task_transition,
+)
+
+
+class RunTransaction:
+    """Changes to one run; the caller holds the run's row lock (see locked_run)."""
+
+    def __init__(self, run: Run, now: datetime) -> None:
+        self.run = run
+        self.now = now
+        self._events: list[RunEvent] = []
+        self._run_fields: set[str] = set()
+        self._after_commit: list[Callable[[], None]] = []
+
+    def event(
+        self,
+        kind: str,
+        *,
+        task: str = "",
+        attempt: int | None = None,
+        status: str = "",
+        previous: str = "",
+        message: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.run.last_seq += 1
+        self._run_fields.add("last_seq")
+        self._events.append(
+            RunEvent(
+                run=self.run,
+                seq=self.run.last_seq,
+                kind=kind,
+                task=task,
+                attempt=attempt,
+                status=status,
+                previous=previous,
+                message=message,
+                data=data or {},
+                created_at=self.now,
+            )
+        )
+
+    def set_run_status(self, status: RunStatus, message: str = "") -> bool:
+        """Move the run; False when it is already there (a repeat is a no-op)."""
+        current = RunStatus(self.run.status)
+        if current == status:
+            return False
+        check_run_transition(current, status)
+        self.run.status = status
+        self._run_fields.add("status")
+        if status is RunStatus.RUNNING:
+            if self.run.started_at is None:
+                self.run.started_at = self.now
+                self._run_fields.add("started_at")
+            self.run.finished_at = None
+            self._run_fields.add("finished_at")
+        elif status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+            self.run.finished_at = self.now
+            self._run_fields.add("finished_at")
+        if message or self.run.message:
+            self.run.message = message
+            self._run_fields.add("message")
+        self.event(RunEvent.Kind.RUN, status=status, previous=current, message=message)
+        return True
+
+    def set_task_status(
+        self,
+        task: TaskRun,
+        status: TaskStatus,
+        *,
+        reason: str = "",
+        message: str = "",
+        **fields: Any,
+    ) -> bool:
+        """Move a task and set `fields` with it; False when it is already there."""
+        current = TaskStatus(task.status)
+        if current == status:
+            return False
+        check_task_transition(current, status)
+        task.status = status
+        task.reason = reason
+        task.message = message
+        if status in (
+            TaskStatus.SUCCEEDED,
+            TaskStatus.FAILED,
+            TaskStatus.ERROR,
+            TaskStatus.UPSTREAM_FAILED,
+            TaskStatus.CANCELLED,
+        ):
+            fields.setdefault("finished_at", self.now)
+        for name, value in fields.items():
+            setattr(task, name, value)
+        task.save(update_fields=["status", "reason", "message", *fields])
+        self.event(
+            RunEvent.Kind.TASK,
+            task=task.name,
+            attempt=task.attempts_count or None,
+            status=status,
+            previous=current,
+            message=message,
+            data={"reason": reason} if reason else None,
+        )
+        return True
+
+    def set_attempt_status(
+        self,
+        attempt: Attempt,
+        task_name: str,
+        status: AttemptStatus,
+        *,
+        reason: str = "",
+        message: str = "",
+        **fields: Any,
+    ) -> bool:
+        current = AttemptStatus(attempt.status)
+        if current == status:
+            return False
+        check_attempt_transition(current, status)
+        attempt.status = status
+        attempt.reason = reason or attempt.reason
+        attempt.message = message or attempt.message
+        for name, value in fields.items():
+            setattr(attempt, name, value)
+        attempt.save(update_fields=["status", "reason", "message", *fields])
+        data: dict[str, Any] = {}
+        if reason:
+            data["reason"] = reason
+        if attempt.exit_code is not None:
+            data["exit_code"] = attempt.exit_code
+        self.event(
+            RunEvent.Kind.ATTEMPT,
+            task=task_name,
+            attempt=attempt.number,
+            status=status,
+            previous=current,
+            message=message,
+            data=data,
+        )
+        return True
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def flush(self) -> None:
+        if self._events:
+            RunEvent.objects.bulk_create(self._events)
+            self._events = []
+        if self._run_fields:
+            self.run.save(update_fields=sorted(self._run_fields))
+            self._run_fields = set()
+        for callback in self._after_commit:
+            transaction.on_commit(callback)
+        self._after_commit = []
+
+
+@contextmanager
+def locked_run(run_id: int, now: datetime | None = None) -> Iterator[RunTransaction]:
+    """A transaction holding the run's row lock; raises Run.DoesNotExist."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        txn = RunTransaction(run, now or timezone.now())
+        yield txn
+        txn.flush()

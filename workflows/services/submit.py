@@ -1,0 +1,138 @@
+"""Create workflows, their versions and runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+
+from workflows.blueprints import blueprint_for, spec_limits
+from workflows.models import Run, RunEvent, TaskRun, Workflow, WorkflowVersion
+from workflows.services.dispatch import request_reconcile
+from workflows.services.runlock import RunTransaction
+from workflows.spec import FieldError, SpecError, parse_spec, render_parameters
+
+
+def _validated(document: Mapping[str, Any]) -> dict[str, Any]:
+    parse_spec(document, spec_limits())  # raises SpecError with every problem
+    return dict(document)
+
+
+def create_workflow(
+    document: Mapping[str, Any], *, author: Any, message: str = ""
+) -> Workflow:
+    """A new workflow with its first version; SpecError when the spec is invalid."""
+    document = _validated(document)
+    metadata = document["metadata"]
+    with transaction.atomic():
+        if Workflow.objects.filter(name=metadata["name"]).exists():
+            raise SpecError(
+                [FieldError("metadata.name", "a workflow with this name exists")]
+            )
+        workflow = Workflow.objects.create(
+            name=metadata["name"],
+            description=metadata.get("description", ""),
+            labels=metadata.get("labels", {}),
+            owner=author,
+        )
+        _add_version(workflow, document, author=author, message=message or "created")
+    return workflow
+
+
+def update_workflow(
+    workflow: Workflow,
+    document: Mapping[str, Any],
+    *,
+    author: Any,
+    message: str = "",
+) -> WorkflowVersion:
+    """Save `document` as the workflow's next version; the name cannot change."""
+    document = _validated(document)
+    if document["metadata"]["name"] != workflow.name:
+        raise SpecError(
+            [
+                FieldError(
+                    "metadata.name",
+                    f"cannot rename workflow {workflow.name!r}; create a new one",
+                )
+            ]
+        )
+    with transaction.atomic():
+        locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+        version = _add_version(locked, document, author=author, message=message)
+    workflow.refresh_from_db()
+    return version
+
+
+def _add_version(
+    workflow: Workflow, document: dict[str, Any], *, author: Any, message: str
+) -> WorkflowVersion:
+    # The caller holds the workflow's lock (or just created it), so numbers are
+    # allocated one at a time.
+    last = workflow.versions.order_by("-number").values_list("number", flat=True)
+    number = (last.first() or 0) + 1
+    version = WorkflowVersion.objects.create(
+        workflow=workflow,
+        number=number,
+        document=document,
+        author=author,
+        message=message,
+    )
+    metadata = document["metadata"]
+    workflow.latest_version = version
+    workflow.description = metadata.get("description", "")
+    workflow.labels = metadata.get("labels", {})
+    workflow.save(
+        update_fields=["latest_version", "description", "labels", "updated_at"]
+    )
+    return version
+
+
+def submit_run(
+    version: WorkflowVersion,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    user: Any = None,
+    trigger: str = Run.Trigger.API,
+    resubmitted_from: Run | None = None,
+) -> Run:
+    """A new Pending run of `version` with one Pending TaskRun per task.
+
+    Raises SpecError naming a parameter that is unknown or missing.
+    """
+    blueprint = blueprint_for(version.pk, version.document)
+    values = render_parameters(blueprint.spec, parameters or {})
+    with transaction.atomic():
+        run = Run.objects.create(
+            workflow_id=version.workflow_id,
+            version=version,
+            parameters=values,
+            trigger=trigger,
+            triggered_by=user if user is not None and user.is_authenticated else None,
+            resubmitted_from=resubmitted_from,
+        )
+        graph = blueprint.graph
+        TaskRun.objects.bulk_create(
+            [
+                TaskRun(
+                    run=run,
+                    name=task.name,
+                    position=graph.position[task.name],
+                    priority=task.priority,
+                )
+                for task in blueprint.spec.tasks
+            ],
+            batch_size=500,
+        )
+        txn = RunTransaction(run, run.created_at)
+        who = getattr(user, "username", "") or "system"
+        txn.event(
+            RunEvent.Kind.RUN,
+            status=run.status,
+            message=f"submitted by {who} ({trigger}) from version {version.number}",
+            data={"parameters": values},
+        )
+        txn.after_commit(lambda: request_reconcile(run.pk))
+        txn.flush()
+    return run
