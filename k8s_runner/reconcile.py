@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from k8s_runner.backends.base import Backend, BackendError, PodRequest
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 # An attempt recorded but not launched this long ago lost its launcher.
 STALE_LAUNCH = timedelta(seconds=30)
+_IDLE_CLOSE_SECONDS = 1.0
 
 _backend: Backend | None = None
 _backend_lock = threading.Lock()
@@ -86,7 +87,12 @@ class ReportPump:
 
     def _loop(self) -> None:
         while True:
-            report = self._queue.get()
+            try:
+                report = self._queue.get(timeout=_IDLE_CLOSE_SECONDS)
+            except queue.Empty:
+                # Idle: give the connection back rather than hold it open.
+                connection.close()
+                continue
             if report is None:
                 return
             try:

@@ -1,0 +1,165 @@
+"""Whole runs through the database, the reconcile step and the real local
+backend, in-process; and the race of two reconcilers on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from k8s_runner import reconcile
+from tests.conftest import shell_task, workflow_document
+from workflows.models import Attempt, Run
+from workflows.services.advance import advance_run
+from workflows.services.control import cancel_run, retry_run
+from workflows.services.submit import create_workflow, submit_run
+from workflows.states import TERMINAL_RUN_STATUSES, RunStatus, TaskStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for_end(run: Run, timeout: float = 20) -> Run:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in TERMINAL_RUN_STATUSES:
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"run still {run.status} after {timeout}s")
+
+
+def test_a_workflow_runs_end_to_end_on_the_local_backend(user):
+    doc = workflow_document(
+        "e2e",
+        [
+            shell_task("a", "echo from a"),
+            shell_task("b", "echo from b", dependencies=["a"]),
+            shell_task("c", "echo from c", dependencies=["a"]),
+            shell_task("d", "echo done", dependencies=["b", "c"]),
+        ],
+    )
+    workflow = create_workflow(doc, author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    reconcile.reconcile(run.pk)
+    run = wait_for_end(run)
+    assert run.status == RunStatus.SUCCEEDED
+    attempt = Attempt.objects.get(task_run__run=run, task_run__name="b")
+    assert attempt.exit_code == 0 and attempt.handle
+    with open(attempt.log_path) as log:
+        assert log.read() == "from b\n"
+
+
+def test_a_failed_run_retried_reruns_only_the_failed_branch(user, tmp_path):
+    marker = tmp_path / "second-time"
+    doc = workflow_document(
+        "flaky",
+        [
+            shell_task("a"),
+            shell_task(
+                "b",
+                f"test -e {marker} || {{ touch {marker}; exit 4; }}",
+                dependencies=["a"],
+            ),
+            shell_task("c", dependencies=["a"]),
+            shell_task("d", dependencies=["b"]),
+        ],
+    )
+    workflow = create_workflow(doc, author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    reconcile.reconcile(run.pk)
+    run = wait_for_end(run)
+    assert run.status == RunStatus.FAILED
+    assert Attempt.objects.get(task_run__run=run, task_run__name="b").exit_code == 4
+    assert retry_run(run.pk) == ["b", "d"]
+    reconcile.reconcile(run.pk)
+    run = wait_for_end(run)
+    assert run.status == RunStatus.SUCCEEDED
+    attempts = dict(run.tasks.values_list("name", "attempts_count"))
+    assert attempts == {"a": 1, "b": 2, "c": 1, "d": 1}
+
+
+def test_a_timed_out_task_is_killed_and_retried_then_fails(user):
+    doc = workflow_document(
+        "slow",
+        [
+            shell_task(
+                "s",
+                "sleep 30",
+                timeout="1s",
+                retry={"limit": 1, "backoff": {"delay": "1s"}},
+            )
+        ],
+    )
+    workflow = create_workflow(doc, author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    reconcile.reconcile(run.pk)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        # The sweep stands in for the beat: it wakes the retry after its backoff.
+        reconcile.sweep()
+        run.refresh_from_db()
+        if run.status in TERMINAL_RUN_STATUSES:
+            break
+        time.sleep(0.2)
+    assert run.status == RunStatus.FAILED
+    reasons = list(
+        Attempt.objects.filter(task_run__run=run).values_list("reason", flat=True)
+    )
+    assert reasons == ["DeadlineExceeded", "DeadlineExceeded"]
+
+
+def test_cancelling_a_run_stops_its_running_processes(user):
+    doc = workflow_document("long", [shell_task("s", "sleep 30")])
+    workflow = create_workflow(doc, author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    reconcile.reconcile(run.pk)
+    attempt = Attempt.objects.get(task_run__run=run)
+    deadline = time.monotonic() + 10
+    while not attempt.handle and time.monotonic() < deadline:
+        time.sleep(0.05)
+        attempt.refresh_from_db()
+    cancel_run(run.pk)
+    reconcile.reconcile(run.pk)
+    run = wait_for_end(run)
+    assert run.status == RunStatus.CANCELLED
+    pid = int(attempt.handle.split(":")[0])
+    from k8s_runner.backends.local import process_start_time
+
+    deadline = time.monotonic() + 7
+    while process_start_time(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_start_time(pid) is None
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks need PostgreSQL"
+)
+def test_two_reconcilers_racing_on_postgresql_never_start_a_task_twice(user):
+    tasks = [shell_task(f"t{i}") for i in range(20)]
+    workflow = create_workflow(workflow_document("race", tasks), author=user)
+    runs = [submit_run(workflow.latest_version, user=user) for _ in range(10)]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def reconcile_all() -> None:
+        try:
+            barrier.wait()
+            for run in runs:
+                advance_run(run.pk)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reconcile_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for run in runs:
+        assert Attempt.objects.filter(task_run__run=run).count() == 20
+        assert set(run.tasks.values_list("status", flat=True)) == {TaskStatus.RUNNING}
+        assert run.events.filter(kind="attempt", status="Launching").count() == 20
