@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from k8s_runner.backends.base import Backend, BackendError, PodRequest
 from workflows.models import Attempt, Run
-from workflows.services.advance import Advance, advance_run
-from workflows.services.attempts import Report, record_report
+from workflows.services.advance import Advance, Launch, advance_run
+from workflows.services.attempts import Report, record_reports
 from workflows.states import LIVE_ATTEMPT_STATUSES, AttemptStatus, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # An attempt recorded but not launched this long ago lost its launcher.
 STALE_LAUNCH = timedelta(seconds=30)
 _IDLE_CLOSE_SECONDS = 1.0
+_MAX_BATCH = 500
 
 _backend: Backend | None = None
 _backend_lock = threading.Lock()
@@ -60,20 +61,21 @@ def _make_backend() -> Backend:
 class ReportPump:
     """One thread that records backend reports in arrival order.
 
-    Backends report from many threads (one per process, the pod watcher); a
-    single writer keeps one database connection and never contends with
-    itself for the run locks.
+    Backends report from many threads (one per process, the pod watcher). A
+    single writer keeps one database connection, never contends with itself
+    for run locks, and records whatever has piled up in one transaction per
+    run: an attempt that started and ended between two writes costs one.
     """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Report | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Report] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._busy = 0
+        self._unrecorded = 0
 
     def submit(self, report: Report) -> None:
         with self._lock:
-            self._busy += 1
+            self._unrecorded += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._loop, name="report-pump", daemon=True
@@ -81,36 +83,38 @@ class ReportPump:
                 self._thread.start()
         self._queue.put(report)
 
-    def pending(self) -> int:
+    def unrecorded(self) -> int:
         with self._lock:
-            return self._busy
+            return self._unrecorded
 
     def _loop(self) -> None:
         while True:
             try:
-                report = self._queue.get(timeout=_IDLE_CLOSE_SECONDS)
+                batch = [self._queue.get(timeout=_IDLE_CLOSE_SECONDS)]
             except queue.Empty:
                 # Idle: give the connection back rather than hold it open.
                 connection.close()
                 continue
-            if report is None:
-                return
+            while len(batch) < _MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
                 close_old_connections()
-                handle_report(report)
+                handle_reports(batch)
             except Exception:
-                logger.exception("recording %s failed", report)
+                logger.exception("recording %d report(s) failed", len(batch))
             finally:
                 with self._lock:
-                    self._busy -= 1
+                    self._unrecorded -= len(batch)
 
 
 report_pump = ReportPump()
 
 
-def handle_report(report: Report) -> None:
-    advance = record_report(report)
-    if advance is not None:
+def handle_reports(reports: list[Report]) -> None:
+    for advance in record_reports(reports):
         carry_out(advance)
 
 
@@ -132,47 +136,62 @@ def carry_out(advance: Advance) -> None:
                 backend.cancel(attempt_id, handle)
             except BackendError:
                 logger.exception("cancelling attempt %s failed", attempt_id)
-    if advance.launch:
-        launch_attempts(advance.launch)
+    for launch in advance.launch:
+        launch_attempt(pod_request(launch))
 
 
-def launch_attempts(attempt_ids: list[int]) -> None:
-    backend = get_backend()
-    attempts = Attempt.objects.filter(pk__in=attempt_ids).select_related(
-        "task_run__run__workflow", "task_run__run__version"
-    )
-    for attempt in attempts:
-        request = pod_request(attempt)
-        try:
-            backend.launch(request)
-        except BackendError as error:
-            if not error.permanent:
-                logger.warning(
-                    "launching %s failed, will retry: %s", request.name, error
-                )
-                continue
-            handle_report(
+def launch_attempt(request: PodRequest) -> None:
+    try:
+        get_backend().launch(request)
+    except BackendError as error:
+        if not error.permanent:
+            # The sweep launches it again once it is stale.
+            logger.warning("launching %s failed, will retry: %s", request.name, error)
+            return
+        handle_reports(
+            [
                 Report(
-                    attempt.pk,
+                    request.attempt_id,
                     AttemptStatus.ERROR,
                     reason="LaunchFailed",
                     message=str(error),
                     at=timezone.now(),
                 )
+            ]
+        )
+
+
+def relaunch(attempt_ids: list[int]) -> None:
+    """Launch recorded attempts again (lost launcher, restart); idempotent."""
+    attempts = Attempt.objects.filter(pk__in=attempt_ids).select_related(
+        "task_run__run__workflow", "task_run__run__version"
+    )
+    for attempt in attempts:
+        run = attempt.task_run.run
+        launch_attempt(
+            pod_request(
+                Launch(
+                    attempt.pk,
+                    run.pk,
+                    run.workflow.name,
+                    run.version.number,
+                    attempt.task_run.name,
+                    attempt.number,
+                    attempt.request,
+                )
             )
+        )
 
 
-def pod_request(attempt: Attempt) -> PodRequest:
-    task = attempt.task_run
-    run = task.run
-    rendered = attempt.request
+def pod_request(launch: Launch) -> PodRequest:
+    rendered = launch.request
     return PodRequest(
-        attempt_id=attempt.pk,
-        run_id=run.pk,
-        workflow=run.workflow.name,
-        version=run.version.number,
-        task=task.name,
-        attempt=attempt.number,
+        attempt_id=launch.attempt_id,
+        run_id=launch.run_id,
+        workflow=launch.workflow,
+        version=launch.version,
+        task=launch.task,
+        attempt=launch.number,
         image=rendered.get("image"),
         command=tuple(rendered.get("command", ())),
         args=tuple(rendered.get("args", ())),
@@ -203,7 +222,7 @@ def sweep() -> None:
         backend=get_backend().name,
     ).values_list("pk", flat=True)
     if stale:
-        launch_attempts(list(stale))
+        relaunch(list(stale))
 
 
 def recover() -> None:
@@ -214,7 +233,7 @@ def recover() -> None:
             status__in=LIVE_ATTEMPT_STATUSES, backend=backend.name
         ).values_list("pk", "handle")
     )
-    relaunch = backend.recover(live)
-    if relaunch:
-        launch_attempts(relaunch)
+    never_started = backend.recover(live)
+    if never_started:
+        relaunch(never_started)
     sweep()

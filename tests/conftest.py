@@ -104,7 +104,8 @@ def drive_run(
     steps = 0
     while launches and steps < max_steps:
         steps += 1
-        attempt = Attempt.objects.select_related("task_run").get(pk=launches.pop(0))
+        launch = launches.pop(0)
+        attempt = Attempt.objects.select_related("task_run").get(pk=launch.attempt_id)
         name, number = attempt.task_run.name, attempt.number
         wanted = outcomes.get(name, default)
         status = wanted(name, number) if callable(wanted) else wanted

@@ -124,6 +124,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "workflows.api.parsers.YAMLParser",
+        "workflows.api.parsers.TextYAMLParser",
+        "workflows.api.parsers.LegacyYAMLParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -140,6 +142,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Three status enums share values; name each so the schema keeps them apart.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "workflows.states.RUN_STATUS_VALUES",
+        "TaskStatusEnum": "workflows.states.TASK_STATUS_VALUES",
+        "AttemptStatusEnum": "workflows.states.ATTEMPT_STATUS_VALUES",
+    },
 }
 
 # --- Dispatch: Celery, the broker and the runner backend -------------------------
@@ -150,6 +158,8 @@ if CELERY_BROKER_URL == "filesystem://":
     # actions travel through it; a finished task launches its successors
     # in-process, so the hot path never waits on this polling interval.
     _spool = DATA_DIR / "broker"
+    for _folder in ("queue", "control"):
+        (_spool / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_spool / "queue"),
         "data_folder_out": str(_spool / "queue"),

@@ -98,10 +98,17 @@ class Graph:
                 missing_upstreams[child] -= 1
                 if missing_upstreams[child] == 0:
                     heapq.heappush(heap, (given_order[child], child))
+        # Tasks with the same upstreams share one tuple (fan-ins, all-to-all
+        # layers), so the engine can judge readiness once per distinct set.
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        upstream = {}
+        for name, deps in dependencies.items():
+            key = tuple(deps)
+            upstream[name] = shared.setdefault(key, key)
         return cls(
             order=tuple(order),
             position={name: index for index, name in enumerate(order)},
-            upstream={name: tuple(deps) for name, deps in dependencies.items()},
+            upstream=upstream,
             downstream={name: tuple(kids) for name, kids in downstream.items()},
         )
 
@@ -126,6 +133,10 @@ class Graph:
     def with_upstreams(self, names: Iterable[str]) -> set[str]:
         """`names` and their direct upstreams: what deciding their readiness reads."""
         result = set(names)
+        seen: set[int] = set()
         for name in list(result):
-            result.update(self.upstream[name])
+            upstream = self.upstream[name]
+            if id(upstream) not in seen:  # shared tuples are added once
+                seen.add(id(upstream))
+                result.update(upstream)
         return result

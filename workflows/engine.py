@@ -173,6 +173,7 @@ class _Planner:
     status: dict[str, TaskStatus] = field(default_factory=dict)
     counts: Counter[TaskStatus] = field(default_factory=Counter)
     actions: list[Action] = field(default_factory=list)
+    verdicts: dict[int, tuple[str | None, bool]] = field(default_factory=dict)
 
     def plan(self) -> Plan:
         run = self.run
@@ -244,17 +245,35 @@ class _Planner:
         )
 
     def _settle_pending(self, name: str, newly_queued: list[str]) -> None:
-        waiting = False
-        for upstream in self.graph.upstream[name]:
-            upstream_status = self.status[upstream]
-            if upstream_status in UNSUCCESSFUL_TASK_STATUSES:
-                self._move(name, TaskStatus.UPSTREAM_FAILED, SkipTask(name, upstream))
-                return
-            if upstream_status is not TaskStatus.SUCCEEDED:
-                waiting = True
-        if not waiting:
+        failed_upstream, ready = self._judge(self.graph.upstream[name])
+        if failed_upstream is not None:
+            self._move(
+                name, TaskStatus.UPSTREAM_FAILED, SkipTask(name, failed_upstream)
+            )
+        elif ready:
             self._move(name, TaskStatus.QUEUED, QueueTask(name))
             newly_queued.append(name)
+
+    def _judge(self, upstreams: tuple[str, ...]) -> tuple[str | None, bool]:
+        """(an upstream that failed for good, whether all succeeded).
+
+        Cached per shared upstream tuple within one plan: every member of the
+        tuple comes earlier in topological order and so is settled before the
+        first task that depends on it is judged.
+        """
+        key = id(upstreams)
+        verdict = self.verdicts.get(key)
+        if verdict is None:
+            failed, ready = None, True
+            for upstream in upstreams:
+                status = self.status[upstream]
+                if status in UNSUCCESSFUL_TASK_STATUSES:
+                    failed = upstream
+                    break
+                if status is not TaskStatus.SUCCEEDED:
+                    ready = False
+            verdict = self.verdicts[key] = (failed, ready and failed is None)
+        return verdict
 
     def _check_timeout(self, name: str, state: TaskState) -> None:
         timeout = self.spec_task(name).timeout

@@ -41,6 +41,11 @@ class AttemptStatus(StrEnum):
     CANCELLED = "Cancelled"
 
 
+# Plain value lists, for the OpenAPI schema's enum names.
+RUN_STATUS_VALUES = [status.value for status in RunStatus]
+TASK_STATUS_VALUES = [status.value for status in TaskStatus]
+ATTEMPT_STATUS_VALUES = [status.value for status in AttemptStatus]
+
 TERMINAL_TASK_STATUSES = frozenset(
     {
         TaskStatus.SUCCEEDED,

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections import Counter
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +16,7 @@ from hypothesis import strategies as st
 
 from workflows import engine
 from workflows.engine import Blueprint, RunState, TaskState
+from workflows.simulation import T0, Simulation
 from workflows.spec import Backoff, RetryPolicy, TaskSpec, WorkflowSpec
 from workflows.states import (
     TERMINAL_TASK_STATUSES,
@@ -26,8 +25,6 @@ from workflows.states import (
     RunStatus,
     TaskStatus,
 )
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def make_spec(
@@ -59,138 +56,6 @@ def make_spec(
         parallelism=parallelism,
         fail_fast=fail_fast,
     )
-
-
-@dataclass
-class Simulation:
-    """The services and a backend, in memory, driving one run with the engine."""
-
-    blueprint: Blueprint
-    incremental: bool = False
-    now: datetime = T0
-    run_status: RunStatus = RunStatus.PENDING
-    tasks: dict[str, TaskState] = field(default_factory=dict)
-    round_start: dict[str, int] = field(default_factory=dict)
-    started: list[str] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    changed: dict[str, TaskStatus] | None = None
-
-    def __post_init__(self) -> None:
-        self.tasks = {
-            t.name: TaskState(TaskStatus.PENDING) for t in self.blueprint.spec.tasks
-        }
-        self.round_start = {name: 1 for name in self.tasks}
-
-    def view(self) -> RunState:
-        counts = Counter(state.status for state in self.tasks.values())
-        queued = sorted(
-            (n for n, s in self.tasks.items() if s.status is TaskStatus.QUEUED),
-            key=lambda n: (
-                -self.blueprint.tasks[n].priority,
-                self.blueprint.graph.position[n],
-            ),
-        )
-        if not self.incremental or self.changed is None:
-            return RunState(self.run_status, T0, dict(self.tasks), counts, None, queued)
-        names = engine.tasks_to_load(self.blueprint.graph, self.changed)
-        names.update(
-            n
-            for n, s in self.tasks.items()
-            if s.status is TaskStatus.RETRYING and s.retry_at <= self.now
-        )
-        needed = self.blueprint.graph.with_upstreams(names) | set(queued)
-        return RunState(
-            self.run_status,
-            T0,
-            {n: self.tasks[n] for n in needed},
-            counts,
-            frozenset(names),
-            queued,
-        )
-
-    def step(self) -> engine.Plan:
-        plan = engine.plan(self.blueprint, self.view(), self.now)
-        if plan.rescan:
-            self.changed = None
-            plan = engine.plan(self.blueprint, self.view(), self.now)
-        self.changed = {}
-        for action in plan.actions:
-            self.apply(action)
-        return plan
-
-    def apply(self, action: engine.Action) -> None:
-        graph = self.blueprint.graph
-        match action:
-            case engine.StartRun():
-                self.run_status = RunStatus.RUNNING
-            case engine.QueueTask(task=name):
-                self.set(name, TaskStatus.QUEUED)
-            case engine.StartTask(task=name, attempt=number):
-                state = self.tasks[name]
-                if state.status is not TaskStatus.QUEUED:
-                    self.violations.append(f"{name} started from {state.status}")
-                for upstream in graph.upstream[name]:
-                    if self.tasks[upstream].status is not TaskStatus.SUCCEEDED:
-                        self.violations.append(f"{name} started before {upstream}")
-                if number != state.attempts + 1:
-                    self.violations.append(f"{name} attempt {number} out of order")
-                self.tasks[name] = TaskState(TaskStatus.RUNNING, number, self.now)
-                self.started.append(name)
-                self.changed[name] = TaskStatus.RUNNING
-            case engine.SkipTask(task=name):
-                self.set(name, TaskStatus.UPSTREAM_FAILED)
-            case engine.CancelTask(task=name):
-                self.set(name, TaskStatus.CANCELLED)
-            case engine.TimeOutTask(task=name):
-                self.finish(name, AttemptStatus.FAILED)
-            case engine.FinishRun(status=status):
-                self.run_status = status
-
-    def set(self, name: str, status: TaskStatus) -> None:
-        self.tasks[name] = replace(self.tasks[name], status=status)
-        if self.changed is not None:
-            self.changed[name] = status
-
-    def finish(self, name: str, result: AttemptStatus) -> None:
-        state = self.tasks[name]
-        spec = self.blueprint.tasks[name]
-        outcome = engine.after_attempt(
-            spec,
-            state.attempts - self.round_start[name] + 1,
-            result,
-            self.now,
-            retries_allowed=self.run_status is RunStatus.RUNNING,
-        )
-        self.tasks[name] = replace(
-            state, status=outcome.status, retry_at=outcome.retry_at
-        )
-        self.changed = {name: outcome.status}
-
-    def running(self) -> list[str]:
-        return [n for n, s in self.tasks.items() if s.status is TaskStatus.RUNNING]
-
-    def run_to_end(self, outcomes: list[AttemptStatus], max_steps: int = 5000) -> None:
-        self.changed = None
-        self.step()
-        draws = iter(outcomes)
-        parallelism = self.blueprint.spec.parallelism
-        for _ in range(max_steps):
-            if self.run_status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
-                return
-            running = self.running()
-            if parallelism is not None and len(running) > parallelism:
-                self.violations.append(f"{len(running)} running > {parallelism}")
-            if running:
-                self.finish(running[0], next(draws, AttemptStatus.SUCCEEDED))
-            else:
-                waiting = [s.retry_at for s in self.tasks.values() if s.retry_at]
-                if not waiting:
-                    self.violations.append("stuck: nothing running, run not finished")
-                    return
-                self.now = max(self.now, min(waiting))
-                self.changed = {}
-            self.step()
-        self.violations.append("did not terminate")
 
 
 # --- table tests -----------------------------------------------------------------

@@ -23,3 +23,11 @@ class YAMLParser(BaseParser):
             return parse_document(stream.read())
         except SpecError as error:
             raise ParseError(str(error)) from error
+
+
+class TextYAMLParser(YAMLParser):
+    media_type = "text/yaml"
+
+
+class LegacyYAMLParser(YAMLParser):
+    media_type = "application/x-yaml"

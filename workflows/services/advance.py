@@ -35,19 +35,27 @@ _QUEUE_WINDOW = 1000
 _MAX_FOLLOW_UPS = 3
 
 
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """An attempt recorded as Launching, with what a backend needs to start it."""
+
+    attempt_id: int
+    run_id: int
+    workflow: str
+    version: int
+    task: str
+    number: int
+    request: dict[str, Any]  # the rendered TaskSpec
+
+
 @dataclass(slots=True)
 class Advance:
     """What the dispatcher must do after the transaction that produced it."""
 
     run_id: int
-    launch: list[int] = field(default_factory=list)  # attempt ids
+    launch: list[Launch] = field(default_factory=list)
     cancel: list[int] = field(default_factory=list)  # attempt ids
     finished: bool = False
-
-    def merge(self, other: Advance) -> None:
-        self.launch.extend(other.launch)
-        self.cancel.extend(other.cancel)
-        self.finished = self.finished or other.finished
 
 
 def advance_run(
@@ -164,7 +172,9 @@ def _apply(
             case engine.StartRun():
                 txn.set_run_status(RunStatus.RUNNING)
             case engine.QueueTask(task=name):
-                txn.set_task_status(task_rows[name], TaskStatus.QUEUED, retry_at=None)
+                txn.set_task_status(
+                    task_rows[name], TaskStatus.QUEUED, retry_at=None, defer=True
+                )
             case engine.StartTask(task=name, attempt=number):
                 result.launch.append(
                     _start_attempt(txn, blueprint, task_rows[name], number, backend)
@@ -175,6 +185,7 @@ def _apply(
                     TaskStatus.UPSTREAM_FAILED,
                     reason="UpstreamFailed",
                     message=f"upstream task {upstream} did not succeed",
+                    defer=True,
                 )
             case engine.TimeOutTask(task=name, message=message):
                 attempt = _live_attempt(task_rows[name])
@@ -210,6 +221,7 @@ def _apply(
             case engine.FinishRun(status=status, message=message):
                 txn.set_run_status(status, message)
                 result.finished = True
+    txn.save_tasks()
     if plan.wake_at is not None:
         run_id, wake_at = txn.run.pk, plan.wake_at
         txn.after_commit(lambda: request_reconcile(run_id, at=wake_at))
@@ -222,13 +234,11 @@ def _start_attempt(
     task: TaskRun,
     number: int,
     backend: str,
-) -> int:
+) -> Launch:
     rendered = render_task(blueprint.tasks[task.name], txn.run.parameters)
+    request = _jsonable(dataclasses.asdict(rendered))
     attempt = Attempt.objects.create(
-        task_run=task,
-        number=number,
-        backend=backend,
-        request=_jsonable(dataclasses.asdict(rendered)),
+        task_run=task, number=number, backend=backend, request=request
     )
     txn.set_task_status(
         task,
@@ -237,6 +247,7 @@ def _start_attempt(
         started_at=txn.now,
         finished_at=None,
         retry_at=None,
+        defer=True,
     )
     txn.event(
         RunEvent.Kind.ATTEMPT,
@@ -244,7 +255,16 @@ def _start_attempt(
         attempt=number,
         status=AttemptStatus.LAUNCHING,
     )
-    return attempt.pk
+    run = txn.run
+    return Launch(
+        attempt.pk,
+        run.pk,
+        run.workflow.name,
+        run.version.number,
+        task.name,
+        number,
+        request,
+    )
 
 
 def _live_attempt(task: TaskRun) -> Attempt | None:
@@ -265,13 +285,14 @@ def end_attempt(
     reason: str = "",
     message: str = "",
     exit_code: int | None = None,
+    **attempt_fields: Any,
 ) -> TaskStatus | None:
     """Record the attempt's end and move its task on (retry, succeed, fail).
 
     Returns the task's new status, or None when the task did not move (the
     attempt is stale: the task already moved on, say after a cancel).
     """
-    fields: dict[str, Any] = {"finished_at": txn.now}
+    fields: dict[str, Any] = {"finished_at": txn.now, **attempt_fields}
     if exit_code is not None:
         fields["exit_code"] = exit_code
     if not txn.set_attempt_status(

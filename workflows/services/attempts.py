@@ -1,19 +1,21 @@
-"""Record what a backend reports about an attempt: started, finished, lost."""
+"""Record what a backend reports about attempts: started, finished, lost."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-
-from django.utils import timezone
+from typing import Any
 
 from workflows.blueprints import blueprint_for
 from workflows.models import Attempt
 from workflows.services.advance import Advance, advance_locked, end_attempt
-from workflows.services.runlock import locked_run
+from workflows.services.runlock import RunTransaction, locked_run
 from workflows.states import (
     TERMINAL_ATTEMPT_STATUSES,
     AttemptStatus,
+    TaskStatus,
     check_attempt_transition,
 )
 
@@ -33,55 +35,67 @@ class Report:
 
 
 def record_report(report: Report, *, advance: bool = True) -> Advance | None:
-    """Apply a backend's report in one locked transaction and, when the attempt
-    ended, plan the run in that same transaction so successors launch at once.
+    """record_reports for one report: the run's Advance, or None."""
+    advances = record_reports([report], advance=advance)
+    return advances[0] if advances else None
 
-    Idempotent: a report that repeats what is recorded (a duplicate watch event,
-    a redelivered message) changes nothing and returns None.
+
+def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[Advance]:
+    """Apply backends' reports, one locked transaction per run, in order.
+
+    When attempts ended, the run is planned in that same transaction so their
+    successors can launch at once; the returned Advances say what to launch.
+    Idempotent: a report that repeats what is recorded (a duplicate watch
+    event, a redelivered message) changes nothing.
     """
-    run_id = (
-        Attempt.objects.filter(pk=report.attempt_id)
-        .values_list("task_run__run_id", flat=True)
-        .first()
+    reports = list(reports)
+    attempt_runs = dict(
+        Attempt.objects.filter(pk__in={r.attempt_id for r in reports}).values_list(
+            "pk", "task_run__run_id"
+        )
     )
-    if run_id is None:
+    by_run: dict[int, list[Report]] = defaultdict(list)
+    for report in reports:
+        if report.attempt_id in attempt_runs:
+            by_run[attempt_runs[report.attempt_id]].append(report)
+    advances = []
+    for run_id, run_reports in by_run.items():
+        with locked_run(run_id) as txn:
+            attempts = {
+                a.pk: a
+                for a in Attempt.objects.select_related("task_run").filter(
+                    pk__in={r.attempt_id for r in run_reports}
+                )
+            }
+            changed: dict[str, TaskStatus] = {}
+            for report in run_reports:
+                moved = _apply_report(txn, attempts[report.attempt_id], report)
+                if moved is not None:
+                    changed[attempts[report.attempt_id].task_run.name] = moved
+            if changed and advance:
+                backend = attempts[run_reports[0].attempt_id].backend
+                advances.append(advance_locked(txn, changed, backend=backend))
+    return advances
+
+
+def _apply_report(
+    txn: RunTransaction, attempt: Attempt, report: Report
+) -> TaskStatus | None:
+    """Record one report; the task's new status when the attempt ended."""
+    current = AttemptStatus(attempt.status)
+    if current == report.status or current in TERMINAL_ATTEMPT_STATUSES:
         return None
-    now = report.at or timezone.now()
-    with locked_run(run_id, now) as txn:
-        attempt = Attempt.objects.select_related("task_run").get(pk=report.attempt_id)
-        task = attempt.task_run
-        current = AttemptStatus(attempt.status)
-        if current == report.status or current in TERMINAL_ATTEMPT_STATUSES:
-            return None
-        check_attempt_transition(current, report.status)
-        extra = {}
-        if report.handle:
-            extra["handle"] = report.handle
-        if report.log_path:
-            extra["log_path"] = report.log_path
-        if report.status in TERMINAL_ATTEMPT_STATUSES:
-            if current is AttemptStatus.LAUNCHING or attempt.started_at is None:
-                extra.setdefault("started_at", now)
-            for name, value in extra.items():
-                setattr(attempt, name, value)
-            blueprint = blueprint_for(txn.run.version_id)
-            moved = end_attempt(
-                txn,
-                blueprint,
-                task,
-                attempt,
-                report.status,
-                reason=report.reason,
-                message=report.message,
-                exit_code=report.exit_code,
-            )
-            if extra:
-                attempt.save(update_fields=list(extra))
-            if moved is None or not advance:
-                return None
-            return advance_locked(txn, {task.name: moved}, backend=attempt.backend)
-        if report.status is AttemptStatus.RUNNING and attempt.started_at is None:
-            extra["started_at"] = now
+    check_attempt_transition(current, report.status)
+    at = report.at or txn.now
+    extra: dict[str, Any] = {}
+    if report.handle:
+        extra["handle"] = report.handle
+    if report.log_path:
+        extra["log_path"] = report.log_path
+    if attempt.started_at is None and report.status is not AttemptStatus.PENDING:
+        extra["started_at"] = at
+    task = attempt.task_run
+    if report.status not in TERMINAL_ATTEMPT_STATUSES:
         txn.set_attempt_status(
             attempt,
             task.name,
@@ -91,3 +105,15 @@ def record_report(report: Report, *, advance: bool = True) -> Advance | None:
             **extra,
         )
         return None
+    return end_attempt(
+        txn,
+        blueprint_for(txn.run.version_id),
+        task,
+        attempt,
+        report.status,
+        reason=report.reason,
+        message=report.message,
+        exit_code=report.exit_code,
+        finished_at=at,
+        **extra,
+    )

@@ -7,6 +7,7 @@ from typing import Any
 from workflows.blueprints import blueprint_for
 from workflows.models import Run, TaskRun
 from workflows.services.dispatch import request_reconcile
+from workflows.services.errors import ActionRefused
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.services.submit import submit_run
 from workflows.states import (
@@ -17,9 +18,14 @@ from workflows.states import (
     TaskStatus,
 )
 
-
-class ActionRefused(Exception):
-    """The run's current state forbids the action (the API answers 409)."""
+__all__ = [
+    "ActionRefused",
+    "cancel_run",
+    "rerun_preview",
+    "resubmit_run",
+    "retry_from_task",
+    "retry_run",
+]
 
 
 def cancel_run(run_id: int, *, user: Any = None) -> Run:

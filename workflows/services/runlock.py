@@ -36,6 +36,7 @@ class RunTransaction:
         self._events: list[RunEvent] = []
         self._run_fields: set[str] = set()
         self._after_commit: list[Callable[[], None]] = []
+        self._unsaved_tasks: dict[int, tuple[TaskRun, set[str]]] = {}
 
     def event(
         self,
@@ -95,9 +96,15 @@ class RunTransaction:
         *,
         reason: str = "",
         message: str = "",
+        defer: bool = False,
         **fields: Any,
     ) -> bool:
-        """Move a task and set `fields` with it; False when it is already there."""
+        """Move a task and set `fields` with it; False when it is already there.
+
+        `defer` holds the row's UPDATE until save_tasks(), so a task that moves
+        twice in one plan (Queued, then Running) is written once. Queries that
+        read task rows must come after save_tasks().
+        """
         current = TaskStatus(task.status)
         if current == status:
             return False
@@ -115,7 +122,12 @@ class RunTransaction:
             fields.setdefault("finished_at", self.now)
         for name, value in fields.items():
             setattr(task, name, value)
-        task.save(update_fields=["status", "reason", "message", *fields])
+        columns = {"status", "reason", "message", *fields}
+        if defer:
+            _, unsaved = self._unsaved_tasks.setdefault(id(task), (task, set()))
+            unsaved |= columns
+        else:
+            task.save(update_fields=sorted(columns))
         self.event(
             RunEvent.Kind.TASK,
             task=task.name,
@@ -166,7 +178,13 @@ class RunTransaction:
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
 
+    def save_tasks(self) -> None:
+        for task, columns in self._unsaved_tasks.values():
+            task.save(update_fields=sorted(columns))
+        self._unsaved_tasks = {}
+
     def flush(self) -> None:
+        self.save_tasks()
         if self._events:
             RunEvent.objects.bulk_create(self._events)
             self._events = []
@@ -182,7 +200,12 @@ class RunTransaction:
 def locked_run(run_id: int, now: datetime | None = None) -> Iterator[RunTransaction]:
     """A transaction holding the run's row lock; raises Run.DoesNotExist."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run_id)
+        # of=("self",): lock the run row only, not the joined workflow/version.
+        run = (
+            Run.objects.select_for_update(of=("self",))
+            .select_related("workflow", "version")
+            .get(pk=run_id)
+        )
         txn = RunTransaction(run, now or timezone.now())
         yield txn
         txn.flush()

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from workflows.blueprints import blueprint_for, spec_limits
 from workflows.models import Run, RunEvent, TaskRun, Workflow, WorkflowVersion
 from workflows.services.dispatch import request_reconcile
+from workflows.services.errors import ActionRefused
 from workflows.services.runlock import RunTransaction
 from workflows.spec import FieldError, SpecError, parse_spec, render_parameters
+from workflows.states import TERMINAL_RUN_STATUSES
 
 
 def _validated(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -25,18 +27,25 @@ def create_workflow(
     """A new workflow with its first version; SpecError when the spec is invalid."""
     document = _validated(document)
     metadata = document["metadata"]
-    with transaction.atomic():
-        if Workflow.objects.filter(name=metadata["name"]).exists():
-            raise SpecError(
-                [FieldError("metadata.name", "a workflow with this name exists")]
+    name_taken = SpecError(
+        [FieldError("metadata.name", "a workflow with this name exists")]
+    )
+    if Workflow.objects.filter(name=metadata["name"]).exists():
+        raise name_taken
+    try:
+        with transaction.atomic():
+            workflow = Workflow.objects.create(
+                name=metadata["name"],
+                description=metadata.get("description", ""),
+                labels=metadata.get("labels", {}),
+                owner=author,
             )
-        workflow = Workflow.objects.create(
-            name=metadata["name"],
-            description=metadata.get("description", ""),
-            labels=metadata.get("labels", {}),
-            owner=author,
-        )
-        _add_version(workflow, document, author=author, message=message or "created")
+            _add_version(
+                workflow, document, author=author, message=message or "created"
+            )
+    except IntegrityError:
+        # Someone created the same name between the check and the insert.
+        raise name_taken from None
     return workflow
 
 
@@ -47,7 +56,11 @@ def update_workflow(
     author: Any,
     message: str = "",
 ) -> WorkflowVersion:
-    """Save `document` as the workflow's next version; the name cannot change."""
+    """Save `document` as the workflow's next version; the name cannot change.
+
+    A document identical to the latest version's is not saved again: the
+    latest version is returned.
+    """
     document = _validated(document)
     if document["metadata"]["name"] != workflow.name:
         raise SpecError(
@@ -60,9 +73,32 @@ def update_workflow(
         )
     with transaction.atomic():
         locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+        latest = locked.latest_version
+        if latest is not None and latest.document == document:
+            return latest
         version = _add_version(locked, document, author=author, message=message)
     workflow.refresh_from_db()
     return version
+
+
+def delete_workflow(workflow: Workflow) -> None:
+    """Delete `workflow` unless one of its runs has not finished.
+
+    The workflow's row lock makes a concurrent submit_run wait (inserting a run
+    takes a key-share lock on it), so no run can start between the check and
+    the delete.
+    """
+    with transaction.atomic():
+        locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+        live = locked.runs.exclude(status__in=TERMINAL_RUN_STATUSES).count()
+        if live:
+            raise ActionRefused(
+                f"{locked.name} has {live} unfinished run(s); cancel them or "
+                "wait for them to finish"
+            )
+        # Runs first: they protect the versions they ran.
+        Run.objects.filter(workflow=locked).delete()
+        locked.delete()
 
 
 def _add_version(

@@ -1,0 +1,1460 @@
+"""Tests for workflows.spec: loading, validation, building and parameter rendering."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workflows.spec import (
+    API_VERSION,
+    KIND,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Backoff,
+    EnvVar,
+    FieldError,
+    Limits,
+    Parameter,
+    Resources,
+    RetryPolicy,
+    SpecError,
+    TaskSpec,
+    WorkflowSpec,
+    dump_document,
+    parse_document,
+    parse_duration,
+    parse_spec,
+    render_parameters,
+    render_task,
+    validate,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURE_FILES = sorted(FIXTURES.glob("*.yaml"))
+DNS_LABEL = (
+    "must be lowercase letters, digits and '-', starting and ending with a letter"
+    " or digit"
+)
+QUANTITY_HINT = "use a number with an optional suffix, such as 250m, 1, 512Mi or 2Gi"
+DURATION_HINT = "use numbers with units ms, s, m, h, d, such as '90s', '10m' or '1h30m'"
+RESOURCE_HINT = (
+    "use cpu, memory, ephemeral-storage or an extended resource such as nvidia.com/gpu"
+)
+
+
+def task(name: str = "a", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": "busybox", **fields}
+
+
+def document(*tasks: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": "wf"},
+        "spec": {**spec, "tasks": list(tasks) or [task()]},
+    }
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return parse_document((FIXTURES / name).read_text())
+
+
+def errors_of(doc: Any, limits: Limits | None = None) -> list[tuple[str, str]]:
+    errors = validate(doc, limits or Limits())
+    return [(error.path, error.message) for error in errors]
+
+
+# --- parse_document ----------------------------------------------------------
+
+
+def test_it_loads_yaml_and_json_alike() -> None:
+    as_yaml = fixture("diamond.yaml")
+    assert parse_document(json.dumps(as_yaml)) == as_yaml
+    assert parse_document(json.dumps(as_yaml).encode()) == as_yaml
+
+
+@pytest.mark.parametrize(
+    ("text", "start"),
+    [
+        # The wording after the position depends on whether PyYAML uses libyaml.
+        ("a: 1\nb: 2\n c: 3\n", "invalid YAML at line 3, column 3: mapping values"),
+        ("a: 1\nb: {x: 1\nc: 3\n", "invalid YAML at line 3, column 2: "),
+        ("a: 1\nb: @x\n", "invalid YAML at line 2, column 4: found character"),
+        (
+            "a: 1\nb:\n  c: 1\n  c: 2\n",
+            "invalid YAML at line 4, column 3: duplicate key 'c'",
+        ),  # noqa: E501
+        (
+            "a: 1\n\x00",
+            "invalid YAML at line 2, column 1: unacceptable character #x0000",
+        ),  # noqa: E501
+        (
+            "é: 1\nbé\x00",
+            "invalid YAML at line 2, column 3: unacceptable character #x0000",
+        ),  # noqa: E501
+        ('{"a": 1', "invalid JSON at line 1, column 8: Expecting ',' delimiter"),
+        ("- a\n- b\n", "document must be a mapping"),
+        ("", "document must be a mapping"),
+        ("just text", "document must be a mapping"),
+    ],
+)
+def test_it_rejects_a_bad_document_naming_the_line(text: str, start: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        parse_document(text)
+    [error] = raised.value.errors
+    assert error.path == ""
+    assert error.message.startswith(start)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!python/object/apply:os.system [echo hi]",
+        "a: !!int abc",
+        "[" * 1200 + "]" * 1200,
+        b"\xff\xfe\xfa",
+    ],
+)
+def test_it_turns_every_load_failure_into_a_spec_error(text: str | bytes) -> None:
+    with pytest.raises(SpecError) as raised:
+        parse_document(text)
+    assert [error.path for error in raised.value.errors] == [""]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # YAML 1.1 would read these as True, False, a date, 8 and 90.
+        ("on: [Failed]", {"on": ["Failed"]}),
+        ("country: no", {"country": "no"}),
+        ("day: 2024-01-01", {"day": "2024-01-01"}),
+        ("n: 010", {"n": 10}),
+        ("t: 1:30", {"t": "1:30"}),
+        ("b: true\nc: False", {"b": True, "c": False}),
+        (
+            "x: 0x1F\ny: 0o17\nz: 1e3\nw: .5",
+            {"x": 31, "y": 15, "z": 1000.0, "w": 0.5},
+        ),
+        ("e: ~\nf: null", {"e": None, "f": None}),
+        (
+            "base: &b {x: 1}\nmore:\n  <<: *b\n  x: 2",
+            {"base": {"x": 1}, "more": {"x": 2}},
+        ),
+    ],
+)
+def test_it_reads_scalars_as_yaml_1_2_does(text: str, expected: Any) -> None:
+    assert parse_document(text) == expected
+
+
+def test_it_accepts_a_byte_order_mark_and_tabs_in_json() -> None:
+    assert parse_document(b"\xef\xbb\xbfa: 1") == {"a": 1}
+    assert parse_document('{\n\t"a": 1\n}') == {"a": 1}
+
+
+# --- dump_document ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda path: path.name)
+def test_a_dumped_fixture_reads_back_unchanged(path: Path) -> None:
+    original = parse_document(path.read_text())
+    dumped = dump_document(original)
+    assert parse_document(dumped) == original
+    assert yaml.safe_load(dumped) == original  # plain YAML 1.1 readers agree
+
+
+def test_dump_keeps_key_order_and_plain_containers() -> None:
+    dumped = dump_document({"b": (1, 2), "a": {"on": "yes"}})
+    assert dumped == "b:\n- 1\n- 2\na:\n  'on': 'yes'\n"
+
+
+@settings(max_examples=500)
+@given(st.text(st.characters(exclude_categories=("Cs",))))
+def test_any_string_survives_a_dump_and_a_load(text: str) -> None:
+    assert parse_document(dump_document({"value": text})) == {"value": text}
+
+
+# --- validate: the whole document --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "errors"),
+    [
+        ("diamond.yaml", []),
+        ("full.yaml", []),
+        (
+            "cycle.yaml",
+            [("spec.tasks[0].dependencies[0]", "dependency cycle: a -> b -> c -> a")],
+        ),
+    ],
+)
+def test_the_fixtures_validate_as_documented(
+    name: str, errors: list[tuple[str, str]]
+) -> None:
+    assert errors_of(fixture(name)) == errors
+
+
+def test_it_returns_every_error_at_once() -> None:
+    doc = document(
+        task("a", priority=5000),
+        task("B"),
+        task("c", dependencies=["nope"]),
+    )
+    assert errors_of(doc) == [
+        ("spec.tasks[0].priority", "must be between -1000 and 1000"),
+        (
+            "spec.tasks[1].name",
+            DNS_LABEL,
+        ),
+        ("spec.tasks[2].dependencies[0]", "unknown task 'nope'"),
+    ]
+
+
+@pytest.mark.parametrize("doc", [None, [], "text", 3, 1.5, True, [{"a": 1}]])
+def test_it_rejects_a_document_that_is_not_a_mapping(doc: Any) -> None:
+    assert errors_of(doc) == [("", "document must be a mapping")]
+
+
+def _set(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    *parents, last = dotted.split(".")
+    target = doc
+    for key in parents:
+        target = target[key]
+    if value is _DELETE:
+        del target[last]
+    else:
+        target[last] = value
+    return doc
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "path", "message"),
+    [
+        ("apiVersion", "v1", "apiVersion", "must be 'flowdeck.io/v1'"),
+        ("apiVersion", _DELETE, "apiVersion", "is required"),
+        ("kind", "CronWorkflow", "kind", "must be 'Workflow'"),
+        ("kind", None, "kind", "is required"),
+        ("metadata", _DELETE, "metadata", "is required"),
+        ("metadata", "wf", "metadata", "must be a mapping"),
+        ("spec", _DELETE, "spec", "is required"),
+        ("metadata.name", _DELETE, "metadata.name", "is required"),
+        ("metadata.name", None, "metadata.name", "is required"),
+        ("metadata.name", "", "metadata.name", "must not be empty"),
+        ("metadata.name", 7, "metadata.name", "must be a string"),
+        ("metadata.name", "a" * 64, "metadata.name", "must be at most 63 characters"),
+        (
+            "metadata.name",
+            "Nightly_ETL",
+            "metadata.name",
+            DNS_LABEL,
+        ),
+        (
+            "metadata.name",
+            "-etl",
+            "metadata.name",
+            DNS_LABEL,
+        ),
+        ("metadata.description", 1, "metadata.description", "must be a string"),
+        ("metadata.labels", ["team"], "metadata.labels", "must be a mapping"),
+        ("metadata.labels", {"team": 1}, "metadata.labels.team", "must be a string"),
+        ("metadata.labels", {1: "x"}, "metadata.labels[1]", "keys must be strings"),
+        ("spec.tasks", _DELETE, "spec.tasks", "is required"),
+        ("spec.tasks", [], "spec.tasks", "must have at least one task"),
+        ("spec.tasks", {"a": {}}, "spec.tasks", "must be a list"),
+        ("spec.tasks", ["a"], "spec.tasks[0]", "must be a mapping"),
+        ("spec.parallelism", 0, "spec.parallelism", "must be at least 1"),
+        ("spec.parallelism", "10", "spec.parallelism", "must be an integer"),
+        ("spec.parallelism", True, "spec.parallelism", "must be an integer"),
+        ("spec.parallelism", 2.0, "spec.parallelism", "must be an integer"),
+        ("spec.failFast", "no", "spec.failFast", "must be true or false"),
+        ("spec.failFast", 1, "spec.failFast", "must be true or false"),
+        (
+            "spec.timeout",
+            "6 hours",
+            "spec.timeout",
+            f"invalid duration '6 hours': {DURATION_HINT}",
+        ),
+        ("spec.timeout", 0, "spec.timeout", "must be greater than zero"),
+        (
+            "spec.timeout",
+            1.5,
+            "spec.timeout",
+            "must be a duration such as '90s' or a whole number of seconds",
+        ),
+        ("spec.ui", ["x"], "spec.ui", "must be a mapping"),
+        ("spec.parameters", {"day": 1}, "spec.parameters", "must be a list"),
+        ("spec.parameters", [{}], "spec.parameters[0].name", "is required"),
+        (
+            "spec.parameters",
+            [{"name": "my-day"}],
+            "spec.parameters[0].name",
+            "must be letters, digits and '_', not starting with a digit",
+        ),
+        (
+            "spec.parameters",
+            [{"name": "day"}, {"name": "day"}],
+            "spec.parameters[1].name",
+            "duplicate parameter 'day' (first at spec.parameters[0])",
+        ),
+        (
+            "spec.parameters",
+            [{"name": "day", "default": ["x"]}],
+            "spec.parameters[0].default",
+            "must be a string, number or boolean",
+        ),
+        (
+            "spec.parameters",
+            [{"name": "day", "description": 3}],
+            "spec.parameters[0].description",
+            "must be a string",
+        ),
+        ("spec.defaults", "busybox", "spec.defaults", "must be a mapping"),
+        ("spec.defaults", {"image": ""}, "spec.defaults.image", "must not be empty"),
+        (
+            "spec.defaults",
+            {"retry": {"limit": 51}},
+            "spec.defaults.retry.limit",
+            "must be between 0 and 50",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"limit": -1}},
+            "spec.defaults.retry.limit",
+            "must be between 0 and 50",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"factor": 0.5}}},
+            "spec.defaults.retry.backoff.factor",
+            "must be a number at least 1",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"factor": "2"}}},
+            "spec.defaults.retry.backoff.factor",
+            "must be a number",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"delay": "soon"}}},
+            "spec.defaults.retry.backoff.delay",
+            f"invalid duration 'soon': {DURATION_HINT}",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"maxDelay": "0s"}}},
+            "spec.defaults.retry.backoff.maxDelay",
+            "invalid duration '0s': must be greater than zero",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"on": ["Failed", "Crashed"]}},
+            "spec.defaults.retry.on[1]",
+            "must be one of Failed, Error",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"on": "Failed"}},
+            "spec.defaults.retry.on",
+            "must be a list",
+        ),
+    ],
+)
+def test_it_checks_the_document_fields(
+    where: str, value: Any, path: str, message: str
+) -> None:
+    doc = _set(document(), where, value)
+    assert errors_of(doc) == [(path, message)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "path", "message"),
+    [
+        ({"name": None}, "spec.tasks[0].name", "is required"),
+        (
+            {"name": "Extract"},
+            "spec.tasks[0].name",
+            DNS_LABEL,
+        ),
+        ({"name": "a" * 64}, "spec.tasks[0].name", "must be at most 63 characters"),
+        (
+            {"image": None},
+            "spec.tasks[0].image",
+            "is required here or in spec.defaults.image",
+        ),
+        ({"image": 3}, "spec.tasks[0].image", "must be a string"),
+        ({"image": "  "}, "spec.tasks[0].image", "must not be empty"),
+        ({"command": "echo hi"}, "spec.tasks[0].command", "must be a list"),
+        ({"command": ["echo", 1]}, "spec.tasks[0].command[1]", "must be a string"),
+        ({"args": [["x"]]}, "spec.tasks[0].args[0]", "must be a string"),
+        ({"env": {"A": "b"}}, "spec.tasks[0].env", "must be a list"),
+        ({"env": [{"value": "x"}]}, "spec.tasks[0].env[0].name", "is required"),
+        (
+            {"env": [{"name": "1A", "value": "x"}]},
+            "spec.tasks[0].env[0].name",
+            "must be letters, digits and '_', not starting with a digit",
+        ),
+        (
+            {"env": [{"name": "A", "value": 1}]},
+            "spec.tasks[0].env[0].value",
+            "must be a string",
+        ),
+        (
+            {"env": [{"name": "A", "value": "x", "secret": "yes"}]},
+            "spec.tasks[0].env[0].secret",
+            "must be true or false",
+        ),
+        (
+            {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]},
+            "spec.tasks[0].env[1].name",
+            "duplicate env var 'A' (first at spec.tasks[0].env[0])",
+        ),
+        (
+            {"env": [{"name": "A"}]},
+            "spec.tasks[0].env[0]",
+            "must set exactly one of value or valueFrom",
+        ),
+        (
+            {
+                "env": [
+                    {
+                        "name": "A",
+                        "value": "x",
+                        "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                    }
+                ]
+            },
+            "spec.tasks[0].env[0]",
+            "must set exactly one of value or valueFrom",
+        ),
+        (
+            {"env": [{"name": "A", "valueFrom": {}}]},
+            "spec.tasks[0].env[0].valueFrom",
+            "must set exactly one of secretKeyRef or configMapKeyRef",
+        ),
+        (
+            {
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": "s", "key": "k"},
+                            "configMapKeyRef": {"name": "c", "key": "k"},
+                        },
+                    }
+                ]
+            },
+            "spec.tasks[0].env[0].valueFrom",
+            "must set exactly one of secretKeyRef or configMapKeyRef",
+        ),
+        (
+            {"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s"}}}]},
+            "spec.tasks[0].env[0].valueFrom.secretKeyRef.key",
+            "is required",
+        ),
+        (
+            {
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {"configMapKeyRef": {"name": "", "key": "k"}},
+                    }
+                ]
+            },
+            "spec.tasks[0].env[0].valueFrom.configMapKeyRef.name",
+            "must not be empty",
+        ),
+        (
+            {
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": "s", "key": "k", "optional": "no"}
+                        },
+                    }
+                ]
+            },
+            "spec.tasks[0].env[0].valueFrom.secretKeyRef.optional",
+            "must be true or false",
+        ),
+        (
+            {"resources": {"requests": {"cpu": "lots"}}},
+            "spec.tasks[0].resources.requests.cpu",
+            f"invalid quantity 'lots': {QUANTITY_HINT}",
+        ),
+        (
+            {"resources": {"limits": {"memory": "1 Gi"}}},
+            "spec.tasks[0].resources.limits.memory",
+            f"invalid quantity '1 Gi': {QUANTITY_HINT}",
+        ),
+        (
+            {"resources": {"limits": {"memory": "NaN"}}},
+            "spec.tasks[0].resources.limits.memory",
+            f"invalid quantity 'NaN': {QUANTITY_HINT}",
+        ),
+        (
+            {"resources": {"limits": {"memory": "-1Gi"}}},
+            "spec.tasks[0].resources.limits.memory",
+            "must not be negative",
+        ),
+        (
+            {"resources": {"limits": {"cpu": True}}},
+            "spec.tasks[0].resources.limits.cpu",
+            "must be a quantity such as 250m, 1, 512Mi or 2Gi",
+        ),
+        (
+            {"resources": {"requests": {"gpu": 1}}},
+            "spec.tasks[0].resources.requests.gpu",
+            f"unknown resource 'gpu': {RESOURCE_HINT}",
+        ),
+        (
+            {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "500m"}}},
+            "spec.tasks[0].resources.requests.cpu",
+            "must not exceed the limit (500m)",
+        ),
+        (
+            {"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": 1024}}},
+            "spec.tasks[0].resources.requests.memory",
+            "must not exceed the limit (1024)",
+        ),
+        (
+            {"resources": {"requests": {"nvidia.com/gpu": 1}}},
+            'spec.tasks[0].resources.requests["nvidia.com/gpu"]',
+            "must also be set in limits for an extended resource",
+        ),
+        (
+            {
+                "resources": {
+                    "requests": {"nvidia.com/gpu": 1},
+                    "limits": {"nvidia.com/gpu": 2},
+                }
+            },
+            'spec.tasks[0].resources.requests["nvidia.com/gpu"]',
+            "must equal the limit for an extended resource",
+        ),
+        (
+            {"resources": {"limits": {"nvidia.com/gpu": "500m"}}},
+            'spec.tasks[0].resources.limits["nvidia.com/gpu"]',
+            "must be a whole number for an extended resource",
+        ),
+        (
+            # One error for a bad limit, not a second one on the request.
+            {
+                "resources": {
+                    "requests": {"nvidia.com/gpu": 1},
+                    "limits": {"nvidia.com/gpu": "x"},
+                }
+            },
+            'spec.tasks[0].resources.limits["nvidia.com/gpu"]',
+            f"invalid quantity 'x': {QUANTITY_HINT}",
+        ),
+        (
+            {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": []}}},
+            "spec.tasks[0].resources.limits.cpu",
+            "must be a quantity such as 250m, 1, 512Mi or 2Gi",
+        ),
+        (
+            {"resources": {"limits": "1"}},
+            "spec.tasks[0].resources.limits",
+            "must be a mapping",
+        ),
+        (
+            {"nodeSelector": {"disktype": 1}},
+            "spec.tasks[0].nodeSelector.disktype",
+            "must be a string",
+        ),
+        ({"nodeSelector": ["ssd"]}, "spec.tasks[0].nodeSelector", "must be a mapping"),
+        ({"tolerations": {"key": "x"}}, "spec.tasks[0].tolerations", "must be a list"),
+        (
+            {"tolerations": [{"key": "x", "operator": "Maybe"}]},
+            "spec.tasks[0].tolerations[0].operator",
+            "must be one of Exists, Equal",
+        ),
+        (
+            {"tolerations": [{"key": "x", "effect": "Evict"}]},
+            "spec.tasks[0].tolerations[0].effect",
+            "must be one of NoSchedule, PreferNoSchedule, NoExecute",
+        ),
+        (
+            {"tolerations": [{"key": "x", "operator": "Exists", "value": "y"}]},
+            "spec.tasks[0].tolerations[0].value",
+            "must be empty when operator is Exists",
+        ),
+        (
+            {"tolerations": [{"value": "y"}]},
+            "spec.tasks[0].tolerations[0].key",
+            "is required unless operator is Exists",
+        ),
+        (
+            {"tolerations": [{"key": "x", "tolerationSeconds": 30}]},
+            "spec.tasks[0].tolerations[0].tolerationSeconds",
+            "needs effect NoExecute to apply",
+        ),
+        (
+            {"tolerations": [{"key": "x", "tolerationSeconds": True}]},
+            "spec.tasks[0].tolerations[0].tolerationSeconds",
+            "must be an integer",
+        ),
+        (
+            {"tolerations": [{"operator": "Exists", "value": ["y"]}]},
+            "spec.tasks[0].tolerations[0].value",
+            "must be a string",
+        ),
+        (
+            {"tolerations": [{"key": "x", "tolerationSeconds": "30"}]},
+            "spec.tasks[0].tolerations[0].tolerationSeconds",
+            "must be an integer",
+        ),
+        (
+            {"priority": 1001},
+            "spec.tasks[0].priority",
+            "must be between -1000 and 1000",
+        ),
+        (
+            {"priority": -1001},
+            "spec.tasks[0].priority",
+            "must be between -1000 and 1000",
+        ),
+        ({"priority": "high"}, "spec.tasks[0].priority", "must be an integer"),
+        ({"retry": 3}, "spec.tasks[0].retry", "must be a mapping"),
+        ({"retry": {"limit": 2.5}}, "spec.tasks[0].retry.limit", "must be an integer"),
+        (
+            {"retry": {"backoff": {"maxDelay": "-5m"}}},
+            "spec.tasks[0].retry.backoff.maxDelay",
+            f"invalid duration '-5m': {DURATION_HINT}",
+        ),
+        (
+            {"timeout": "0s"},
+            "spec.tasks[0].timeout",
+            "invalid duration '0s': must be greater than zero",
+        ),
+        ({"timeout": -3}, "spec.tasks[0].timeout", "must be greater than zero"),
+        ({"dependencies": "b"}, "spec.tasks[0].dependencies", "must be a list"),
+        ({"dependencies": [1]}, "spec.tasks[0].dependencies[0]", "must be a string"),
+        (
+            {"dependencies": ["a"]},
+            "spec.tasks[0].dependencies[0]",
+            "a task cannot depend on itself",
+        ),
+        (
+            {"dependencies": ["zz"]},
+            "spec.tasks[0].dependencies[0]",
+            "unknown task 'zz'",
+        ),
+    ],
+)
+def test_it_checks_every_task_field(
+    fields: dict[str, Any], path: str, message: str
+) -> None:
+    assert errors_of(document({**task("a"), **fields})) == [(path, message)]
+
+
+def test_an_image_in_defaults_serves_every_task() -> None:
+    doc = document({"name": "a"}, defaults={"image": "busybox"})
+    assert errors_of(doc) == []
+    assert errors_of(document({"name": "a"})) == [
+        ("spec.tasks[0].image", "is required here or in spec.defaults.image")
+    ]
+
+
+def test_it_names_the_first_of_two_tasks_with_one_name() -> None:
+    doc = document(task("a"), task("b"), task("a"))
+    assert errors_of(doc) == [
+        ("spec.tasks[2].name", "duplicate task name 'a' (first at spec.tasks[0])")
+    ]
+
+
+def test_it_rejects_a_repeated_dependency() -> None:
+    doc = document(task("a"), task("b", dependencies=["a", "a"]))
+    assert errors_of(doc) == [
+        ("spec.tasks[1].dependencies[1]", "duplicate dependency 'a'")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("image", "repo/app:{{params.tag}}"),
+        ("command", ["sh", "-c", "echo {{ params.tag }}"]),
+        ("args", ["--day", "{{params.tag}}"]),
+        ("env", [{"name": "TAG", "value": "{{params.tag}}"}]),
+    ],
+)
+def test_it_rejects_a_reference_to_an_undeclared_parameter(
+    where: str, text: Any
+) -> None:
+    declared = [{"name": "day", "default": "x"}]
+    path = {
+        "image": "spec.tasks[0].image",
+        "command": "spec.tasks[0].command[2]",
+        "args": "spec.tasks[0].args[1]",
+        "env": "spec.tasks[0].env[0].value",
+    }[where]
+    doc = document(task("a", **{where: text}), parameters=declared)
+    assert errors_of(doc) == [(path, "refers to unknown parameter 'tag'")]
+    declared.append({"name": "tag"})
+    assert errors_of(doc) == []
+
+
+def test_it_checks_parameter_references_in_the_default_image() -> None:
+    doc = document({"name": "a"}, defaults={"image": "app:{{params.v}}"})
+    assert errors_of(doc) == [
+        ("spec.defaults.image", "refers to unknown parameter 'v'")
+    ]
+
+
+def test_it_leaves_other_double_braces_alone() -> None:
+    doc = document(task("a", args=["docker inspect -f '{{.State.Status}}' x"]))
+    assert errors_of(doc) == []
+
+
+# --- unknown fields ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ("status", "status"),
+        ("metadata.namespace", "metadata.namespace"),
+        ("spec.entrypoint", "spec.entrypoint"),
+        ("spec.tasks.0.imagee", "spec.tasks[0].imagee"),
+        ("spec.tasks.0.retry.limitt", "spec.tasks[0].retry.limitt"),
+        ("spec.tasks.0.retry.backoff.jitter", "spec.tasks[0].retry.backoff.jitter"),
+        ("spec.tasks.0.resources.claims", "spec.tasks[0].resources.claims"),
+        ("spec.tasks.0.env.0.from", "spec.tasks[0].env[0].from"),
+        (
+            "spec.tasks.0.env.1.valueFrom.fieldRef",
+            "spec.tasks[0].env[1].valueFrom.fieldRef",
+        ),
+        (
+            "spec.tasks.0.env.1.valueFrom.secretKeyRef.namespace",
+            "spec.tasks[0].env[1].valueFrom.secretKeyRef.namespace",
+        ),
+        ("spec.tasks.0.tolerations.0.key_", "spec.tasks[0].tolerations[0].key_"),
+        ("spec.parameters.0.type", "spec.parameters[0].type"),
+        ("spec.defaults.resources", "spec.defaults.resources"),
+        (
+            "spec.defaults.retry.backoff.max_delay",
+            "spec.defaults.retry.backoff.max_delay",
+        ),
+    ],
+)
+def test_an_unknown_field_is_an_error_at_every_level(where: str, path: str) -> None:
+    doc = document(
+        task(
+            "a",
+            retry={"backoff": {}},
+            resources={},
+            env=[
+                {"name": "A", "value": "1"},
+                {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            ],
+            tolerations=[{"operator": "Exists"}],
+        ),
+        parameters=[{"name": "p", "default": "x"}],
+        defaults={"retry": {"backoff": {}}},
+    )
+    assert errors_of(doc) == []
+    *parents, last = where.split(".")
+    target: Any = doc
+    for key in parents:
+        target = target[int(key)] if key.isdigit() else target[key]
+    target[last] = "x"
+    name = path.rsplit(".", 1)[-1]
+    assert errors_of(doc) == [(path, f"unknown field {name!r}")]
+
+
+def test_free_form_maps_take_any_keys() -> None:
+    doc = document(
+        task("a", nodeSelector={"kubernetes.io/arch": "arm64", "anything": "x"}),
+        ui={"positions": {"a": {"x": 0}}, "whatever": [1, None, {"deep": True}]},
+    )
+    doc["metadata"]["labels"] = {"app.kubernetes.io/name": "etl", "Any Key": "v"}
+    assert errors_of(doc) == []
+
+
+def test_a_null_field_counts_as_unset() -> None:
+    doc = document(
+        task("a", retry=None, timeout=None, env=None),
+        parameters=None,
+        defaults=None,
+        ui=None,
+    )
+    doc["metadata"]["description"] = None
+    assert errors_of(doc) == []
+    spec = parse_spec(doc)
+    assert spec.ui == {}
+    assert spec.tasks[0].retry == RetryPolicy()
+
+
+def test_it_explains_an_on_key_read_by_a_yaml_1_1_loader() -> None:
+    doc = yaml.safe_load(
+        "apiVersion: flowdeck.io/v1\nkind: Workflow\nmetadata: {name: wf}\n"
+        "spec: {tasks: [{name: a, image: x, retry: {on: [Failed]}}]}\n"
+    )
+    [error] = validate(doc)
+    assert error.path == "spec.tasks[0].retry[True]"
+    assert "unquoted `on` key" in error.message
+
+
+# --- cycles ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tasks", "errors"),
+    [
+        (
+            [task("a", dependencies=["b"]), task("b", dependencies=["a"])],
+            [("spec.tasks[0].dependencies[0]", "dependency cycle: a -> b -> a")],
+        ),
+        (
+            # Two separate loops: each is named once, where it closes.
+            [
+                task("a", dependencies=["b"]),
+                task("b", dependencies=["a"]),
+                task("c", dependencies=["d"]),
+                task("d", dependencies=["c"]),
+            ],
+            [
+                ("spec.tasks[0].dependencies[0]", "dependency cycle: a -> b -> a"),
+                ("spec.tasks[2].dependencies[0]", "dependency cycle: c -> d -> c"),
+            ],
+        ),
+        (
+            # Two loops through one task.
+            [
+                task("a", dependencies=["b", "c"]),
+                task("b", dependencies=["a"]),
+                task("c", dependencies=["a"]),
+            ],
+            [
+                ("spec.tasks[0].dependencies[0]", "dependency cycle: a -> b -> a"),
+                ("spec.tasks[0].dependencies[1]", "dependency cycle: a -> c -> a"),
+            ],
+        ),
+        (
+            # A loop downstream of a root is named from where it is entered.
+            [
+                task("root"),
+                task("x", dependencies=["root", "z"]),
+                task("y", dependencies=["x"]),
+                task("z", dependencies=["y"]),
+            ],
+            [("spec.tasks[1].dependencies[1]", "dependency cycle: x -> y -> z -> x")],
+        ),
+        (
+            # A diamond has two paths to d but no loop.
+            [
+                task("a"),
+                task("b", dependencies=["a"]),
+                task("c", dependencies=["a"]),
+                task("d", dependencies=["b", "c"]),
+            ],
+            [],
+        ),
+    ],
+)
+def test_it_rejects_a_cycle_and_names_it(
+    tasks: list[dict[str, Any]], errors: list[tuple[str, str]]
+) -> None:
+    assert errors_of(document(*tasks)) == errors
+
+
+def test_a_long_chain_does_not_exhaust_the_stack() -> None:
+    count = 5000
+    tasks = [task("t0", dependencies=[f"t{count - 1}"])]
+    tasks += [task(f"t{i}", dependencies=[f"t{i - 1}"]) for i in range(1, count)]
+    [(path, message)] = errors_of(document(*tasks), Limits(max_tasks=count))
+    assert path == "spec.tasks[0].dependencies[0]"
+    assert message.startswith("dependency cycle: t0 -> t1 -> t2 -> ")
+    assert message.endswith(f" -> t{count - 1} -> t0")
+
+
+# --- caps ----------------------------------------------------------------------
+
+
+def test_it_caps_the_number_of_tasks() -> None:
+    doc = document(task("a"), task("b"), task("c"))
+    assert errors_of(doc, Limits(max_tasks=2)) == [
+        ("spec.tasks", "must have at most 2 tasks (has 3)")
+    ]
+    assert errors_of(doc, Limits(max_tasks=3)) == []
+
+
+def test_it_caps_the_size_of_the_document() -> None:
+    doc = document()
+    size = len(json.dumps(doc))
+    assert errors_of(doc, Limits(max_spec_bytes=size)) == []
+    assert errors_of(doc, Limits(max_spec_bytes=size - 1)) == [
+        ("", f"document is larger than {size - 1} bytes as JSON")
+    ]
+
+
+def test_it_stops_measuring_an_alias_bomb_at_the_limit() -> None:
+    # Nine levels of ten aliases each: a billion strings if expanded.
+    lines = ['a0: &a0 ["lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    bomb = parse_document("\n".join(lines))
+    doc = document(ui=bomb)
+    assert ("", "document is larger than 1000 bytes as JSON") in errors_of(
+        doc, Limits(max_spec_bytes=1000)
+    )
+
+
+@pytest.mark.parametrize(
+    ("ui", "message"),
+    [
+        ({"when": date(2024, 1, 1)}, "document must contain only JSON values"),
+        ({"tags": {"a", "b"}}, "document must contain only JSON values"),
+        ({"zoom": float("nan")}, "document must not contain NaN or infinite numbers"),
+        ({"zoom": float("inf")}, "document must not contain NaN or infinite numbers"),
+    ],
+)
+def test_a_valid_document_is_always_storable_as_json(
+    ui: dict[str, Any], message: str
+) -> None:
+    assert errors_of(document(ui=ui)) == [("", message)]
+
+
+@pytest.mark.parametrize(
+    "tag", ["!!timestamp 2024-01-01", "!!binary aGk=", "!!set {a: null}"]
+)
+def test_it_loads_only_json_types(tag: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        parse_document(f"a: 1\nb: {tag}\n")
+    [error] = raised.value.errors
+    assert error.message.startswith("invalid YAML at line 2, column 4: ")
+
+
+def test_it_reports_a_circular_ui_instead_of_looping() -> None:
+    doc = document(ui={})
+    doc["spec"]["ui"]["self"] = doc["spec"]["ui"]
+    assert errors_of(doc) == [("", "document must not contain circular references")]
+
+
+# --- durations -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("10m", 600.0),
+        ("1h30m", 5400.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("500ms", 0.5),
+        ("1.5h", 5400.0),
+        ("1m30s", 90.0),
+        ("1d2h3m4s5ms", 93784.005),
+    ],
+)
+def test_it_parses_a_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "use numbers with units"),
+        ("0", "must be greater than zero"),
+        ("0s", "must be greater than zero"),
+        ("0h0m", "must be greater than zero"),
+        ("-5s", "use numbers with units"),
+        ("10 m", "use numbers with units"),
+        (" 10s", "use numbers with units"),
+        ("10x", "use numbers with units"),
+        ("h", "use numbers with units"),
+        ("1.s", "use numbers with units"),
+        ("1.5", "use numbers with units"),
+        ("1e3s", "use numbers with units"),
+        ("inf", "use numbers with units"),
+        ("\uff11\uff10s", "use numbers with units"),  # full-width digits
+        ("9" * 400, "too large"),
+        ("9" * 400 + "d", "too large"),
+    ],
+)
+def test_it_rejects_a_bad_duration(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_duration(text)
+
+
+# --- parse_spec ------------------------------------------------------------------
+
+
+def test_parse_spec_raises_with_every_error() -> None:
+    doc = document(task("a", priority="x", timeout="soon"))
+    with pytest.raises(SpecError) as raised:
+        parse_spec(doc)
+    assert [error.path for error in raised.value.errors] == [
+        "spec.tasks[0].priority",
+        "spec.tasks[0].timeout",
+    ]
+    assert raised.value.errors[0].as_dict() == {
+        "path": "spec.tasks[0].priority",
+        "message": "must be an integer",
+    }
+
+
+def test_parse_spec_builds_the_diamond() -> None:
+    spec = parse_spec(fixture("diamond.yaml"))
+    assert spec.name == "diamond"
+    assert [t.name for t in spec.tasks] == ["a", "b", "c", "d"]
+    assert spec.task("d") == TaskSpec(
+        name="d",
+        image="busybox:1.36",
+        command=("sh", "-c"),
+        args=("echo d",),
+        dependencies=("b", "c"),
+    )
+    assert spec.parallelism is None
+    assert spec.fail_fast is False
+    assert spec.timeout is None
+
+
+def test_parse_spec_builds_every_field() -> None:
+    spec = parse_spec(fixture("full.yaml"))
+    assert spec.description == "Extract, transform and load one day of orders."
+    assert spec.labels == {"team": "data", "app.kubernetes.io/part-of": "warehouse"}
+    assert spec.parameters == (
+        Parameter("day", "2024-01-01", "The day to load, as YYYY-MM-DD."),
+        Parameter("region", None, "Required at submission; there is no default."),
+        Parameter("batch_size", "500", ""),
+    )
+    assert (spec.parallelism, spec.fail_fast, spec.timeout) == (10, False, 21600.0)
+    assert spec.ui["positions"]["load"] == {"x": 480, "y": 0}
+    extract = spec.task("extract")
+    assert extract.image == "registry.example.com/etl/extract:{{params.day}}"
+    assert extract.env[2] == EnvVar("TOKEN", "s3cr3t", None, True)
+    assert extract.env[3] == EnvVar(
+        "PW", None, {"secretKeyRef": {"name": "db", "key": "password"}}
+    )
+    assert extract.resources == Resources(
+        requests={"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "1Gi"},
+        limits={"cpu": "1", "memory": "1Gi", "ephemeral-storage": "2Gi"},
+    )
+    assert extract.node_selector == {"disktype": "ssd"}
+    assert extract.tolerations[1] == {
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    }
+    assert (extract.priority, extract.timeout) == (10, 600.0)
+    assert [t.timeout for t in spec.tasks] == [600.0, 5400.0, 3600.0]
+
+
+@pytest.mark.parametrize(
+    ("defaults", "own", "expected"),
+    [
+        (None, None, RetryPolicy()),
+        ({"limit": 2}, None, RetryPolicy(limit=2)),
+        (None, {"limit": 4}, RetryPolicy(limit=4)),
+        ({"limit": 2}, {"limit": 0}, RetryPolicy(limit=0)),
+        (
+            {
+                "limit": 2,
+                "backoff": {"delay": "10s", "factor": 3, "maxDelay": "5m"},
+                "on": ["Failed"],
+            },
+            {"backoff": {"delay": "1m"}},
+            RetryPolicy(2, Backoff(60.0, 3.0, 300.0), frozenset({"Failed"})),
+        ),
+        (
+            {"backoff": {"factor": 1.5}, "on": ["Failed", "Error"]},
+            {"limit": 1, "backoff": {"maxDelay": "1h"}, "on": ["Error"]},
+            RetryPolicy(1, Backoff(10.0, 1.5, 3600.0), frozenset({"Error"})),
+        ),
+        ({"limit": 3, "on": ["Failed"]}, {"on": []}, RetryPolicy(3, on=frozenset())),
+        ({"limit": 3}, {"limit": None}, RetryPolicy(limit=3)),
+    ],
+)
+def test_task_retry_merges_over_the_default_field_by_field(
+    defaults: dict[str, Any] | None, own: dict[str, Any] | None, expected: RetryPolicy
+) -> None:
+    doc = document(task("a", retry=own), defaults={"retry": defaults})
+    assert parse_spec(doc).task("a").retry == expected
+
+
+@pytest.mark.parametrize(
+    ("defaults", "fields", "image", "timeout"),
+    [
+        ({"image": "base"}, {}, "base", None),
+        ({"image": "base"}, {"image": "own"}, "own", None),
+        ({"image": "base", "timeout": "1h"}, {}, "base", 3600.0),
+        ({"image": "base", "timeout": "1h"}, {"timeout": 30}, "base", 30.0),
+    ],
+)
+def test_task_image_and_timeout_fall_back_to_the_defaults(
+    defaults: dict[str, Any], fields: dict[str, Any], image: str, timeout: float | None
+) -> None:
+    doc = document({"name": "a", **fields}, defaults=defaults)
+    built = parse_spec(doc).task("a")
+    assert (built.image, built.timeout) == (image, timeout)
+
+
+def test_numeric_quantities_become_strings() -> None:
+    doc = document(task("a", resources={"limits": {"cpu": 2, "memory": 0.5}}))
+    assert parse_spec(doc).task("a").resources.limits == {"cpu": "2", "memory": "0.5"}
+
+
+# --- parameters ------------------------------------------------------------------
+
+
+def _spec_with(*parameters: Parameter) -> WorkflowSpec:
+    return WorkflowSpec(name="wf", tasks=(TaskSpec("a"),), parameters=parameters)
+
+
+@pytest.mark.parametrize(
+    ("supplied", "expected"),
+    [
+        ({"region": "eu"}, {"day": "2024-01-01", "region": "eu"}),
+        ({"region": "eu", "day": "2025-02-02"}, {"day": "2025-02-02", "region": "eu"}),
+        ({"region": 7}, {"day": "2024-01-01", "region": "7"}),
+        ({"region": 1.5}, {"day": "2024-01-01", "region": "1.5"}),
+        ({"region": True}, {"day": "2024-01-01", "region": "true"}),
+        ({"region": ""}, {"day": "2024-01-01", "region": ""}),
+    ],
+)
+def test_supplied_parameters_override_the_defaults(
+    supplied: dict[str, Any], expected: dict[str, str]
+) -> None:
+    spec = _spec_with(Parameter("day", "2024-01-01"), Parameter("region"))
+    assert render_parameters(spec, supplied) == expected
+
+
+def test_it_rejects_unknown_missing_and_unusable_parameters_at_once() -> None:
+    spec = _spec_with(Parameter("day"), Parameter("region"), Parameter("n", "1"))
+    with pytest.raises(SpecError) as raised:
+        render_parameters(spec, {"dya": "x", "n": ["1"], "region": "eu"})
+    assert raised.value.errors == [
+        FieldError("parameters.dya", "unknown parameter"),
+        FieldError("parameters.n", "must be a string, number or boolean"),
+        FieldError("parameters.day", "is required"),
+    ]
+
+
+def test_it_renders_parameters_into_a_task() -> None:
+    original = TaskSpec(
+        name="a",
+        image="app:{{params.tag}}",
+        command=("sh", "-c"),
+        args=("echo {{ params.day }} {{params.day}}{{params.tag}}", "{{.Go}}"),
+        env=(
+            EnvVar("DAY", "{{params.day}}"),
+            EnvVar("PW", value_from={"secretKeyRef": {"name": "s", "key": "k"}}),
+        ),
+    )
+    rendered = render_task(original, {"day": "2024-01-01", "tag": "v1"})
+    assert rendered.image == "app:v1"
+    assert rendered.args == ("echo 2024-01-01 2024-01-01v1", "{{.Go}}")
+    assert rendered.env[0] == EnvVar("DAY", "2024-01-01")
+    assert rendered.env[1] is original.env[1]
+    assert original.image == "app:{{params.tag}}"
+
+
+def test_a_rendered_value_is_not_rendered_again() -> None:
+    original = TaskSpec(name="a", image="x", args=("{{params.a}}",))
+    rendered = render_task(original, {"a": "{{params.b}}", "b": "no"})
+    assert rendered.args == ("{{params.b}}",)
+
+
+def test_rendering_a_task_needs_every_referenced_value() -> None:
+    original = TaskSpec(name="a", image="{{params.tag}}", args=("{{params.day}}",))
+    with pytest.raises(SpecError) as raised:
+        render_task(original, {})
+    assert raised.value.errors == [
+        FieldError("parameters.tag", "is required"),
+        FieldError("parameters.day", "is required"),
+    ]
+
+
+def test_the_full_fixture_renders_end_to_end() -> None:
+    spec = parse_spec(fixture("full.yaml"))
+    values = render_parameters(spec, {"region": "eu-west-1"})
+    extract = render_task(spec.task("extract"), values)
+    assert extract.image == "registry.example.com/etl/extract:2024-01-01"
+    assert extract.args == ("echo extracting 2024-01-01 for eu-west-1",)
+    assert extract.env[1] == EnvVar("BATCH_SIZE", "500")
+
+
+# --- robustness --------------------------------------------------------------------
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["", "a", "x/y", "250m", "1Gi", "10s", "Failed", "{{params.a}}"])
+)
+_garbage = st.recursive(
+    _scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@st.composite
+def _valid_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A random valid document: dependencies only point at earlier tasks."""
+    names = [f"t{i}" for i in range(draw(st.integers(1, 5)))]
+    pick = partial(_pick, draw)
+    tasks = []
+    for i, name in enumerate(names):
+        fields: dict[str, Any] = {
+            "image": pick(["busybox", "app:{{params.p}}"]),
+            "command": pick([["sh", "-c"], []]),
+            "args": pick([["echo {{ params.p }}"], ["x", "y"]]),
+            "env": pick(
+                [
+                    [{"name": "A", "value": "{{params.p}}", "secret": True}],
+                    [
+                        {
+                            "name": "B",
+                            "valueFrom": {
+                                "configMapKeyRef": {
+                                    "name": "c",
+                                    "key": "k",
+                                    "optional": False,
+                                }
+                            },
+                        }
+                    ],
+                ]
+            ),
+            "resources": pick(
+                [
+                    {
+                        "requests": {"cpu": "250m"},
+                        "limits": {"cpu": 1, "memory": "1Gi"},
+                    },
+                    {"requests": {"x.io/gpu": 2}, "limits": {"x.io/gpu": "2"}},
+                ]
+            ),
+            "nodeSelector": pick([{"disktype": "ssd"}]),
+            "tolerations": pick(
+                [
+                    [{"operator": "Exists"}],
+                    [
+                        {
+                            "key": "k",
+                            "value": "v",
+                            "effect": "NoExecute",
+                            "tolerationSeconds": 5,
+                        }
+                    ],
+                ]
+            ),
+            "priority": draw(st.integers(MIN_PRIORITY, MAX_PRIORITY)),
+            "retry": pick(
+                [
+                    {"limit": 3},
+                    {"backoff": {"delay": 5, "factor": 1.5}, "on": ["Error"]},
+                ]
+            ),
+            "timeout": pick(["10m", 30, "1h30m", "250ms"]),
+            "dependencies": draw(st.lists(st.sampled_from(names[:i]), unique=True))
+            if i
+            else [],
+        }
+        chosen = draw(st.sets(st.sampled_from(sorted(fields))))
+        tasks.append({"name": name, **{key: fields[key] for key in sorted(chosen)}})
+    spec: dict[str, Any] = {
+        "parameters": [{"name": "p", "default": pick(["v", 1, True])}],
+        "defaults": {
+            "image": "busybox",
+            "retry": pick([{"limit": 1, "backoff": {"maxDelay": "5m"}}]),
+            "timeout": pick(["1h"]),
+        },
+        "parallelism": pick([1, 10]),
+        "failFast": pick([True, False]),
+        "timeout": pick(["6h", 3600]),
+        "ui": pick([{"positions": {"t0": {"x": 0, "y": 0}}}]),
+    }
+    return document(*_drop_absent(draw(st.permutations(tasks))), **_drop_absent(spec))
+
+
+_ABSENT = object()
+
+
+def _drop_absent(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_absent(v) for k, v in value.items() if v is not _ABSENT}
+    if isinstance(value, list):
+        return [_drop_absent(item) for item in value]
+    return value
+
+
+def _pick(draw: st.DrawFn, choices: list[Any]) -> Any:
+    return draw(st.sampled_from([_ABSENT, *choices]))
+
+
+def _node_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    paths = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            paths += _node_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            paths += _node_paths(value, (*prefix, index))
+    return paths
+
+
+@st.composite
+def _mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid document with a few nodes replaced by garbage, removed or added."""
+    doc = draw(_valid_documents())
+    for _ in range(draw(st.integers(1, 3))):
+        *parents, last = draw(st.sampled_from(_node_paths(doc)))
+        parent = doc
+        for key in parents:
+            parent = parent[key]
+        action = draw(st.sampled_from(["replace", "remove", "add"]))
+        if action == "remove" and isinstance(parent, dict):
+            del parent[last]
+        elif action == "add" and isinstance(parent[last], dict):
+            parent[last][draw(st.text(max_size=6))] = draw(_garbage)
+        else:
+            parent[last] = draw(_garbage)
+    return doc
+
+
+# The first quantity check imports the kubernetes package, which is slow once.
+_robust = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _assert_well_formed(doc: Any) -> None:
+    errors = validate(doc)
+    assert isinstance(errors, list)
+    for error in errors:
+        assert isinstance(error, FieldError)
+        assert isinstance(error.path, str)
+        assert isinstance(error.message, str)
+        assert error.message
+    if errors:
+        with pytest.raises(SpecError):
+            parse_spec(doc)
+    else:
+        assert isinstance(parse_spec(doc), WorkflowSpec)
+
+
+@_robust
+@given(_garbage)
+def test_validate_never_raises_on_garbage(doc: Any) -> None:
+    _assert_well_formed(doc)
+
+
+@_robust
+@given(_valid_documents())
+def test_generated_valid_documents_validate_build_and_round_trip(
+    doc: dict[str, Any],
+) -> None:
+    assert validate(doc) == []
+    spec = parse_spec(doc)
+    assert [task.name for task in spec.tasks] == [
+        t["name"] for t in doc["spec"]["tasks"]
+    ]  # noqa: E501
+    assert parse_document(dump_document(doc)) == doc
+    assert parse_document(json.dumps(doc)) == doc
+
+
+@_robust
+@given(_mutated_documents())
+def test_validate_never_raises_on_nearly_valid_documents(doc: Any) -> None:
+    _assert_well_formed(doc)
+
+
+@_robust
+@given(st.text(max_size=200) | st.binary(max_size=200))
+def test_parse_document_only_ever_raises_spec_errors(text: str | bytes) -> None:
+    try:
+        parse_document(text)
+    except SpecError as error:
+        assert [e.path for e in error.errors] == [""]
+
+
+# --- boundaries ------------------------------------------------------------------
+
+
+def test_importing_the_module_does_not_import_django_or_the_kubernetes_client() -> None:
+    code = (
+        "import sys, workflows.spec; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'kubernetes'}))"  # noqa: E501
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# The JSON Schema is a cross-check for editors and tools, not the validator, and
+# jsonschema is not a dependency of the project: these tests skip without it.
+
+
+def _schema_validator() -> Any:
+    jsonschema = pytest.importorskip("jsonschema")
+    return _load_schema_validator(jsonschema)
+
+
+@cache
+def _load_schema_validator(jsonschema: Any) -> Any:
+    schema = json.loads((ROOT / "workflows" / "spec_schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda path: path.name)
+def test_a_valid_fixture_also_passes_the_json_schema(path: Path) -> None:
+    schema = _schema_validator()
+    doc = parse_document(path.read_text())
+    if validate(doc):
+        pytest.skip("not valid, so the schema need not accept it")
+    schema.validate(doc)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_valid_documents())
+def test_a_generated_valid_document_passes_the_json_schema(
+    doc: dict[str, Any],
+) -> None:
+    _schema_validator().validate(doc)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        document(task("a", imagee="x")),
+        document(task("Bad")),
+        document(task("a", retry={"on": ["Crashed"]})),
+        document(task("a", resources={"limits": {"gpu": 1}})),
+    ],
+)
+def test_the_json_schema_rejects_what_validate_rejects_by_shape(
+    doc: dict[str, Any],
+) -> None:
+    assert validate(doc)
+    assert not _schema_validator().is_valid(doc)

@@ -1,0 +1,133 @@
+"""Query-string filters of the list endpoints, each a DRF filter backend that
+rejects a bad value with a 400 naming the parameter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.request import Request
+
+from workflows.states import RunStatus
+
+
+def int_param(request: Request, name: str, *, minimum: int = 0) -> int | None:
+    """The query parameter `name` as an int >= minimum, None when absent; 400
+    naming the parameter otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(
+            {name: [f"must be a whole number, not {raw!r}"]}
+        ) from None
+    if value < minimum:
+        raise ValidationError({name: [f"must be at least {minimum}"]})
+    return value
+
+
+def _parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "required": False,
+        "in": "query",
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+class ListOnlyFilter(BaseFilterBackend):
+    """Filters apply to lists only: a detail URL never 404s because of its query."""
+
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[Any], view: Any
+    ) -> QuerySet[Any]:
+        if getattr(view, "action", None) != "list":
+            return queryset
+        return self.filter_list(request, queryset)
+
+    def filter_list(self, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        raise NotImplementedError
+
+
+class WorkflowFilter(ListOnlyFilter):
+    """`?search=` in name and description; `?label=key:value` (or `?label=key`
+    for any value), repeatable, every label must match."""
+
+    def filter_list(self, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        search = request.query_params.get("search", "").strip()
+        if search:
+            queryset = queryset.filter(
+                Q(name__icontains=search) | Q(description__icontains=search)
+            )
+        for index, label in enumerate(request.query_params.getlist("label")):
+            key, colon, value = label.partition(":")
+            if not key:
+                raise ValidationError(
+                    {"label": [f"expected key:value or key, got {label!r}"]}
+                )
+            if not colon:
+                queryset = queryset.filter(labels__has_key=key)
+                continue
+            # A key transform object, not a `labels__<key>` lookup: label keys
+            # may contain "__", dots and slashes.
+            alias = f"label_{index}"
+            queryset = queryset.alias(
+                **{alias: KeyTextTransform(key, "labels")}
+            ).filter(**{alias: value})
+        return queryset
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            _parameter("search", "Text in the name or description (any case)."),
+            {
+                **_parameter(
+                    "label",
+                    "`key:value` or `key` (any value); repeat for several labels, "
+                    "all of which must match.",
+                ),
+                "schema": {"type": "array", "items": {"type": "string"}},
+                "explode": True,
+            },
+        ]
+
+
+class RunFilter(ListOnlyFilter):
+    """`?workflow=<id>` and `?status=<Status>[,<Status>...]`."""
+
+    def filter_list(self, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        workflow = int_param(request, "workflow", minimum=1)
+        if workflow is not None:
+            queryset = queryset.filter(workflow_id=workflow)
+        raw = request.query_params.get("status", "")
+        if raw:
+            allowed = [status.value for status in RunStatus]
+            wanted = [part.strip() for part in raw.split(",") if part.strip()]
+            unknown = [part for part in wanted if part not in allowed]
+            if unknown or not wanted:
+                named = ", ".join(map(repr, unknown or [raw]))
+                raise ValidationError(
+                    {
+                        "status": [
+                            f"unknown status {named}; "
+                            f"use one or more of {', '.join(allowed)}"
+                        ]
+                    }
+                )
+            queryset = queryset.filter(status__in=wanted)
+        return queryset
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            _parameter("workflow", "Only runs of this workflow id.", type="integer"),
+            _parameter(
+                "status",
+                "Only runs in this status; several separated by commas. One of: "
+                + ", ".join(status.value for status in RunStatus),
+            ),
+        ]

@@ -1,0 +1,377 @@
+"""Representations of workflows, versions, runs, tasks, attempts and events.
+
+Everything here is read-only except WorkflowDocumentSerializer, whose input is
+a whole spec document and whose writes go through workflows.services. No
+serializer writes a status, and none exposes Attempt.request: the rendered
+task holds environment values that may be secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from workflows.blueprints import blueprint_for
+from workflows.models import Attempt, Run, RunEvent, TaskRun, Workflow, WorkflowVersion
+from workflows.services.submit import create_workflow, update_workflow
+from workflows.spec import API_VERSION, KIND, FieldError, SpecError
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """JSON Merge Patch (RFC 7386): mappings merge recursively, a null removes
+    the key, anything else (lists included) replaces the target's value."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _url(name: str, *args: Any, context: Mapping[str, Any], query: str = "") -> str:
+    url = reverse(f"api:{name}", args=args, request=context.get("request"))
+    return f"{url}?{query}" if query else url
+
+
+# --- errors (for the schema) ----------------------------------------------------
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text='Where, e.g. "spec.tasks[3].image".')
+    message = serializers.CharField()
+
+
+class SpecErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = FieldErrorSerializer(many=True)
+
+
+class ValidationResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    errors = FieldErrorSerializer(many=True)
+
+
+# --- workflows and versions -----------------------------------------------------
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = WorkflowVersion
+        fields = ["number", "message", "author", "created_at"]
+        read_only_fields = fields
+
+
+class VersionSerializer(VersionSummarySerializer):
+    document = serializers.JSONField(read_only=True)
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [*VersionSummarySerializer.Meta.fields, "document"]
+        read_only_fields = fields
+
+
+class WorkflowUrlsSerializer(serializers.Serializer):
+    self = serializers.URLField()
+    versions = serializers.URLField()
+    runs = serializers.URLField(help_text="The workflow's runs, newest first.")
+    submit = serializers.URLField(help_text="POST here to start a run.")
+
+
+class WorkflowListSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    latest_version = VersionSummarySerializer(read_only=True)
+    urls = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workflow
+        fields = [
+            "id",
+            "name",
+            "description",
+            "labels",
+            "owner",
+            "created_at",
+            "updated_at",
+            "latest_version",
+            "urls",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(WorkflowUrlsSerializer)
+    def get_urls(self, workflow: Workflow) -> dict[str, str]:
+        context = self.context
+        return {
+            "self": _url("workflow-detail", workflow.pk, context=context),
+            "versions": _url("workflow-versions", workflow.pk, context=context),
+            "runs": _url("run-list", context=context, query=f"workflow={workflow.pk}"),
+            "submit": _url("workflow-runs", workflow.pk, context=context),
+        }
+
+
+class WorkflowSerializer(WorkflowListSerializer):
+    document = serializers.SerializerMethodField(
+        help_text="The spec document of the latest version."
+    )
+
+    class Meta(WorkflowListSerializer.Meta):
+        fields = [*WorkflowListSerializer.Meta.fields, "document"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_document(self, workflow: Workflow) -> dict[str, Any] | None:
+        version = workflow.latest_version
+        return version.document if version is not None else None
+
+
+class WorkflowDocumentSerializer(serializers.BaseSerializer):
+    """Input: the request body is the spec document itself (JSON or YAML).
+
+    A partial update merges the body over the latest document (merge_patch).
+    Saving goes through services.create_workflow / update_workflow, which raise
+    SpecError with every problem; the output is a WorkflowSerializer.
+    """
+
+    # The browsable API looks for HiddenFields here; the document has no fields.
+    fields: Mapping[str, serializers.Field] = {}
+
+    def get_initial(self) -> dict[str, Any]:
+        # What the browsable API's form starts from.
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": ""},
+            "spec": {"tasks": []},
+        }
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise SpecError(
+                [FieldError("", "the body must be a spec document (a mapping)")]
+            )
+        document = dict(data)
+        if self.partial and self.instance is not None:
+            latest = self.instance.latest_version
+            document = merge_patch(latest.document if latest else {}, document)
+        return {"document": document}
+
+    def create(self, validated_data: dict[str, Any]) -> Workflow:
+        return create_workflow(
+            validated_data["document"],
+            author=validated_data["author"],
+            message=validated_data.get("message", ""),
+        )
+
+    def update(self, instance: Workflow, validated_data: dict[str, Any]) -> Workflow:
+        update_workflow(
+            instance,
+            validated_data["document"],
+            author=validated_data["author"],
+            message=validated_data.get("message", ""),
+        )
+        return Workflow.objects.select_related("owner", "latest_version__author").get(
+            pk=instance.pk
+        )
+
+    def to_representation(self, instance: Workflow) -> dict[str, Any]:
+        return WorkflowSerializer(instance, context=self.context).data
+
+
+class RunSubmitSerializer(serializers.Serializer):
+    parameters = serializers.DictField(
+        required=False,
+        help_text="Values of the spec's parameters; defaults fill the rest.",
+    )
+    version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Run this version number instead of the latest.",
+    )
+
+
+class RunResubmitSerializer(serializers.Serializer):
+    parameters = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text="New parameter values; omitted or null keeps the run's own.",
+    )
+
+
+# --- runs, tasks, attempts, events ------------------------------------------------
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attempt
+        # Never `request`: it holds the task's env values, which may be secret.
+        fields = [
+            "number",
+            "status",
+            "backend",
+            "handle",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "exit_code",
+            "reason",
+            "message",
+        ]
+        read_only_fields = fields
+
+
+class TaskRunSerializer(serializers.ModelSerializer):
+    dependencies = serializers.SerializerMethodField()
+    attempts = AttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TaskRun
+        fields = [
+            "name",
+            "status",
+            "position",
+            "priority",
+            "attempts_count",
+            "started_at",
+            "finished_at",
+            "retry_at",
+            "reason",
+            "message",
+            "dependencies",
+            "attempts",
+        ]
+        read_only_fields = fields
+
+    def get_dependencies(self, task: TaskRun) -> list[str]:
+        upstream: Mapping[str, tuple[str, ...]] = self.context["upstream"]
+        return list(upstream.get(task.name, ()))
+
+
+class WorkflowRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Workflow
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+class RunUrlsSerializer(serializers.Serializer):
+    self = serializers.URLField()
+    workflow = serializers.URLField()
+    events = serializers.URLField()
+
+
+class RunSerializer(serializers.ModelSerializer):
+    workflow = WorkflowRefSerializer(read_only=True)
+    version = serializers.IntegerField(source="version.number", read_only=True)
+    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    duration_seconds = serializers.SerializerMethodField(
+        help_text="Finished minus started; while running, the time so far; "
+        "null until the run starts."
+    )
+    urls = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "workflow",
+            "version",
+            "status",
+            "parameters",
+            "trigger",
+            "triggered_by",
+            "resubmitted_from",
+            "message",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "last_seq",
+            "urls",
+        ]
+        read_only_fields = fields
+
+    def get_duration_seconds(self, run: Run) -> float | None:
+        if run.started_at is None:
+            return None
+        end = run.finished_at or timezone.now()
+        return round((end - run.started_at).total_seconds(), 3)
+
+    @extend_schema_field(RunUrlsSerializer)
+    def get_urls(self, run: Run) -> dict[str, str]:
+        context = self.context
+        return {
+            "self": _url("run-detail", run.pk, context=context),
+            "workflow": _url("workflow-detail", run.workflow_id, context=context),
+            "events": _url("run-events", run.pk, context=context),
+        }
+
+
+class RunDetailSerializer(RunSerializer):
+    tasks = serializers.SerializerMethodField(
+        help_text="Every task in topological order, each with its attempts."
+    )
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "tasks"]
+        read_only_fields = fields
+
+    @extend_schema_field(TaskRunSerializer(many=True))
+    def get_tasks(self, run: Run) -> list[dict[str, Any]]:
+        # The blueprint is cached per version, so this parses the spec at most once.
+        upstream = blueprint_for(run.version_id).graph.upstream
+        context = {**self.context, "upstream": upstream}
+        return TaskRunSerializer(run.tasks.all(), many=True, context=context).data
+
+
+class RetrySerializer(serializers.Serializer):
+    run = RunDetailSerializer()
+    rerun = serializers.ListField(
+        child=serializers.CharField(), help_text="The tasks that will run again."
+    )
+
+
+class RerunPreviewSerializer(serializers.Serializer):
+    tasks = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The tasks a retry would run again, in topological order.",
+    )
+
+
+class RunEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RunEvent
+        fields = [
+            "seq",
+            "kind",
+            "task",
+            "attempt",
+            "status",
+            "previous",
+            "message",
+            "data",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RunEventPageSerializer(serializers.Serializer):
+    events = RunEventSerializer(many=True)
+    last_seq = serializers.IntegerField(help_text="The run's newest event.")
+    next_since = serializers.IntegerField(
+        allow_null=True,
+        help_text="Pass as `since` for the next page; null when this page "
+        "reaches last_seq.",
+    )

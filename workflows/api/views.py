@@ -1,0 +1,578 @@
+"""REST viewsets for workflows and runs: declarative, writes through services.
+
+Visibility always starts from `visible_to(request.user)`, so another user's
+workflow or run is a 404, never a 403. Domain errors become HTTP answers in
+workflows.api.errors (SpecError 400, ActionRefused 409, DoesNotExist 404).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from workflows.api.filters import RunFilter, WorkflowFilter, int_param
+from workflows.api.parsers import LegacyYAMLParser, TextYAMLParser, YAMLParser
+from workflows.api.serializers import (
+    DetailSerializer,
+    RerunPreviewSerializer,
+    RetrySerializer,
+    RunDetailSerializer,
+    RunEventPageSerializer,
+    RunEventSerializer,
+    RunResubmitSerializer,
+    RunSerializer,
+    RunSubmitSerializer,
+    SpecErrorSerializer,
+    ValidationResultSerializer,
+    VersionSerializer,
+    VersionSummarySerializer,
+    WorkflowDocumentSerializer,
+    WorkflowListSerializer,
+    WorkflowSerializer,
+)
+from workflows.blueprints import spec_limits
+from workflows.models import Attempt, Run, TaskRun, Workflow
+from workflows.services.control import (
+    cancel_run,
+    rerun_preview,
+    resubmit_run,
+    retry_from_task,
+    retry_run,
+)
+from workflows.services.submit import delete_workflow, submit_run
+from workflows.spec import validate
+from workflows.states import TERMINAL_ATTEMPT_STATUSES
+
+MAX_VERSION_MESSAGE = 500
+MAX_LOG_TAIL = 10 * 1024 * 1024
+MAX_EVENTS = 1000
+LOG_STATUS_HEADER = "X-Flowdeck-Log-Status"
+LOG_CHUNK = 64 * 1024
+
+SPEC_BODY = {
+    "application/json": OpenApiTypes.OBJECT,
+    "application/yaml": OpenApiTypes.OBJECT,
+}
+NOT_FOUND = OpenApiResponse(DetailSerializer, description="Not found or not visible.")
+REFUSED = OpenApiResponse(
+    DetailSerializer, description="The run's state forbids the action."
+)
+SPEC_INVALID = OpenApiResponse(
+    SpecErrorSerializer, description="Every problem, each with its field path."
+)
+BAD_QUERY = OpenApiResponse(
+    OpenApiTypes.OBJECT, description="A bad value, keyed by the parameter's name."
+)
+VERSION_MESSAGE_PARAMETERS = [
+    OpenApiParameter(
+        "message",
+        str,
+        description="The new version's message (or the X-Flowdeck-Message header).",
+    ),
+    OpenApiParameter(
+        "X-Flowdeck-Message",
+        str,
+        location=OpenApiParameter.HEADER,
+        description="The new version's message.",
+    ),
+]
+TASK_NAME = OpenApiParameter("task", str, location=OpenApiParameter.PATH)
+
+
+def version_message(request: Request) -> str:
+    message = request.query_params.get("message")
+    if message is None:
+        message = request.headers.get("X-Flowdeck-Message", "")
+    if len(message) > MAX_VERSION_MESSAGE:
+        raise ValidationError(
+            {"message": [f"must be at most {MAX_VERSION_MESSAGE} characters"]}
+        )
+    return message
+
+
+class PlainTextRenderer(BaseRenderer):
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: dict[str, Any] | None = None,
+    ) -> bytes:
+        if data is None:
+            return b""
+        if isinstance(data, bytes):
+            return data
+        if isinstance(data, dict) and set(data) == {"detail"}:
+            return f"{data['detail']}\n".encode()
+        if isinstance(data, str):
+            return data.encode()
+        return json.dumps(data).encode()  # an error keyed by parameter name
+
+
+@extend_schema(tags=["workflows"])
+class WorkflowViewSet(viewsets.ModelViewSet):
+    """Workflows: their spec documents, versions, and starting runs.
+
+    The body of create, update and validate is the spec document itself, as
+    JSON or as YAML (Content-Type: application/yaml).
+    """
+
+    queryset = Workflow.objects.select_related("owner", "latest_version__author")
+    serializer_class = WorkflowSerializer
+    filter_backends = [WorkflowFilter]
+    parser_classes = [JSONParser, YAMLParser, TextYAMLParser, LegacyYAMLParser]
+
+    def get_queryset(self) -> QuerySet[Workflow]:
+        queryset = super().get_queryset().visible_to(self.request.user)
+        if self.action == "list":
+            queryset = queryset.defer("latest_version__document")
+        return queryset
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        if self.action == "list":
+            return WorkflowListSerializer
+        if self.action in ("create", "update", "partial_update"):
+            return WorkflowDocumentSerializer
+        return WorkflowSerializer
+
+    @extend_schema(
+        request=SPEC_BODY,
+        parameters=VERSION_MESSAGE_PARAMETERS,
+        responses={201: WorkflowSerializer, 400: SPEC_INVALID},
+        description="Create a workflow from a spec document. Nothing is saved "
+        "unless the whole document is valid; a taken name is an error at "
+        "metadata.name.",
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().create(request, *args, **kwargs)
+
+    @extend_schema(
+        request=SPEC_BODY,
+        parameters=VERSION_MESSAGE_PARAMETERS,
+        responses={200: WorkflowSerializer, 400: SPEC_INVALID, 404: NOT_FOUND},
+        description="Save a full spec document as the next version. The name "
+        "cannot change.",
+    )
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().update(request, *args, **kwargs)
+
+    @extend_schema(
+        request=SPEC_BODY,
+        parameters=VERSION_MESSAGE_PARAMETERS,
+        responses={200: WorkflowSerializer, 400: SPEC_INVALID, 404: NOT_FOUND},
+        description="Merge a partial document over the latest one (JSON Merge "
+        "Patch, RFC 7386: objects merge, lists are replaced, null removes a key) "
+        "and save the result as the next version.",
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().partial_update(request, *args, **kwargs)
+
+    @extend_schema(
+        responses={204: None, 404: NOT_FOUND, 409: REFUSED},
+        description="Delete the workflow with its versions and finished runs; "
+        "refused while any of its runs has not finished.",
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        serializer.save(author=self.request.user, message=version_message(self.request))
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        serializer.save(author=self.request.user, message=version_message(self.request))
+
+    def perform_destroy(self, instance: Workflow) -> None:
+        delete_workflow(instance)
+
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        return {"Location": data["urls"]["self"]}
+
+    @extend_schema(
+        request=SPEC_BODY,
+        responses={
+            200: ValidationResultSerializer,
+            400: OpenApiResponse(
+                DetailSerializer, description="The body is not JSON or YAML."
+            ),
+        },
+        description="Dry run: check a spec document without saving it. An "
+        "invalid document is still a 200, with valid false and every error; "
+        "only a body that does not parse is a 400. A taken name is not checked.",
+    )
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def validate(self, request: Request) -> Response:
+        errors = validate(request.data, spec_limits())
+        result = {"valid": not errors, "errors": [e.as_dict() for e in errors]}
+        return Response(ValidationResultSerializer(result).data)
+
+    @extend_schema(
+        responses={200: VersionSummarySerializer(many=True), 404: NOT_FOUND},
+        description="The workflow's versions, newest first.",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        workflow = self.get_object()
+        versions = workflow.versions.select_related("author").defer("document")
+        page = self.paginate_queryset(versions)
+        serializer = VersionSummarySerializer(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("number", int, location=OpenApiParameter.PATH)],
+        responses={200: VersionSerializer, 404: NOT_FOUND},
+        description="One version, with its spec document.",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"versions/(?P<number>[0-9]+)",
+        url_name="version",
+        filter_backends=[],
+    )
+    def version(
+        self, request: Request, pk: str | None = None, number: str = ""
+    ) -> Response:
+        workflow = self.get_object()
+        version = workflow.versions.select_related("author").get(number=int(number))
+        return Response(VersionSerializer(version).data)
+
+    @extend_schema(
+        request=RunSubmitSerializer,
+        responses={201: RunDetailSerializer, 400: SPEC_INVALID, 404: NOT_FOUND},
+        description="Start a run of the latest version (or of `version`). An "
+        "unknown or missing parameter is a 400 at parameters.<name>.",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def runs(self, request: Request, pk: str | None = None) -> Response:
+        workflow = self.get_object()
+        serializer = RunSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        number = serializer.validated_data.get("version")
+        if number is None:
+            version = workflow.latest_version
+        else:
+            version = workflow.versions.filter(number=number).first()
+            if version is None:
+                raise ValidationError(
+                    {"version": [f"{workflow.name} has no version {number}"]}
+                )
+        run = submit_run(
+            version,
+            parameters=serializer.validated_data.get("parameters"),
+            user=request.user,
+            trigger=trigger_of(request),
+        )
+        return run_response(run, request, status.HTTP_201_CREATED)
+
+
+def trigger_of(request: Request) -> str:
+    """A token means a script or another system; a session means a person."""
+    if isinstance(request.successful_authenticator, TokenAuthentication):
+        return Run.Trigger.API
+    return Run.Trigger.MANUAL
+
+
+def detail_queryset(user: Any) -> QuerySet[Run]:
+    attempts = Attempt.objects.defer("request").order_by("number")
+    tasks = TaskRun.objects.order_by("position").prefetch_related(
+        Prefetch("attempts", queryset=attempts)
+    )
+    return (
+        Run.objects.visible_to(user)
+        .select_related("workflow", "version", "triggered_by")
+        .defer("version__document")
+        .prefetch_related(Prefetch("tasks", queryset=tasks))
+    )
+
+
+def run_response(
+    run: Run, request: Request, code: int = status.HTTP_200_OK
+) -> Response:
+    fresh = detail_queryset(request.user).get(pk=run.pk)
+    return Response(
+        RunDetailSerializer(fresh, context={"request": request}).data, status=code
+    )
+
+
+@extend_schema(tags=["runs"])
+class RunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Runs: their tasks and attempts, logs, events, and what a person does to
+    them (retry, retry from a task, cancel, resubmit)."""
+
+    queryset = Run.objects.select_related("workflow", "version", "triggered_by")
+    serializer_class = RunSerializer
+    filter_backends = [RunFilter]
+
+    def get_queryset(self) -> QuerySet[Run]:
+        if self.action == "retrieve":
+            return detail_queryset(self.request.user)
+        return (
+            super()
+            .get_queryset()
+            .visible_to(self.request.user)
+            .defer("version__document")
+        )
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        if self.action == "retrieve":
+            return RunDetailSerializer
+        return RunSerializer
+
+    @extend_schema(
+        responses={200: RunSerializer(many=True), 400: BAD_QUERY},
+        description="Runs, newest first.",
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: RunDetailSerializer, 404: NOT_FOUND})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    def task_of(self, run: Run, name: str) -> TaskRun:
+        task = run.tasks.filter(name=name).first()
+        if task is None:
+            raise NotFound(f"run {run.pk} has no task {name!r}")
+        return task
+
+    @extend_schema(
+        request=None,
+        responses={200: RetrySerializer, 404: NOT_FOUND, 409: REFUSED},
+        description="Run again every task that did not succeed and everything "
+        "downstream of it; succeeded tasks keep their results. Only a finished "
+        "run can be retried.",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        names = retry_run(run.pk, user=request.user)
+        return retry_response(run, names, request)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "task",
+                str,
+                description="Preview a retry from this task instead of a retry "
+                "of everything that did not succeed.",
+            )
+        ],
+        responses={200: RerunPreviewSerializer, 404: NOT_FOUND},
+        description="The tasks a retry would run again, before confirming it.",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="retry/preview",
+        url_name="retry-preview",
+        filter_backends=[],
+    )
+    def retry_preview(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        name = request.query_params.get("task") or None
+        if name is not None:
+            self.task_of(run, name)
+        return Response({"tasks": rerun_preview(run, name)})
+
+    @extend_schema(
+        request=None,
+        parameters=[TASK_NAME],
+        responses={200: RetrySerializer, 404: NOT_FOUND, 409: REFUSED},
+        description="Run this task and everything downstream of it again. Only "
+        "a finished run can be retried.",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"tasks/(?P<task>[^/]+)/retry",
+        url_name="task-retry",
+        filter_backends=[],
+    )
+    def retry_task(
+        self, request: Request, pk: str | None = None, task: str = ""
+    ) -> Response:
+        run = self.get_object()
+        self.task_of(run, task)
+        names = retry_from_task(run.pk, task, user=request.user)
+        return retry_response(run, names, request)
+
+    @extend_schema(
+        request=None,
+        responses={200: RunDetailSerializer, 404: NOT_FOUND, 409: REFUSED},
+        description="Stop the run: live attempts are cancelled and nothing new "
+        "starts. Cancelling a cancelled run again changes nothing; a finished run "
+        "is a 409.",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        cancel_run(run.pk, user=request.user)
+        return run_response(run, request)
+
+    @extend_schema(
+        request=RunResubmitSerializer,
+        responses={201: RunDetailSerializer, 400: SPEC_INVALID, 404: NOT_FOUND},
+        description="A new run of the same version, with the same parameters "
+        "or the given ones.",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def resubmit(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        serializer = RunResubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        new = resubmit_run(
+            run.pk,
+            user=request.user,
+            parameters=serializer.validated_data.get("parameters"),
+        )
+        return run_response(new, request, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            TASK_NAME,
+            OpenApiParameter(
+                "attempt", int, description="The attempt number; the latest if omitted."
+            ),
+            OpenApiParameter(
+                "tail",
+                int,
+                description=f"Only the last this many bytes (at most {MAX_LOG_TAIL}).",
+            ),
+        ],
+        responses={
+            (200, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description=f"The log. Header {LOG_STATUS_HEADER}: `waiting` (no "
+                "log yet: the body is empty; poll again), `live` (the attempt is "
+                "still running) or `complete`. Header X-Flowdeck-Attempt: the "
+                "attempt number served.",
+            ),
+            400: BAD_QUERY,
+            404: NOT_FOUND,
+        },
+        description="The log of one attempt of a task, as plain text.",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"tasks/(?P<task>[^/]+)/logs",
+        url_name="task-logs",
+        filter_backends=[],
+        renderer_classes=[JSONRenderer, PlainTextRenderer],
+    )
+    def logs(
+        self, request: Request, pk: str | None = None, task: str = ""
+    ) -> HttpResponse:
+        number = int_param(request, "attempt", minimum=1)
+        tail = int_param(request, "tail", minimum=0)
+        run = self.get_object()
+        task_run = self.task_of(run, task)
+        attempts = task_run.attempts.defer("request").order_by("-number")
+        if number is not None:
+            attempts = attempts.filter(number=number)
+        attempt = attempts.first()
+        if attempt is None and number is not None:
+            raise NotFound(f"task {task!r} has no attempt {number}")
+        return log_response(attempt, tail)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "since", int, description="Only events after this seq (default 0)."
+            ),
+            OpenApiParameter(
+                "limit", int, description=f"At most this many (1-{MAX_EVENTS})."
+            ),
+        ],
+        responses={200: RunEventPageSerializer, 400: BAD_QUERY, 404: NOT_FOUND},
+        description="The run's events in order, after `since`.",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        since = int_param(request, "since", minimum=0) or 0
+        limit = int_param(request, "limit", minimum=1) or MAX_EVENTS
+        limit = min(limit, MAX_EVENTS)
+        run = self.get_object()
+        events = list(run.events.filter(seq__gt=since).order_by("seq")[: limit + 1])
+        more = len(events) > limit
+        events = events[:limit]
+        page = {
+            "events": RunEventSerializer(events, many=True).data,
+            "last_seq": run.last_seq,
+            "next_since": events[-1].seq if more else None,
+        }
+        return Response(page)
+
+
+def retry_response(run: Run, names: list[str], request: Request) -> Response:
+    fresh = detail_queryset(request.user).get(pk=run.pk)
+    data = RunDetailSerializer(fresh, context={"request": request}).data
+    return Response({"run": data, "rerun": names})
+
+
+def log_response(attempt: Attempt | None, tail: int | None) -> HttpResponse:
+    """The attempt's log file, or an empty 200 marked `waiting` when there is
+    none yet. The size is read once, so a log that is still being written is
+    served up to that size and Content-Length stays true."""
+    log: IO[bytes] | None = None
+    if attempt is not None and attempt.log_path:
+        try:
+            log = open(attempt.log_path, "rb")  # noqa: SIM115 - closed by the response
+        except FileNotFoundError:
+            log = None
+    if log is None:
+        response = HttpResponse(b"", content_type="text/plain; charset=utf-8")
+        response[LOG_STATUS_HEADER] = "waiting"
+    else:
+        size = os.fstat(log.fileno()).st_size
+        start = max(0, size - min(tail, MAX_LOG_TAIL)) if tail is not None else 0
+        response = StreamingHttpResponse(
+            _FileRange(log, start, size - start),
+            content_type="text/plain; charset=utf-8",
+        )
+        response["Content-Length"] = str(size - start)
+        finished = attempt is not None and attempt.status in TERMINAL_ATTEMPT_STATUSES
+        response[LOG_STATUS_HEADER] = "complete" if finished else "live"
+    if attempt is not None:
+        response["X-Flowdeck-Attempt"] = str(attempt.number)
+    return response
+
+
+class _FileRange:
+    """`length` bytes of `log` from `start`, in chunks; the response closes it
+    even when it is never iterated."""
+
+    def __init__(self, log: IO[bytes], start: int, length: int) -> None:
+        self.log, self.start, self.length = log, start, length
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.log.seek(self.start)
+        left = self.length
+        while left > 0:
+            chunk = self.log.read(min(LOG_CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.log.close()

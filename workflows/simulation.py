@@ -1,0 +1,177 @@
+"""Drive one run in memory with the engine, playing the services and a backend.
+
+Pure: shared by the engine's property tests and its benchmark. Actions are
+applied the way the services apply them; running attempts end with drawn
+outcomes, one at a time. Bookkeeping is incremental so that simulating a
+10,000-task run costs what the engine costs, not more.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from workflows import engine
+from workflows.engine import Blueprint, RunState, TaskState
+from workflows.states import AttemptStatus, RunStatus, TaskStatus
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Simulation:
+    blueprint: Blueprint
+    incremental: bool = False
+    now: datetime = T0
+    run_status: RunStatus = RunStatus.PENDING
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+    round_start: dict[str, int] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    changed: dict[str, TaskStatus] | None = None
+    counts: Counter[TaskStatus] = field(default_factory=Counter)
+    by_status: dict[TaskStatus, dict[str, None]] = field(default_factory=dict)
+    # Called around each engine.plan call, for the benchmark's timers.
+    on_plan: Callable[[float], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.by_status = {status: {} for status in TaskStatus}
+        for task in self.blueprint.spec.tasks:
+            self._put(task.name, TaskState(TaskStatus.PENDING))
+        self.round_start = {name: 1 for name in self.tasks}
+
+    def _put(self, name: str, state: TaskState) -> None:
+        old = self.tasks.get(name)
+        if old is not None:
+            self.counts[old.status] -= 1
+            del self.by_status[old.status][name]
+        self.tasks[name] = state
+        self.counts[state.status] += 1
+        self.by_status[state.status][name] = None
+
+    def view(self) -> RunState:
+        position = self.blueprint.graph.position
+        specs = self.blueprint.tasks
+        queued = sorted(
+            self.by_status[TaskStatus.QUEUED],
+            key=lambda n: (-specs[n].priority, position[n]),
+        )
+        counts = +self.counts
+        if not self.incremental or self.changed is None:
+            return RunState(self.run_status, T0, dict(self.tasks), counts, None, queued)
+        names = engine.tasks_to_load(self.blueprint.graph, self.changed)
+        names.update(
+            n
+            for n in self.by_status[TaskStatus.RETRYING]
+            if (retry_at := self.tasks[n].retry_at) is not None and retry_at <= self.now
+        )
+        needed = self.blueprint.graph.with_upstreams(names) | set(queued)
+        return RunState(
+            self.run_status,
+            T0,
+            {n: self.tasks[n] for n in needed},
+            counts,
+            frozenset(names),
+            queued,
+        )
+
+    def _plan(self) -> engine.Plan:
+        view = self.view()
+        if self.on_plan is None:
+            return engine.plan(self.blueprint, view, self.now)
+        from time import perf_counter
+
+        started = perf_counter()
+        plan = engine.plan(self.blueprint, view, self.now)
+        self.on_plan(perf_counter() - started)
+        return plan
+
+    def step(self) -> engine.Plan:
+        plan = self._plan()
+        if plan.rescan:
+            self.changed = None
+            plan = self._plan()
+        self.changed = {}
+        for action in plan.actions:
+            self.apply(action)
+        return plan
+
+    def apply(self, action: engine.Action) -> None:
+        graph = self.blueprint.graph
+        match action:
+            case engine.StartRun():
+                self.run_status = RunStatus.RUNNING
+            case engine.QueueTask(task=name):
+                self.set(name, TaskStatus.QUEUED)
+            case engine.StartTask(task=name, attempt=number):
+                state = self.tasks[name]
+                if state.status is not TaskStatus.QUEUED:
+                    self.violations.append(f"{name} started from {state.status}")
+                for upstream in graph.upstream[name]:
+                    if self.tasks[upstream].status is not TaskStatus.SUCCEEDED:
+                        self.violations.append(f"{name} started before {upstream}")
+                if number != state.attempts + 1:
+                    self.violations.append(f"{name} attempt {number} out of order")
+                self._put(name, TaskState(TaskStatus.RUNNING, number, self.now))
+                self.started.append(name)
+                if self.changed is not None:
+                    self.changed[name] = TaskStatus.RUNNING
+            case engine.SkipTask(task=name):
+                self.set(name, TaskStatus.UPSTREAM_FAILED)
+            case engine.CancelTask(task=name):
+                self.set(name, TaskStatus.CANCELLED)
+            case engine.TimeOutTask(task=name):
+                self.finish(name, AttemptStatus.FAILED)
+            case engine.FinishRun(status=status):
+                self.run_status = status
+
+    def set(self, name: str, status: TaskStatus) -> None:
+        self._put(name, replace(self.tasks[name], status=status))
+        if self.changed is not None:
+            self.changed[name] = status
+
+    def finish(self, name: str, result: AttemptStatus) -> None:
+        state = self.tasks[name]
+        outcome = engine.after_attempt(
+            self.blueprint.tasks[name],
+            state.attempts - self.round_start[name] + 1,
+            result,
+            self.now,
+            retries_allowed=self.run_status is RunStatus.RUNNING,
+        )
+        self._put(
+            name, replace(state, status=outcome.status, retry_at=outcome.retry_at)
+        )
+        self.changed = {name: outcome.status}
+
+    def running(self) -> list[str]:
+        return list(self.by_status[TaskStatus.RUNNING])
+
+    def run_to_end(self, outcomes: list[AttemptStatus], max_steps: int = 10**6) -> None:
+        self.changed = None
+        self.step()
+        draws = iter(outcomes)
+        parallelism = self.blueprint.spec.parallelism
+        for _ in range(max_steps):
+            if self.run_status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+                return
+            running = self.by_status[TaskStatus.RUNNING]
+            if parallelism is not None and len(running) > parallelism:
+                self.violations.append(f"{len(running)} running > {parallelism}")
+            if running:
+                self.finish(next(iter(running)), next(draws, AttemptStatus.SUCCEEDED))
+            else:
+                waiting = [
+                    s.retry_at
+                    for n in self.by_status[TaskStatus.RETRYING]
+                    if (s := self.tasks[n]).retry_at
+                ]
+                if not waiting:
+                    self.violations.append("stuck: nothing running, run not finished")
+                    return
+                self.now = max(self.now, min(waiting))
+                self.changed = {}
+            self.step()
+        self.violations.append("did not terminate")

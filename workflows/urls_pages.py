@@ -1,0 +1,41 @@
+"""URL routes of the server-rendered pages: login, workflows, runs and task logs."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path, re_path
+
+from workflows import views
+
+urlpatterns = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.workflow_list, name="workflow-list"),
+    path("workflows/new/", views.workflow_create, name="workflow-create"),
+    path("workflows/<int:pk>/", views.workflow_detail, name="workflow-detail"),
+    path("workflows/<int:pk>/run/", views.workflow_run, name="workflow-run"),
+    path("workflows/<int:pk>/edit/", views.workflow_edit, name="workflow-edit"),
+    path(
+        "workflows/<int:pk>/versions/<int:number>/",
+        views.workflow_version,
+        name="workflow-version",
+    ),
+    path("runs/", views.run_list, name="run-list"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    re_path(
+        r"^runs/(?P<pk>[0-9]+)/(?P<action>cancel|retry|resubmit)/$",
+        views.run_action,
+        name="run-action",
+    ),
+    path("runs/<int:pk>/tasks/<str:name>/retry/", views.task_retry, name="task-retry"),
+    path("runs/<int:pk>/tasks/<str:name>/logs/", views.task_logs, name="task-logs"),
+    path(
+        "runs/<int:pk>/tasks/<str:name>/logs/raw/",
+        views.task_log_raw,
+        name="task-log-raw",
+    ),
+]
