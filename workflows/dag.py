@@ -80,10 +80,10 @@ class Graph:
         if cycles:
             raise CycleError(cycles)
         downstream: dict[str, list[str]] = {name: [] for name in dependencies}
-        missing_upstreams = {}
-        for name, upstreams in dependencies.items():
-            missing_upstreams[name] = len(upstreams)
-            for upstream in upstreams:
+        missing_upstreams: dict[str, int] = {}
+        for name, deps in dependencies.items():
+            missing_upstreams[name] = len(deps)
+            for upstream in deps:
                 downstream[upstream].append(name)
         given_order = {name: index for index, name in enumerate(dependencies)}
         ready = [name for name, count in missing_upstreams.items() if count == 0]
@@ -101,14 +101,14 @@ class Graph:
         # Tasks with the same upstreams share one tuple (fan-ins, all-to-all
         # layers), so the engine can judge readiness once per distinct set.
         shared: dict[tuple[str, ...], tuple[str, ...]] = {}
-        upstream = {}
+        shared_upstreams: dict[str, tuple[str, ...]] = {}
         for name, deps in dependencies.items():
             key = tuple(deps)
-            upstream[name] = shared.setdefault(key, key)
+            shared_upstreams[name] = shared.setdefault(key, key)
         return cls(
             order=tuple(order),
             position={name: index for index, name in enumerate(order)},
-            upstream=upstream,
+            upstream=shared_upstreams,
             downstream={name: tuple(kids) for name, kids in downstream.items()},
         )
 

@@ -195,6 +195,8 @@ class LocalBackend:
         env["FLOWDECK_RUN_ID"] = str(request.run_id)
         env["FLOWDECK_TASK"] = request.task
         env["FLOWDECK_ATTEMPT"] = str(request.attempt)
+        # Scratch space the run's tasks and attempts share (workdir's grandparent).
+        env["FLOWDECK_RUN_DIR"] = str(workdir.parent.parent)
         for variable in request.env:
             env[variable["name"]] = variable.get("value") or ""
         return env

@@ -4,6 +4,7 @@ Celery worker process running the local backend."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -46,11 +47,32 @@ def broker_url(settings) -> str:
     app.conf.broker_url = settings.CELERY_BROKER_URL
 
 
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            worker_command(beat=True, loglevel="INFO"),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=settings.BASE_DIR,
+        )
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture
-def worker(broker_url: str, tmp_path: Path):
+def worker_env(broker_url: str, tmp_path: Path) -> dict[str, str]:
     if connection.vendor != "postgresql":
         pytest.skip("the production topology test needs PostgreSQL")
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": database_url(),
         "REDIS_URL": broker_url,
@@ -58,21 +80,13 @@ def worker(broker_url: str, tmp_path: Path):
         "FLOWDECK_DATA_DIR": str(tmp_path / "worker-data"),
         "FLOWDECK_SWEEP_SECONDS": "1",
     }
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        worker_command(beat=True, loglevel="INFO"),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=settings.BASE_DIR,
-    )
+
+
+@pytest.fixture
+def worker(worker_env: dict[str, str], tmp_path: Path):
+    process = start_worker(worker_env, tmp_path / "worker.log")
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    stop_worker(process)
     if process.returncode not in (0, -15):
         sys.stderr.write((tmp_path / "worker.log").read_text())
 
@@ -120,3 +134,57 @@ def test_a_worker_process_runs_a_submitted_workflow_and_its_retry(
         "load": 2,
         "report": 1,
     }
+
+
+def test_a_worker_killed_mid_run_loses_no_task_and_starts_none_twice(
+    worker_env, user, tmp_path
+):
+    doc = workflow_document(
+        "survives-a-crash",
+        [
+            shell_task("first", "echo first"),
+            shell_task(
+                "slow",
+                "sleep 3",
+                dependencies=["first"],
+                retry={"limit": 1, "backoff": {"delay": "1s"}},
+            ),
+            shell_task("last", "echo last", dependencies=["slow"]),
+        ],
+    )
+    workflow = create_workflow(doc, author=user)
+    log = tmp_path / "worker.log"
+    first_worker = start_worker(worker_env, log)
+    run = submit_run(workflow.latest_version, user=user)
+    deadline = time.monotonic() + 60
+    slow = None
+    while time.monotonic() < deadline:
+        slow = Attempt.objects.filter(
+            task_run__run=run, task_run__name="slow", status="Running"
+        ).first()
+        if slow is not None:
+            break
+        time.sleep(0.05)
+    assert slow is not None, log.read_text()
+    # SIGKILL: no shutdown code runs; the task's process lives on in its session.
+    os.kill(first_worker.pid, signal.SIGKILL)
+    first_worker.wait()
+    second_worker = start_worker(worker_env, log)
+    try:
+        run = wait_for_end(run)
+    finally:
+        stop_worker(second_worker)
+    assert run.status == RunStatus.SUCCEEDED, log.read_text()[-3000:]
+    attempts = list(
+        Attempt.objects.filter(task_run__run=run)
+        .order_by("task_run__position", "number")
+        .values_list("task_run__name", "number", "status", "reason")
+    )
+    # The adopted attempt's exit status died with the first worker, so it ends
+    # as an Error and the retry policy runs it once more; nothing else reruns.
+    assert attempts == [
+        ("first", 1, "Succeeded", ""),
+        ("slow", 1, "Error", "ProcessLost"),
+        ("slow", 2, "Succeeded", ""),
+        ("last", 1, "Succeeded", ""),
+    ]

@@ -1,0 +1,223 @@
+"""The embedded mode as `make run` starts it: SQLite, the filesystem broker,
+Daphne and a Celery worker process, driven over HTTP like a person would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+        }
+        self.env.update(
+            FLOWDECK_DATA_DIR=str(data_dir),
+            FLOWDECK_ADMIN_PASSWORD="embedded-admin-pw",
+            FLOWDECK_SWEEP_SECONDS="1",
+        )
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.token = ""
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> None:
+        self.log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_embedded", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.request("GET", "/healthz", auth=False)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("the embedded server did not start:\n" + self.output())
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+        self.process = None
+
+    def output(self) -> str:
+        return (self.data_dir / "server.log").read_text(errors="replace")[-5000:]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: bool = True,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
+        data = None
+        headers = {}
+        if body is not None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        if auth:
+            headers["Authorization"] = f"Token {self.token}"
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data, headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                raw = response.read()
+                status = response.status
+                kind = response.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as error:
+            raw, status, kind = error.read(), error.code, error.headers["Content-Type"]
+        return status, json.loads(raw) if "json" in (kind or "") else raw.decode()
+
+    def login(self) -> None:
+        status, body = self.request(
+            "POST",
+            "/api/auth/token/",
+            {"username": "admin", "password": "embedded-admin-pw"},
+            auth=False,
+        )
+        assert status == 200, body
+        self.token = body["token"]
+
+    def wait_for_run(self, run_id: int, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, run = self.request("GET", f"/api/runs/{run_id}/")
+            assert status == 200, run
+            if run["status"] in ("Succeeded", "Failed", "Cancelled"):
+                return run
+            time.sleep(0.2)
+        raise AssertionError(f"run {run_id} did not finish:\n{self.output()}")
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    server = Server(tmp_path / "data")
+    server.manage("migrate", "--noinput")
+    server.manage("bootstrap")
+    server.start()
+    server.login()
+    yield server
+    server.stop()
+
+
+def workflow_id(server: Server, name: str) -> int:
+    status, body = server.request("GET", f"/api/workflows/?search={name}")
+    assert status == 200
+    return next(w["id"] for w in body["results"] if w["name"] == name)
+
+
+def test_the_example_fails_is_retried_over_http_and_succeeds(server: Server) -> None:
+    assert server.request("GET", "/readyz", auth=False)[0] == 200
+    flaky = workflow_id(server, "flaky-etl")
+    status, run = server.request("POST", f"/api/workflows/{flaky}/runs/", {})
+    assert status == 201, run
+    run = server.wait_for_run(run["id"])
+    assert run["status"] == "Failed"
+    tasks = {t["name"]: t for t in run["tasks"]}
+    assert tasks["load"]["status"] == "Failed"
+    assert tasks["load"]["attempts"][0]["exit_code"] == 3
+    assert tasks["report"]["status"] == "UpstreamFailed"
+    status, log = server.request("GET", f"/api/runs/{run['id']}/tasks/load/logs/")
+    assert status == 200 and "warehouse unavailable" in log
+
+    status, body = server.request("POST", f"/api/runs/{run['id']}/retry/")
+    assert status == 200 and body["rerun"] == ["load", "report"]
+    run = server.wait_for_run(run["id"])
+    assert run["status"] == "Succeeded"
+    attempts = {t["name"]: t["attempts_count"] for t in run["tasks"]}
+    assert attempts == {
+        "extract": 1,
+        "transform": 1,
+        "load": 2,
+        "report": 1,
+        "audit": 1,
+    }
+
+
+def test_a_workflow_posted_as_yaml_runs_with_its_parameters(server: Server) -> None:
+    document = """
+apiVersion: flowdeck.io/v1
+kind: Workflow
+metadata: {name: greet}
+spec:
+  parameters: [{name: who, default: world}]
+  tasks:
+    - name: hello
+      image: busybox
+      command: [sh, -c]
+      args: ["echo hello {{params.who}}"]
+"""
+    status, workflow = server.request(
+        "POST", "/api/workflows/", document, content_type="application/yaml"
+    )
+    assert status == 201, workflow
+    status, run = server.request(
+        "POST",
+        f"/api/workflows/{workflow['id']}/runs/",
+        {"parameters": {"who": "flowdeck"}},
+    )
+    run = server.wait_for_run(run["id"])
+    assert run["status"] == "Succeeded"
+    status, log = server.request("GET", f"/api/runs/{run['id']}/tasks/hello/logs/")
+    assert log == "hello flowdeck\n"
+
+
+def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) -> None:
+    status, before = server.request("GET", "/api/workflows/")
+    server.stop()
+    output = server.manage("bootstrap")
+    assert "loaded example" not in output and "Created user" not in output
+    server.start()
+    status, after = server.request("GET", "/api/workflows/")
+    assert status == 200
+    assert after["count"] == before["count"] == 3
