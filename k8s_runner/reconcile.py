@@ -23,7 +23,12 @@ from k8s_runner.backends.base import Backend, BackendError, PodRequest
 from workflows.models import Attempt, Run
 from workflows.services.advance import Advance, Launch, advance_run
 from workflows.services.attempts import Report, record_reports
-from workflows.states import LIVE_ATTEMPT_STATUSES, AttemptStatus, RunStatus
+from workflows.states import (
+    LIVE_ATTEMPT_STATUSES,
+    TERMINAL_ATTEMPT_STATUSES,
+    AttemptStatus,
+    RunStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,7 @@ logger = logging.getLogger(__name__)
 STALE_LAUNCH = timedelta(seconds=30)
 _IDLE_CLOSE_SECONDS = 1.0
 _MAX_BATCH = 500
+_COALESCE_SECONDS = 0.005
 
 _backend: Backend | None = None
 _backend_lock = threading.Lock()
@@ -99,7 +105,15 @@ class ReportPump:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
-                    break
+                    if any(r.status in TERMINAL_ATTEMPT_STATUSES for r in batch):
+                        break
+                    # Only "started" reports so far: a short task's end is likely
+                    # a moment away, and recording both together halves the
+                    # transactions. An end is never held back.
+                    try:
+                        batch.append(self._queue.get(timeout=_COALESCE_SECONDS))
+                    except queue.Empty:
+                        break
             try:
                 close_old_connections()
                 handle_reports(batch)

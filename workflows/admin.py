@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from workflows.models import Attempt, Run, RunEvent, TaskRun, Workflow, WorkflowVersion
-from workflows.views import spec_yaml
+from workflows.spec import dump_document
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -71,7 +71,7 @@ class WorkflowVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="spec")
     def spec(self, version: WorkflowVersion) -> SafeString:
-        return format_html("<pre>{}</pre>", spec_yaml(version.document))
+        return format_html("<pre>{}</pre>", dump_document(version.document))
 
 
 @admin.register(Run)

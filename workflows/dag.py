@@ -12,47 +12,56 @@ from dataclasses import dataclass
 
 
 class CycleError(ValueError):
+    """The dependencies have cycles; each reads in dependency order ("a -> b -> a":
+    a depends on b, which depends on a)."""
+
     def __init__(self, cycles: list[list[str]]) -> None:
         super().__init__("; ".join(" -> ".join([*cycle, cycle[0]]) for cycle in cycles))
         self.cycles = cycles
 
 
-def find_cycles(dependencies: Mapping[str, Sequence[str]]) -> list[list[str]]:
-    """Each elementary cycle found by a depth-first search, once, as a name list.
+def find_cycles(edges: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """The cycles closed by the back edges of one depth-first search, each once,
+    as name lists in edge order.
 
-    Edges point from a task to the tasks it depends on; a cycle is reported in
-    dependency order (`a` depends on `b` ... depends on `a`). Unknown names are
-    ignored: reporting them is the spec validator's job.
+    `edges` maps each name to the names it has an edge to: the tasks it depends
+    on (Graph.build), or the tasks that depend on it (the spec validator, which
+    names a cycle from upstream to downstream). The search starts from names in
+    the mapping's order and follows edges in their given order, so the result is
+    deterministic; in a cycle [a, b, c], a -> b and b -> c are tree edges and the
+    back edge c -> a closes it. Removing every closing edge leaves no cycle.
+    Unknown names are ignored: reporting them is the spec validator's job.
     """
     white, grey, black = 0, 1, 2
-    colour = dict.fromkeys(dependencies, white)
+    colour = dict.fromkeys(edges, white)
     cycles: list[list[str]] = []
-    seen_cycles: set[frozenset[str]] = set()
-    for root in dependencies:
+    closing_edges: set[tuple[str, str]] = set()
+    for root in edges:
         if colour[root] != white:
             continue
         # Iterative DFS: deep chains (thousands of tasks) must not hit recursion limits.
         path: list[str] = [root]
         on_path_index = {root: 0}
         colour[root] = grey
-        stack = [iter(dependencies[root])]
+        stack = [iter(edges[root])]
         while stack:
             advanced = False
-            for upstream in stack[-1]:
-                if upstream not in colour:
+            for target in stack[-1]:
+                if target not in colour:
                     continue
-                if colour[upstream] == grey:
-                    cycle = path[on_path_index[upstream] :]
-                    key = frozenset(cycle)
-                    if key not in seen_cycles:
-                        seen_cycles.add(key)
-                        cycles.append(cycle)
+                if colour[target] == grey:
+                    # Each back edge closes a different cycle; only a repeated
+                    # edge (a name listed twice) would close the same one again.
+                    edge = (path[-1], target)
+                    if edge not in closing_edges:
+                        closing_edges.add(edge)
+                        cycles.append(path[on_path_index[target] :])
                     continue
-                if colour[upstream] == white:
-                    colour[upstream] = grey
-                    on_path_index[upstream] = len(path)
-                    path.append(upstream)
-                    stack.append(iter(dependencies[upstream]))
+                if colour[target] == white:
+                    colour[target] = grey
+                    on_path_index[target] = len(path)
+                    path.append(target)
+                    stack.append(iter(edges[target]))
                     advanced = True
                     break
             if not advanced:

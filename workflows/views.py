@@ -49,38 +49,6 @@ PARAMETER_FIELD = "param."  # run form inputs are named "param.<parameter name>"
 MESSAGE_MAX_LENGTH = 500  # WorkflowVersion.message
 RUN_STATUSES = [status.value for status in RunStatus]
 
-# PostgreSQL's jsonb keeps no key order, so a stored document comes back with
-# "args" before "name". Shown and edited specs list keys in the order the spec
-# format defines them; one list serves every level as no two levels disagree.
-_KEY_ORDER = {
-    key: index
-    for index, key in enumerate(
-        [
-            *("apiVersion", "kind", "metadata", "spec", "name", "key", "operator"),
-            *("value", "valueFrom", "secret", "default", "description", "labels"),
-            *("image", "command", "args", "env", "resources", "requests", "limits"),
-            *("nodeSelector", "tolerations", "effect", "priority", "parameters"),
-            *("defaults", "parallelism", "failFast", "retry", "limit", "backoff"),
-            *("delay", "factor", "maxDelay", "on", "timeout", "dependencies"),
-            *("tasks", "ui"),
-        ]
-    )
-}
-
-
-def spec_yaml(document: Any) -> str:
-    """A stored spec document as YAML, its keys in their documented order."""
-    return dump_document(_ordered(document))
-
-
-def _ordered(value: Any) -> Any:
-    if isinstance(value, dict):
-        keys = sorted(value, key=lambda key: _KEY_ORDER.get(key, len(_KEY_ORDER)))
-        return {key: _ordered(value[key]) for key in keys}
-    if isinstance(value, list):
-        return [_ordered(item) for item in value]
-    return value
-
 
 def _workflows(request: HttpRequest) -> WorkflowQuerySet:
     return Workflow.objects.visible_to(request.user).select_related(
@@ -195,7 +163,7 @@ def _workflow_page(
             }
             for parameter in blueprint.spec.parameters
         ]
-        context["document_yaml"] = spec_yaml(version.document)
+        context["document_yaml"] = dump_document(version.document)
         context.update(
             _graph(len(blueprint.graph), lambda: render_version_svg(version))
         )
@@ -213,7 +181,7 @@ def workflow_version(request: HttpRequest, pk: int, number: int) -> HttpResponse
     context = {
         "workflow": workflow,
         "version": version,
-        "document_yaml": spec_yaml(version.document),
+        "document_yaml": dump_document(version.document),
         "newer": versions.filter(number__gt=number).order_by("number").first(),
         "older": versions.filter(number__lt=number).order_by("-number").first(),
         **_graph(len(blueprint.graph), lambda: render_version_svg(version)),
@@ -243,7 +211,7 @@ def workflow_edit(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(_workflows(request), pk=pk)
     if request.method != "POST":
         version = workflow.latest_version
-        text = "" if version is None else spec_yaml(version.document)
+        text = "" if version is None else dump_document(version.document)
         return _editor(request, workflow, text, "")
     text = request.POST.get("document", "")
     message = request.POST.get("message", "")

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -220,15 +220,16 @@ class LocalBackend:
         except OSError as error:
             with self._lock:
                 self._live.pop(request.attempt_id, None)
+            program = (request.command or request.args)[0]
             self._reporter(
                 Report(
                     request.attempt_id,
                     AttemptStatus.FAILED,
                     reason="StartError",
-                    message=f"could not start {request.command[:1] or request.args[:1]}"
-                    f": {error.strerror or error}",
+                    message=f"could not start {program}: {error.strerror or error}",
                     log_path=str(log_path),
                     at=_now(),
+                    run_id=request.run_id,
                 )
             )
             self._fill()
@@ -244,6 +245,7 @@ class LocalBackend:
                 handle=handle,
                 log_path=str(log_path),
                 at=_now(),
+                run_id=request.run_id,
             )
         )
         threading.Thread(
@@ -295,16 +297,7 @@ class LocalBackend:
                 reason="Error",
                 message=f"exited with code {code}",
             )
-        self._reporter(
-            Report(
-                report.attempt_id,
-                report.status,
-                exit_code=report.exit_code,
-                reason=report.reason,
-                message=report.message,
-                at=_now(),
-            )
-        )
+        self._reporter(replace(report, at=_now(), run_id=request.run_id or None))
 
     def _terminate(self, live: _Live) -> None:
         """SIGTERM the attempt's process group, SIGKILL it after a grace period."""

@@ -3,6 +3,7 @@ Celery worker process running the local backend."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -55,6 +56,8 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=settings.BASE_DIR,
+            # Its own group: the embedded beat is a child process to stop with it.
+            start_new_session=True,
         )
 
 
@@ -66,6 +69,8 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -166,8 +171,9 @@ def test_a_worker_killed_mid_run_loses_no_task_and_starts_none_twice(
             break
         time.sleep(0.05)
     assert slow is not None, log.read_text()
-    # SIGKILL: no shutdown code runs; the task's process lives on in its session.
-    os.kill(first_worker.pid, signal.SIGKILL)
+    # SIGKILL the worker and its beat: no shutdown code runs. The task's process
+    # lives on in its own session.
+    os.killpg(first_worker.pid, signal.SIGKILL)
     first_worker.wait()
     second_worker = start_worker(worker_env, log)
     try:

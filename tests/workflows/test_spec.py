@@ -178,6 +178,125 @@ def test_dump_keeps_key_order_and_plain_containers() -> None:
     assert dumped == "b:\n- 1\n- 2\na:\n  'on': 'yes'\n"
 
 
+# Every field the format has, each object's fields in the documented order.
+CANONICAL_YAML = """\
+apiVersion: flowdeck.io/v1
+kind: Workflow
+metadata:
+  name: etl
+  description: Nightly load
+  labels:
+    app: etl
+    team: data
+spec:
+  parameters:
+  - name: day
+    default: today
+    description: The day to load
+  defaults:
+    image: busybox:1.36
+    retry:
+      limit: 1
+      backoff:
+        delay: 5s
+        factor: 2
+        maxDelay: 1m
+      'on':
+      - Failed
+    timeout: 10m
+  parallelism: 2
+  failFast: true
+  timeout: 1h
+  tasks:
+  - name: extract
+  - name: load
+    image: alpine:3
+    command:
+    - sh
+    - -c
+    args:
+    - echo {{params.day}}
+    env:
+    - name: TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: creds
+          key: token
+          optional: false
+      secret: true
+    resources:
+      requests:
+        cpu: 500m
+      limits:
+        cpu: '1'
+        memory: 1Gi
+    nodeSelector:
+      disk: ssd
+      zone: a
+    tolerations:
+    - key: dedicated
+      operator: Equal
+      value: etl
+      effect: NoSchedule
+    priority: 5
+    retry:
+      limit: 2
+    timeout: 5m
+    dependencies:
+    - extract
+  ui:
+    zoom: 1
+    positions:
+      load:
+      - 0
+      - 1
+"""
+
+
+def _keys_as_jsonb_returns_them(value: Any) -> Any:
+    """PostgreSQL's jsonb keeps no key order: shorter keys first, then bytewise."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda key: (len(key.encode()), key.encode()))
+        return {key: _keys_as_jsonb_returns_them(value[key]) for key in keys}
+    if isinstance(value, list):
+        return [_keys_as_jsonb_returns_them(item) for item in value]
+    return value
+
+
+def test_a_stored_document_dumps_in_the_documented_key_order() -> None:
+    stored = _keys_as_jsonb_returns_them(parse_document(CANONICAL_YAML))
+    assert validate(stored) == []
+    assert list(stored) == ["kind", "spec", "metadata", "apiVersion"]
+    assert list(stored["spec"]["tasks"][1])[:3] == ["env", "args", "name"]
+    dumped = dump_document(stored)
+    assert dumped == CANONICAL_YAML
+    assert parse_document(dumped) == stored
+
+
+def test_dump_puts_other_keys_after_the_known_ones_in_their_own_order() -> None:
+    document = {
+        "extra": 1,
+        "spec": {
+            "ui": {"zoom": 1, "name": "not a field here"},
+            "tasks": [{"x": 1, "image": "busybox", "name": "a", "b": 2}],
+        },
+        "apiVersion": API_VERSION,
+    }
+    assert dump_document(document) == (
+        "apiVersion: flowdeck.io/v1\n"
+        "spec:\n"
+        "  tasks:\n"
+        "  - name: a\n"
+        "    image: busybox\n"
+        "    x: 1\n"
+        "    b: 2\n"
+        "  ui:\n"
+        "    zoom: 1\n"
+        "    name: not a field here\n"
+        "extra: 1\n"
+    )
+
+
 @settings(max_examples=500)
 @given(st.text(st.characters(exclude_categories=("Cs",))))
 def test_any_string_survives_a_dump_and_a_load(text: str) -> None:

@@ -7,7 +7,7 @@ through a backend once the transaction has committed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -93,12 +93,12 @@ def advance_locked(
     # those moves are planned again at once rather than at the next sweep.
     pending: Mapping[str, TaskStatus] | None = changed
     for _ in range(_MAX_FOLLOW_UPS):
-        state = _load_state(txn, blueprint, pending)
+        state, rows = _load_state(txn, blueprint, pending)
         plan = engine.plan(blueprint, state, txn.now)
         if plan.rescan:
-            state = _load_state(txn, blueprint, None)
+            state, rows = _load_state(txn, blueprint, None)
             plan = engine.plan(blueprint, state, txn.now)
-        follow_up = _apply(txn, blueprint, plan, result, backend=backend)
+        follow_up = _apply(txn, blueprint, plan, result, rows, backend=backend)
         if not follow_up or run.status in TERMINAL_RUN_STATUSES:
             break
         pending = follow_up
@@ -109,36 +109,53 @@ def _load_state(
     txn: RunTransaction,
     blueprint: Blueprint,
     changed: Mapping[str, TaskStatus] | None,
-) -> RunState:
+) -> tuple[RunState, dict[str, TaskRun]]:
+    """The engine's view of the run, and the TaskRun rows already loaded (a
+    partial plan loads whole rows, so applying it needs no second query)."""
     run = txn.run
-    tasks = TaskRun.objects.filter(run_id=run.pk)
+    # order_by(): the default ordering only costs time here.
+    tasks = TaskRun.objects.filter(run_id=run.pk).order_by()
     counts = {
         TaskStatus(status): count
         for status, count in tasks.values_list("status").annotate(Count("id"))
     }
-    limit = blueprint.spec.parallelism or _QUEUE_WINDOW
-    queued = list(
-        tasks.filter(status=TaskStatus.QUEUED)
-        .order_by("-priority", "position")
-        .values_list("name", flat=True)[:limit]
-    )
-    columns = ("name", "status", "attempts_count", "started_at", "retry_at")
+    queued: list[str] = []
+    if counts.get(TaskStatus.QUEUED):
+        limit = blueprint.spec.parallelism or _QUEUE_WINDOW
+        queued = list(
+            tasks.filter(status=TaskStatus.QUEUED)
+            .order_by("-priority", "position")
+            .values_list("name", flat=True)[:limit]
+        )
+    rows: dict[str, TaskRun] = {}
     if changed is None:
-        rows: Iterable[tuple[Any, ...]] = tasks.values_list(*columns)
+        columns = ("name", "status", "attempts_count", "started_at", "retry_at")
+        loaded = {
+            name: TaskState(TaskStatus(status), attempts, started_at, retry_at)
+            for name, status, attempts, started_at, retry_at in tasks.values_list(
+                *columns
+            )
+        }
         examine = None
     else:
-        due = tasks.filter(status=TaskStatus.RETRYING, retry_at__lte=txn.now)
         names = engine.tasks_to_load(blueprint.graph, changed)
-        names.update(due.values_list("name", flat=True))
+        if counts.get(TaskStatus.RETRYING):
+            due = tasks.filter(status=TaskStatus.RETRYING, retry_at__lte=txn.now)
+            names.update(due.values_list("name", flat=True))
         examine = frozenset(names)
         needed = blueprint.graph.with_upstreams(names)
         needed.update(queued)
-        rows = tasks.filter(name__in=needed).values_list(*columns)
-    loaded = {
-        name: TaskState(TaskStatus(status), attempts, started_at, retry_at)
-        for name, status, attempts, started_at, retry_at in rows
-    }
-    return RunState(
+        rows = {task.name: task for task in tasks.filter(name__in=needed)}
+        loaded = {
+            name: TaskState(
+                TaskStatus(task.status),
+                task.attempts_count,
+                task.started_at,
+                task.retry_at,
+            )
+            for name, task in rows.items()
+        }
+    state = RunState(
         status=RunStatus(run.status),
         started_at=run.started_at,
         tasks=loaded,
@@ -146,6 +163,7 @@ def _load_state(
         examine=examine,
         queued=queued,
     )
+    return state, rows
 
 
 def _apply(
@@ -153,6 +171,7 @@ def _apply(
     blueprint: Blueprint,
     plan: Plan,
     result: Advance,
+    loaded: dict[str, TaskRun],
     *,
     backend: str,
 ) -> dict[str, TaskStatus]:
@@ -163,10 +182,15 @@ def _apply(
         for action in plan.actions
         if not isinstance(action, engine.StartRun | engine.FinishRun)
     }
-    task_rows = {
-        task.name: task
-        for task in TaskRun.objects.filter(run_id=txn.run.pk, name__in=touched)
-    }
+    task_rows = {name: loaded[name] for name in touched if name in loaded}
+    missing = touched - task_rows.keys()
+    if missing:
+        task_rows.update(
+            (task.name, task)
+            for task in TaskRun.objects.filter(
+                run_id=txn.run.pk, name__in=missing
+            ).order_by()
+        )
     for action in plan.actions:
         match action:
             case engine.StartRun():

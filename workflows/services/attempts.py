@@ -32,6 +32,7 @@ class Report:
     message: str = ""
     log_path: str = ""
     at: datetime | None = None
+    run_id: int | None = None  # saves a lookup when the backend knows it
 
 
 def record_report(report: Report, *, advance: bool = True) -> Advance | None:
@@ -49,11 +50,12 @@ def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[A
     event, a redelivered message) changes nothing.
     """
     reports = list(reports)
-    attempt_runs = dict(
-        Attempt.objects.filter(pk__in={r.attempt_id for r in reports}).values_list(
-            "pk", "task_run__run_id"
+    attempt_runs = {r.attempt_id: r.run_id for r in reports if r.run_id is not None}
+    unknown = {r.attempt_id for r in reports} - attempt_runs.keys()
+    if unknown:
+        attempt_runs.update(
+            Attempt.objects.filter(pk__in=unknown).values_list("pk", "task_run__run_id")
         )
-    )
     by_run: dict[int, list[Report]] = defaultdict(list)
     for report in reports:
         if report.attempt_id in attempt_runs:
@@ -63,12 +65,16 @@ def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[A
         with locked_run(run_id) as txn:
             attempts = {
                 a.pk: a
-                for a in Attempt.objects.select_related("task_run").filter(
-                    pk__in={r.attempt_id for r in run_reports}
+                for a in Attempt.objects.select_related("task_run")
+                .filter(
+                    pk__in={r.attempt_id for r in run_reports}, task_run__run_id=run_id
                 )
+                .order_by()
             }
             changed: dict[str, TaskStatus] = {}
             for report in run_reports:
+                if report.attempt_id not in attempts:
+                    continue  # a report naming another run's attempt
                 moved = _apply_report(txn, attempts[report.attempt_id], report)
                 if moved is not None:
                     changed[attempts[report.attempt_id].task_run.name] = moved

@@ -204,6 +204,7 @@ def locked_run(run_id: int, now: datetime | None = None) -> Iterator[RunTransact
         run = (
             Run.objects.select_for_update(of=("self",))
             .select_related("workflow", "version")
+            .defer("version__document", "workflow__description", "workflow__labels")
             .get(pk=run_id)
         )
         txn = RunTransaction(run, now or timezone.now())

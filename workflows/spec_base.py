@@ -1,0 +1,158 @@
+"""The ground the spec modules share: field errors, the format's constants and
+limits, and its scalar grammar (durations, quantities, parameter references).
+
+Pure: the standard library only; `kubernetes` is imported lazily, on the first
+quantity parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+API_VERSION = "flowdeck.io/v1"
+KIND = "Workflow"
+DEFAULT_MAX_TASKS = 2000
+DEFAULT_MAX_SPEC_BYTES = 2 * 1024 * 1024
+DEFAULT_RETRY_ON = ("Failed", "Error")
+MAX_NAME_LENGTH = 63
+MAX_RETRY_LIMIT = 50
+MIN_PRIORITY = -1000
+MAX_PRIORITY = 1000
+STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class SpecError(ValueError):
+    """The document is not a valid workflow spec; `errors` lists every problem."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def field_path(path: str, key: object) -> str:
+    """`path` followed by `key`: spec.defaults.image, limits["nvidia.com/gpu"]."""
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    # Keys such as nvidia.com/gpu would make a dotted path ambiguous.
+    text = json.dumps(key) if isinstance(key, str) else repr(key)
+    return f"{path}[{text}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_tasks: int = DEFAULT_MAX_TASKS
+    max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES
+
+
+# --- scalars -------------------------------------------------------------------
+
+# {{params.x}} in image, command, args and env values.
+PARAM_REF = re.compile(r"\{\{\s*params\.([^{}\s]*)\s*\}\}")
+_SECONDS = re.compile(r"[0-9]+")
+_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# Kubernetes' quantity grammar; parse_quantity alone also takes " 1", "NaN", "1_0".
+_QUANTITY = re.compile(
+    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"  # the number
+    r"(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?"  # binary, decimal or exponent
+)
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '10m', '1h30m', '2h', '1d', '500ms' or '90' -> seconds; raises
+    ValueError."""
+    if not isinstance(text, str):
+        raise ValueError(f"invalid duration {text!r}: must be a string")
+    if _SECONDS.fullmatch(text):
+        seconds = float(text)
+    elif _DURATION.fullmatch(text):
+        seconds = sum(
+            float(number) * _UNIT_SECONDS[unit]
+            for number, unit in _DURATION_PART.findall(text)
+        )
+    else:
+        raise ValueError(
+            f"invalid duration {text!r}: use numbers with units ms, s, m, h, d,"
+            " such as '90s', '10m' or '1h30m'"
+        )
+    if not math.isfinite(seconds):
+        raise ValueError(f"invalid duration {text!r}: too large")
+    if seconds <= 0:
+        raise ValueError(f"invalid duration {text!r}: must be greater than zero")
+    return seconds
+
+
+def to_seconds(value: object) -> float:
+    """A duration field's value (a duration string or whole seconds) in seconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("is too large") from None
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError("must be a duration such as '90s' or a whole number of seconds")
+
+
+def quantity_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("must be a quantity such as 250m, 1, 512Mi or 2Gi")
+
+
+def quantity_value(value: object) -> Decimal:
+    return _parse_quantity(quantity_text(value))
+
+
+@lru_cache(maxsize=1024)  # specs repeat a handful of values many times over
+def _parse_quantity(text: str) -> Decimal:
+    # Imported here, not at the top: importing any part of the kubernetes package
+    # loads its whole API client (about 0.4 s), which the pure core should not pay
+    # on import.
+    from kubernetes.utils.quantity import parse_quantity
+
+    invalid = f"invalid quantity {text!r}: use a number with an optional suffix,"
+    invalid += " such as 250m, 1, 512Mi or 2Gi"
+    if not _QUANTITY.fullmatch(text):
+        raise ValueError(invalid)
+    try:
+        amount = Decimal(parse_quantity(text))  # type: ignore[no-untyped-call]
+    except (ValueError, ArithmeticError):
+        raise ValueError(invalid) from None
+    if amount < 0:
+        raise ValueError("must not be negative")
+    return amount
+
+
+def parameter_text(value: object) -> str | None:
+    """A parameter value as the string substituted into the task; None if the
+    value is not a scalar."""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # the YAML/JSON spelling, not Python's
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None

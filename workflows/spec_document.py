@@ -1,0 +1,255 @@
+"""Load a workflow spec document from JSON or YAML text, and dump one as YAML.
+
+Pure: no Django, no Kubernetes. YAML is read with the YAML 1.2 core schema and
+JSON's types only, since the document is stored as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Hashable, Mapping
+from typing import Any, TypeAlias
+
+import yaml
+
+from workflows.spec_base import FieldError, SpecError
+
+_YAML_TAG = "tag:yaml.org,2002:"
+# YAML 1.2 core schema scalars. PyYAML implements YAML 1.1, where an unquoted `on`
+# key (retry.on!) reads as True, `no` as False, 2024-01-01 as a date, 010 as 8 and
+# 1:30 as 90: all silently wrong for this format.
+_YAML12_SCALARS = (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+)
+
+
+# libyaml's parser is about ten times faster and caps nesting depth itself.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc]
+    """Safe loading with YAML 1.2 scalars and no duplicate keys."""
+
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Hashable, Any]:
+        # A repeated key would otherwise silently drop the first value.
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = (key_node.tag, key_node.value)
+            if key_node.tag == _YAML_TAG + "merge":
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                )
+            seen.add(key)
+        mapping: dict[Hashable, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+class _Dumper(yaml.SafeDumper):
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        # A reader turns a raw NEL (U+0085) into a line break, even inside quotes;
+        # only the escape in a double-quoted string keeps it.
+        style = '"' if "\x85" in data else None
+        return self.represent_scalar(_YAML_TAG + "str", data, style=style)
+
+
+_REPLACED_TAGS = {_YAML_TAG + name for name in ("bool", "int", "float", "timestamp")}
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_constructor(_YAML_TAG + "int", _construct_int)
+# Only JSON's types: the document is stored as JSON. An explicit !!timestamp,
+# !!binary, !!set, !!omap or !!pairs tag becomes a syntax error with its line.
+for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
+    del _Loader.yaml_constructors[_YAML_TAG + _tag]
+_Dumper.add_representer(str, _Dumper.represent_str)
+for _name, _pattern, _first in _YAML12_SCALARS:
+    _Loader.add_implicit_resolver(_YAML_TAG + _name, re.compile(_pattern), list(_first))
+    # The dumper knows both schemas, so it quotes any string either would misread.
+    _Dumper.add_implicit_resolver(_YAML_TAG + _name, re.compile(_pattern), list(_first))
+
+
+class _DuplicateJSONKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateJSONKey
+    return result
+
+
+def _document_error(message: str) -> SpecError:
+    return SpecError([FieldError("", message)])
+
+
+def _line_and_column(text: str, position: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, position) + 1
+    return text.count("\n", 0, position) + 1, position - line_start + 1
+
+
+def _yaml_message(text: str, exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        message = f"invalid YAML{where}: {problem}"
+        if exc.problem and exc.context and exc.context_mark:
+            context = exc.context_mark
+            message += (
+                f" ({exc.context} at line {context.line + 1},"
+                f" column {context.column + 1})"
+            )
+        return message
+    if isinstance(exc, yaml.reader.ReaderError):
+        position = exc.position
+        if _SafeLoader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes
+            position = len(text.encode()[:position].decode(errors="ignore"))
+        line, column = _line_and_column(text, position)
+        return (
+            f"invalid YAML at line {line}, column {column}: "
+            f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+        )
+    return f"invalid YAML: {exc}"
+
+
+def _load(text: str) -> Any:
+    json_error = None
+    if text.lstrip()[:1] in ("{", "["):
+        # JSON first: it is what the editor sends, json is faster, and its error
+        # messages fit JSON better than YAML's do.
+        try:
+            return json.loads(text, object_pairs_hook=_unique_pairs)
+        except _DuplicateJSONKey:
+            pass  # YAML reports the duplicate with its line and column
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            json_error = f"invalid JSON at {where}: {exc.msg}"
+        except RecursionError:
+            json_error = "invalid JSON: nested too deeply"
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        message = json_error or _yaml_message(text, exc)
+    except RecursionError:
+        message = json_error or "invalid YAML: nested too deeply"
+    except (ValueError, TypeError, OverflowError) as exc:
+        # Raised by constructors of explicit tags such as `!!int abc`.
+        message = json_error or f"invalid YAML: {exc}"
+    raise _document_error(message)
+
+
+def parse_document(text: str | bytes) -> dict[str, Any]:
+    """Load a JSON or YAML document into a mapping; a syntax error names its line."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            message = f"document is not valid UTF-8 (byte {exc.start})"
+            raise _document_error(message) from None
+    document = _load(text.removeprefix("\ufeff"))
+    if not isinstance(document, dict):
+        raise _document_error("document must be a mapping")
+    return document
+
+
+def dump_document(spec_document: Mapping[str, Any]) -> str:
+    """The document as YAML for export, each object's fields in the format's
+    order; parse_document reads it back unchanged."""
+    return yaml.dump(
+        _plain(spec_document, _DOCUMENT),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+    )
+
+
+# PostgreSQL's jsonb keeps no key order: a stored document comes back with "args"
+# before "name". So a dump lists each object's fields in the order docs/spec.md
+# defines them, and any other keys (labels, nodeSelector, ui, resource names,
+# unknown fields) after them in their own order. The items of a list share one
+# shape; None means free-form.
+_Shape: TypeAlias = Mapping[str, "_Shape | None"]
+
+_KEY_REF: _Shape = dict.fromkeys(("name", "key", "optional"))
+_RETRY: _Shape = {
+    "limit": None,
+    "backoff": dict.fromkeys(("delay", "factor", "maxDelay")),
+    "on": None,
+}
+_TASK: _Shape = {
+    "name": None,
+    "image": None,
+    "command": None,
+    "args": None,
+    "env": {
+        "name": None,
+        "value": None,
+        "valueFrom": {"secretKeyRef": _KEY_REF, "configMapKeyRef": _KEY_REF},
+        "secret": None,
+    },
+    "resources": dict.fromkeys(("requests", "limits")),
+    "nodeSelector": None,
+    "tolerations": dict.fromkeys(
+        ("key", "operator", "value", "effect", "tolerationSeconds")
+    ),
+    "priority": None,
+    "retry": _RETRY,
+    "timeout": None,
+    "dependencies": None,
+}
+_DOCUMENT: _Shape = {
+    "apiVersion": None,
+    "kind": None,
+    "metadata": dict.fromkeys(("name", "description", "labels")),
+    "spec": {
+        "parameters": dict.fromkeys(("name", "default", "description")),
+        "defaults": {"image": None, "retry": _RETRY, "timeout": None},
+        "parallelism": None,
+        "failFast": None,
+        "timeout": None,
+        "tasks": _TASK,
+        "ui": None,
+    },
+}
+
+
+def _plain(value: Any, shape: _Shape | None) -> Any:
+    """`value` as plain dicts and lists, a mapping's keys ordered by its shape."""
+    if isinstance(value, Mapping):
+        keys = list(value)
+        if shape is not None:
+            keys = [key for key in shape if key in value] + [
+                key for key in keys if key not in shape
+            ]
+        return {
+            key: _plain(value[key], None if shape is None else shape.get(key))
+            for key in keys
+        }
+    if isinstance(value, list | tuple):
+        return [_plain(item, shape) for item in value]
+    return value

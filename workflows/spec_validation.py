@@ -1,0 +1,630 @@
+"""Validate a workflow spec document: every problem, each at its field's path.
+
+Pure: no Django; `kubernetes` is imported lazily (through the quantity grammar).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from decimal import Decimal
+from functools import partial
+from typing import Any, TypeGuard
+
+from workflows.dag import find_cycles
+from workflows.spec_base import (
+    API_VERSION,
+    DEFAULT_RETRY_ON,
+    KIND,
+    MAX_NAME_LENGTH,
+    MAX_PRIORITY,
+    MAX_RETRY_LIMIT,
+    MIN_PRIORITY,
+    PARAM_REF,
+    STANDARD_RESOURCES,
+    TOLERATION_EFFECTS,
+    TOLERATION_OPERATORS,
+    FieldError,
+    Limits,
+    field_path,
+    parameter_text,
+    quantity_text,
+    quantity_value,
+    to_seconds,
+)
+
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _is_list(value: object) -> TypeGuard[list[Any] | tuple[Any, ...]]:
+    return isinstance(value, list | tuple)
+
+
+def _mapping_at(value: object, key: str) -> Mapping[Any, Any]:
+    item = value.get(key) if isinstance(value, Mapping) else None
+    return item if isinstance(item, Mapping) else {}
+
+
+def _name_of(task: object) -> str | None:
+    name = task.get("name") if isinstance(task, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+def _shares_containers(document: object) -> bool:
+    """Whether one list or mapping appears twice (a YAML alias, or a cycle)."""
+    seen: set[int] = set()
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        if id(node) in seen:
+            return True
+        seen.add(id(node))
+        pending.extend(children)
+    return False
+
+
+def _unknown_field(key: object) -> str:
+    if key is True:
+        return (
+            "unknown field true (YAML 1.1 reads an unquoted `on` key as true;"
+            " quote it or load the document with parse_document)"
+        )
+    return f"unknown field {key!r}"
+
+
+# --- validation ----------------------------------------------------------------
+
+_TASKS = "spec.tasks"
+_Check = Callable[[Any, str], object]
+
+
+def _declared_parameters(spec: Mapping[Any, Any]) -> set[str]:
+    declared = spec.get("parameters")
+    if not _is_list(declared):
+        return set()
+    return {name for item in declared if (name := _name_of(item)) is not None}
+
+
+def _cycles(
+    tasks: Sequence[Any], index: Mapping[str, int]
+) -> dict[tuple[int, int], str]:
+    """{(task index, dependency index): "dependency cycle: a -> b -> a"} for the
+    dependency entry that closes each cycle.
+
+    One depth-first search from the tasks in document order, along edges from
+    upstream to downstream, so a cycle reads the way work would flow. Each back
+    edge closes one distinct cycle; removing the reported entries removes every
+    cycle.
+    """
+    # Only a task's first occurrence can be depended on: a duplicate name, a
+    # missing one and an entry that is invalid anyway (reported where it is) add
+    # no edge that could close a cycle.
+    downstream: dict[str, list[str]] = {name: [] for name in index}
+    entries: dict[tuple[str, str], tuple[int, int]] = {}  # edge -> its entry
+    for i, task in enumerate(tasks):
+        own = _name_of(task)
+        dependencies = task.get("dependencies") if isinstance(task, Mapping) else None
+        if own is None or index[own] != i or not _is_list(dependencies):
+            continue
+        for j, dependency in enumerate(dependencies):
+            edge = (dependency, own)
+            if (
+                isinstance(dependency, str)
+                and dependency != own
+                and dependency in index
+                and edge not in entries
+            ):
+                downstream[dependency].append(own)
+                entries[edge] = (i, j)
+
+    closing: dict[tuple[int, int], str] = {}
+    for cycle in find_cycles(downstream):
+        # The back edge runs from the last task to the first, so the entry that
+        # closes the cycle is the first task's dependency on the last one.
+        loop = " -> ".join([*cycle, cycle[0]])
+        closing[entries[(cycle[-1], cycle[0])]] = f"dependency cycle: {loop}"
+    return closing
+
+
+class _Validator:
+    """One pass over a document that collects every error instead of stopping."""
+
+    def __init__(self, document: Mapping[Any, Any], limits: Limits) -> None:
+        self.errors: list[FieldError] = []
+        self.limits = limits
+        spec = _mapping_at(document, "spec")
+        # Gathered up front so references can be checked where they occur.
+        self.parameters = _declared_parameters(spec)
+        tasks = spec.get("tasks")
+        task_list = list(tasks) if _is_list(tasks) else []
+        self.task_index: dict[str, int] = {}
+        for i, task in enumerate(task_list):
+            name = _name_of(task)
+            if name is not None:
+                self.task_index.setdefault(name, i)
+        self.default_image = _mapping_at(spec, "defaults").get("image") is not None
+        self.cycles = _cycles(task_list, self.task_index)
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def fields(
+        self,
+        value: object,
+        path: str,
+        checks: Mapping[str, _Check],
+        required: Sequence[str] = (),
+    ) -> Mapping[Any, Any] | None:
+        """Check an object's fields in document order; null means not set."""
+        if not isinstance(value, Mapping):
+            self.error(path, "must be a mapping")
+            return None
+        for key, item in value.items():
+            where = field_path(path, key)
+            if not isinstance(key, str) or key not in checks:
+                self.error(where, _unknown_field(key))
+            elif item is None:
+                if key in required:
+                    self.error(where, "is required")
+            else:
+                checks[key](item, where)
+        for key in required:
+            if key not in value:
+                self.error(field_path(path, key), "is required")
+        return value
+
+    def items(self, value: object, path: str) -> list[tuple[str, Any]]:
+        if not _is_list(value):
+            self.error(path, "must be a list")
+            return []
+        return [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+
+    # scalars
+
+    def string(
+        self, value: object, path: str, nonempty: bool = False
+    ) -> TypeGuard[str]:
+        if not isinstance(value, str):
+            self.error(path, "must be a string")
+            return False
+        if nonempty and not value.strip():
+            self.error(path, "must not be empty")
+            return False
+        return True
+
+    def boolean(self, value: object, path: str) -> None:
+        if not isinstance(value, bool):
+            self.error(path, "must be true or false")
+
+    def integer(
+        self, value: object, path: str, low: int | None = None, high: int | None = None
+    ) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(path, "must be an integer")
+        elif low is not None and high is not None and not low <= value <= high:
+            self.error(path, f"must be between {low} and {high}")
+        elif low is not None and value < low:
+            self.error(path, f"must be at least {low}")
+
+    def number_at_least_one(self, value: object, path: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(path, "must be a number")
+        elif not math.isfinite(value) or value < 1:
+            self.error(path, "must be a number at least 1")
+
+    def choice(self, value: object, path: str, choices: Sequence[str]) -> bool:
+        if not isinstance(value, str) or value not in choices:
+            self.error(path, f"must be one of {', '.join(choices)}")
+            return False
+        return True
+
+    def constant(self, value: object, path: str, expected: str) -> None:
+        if value != expected:
+            self.error(path, f"must be {expected!r}")
+
+    def duration(self, value: object, path: str) -> None:
+        try:
+            to_seconds(value)
+        except ValueError as exc:
+            self.error(path, str(exc))
+
+    def dns_label(self, value: object, path: str) -> TypeGuard[str]:
+        if not self.string(value, path, nonempty=True):
+            return False
+        if len(value) > MAX_NAME_LENGTH:
+            self.error(path, f"must be at most {MAX_NAME_LENGTH} characters")
+        elif not _DNS_LABEL.fullmatch(value):
+            self.error(
+                path,
+                "must be lowercase letters, digits and '-', starting and ending"
+                " with a letter or digit",
+            )
+        else:
+            return True
+        return False
+
+    def identifier(self, value: object, path: str) -> TypeGuard[str]:
+        if not self.string(value, path, nonempty=True):
+            return False
+        if not _IDENTIFIER.fullmatch(value):
+            self.error(
+                path, "must be letters, digits and '_', not starting with a digit"
+            )
+            return False
+        return True
+
+    def template(self, value: object, path: str, nonempty: bool = False) -> None:
+        if not self.string(value, path, nonempty=nonempty):
+            return
+        names = dict.fromkeys(m.group(1) for m in PARAM_REF.finditer(value))
+        for name in names:
+            if name not in self.parameters:
+                self.error(path, f"refers to unknown parameter {name!r}")
+
+    def templates(self, value: object, path: str) -> None:
+        for where, item in self.items(value, path):
+            self.template(item, where)
+
+    def string_map(self, value: object, path: str) -> None:
+        if not isinstance(value, Mapping):
+            self.error(path, "must be a mapping")
+            return
+        for key, item in value.items():
+            where = field_path(path, key)
+            if not isinstance(key, str):
+                self.error(where, "keys must be strings")
+            else:
+                self.string(item, where)
+
+    # the document
+
+    def document(self, document: object) -> None:
+        if not isinstance(document, Mapping):
+            self.error("", "document must be a mapping")
+            return
+        self.size(document)
+        self.fields(
+            document,
+            "",
+            {
+                "apiVersion": partial(self.constant, expected=API_VERSION),
+                "kind": partial(self.constant, expected=KIND),
+                "metadata": self.metadata,
+                "spec": self.spec,
+            },
+            required=("apiVersion", "kind", "metadata", "spec"),
+        )
+
+    def size(self, document: object) -> None:
+        """The document is stored as JSON: it must be strict JSON, and small."""
+        limit = self.limits.max_spec_bytes
+        try:
+            if _shares_containers(document):
+                # YAML aliases: count chunk by chunk, so an alias bomb is cut off
+                # at the limit instead of being expanded in full.
+                size = 0
+                for chunk in json.JSONEncoder(allow_nan=False).iterencode(document):
+                    size += len(chunk)
+                    if size > limit:
+                        break
+            else:
+                size = len(json.dumps(document, allow_nan=False))
+        except TypeError:
+            self.error("", "document must contain only JSON values")
+        except ValueError as exc:
+            if "Circular" in str(exc):
+                self.error("", "document must not contain circular references")
+            else:
+                self.error("", "document must not contain NaN or infinite numbers")
+        except RecursionError:
+            self.error("", "document is nested too deeply")
+        else:
+            if size > limit:
+                self.error("", f"document is larger than {limit} bytes as JSON")
+
+    def metadata(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "name": self.dns_label,
+            "description": self.string,
+            "labels": self.string_map,
+        }
+        self.fields(value, path, checks, required=("name",))
+
+    def spec(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "parameters": self.parameters_,
+            "defaults": self.defaults,
+            "parallelism": partial(self.integer, low=1),
+            "failFast": self.boolean,
+            "timeout": self.duration,
+            "tasks": self.tasks,
+            "ui": self.ui,
+        }
+        self.fields(value, path, checks, required=("tasks",))
+
+    def ui(self, value: object, path: str) -> None:
+        # Free-form editor state: only its shape is checked.
+        if not isinstance(value, Mapping):
+            self.error(path, "must be a mapping")
+
+    def parameters_(self, value: object, path: str) -> None:
+        first: dict[str, str] = {}
+        for where, item in self.items(value, path):
+            checks: dict[str, _Check] = {
+                "name": partial(self.parameter_name, first=first, entry=where),
+                "default": self.parameter_default,
+                "description": self.string,
+            }
+            self.fields(item, where, checks, required=("name",))
+
+    def parameter_name(
+        self, value: object, path: str, first: dict[str, str], entry: str
+    ) -> None:
+        if not self.identifier(value, path):
+            return
+        if value in first:
+            self.error(path, f"duplicate parameter {value!r} (first at {first[value]})")
+        else:
+            first[value] = entry
+
+    def parameter_default(self, value: object, path: str) -> None:
+        if parameter_text(value) is None:
+            self.error(path, "must be a string, number or boolean")
+
+    def defaults(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "image": self.image,
+            "retry": self.retry,
+            "timeout": self.duration,
+        }
+        self.fields(value, path, checks)
+
+    def image(self, value: object, path: str) -> None:
+        self.template(value, path, nonempty=True)
+
+    def retry(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "limit": partial(self.integer, low=0, high=MAX_RETRY_LIMIT),
+            "backoff": self.backoff,
+            "on": self.retry_on,
+        }
+        self.fields(value, path, checks)
+
+    def backoff(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "delay": self.duration,
+            "factor": self.number_at_least_one,
+            "maxDelay": self.duration,
+        }
+        self.fields(value, path, checks)
+
+    def retry_on(self, value: object, path: str) -> None:
+        for where, item in self.items(value, path):
+            self.choice(item, where, DEFAULT_RETRY_ON)
+
+    # tasks
+
+    def tasks(self, value: object, path: str) -> None:
+        items = self.items(value, path)
+        if _is_list(value) and not items:
+            self.error(path, "must have at least one task")
+        elif len(items) > self.limits.max_tasks:
+            limit = self.limits.max_tasks
+            self.error(path, f"must have at most {limit} tasks (has {len(items)})")
+        for index, (where, item) in enumerate(items):
+            self.task(item, where, index)
+
+    def task(self, value: object, path: str, index: int) -> None:
+        checks: dict[str, _Check] = {
+            "name": partial(self.task_name, index=index),
+            "image": self.image,
+            "command": self.templates,
+            "args": self.templates,
+            "env": self.env,
+            "resources": self.resources,
+            "nodeSelector": self.string_map,
+            "tolerations": self.tolerations,
+            "priority": partial(self.integer, low=MIN_PRIORITY, high=MAX_PRIORITY),
+            "retry": self.retry,
+            "timeout": self.duration,
+            "dependencies": partial(
+                self.dependencies, index=index, own=_name_of(value)
+            ),
+        }
+        task = self.fields(value, path, checks, required=("name",))
+        if task is not None and task.get("image") is None and not self.default_image:
+            self.error(
+                field_path(path, "image"), "is required here or in spec.defaults.image"
+            )
+
+    def task_name(self, value: object, path: str, index: int) -> None:
+        if not self.dns_label(value, path):
+            return
+        first = self.task_index.get(value, index)
+        if first != index:
+            self.error(
+                path, f"duplicate task name {value!r} (first at {_TASKS}[{first}])"
+            )
+
+    def dependencies(
+        self, value: object, path: str, index: int, own: str | None
+    ) -> None:
+        seen: set[str] = set()
+        for position, (where, dependency) in enumerate(self.items(value, path)):
+            if not self.string(dependency, where):
+                continue
+            if dependency == own:
+                self.error(where, "a task cannot depend on itself")
+            elif dependency in seen:
+                self.error(where, f"duplicate dependency {dependency!r}")
+            elif dependency not in self.task_index:
+                self.error(where, f"unknown task {dependency!r}")
+            elif (index, position) in self.cycles:
+                self.error(where, self.cycles[(index, position)])
+            seen.add(dependency)
+
+    def env(self, value: object, path: str) -> None:
+        first: dict[str, str] = {}
+        for where, item in self.items(value, path):
+            checks: dict[str, _Check] = {
+                "name": partial(self.env_name, first=first, entry=where),
+                "value": self.template,
+                "valueFrom": self.value_from,
+                "secret": self.boolean,
+            }
+            entry = self.fields(item, where, checks, required=("name",))
+            if entry is None:
+                continue
+            sources = [entry.get(key) is not None for key in ("value", "valueFrom")]
+            if sum(sources) != 1:
+                self.error(where, "must set exactly one of value or valueFrom")
+
+    def env_name(
+        self, value: object, path: str, first: dict[str, str], entry: str
+    ) -> None:
+        if not self.identifier(value, path):
+            return
+        if value in first:
+            self.error(path, f"duplicate env var {value!r} (first at {first[value]})")
+        else:
+            first[value] = entry
+
+    def value_from(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "secretKeyRef": self.key_ref,
+            "configMapKeyRef": self.key_ref,
+        }
+        source = self.fields(value, path, checks)
+        if source is None:
+            return
+        if sum(source.get(key) is not None for key in checks) != 1:
+            self.error(path, "must set exactly one of secretKeyRef or configMapKeyRef")
+
+    def key_ref(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "name": partial(self.string, nonempty=True),
+            "key": partial(self.string, nonempty=True),
+            "optional": self.boolean,
+        }
+        self.fields(value, path, checks, required=("name", "key"))
+
+    def resources(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "requests": self.quantities,
+            "limits": self.quantities,
+        }
+        resources = self.fields(value, path, checks)
+        if resources is None:
+            return
+        written = resources.get("limits")
+        written = written if isinstance(written, Mapping) else {}
+        requests = _valid_quantities(resources.get("requests"))
+        limits = _valid_quantities(written)
+        for name, amount in requests.items():
+            where = field_path(field_path(path, "requests"), name)
+            limit = limits.get(name)
+            if "/" in name and name not in written:
+                # Kubernetes rejects a pod that overcommits an extended resource.
+                self.error(where, "must also be set in limits for an extended resource")
+            elif limit is None:
+                continue  # no limit, or an invalid one reported where it is
+            elif "/" in name and amount != limit:
+                self.error(where, "must equal the limit for an extended resource")
+            elif amount > limit:
+                shown = quantity_text(written[name])
+                self.error(where, f"must not exceed the limit ({shown})")
+
+    def quantities(self, value: object, path: str) -> None:
+        if not isinstance(value, Mapping):
+            self.error(path, "must be a mapping")
+            return
+        for name, amount in value.items():
+            where = field_path(path, name)
+            if not isinstance(name, str) or not _resource_name_ok(name):
+                self.error(
+                    where,
+                    f"unknown resource {name!r}: use cpu, memory, ephemeral-storage"
+                    " or an extended resource such as nvidia.com/gpu",
+                )
+                continue
+            try:
+                parsed = quantity_value(amount)
+            except ValueError as exc:
+                self.error(where, str(exc))
+                continue
+            if "/" in name and parsed != parsed.to_integral_value():
+                self.error(where, "must be a whole number for an extended resource")
+
+    def tolerations(self, value: object, path: str) -> None:
+        for where, item in self.items(value, path):
+            checks: dict[str, _Check] = {
+                "key": self.string,
+                "operator": partial(self.choice, choices=TOLERATION_OPERATORS),
+                "value": self.string,
+                "effect": partial(self.choice, choices=TOLERATION_EFFECTS),
+                "tolerationSeconds": self.integer,
+            }
+            toleration = self.fields(item, where, checks)
+            if toleration is not None:
+                self.toleration_rules(toleration, where)
+
+    def toleration_rules(self, toleration: Mapping[Any, Any], path: str) -> None:
+        # The rules Kubernetes enforces, so the pod is not rejected at run time.
+        # Each applies only to well-typed fields, which were checked just before.
+        operator = toleration.get("operator") or "Equal"
+        value, key = toleration.get("value"), toleration.get("key")
+        if operator == "Exists" and isinstance(value, str) and value:
+            self.error(
+                field_path(path, "value"), "must be empty when operator is Exists"
+            )
+        if operator == "Equal" and key in (None, ""):
+            self.error(field_path(path, "key"), "is required unless operator is Exists")
+        seconds = toleration.get("tolerationSeconds")
+        if (
+            isinstance(seconds, int)
+            and not isinstance(seconds, bool)
+            and toleration.get("effect") != "NoExecute"
+        ):
+            self.error(
+                field_path(path, "tolerationSeconds"), "needs effect NoExecute to apply"
+            )
+
+
+def _resource_name_ok(name: str) -> bool:
+    return name in STANDARD_RESOURCES or "/" in name
+
+
+def _valid_quantities(value: object) -> dict[str, Decimal]:
+    if not isinstance(value, Mapping):
+        return {}
+    result = {}
+    for name, amount in value.items():
+        if isinstance(name, str) and _resource_name_ok(name):
+            # A bad quantity is reported where quantities are checked.
+            with suppress(ValueError):
+                result[name] = quantity_value(amount)
+    return result
+
+
+def validate(
+    document: Mapping[str, Any],
+    limits: Limits = Limits(),  # noqa: B008 - frozen, so sharing it is safe
+) -> list[FieldError]:
+    """Every problem with the document, in document order; empty when it is valid.
+
+    Within an object, errors follow its keys; a missing field and checks across
+    fields come after. Never raises, whatever the shape of `document`.
+    """
+    validator = _Validator(document, limits)
+    validator.document(document)
+    return validator.errors
