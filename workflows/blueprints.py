@@ -47,3 +47,19 @@ def blueprint_for(version_id: int, document: dict[str, Any] | None = None) -> Bl
         if len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return blueprint
+
+
+_identities: dict[int, tuple[str, int]] = {}
+
+
+def version_identity(version_id: int) -> tuple[str, int]:
+    """(workflow name, version number): both immutable, so cached for good."""
+    identity = _identities.get(version_id)
+    if identity is None:
+        from workflows.models import WorkflowVersion
+
+        identity = WorkflowVersion.objects.values_list("workflow__name", "number").get(
+            pk=version_id
+        )
+        _identities[version_id] = identity
+    return identity

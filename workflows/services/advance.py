@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
 
 from workflows import engine
-from workflows.blueprints import blueprint_for
+from workflows.blueprints import blueprint_for, version_identity
 from workflows.engine import Blueprint, Plan, RunState, TaskState
 from workflows.models import Attempt, RunEvent, TaskRun
+from workflows.services import rows
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.spec import render_task
@@ -33,6 +33,18 @@ from workflows.states import (
 # Bounds the queued tasks loaded per plan when a run has no parallelism limit.
 _QUEUE_WINDOW = 1000
 _MAX_FOLLOW_UPS = 3
+_ATTEMPT_INSERT_FIELDS = (
+    "task_run",
+    "number",
+    "status",
+    "backend",
+    "handle",
+    "request",
+    "created_at",
+    "reason",
+    "message",
+    "log_path",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,39 +125,31 @@ def _load_state(
     """The engine's view of the run, and the TaskRun rows already loaded (a
     partial plan loads whole rows, so applying it needs no second query)."""
     run = txn.run
-    # order_by(): the default ordering only costs time here.
-    tasks = TaskRun.objects.filter(run_id=run.pk).order_by()
-    counts = {
-        TaskStatus(status): count
-        for status, count in tasks.values_list("status").annotate(Count("id"))
-    }
+    counts = {TaskStatus(k): v for k, v in rows.task_counts(run.pk).items()}
     queued: list[str] = []
     if counts.get(TaskStatus.QUEUED):
         limit = blueprint.spec.parallelism or _QUEUE_WINDOW
-        queued = list(
-            tasks.filter(status=TaskStatus.QUEUED)
-            .order_by("-priority", "position")
-            .values_list("name", flat=True)[:limit]
-        )
-    rows: dict[str, TaskRun] = {}
+        queued = rows.queued_names(run.pk, limit)
+    loaded_rows: dict[str, TaskRun] = {}
     if changed is None:
         columns = ("name", "status", "attempts_count", "started_at", "retry_at")
         loaded = {
             name: TaskState(TaskStatus(status), attempts, started_at, retry_at)
-            for name, status, attempts, started_at, retry_at in tasks.values_list(
-                *columns
+            for name, status, attempts, started_at, retry_at in TaskRun.objects.filter(
+                run_id=run.pk
             )
+            .order_by()
+            .values_list(*columns)
         }
         examine = None
     else:
         names = engine.tasks_to_load(blueprint.graph, changed)
         if counts.get(TaskStatus.RETRYING):
-            due = tasks.filter(status=TaskStatus.RETRYING, retry_at__lte=txn.now)
-            names.update(due.values_list("name", flat=True))
+            names.update(rows.due_retries(run.pk, txn.now))
         examine = frozenset(names)
         needed = blueprint.graph.with_upstreams(names)
         needed.update(queued)
-        rows = {task.name: task for task in tasks.filter(name__in=needed)}
+        loaded_rows = rows.tasks_named(run.pk, needed)
         loaded = {
             name: TaskState(
                 TaskStatus(task.status),
@@ -153,7 +157,7 @@ def _load_state(
                 task.started_at,
                 task.retry_at,
             )
-            for name, task in rows.items()
+            for name, task in loaded_rows.items()
         }
     state = RunState(
         status=RunStatus(run.status),
@@ -163,7 +167,7 @@ def _load_state(
         examine=examine,
         queued=queued,
     )
-    return state, rows
+    return state, loaded_rows
 
 
 def _apply(
@@ -185,12 +189,7 @@ def _apply(
     task_rows = {name: loaded[name] for name in touched if name in loaded}
     missing = touched - task_rows.keys()
     if missing:
-        task_rows.update(
-            (task.name, task)
-            for task in TaskRun.objects.filter(
-                run_id=txn.run.pk, name__in=missing
-            ).order_by()
-        )
+        task_rows.update(rows.tasks_named(txn.run.pk, missing))
     for action in plan.actions:
         match action:
             case engine.StartRun():
@@ -261,9 +260,8 @@ def _start_attempt(
 ) -> Launch:
     rendered = render_task(blueprint.tasks[task.name], txn.run.parameters)
     request = _jsonable(dataclasses.asdict(rendered))
-    attempt = Attempt.objects.create(
-        task_run=task, number=number, backend=backend, request=request
-    )
+    attempt = Attempt(task_run=task, number=number, backend=backend, request=request)
+    rows.insert(attempt, _ATTEMPT_INSERT_FIELDS)
     txn.set_task_status(
         task,
         TaskStatus.RUNNING,
@@ -279,16 +277,8 @@ def _start_attempt(
         attempt=number,
         status=AttemptStatus.LAUNCHING,
     )
-    run = txn.run
-    return Launch(
-        attempt.pk,
-        run.pk,
-        run.workflow.name,
-        run.version.number,
-        task.name,
-        number,
-        request,
-    )
+    workflow, version = version_identity(txn.run.version_id)
+    return Launch(attempt.pk, txn.run.pk, workflow, version, task.name, number, request)
 
 
 def _live_attempt(task: TaskRun) -> Attempt | None:

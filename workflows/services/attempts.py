@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from workflows.blueprints import blueprint_for
 from workflows.models import Attempt
+from workflows.reports import Report as Report  # re-exported: its old home
+from workflows.services import rows
 from workflows.services.advance import Advance, advance_locked, end_attempt
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.states import (
@@ -18,21 +18,6 @@ from workflows.states import (
     TaskStatus,
     check_attempt_transition,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """One observation of an attempt by its backend."""
-
-    attempt_id: int
-    status: AttemptStatus
-    handle: str = ""
-    exit_code: int | None = None
-    reason: str = ""
-    message: str = ""
-    log_path: str = ""
-    at: datetime | None = None
-    run_id: int | None = None  # saves a lookup when the backend knows it
 
 
 def record_report(report: Report, *, advance: bool = True) -> Advance | None:
@@ -63,14 +48,9 @@ def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[A
     advances = []
     for run_id, run_reports in by_run.items():
         with locked_run(run_id) as txn:
-            attempts = {
-                a.pk: a
-                for a in Attempt.objects.select_related("task_run")
-                .filter(
-                    pk__in={r.attempt_id for r in run_reports}, task_run__run_id=run_id
-                )
-                .order_by()
-            }
+            attempts = rows.attempts_with_tasks(
+                run_id, (r.attempt_id for r in run_reports)
+            )
             changed: dict[str, TaskStatus] = {}
             for report in run_reports:
                 if report.attempt_id not in attempts:

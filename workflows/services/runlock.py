@@ -1,8 +1,8 @@
 """The locked run transaction every state change goes through.
 
-`locked_run` opens a transaction, locks the Run row (select_for_update) and
+`locked_run` opens a transaction, locks the Run row (SELECT ... FOR UPDATE) and
 yields a RunTransaction that checks each change against the transition table,
-writes it with update_fields and appends the RunEvent that records it. Locking
+writes the changed columns and appends the RunEvent that records it. Locking
 the run first, always, gives every writer the same lock order.
 """
 
@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows.models import Attempt, Run, RunEvent, TaskRun
+from workflows.services import rows
 from workflows.states import (
     AttemptStatus,
     RunStatus,
@@ -127,7 +128,7 @@ class RunTransaction:
             _, unsaved = self._unsaved_tasks.setdefault(id(task), (task, set()))
             unsaved |= columns
         else:
-            task.save(update_fields=sorted(columns))
+            rows.save_fields(task, columns)
         self.event(
             RunEvent.Kind.TASK,
             task=task.name,
@@ -158,7 +159,7 @@ class RunTransaction:
         attempt.message = message or attempt.message
         for name, value in fields.items():
             setattr(attempt, name, value)
-        attempt.save(update_fields=["status", "reason", "message", *fields])
+        rows.save_fields(attempt, {"status", "reason", "message", *fields})
         data: dict[str, Any] = {}
         if reason:
             data["reason"] = reason
@@ -180,16 +181,16 @@ class RunTransaction:
 
     def save_tasks(self) -> None:
         for task, columns in self._unsaved_tasks.values():
-            task.save(update_fields=sorted(columns))
+            rows.save_fields(task, columns)
         self._unsaved_tasks = {}
 
     def flush(self) -> None:
         self.save_tasks()
         if self._events:
-            RunEvent.objects.bulk_create(self._events)
+            rows.insert_events(self._events)
             self._events = []
         if self._run_fields:
-            self.run.save(update_fields=sorted(self._run_fields))
+            rows.save_fields(self.run, self._run_fields)
             self._run_fields = set()
         for callback in self._after_commit:
             transaction.on_commit(callback)
@@ -200,13 +201,6 @@ class RunTransaction:
 def locked_run(run_id: int, now: datetime | None = None) -> Iterator[RunTransaction]:
     """A transaction holding the run's row lock; raises Run.DoesNotExist."""
     with transaction.atomic():
-        # of=("self",): lock the run row only, not the joined workflow/version.
-        run = (
-            Run.objects.select_for_update(of=("self",))
-            .select_related("workflow", "version")
-            .defer("version__document", "workflow__description", "workflow__labels")
-            .get(pk=run_id)
-        )
-        txn = RunTransaction(run, now or timezone.now())
+        txn = RunTransaction(rows.lock_run(run_id), now or timezone.now())
         yield txn
         txn.flush()
