@@ -157,6 +157,7 @@ if CELERY_BROKER_URL == "filesystem://":
     # The embedded mode's broker: a spool directory instead of Redis. Only user
     # actions travel through it; a finished task launches its successors
     # in-process, so the hot path never waits on this polling interval.
+    CELERY_BROKER_TRANSPORT = "webapp.broker:Transport"
     _spool = DATA_DIR / "broker"
     for _folder in ("queue", "control"):
         (_spool / _folder).mkdir(parents=True, exist_ok=True)
