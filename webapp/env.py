@@ -102,6 +102,9 @@ def database_from_url(url: str, *, data_dir: Path) -> dict[str, object]:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(path),
+            # Opening a connection runs the PRAGMAs below and registers Django's
+            # SQL functions: worth doing once per thread, not once per request.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so concurrent writers
                 # queue on the busy timeout instead of failing on lock upgrade.
