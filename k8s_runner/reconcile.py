@@ -58,6 +58,10 @@ def _make_backend() -> Backend:
         return LocalBackend(
             report_pump.submit, data_dir=Path(settings.DATA_DIR), slots=slots
         )
+    if settings.FLOWDECK_BACKEND == "kubernetes":
+        from k8s_runner.backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend.from_settings(report_pump.submit)
     raise BackendError(
         f"backend {settings.FLOWDECK_BACKEND!r} is not available in this build",
         permanent=True,
@@ -215,6 +219,16 @@ def pod_request(launch: Launch) -> PodRequest:
         tolerations=tuple(rendered.get("tolerations", ())),
         priority=rendered.get("priority", 0),
         timeout=rendered.get("timeout"),
+        image_pull_policy=rendered.get("image_pull_policy"),
+        working_dir=rendered.get("working_dir"),
+        affinity=rendered.get("affinity") or {},
+        priority_class_name=rendered.get("priority_class_name"),
+        service_account_name=rendered.get("service_account_name"),
+        image_pull_secrets=tuple(rendered.get("image_pull_secrets", ())),
+        volumes=tuple(rendered.get("volumes", ())),
+        volume_mounts=tuple(rendered.get("volume_mounts", ())),
+        security_context=rendered.get("security_context") or {},
+        namespace=rendered.get("namespace"),
     )
 
 

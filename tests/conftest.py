@@ -1,16 +1,18 @@
-"""Shared fixtures: users, API clients, workflows, and a driver that plays the
-part of a backend so service and API tests can take runs through every state."""
+"""Shared fixtures: projects, users and their roles, API clients, workflows, and
+a driver that plays the part of a backend so service and API tests can take
+runs through every state."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
-from workflows.models import Attempt, Run, Workflow
+from workflows.models import Attempt, Membership, Project, Role, Run, Workflow
 from workflows.services.advance import Advance, advance_run
 from workflows.services.attempts import Report, record_report
 from workflows.services.submit import create_workflow, submit_run
@@ -57,14 +59,48 @@ def diamond_document(name: str = "diamond", **spec: Any) -> dict[str, Any]:
     )
 
 
-@pytest.fixture
-def user(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("alice", password="pw-alice-123")
+@pytest.fixture(autouse=True)
+def _fresh_cache_and_fast_hashing(settings: Any) -> None:
+    """Each test its own empty cache (login throttling and API rate limits
+    live there; the suite's Redis would carry them from test to test), and a
+    fast password hasher (PBKDF2 costs ~0.1 s a user)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"test-{uuid.uuid4()}",
+        }
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
-def other_user(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("bob", password="pw-bob-123")
+def project(db: Any) -> Project:
+    return Project.objects.create(name="team")
+
+
+@pytest.fixture
+def other_project(db: Any) -> Project:
+    return Project.objects.create(name="elsewhere")
+
+
+def member(project: Project, user: Any, role: str) -> Any:
+    Membership.objects.create(project=project, user=user, role=Role(role))
+    return user
+
+
+@pytest.fixture
+def user(django_user_model: Any, project: Project) -> Any:
+    """alice, an admin of `project`: she may do anything in it, as before
+    projects existed she could with her own workflows."""
+    alice = django_user_model.objects.create_user("alice", password="pw-alice-123")
+    return member(project, alice, Role.ADMIN)
+
+
+@pytest.fixture
+def other_user(django_user_model: Any, other_project: Project) -> Any:
+    """bob, an admin of another project: he sees nothing of `project`."""
+    bob = django_user_model.objects.create_user("bob", password="pw-bob-123")
+    return member(other_project, bob, Role.ADMIN)
 
 
 @pytest.fixture
@@ -80,8 +116,8 @@ def api(user: Any) -> APIClient:
 
 
 @pytest.fixture
-def diamond(user: Any) -> Workflow:
-    return create_workflow(diamond_document(), author=user)
+def diamond(user: Any, project: Project) -> Workflow:
+    return create_workflow(diamond_document(), author=user, project=project)
 
 
 Outcome = AttemptStatus | Callable[[str, int], AttemptStatus]
@@ -134,4 +170,4 @@ def _next_retry(run: Run) -> Any:
     return max(due, timezone.now()) if due else timezone.now()
 
 
-__all__ = ["drive_run", "submit_run", "requires_service"]
+__all__ = ["drive_run", "member", "submit_run", "requires_service"]

@@ -43,11 +43,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
     "workflows",
+    "accounts",
     "k8s_runner",
 ]
 
@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.navigation",
             ],
         },
     },
@@ -88,8 +89,13 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -106,15 +112,43 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "workflow-list"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Security (docs/security.md) ------------------------------------------------
+# FLOWDECK_SECURE_COOKIES=true says the site is served over HTTPS: cookies are
+# Secure, plain HTTP redirects to HTTPS and browsers are told to stay on it.
+_HTTPS = env_bool("FLOWDECK_SECURE_COOKIES", False)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("FLOWDECK_SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = _HTTPS
+CSRF_COOKIE_SECURE = _HTTPS
+SECURE_SSL_REDIRECT = env_bool("FLOWDECK_SSL_REDIRECT", _HTTPS)
+# Health probes come over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int(
+    "FLOWDECK_HSTS_SECONDS", 31_536_000 if _HTTPS else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FLOWDECK_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("FLOWDECK_HSTS_PRELOAD", False)
+# Both bind every host of the domain, not just Flowdeck's: an operator opts in
+# with the variables above, and `check --deploy` does not nag until then.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# How many reverse proxies in front of Flowdeck append to X-Forwarded-For; 0
+# ignores the header (and X-Forwarded-Proto), so clients cannot forge them.
+FLOWDECK_TRUSTED_PROXIES = env_int("FLOWDECK_TRUSTED_PROXIES", 0, minimum=0)
+if FLOWDECK_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Failed logins per username and client address before a lockout, and its length.
+FLOWDECK_LOGIN_MAX_FAILURES = env_int("FLOWDECK_LOGIN_MAX_FAILURES", 5, minimum=1)
+FLOWDECK_LOGIN_LOCKOUT_SECONDS = env_int(
+    "FLOWDECK_LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1
+)
+# Lifetime of the tokens POST /api/auth/token/ makes; 0: they never expire.
+FLOWDECK_LOGIN_TOKEN_DAYS = env_int("FLOWDECK_LOGIN_TOKEN_DAYS", 30, minimum=0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.PersonalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -190,6 +224,41 @@ FLOWDECK_MAX_TASKS = env_int("FLOWDECK_MAX_TASKS", 2000, minimum=1)
 FLOWDECK_MAX_SPEC_BYTES = env_int(
     "FLOWDECK_MAX_SPEC_BYTES", 2 * 1024 * 1024, minimum=1024
 )
+
+# --- The Kubernetes backend (docs/kubernetes.md) ---------------------------------
+FLOWDECK_K8S_NAMESPACE = env_str("FLOWDECK_K8S_NAMESPACE", "default")
+# Empty: $KUBECONFIG or ~/.kube/config, else the in-cluster service account.
+FLOWDECK_K8S_KUBECONFIG = env_str("FLOWDECK_K8S_KUBECONFIG", "")
+FLOWDECK_K8S_CONTEXT = env_str("FLOWDECK_K8S_CONTEXT", "")
+FLOWDECK_K8S_DELETE_GRACE_SECONDS = env_int(
+    "FLOWDECK_K8S_DELETE_GRACE_SECONDS", 30, minimum=0
+)
+FLOWDECK_K8S_IMAGE_PULL_GRACE_SECONDS = env_float(
+    "FLOWDECK_K8S_IMAGE_PULL_GRACE_SECONDS", 120.0, minimum=0.0
+)
+FLOWDECK_K8S_CREATE_QPS = env_float("FLOWDECK_K8S_CREATE_QPS", 20.0, minimum=0.0)
+FLOWDECK_K8S_CREATE_BURST = env_int("FLOWDECK_K8S_CREATE_BURST", 40, minimum=1)
+FLOWDECK_K8S_KEEP_FINISHED_PODS_SECONDS = env_float(
+    "FLOWDECK_K8S_KEEP_FINISHED_PODS_SECONDS", 0.0, minimum=0.0
+)
+FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS = env_int(
+    "FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS", 300, minimum=1
+)
+FLOWDECK_K8S_ALLOW_PRIVILEGED = env_bool("FLOWDECK_K8S_ALLOW_PRIVILEGED", False)
+
+# --- Cache: login throttling, API rate limits -------------------------------------
+# Per process without Redis; production shares one through REDIS_URL so a
+# lockout holds across every web server.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "flowdeck",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Channels -------------------------------------------------------------------
 if REDIS_URL:

@@ -17,5 +17,6 @@ urlpatterns = [
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
     ),
     path("api/", include("workflows.api.urls")),
+    path("", include("accounts.urls")),
     path("", include("workflows.urls_pages")),
 ]

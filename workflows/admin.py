@@ -15,7 +15,17 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from workflows.models import Attempt, Run, RunEvent, TaskRun, Workflow, WorkflowVersion
+from workflows.models import (
+    Attempt,
+    Membership,
+    Project,
+    Run,
+    RunEvent,
+    TaskRun,
+    Workflow,
+    WorkflowVersion,
+)
+from workflows.secrets import mask_secrets
 from workflows.spec import dump_document
 
 
@@ -37,15 +47,41 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Project)
+class ProjectAdmin(ReadOnlyAdmin):
+    """Projects and members change on the project pages, which check roles and
+    write the audit log; here they are only shown."""
+
+    list_display = ["name", "namespace", "created_at"]
+    search_fields = ["name", "description", "namespace"]
+    inlines = [MembershipInline]
+
+
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "latest_version", "updated_at"]
-    list_select_related = ["owner", "latest_version"]
-    list_filter = ["owner"]
+    list_display = ["name", "project", "owner", "latest_version", "updated_at"]
+    list_select_related = ["project", "owner", "latest_version"]
+    list_filter = ["project", "owner"]
     search_fields = ["name", "description"]
     # The name, description and labels come from the spec and change with a new
-    # version; only the owner is an admin's to change.
+    # version, and the project holds its permissions; only the owner is an
+    # admin's to change.
     readonly_fields = [
+        "project",
         "name",
         "description",
         "labels",
@@ -71,7 +107,9 @@ class WorkflowVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="spec")
     def spec(self, version: WorkflowVersion) -> SafeString:
-        return format_html("<pre>{}</pre>", dump_document(version.document))
+        return format_html(
+            "<pre>{}</pre>", dump_document(mask_secrets(version.document))
+        )
 
 
 @admin.register(Run)

@@ -24,6 +24,7 @@ def spec_limits() -> Limits:
     return Limits(
         max_tasks=settings.FLOWDECK_MAX_TASKS,
         max_spec_bytes=settings.FLOWDECK_MAX_SPEC_BYTES,
+        allow_privileged=settings.FLOWDECK_K8S_ALLOW_PRIVILEGED,
     )
 
 
@@ -40,8 +41,11 @@ def blueprint_for(version_id: int, document: dict[str, Any] | None = None) -> Bl
             pk=version_id
         )
     # Stored versions were validated when saved; the limits may have shrunk since,
-    # which must not make existing runs unreadable.
-    blueprint = Blueprint.of(parse_spec(document, Limits(10**9, 10**12)))
+    # which must not make existing runs unreadable. (Whether privileged pods are
+    # still allowed is checked again when one is launched.)
+    blueprint = Blueprint.of(
+        parse_spec(document, Limits(10**9, 10**12, allow_privileged=True))
+    )
     with _lock:
         _cache[version_id] = blueprint
         if len(_cache) > _CACHE_SIZE:

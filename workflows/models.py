@@ -1,7 +1,9 @@
-"""Workflows, their immutable versions, runs, task runs, attempts and run events.
+"""Projects and their members, workflows, their immutable versions, runs, task
+runs, attempts and run events.
 
 Status fields are written only by workflows.services (see the transition table
-in workflows.states); everything else here is read-only bookkeeping.
+in workflows.states); everything else here is read-only bookkeeping. Who may
+see or do what is decided in workflows.permissions alone.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -19,18 +22,92 @@ def _choices(enum: type[Any]) -> list[tuple[str, str]]:
     return [(member.value, member.value) for member in enum]
 
 
+# A Kubernetes namespace is an RFC 1123 label; a project name is one too, so it
+# can be the namespace. At least one letter keeps `?project=<id or name>` apart.
+dns_label = RegexValidator(
+    r"\A(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z",
+    "must be a DNS label: at most 63 lower-case letters, digits and '-', "
+    "starting and ending with a letter or digit, with at least one letter",
+)
+
+
+class ProjectQuerySet(models.QuerySet["Project"]):
+    def visible_to(self, user: Any) -> ProjectQuerySet:
+        """The projects `user` is a member of (every project for site admins)."""
+        from workflows.permissions import visible_project_filter
+
+        return self.filter(visible_project_filter(user, "pk"))
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=63, unique=True, validators=[dns_label])
+    description = models.TextField(blank=True)
+    namespace = models.CharField(
+        max_length=63,
+        validators=[dns_label],
+        help_text="The Kubernetes namespace of the project's pods.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.namespace:
+            self.namespace = self.name
+        super().save(*args, **kwargs)
+
+
+class Role(models.TextChoices):
+    """A member's role in a project, weakest first; each role may do what the
+    ones before it may (the table is in workflows.permissions)."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "user"], name="unique_project_member"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
 class WorkflowQuerySet(models.QuerySet["Workflow"]):
     def visible_to(self, user: Any) -> WorkflowQuerySet:
-        """What `user` may see; projects and roles refine this later."""
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self
-        return self.filter(owner=user)
+        """The workflows of the projects `user` is a member of."""
+        from workflows.permissions import visible_project_filter
+
+        return self.filter(visible_project_filter(user, "project"))
 
 
 class Workflow(models.Model):
-    name = models.CharField(max_length=63, unique=True)
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="workflows"
+    )
+    name = models.CharField(max_length=63)
     description = models.TextField(blank=True)
     labels = models.JSONField(default=dict, blank=True)
     owner = models.ForeignKey(
@@ -50,6 +127,11 @@ class Workflow(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name"], name="unique_workflow_name_in_project"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -91,11 +173,10 @@ class WorkflowVersion(models.Model):
 
 class RunQuerySet(models.QuerySet["Run"]):
     def visible_to(self, user: Any) -> RunQuerySet:
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self
-        return self.filter(workflow__owner=user)
+        """The runs of workflows in the projects `user` is a member of."""
+        from workflows.permissions import visible_project_filter
+
+        return self.filter(visible_project_filter(user, "workflow__project"))
 
 
 class Run(models.Model):

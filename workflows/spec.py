@@ -132,6 +132,18 @@ class TaskSpec:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float | None = None  # seconds per attempt
     dependencies: tuple[str, ...] = ()
+    # Kubernetes only (the local backend ignores them). Mappings keep the
+    # Kubernetes wire shape (camelCase), as tolerations do.
+    image_pull_policy: str | None = None  # Always, IfNotPresent, Never
+    working_dir: str | None = None
+    affinity: Mapping[str, Any] = field(default_factory=dict)
+    priority_class_name: str | None = None
+    service_account_name: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    volumes: tuple[Mapping[str, Any], ...] = ()
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    security_context: Mapping[str, Any] = field(default_factory=dict)
+    namespace: str | None = None  # the workflow's spec.namespace, for every task
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +157,7 @@ class WorkflowSpec:
     fail_fast: bool = False
     timeout: float | None = None  # seconds for the whole run
     ui: Mapping[str, Any] = field(default_factory=dict)
+    namespace: str | None = None  # overrides the backend's namespace
 
     def task(self, name: str) -> TaskSpec:
         for task in self.tasks:
@@ -160,11 +173,15 @@ def _compact(value: Mapping[str, Any] | None) -> dict[str, Any]:
     """The mapping without null fields (null means not set), nested ones too."""
     if value is None:
         return {}
-    return {
-        key: _compact(item) if isinstance(item, Mapping) else item
-        for key, item in value.items()
-        if item is not None
-    }
+    return {key: _compact_item(item) for key, item in value.items() if item is not None}
+
+
+def _compact_item(item: Any) -> Any:
+    if isinstance(item, Mapping):
+        return _compact(item)
+    if isinstance(item, list | tuple):
+        return [_compact_item(element) for element in item]
+    return item
 
 
 def _optional_seconds(value: object) -> float | None:
@@ -203,9 +220,25 @@ def _build_env(entry: Mapping[str, Any]) -> EnvVar:
     )
 
 
-def _build_task(task: Mapping[str, Any], defaults: Mapping[str, Any]) -> TaskSpec:
+def _build_volume(volume: Mapping[str, Any]) -> dict[str, Any]:
+    empty_dir = volume.get("emptyDir")
+    if empty_dir is None or "sizeLimit" not in empty_dir:
+        return dict(volume)
+    # A quantity may be written as a number; Kubernetes takes a string.
+    size = quantity_text(empty_dir["sizeLimit"])
+    return {**volume, "emptyDir": {**empty_dir, "sizeLimit": size}}
+
+
+def _build_task(
+    task: Mapping[str, Any], defaults: Mapping[str, Any], namespace: str | None
+) -> TaskSpec:
     task = _compact(task)
     resources = task.get("resources", {})
+
+    def own_or_default(key: str, empty: Any = None) -> Any:
+        # A task's own value replaces the default whole; none is merged.
+        return task.get(key, defaults.get(key, empty))
+
     return TaskSpec(
         name=task["name"],
         image=task.get("image", defaults.get("image")),
@@ -228,6 +261,16 @@ def _build_task(task: Mapping[str, Any], defaults: Mapping[str, Any]) -> TaskSpe
         retry=_build_retry(defaults.get("retry"), task.get("retry")),
         timeout=_optional_seconds(task.get("timeout", defaults.get("timeout"))),
         dependencies=tuple(task.get("dependencies", ())),
+        image_pull_policy=own_or_default("imagePullPolicy"),
+        working_dir=task.get("workingDir"),
+        affinity=own_or_default("affinity", {}),
+        priority_class_name=own_or_default("priorityClassName"),
+        service_account_name=own_or_default("serviceAccountName"),
+        image_pull_secrets=tuple(own_or_default("imagePullSecrets", ())),
+        volumes=tuple(_build_volume(volume) for volume in task.get("volumes", ())),
+        volume_mounts=tuple(task.get("volumeMounts", ())),
+        security_context=own_or_default("securityContext", {}),
+        namespace=namespace,
     )
 
 
@@ -243,6 +286,7 @@ def parse_spec(
     # ui is free-form and kept exactly as given.
     spec = _compact({**document["spec"], "ui": None})
     defaults = spec.get("defaults", {})
+    namespace = spec.get("namespace")
     parameters = tuple(
         Parameter(
             name=item["name"],
@@ -253,7 +297,7 @@ def parse_spec(
     )
     return WorkflowSpec(
         name=metadata["name"],
-        tasks=tuple(_build_task(task, defaults) for task in spec["tasks"]),
+        tasks=tuple(_build_task(task, defaults, namespace) for task in spec["tasks"]),
         description=metadata.get("description", ""),
         labels=dict(metadata.get("labels", {})),
         parameters=parameters,
@@ -261,6 +305,7 @@ def parse_spec(
         fail_fast=spec.get("failFast", False),
         timeout=_optional_seconds(spec.get("timeout")),
         ui=document["spec"].get("ui") or {},
+        namespace=namespace,
     )
 
 

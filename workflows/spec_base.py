@@ -26,6 +26,15 @@ MAX_PRIORITY = 1000
 STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 TOLERATION_OPERATORS = ("Exists", "Equal")
 TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+IMAGE_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+AFFINITY_KINDS = ("nodeAffinity", "podAffinity", "podAntiAffinity")
+VOLUME_SOURCES = ("emptyDir", "configMap", "secret", "persistentVolumeClaim")
+EMPTY_DIR_MEDIA = ("", "Memory", "HugePages")
+MAX_SUBDOMAIN_LENGTH = 253
+MAX_FILE_MODE = 0o777
+MAX_ID = 2**31 - 1  # runAsUser, runAsGroup: Kubernetes' int64, capped as Linux does
+# The setting an administrator turns on to allow privileged containers.
+ALLOW_PRIVILEGED_SETTING = "FLOWDECK_K8S_ALLOW_PRIVILEGED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,8 @@ def field_path(path: str, key: object) -> str:
 class Limits:
     max_tasks: int = DEFAULT_MAX_TASKS
     max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES
+    # Privileged containers, allowPrivilegeEscalation: true and added capabilities.
+    allow_privileged: bool = False
 
 
 # --- scalars -------------------------------------------------------------------

@@ -201,11 +201,24 @@ _RETRY: _Shape = {
     "backoff": dict.fromkeys(("delay", "factor", "maxDelay")),
     "on": None,
 }
+_KEY_PATHS: _Shape = dict.fromkeys(("key", "path", "mode"))
+_SECURITY_CONTEXT: _Shape = {
+    "runAsUser": None,
+    "runAsGroup": None,
+    "runAsNonRoot": None,
+    "readOnlyRootFilesystem": None,
+    "allowPrivilegeEscalation": None,
+    "privileged": None,
+    "capabilities": dict.fromkeys(("add", "drop")),
+}
+_AFFINITY: _Shape = dict.fromkeys(("nodeAffinity", "podAffinity", "podAntiAffinity"))
 _TASK: _Shape = {
     "name": None,
     "image": None,
+    "imagePullPolicy": None,
     "command": None,
     "args": None,
+    "workingDir": None,
     "env": {
         "name": None,
         "value": None,
@@ -213,10 +226,23 @@ _TASK: _Shape = {
         "secret": None,
     },
     "resources": dict.fromkeys(("requests", "limits")),
+    "volumes": {
+        "name": None,
+        "emptyDir": dict.fromkeys(("medium", "sizeLimit")),
+        "configMap": {"name": None, "items": _KEY_PATHS},
+        "secret": {"secretName": None, "items": _KEY_PATHS},
+        "persistentVolumeClaim": dict.fromkeys(("claimName", "readOnly")),
+    },
+    "volumeMounts": dict.fromkeys(("name", "mountPath", "subPath", "readOnly")),
+    "securityContext": _SECURITY_CONTEXT,
     "nodeSelector": None,
     "tolerations": dict.fromkeys(
         ("key", "operator", "value", "effect", "tolerationSeconds")
     ),
+    "affinity": _AFFINITY,
+    "priorityClassName": None,
+    "serviceAccountName": None,
+    "imagePullSecrets": None,
     "priority": None,
     "retry": _RETRY,
     "timeout": None,
@@ -228,10 +254,21 @@ _DOCUMENT: _Shape = {
     "metadata": dict.fromkeys(("name", "description", "labels")),
     "spec": {
         "parameters": dict.fromkeys(("name", "default", "description")),
-        "defaults": {"image": None, "retry": _RETRY, "timeout": None},
+        "defaults": {
+            "image": None,
+            "imagePullPolicy": None,
+            "securityContext": _SECURITY_CONTEXT,
+            "affinity": _AFFINITY,
+            "priorityClassName": None,
+            "serviceAccountName": None,
+            "imagePullSecrets": None,
+            "retry": _RETRY,
+            "timeout": None,
+        },
         "parallelism": None,
         "failFast": None,
         "timeout": None,
+        "namespace": None,
         "tasks": _TASK,
         "ui": None,
     },

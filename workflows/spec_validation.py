@@ -16,17 +16,25 @@ from typing import Any, TypeGuard
 
 from workflows.dag import find_cycles
 from workflows.spec_base import (
+    AFFINITY_KINDS,
+    ALLOW_PRIVILEGED_SETTING,
     API_VERSION,
     DEFAULT_RETRY_ON,
+    EMPTY_DIR_MEDIA,
+    IMAGE_PULL_POLICIES,
     KIND,
+    MAX_FILE_MODE,
+    MAX_ID,
     MAX_NAME_LENGTH,
     MAX_PRIORITY,
     MAX_RETRY_LIMIT,
+    MAX_SUBDOMAIN_LENGTH,
     MIN_PRIORITY,
     PARAM_REF,
     STANDARD_RESOURCES,
     TOLERATION_EFFECTS,
     TOLERATION_OPERATORS,
+    VOLUME_SOURCES,
     FieldError,
     Limits,
     field_path,
@@ -37,7 +45,33 @@ from workflows.spec_base import (
 )
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(
+    r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
+)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_CAPABILITY = re.compile(r"[A-Z][A-Z0-9_]*")
+# The Kubernetes model of each kind of affinity, checked field by field.
+_AFFINITY_MODELS = {
+    "nodeAffinity": "V1NodeAffinity",
+    "podAffinity": "V1PodAffinity",
+    "podAntiAffinity": "V1PodAntiAffinity",
+}
+_PYDANTIC_MESSAGES = {
+    "missing": "is required",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+}
+_NOT_ALLOWED = (
+    "is not allowed unless an administrator allows privileged containers"
+    f" ({ALLOW_PRIVILEGED_SETTING})"
+)
 
 
 def _is_list(value: object) -> TypeGuard[list[Any] | tuple[Any, ...]]:
@@ -80,6 +114,73 @@ def _unknown_field(key: object) -> str:
             " quote it or load the document with parse_document)"
         )
     return f"unknown field {key!r}"
+
+
+def _volumes_of(task: object) -> set[str]:
+    """The names of the volumes a task declares, for its mounts to refer to."""
+    entries = task.get("volumes") if isinstance(task, Mapping) else None
+    if not _is_list(entries):
+        return set()
+    return {name for entry in entries if (name := _name_of(entry)) is not None}
+
+
+def _path_to(path: str, location: Sequence[object]) -> str:
+    for part in location:
+        path = f"{path}[{part}]" if isinstance(part, int) else field_path(path, part)
+    return path
+
+
+def _kubernetes_shape(
+    value: Mapping[Any, Any], model: str, path: str
+) -> list[FieldError]:
+    """What Kubernetes' own model `model` (V1NodeAffinity, ...) finds wrong with
+    `value`: unknown fields (its wire names only), missing ones, wrong types."""
+    # Imported here: the client is slow to import and only these fields need it.
+    import pydantic
+    from kubernetes.client import models
+
+    errors: list[FieldError] = []
+    model_class = getattr(models, model)
+    _unknown_kubernetes_fields(value, model_class, path, errors)
+    try:
+        model_class.model_validate(dict(value))
+    except pydantic.ValidationError as exc:
+        for problem in exc.errors():
+            if problem["type"] == "extra_forbidden":
+                continue  # reported above, with the wire names
+            message = _PYDANTIC_MESSAGES.get(problem["type"], problem["msg"])
+            errors.append(FieldError(_path_to(path, problem["loc"]), message))
+    return errors
+
+
+_MODEL_TYPE = re.compile(r"(List\[)?(V1\w+)\]?")
+
+
+def _unknown_kubernetes_fields(
+    value: object, model_class: Any, path: str, errors: list[FieldError]
+) -> None:
+    from kubernetes.client import models
+
+    if not isinstance(value, Mapping):
+        return  # a type error, which the model reports
+    types = {
+        wire: model_class.openapi_types[name]
+        for name, wire in model_class.attribute_map.items()
+    }
+    for key, item in value.items():
+        where = field_path(path, key)
+        if key not in types:
+            errors.append(FieldError(where, _unknown_field(key)))
+            continue
+        nested = _MODEL_TYPE.fullmatch(types[key])
+        if nested is None or item is None:
+            continue
+        inner = getattr(models, nested.group(2))
+        if nested.group(1) is None:
+            _unknown_kubernetes_fields(item, inner, where, errors)
+        elif _is_list(item):
+            for i, element in enumerate(item):
+                _unknown_kubernetes_fields(element, inner, f"{where}[{i}]", errors)
 
 
 # --- validation ----------------------------------------------------------------
@@ -263,6 +364,43 @@ class _Validator:
             return False
         return True
 
+    def dns_subdomain(self, value: object, path: str) -> TypeGuard[str]:
+        if not self.string(value, path, nonempty=True):
+            return False
+        if len(value) > MAX_SUBDOMAIN_LENGTH:
+            self.error(path, f"must be at most {MAX_SUBDOMAIN_LENGTH} characters")
+        elif not _DNS_SUBDOMAIN.fullmatch(value):
+            self.error(
+                path,
+                "must be lowercase letters, digits, '-' and '.', each part between"
+                " dots starting and ending with a letter or digit",
+            )
+        else:
+            return True
+        return False
+
+    def absolute_path(self, value: object, path: str) -> TypeGuard[str]:
+        if not self.string(value, path, nonempty=True):
+            return False
+        if not value.startswith("/"):
+            self.error(path, "must be an absolute path (starting with '/')")
+            return False
+        return True
+
+    def relative_path(self, value: object, path: str) -> None:
+        if not self.string(value, path, nonempty=True):
+            return
+        if value.startswith("/"):
+            self.error(path, "must be a relative path (not starting with '/')")
+        elif ".." in value.split("/"):
+            self.error(path, "must not contain '..'")
+
+    def quantity(self, value: object, path: str) -> None:
+        try:
+            quantity_value(value)
+        except ValueError as exc:
+            self.error(path, str(exc))
+
     def template(self, value: object, path: str, nonempty: bool = False) -> None:
         if not self.string(value, path, nonempty=nonempty):
             return
@@ -347,6 +485,7 @@ class _Validator:
             "parallelism": partial(self.integer, low=1),
             "failFast": self.boolean,
             "timeout": self.duration,
+            "namespace": self.dns_label,
             "tasks": self.tasks,
             "ui": self.ui,
         }
@@ -384,8 +523,14 @@ class _Validator:
     def defaults(self, value: object, path: str) -> None:
         checks: dict[str, _Check] = {
             "image": self.image,
+            "imagePullPolicy": partial(self.choice, choices=IMAGE_PULL_POLICIES),
             "retry": self.retry,
             "timeout": self.duration,
+            "serviceAccountName": self.dns_subdomain,
+            "priorityClassName": self.dns_subdomain,
+            "imagePullSecrets": self.image_pull_secrets,
+            "affinity": self.affinity,
+            "securityContext": self.security_context,
         }
         self.fields(value, path, checks)
 
@@ -440,6 +585,15 @@ class _Validator:
             "dependencies": partial(
                 self.dependencies, index=index, own=_name_of(value)
             ),
+            "imagePullPolicy": partial(self.choice, choices=IMAGE_PULL_POLICIES),
+            "workingDir": self.absolute_path,
+            "serviceAccountName": self.dns_subdomain,
+            "priorityClassName": self.dns_subdomain,
+            "imagePullSecrets": self.image_pull_secrets,
+            "affinity": self.affinity,
+            "volumes": self.volumes,
+            "volumeMounts": partial(self.volume_mounts, declared=_volumes_of(value)),
+            "securityContext": self.security_context,
         }
         task = self.fields(value, path, checks, required=("name",))
         if task is not None and task.get("image") is None and not self.default_image:
@@ -564,6 +718,184 @@ class _Validator:
                 continue
             if "/" in name and parsed != parsed.to_integral_value():
                 self.error(where, "must be a whole number for an extended resource")
+
+    def image_pull_secrets(self, value: object, path: str) -> None:
+        first: dict[str, str] = {}
+        for where, item in self.items(value, path):
+            if not self.dns_subdomain(item, where):
+                continue
+            if item in first:
+                self.error(where, f"duplicate secret {item!r} (first at {first[item]})")
+            else:
+                first[item] = where
+
+    def affinity(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            kind: partial(self.kubernetes_object, model=_AFFINITY_MODELS[kind])
+            for kind in AFFINITY_KINDS
+        }
+        self.fields(value, path, checks)
+
+    def kubernetes_object(self, value: object, path: str, model: str) -> None:
+        if not isinstance(value, Mapping):
+            self.error(path, "must be a mapping")
+            return
+        self.errors.extend(_kubernetes_shape(value, model, path))
+
+    def volumes(self, value: object, path: str) -> None:
+        first: dict[str, str] = {}
+        for where, item in self.items(value, path):
+            checks: dict[str, _Check] = {
+                "name": partial(self.volume_name, first=first, entry=where),
+                "emptyDir": self.empty_dir,
+                "configMap": self.config_map_volume,
+                "secret": self.secret_volume,
+                "persistentVolumeClaim": self.claim_volume,
+            }
+            volume = self.fields(item, where, checks, required=("name",))
+            if volume is None:
+                continue
+            if sum(volume.get(key) is not None for key in VOLUME_SOURCES) != 1:
+                self.error(
+                    where,
+                    "must set exactly one of emptyDir, configMap, secret or"
+                    " persistentVolumeClaim",
+                )
+
+    def volume_name(
+        self, value: object, path: str, first: dict[str, str], entry: str
+    ) -> None:
+        if not self.dns_label(value, path):
+            return
+        if value in first:
+            self.error(path, f"duplicate volume {value!r} (first at {first[value]})")
+        else:
+            first[value] = entry
+
+    def empty_dir(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "medium": partial(self.choice, choices=EMPTY_DIR_MEDIA),
+            "sizeLimit": self.quantity,
+        }
+        self.fields(value, path, checks)
+
+    def config_map_volume(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "name": self.dns_subdomain,
+            "items": self.key_paths,
+        }
+        self.fields(value, path, checks, required=("name",))
+
+    def secret_volume(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "secretName": self.dns_subdomain,
+            "items": self.key_paths,
+        }
+        self.fields(value, path, checks, required=("secretName",))
+
+    def claim_volume(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "claimName": self.dns_subdomain,
+            "readOnly": self.boolean,
+        }
+        self.fields(value, path, checks, required=("claimName",))
+
+    def key_paths(self, value: object, path: str) -> None:
+        for where, item in self.items(value, path):
+            checks: dict[str, _Check] = {
+                "key": self.config_key,
+                "path": self.relative_path,
+                "mode": partial(self.integer, low=0, high=MAX_FILE_MODE),
+            }
+            self.fields(item, where, checks, required=("key", "path"))
+
+    def config_key(self, value: object, path: str) -> None:
+        if self.string(value, path, nonempty=True) and not _CONFIG_KEY.fullmatch(value):
+            self.error(path, "must be letters, digits, '-', '_' and '.'")
+
+    def volume_mounts(self, value: object, path: str, declared: set[str]) -> None:
+        first: dict[str, str] = {}
+        for where, item in self.items(value, path):
+            checks: dict[str, _Check] = {
+                "name": partial(self.mount_name, declared=declared),
+                "mountPath": partial(self.mount_path, first=first, entry=where),
+                "readOnly": self.boolean,
+                "subPath": self.relative_path,
+            }
+            self.fields(item, where, checks, required=("name", "mountPath"))
+
+    def mount_name(self, value: object, path: str, declared: set[str]) -> None:
+        if self.string(value, path, nonempty=True) and value not in declared:
+            self.error(path, f"unknown volume {value!r}: declare it in volumes")
+
+    def mount_path(
+        self, value: object, path: str, first: dict[str, str], entry: str
+    ) -> None:
+        if not self.absolute_path(value, path):
+            return
+        if value in first:
+            self.error(path, f"duplicate mountPath {value!r} (first at {first[value]})")
+        else:
+            first[value] = entry
+
+    def security_context(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "runAsUser": partial(self.integer, low=0, high=MAX_ID),
+            "runAsGroup": partial(self.integer, low=0, high=MAX_ID),
+            "runAsNonRoot": self.boolean,
+            "readOnlyRootFilesystem": self.boolean,
+            "allowPrivilegeEscalation": self.privilege_flag,
+            "privileged": self.privilege_flag,
+            "capabilities": self.capabilities,
+        }
+        context = self.fields(value, path, checks)
+        if context is not None:
+            self.security_rules(context, path)
+
+    def privilege_flag(self, value: object, path: str) -> None:
+        if not isinstance(value, bool):
+            self.error(path, "must be true or false")
+        elif value and not self.limits.allow_privileged:
+            name = path.rsplit(".", 1)[-1]
+            self.error(path, f"{name}: true {_NOT_ALLOWED}")
+
+    def capabilities(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "add": partial(self.capability_list, adding=True),
+            "drop": partial(self.capability_list, adding=False),
+        }
+        self.fields(value, path, checks)
+
+    def capability_list(self, value: object, path: str, adding: bool) -> None:
+        items = self.items(value, path)
+        for where, item in items:
+            if self.string(item, where, nonempty=True) and not _CAPABILITY.fullmatch(
+                item
+            ):
+                self.error(
+                    where,
+                    "must be a capability name in capitals, such as NET_ADMIN or ALL",
+                )
+        if adding and items and not self.limits.allow_privileged:
+            self.error(path, f"adding capabilities {_NOT_ALLOWED}")
+
+    def security_rules(self, context: Mapping[Any, Any], path: str) -> None:
+        # The rules Kubernetes enforces, so the pod is not refused at run time.
+        escalation = context.get("allowPrivilegeEscalation")
+        if escalation is False:
+            where = field_path(path, "allowPrivilegeEscalation")
+            if context.get("privileged") is True:
+                self.error(where, "must not be false when privileged is true")
+            added = _mapping_at(context, "capabilities").get("add")
+            if _is_list(added) and {"SYS_ADMIN", "CAP_SYS_ADMIN"} & {
+                item for item in added if isinstance(item, str)
+            }:
+                self.error(where, "must not be false when adding SYS_ADMIN")
+        user = context.get("runAsUser")
+        if context.get("runAsNonRoot") is True and user == 0 and type(user) is int:
+            self.error(
+                field_path(path, "runAsUser"), "must not be 0 when runAsNonRoot is true"
+            )
 
     def tolerations(self, value: object, path: str) -> None:
         for where, item in self.items(value, path):

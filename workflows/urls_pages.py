@@ -1,20 +1,27 @@
-"""URL routes of the server-rendered pages: login, workflows, runs and task logs."""
+"""URL routes of the server-rendered pages: projects, workflows, runs and task
+logs (login and account pages are in accounts.urls)."""
 
 from __future__ import annotations
 
-from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from workflows import views
+from workflows import project_views, views
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.workflow_list, name="workflow-list"),
+    path("projects/", project_views.project_list, name="project-list"),
+    path("projects/<int:pk>/", project_views.project_detail, name="project-detail"),
+    path("projects/<int:pk>/members/", project_views.member_add, name="member-add"),
+    path(
+        "projects/<int:pk>/members/<int:user_id>/",
+        project_views.member_change,
+        name="member-change",
+    ),
+    path(
+        "projects/<int:pk>/members/<int:user_id>/remove/",
+        project_views.member_remove,
+        name="member-remove",
+    ),
     path("workflows/new/", views.workflow_create, name="workflow-create"),
     path("workflows/<int:pk>/", views.workflow_detail, name="workflow-detail"),
     path("workflows/<int:pk>/run/", views.workflow_run, name="workflow-run"),

@@ -1,4 +1,10 @@
-"""Server-rendered pages: read through `visible_to`, act only through the services."""
+"""Server-rendered pages: read through `visible_to`, act only through the services.
+
+A page about something in a project you are not a member of is a 404; an
+action your project role does not allow is a 403 (workflows.permissions
+decides; the pages only show the buttons it allows). Every action is recorded
+in the audit log; spec documents are shown with secret values masked.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -15,16 +22,27 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from accounts import audit
 from workflows.blueprints import blueprint_for
 from workflows.graph import MAX_GRAPH_TASKS, render_run_svg, render_version_svg
 from workflows.models import (
     Attempt,
+    Project,
     Run,
     RunQuerySet,
     TaskRun,
     Workflow,
     WorkflowQuerySet,
 )
+from workflows.permissions import (
+    PHRASES,
+    Action,
+    allowed_actions,
+    projects_where,
+    require,
+    visible_projects,
+)
+from workflows.secrets import mask_secrets
 from workflows.services.control import (
     ActionRefused,
     cancel_run,
@@ -50,16 +68,33 @@ MESSAGE_MAX_LENGTH = 500  # WorkflowVersion.message
 RUN_STATUSES = [status.value for status in RunStatus]
 
 
+RUN_ACTIONS = {
+    "cancel": Action.CANCEL_RUN,
+    "retry": Action.RETRY_RUN,
+    "resubmit": Action.RESUBMIT_RUN,
+}
+
+
 def _workflows(request: HttpRequest) -> WorkflowQuerySet:
     return Workflow.objects.visible_to(request.user).select_related(
-        "latest_version", "owner"
+        "latest_version", "owner", "project"
     )
 
 
 def _runs(request: HttpRequest) -> RunQuerySet:
     return Run.objects.visible_to(request.user).select_related(
-        "workflow", "version", "triggered_by"
+        "workflow__project", "version", "triggered_by"
     )
+
+
+def _project_filter(request: HttpRequest) -> tuple[str, list[Project]]:
+    """The `?project=` id chosen among the projects the user sees ("" for all),
+    and those projects for the filter's menu."""
+    projects = list(visible_projects(request.user).only("pk", "name"))
+    chosen = request.GET.get("project", "")
+    if not any(str(project.pk) == chosen for project in projects):
+        chosen = ""
+    return chosen, projects
 
 
 def _graph(task_count: int, draw: Callable[[], str]) -> dict[str, Any]:
@@ -91,8 +126,17 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         last_run_id=Subquery(latest_run.values("pk")[:1]),
         last_run_status=Subquery(latest_run.values("status")[:1]),
     )
+    project, projects = _project_filter(request)
+    if project:
+        workflows = workflows.filter(project_id=int(project))
     page = Paginator(workflows, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "workflows/workflow_list.html", {"page": page})
+    context = {
+        "page": page,
+        "projects": projects,
+        "selected_project": project,
+        "can_create": projects_where(request.user, Action.CREATE_WORKFLOW).exists(),
+    }
+    return render(request, "workflows/workflow_list.html", context)
 
 
 @login_required
@@ -105,6 +149,7 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(_workflows(request), pk=pk)
+    require(request, Action.SUBMIT_RUN, workflow.project, target=workflow)
     if workflow.latest_version is None:
         raise Http404("the workflow has no version to run")
     posted = {
@@ -115,13 +160,21 @@ def workflow_run(request: HttpRequest, pk: int) -> HttpResponse:
     # A form cannot leave a field out, so an empty field means "not given":
     # the default applies, and a parameter without one is reported missing.
     parameters = {name: value for name, value in posted.items() if value != ""}
+    version = workflow.latest_version
     try:
-        run = submit_run(
-            workflow.latest_version,
-            parameters=parameters,
-            user=request.user,
-            trigger=Run.Trigger.MANUAL,
-        )
+        with audit.recording(
+            request,
+            Action.SUBMIT_RUN,
+            workflow,
+            detail={"workflow": workflow.name, "version": version.number},
+        ) as entry:
+            run = submit_run(
+                version,
+                parameters=parameters,
+                user=request.user,
+                trigger=Run.Trigger.MANUAL,
+            )
+            entry.target = run
     except SpecError as error:
         return _workflow_page(
             request, workflow, values=posted, errors=error.errors, status=400
@@ -141,6 +194,7 @@ def _workflow_page(
     version = workflow.latest_version
     context: dict[str, Any] = {
         "workflow": workflow,
+        "allowed": allowed_actions(request.user, workflow.project),
         "version": version,
         "versions": workflow.versions.select_related("author"),
         "runs": workflow.runs.select_related("version", "triggered_by")[:RECENT_RUNS],
@@ -163,7 +217,7 @@ def _workflow_page(
             }
             for parameter in blueprint.spec.parameters
         ]
-        context["document_yaml"] = dump_document(version.document)
+        context["document_yaml"] = dump_document(mask_secrets(version.document))
         context.update(
             _graph(len(blueprint.graph), lambda: render_version_svg(version))
         )
@@ -181,7 +235,7 @@ def workflow_version(request: HttpRequest, pk: int, number: int) -> HttpResponse
     context = {
         "workflow": workflow,
         "version": version,
-        "document_yaml": dump_document(version.document),
+        "document_yaml": dump_document(mask_secrets(version.document)),
         "newer": versions.filter(number__gt=number).order_by("number").first(),
         "older": versions.filter(number__lt=number).order_by("-number").first(),
         **_graph(len(blueprint.graph), lambda: render_version_svg(version)),
@@ -189,19 +243,70 @@ def workflow_version(request: HttpRequest, pk: int, number: int) -> HttpResponse
     return render(request, "workflows/version_detail.html", context)
 
 
+def _creatable_projects(request: HttpRequest) -> list[Project]:
+    projects = list(projects_where(request.user, Action.CREATE_WORKFLOW))
+    if not projects:
+        if request.method == "POST":
+            audit.record(
+                request,
+                Action.CREATE_WORKFLOW,
+                outcome=audit.Outcome.DENIED,
+                detail={"reason": "no project where the user may create"},
+            )
+        raise PermissionDenied(
+            f"{PHRASES[Action.CREATE_WORKFLOW]} needs the editor role in a "
+            "project, and you have it in none"
+        )
+    return projects
+
+
+def _chosen_project(request: HttpRequest, projects: list[Project]) -> Project:
+    """The posted project among those the user sees (SpecError at `project`
+    when none is chosen); 403 when the role there cannot create workflows."""
+    raw = request.POST.get("project", "")
+    project = (
+        visible_projects(request.user).filter(pk=raw).first() if raw.isdigit() else None
+    )
+    if project is None and not raw and len(projects) == 1:
+        project = projects[0]
+    if project is None:
+        raise SpecError([FieldError("project", "choose a project")])
+    require(request, Action.CREATE_WORKFLOW, project)
+    return project
+
+
 @login_required
 def workflow_create(request: HttpRequest) -> HttpResponse:
+    projects = _creatable_projects(request)
     if request.method != "POST":
-        return _editor(request, None, "", "")
+        chosen = request.GET.get("project", "")
+        if len(projects) == 1:
+            chosen = str(projects[0].pk)
+        return _editor(request, None, "", "", projects=projects, project=chosen)
     text = request.POST.get("document", "")
     message = request.POST.get("message", "")
+    posted = request.POST.get("project", "")
     try:
+        project = _chosen_project(request, projects)
         _check_message(message)
-        workflow = create_workflow(
-            parse_document(text), author=request.user, message=message
-        )
+        document = parse_document(text)
+        with audit.recording(request, Action.CREATE_WORKFLOW, project=project) as entry:
+            workflow = create_workflow(
+                document, project=project, author=request.user, message=message
+            )
+            entry.target = workflow
+            entry.detail["version"] = 1
     except SpecError as error:
-        return _editor(request, None, text, message, error.errors, status=400)
+        return _editor(
+            request,
+            None,
+            text,
+            message,
+            error.errors,
+            status=400,
+            projects=projects,
+            project=posted,
+        )
     messages.success(request, f"Created workflow {workflow.name}.")
     return redirect("workflow-detail", pk=workflow.pk)
 
@@ -209,18 +314,22 @@ def workflow_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def workflow_edit(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(_workflows(request), pk=pk)
+    require(request, Action.UPDATE_WORKFLOW, workflow.project, target=workflow)
     if request.method != "POST":
         version = workflow.latest_version
-        text = "" if version is None else dump_document(version.document)
+        text = "" if version is None else dump_document(mask_secrets(version.document))
         return _editor(request, workflow, text, "")
     text = request.POST.get("document", "")
     message = request.POST.get("message", "")
     previous = workflow.latest_version_id
     try:
         _check_message(message)
-        version = update_workflow(
-            workflow, parse_document(text), author=request.user, message=message
-        )
+        document = parse_document(text)
+        with audit.recording(request, Action.UPDATE_WORKFLOW, workflow) as entry:
+            version = update_workflow(
+                workflow, document, author=request.user, message=message
+            )
+            entry.detail["version"] = version.number
     except SpecError as error:
         return _editor(request, workflow, text, message, error.errors, status=400)
     if version.pk == previous:
@@ -247,6 +356,8 @@ def _editor(
     errors: Iterable[FieldError] = (),
     *,
     status: int = 200,
+    projects: list[Project] | None = None,
+    project: str = "",
 ) -> HttpResponse:
     context = {
         "workflow": workflow,
@@ -254,6 +365,8 @@ def _editor(
         "message": message,
         "errors": list(errors),
         "message_max_length": MESSAGE_MAX_LENGTH,
+        "projects": projects or [],
+        "selected_project": project,
     }
     return render(request, "workflows/workflow_form.html", context, status=status)
 
@@ -266,6 +379,9 @@ def run_list(request: HttpRequest) -> HttpResponse:
     runs = _runs(request)
     workflow_id = request.GET.get("workflow", "")
     status = request.GET.get("status", "")
+    project, projects = _project_filter(request)
+    if project:
+        runs = runs.filter(workflow__project_id=int(project))
     if workflow_id.isdigit():
         runs = runs.filter(workflow_id=int(workflow_id))
     else:
@@ -281,8 +397,10 @@ def run_list(request: HttpRequest) -> HttpResponse:
             "pk", "name"
         ),
         "statuses": RUN_STATUSES,
+        "projects": projects,
         "selected_workflow": workflow_id,
         "selected_status": status,
+        "selected_project": project,
     }
     return render(request, "workflows/run_list.html", context)
 
@@ -297,6 +415,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {
         "run": run,
+        "allowed": allowed_actions(request.user, run.workflow.project),
         "tasks": tasks,
         "finished": finished,
         "can_cancel": not finished and run.status != RunStatus.CANCELLING,
@@ -311,19 +430,23 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     run = get_object_or_404(_runs(request), pk=pk)
+    if action not in RUN_ACTIONS:
+        raise Http404(f"no action {action!r}")
+    require(request, RUN_ACTIONS[action], run.workflow.project, target=run)
     try:
-        if action == "cancel":
-            cancel_run(run.pk, user=request.user)
-            messages.success(request, f"Cancelling run {run.pk}.")
-        elif action == "retry":
-            names = retry_run(run.pk, user=request.user)
-            messages.success(request, f"Retrying {', '.join(names)}.")
-        elif action == "resubmit":
-            new = resubmit_run(run.pk, user=request.user)
-            messages.success(request, f"Resubmitted run {run.pk} as run {new.pk}.")
-            return redirect("run-detail", pk=new.pk)
-        else:
-            raise Http404(f"no action {action!r}")
+        with audit.recording(request, RUN_ACTIONS[action], run) as entry:
+            if action == "cancel":
+                cancel_run(run.pk, user=request.user)
+                messages.success(request, f"Cancelling run {run.pk}.")
+            elif action == "retry":
+                names = retry_run(run.pk, user=request.user)
+                entry.detail["rerun"] = names[:50]
+                messages.success(request, f"Retrying {', '.join(names)}.")
+            else:
+                new = resubmit_run(run.pk, user=request.user)
+                entry.detail["new_run"] = new.pk
+                messages.success(request, f"Resubmitted run {run.pk} as run {new.pk}.")
+                return redirect("run-detail", pk=new.pk)
     except (ActionRefused, SpecError) as refusal:
         messages.error(request, f"Cannot {action} run {run.pk}: {refusal}")
     return redirect("run-detail", pk=run.pk)
@@ -341,8 +464,13 @@ def _task(request: HttpRequest, pk: int, name: str) -> tuple[Run, TaskRun]:
 @require_POST
 def task_retry(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     run, task = _task(request, pk, name)
+    require(request, Action.RETRY_TASK, run.workflow.project, target=run)
     try:
-        names = retry_from_task(run.pk, task.name, user=request.user)
+        with audit.recording(
+            request, Action.RETRY_TASK, run, detail={"task": task.name}
+        ) as entry:
+            names = retry_from_task(run.pk, task.name, user=request.user)
+            entry.detail["rerun"] = names[:50]
     except ActionRefused as refusal:
         messages.error(request, f"Cannot retry from {task.name}: {refusal}")
     else:

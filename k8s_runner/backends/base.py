@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from workflows.services.attempts import Report
+from workflows.reports import Report
 
 Reporter = Callable[[Report], None]
 
@@ -46,6 +46,17 @@ class PodRequest:
     tolerations: tuple[Mapping[str, Any], ...] = ()
     priority: int = 0
     timeout: float | None = None
+    # Kubernetes only; the mappings keep the Kubernetes wire shape (camelCase).
+    image_pull_policy: str | None = None
+    working_dir: str | None = None
+    affinity: Mapping[str, Any] = field(default_factory=dict)
+    priority_class_name: str | None = None
+    service_account_name: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    volumes: tuple[Mapping[str, Any], ...] = ()
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    security_context: Mapping[str, Any] = field(default_factory=dict)
+    namespace: str | None = None  # the workflow's own; None: the backend's
 
     @property
     def name(self) -> str:
@@ -58,11 +69,22 @@ _INVALID = re.compile(r"[^a-z0-9-]+")
 
 
 def pod_name(workflow: str, run_id: int, task: str, attempt: int) -> str:
+    """`workflow-run-task-attempt`: a valid DNS label of at most 63 characters,
+    distinct for distinct attempts.
+
+    The plain name reads back one way only: the run id is the first part after
+    the workflow's name that is all digits, the attempt the last part. When that
+    would not hold (a later part of the workflow's name is all digits, as in
+    `w-1`, run 2, task `t`, which would read like `w`, run 1, task `2-t`), or the
+    name has to be trimmed or cleaned, a hash of the identity is appended.
+    """
     full = f"{workflow}-{run_id}-{task}-{attempt}"
     name = _INVALID.sub("-", full.lower()).strip("-")
-    if len(name) <= 63:
+    readable = not any(part.isdigit() for part in workflow.split("-")[1:])
+    if len(name) <= 63 and name == full and readable:
         return name
-    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    identity = "\0".join((workflow, str(run_id), task, str(attempt)))
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     return f"{name[:54].rstrip('-')}-{digest}"
 
 

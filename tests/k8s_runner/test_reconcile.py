@@ -20,6 +20,20 @@ from workflows.states import TERMINAL_RUN_STATUSES, RunStatus, TaskStatus
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def quiet_backend():
+    """Let every process end and every report be recorded before the test's
+    database is flushed: a late write would race the flush (and deadlock it)."""
+    yield
+    backend = reconcile.get_backend()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if backend.idle() and reconcile.report_pump.unrecorded() == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the local backend or the report pump did not go quiet")
+
+
 def wait_for_end(run: Run, timeout: float = 20) -> Run:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -172,10 +172,10 @@ def test_a_superuser_sees_every_workflow_and_run(client, admin_user, run):
 # --- workflows -----------------------------------------------------------------
 
 
-def test_the_list_shows_version_last_run_description_and_labels(alice, user):
+def test_the_list_shows_version_last_run_description_and_labels(alice, user, project):
     document = diamond_document()
     document["metadata"].update(description="Nightly ETL", labels={"team": "data"})
-    workflow = create_workflow(document, author=user)
+    workflow = create_workflow(document, author=user, project=project)
     run = submit_run(workflow.latest_version, user=user)
     page = text_of(alice.get(reverse("workflow-list")))
     assert reverse("workflow-detail", args=[workflow.pk]) in page
@@ -186,8 +186,10 @@ def test_the_list_shows_version_last_run_description_and_labels(alice, user):
     assert "Pending" in page
 
 
-def test_the_detail_shows_spec_versions_runs_and_a_run_form(alice, user):
-    workflow = create_workflow(params_document(), author=user, message="first cut")
+def test_the_detail_shows_spec_versions_runs_and_a_run_form(alice, user, project):
+    workflow = create_workflow(
+        params_document(), author=user, project=project, message="first cut"
+    )
     run = submit_run(workflow.latest_version, parameters={"target": "x"}, user=user)
     response = alice.get(reverse("workflow-detail", args=[workflow.pk]))
     assert response.status_code == 200
@@ -203,8 +205,8 @@ def test_the_detail_shows_spec_versions_runs_and_a_run_form(alice, user):
     assert "what to say" in page
 
 
-def test_a_version_page_shows_that_versions_spec(alice, user):
-    workflow = create_workflow(diamond_document(), author=user)
+def test_a_version_page_shows_that_versions_spec(alice, user, project):
+    workflow = create_workflow(diamond_document(), author=user, project=project)
     document = diamond_document()
     document["spec"]["tasks"].append(shell_task("e", dependencies=["d"]))
     update_workflow(workflow, document, author=user, message="add e")
@@ -281,8 +283,8 @@ def test_creating_then_editing_makes_versions_one_and_two(alice, user):
     assert "alpine:3.20" in page
 
 
-def test_editing_accepts_json_too(alice, user):
-    workflow = create_workflow(diamond_document(), author=user)
+def test_editing_accepts_json_too(alice, user, project):
+    workflow = create_workflow(diamond_document(), author=user, project=project)
     response = alice.post(
         reverse("workflow-edit", args=[workflow.pk]),
         {"document": json.dumps(diamond_document(parallelism=3)), "message": ""},
@@ -291,8 +293,8 @@ def test_editing_accepts_json_too(alice, user):
     assert workflow.versions.count() == 2
 
 
-def test_saving_an_unchanged_spec_keeps_the_version_and_says_so(alice, user):
-    workflow = create_workflow(diamond_document(), author=user)
+def test_saving_an_unchanged_spec_keeps_the_version_and_says_so(alice, user, project):
+    workflow = create_workflow(diamond_document(), author=user, project=project)
     response = alice.post(
         reverse("workflow-edit", args=[workflow.pk]),
         {"document": json.dumps(diamond_document()), "message": "nothing"},
@@ -322,8 +324,8 @@ def test_a_too_long_version_message_is_an_error_not_a_crash(alice):
     assert not Workflow.objects.exists()
 
 
-def test_the_run_form_starts_a_run_with_its_parameters(alice, user):
-    workflow = create_workflow(params_document(), author=user)
+def test_the_run_form_starts_a_run_with_its_parameters(alice, user, project):
+    workflow = create_workflow(params_document(), author=user, project=project)
     response = alice.post(
         reverse("workflow-run", args=[workflow.pk]),
         {"param.greeting": "", "param.target": "world"},
@@ -343,9 +345,9 @@ def test_the_run_form_starts_a_run_with_its_parameters(alice, user):
     ],
 )
 def test_the_run_form_refuses_an_unknown_or_missing_parameter(
-    alice, user, posted, error
+    alice, user, posted, error, project
 ):
-    workflow = create_workflow(params_document(), author=user)
+    workflow = create_workflow(params_document(), author=user, project=project)
     response = alice.post(reverse("workflow-run", args=[workflow.pk]), posted)
     assert response.status_code == 400
     page = text_of(response)
@@ -360,10 +362,10 @@ def test_the_run_form_takes_only_posts(alice, diamond):
     assert response.status_code == 405
 
 
-def test_descriptions_and_labels_are_escaped(alice, user):
+def test_descriptions_and_labels_are_escaped(alice, user, project):
     document = diamond_document()
     document["metadata"].update(description=XSS, labels={"x": XSS})
-    workflow = create_workflow(document, author=user)
+    workflow = create_workflow(document, author=user, project=project)
     for url in (
         reverse("workflow-list"),
         reverse("workflow-detail", args=[workflow.pk]),
@@ -378,8 +380,8 @@ def test_descriptions_and_labels_are_escaped(alice, user):
 
 
 @driven
-def test_the_run_list_filters_by_workflow_and_status(alice, user, failed_run):
-    other = create_workflow(diamond_document("other"), author=user)
+def test_the_run_list_filters_by_workflow_and_status(alice, user, failed_run, project):
+    other = create_workflow(diamond_document("other"), author=user, project=project)
     pending = submit_run(other.latest_version, user=user)
     url = reverse("run-list")
     everything = alice.get(url).content.decode()
@@ -445,10 +447,12 @@ def test_without_graphviz_the_run_page_says_so(alice, run, monkeypatch):
     assert "<svg" not in page
 
 
-def test_a_huge_dag_is_described_not_drawn(alice, user, monkeypatch):
+def test_a_huge_dag_is_described_not_drawn(alice, user, monkeypatch, project):
     monkeypatch.setattr(views, "render_run_svg", pytest.fail)
     tasks = [shell_task(f"t{i}") for i in range(301)]
-    workflow = create_workflow(workflow_document("wide", tasks), author=user)
+    workflow = create_workflow(
+        workflow_document("wide", tasks), author=user, project=project
+    )
     run = submit_run(workflow.latest_version, user=user)
     page = alice.get(reverse("run-detail", args=[run.pk])).content.decode()
     assert "This DAG has 301 tasks" in page
@@ -562,11 +566,11 @@ def test_the_logs_page_shows_the_latest_attempts_log_escaped(
 
 
 @driven
-def test_the_logs_page_picks_an_attempt(alice, user, tmp_path):
+def test_the_logs_page_picks_an_attempt(alice, user, tmp_path, project):
     document = workflow_document(
         "flaky", [shell_task("x", retry={"limit": 1, "backoff": {"delay": "1s"}})]
     )
-    workflow = create_workflow(document, author=user)
+    workflow = create_workflow(document, author=user, project=project)
     run = drive_run(
         submit_run(workflow.latest_version, user=user), {"x": AttemptStatus.FAILED}
     )

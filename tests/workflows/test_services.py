@@ -66,12 +66,12 @@ def test_retrying_a_running_run_is_refused(diamond, user):
         retry_from_task(run.pk, "a")
 
 
-def test_automatic_retries_stop_at_the_limit(user):
+def test_automatic_retries_stop_at_the_limit(user, project):
     doc = workflow_document(
         "flaky",
         [shell_task("x", retry={"limit": 2, "backoff": {"delay": "1s"}})],
     )
-    workflow = create_workflow(doc, author=user)
+    workflow = create_workflow(doc, author=user, project=project)
     run = drive_run(
         submit_run(workflow.latest_version, user=user), {"x": AttemptStatus.FAILED}
     )
@@ -98,12 +98,12 @@ def test_event_sequence_numbers_are_dense_and_ordered(diamond, user):
     assert run.last_seq == len(seqs)
 
 
-def test_an_invalid_document_saves_nothing(user):
+def test_an_invalid_document_saves_nothing(user, project):
     from workflows.models import Workflow
     from workflows.spec import SpecError
 
     doc = diamond_document()
     doc["spec"]["tasks"][0]["dependencies"] = ["d"]
     with pytest.raises(SpecError):
-        create_workflow(doc, author=user)
+        create_workflow(doc, author=user, project=project)
     assert not Workflow.objects.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -195,6 +196,19 @@ spec:
     description: The day to load
   defaults:
     image: busybox:1.36
+    imagePullPolicy: IfNotPresent
+    securityContext:
+      runAsNonRoot: true
+    affinity:
+      podAntiAffinity:
+        preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 1
+          podAffinityTerm:
+            topologyKey: kubernetes.io/hostname
+    priorityClassName: batch
+    serviceAccountName: etl
+    imagePullSecrets:
+    - regcred
     retry:
       limit: 1
       backoff:
@@ -207,15 +221,18 @@ spec:
   parallelism: 2
   failFast: true
   timeout: 1h
+  namespace: etl
   tasks:
   - name: extract
   - name: load
     image: alpine:3
+    imagePullPolicy: Always
     command:
     - sh
     - -c
     args:
     - echo {{params.day}}
+    workingDir: /work
     env:
     - name: TOKEN
       valueFrom:
@@ -230,6 +247,43 @@ spec:
       limits:
         cpu: '1'
         memory: 1Gi
+    volumes:
+    - name: scratch
+      emptyDir:
+        medium: Memory
+        sizeLimit: 1Gi
+    - name: settings
+      configMap:
+        name: etl-settings
+        items:
+        - key: a.ini
+          path: conf/a.ini
+          mode: 292
+    - name: creds
+      secret:
+        secretName: etl-creds
+    - name: out
+      persistentVolumeClaim:
+        claimName: out
+        readOnly: false
+    volumeMounts:
+    - name: scratch
+      mountPath: /scratch
+    - name: settings
+      mountPath: /etc/etl
+      subPath: conf
+      readOnly: true
+    securityContext:
+      runAsUser: 1000
+      runAsGroup: 1000
+      runAsNonRoot: true
+      readOnlyRootFilesystem: true
+      allowPrivilegeEscalation: false
+      privileged: false
+      capabilities:
+        add: []
+        drop:
+        - ALL
     nodeSelector:
       disk: ssd
       zone: a
@@ -238,6 +292,20 @@ spec:
       operator: Equal
       value: etl
       effect: NoSchedule
+    affinity:
+      nodeAffinity:
+        requiredDuringSchedulingIgnoredDuringExecution:
+          nodeSelectorTerms:
+          - matchExpressions:
+            - key: disk
+              values:
+              - ssd
+              operator: In
+    priorityClassName: batch-high
+    serviceAccountName: loader
+    imagePullSecrets:
+    - regcred
+    - mirror
     priority: 5
     retry:
       limit: 2
@@ -841,6 +909,621 @@ def test_it_leaves_other_double_braces_alone() -> None:
     assert errors_of(doc) == []
 
 
+# --- Kubernetes fields -------------------------------------------------------------
+
+SUBDOMAIN = (
+    "must be lowercase letters, digits, '-' and '.', each part between dots starting"
+    " and ending with a letter or digit"
+)
+NOT_ALLOWED = (
+    "is not allowed unless an administrator allows privileged containers"
+    " (FLOWDECK_K8S_ALLOW_PRIVILEGED)"
+)
+ONE_SOURCE = (
+    "must set exactly one of emptyDir, configMap, secret or persistentVolumeClaim"
+)
+NODE_TERMS = "nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def _node_affinity(**requirement: Any) -> dict[str, Any]:
+    term = {"matchExpressions": [{"key": "disk", "operator": "In", **requirement}]}
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [term]
+            }
+        }
+    }
+
+
+def _volume(name: str = "data", **source: Any) -> dict[str, Any]:
+    return {"name": name, **(source or {"emptyDir": {}})}
+
+
+@pytest.mark.parametrize(
+    ("fields", "path", "message"),
+    [
+        (
+            {"imagePullPolicy": "Sometimes"},
+            "spec.tasks[0].imagePullPolicy",
+            "must be one of Always, IfNotPresent, Never",
+        ),
+        ({"workingDir": 3}, "spec.tasks[0].workingDir", "must be a string"),
+        (
+            {"workingDir": "work"},
+            "spec.tasks[0].workingDir",
+            "must be an absolute path (starting with '/')",
+        ),
+        ({"workingDir": ""}, "spec.tasks[0].workingDir", "must not be empty"),
+        (
+            {"priorityClassName": "High"},
+            "spec.tasks[0].priorityClassName",
+            SUBDOMAIN,
+        ),
+        (
+            {"serviceAccountName": "etl..runner"},
+            "spec.tasks[0].serviceAccountName",
+            SUBDOMAIN,
+        ),
+        (
+            {"serviceAccountName": "a" * 254},
+            "spec.tasks[0].serviceAccountName",
+            "must be at most 253 characters",
+        ),
+        (
+            {"imagePullSecrets": "regcred"},
+            "spec.tasks[0].imagePullSecrets",
+            "must be a list",
+        ),
+        (
+            {"imagePullSecrets": [{"name": "regcred"}]},
+            "spec.tasks[0].imagePullSecrets[0]",
+            "must be a string",
+        ),
+        (
+            {"imagePullSecrets": ["regcred", "regcred"]},
+            "spec.tasks[0].imagePullSecrets[1]",
+            "duplicate secret 'regcred' (first at spec.tasks[0].imagePullSecrets[0])",
+        ),
+        ({"affinity": []}, "spec.tasks[0].affinity", "must be a mapping"),
+        (
+            {"affinity": {"nodeSelector": {}}},
+            "spec.tasks[0].affinity.nodeSelector",
+            "unknown field 'nodeSelector'",
+        ),
+        (
+            {"affinity": {"podAffinity": "near"}},
+            "spec.tasks[0].affinity.podAffinity",
+            "must be a mapping",
+        ),
+        (
+            {"affinity": _node_affinity(values=["ssd"], operatr="In")},
+            f"spec.tasks[0].affinity.{NODE_TERMS}.nodeSelectorTerms[0]"
+            ".matchExpressions[0].operatr",
+            "unknown field 'operatr'",
+        ),
+        (
+            # Kubernetes' own wire names only, never the Python client's.
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "node_selector_terms": []
+                        }
+                    }
+                }
+            },
+            f"spec.tasks[0].affinity.{NODE_TERMS}.node_selector_terms",
+            "unknown field 'node_selector_terms'",
+        ),
+        (
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {}
+                    }
+                }
+            },
+            f"spec.tasks[0].affinity.{NODE_TERMS}.nodeSelectorTerms",
+            "is required",
+        ),
+        (
+            {"affinity": _node_affinity(values="ssd")},
+            f"spec.tasks[0].affinity.{NODE_TERMS}.nodeSelectorTerms[0]"
+            ".matchExpressions[0].values",
+            "must be a list",
+        ),
+        (
+            {
+                "affinity": {
+                    "podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "weight": "50",
+                                "podAffinityTerm": {"topologyKey": "zone"},
+                            }
+                        ]
+                    }
+                }
+            },
+            "spec.tasks[0].affinity.podAntiAffinity"
+            ".preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+            "must be an integer",
+        ),
+        (
+            {
+                "affinity": {
+                    "podAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {"labelSelector": {"matchLabels": {"app": "db"}}}
+                        ]
+                    }
+                }
+            },
+            "spec.tasks[0].affinity.podAffinity"
+            ".requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey",
+            "is required",
+        ),
+        ({"volumes": {"data": {}}}, "spec.tasks[0].volumes", "must be a list"),
+        (
+            {"volumes": [{"emptyDir": {}}]},
+            "spec.tasks[0].volumes[0].name",
+            "is required",
+        ),
+        (
+            {"volumes": [_volume("Data")]},
+            "spec.tasks[0].volumes[0].name",
+            DNS_LABEL,
+        ),
+        (
+            {"volumes": [_volume(), _volume()]},
+            "spec.tasks[0].volumes[1].name",
+            "duplicate volume 'data' (first at spec.tasks[0].volumes[0])",
+        ),
+        ({"volumes": [{"name": "data"}]}, "spec.tasks[0].volumes[0]", ONE_SOURCE),
+        (
+            {"volumes": [_volume(emptyDir={}, secret={"secretName": "s"})]},
+            "spec.tasks[0].volumes[0]",
+            ONE_SOURCE,
+        ),
+        (
+            {"volumes": [_volume(emptyDir={}, hostPath={"path": "/"})]},
+            "spec.tasks[0].volumes[0].hostPath",
+            "unknown field 'hostPath'",
+        ),
+        (
+            {"volumes": [_volume(emptyDir={"medium": "Disk"})]},
+            "spec.tasks[0].volumes[0].emptyDir.medium",
+            "must be one of , Memory, HugePages",
+        ),
+        (
+            {"volumes": [_volume(emptyDir={"sizeLimit": "lots"})]},
+            "spec.tasks[0].volumes[0].emptyDir.sizeLimit",
+            f"invalid quantity 'lots': {QUANTITY_HINT}",
+        ),
+        (
+            {"volumes": [_volume(configMap={})]},
+            "spec.tasks[0].volumes[0].configMap.name",
+            "is required",
+        ),
+        (
+            {"volumes": [_volume(configMap={"name": "Settings"})]},
+            "spec.tasks[0].volumes[0].configMap.name",
+            SUBDOMAIN,
+        ),
+        (
+            {"volumes": [_volume(configMap={"name": "c", "items": [{"key": "k"}]})]},
+            "spec.tasks[0].volumes[0].configMap.items[0].path",
+            "is required",
+        ),
+        (
+            {
+                "volumes": [
+                    _volume(
+                        configMap={"name": "c", "items": [{"key": "k", "path": "/etc"}]}
+                    )
+                ]
+            },
+            "spec.tasks[0].volumes[0].configMap.items[0].path",
+            "must be a relative path (not starting with '/')",
+        ),
+        (
+            {
+                "volumes": [
+                    _volume(
+                        secret={
+                            "secretName": "s",
+                            "items": [{"key": "k", "path": "a/../../b"}],
+                        }
+                    )
+                ]
+            },
+            "spec.tasks[0].volumes[0].secret.items[0].path",
+            "must not contain '..'",
+        ),
+        (
+            {
+                "volumes": [
+                    _volume(
+                        secret={
+                            "secretName": "s",
+                            "items": [{"key": "k", "path": "p", "mode": 0o1777}],
+                        }
+                    )
+                ]
+            },
+            "spec.tasks[0].volumes[0].secret.items[0].mode",
+            "must be between 0 and 511",
+        ),
+        (
+            {
+                "volumes": [
+                    _volume(
+                        secret={
+                            "secretName": "s",
+                            "items": [{"key": "a b", "path": "p"}],
+                        }
+                    )
+                ]
+            },
+            "spec.tasks[0].volumes[0].secret.items[0].key",
+            "must be letters, digits, '-', '_' and '.'",
+        ),
+        (
+            {"volumes": [_volume(secret={"secretName": "s", "name": "s"})]},
+            "spec.tasks[0].volumes[0].secret.name",
+            "unknown field 'name'",
+        ),
+        (
+            {"volumes": [_volume(persistentVolumeClaim={"readOnly": True})]},
+            "spec.tasks[0].volumes[0].persistentVolumeClaim.claimName",
+            "is required",
+        ),
+        (
+            {
+                "volumes": [
+                    _volume(persistentVolumeClaim={"claimName": "c", "readOnly": "yes"})
+                ]
+            },
+            "spec.tasks[0].volumes[0].persistentVolumeClaim.readOnly",
+            "must be true or false",
+        ),
+        (
+            {"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+            "spec.tasks[0].volumeMounts[0].name",
+            "unknown volume 'data': declare it in volumes",
+        ),
+        (
+            {"volumes": [_volume()], "volumeMounts": [{"name": "data"}]},
+            "spec.tasks[0].volumeMounts[0].mountPath",
+            "is required",
+        ),
+        (
+            {
+                "volumes": [_volume()],
+                "volumeMounts": [{"name": "data", "mountPath": "data"}],
+            },
+            "spec.tasks[0].volumeMounts[0].mountPath",
+            "must be an absolute path (starting with '/')",
+        ),
+        (
+            {
+                "volumes": [_volume(), _volume("cache")],
+                "volumeMounts": [
+                    {"name": "data", "mountPath": "/data"},
+                    {"name": "cache", "mountPath": "/data"},
+                ],
+            },
+            "spec.tasks[0].volumeMounts[1].mountPath",
+            "duplicate mountPath '/data' (first at spec.tasks[0].volumeMounts[0])",
+        ),
+        (
+            {
+                "volumes": [_volume()],
+                "volumeMounts": [
+                    {"name": "data", "mountPath": "/data", "subPath": "../etc"}
+                ],
+            },
+            "spec.tasks[0].volumeMounts[0].subPath",
+            "must not contain '..'",
+        ),
+        (
+            {
+                "volumes": [_volume()],
+                "volumeMounts": [{"name": "data", "mountPath": "/d", "readOnly": 1}],
+            },
+            "spec.tasks[0].volumeMounts[0].readOnly",
+            "must be true or false",
+        ),
+        (
+            {"securityContext": {"runAsUser": -1}},
+            "spec.tasks[0].securityContext.runAsUser",
+            "must be between 0 and 2147483647",
+        ),
+        (
+            {"securityContext": {"runAsGroup": "1000"}},
+            "spec.tasks[0].securityContext.runAsGroup",
+            "must be an integer",
+        ),
+        (
+            {"securityContext": {"runAsNonRoot": "yes"}},
+            "spec.tasks[0].securityContext.runAsNonRoot",
+            "must be true or false",
+        ),
+        (
+            {"securityContext": {"runAsNonRoot": True, "runAsUser": 0}},
+            "spec.tasks[0].securityContext.runAsUser",
+            "must not be 0 when runAsNonRoot is true",
+        ),
+        (
+            {"securityContext": {"privileged": True}},
+            "spec.tasks[0].securityContext.privileged",
+            f"privileged: true {NOT_ALLOWED}",
+        ),
+        (
+            {"securityContext": {"allowPrivilegeEscalation": True}},
+            "spec.tasks[0].securityContext.allowPrivilegeEscalation",
+            f"allowPrivilegeEscalation: true {NOT_ALLOWED}",
+        ),
+        (
+            {"securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}},
+            "spec.tasks[0].securityContext.capabilities.add",
+            f"adding capabilities {NOT_ALLOWED}",
+        ),
+        (
+            {"securityContext": {"capabilities": {"drop": ["all"]}}},
+            "spec.tasks[0].securityContext.capabilities.drop[0]",
+            "must be a capability name in capitals, such as NET_ADMIN or ALL",
+        ),
+        (
+            {"securityContext": {"capabilities": {"drop": "ALL"}}},
+            "spec.tasks[0].securityContext.capabilities.drop",
+            "must be a list",
+        ),
+        (
+            {"securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+            "spec.tasks[0].securityContext.seccompProfile",
+            "unknown field 'seccompProfile'",
+        ),
+    ],
+)
+def test_it_checks_the_kubernetes_task_fields(
+    fields: dict[str, Any], path: str, message: str
+) -> None:
+    assert errors_of(document({**task("a"), **fields})) == [(path, message)]
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "path", "message"),
+    [
+        ("spec.namespace", "Team-A", "spec.namespace", DNS_LABEL),
+        ("spec.namespace", "a" * 64, "spec.namespace", "must be at most 63 characters"),
+        ("spec.namespace", 7, "spec.namespace", "must be a string"),
+        (
+            "spec.defaults",
+            {"imagePullPolicy": "always"},
+            "spec.defaults.imagePullPolicy",
+            "must be one of Always, IfNotPresent, Never",
+        ),
+        (
+            "spec.defaults",
+            {"serviceAccountName": "Runner"},
+            "spec.defaults.serviceAccountName",
+            SUBDOMAIN,
+        ),
+        (
+            "spec.defaults",
+            {"securityContext": {"privileged": True}},
+            "spec.defaults.securityContext.privileged",
+            f"privileged: true {NOT_ALLOWED}",
+        ),
+        (
+            "spec.defaults",
+            {"affinity": {"nodeAffinity": []}},
+            "spec.defaults.affinity.nodeAffinity",
+            "must be a mapping",
+        ),
+        (
+            "spec.defaults",
+            {"volumes": []},
+            "spec.defaults.volumes",
+            "unknown field 'volumes'",
+        ),
+        (
+            "spec.defaults",
+            {"workingDir": "/w"},
+            "spec.defaults.workingDir",
+            "unknown field 'workingDir'",
+        ),
+    ],
+)
+def test_it_checks_the_kubernetes_workflow_fields(
+    where: str, value: Any, path: str, message: str
+) -> None:
+    doc = _set(document(), where, value)
+    assert errors_of(doc) == [(path, message)]
+
+
+def test_privileged_containers_pass_once_an_administrator_allows_them() -> None:
+    context = {
+        "privileged": True,
+        "allowPrivilegeEscalation": True,
+        "capabilities": {"add": ["SYS_ADMIN"], "drop": ["NET_RAW"]},
+    }
+    doc = document(task("a", securityContext=context))
+    doc["spec"]["defaults"] = {"securityContext": {"privileged": True}}
+    assert len(errors_of(doc)) == 4
+    assert errors_of(doc, Limits(allow_privileged=True)) == []
+    built = parse_spec(doc, Limits(allow_privileged=True)).task("a")
+    assert built.security_context == context
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"privileged": True, "allowPrivilegeEscalation": False},
+            "must not be false when privileged is true",
+        ),
+        (
+            {"allowPrivilegeEscalation": False, "capabilities": {"add": ["SYS_ADMIN"]}},
+            "must not be false when adding SYS_ADMIN",
+        ),
+        (
+            {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"add": ["CAP_SYS_ADMIN"]},
+            },
+            "must not be false when adding SYS_ADMIN",
+        ),
+    ],
+)
+def test_it_refuses_the_contradictions_kubernetes_refuses(
+    context: dict[str, Any], message: str
+) -> None:
+    doc = document(task("a", securityContext=context))
+    assert errors_of(doc, Limits(allow_privileged=True)) == [
+        ("spec.tasks[0].securityContext.allowPrivilegeEscalation", message)
+    ]
+
+
+def test_spec_limits_follow_the_privileged_setting(settings: Any) -> None:
+    from workflows.blueprints import spec_limits
+
+    settings.FLOWDECK_K8S_ALLOW_PRIVILEGED = False
+    assert spec_limits().allow_privileged is False
+    settings.FLOWDECK_K8S_ALLOW_PRIVILEGED = True
+    assert spec_limits().allow_privileged is True
+
+
+AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {
+                    "matchExpressions": [
+                        {"key": "disktype", "operator": "In", "values": ["ssd"]}
+                    ]
+                }
+            ]
+        },
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 10,
+                "preference": {
+                    "matchExpressions": [{"key": "zone", "operator": "Exists"}]
+                },
+            }
+        ],
+    },
+    "podAntiAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "podAffinityTerm": {
+                    "labelSelector": {"matchLabels": {"flowdeck.io/task": "load"}},
+                    "topologyKey": "kubernetes.io/hostname",
+                },
+            }
+        ]
+    },
+}
+
+
+def test_it_builds_the_kubernetes_fields() -> None:
+    volumes = [
+        {"name": "scratch", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+        {
+            "name": "settings",
+            "configMap": {
+                "name": "etl-settings",
+                "items": [{"key": "a.ini", "path": "a.ini", "mode": 0o444}],
+            },
+        },
+        {"name": "creds", "secret": {"secretName": "etl-creds"}},
+        {
+            "name": "out",
+            "persistentVolumeClaim": {"claimName": "out", "readOnly": None},
+        },
+    ]
+    mounts = [
+        {"name": "scratch", "mountPath": "/scratch"},
+        {"name": "creds", "mountPath": "/creds", "readOnly": True, "subPath": "x"},
+    ]
+    doc = document(
+        task(
+            "a",
+            imagePullPolicy="Always",
+            workingDir="/work",
+            volumes=volumes,
+            volumeMounts=mounts,
+            securityContext={"runAsUser": 1000, "runAsNonRoot": True},
+        ),
+        task("b", affinity=AFFINITY, imagePullSecrets=["other"]),
+        namespace="team-a",
+        defaults={
+            "imagePullPolicy": "IfNotPresent",
+            "serviceAccountName": "etl-runner",
+            "priorityClassName": "batch.low",
+            "imagePullSecrets": ["regcred"],
+            "securityContext": {"readOnlyRootFilesystem": True},
+            "affinity": {"podAffinity": {}},
+        },
+    )
+    assert errors_of(doc) == []
+    spec = parse_spec(doc)
+    assert spec.namespace == "team-a"
+    a, b = spec.tasks
+    assert (a.image_pull_policy, a.working_dir) == ("Always", "/work")
+    assert a.volumes[3] == {
+        "name": "out",
+        "persistentVolumeClaim": {"claimName": "out"},
+    }
+    assert a.volumes[1]["configMap"]["items"] == [
+        {"key": "a.ini", "path": "a.ini", "mode": 0o444}
+    ]
+    assert a.volume_mounts == tuple(mounts)
+    # A task's own value replaces the default whole; nothing is merged.
+    assert a.security_context == {"runAsUser": 1000, "runAsNonRoot": True}
+    assert a.affinity == {"podAffinity": {}}
+    assert (a.service_account_name, a.priority_class_name) == (
+        "etl-runner",
+        "batch.low",
+    )
+    assert a.image_pull_secrets == ("regcred",)
+    assert b.image_pull_policy == "IfNotPresent"
+    assert b.working_dir is None
+    assert b.security_context == {"readOnlyRootFilesystem": True}
+    assert b.affinity == AFFINITY
+    assert b.image_pull_secrets == ("other",)
+    assert (a.namespace, b.namespace) == ("team-a", "team-a")
+
+
+def test_the_kubernetes_fields_default_to_unset() -> None:
+    built = parse_spec(document(task("a"))).task("a")
+    assert built == TaskSpec("a", image="busybox")
+    assert (built.image_pull_policy, built.namespace, built.volumes) == (None, None, ())
+    assert parse_spec(document(task("a"))).namespace is None
+
+
+def test_a_rendered_task_keeps_its_kubernetes_fields_as_plain_data() -> None:
+    doc = document(
+        task(
+            "a",
+            volumes=[_volume()],
+            volumeMounts=[{"name": "data", "mountPath": "/data"}],
+            affinity=AFFINITY,
+        ),
+        namespace="ns",
+    )
+    rendered = dataclasses.asdict(render_task(parse_spec(doc).task("a"), {}))
+    assert json.loads(json.dumps(rendered, default=sorted))["volume_mounts"] == [
+        {"name": "data", "mountPath": "/data"}
+    ]
+    assert rendered["namespace"] == "ns"
+    assert rendered["affinity"] == AFFINITY
+
+
 # --- unknown fields ------------------------------------------------------------
 
 
@@ -865,6 +1548,42 @@ def test_it_leaves_other_double_braces_alone() -> None:
         ),
         ("spec.tasks.0.tolerations.0.key_", "spec.tasks[0].tolerations[0].key_"),
         ("spec.parameters.0.type", "spec.parameters[0].type"),
+        (
+            "spec.tasks.0.volumes.0.emptyDir.size",
+            "spec.tasks[0].volumes[0].emptyDir.size",
+        ),
+        (
+            "spec.tasks.0.volumes.1.configMap.optional",
+            "spec.tasks[0].volumes[1].configMap.optional",
+        ),
+        (
+            "spec.tasks.0.volumes.1.configMap.items.0.modes",
+            "spec.tasks[0].volumes[1].configMap.items[0].modes",
+        ),
+        (
+            "spec.tasks.0.volumeMounts.0.mountPropagation",
+            "spec.tasks[0].volumeMounts[0].mountPropagation",
+        ),
+        (
+            "spec.tasks.0.securityContext.capabilities.keep",
+            "spec.tasks[0].securityContext.capabilities.keep",
+        ),
+        (
+            "spec.tasks.0.securityContext.fsGroup",
+            "spec.tasks[0].securityContext.fsGroup",
+        ),
+        (
+            "spec.tasks.0.affinity.nodeAntiAffinity",
+            "spec.tasks[0].affinity.nodeAntiAffinity",
+        ),
+        (
+            "spec.tasks.0.affinity.podAffinity.preferred",
+            "spec.tasks[0].affinity.podAffinity.preferred",
+        ),
+        (
+            "spec.defaults.securityContext.sysctls",
+            "spec.defaults.securityContext.sysctls",
+        ),
         ("spec.defaults.resources", "spec.defaults.resources"),
         (
             "spec.defaults.retry.backoff.max_delay",
@@ -883,16 +1602,30 @@ def test_an_unknown_field_is_an_error_at_every_level(where: str, path: str) -> N
                 {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
             ],
             tolerations=[{"operator": "Exists"}],
+            volumes=[
+                {
+                    "name": "v",
+                    "emptyDir": {},
+                    "configMap": None,
+                },
+                {
+                    "name": "w",
+                    "configMap": {"name": "c", "items": [{"key": "k", "path": "p"}]},
+                },
+            ],
+            volumeMounts=[{"name": "v", "mountPath": "/v"}],
+            securityContext={"capabilities": {}},
+            affinity={"podAffinity": {}},
         ),
         parameters=[{"name": "p", "default": "x"}],
-        defaults={"retry": {"backoff": {}}},
+        defaults={"retry": {"backoff": {}}, "securityContext": {}},
     )
     assert errors_of(doc) == []
     *parents, last = where.split(".")
     target: Any = doc
     for key in parents:
         target = target[int(key)] if key.isdigit() else target[key]
-    target[last] = "x"
+    target[last] = {}
     name = path.rsplit(".", 1)[-1]
     assert errors_of(doc) == [(path, f"unknown field {name!r}")]
 
@@ -1175,6 +1908,27 @@ def test_parse_spec_builds_every_field() -> None:
     }
     assert (extract.priority, extract.timeout) == (10, 600.0)
     assert [t.timeout for t in spec.tasks] == [600.0, 5400.0, 3600.0]
+    assert spec.namespace == "warehouse"
+    assert extract.service_account_name == "etl-runner"  # from the defaults
+    assert extract.security_context == {"runAsNonRoot": True, "runAsUser": 1000}
+    load = spec.task("load")
+    assert (load.image_pull_policy, load.working_dir) == ("Always", "/work")
+    assert [volume["name"] for volume in load.volumes] == [
+        "scratch",
+        "settings",
+        "creds",
+        "out",
+    ]
+    assert load.volumes[1]["configMap"]["items"][0]["mode"] == 0o444
+    assert load.volume_mounts[2] == {
+        "name": "creds",
+        "mountPath": "/creds/password",
+        "subPath": "password",
+        "readOnly": True,
+    }
+    assert load.security_context["capabilities"] == {"drop": ["ALL"]}
+    assert load.image_pull_secrets == ("regcred", "mirror")
+    assert list(load.affinity) == ["nodeAffinity"]
 
 
 @pytest.mark.parametrize(
@@ -1393,19 +2147,49 @@ def _valid_documents(draw: st.DrawFn) -> dict[str, Any]:
             "dependencies": draw(st.lists(st.sampled_from(names[:i]), unique=True))
             if i
             else [],
+            "imagePullPolicy": pick(["Always", "IfNotPresent", "Never"]),
+            "workingDir": pick(["/work"]),
+            "serviceAccountName": pick(["etl", "etl.runner"]),
+            "priorityClassName": pick(["batch"]),
+            "imagePullSecrets": pick([["regcred"], []]),
+            "affinity": pick([AFFINITY, {"podAffinity": {}}]),
+            "volumes": [
+                {
+                    "name": "v",
+                    "emptyDir": draw(st.sampled_from([{}, {"sizeLimit": 1}])),
+                },
+                {"name": "s", "secret": {"secretName": "s", "items": pick([[]])}},
+            ],
+            "volumeMounts": pick(
+                [[{"name": "v", "mountPath": "/v"}], [{"name": "s", "mountPath": "/s"}]]
+            ),
+            "securityContext": pick(
+                [
+                    {"runAsUser": 1000, "runAsNonRoot": True},
+                    {"capabilities": {"drop": ["ALL"]}, "privileged": False},
+                ]
+            ),
         }
         chosen = draw(st.sets(st.sampled_from(sorted(fields))))
+        if "volumes" not in chosen:
+            chosen.discard("volumeMounts")
         tasks.append({"name": name, **{key: fields[key] for key in sorted(chosen)}})
     spec: dict[str, Any] = {
         "parameters": [{"name": "p", "default": pick(["v", 1, True])}],
         "defaults": {
             "image": "busybox",
+            "imagePullPolicy": pick(["IfNotPresent"]),
+            "securityContext": pick([{"readOnlyRootFilesystem": True}]),
+            "affinity": pick([AFFINITY]),
+            "serviceAccountName": pick(["etl"]),
+            "imagePullSecrets": pick([["regcred"]]),
             "retry": pick([{"limit": 1, "backoff": {"maxDelay": "5m"}}]),
             "timeout": pick(["1h"]),
         },
         "parallelism": pick([1, 10]),
         "failFast": pick([True, False]),
         "timeout": pick(["6h", 3600]),
+        "namespace": pick(["team-a"]),
         "ui": pick([{"positions": {"t0": {"x": 0, "y": 0}}}]),
     }
     return document(*_drop_absent(draw(st.permutations(tasks))), **_drop_absent(spec))
@@ -1572,6 +2356,21 @@ def test_a_generated_valid_document_passes_the_json_schema(
         document(task("Bad")),
         document(task("a", retry={"on": ["Crashed"]})),
         document(task("a", resources={"limits": {"gpu": 1}})),
+        document(task("a", imagePullPolicy="Sometimes")),
+        document(task("a", workingDir="relative")),
+        document(task("a", affinity={"nodeSelector": {}})),
+        document(task("a", volumes=[_volume(emptyDir={}, secret={"secretName": "s"})])),
+        document(task("a", volumes=[{"name": "v"}])),
+        document(
+            task(
+                "a",
+                volumes=[_volume()],
+                volumeMounts=[{"name": "data", "mountPath": "/d", "subPath": "../x"}],
+            )
+        ),
+        document(task("a", securityContext={"runAsUser": -1})),
+        document(task("a", imagePullSecrets=["Bad_Name"])),
+        document(task("a"), namespace="Team"),
     ],
 )
 def test_the_json_schema_rejects_what_validate_rejects_by_shape(

@@ -55,11 +55,26 @@ class ListOnlyFilter(BaseFilterBackend):
         raise NotImplementedError
 
 
+def project_lookup(request: Request, field: str) -> dict[str, Any]:
+    """A filter on `field` (a project relation) from `?project=<id or name>`."""
+    raw = request.query_params.get("project", "").strip()
+    if not raw:
+        return {}
+    if raw.isdigit():
+        return {f"{field}_id": int(raw)}
+    return {f"{field}__name": raw}
+
+
+PROJECT_PARAMETER = _parameter("project", "Only those of this project (id or name).")
+
+
 class WorkflowFilter(ListOnlyFilter):
-    """`?search=` in name and description; `?label=key:value` (or `?label=key`
-    for any value), repeatable, every label must match."""
+    """`?project=<id or name>`; `?search=` in name and description;
+    `?label=key:value` (or `?label=key` for any value), repeatable, every
+    label must match."""
 
     def filter_list(self, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = queryset.filter(**project_lookup(request, "project"))
         search = request.query_params.get("search", "").strip()
         if search:
             queryset = queryset.filter(
@@ -84,6 +99,7 @@ class WorkflowFilter(ListOnlyFilter):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [
+            PROJECT_PARAMETER,
             _parameter("search", "Text in the name or description (any case)."),
             {
                 **_parameter(
@@ -98,9 +114,11 @@ class WorkflowFilter(ListOnlyFilter):
 
 
 class RunFilter(ListOnlyFilter):
-    """`?workflow=<id>` and `?status=<Status>[,<Status>...]`."""
+    """`?project=<id or name>`, `?workflow=<id>` and
+    `?status=<Status>[,<Status>...]`."""
 
     def filter_list(self, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = queryset.filter(**project_lookup(request, "workflow__project"))
         workflow = int_param(request, "workflow", minimum=1)
         if workflow is not None:
             queryset = queryset.filter(workflow_id=workflow)
@@ -124,6 +142,7 @@ class RunFilter(ListOnlyFilter):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [
+            PROJECT_PARAMETER,
             _parameter("workflow", "Only runs of this workflow id.", type="integer"),
             _parameter(
                 "status",

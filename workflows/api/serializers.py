@@ -3,7 +3,8 @@
 Everything here is read-only except WorkflowDocumentSerializer, whose input is
 a whole spec document and whose writes go through workflows.services. No
 serializer writes a status, and none exposes Attempt.request: the rendered
-task holds environment values that may be secret.
+task holds environment values that may be secret. Every document shown goes
+through workflows.secrets.mask_secrets.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from workflows.blueprints import blueprint_for
-from workflows.models import Attempt, Run, RunEvent, TaskRun, Workflow, WorkflowVersion
+from workflows.models import (
+    Attempt,
+    Project,
+    Run,
+    RunEvent,
+    TaskRun,
+    Workflow,
+    WorkflowVersion,
+)
+from workflows.secrets import mask_secrets
 from workflows.services.submit import create_workflow, update_workflow
 from workflows.spec import API_VERSION, KIND, FieldError, SpecError
 
@@ -77,10 +87,23 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 
 
 class VersionSerializer(VersionSummarySerializer):
-    document = serializers.JSONField(read_only=True)
+    document = serializers.SerializerMethodField(
+        help_text="The spec document; secret env values are masked."
+    )
 
     class Meta(VersionSummarySerializer.Meta):
         fields = [*VersionSummarySerializer.Meta.fields, "document"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_document(self, version: WorkflowVersion) -> Any:
+        return mask_secrets(version.document)
+
+
+class ProjectRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = ["id", "name"]
         read_only_fields = fields
 
 
@@ -92,6 +115,7 @@ class WorkflowUrlsSerializer(serializers.Serializer):
 
 
 class WorkflowListSerializer(serializers.ModelSerializer):
+    project = ProjectRefSerializer(read_only=True)
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     latest_version = VersionSummarySerializer(read_only=True)
     urls = serializers.SerializerMethodField()
@@ -100,6 +124,7 @@ class WorkflowListSerializer(serializers.ModelSerializer):
         model = Workflow
         fields = [
             "id",
+            "project",
             "name",
             "description",
             "labels",
@@ -124,7 +149,8 @@ class WorkflowListSerializer(serializers.ModelSerializer):
 
 class WorkflowSerializer(WorkflowListSerializer):
     document = serializers.SerializerMethodField(
-        help_text="The spec document of the latest version."
+        help_text="The spec document of the latest version; secret env values "
+        "are masked."
     )
 
     class Meta(WorkflowListSerializer.Meta):
@@ -134,7 +160,7 @@ class WorkflowSerializer(WorkflowListSerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_document(self, workflow: Workflow) -> dict[str, Any] | None:
         version = workflow.latest_version
-        return version.document if version is not None else None
+        return mask_secrets(version.document) if version is not None else None
 
 
 class WorkflowDocumentSerializer(serializers.BaseSerializer):
@@ -171,6 +197,7 @@ class WorkflowDocumentSerializer(serializers.BaseSerializer):
     def create(self, validated_data: dict[str, Any]) -> Workflow:
         return create_workflow(
             validated_data["document"],
+            project=validated_data["project"],
             author=validated_data["author"],
             message=validated_data.get("message", ""),
         )
@@ -182,9 +209,9 @@ class WorkflowDocumentSerializer(serializers.BaseSerializer):
             author=validated_data["author"],
             message=validated_data.get("message", ""),
         )
-        return Workflow.objects.select_related("owner", "latest_version__author").get(
-            pk=instance.pk
-        )
+        return Workflow.objects.select_related(
+            "owner", "project", "latest_version__author"
+        ).get(pk=instance.pk)
 
     def to_representation(self, instance: Workflow) -> dict[str, Any]:
         return WorkflowSerializer(instance, context=self.context).data
@@ -274,6 +301,7 @@ class RunUrlsSerializer(serializers.Serializer):
 
 class RunSerializer(serializers.ModelSerializer):
     workflow = WorkflowRefSerializer(read_only=True)
+    project = ProjectRefSerializer(source="workflow.project", read_only=True)
     version = serializers.IntegerField(source="version.number", read_only=True)
     triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     duration_seconds = serializers.SerializerMethodField(
@@ -286,6 +314,7 @@ class RunSerializer(serializers.ModelSerializer):
         model = Run
         fields = [
             "id",
+            "project",
             "workflow",
             "version",
             "status",

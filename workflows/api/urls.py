@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from webapp.auth_views import ObtainToken
+from accounts.api import AuditViewSet, ObtainToken, TokenViewSet
+from workflows.api.projects import ProjectViewSet
 from workflows.api.views import RunViewSet, WorkflowViewSet
 
 # A namespace: the pages use the same route names (workflow-detail, run-list, ...).
@@ -14,6 +15,9 @@ app_name = "api"
 router = DefaultRouter(trailing_slash=True)
 router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("runs", RunViewSet, basename="run")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("tokens", TokenViewSet, basename="token")
+router.register("audit", AuditViewSet, basename="audit")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="auth-token"),

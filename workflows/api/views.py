@@ -1,8 +1,11 @@
 """REST viewsets for workflows and runs: declarative, writes through services.
 
-Visibility always starts from `visible_to(request.user)`, so another user's
-workflow or run is a 404, never a 403. Domain errors become HTTP answers in
-workflows.api.errors (SpecError 400, ActionRefused 409, DoesNotExist 404).
+Visibility always starts from `visible_to(request.user)`, so a workflow or run
+of a project you are not a member of is a 404; one you may see but whose
+project role is too low for the action is a 403 (api.permissions.ProjectRole,
+deciding through workflows.permissions). Every change is recorded in the audit
+log. Domain errors become HTTP answers in workflows.api.errors (SpecError 400,
+ActionRefused 409, DoesNotExist 404).
 """
 
 from __future__ import annotations
@@ -12,22 +15,26 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from accounts import audit
+from accounts.authentication import PersonalTokenAuthentication
 from workflows.api.filters import RunFilter, WorkflowFilter, int_param
 from workflows.api.parsers import LegacyYAMLParser, TextYAMLParser, YAMLParser
+from workflows.api.permissions import ProjectRole
 from workflows.api.serializers import (
     DetailSerializer,
     RerunPreviewSerializer,
@@ -47,7 +54,8 @@ from workflows.api.serializers import (
     WorkflowSerializer,
 )
 from workflows.blueprints import spec_limits
-from workflows.models import Attempt, Run, TaskRun, Workflow
+from workflows.models import Attempt, Project, Run, TaskRun, Workflow
+from workflows.permissions import Action, require, visible_projects
 from workflows.services.control import (
     cancel_run,
     rerun_preview,
@@ -70,6 +78,11 @@ SPEC_BODY = {
     "application/yaml": OpenApiTypes.OBJECT,
 }
 NOT_FOUND = OpenApiResponse(DetailSerializer, description="Not found or not visible.")
+FORBIDDEN = OpenApiResponse(
+    DetailSerializer,
+    description="Visible, but your role in its project does not allow this "
+    "(detail names your role and the one needed).",
+)
 REFUSED = OpenApiResponse(
     DetailSerializer, description="The run's state forbids the action."
 )
@@ -93,6 +106,46 @@ VERSION_MESSAGE_PARAMETERS = [
     ),
 ]
 TASK_NAME = OpenApiParameter("task", str, location=OpenApiParameter.PATH)
+PROJECT_PARAMETER = OpenApiParameter(
+    "project",
+    str,
+    description="The project (id or name) to create the workflow in; required "
+    "when you are a member of more than one.",
+)
+
+
+def project_for_create(request: Request) -> Project:
+    """The project named by `?project=` (id or name) among those the user may
+    see, or their only project; 400 naming `project` when it is unknown or
+    ambiguous, 403 when the role there does not allow creating workflows."""
+    visible = visible_projects(request.user)
+    raw = request.query_params.get("project", "").strip()
+    if raw:
+        found = visible.filter(**({"pk": raw} if raw.isdigit() else {"name": raw}))
+        project = found.first()
+        if project is None:
+            raise ValidationError(
+                {"project": [f"no project {raw!r} that you are a member of"]}
+            )
+    else:
+        candidates = list(visible[:2])
+        if not candidates:
+            raise PermissionDenied(
+                "you are not a member of any project; creating workflows needs "
+                "the editor role in one"
+            )
+        if len(candidates) > 1:
+            raise ValidationError(
+                {
+                    "project": [
+                        "you are a member of several projects: name one with "
+                        "?project=<id or name>"
+                    ]
+                }
+            )
+        project = candidates[0]
+    require(request, Action.CREATE_WORKFLOW, project)
+    return project
 
 
 def version_message(request: Request) -> str:
@@ -136,10 +189,19 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     JSON or as YAML (Content-Type: application/yaml).
     """
 
-    queryset = Workflow.objects.select_related("owner", "latest_version__author")
+    queryset = Workflow.objects.select_related(
+        "owner", "project", "latest_version__author"
+    )
     serializer_class = WorkflowSerializer
     filter_backends = [WorkflowFilter]
     parser_classes = [JSONParser, YAMLParser, TextYAMLParser, LegacyYAMLParser]
+    permission_classes = [IsAuthenticated, ProjectRole]
+    required_actions = {
+        "update": Action.UPDATE_WORKFLOW,
+        "partial_update": Action.UPDATE_WORKFLOW,
+        "destroy": Action.DELETE_WORKFLOW,
+        "runs": Action.SUBMIT_RUN,
+    }
 
     def get_queryset(self) -> QuerySet[Workflow]:
         queryset = super().get_queryset().visible_to(self.request.user)
@@ -156,11 +218,11 @@ class WorkflowViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=SPEC_BODY,
-        parameters=VERSION_MESSAGE_PARAMETERS,
-        responses={201: WorkflowSerializer, 400: SPEC_INVALID},
-        description="Create a workflow from a spec document. Nothing is saved "
-        "unless the whole document is valid; a taken name is an error at "
-        "metadata.name.",
+        parameters=[PROJECT_PARAMETER, *VERSION_MESSAGE_PARAMETERS],
+        responses={201: WorkflowSerializer, 400: SPEC_INVALID, 403: FORBIDDEN},
+        description="Create a workflow from a spec document in a project (needs "
+        "the editor role there). Nothing is saved unless the whole document is "
+        "valid; a name taken in the project is an error at metadata.name.",
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
@@ -168,9 +230,15 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     @extend_schema(
         request=SPEC_BODY,
         parameters=VERSION_MESSAGE_PARAMETERS,
-        responses={200: WorkflowSerializer, 400: SPEC_INVALID, 404: NOT_FOUND},
-        description="Save a full spec document as the next version. The name "
-        "cannot change.",
+        responses={
+            200: WorkflowSerializer,
+            400: SPEC_INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+        description="Save a full spec document as the next version (editor). The "
+        "name cannot change. A secret env value sent back as the mask keeps its "
+        "stored value.",
     )
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().update(request, *args, **kwargs)
@@ -178,8 +246,13 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     @extend_schema(
         request=SPEC_BODY,
         parameters=VERSION_MESSAGE_PARAMETERS,
-        responses={200: WorkflowSerializer, 400: SPEC_INVALID, 404: NOT_FOUND},
-        description="Merge a partial document over the latest one (JSON Merge "
+        responses={
+            200: WorkflowSerializer,
+            400: SPEC_INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+        description="Editor: merge a partial document over the latest one (JSON Merge "
         "Patch, RFC 7386: objects merge, lists are replaced, null removes a key) "
         "and save the result as the next version.",
     )
@@ -187,21 +260,35 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         return super().partial_update(request, *args, **kwargs)
 
     @extend_schema(
-        responses={204: None, 404: NOT_FOUND, 409: REFUSED},
-        description="Delete the workflow with its versions and finished runs; "
-        "refused while any of its runs has not finished.",
+        responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND, 409: REFUSED},
+        description="Delete the workflow with its versions and finished runs "
+        "(editor); refused while any of its runs has not finished.",
     )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().destroy(request, *args, **kwargs)
 
     def perform_create(self, serializer: BaseSerializer) -> None:
-        serializer.save(author=self.request.user, message=version_message(self.request))
+        project = project_for_create(self.request)
+        message = version_message(self.request)
+        with audit.recording(
+            self.request, Action.CREATE_WORKFLOW, project=project
+        ) as entry:
+            workflow = serializer.save(
+                author=self.request.user, message=message, project=project
+            )
+            entry.target = workflow
+            entry.detail["version"] = 1
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        serializer.save(author=self.request.user, message=version_message(self.request))
+        message = version_message(self.request)
+        workflow = serializer.instance
+        with audit.recording(self.request, Action.UPDATE_WORKFLOW, workflow) as entry:
+            saved = serializer.save(author=self.request.user, message=message)
+            entry.detail["version"] = saved.latest_version.number
 
     def perform_destroy(self, instance: Workflow) -> None:
-        delete_workflow(instance)
+        with audit.recording(self.request, Action.DELETE_WORKFLOW, instance):
+            delete_workflow(instance)
 
     def get_success_headers(self, data: Any) -> dict[str, str]:
         return {"Location": data["urls"]["self"]}
@@ -257,9 +344,15 @@ class WorkflowViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=RunSubmitSerializer,
-        responses={201: RunDetailSerializer, 400: SPEC_INVALID, 404: NOT_FOUND},
-        description="Start a run of the latest version (or of `version`). An "
-        "unknown or missing parameter is a 400 at parameters.<name>.",
+        responses={
+            201: RunDetailSerializer,
+            400: SPEC_INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+        description="Start a run of the latest version (or of `version`); needs "
+        "the operator role. An unknown or missing parameter is a 400 at "
+        "parameters.<name>.",
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def runs(self, request: Request, pk: str | None = None) -> Response:
@@ -275,18 +368,25 @@ class WorkflowViewSet(viewsets.ModelViewSet):
                 raise ValidationError(
                     {"version": [f"{workflow.name} has no version {number}"]}
                 )
-        run = submit_run(
-            version,
-            parameters=serializer.validated_data.get("parameters"),
-            user=request.user,
-            trigger=trigger_of(request),
-        )
+        with audit.recording(
+            request,
+            Action.SUBMIT_RUN,
+            workflow,
+            detail={"workflow": workflow.name, "version": version.number},
+        ) as entry:
+            run = submit_run(
+                version,
+                parameters=serializer.validated_data.get("parameters"),
+                user=request.user,
+                trigger=trigger_of(request),
+            )
+            entry.target = run
         return run_response(run, request, status.HTTP_201_CREATED)
 
 
 def trigger_of(request: Request) -> str:
     """A token means a script or another system; a session means a person."""
-    if isinstance(request.successful_authenticator, TokenAuthentication):
+    if isinstance(request.successful_authenticator, PersonalTokenAuthentication):
         return Run.Trigger.API
     return Run.Trigger.MANUAL
 
@@ -298,7 +398,7 @@ def detail_queryset(user: Any) -> QuerySet[Run]:
     )
     return (
         Run.objects.visible_to(user)
-        .select_related("workflow", "version", "triggered_by")
+        .select_related("workflow__project", "version", "triggered_by")
         .defer("version__document")
         .prefetch_related(Prefetch("tasks", queryset=tasks))
     )
@@ -318,9 +418,18 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     """Runs: their tasks and attempts, logs, events, and what a person does to
     them (retry, retry from a task, cancel, resubmit)."""
 
-    queryset = Run.objects.select_related("workflow", "version", "triggered_by")
+    queryset = Run.objects.select_related(
+        "workflow__project", "version", "triggered_by"
+    )
     serializer_class = RunSerializer
     filter_backends = [RunFilter]
+    permission_classes = [IsAuthenticated, ProjectRole]
+    required_actions = {
+        "retry": Action.RETRY_RUN,
+        "retry_task": Action.RETRY_TASK,
+        "cancel": Action.CANCEL_RUN,
+        "resubmit": Action.RESUBMIT_RUN,
+    }
 
     def get_queryset(self) -> QuerySet[Run]:
         if self.action == "retrieve":
@@ -356,15 +465,17 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=None,
-        responses={200: RetrySerializer, 404: NOT_FOUND, 409: REFUSED},
+        responses={200: RetrySerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: REFUSED},
         description="Run again every task that did not succeed and everything "
         "downstream of it; succeeded tasks keep their results. Only a finished "
-        "run can be retried.",
+        "run can be retried. Needs the operator role.",
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
-        names = retry_run(run.pk, user=request.user)
+        with audit.recording(request, Action.RETRY_RUN, run) as entry:
+            names = retry_run(run.pk, user=request.user)
+            entry.detail["rerun"] = names[:50]
         return retry_response(run, names, request)
 
     @extend_schema(
@@ -396,9 +507,9 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=None,
         parameters=[TASK_NAME],
-        responses={200: RetrySerializer, 404: NOT_FOUND, 409: REFUSED},
+        responses={200: RetrySerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: REFUSED},
         description="Run this task and everything downstream of it again. Only "
-        "a finished run can be retried.",
+        "a finished run can be retried. Needs the operator role.",
     )
     @action(
         detail=True,
@@ -412,38 +523,55 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     ) -> Response:
         run = self.get_object()
         self.task_of(run, task)
-        names = retry_from_task(run.pk, task, user=request.user)
+        with audit.recording(
+            request, Action.RETRY_TASK, run, detail={"task": task}
+        ) as entry:
+            names = retry_from_task(run.pk, task, user=request.user)
+            entry.detail["rerun"] = names[:50]
         return retry_response(run, names, request)
 
     @extend_schema(
         request=None,
-        responses={200: RunDetailSerializer, 404: NOT_FOUND, 409: REFUSED},
+        responses={
+            200: RunDetailSerializer,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: REFUSED,
+        },
         description="Stop the run: live attempts are cancelled and nothing new "
         "starts. Cancelling a cancelled run again changes nothing; a finished run "
-        "is a 409.",
+        "is a 409. Needs the operator role.",
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
-        cancel_run(run.pk, user=request.user)
+        with audit.recording(request, Action.CANCEL_RUN, run):
+            cancel_run(run.pk, user=request.user)
         return run_response(run, request)
 
     @extend_schema(
         request=RunResubmitSerializer,
-        responses={201: RunDetailSerializer, 400: SPEC_INVALID, 404: NOT_FOUND},
+        responses={
+            201: RunDetailSerializer,
+            400: SPEC_INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
         description="A new run of the same version, with the same parameters "
-        "or the given ones.",
+        "or the given ones. Needs the operator role.",
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def resubmit(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
         serializer = RunResubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        new = resubmit_run(
-            run.pk,
-            user=request.user,
-            parameters=serializer.validated_data.get("parameters"),
-        )
+        with audit.recording(request, Action.RESUBMIT_RUN, run) as entry:
+            new = resubmit_run(
+                run.pk,
+                user=request.user,
+                parameters=serializer.validated_data.get("parameters"),
+            )
+            entry.detail["new_run"] = new.pk
         return run_response(new, request, status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from workflows.blueprints import blueprint_for
-from workflows.models import Attempt
+from workflows.models import Attempt, RunEvent
 from workflows.reports import Report as Report  # re-exported: its old home
 from workflows.services import rows
 from workflows.services.advance import Advance, advance_locked, end_attempt
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.states import (
+    ATTEMPT_TRANSITIONS,
     TERMINAL_ATTEMPT_STATUSES,
     AttemptStatus,
     TaskStatus,
@@ -69,7 +70,14 @@ def _apply_report(
 ) -> TaskStatus | None:
     """Record one report; the task's new status when the attempt ended."""
     current = AttemptStatus(attempt.status)
-    if current == report.status or current in TERMINAL_ATTEMPT_STATUSES:
+    if current in TERMINAL_ATTEMPT_STATUSES:
+        return None
+    if current == report.status:
+        _note_waiting(txn, attempt, report)
+        return None
+    if report.status not in ATTEMPT_TRANSITIONS[current]:
+        # Reports from several sources (the launcher, a pod watcher) can arrive
+        # out of order: a Pending after the Running it came before says nothing.
         return None
     check_attempt_transition(current, report.status)
     at = report.at or txn.now
@@ -102,4 +110,24 @@ def _apply_report(
         exit_code=report.exit_code,
         finished_at=at,
         **extra,
+    )
+
+
+def _note_waiting(txn: RunTransaction, attempt: Attempt, report: Report) -> None:
+    """A Pending attempt's new reason to wait (ContainerCreating, then
+    ImagePullBackOff, say), recorded so that people see why it waits."""
+    if report.status is not AttemptStatus.PENDING or not report.reason:
+        return
+    if (report.reason, report.message) == (attempt.reason, attempt.message):
+        return
+    attempt.reason, attempt.message = report.reason, report.message
+    rows.save_fields(attempt, {"reason", "message"})
+    txn.event(
+        RunEvent.Kind.ATTEMPT,
+        task=attempt.task_run.name,
+        attempt=attempt.number,
+        status=report.status,
+        previous=report.status,
+        message=report.message,
+        data={"reason": report.reason},
     )

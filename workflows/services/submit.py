@@ -8,7 +8,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from workflows.blueprints import blueprint_for, spec_limits
-from workflows.models import Run, RunEvent, TaskRun, Workflow, WorkflowVersion
+from workflows.models import (
+    Project,
+    Run,
+    RunEvent,
+    TaskRun,
+    Workflow,
+    WorkflowVersion,
+)
+from workflows.secrets import restore_secrets
 from workflows.services.dispatch import request_reconcile
 from workflows.services.errors import ActionRefused
 from workflows.services.runlock import RunTransaction
@@ -21,20 +29,44 @@ def _validated(document: Mapping[str, Any]) -> dict[str, Any]:
     return dict(document)
 
 
+DEFAULT_PROJECT = "default"
+
+
+def default_project() -> Project:
+    """The project "default": where workflows made before projects existed
+    went, and where create_workflow puts one when given no project."""
+    project, _ = Project.objects.get_or_create(name=DEFAULT_PROJECT)
+    return project
+
+
 def create_workflow(
-    document: Mapping[str, Any], *, author: Any, message: str = ""
+    document: Mapping[str, Any],
+    *,
+    author: Any,
+    project: Project | None = None,
+    message: str = "",
 ) -> Workflow:
-    """A new workflow with its first version; SpecError when the spec is invalid."""
-    document = _validated(document)
+    """A new workflow in `project` (the "default" project when None) with its
+    first version; SpecError when the spec is invalid or the name is taken in
+    the project. Callers check permissions first (workflows.permissions)."""
+    document = _validated(restore_secrets(document, None))
+    if project is None:
+        project = default_project()
     metadata = document["metadata"]
     name_taken = SpecError(
-        [FieldError("metadata.name", "a workflow with this name exists")]
+        [
+            FieldError(
+                "metadata.name",
+                f"a workflow with this name exists in project {project.name}",
+            )
+        ]
     )
-    if Workflow.objects.filter(name=metadata["name"]).exists():
+    if Workflow.objects.filter(project=project, name=metadata["name"]).exists():
         raise name_taken
     try:
         with transaction.atomic():
             workflow = Workflow.objects.create(
+                project=project,
                 name=metadata["name"],
                 description=metadata.get("description", ""),
                 labels=metadata.get("labels", {}),
@@ -59,8 +91,11 @@ def update_workflow(
     """Save `document` as the workflow's next version; the name cannot change.
 
     A document identical to the latest version's is not saved again: the
-    latest version is returned.
+    latest version is returned. Secret env values that come back masked keep
+    the latest version's value (workflows.secrets).
     """
+    latest = workflow.latest_version
+    document = restore_secrets(document, latest.document if latest else None)
     document = _validated(document)
     if document["metadata"]["name"] != workflow.name:
         raise SpecError(

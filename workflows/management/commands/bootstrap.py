@@ -1,4 +1,5 @@
-"""Create the admin account and load the example workflows, once."""
+"""Create the admin account and the "default" project (admin its admin member),
+and load the example workflows into it, once."""
 
 from __future__ import annotations
 
@@ -11,22 +12,33 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from workflows.models import Workflow
-from workflows.services.submit import create_workflow
+from workflows.models import Membership, Role, Workflow
+from workflows.services.submit import create_workflow, default_project
 from workflows.spec import parse_document
 
 
 class Command(BaseCommand):
-    help = "Create the admin user (if missing) and load the example workflows."
+    help = (
+        "Create the admin user and the 'default' project (if missing) and load "
+        "the example workflows into it."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         admin = self._admin()
+        project = default_project()
+        _, added = Membership.objects.get_or_create(
+            project=project, user=admin, defaults={"role": Role.ADMIN}
+        )
+        if added:
+            self.stdout.write(f"made {admin.username} an admin of project {project}")
         examples = Path(settings.BASE_DIR) / "examples"
         for path in sorted(examples.glob("*.yaml")):
             document = parse_document(path.read_text())
             name = document["metadata"]["name"]
-            if not Workflow.objects.filter(name=name).exists():
-                create_workflow(document, author=admin, message="example")
+            if not Workflow.objects.filter(project=project, name=name).exists():
+                create_workflow(
+                    document, project=project, author=admin, message="example"
+                )
                 self.stdout.write(f"loaded example workflow {name}")
 
     def _admin(self) -> Any:

@@ -1,0 +1,644 @@
+"""The Kubernetes backend: every attempt a Pod. The only module that talks to the
+Kubernetes API; the pod watcher (k8s_runner/watcher.py) goes through it too.
+
+A launch creates the attempt's pod (its name derives from the attempt, so a
+repeated launch meets 409 AlreadyExists and adopts the pod instead of running
+the attempt twice) and reports it Pending with its handle (`namespace/name`)
+and the path its log will be archived to. What happens next arrives through
+the watcher, which turns pod events into reports (k8s_runner/pod_status.py).
+API faults become BackendError: transient ones (429, 5xx, a lost connection)
+are tried again later, the rest (a refused manifest, a missing namespace, a
+quota) fail the attempt as Error. docs/kubernetes.md has the whole story.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import config as kube_config
+from kubernetes import watch as kube_watch
+from kubernetes.client import ApiClient, CoreV1Api, V1ListMeta, V1ObjectMeta, V1Pod
+from kubernetes.client.exceptions import ApiException
+
+from k8s_runner.backends.base import BackendError, PodRequest, Reporter
+from k8s_runner.manifests import (
+    ALLOW_PRIVILEGED_HINT,
+    ATTEMPT_ID_LABEL,
+    ATTEMPT_LABEL,
+    CONTAINER,
+    RUN_LABEL,
+    SELECTOR,
+    TASK_ANNOTATION,
+    TASK_LABEL,
+    ManifestSettings,
+    attempt_id_of,
+    pod_manifest,
+    refused_privileges,
+)
+from k8s_runner.pod_status import handle_of, report_for, split_handle
+from workflows.reports import Report
+from workflows.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
+
+logger = logging.getLogger(__name__)
+
+_LIST_PAGE = 500
+_ORPHAN_AGE_SECONDS = 120.0
+_LOG_READ_SECONDS = 300.0
+_LOG_CHUNK = 64 * 1024
+# Faults worth trying again: throttling, timeouts, conflicts, a server in trouble,
+# and 401 (a rotated service-account token is read again on the next call).
+_TRANSIENT_STATUSES = frozenset({0, 401, 408, 409, 425, 429})
+
+
+class ResourceExpired(BackendError):
+    """410 Gone: the watch's resourceVersion was compacted away; list again."""
+
+
+class NoLog(BackendError):
+    """The pod has no log to read: its container has not started, or the pod
+    is `gone`."""
+
+    def __init__(self, message: str, *, gone: bool) -> None:
+        super().__init__(message, permanent=False)
+        self.gone = gone
+
+
+def api_error(error: BaseException, doing: str) -> BackendError:
+    """A Kubernetes API fault as a BackendError that says whether it is final."""
+    if isinstance(error, ApiException):
+        status = error.status or 0
+        text = f"{doing}: {status} {_api_message(error)}".rstrip()
+        if status == 410:
+            return ResourceExpired(text)
+        transient = status in _TRANSIENT_STATUSES or status >= 500
+        return BackendError(text, permanent=not transient)
+    return BackendError(f"{doing}: {error}", permanent=False)
+
+
+_API_FAULTS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        body = json.loads(error.body or "")
+    except ValueError:
+        return str(error.reason or "")
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(error.reason or "")
+
+
+class TokenBucket:
+    """At most `rate` acquisitions a second on average, `burst` at once;
+    `rate` 0 means no limit. Thread-safe; acquire() waits for a token."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(self.burst)
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take a token, waiting for one if need be; the seconds waited."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(
+                self.burst, self._tokens + (now - self._stamp) * self.rate
+            )
+            self._stamp = now
+            self._tokens -= 1
+            # A negative balance is the queue: each waiter sleeps its share.
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait:
+            self._sleep(wait)
+        return wait
+
+
+@dataclass(frozen=True, slots=True)
+class PodEvent:
+    """One event of a pod watch: ADDED, MODIFIED, DELETED or BOOKMARK (whose
+    pod is None: a bookmark only moves the resourceVersion on)."""
+
+    kind: str
+    pod: V1Pod | None
+    resource_version: str | None
+
+
+class PodStream:
+    """The events of one watch request; stop() ends it from another thread."""
+
+    def __init__(self, watch: kube_watch.Watch, events: Iterator[dict[str, Any]]):
+        self._watch = watch
+        self._events = events
+
+    def __iter__(self) -> Iterator[PodEvent]:
+        try:
+            for event in self._events:
+                kind = event["type"]
+                raw = event.get("raw_object") or {}
+                version = (raw.get("metadata") or {}).get("resourceVersion")
+                pod = event["object"] if kind != "BOOKMARK" else None
+                yield PodEvent(kind, pod, version)
+        except _API_FAULTS as error:
+            raise api_error(error, "watching pods") from error
+
+    def stop(self) -> None:
+        self._watch.stop()  # type: ignore[no-untyped-call]
+
+
+def log_path_for(data_dir: Path, run_id: int, task: str, attempt: int) -> Path:
+    """Where an attempt's log is archived: the local backend's layout."""
+    return data_dir / "logs" / f"run-{run_id}" / task / f"{attempt}.log"
+
+
+class KubernetesBackend:
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        reporter: Reporter,
+        *,
+        api_client: Callable[[], ApiClient],
+        data_dir: Path,
+        namespace: str = "default",
+        delete_grace_seconds: int = 30,
+        image_pull_grace_seconds: float = 120.0,
+        create_qps: float = 20.0,
+        create_burst: int = 40,
+        allow_privileged: bool = False,
+        manifest_settings: ManifestSettings = ManifestSettings(),  # noqa: B008 - frozen
+        request_timeout: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._reporter = reporter
+        self._make_client = api_client
+        self._client: ApiClient | None = None
+        self._client_lock = threading.Lock()
+        self.data_dir = data_dir
+        self.namespace = namespace
+        self.delete_grace_seconds = delete_grace_seconds
+        self.image_pull_grace_seconds = image_pull_grace_seconds
+        self.allow_privileged = allow_privileged
+        self.manifest_settings = manifest_settings
+        self.request_timeout = request_timeout
+        self.clock = clock
+        self.create_limiter = TokenBucket(create_qps, create_burst)
+        self._namespaces = {namespace}
+        self._namespaces_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, reporter: Reporter) -> KubernetesBackend:
+        """The backend as the deployment's settings describe it (read now)."""
+        from django.conf import settings
+
+        kubeconfig = settings.FLOWDECK_K8S_KUBECONFIG
+        context = settings.FLOWDECK_K8S_CONTEXT
+        return cls(
+            reporter,
+            api_client=lambda: client_from_config(kubeconfig, context),
+            data_dir=Path(settings.DATA_DIR),
+            namespace=settings.FLOWDECK_K8S_NAMESPACE,
+            delete_grace_seconds=settings.FLOWDECK_K8S_DELETE_GRACE_SECONDS,
+            image_pull_grace_seconds=settings.FLOWDECK_K8S_IMAGE_PULL_GRACE_SECONDS,
+            create_qps=settings.FLOWDECK_K8S_CREATE_QPS,
+            create_burst=settings.FLOWDECK_K8S_CREATE_BURST,
+            allow_privileged=settings.FLOWDECK_K8S_ALLOW_PRIVILEGED,
+        )
+
+    # -- the Backend interface ---------------------------------------------------
+
+    def launch(self, request: PodRequest) -> None:
+        refused = refused_privileges(request.security_context)
+        if refused and not self.allow_privileged:
+            raise BackendError(
+                f"securityContext {', '.join(refused)} {ALLOW_PRIVILEGED_HINT}",
+                permanent=True,
+            )
+        namespace = request.namespace or self.namespace
+        try:
+            pod = pod_manifest(
+                request, namespace=namespace, settings=self.manifest_settings
+            )
+        except ValueError as error:  # the client's models refused a field
+            raise BackendError(
+                f"invalid pod for {request.name}: {error}", permanent=True
+            ) from error
+        self.remember_namespace(namespace)
+        self.create_limiter.acquire()
+        try:
+            created = self.core.create_namespaced_pod(
+                namespace, pod, _request_timeout=self.request_timeout
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise api_error(
+                    error, f"creating pod {namespace}/{request.name}"
+                ) from error
+            self._adopt(request, namespace)
+            return
+        except _API_FAULTS as error:
+            raise api_error(
+                error, f"creating pod {namespace}/{request.name}"
+            ) from error
+        self._reporter(
+            Report(
+                request.attempt_id,
+                AttemptStatus.PENDING,
+                handle=handle_of(created),
+                log_path=str(
+                    self.log_path(request.run_id, request.task, request.attempt)
+                ),
+                at=self.clock(),
+                run_id=request.run_id,
+            )
+        )
+
+    def cancel(self, attempt_id: int, handle: str) -> None:
+        """Archive what the attempt logged so far, then delete its pod with the
+        configured grace period; a pod already gone is fine."""
+        for pod in self._pods_of(attempt_id, handle):
+            namespace, name = where(pod)
+            with contextlib.suppress(BackendError):
+                self.archive_log(pod)
+            self.delete_pod(namespace, name, grace_seconds=self.delete_grace_seconds)
+
+    def status(self, attempt_id: int, handle: str) -> Report | None:
+        namespace, name = split_handle(handle)
+        if not name:
+            return None
+        pod = self.read_pod(namespace or self.namespace, name)
+        if pod is None or attempt_id_of(_labels(pod)) != attempt_id:
+            return None
+        return report_for(
+            pod,
+            now=self.clock(),
+            image_pull_grace_seconds=self.image_pull_grace_seconds,
+        )
+
+    def logs(self, log_path: str, handle: str, *, offset: int = 0) -> bytes:
+        """The archived log when there is one, else what the pod has logged."""
+        if log_path:
+            with contextlib.suppress(FileNotFoundError), open(log_path, "rb") as log:
+                log.seek(offset)
+                return log.read()
+        namespace, name = split_handle(handle)
+        if not name:
+            return b""
+        return self.read_log(namespace or self.namespace, name)[offset:]
+
+    def recover(self, live: list[tuple[int, str]]) -> list[int]:
+        """After a restart: adopt the pods of live attempts (reporting what they
+        say, archiving the finished ones' logs), delete pods no live attempt
+        owns, report Error for attempts whose pod vanished, and return the
+        attempts never launched (no handle, no pod) for launching again."""
+        started = self.clock()
+        handles = dict(live)
+        for _, handle in live:
+            namespace, _ = split_handle(handle)
+            if namespace:
+                self.remember_namespace(namespace)
+        found: set[int] = set()
+        for namespace in sorted(self.namespaces()):
+            pods, _ = self.list_pods(namespace)
+            for pod in pods:
+                attempt_id = attempt_id_of(_labels(pod))
+                if attempt_id is None:
+                    continue
+                if attempt_id in handles:
+                    found.add(attempt_id)
+                    self.observe(pod)
+                elif _orphaned(pod, started):
+                    logger.info(
+                        "deleting orphan pod %s: attempt %s is not live",
+                        handle_of(pod),
+                        attempt_id,
+                    )
+                    self.archive_quietly(pod)
+                    self.delete_pod(
+                        *where(pod), grace_seconds=self.delete_grace_seconds
+                    )
+        relaunch = []
+        for attempt_id, handle in live:
+            if attempt_id in found:
+                continue
+            if not handle:
+                relaunch.append(attempt_id)
+                continue
+            self._reporter(
+                Report(
+                    attempt_id,
+                    AttemptStatus.ERROR,
+                    reason="PodLost",
+                    message=f"pod {handle} disappeared while the worker was away",
+                    at=self.clock(),
+                )
+            )
+        return relaunch
+
+    # -- what the watcher shares ---------------------------------------------------
+
+    @property
+    def core(self) -> CoreV1Api:
+        with self._client_lock:
+            if self._client is None:
+                try:
+                    self._client = self._make_client()
+                except (kube_config.ConfigException, OSError) as error:
+                    raise BackendError(
+                        f"cannot configure the Kubernetes client: {error}",
+                        permanent=True,
+                    ) from error
+            return CoreV1Api(self._client)
+
+    def namespaces(self) -> set[str]:
+        with self._namespaces_lock:
+            return set(self._namespaces)
+
+    def remember_namespace(self, namespace: str) -> None:
+        with self._namespaces_lock:
+            self._namespaces.add(namespace)
+
+    def log_path(self, run_id: int, task: str, attempt: int) -> Path:
+        return log_path_for(self.data_dir, run_id, task, attempt)
+
+    def log_path_of(self, pod: V1Pod) -> Path:
+        """Where the log of the attempt `pod` runs is archived (from its labels;
+        KeyError or ValueError for a pod without them)."""
+        labels = _labels(pod)
+        annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+        task = annotations.get(TASK_ANNOTATION) or labels.get(TASK_LABEL, "")
+        return self.log_path(int(labels[RUN_LABEL]), task, int(labels[ATTEMPT_LABEL]))
+
+    def observe(self, pod: V1Pod) -> Report | None:
+        """Report what `pod` says now; a finished attempt's log is archived
+        first, so the report that ends it names a complete log."""
+        report = report_for(
+            pod,
+            now=self.clock(),
+            image_pull_grace_seconds=self.image_pull_grace_seconds,
+        )
+        if report is None:
+            return None
+        if report.status in TERMINAL_ATTEMPT_STATUSES:
+            path = self.archive_quietly(pod)
+            if path:
+                report = replace(report, log_path=path)
+        self._reporter(report)
+        return report
+
+    def list_pods(self, namespace: str) -> tuple[list[V1Pod], str]:
+        """Every Flowdeck pod in `namespace`, and the list's resourceVersion to
+        watch from (pages of a list share one consistent snapshot)."""
+        pods: list[V1Pod] = []
+        token: str | None = None
+        version = ""
+        while True:
+            try:
+                page = self.core.list_namespaced_pod(
+                    namespace,
+                    label_selector=SELECTOR,
+                    limit=_LIST_PAGE,
+                    _continue=token,
+                    _request_timeout=self.request_timeout,
+                )
+            except _API_FAULTS as error:
+                raise api_error(error, f"listing pods in {namespace}") from error
+            pods.extend(page.items or [])
+            listed = page.metadata or V1ListMeta()
+            version = version or listed.resource_version or ""
+            token = listed.var_continue
+            if not token:
+                return pods, version
+
+    def watch_pods(
+        self, namespace: str, resource_version: str, *, timeout_seconds: int
+    ) -> PodStream:
+        """Flowdeck's pods in `namespace` changing after `resource_version`, for
+        at most `timeout_seconds` (the server ends the request then)."""
+        watch = kube_watch.Watch()  # type: ignore[no-untyped-call]
+        events = watch.stream(  # type: ignore[no-untyped-call]
+            self.core.list_namespaced_pod,
+            namespace,
+            label_selector=SELECTOR,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=int(timeout_seconds),
+            # The client gives up a little after the server should have ended it.
+            _request_timeout=(self.request_timeout, timeout_seconds + 30),
+        )
+        return PodStream(watch, events)
+
+    def read_pod(self, namespace: str, name: str) -> V1Pod | None:
+        try:
+            pod: V1Pod = self.core.read_namespaced_pod(
+                name, namespace, _request_timeout=self.request_timeout
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise api_error(error, f"reading pod {namespace}/{name}") from error
+        except _API_FAULTS as error:
+            raise api_error(error, f"reading pod {namespace}/{name}") from error
+        return pod
+
+    def delete_pod(self, namespace: str, name: str, *, grace_seconds: int) -> None:
+        try:
+            self.core.delete_namespaced_pod(
+                name,
+                namespace,
+                grace_period_seconds=grace_seconds,
+                _request_timeout=self.request_timeout,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return
+            raise api_error(error, f"deleting pod {namespace}/{name}") from error
+        except _API_FAULTS as error:
+            raise api_error(error, f"deleting pod {namespace}/{name}") from error
+
+    def read_log(self, namespace: str, name: str) -> bytes:
+        """What the pod's container logged; b"" before it has started (or once
+        the pod is gone)."""
+        try:
+            return b"".join(self._log_chunks(namespace, name))
+        except NoLog:
+            return b""
+
+    def archive_log(self, pod: V1Pod) -> str:
+        """Write the pod's whole log under the data directory (atomically: a
+        reader never sees half of it); the path. A pod already gone keeps the
+        archive written before (say by a cancel); NoLog if there is none."""
+        namespace, name = where(pod)
+        path = self.log_path_of(pod)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".archive-")
+        try:
+            with os.fdopen(descriptor, "wb") as out:
+                try:
+                    for chunk in self._log_chunks(namespace, name):
+                        out.write(chunk)
+                except NoLog as error:
+                    if path.exists() or error.gone:
+                        raise
+                    # The container never started (a failed pull): its log is
+                    # empty, and an empty file says so.
+            os.replace(temporary, path)
+        except NoLog:
+            os.unlink(temporary)
+            if path.exists():
+                return str(path)
+            raise
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        return str(path)
+
+    def archive_quietly(self, pod: V1Pod) -> str:
+        """archive_log, or "" when the log cannot be read (the pod is gone, the
+        node is down): the attempt's end is recorded all the same."""
+        try:
+            return self.archive_log(pod)
+        except (BackendError, KeyError, ValueError) as error:
+            logger.warning("could not archive the log of %s: %s", handle_of(pod), error)
+            return ""
+
+    def report(self, report: Report) -> None:
+        self._reporter(report)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _adopt(self, request: PodRequest, namespace: str) -> None:
+        """The pod exists already (a repeated launch): report what it says."""
+        pod = self.read_pod(namespace, request.name)
+        if pod is None:
+            raise BackendError(
+                f"pod {namespace}/{request.name} exists and vanished: try again"
+            )
+        owner = attempt_id_of(_labels(pod))
+        if owner != request.attempt_id:
+            raise BackendError(
+                f"pod {namespace}/{request.name} belongs to attempt {owner}, not"
+                f" {request.attempt_id}",
+                permanent=True,
+            )
+        self.observe(pod)
+
+    def _pods_of(self, attempt_id: int, handle: str) -> list[V1Pod]:
+        namespace, name = split_handle(handle)
+        if name:
+            pod = self.read_pod(namespace or self.namespace, name)
+            if pod is not None and attempt_id_of(_labels(pod)) == attempt_id:
+                return [pod]
+            return []
+        # No handle recorded yet (the launch's report is still on its way):
+        # find the pod by its attempt label wherever this backend puts pods.
+        selector = f"{SELECTOR},{ATTEMPT_ID_LABEL}={attempt_id}"
+        found = []
+        for space in sorted(self.namespaces()):
+            try:
+                page = self.core.list_namespaced_pod(
+                    space,
+                    label_selector=selector,
+                    _request_timeout=self.request_timeout,
+                )
+            except _API_FAULTS as error:
+                raise api_error(
+                    error, f"finding the pod of attempt {attempt_id}"
+                ) from error
+            found.extend(page.items or [])
+        return found
+
+    def _log_chunks(self, namespace: str, name: str) -> Iterator[bytes]:
+        doing = f"reading the log of {namespace}/{name}"
+        try:
+            # Not preloaded: the raw urllib3 response, read in chunks.
+            response: urllib3.BaseHTTPResponse = self.core.read_namespaced_pod_log(  # type: ignore[assignment]
+                name,
+                namespace,
+                container=CONTAINER,
+                _preload_content=False,
+                _request_timeout=(self.request_timeout, _LOG_READ_SECONDS),
+            )
+        except ApiException as error:
+            # 400: the container has not started (ContainerCreating, a pull in
+            # progress); 404: the pod is gone. Neither has a log to give.
+            if error.status in (400, 404):
+                gone = error.status == 404
+                raise NoLog(f"{doing}: {_api_message(error)}", gone=gone) from error
+            raise api_error(error, doing) from error
+        except _API_FAULTS as error:
+            raise api_error(error, doing) from error
+        try:
+            if response.status in (400, 404):
+                raise NoLog(f"{doing}: {response.status}", gone=response.status == 404)
+            if not 200 <= response.status < 300:
+                raise BackendError(f"{doing}: {response.status}")
+            yield from response.stream(_LOG_CHUNK)
+        except _API_FAULTS as error:
+            raise api_error(error, doing) from error
+        finally:
+            response.release_conn()
+
+
+def where(pod: V1Pod) -> tuple[str, str]:
+    """The pod's (namespace, name)."""
+    metadata = pod.metadata or V1ObjectMeta()
+    return metadata.namespace or "", metadata.name or ""
+
+
+def _labels(pod: V1Pod) -> dict[str, str]:
+    return dict((pod.metadata.labels if pod.metadata else None) or {})
+
+
+def _orphaned(pod: V1Pod, since: datetime) -> bool:
+    """Whether a pod no live attempt owns may be deleted. A young one is left
+    alone: its attempt may have started after the caller read the live ones
+    (the margin also covers clocks that disagree)."""
+    metadata = pod.metadata or V1ObjectMeta()
+    if metadata.deletion_timestamp is not None:
+        return False
+    created = metadata.creation_timestamp
+    return created is None or (since - created).total_seconds() > _ORPHAN_AGE_SECONDS
+
+
+def client_from_config(kubeconfig: str = "", context: str = "") -> ApiClient:
+    """A client from `kubeconfig` (else $KUBECONFIG, else ~/.kube/config) and
+    `context` (else the current one), or the in-cluster service account when
+    there is no kubeconfig at all."""
+    path = kubeconfig or os.environ.get("KUBECONFIG", "")
+    default = Path(kube_config.KUBE_CONFIG_DEFAULT_LOCATION).expanduser()
+    if path or default.exists():
+        configured: ApiClient = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=path or None, context=context or None, persist_config=False
+        )
+        return configured
+    from kubernetes.client import Configuration
+
+    configuration = Configuration()
+    kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return ApiClient(configuration)

@@ -1,0 +1,428 @@
+"""The pod watcher: what Flowdeck's pods do, as attempt reports, without polling.
+
+One watch per namespace, with the label selector every Flowdeck pod carries:
+list, then watch from the list's resourceVersion with bookmarks (so a quiet
+namespace's position stays fresh), each request ended by the server after
+`watch_timeout_seconds` and resumed from the last resourceVersion seen. A
+410 Gone (the position was compacted away) lists again; a pod the database
+believes live that is missing from the new list, and confirmed gone, ends as
+Error ("pod disappeared"). Other faults reconnect with exponential backoff.
+
+Every event goes through report_for to the reporter (the report pump, which
+records it and launches the successors of a finished task in this process).
+A finished attempt's log is archived under the data directory first, so the
+report that ends it names a complete log. Once the database has recorded an
+attempt's end, and `keep_finished_seconds` have passed, its pod is deleted;
+so is a pod whose attempt ended for another reason (a cancel whose delete
+failed, a timeout) or that no attempt owns.
+
+`PodWatcher.run_once()` drives every namespace one step (a list, or one watch
+request) plus the housekeeping, deterministically, for tests; `run_forever`
+runs a thread per namespace until its stop event is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from kubernetes.client import V1Pod
+
+from k8s_runner.backends.base import BackendError
+from k8s_runner.backends.kubernetes import (
+    KubernetesBackend,
+    PodStream,
+    ResourceExpired,
+    where,
+)
+from k8s_runner.manifests import attempt_id_of
+from k8s_runner.pod_status import handle_of, pending_deadline, report_for
+from workflows.reports import Report
+from workflows.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
+
+logger = logging.getLogger(__name__)
+
+_TERMINAL = frozenset(status.value for status in TERMINAL_ATTEMPT_STATUSES)
+
+
+class AttemptBook(Protocol):
+    """What the watcher asks the database."""
+
+    def live_namespaces(self) -> set[str]:
+        """Namespaces that live Kubernetes attempts asked for."""
+
+    def live_handles(self, namespace: str) -> dict[int, str]:
+        """{attempt id: handle} of live attempts with a pod in `namespace`."""
+
+    def statuses(self, attempt_ids: Iterable[int]) -> dict[int, str]:
+        """{attempt id: status} of the attempts that exist."""
+
+
+class DatabaseBook:
+    """The AttemptBook of the Django models."""
+
+    def live_namespaces(self) -> set[str]:
+        from workflows.models import Attempt
+        from workflows.states import LIVE_ATTEMPT_STATUSES
+
+        values = (
+            Attempt.objects.filter(
+                status__in=LIVE_ATTEMPT_STATUSES, backend=KubernetesBackend.name
+            )
+            .values_list("request__namespace", flat=True)
+            .distinct()
+        )
+        return {value for value in values if isinstance(value, str) and value}
+
+    def live_handles(self, namespace: str) -> dict[int, str]:
+        from workflows.models import Attempt
+        from workflows.states import LIVE_ATTEMPT_STATUSES
+
+        return dict(
+            Attempt.objects.filter(
+                status__in=LIVE_ATTEMPT_STATUSES,
+                backend=KubernetesBackend.name,
+                handle__startswith=f"{namespace}/",
+            ).values_list("pk", "handle")
+        )
+
+    def statuses(self, attempt_ids: Iterable[int]) -> dict[int, str]:
+        from workflows.models import Attempt
+
+        return dict(
+            Attempt.objects.filter(pk__in=list(attempt_ids)).values_list("pk", "status")
+        )
+
+
+@dataclass(slots=True)
+class _Tracked:
+    """A pod the watcher has seen and not yet seen deleted."""
+
+    namespace: str
+    name: str
+    attempt_id: int
+    pod: V1Pod
+    said: tuple[str, str, str] | None = None  # the last report: status, reason, message
+    log_path: str | None = None  # archived (None: not yet)
+    ended_at: datetime | None = None  # when its attempt was first seen ended
+    deleting: bool = False
+    recheck_at: datetime | None = None  # a wait that may turn into an Error
+
+
+class NamespaceWatch:
+    """The list-then-watch loop of one namespace."""
+
+    def __init__(self, watcher: PodWatcher, namespace: str) -> None:
+        self.watcher = watcher
+        self.namespace = namespace
+        self.resource_version: str | None = None
+        self.lists = 0  # how many times it listed (a 410 lists again)
+        self._stream: PodStream | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def step(self) -> None:
+        """List if there is no position to watch from, else one watch request
+        (ended by the server's timeout, a 410, a fault, or stop())."""
+        if self.resource_version is None:
+            self.relist()
+            return
+        backend = self.watcher.backend
+        stream = backend.watch_pods(
+            self.namespace,
+            self.resource_version,
+            timeout_seconds=self.watcher.watch_timeout_seconds,
+        )
+        with self._lock:
+            if self._stopped:
+                return
+            self._stream = stream
+        try:
+            for event in stream:
+                if event.resource_version:
+                    self.resource_version = event.resource_version
+                if event.pod is not None:
+                    self.watcher.handle(event.kind, event.pod)
+        except ResourceExpired:
+            logger.info("watch of %s expired (410): listing again", self.namespace)
+            self.resource_version = None
+        finally:
+            with self._lock:
+                self._stream = None
+
+    def relist(self) -> None:
+        pods, version = self.watcher.backend.list_pods(self.namespace)
+        self.lists += 1
+        present = set()
+        for pod in pods:
+            attempt_id = attempt_id_of(pod.metadata.labels if pod.metadata else None)
+            if attempt_id is not None:
+                present.add(attempt_id)
+            self.watcher.handle("LISTED", pod)
+        self.watcher.missing(self.namespace, present)
+        self.resource_version = version
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            stream = self._stream
+        if stream is not None:
+            stream.stop()
+
+
+class PodWatcher:
+    def __init__(
+        self,
+        backend: KubernetesBackend,
+        *,
+        book: AttemptBook | None = None,
+        keep_finished_seconds: float = 0.0,
+        watch_timeout_seconds: int = 300,
+        housekeeping_seconds: float = 1.0,
+        backoff_seconds: tuple[float, float] = (0.5, 30.0),
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.book = book or DatabaseBook()
+        self.keep_finished_seconds = keep_finished_seconds
+        self.watch_timeout_seconds = watch_timeout_seconds
+        self.housekeeping_seconds = housekeeping_seconds
+        self.backoff_seconds = backoff_seconds
+        self.clock = clock or backend.clock
+        self.watches: dict[str, NamespaceWatch] = {}
+        self._pods: dict[str, _Tracked] = {}  # by uid
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, backend: KubernetesBackend) -> PodWatcher:
+        from django.conf import settings
+
+        return cls(
+            backend,
+            keep_finished_seconds=settings.FLOWDECK_K8S_KEEP_FINISHED_PODS_SECONDS,
+            watch_timeout_seconds=settings.FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS,
+        )
+
+    # -- driving -------------------------------------------------------------------
+
+    def namespaces(self) -> set[str]:
+        """The backend's namespace, the ones it launched into, and the ones
+        live attempts asked for (launched by other processes)."""
+        names = self.backend.namespaces() | self.book.live_namespaces()
+        for name in names:
+            self.backend.remember_namespace(name)
+        return names
+
+    def run_once(self) -> None:
+        """One step of every namespace's watch, then the housekeeping."""
+        for namespace in sorted(self.namespaces()):
+            self._watch_of(namespace).step()
+        self.housekeep()
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """A thread per namespace (started as namespaces appear) and the
+        housekeeping in this one, until `stop` is set."""
+        threads: dict[str, threading.Thread] = {}
+        try:
+            while not stop.is_set():
+                try:
+                    for namespace in self.namespaces() - threads.keys():
+                        thread = threading.Thread(
+                            target=self._loop,
+                            args=(self._watch_of(namespace), stop),
+                            name=f"watch-{namespace}",
+                            daemon=True,
+                        )
+                        threads[namespace] = thread
+                        thread.start()
+                    _refresh_connection()
+                    self.housekeep()
+                except Exception:
+                    logger.exception("pod watcher housekeeping failed")
+                stop.wait(self.housekeeping_seconds)
+        finally:
+            for watch in self.watches.values():
+                watch.stop()
+            for thread in threads.values():
+                thread.join(10)
+            _close_connection()
+
+    def _loop(self, watch: NamespaceWatch, stop: threading.Event) -> None:
+        delay = self.backoff_seconds[0]
+        try:
+            while not stop.is_set():
+                try:
+                    _refresh_connection()
+                    watch.step()
+                    delay = self.backoff_seconds[0]
+                except Exception as error:  # a fault: reconnect, later and later
+                    if stop.is_set():
+                        break
+                    logger.warning(
+                        "watch of %s failed, again in %.1fs: %s",
+                        watch.namespace,
+                        delay,
+                        error,
+                    )
+                    stop.wait(delay)
+                    delay = min(delay * 2, self.backoff_seconds[1])
+        finally:
+            _close_connection()
+
+    def _watch_of(self, namespace: str) -> NamespaceWatch:
+        with self._lock:
+            if namespace not in self.watches:
+                self.watches[namespace] = NamespaceWatch(self, namespace)
+            return self.watches[namespace]
+
+    # -- events --------------------------------------------------------------------
+
+    def handle(self, kind: str, pod: V1Pod) -> Report | None:
+        """Turn one sighting of a pod into the report it implies (sent on only
+        when it says something new); None when it says nothing."""
+        attempt_id = attempt_id_of(pod.metadata.labels if pod.metadata else None)
+        uid = pod.metadata.uid if pod.metadata else None
+        if attempt_id is None or not uid:
+            return None
+        namespace, name = where(pod)
+        now = self.clock()
+        report = report_for(
+            pod, now=now, image_pull_grace_seconds=self.backend.image_pull_grace_seconds
+        )
+        with self._lock:
+            tracked = self._pods.get(uid)
+            if tracked is None:
+                tracked = _Tracked(namespace, name, attempt_id, pod)
+                self._pods[uid] = tracked
+            tracked.pod = pod
+            if kind == "DELETED":
+                del self._pods[uid]
+        if kind == "DELETED":
+            return self._deleted(tracked, report, now)
+        if report is None:
+            return None
+        with contextlib.suppress(KeyError, ValueError):
+            # Every report names the log's place: whichever is recorded first
+            # (the launcher's or this one) tells the UI where to look.
+            report = replace(report, log_path=str(self.backend.log_path_of(pod)))
+        if report.status in TERMINAL_ATTEMPT_STATUSES:
+            tracked.recheck_at = None
+            if tracked.log_path is None:
+                tracked.log_path = self.backend.archive_quietly(pod)
+            if tracked.log_path:
+                report = replace(report, log_path=tracked.log_path)
+        else:
+            grace = self.backend.image_pull_grace_seconds
+            tracked.recheck_at = pending_deadline(pod, grace)
+        return self._send(tracked, report)
+
+    def _deleted(
+        self, tracked: _Tracked, report: Report | None, now: datetime
+    ) -> Report | None:
+        """The pod is gone. If it ended, that is its report; if not, its attempt
+        ends as Error (the report changes nothing when the attempt had already
+        ended: a cancel, or a pod deleted after its end was recorded)."""
+        if report is None or report.status not in TERMINAL_ATTEMPT_STATUSES:
+            report = Report(
+                tracked.attempt_id,
+                AttemptStatus.ERROR,
+                handle=handle_of(tracked.pod),
+                reason="PodDeleted",
+                message="the pod was deleted before its container finished",
+                at=now,
+            )
+        elif tracked.log_path:
+            report = replace(report, log_path=tracked.log_path)
+        return self._send(tracked, report)
+
+    def missing(self, namespace: str, present: set[int]) -> None:
+        """After a list: live attempts whose pod is not in it and, read again
+        (it may have been created after the list), is really gone, end as
+        Error."""
+        for attempt_id, handle in self.book.live_handles(namespace).items():
+            if attempt_id in present:
+                continue
+            _, name = handle.split("/", 1)
+            if self.backend.read_pod(namespace, name) is not None:
+                continue
+            self.backend.report(
+                Report(
+                    attempt_id,
+                    AttemptStatus.ERROR,
+                    handle=handle,
+                    reason="PodLost",
+                    message=f"pod {handle} disappeared",
+                    at=self.clock(),
+                )
+            )
+
+    def _send(self, tracked: _Tracked, report: Report) -> Report | None:
+        said = (report.status.value, report.reason, report.message)
+        with self._lock:
+            if tracked.said == said:
+                return None  # a repeat (a relist, a label change): nothing new
+            tracked.said = said
+        self.backend.report(report)
+        return report
+
+    # -- housekeeping --------------------------------------------------------------
+
+    def housekeep(self) -> None:
+        """Look again at pods waiting on something that may heal once their
+        grace is over, and delete the pods of ended attempts."""
+        now = self.clock()
+        with self._lock:
+            tracked = list(self._pods.values())
+        for pod in tracked:
+            if pod.recheck_at is not None and now >= pod.recheck_at:
+                self.handle("RECHECK", pod.pod)
+        self._collect(tracked, now)
+
+    def _collect(self, tracked: list[_Tracked], now: datetime) -> None:
+        candidates = [pod for pod in tracked if not pod.deleting]
+        if not candidates:
+            return
+        statuses = self.book.statuses({pod.attempt_id for pod in candidates})
+        for pod in candidates:
+            status = statuses.get(pod.attempt_id)
+            if status is not None and status not in _TERMINAL:
+                continue
+            # Ended (or owned by no attempt at all): delete it once kept long
+            # enough, with its log archived first.
+            if pod.ended_at is None:
+                pod.ended_at = now
+            if (now - pod.ended_at).total_seconds() < self.keep_finished_seconds:
+                continue
+            if pod.log_path is None:
+                pod.log_path = self.backend.archive_quietly(pod.pod)
+            try:
+                self.backend.delete_pod(
+                    pod.namespace,
+                    pod.name,
+                    grace_seconds=self.backend.delete_grace_seconds,
+                )
+            except BackendError as error:
+                logger.warning("deleting pod %s failed: %s", handle_of(pod.pod), error)
+                continue
+            pod.deleting = True
+
+
+def _refresh_connection() -> None:
+    """Drop this thread's database connection if it is too old or broken (a
+    watch can sit for minutes between two uses of it)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+def _close_connection() -> None:
+    """Give this thread's database connection back as the thread ends."""
+    with contextlib.suppress(Exception):
+        from django.db import connection
+
+        connection.close()

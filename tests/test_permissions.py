@@ -1,0 +1,661 @@
+"""Who may do what: every API endpoint and every page, for every kind of person.
+
+The matrix below is the contract: a row per endpoint or page, a status per
+person. A project you are not a member of is a 404 (it does not exist for
+you); a visible thing your role is too weak for is a 403; no credentials are a
+401 on the API and a trip to the login page on the pages. Then: tokens that
+are wrong, revoked or expired are a 401, and session-authenticated writes need
+their CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts import tokens
+from accounts.models import AuditEntry
+from tests.conftest import diamond_document, member
+from workflows.models import Attempt, Membership, Project, Role, Run, Workflow
+from workflows.services.submit import create_workflow, submit_run
+from workflows.spec import dump_document
+
+pytestmark = pytest.mark.django_db
+
+ANON, VIEWER, EDITOR, OPERATOR, PADMIN, SITE, OUTSIDER = PEOPLE = (
+    "anonymous",
+    "viewer",
+    "editor",
+    "operator",
+    "project admin",
+    "site admin",
+    "outsider",
+)
+
+
+@dataclass
+class World:
+    project: Project
+    other: Project
+    users: dict[str, Any]
+    workflow: Workflow
+    spare: Workflow
+    run: Run
+    target: Any  # a viewer of the project, whose role admins change
+    newcomer: Any  # a user in no project
+
+    def ids(self) -> dict[str, Any]:
+        return {
+            "project": self.project.pk,
+            "workflow": self.workflow.pk,
+            "spare": self.spare.pk,
+            "run": self.run.pk,
+            "target": self.target.pk,
+        }
+
+
+@pytest.fixture
+def world(django_user_model: Any, tmp_path: Path) -> World:
+    project = Project.objects.create(name="team")
+    other = Project.objects.create(name="elsewhere")
+    make = django_user_model.objects.create_user
+    users: dict[str, Any] = {ANON: None}
+    for person, name, role in [
+        (VIEWER, "vera", Role.VIEWER),
+        (EDITOR, "eddie", Role.EDITOR),
+        (OPERATOR, "otto", Role.OPERATOR),
+        (PADMIN, "pam", Role.ADMIN),
+    ]:
+        users[person] = member(project, make(name), role)
+    users[SITE] = django_user_model.objects.create_superuser("root")
+    # An admin elsewhere: a strong role, but not in this project.
+    users[OUTSIDER] = member(other, make("bob"), Role.ADMIN)
+    target = member(project, make("tess"), Role.VIEWER)
+    workflow = create_workflow(
+        diamond_document(), project=project, author=users[PADMIN]
+    )
+    spare = create_workflow(
+        diamond_document("spare"), project=project, author=users[PADMIN]
+    )
+    run = submit_run(workflow.latest_version, user=users[PADMIN])
+    log = tmp_path / "a.log"
+    log.write_text("hello\n")
+    Attempt.objects.create(
+        task_run=run.tasks.get(name="a"), number=1, backend="local", log_path=str(log)
+    )
+    return World(
+        project=project,
+        other=other,
+        users=users,
+        workflow=workflow,
+        spare=spare,
+        run=run,
+        target=target,
+        newcomer=make("nina"),
+    )
+
+
+Body = dict[str, Any] | Callable[[World], dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str
+    expected: tuple[int, int, int, int, int, int, int]  # in the order of PEOPLE
+    body: Body = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def status_for(self, person: str) -> int:
+        return self.expected[PEOPLE.index(person)]
+
+
+def _edited(world: World) -> dict[str, Any]:
+    return {"document": dump_document(diamond_document(parallelism=2))}
+
+
+def _new_workflow(world: World) -> dict[str, Any]:
+    return {
+        "project": str(world.project.pk),
+        "document": dump_document(diamond_document("from-page")),
+    }
+
+
+def _membership(world: World) -> dict[str, Any]:
+    return {"project": str(world.project.pk), "role": Role.EDITOR}
+
+
+NEW_PASSWORD = "Sturdy-horse-9431"
+
+API: dict[str, Case] = {
+    # anonymous, viewer, editor, operator, project admin, site admin, outsider
+    "list workflows": Case(
+        "get", "/api/workflows/", (401, 200, 200, 200, 200, 200, 200)
+    ),
+    "create workflow": Case(
+        "post",
+        "/api/workflows/?project={project}",
+        (401, 403, 201, 201, 201, 201, 400),
+        diamond_document("new-one"),
+    ),
+    "read workflow": Case(
+        "get", "/api/workflows/{workflow}/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "replace workflow": Case(
+        "put",
+        "/api/workflows/{workflow}/",
+        (401, 403, 200, 200, 200, 200, 404),
+        diamond_document(parallelism=2),
+    ),
+    "patch workflow": Case(
+        "patch",
+        "/api/workflows/{workflow}/",
+        (401, 403, 200, 200, 200, 200, 404),
+        {"metadata": {"description": "patched"}},
+    ),
+    "delete workflow": Case(
+        "delete", "/api/workflows/{spare}/", (401, 403, 204, 204, 204, 204, 404)
+    ),
+    "list versions": Case(
+        "get",
+        "/api/workflows/{workflow}/versions/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
+    "read version": Case(
+        "get",
+        "/api/workflows/{workflow}/versions/1/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
+    "validate": Case(
+        "post",
+        "/api/workflows/validate/",
+        (401, 200, 200, 200, 200, 200, 200),
+        diamond_document(),
+    ),
+    "submit run": Case(
+        "post",
+        "/api/workflows/{workflow}/runs/",
+        (401, 403, 403, 201, 201, 201, 404),
+        {},
+    ),
+    "list runs": Case("get", "/api/runs/", (401, 200, 200, 200, 200, 200, 200)),
+    "read run": Case("get", "/api/runs/{run}/", (401, 200, 200, 200, 200, 200, 404)),
+    # The run is Pending: allowed people get the state's 409, not a 403.
+    "retry run": Case(
+        "post", "/api/runs/{run}/retry/", (401, 403, 403, 409, 409, 409, 404)
+    ),
+    "retry preview": Case(
+        "get", "/api/runs/{run}/retry/preview/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "retry task": Case(
+        "post", "/api/runs/{run}/tasks/a/retry/", (401, 403, 403, 409, 409, 409, 404)
+    ),
+    "cancel run": Case(
+        "post", "/api/runs/{run}/cancel/", (401, 403, 403, 200, 200, 200, 404)
+    ),
+    "resubmit run": Case(
+        "post", "/api/runs/{run}/resubmit/", (401, 403, 403, 201, 201, 201, 404), {}
+    ),
+    "task logs": Case(
+        "get", "/api/runs/{run}/tasks/a/logs/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "run events": Case(
+        "get", "/api/runs/{run}/events/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "list projects": Case("get", "/api/projects/", (401, 200, 200, 200, 200, 200, 200)),
+    "create project": Case(
+        "post",
+        "/api/projects/",
+        (401, 403, 403, 403, 403, 201, 403),
+        {"name": "fresh"},
+    ),
+    "read project": Case(
+        "get", "/api/projects/{project}/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "change project": Case(
+        "patch",
+        "/api/projects/{project}/",
+        (401, 403, 403, 403, 200, 200, 404),
+        {"description": "changed"},
+    ),
+    "list members": Case(
+        "get", "/api/projects/{project}/members/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "add member": Case(
+        "post",
+        "/api/projects/{project}/members/",
+        (401, 403, 403, 403, 201, 201, 404),
+        {"username": "nina", "role": "viewer"},
+    ),
+    "change member": Case(
+        "patch",
+        "/api/projects/{project}/members/{target}/",
+        (401, 403, 403, 403, 200, 200, 404),
+        {"role": "editor"},
+    ),
+    "remove member": Case(
+        "delete",
+        "/api/projects/{project}/members/{target}/",
+        (401, 403, 403, 403, 204, 204, 404),
+    ),
+    "list tokens": Case("get", "/api/tokens/", (401, 200, 200, 200, 200, 200, 200)),
+    "create token": Case(
+        "post", "/api/tokens/", (401, 201, 201, 201, 201, 201, 201), {"name": "ci"}
+    ),
+    "revoke own token": Case(
+        "delete", "/api/tokens/{own_token}/", (401, 204, 204, 204, 204, 204, 204)
+    ),
+    # The outsider is an admin of their own project: they read its entries.
+    "audit log": Case("get", "/api/audit/", (401, 403, 403, 403, 200, 200, 200)),
+    "schema": Case("get", "/api/schema/", (200, 200, 200, 200, 200, 200, 200)),
+}
+
+PAGES: dict[str, Case] = {
+    "workflow list": Case("get", "/", (302, 200, 200, 200, 200, 200, 200)),
+    "project list": Case("get", "/projects/", (302, 200, 200, 200, 200, 200, 200)),
+    "create project": Case(
+        "post", "/projects/", (302, 403, 403, 403, 403, 302, 403), {"name": "fresh"}
+    ),
+    "project page": Case(
+        "get", "/projects/{project}/", (302, 200, 200, 200, 200, 200, 404)
+    ),
+    "project settings": Case(
+        "post",
+        "/projects/{project}/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {"description": "changed", "namespace": "team-ns"},
+    ),
+    "add member": Case(
+        "post",
+        "/projects/{project}/members/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {"username": "nina", "role": "viewer"},
+    ),
+    "change member": Case(
+        "post",
+        "/projects/{project}/members/{target}/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {"role": "editor"},
+    ),
+    "remove member": Case(
+        "post",
+        "/projects/{project}/members/{target}/remove/",
+        (302, 403, 403, 403, 302, 302, 404),
+    ),
+    "new workflow form": Case(
+        "get", "/workflows/new/", (302, 403, 200, 200, 200, 200, 200)
+    ),
+    # The outsider may create workflows, but not in a project they cannot see.
+    "create workflow": Case(
+        "post", "/workflows/new/", (302, 403, 302, 302, 302, 302, 400), _new_workflow
+    ),
+    "workflow page": Case(
+        "get", "/workflows/{workflow}/", (302, 200, 200, 200, 200, 200, 404)
+    ),
+    "version page": Case(
+        "get", "/workflows/{workflow}/versions/1/", (302, 200, 200, 200, 200, 200, 404)
+    ),
+    "edit form": Case(
+        "get", "/workflows/{workflow}/edit/", (302, 403, 200, 200, 200, 200, 404)
+    ),
+    "edit workflow": Case(
+        "post",
+        "/workflows/{workflow}/edit/",
+        (302, 403, 302, 302, 302, 302, 404),
+        _edited,
+    ),
+    "run workflow": Case(
+        "post", "/workflows/{workflow}/run/", (302, 403, 403, 302, 302, 302, 404)
+    ),
+    "run list": Case("get", "/runs/", (302, 200, 200, 200, 200, 200, 200)),
+    "run page": Case("get", "/runs/{run}/", (302, 200, 200, 200, 200, 200, 404)),
+    "cancel run": Case(
+        "post", "/runs/{run}/cancel/", (302, 403, 403, 302, 302, 302, 404)
+    ),
+    "retry run": Case(
+        "post", "/runs/{run}/retry/", (302, 403, 403, 302, 302, 302, 404)
+    ),
+    "resubmit run": Case(
+        "post", "/runs/{run}/resubmit/", (302, 403, 403, 302, 302, 302, 404)
+    ),
+    "retry task": Case(
+        "post", "/runs/{run}/tasks/a/retry/", (302, 403, 403, 302, 302, 302, 404)
+    ),
+    "task logs": Case(
+        "get", "/runs/{run}/tasks/a/logs/", (302, 200, 200, 200, 200, 200, 404)
+    ),
+    "raw log": Case(
+        "get", "/runs/{run}/tasks/a/logs/raw/", (302, 200, 200, 200, 200, 200, 404)
+    ),
+    "token page": Case("get", "/account/tokens/", (302, 200, 200, 200, 200, 200, 200)),
+    "create token": Case(
+        "post", "/account/tokens/", (302, 200, 200, 200, 200, 200, 200), {"name": "ci"}
+    ),
+    "revoke token": Case(
+        "post",
+        "/account/tokens/{own_token}/revoke/",
+        (302, 302, 302, 302, 302, 302, 302),
+    ),
+    "password page": Case(
+        "get", "/account/password/", (302, 200, 200, 200, 200, 200, 200)
+    ),
+    "user list": Case("get", "/users/", (302, 403, 403, 403, 403, 200, 403)),
+    "new user form": Case("get", "/users/new/", (302, 403, 403, 403, 403, 200, 403)),
+    "create user": Case(
+        "post",
+        "/users/new/",
+        (302, 403, 403, 403, 403, 302, 403),
+        {
+            "username": "newbie",
+            "email": "newbie@example.com",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    ),
+    "user page": Case("get", "/users/{target}/", (302, 403, 403, 403, 403, 200, 403)),
+    "change user": Case(
+        "post",
+        "/users/{target}/",
+        (302, 403, 403, 403, 403, 302, 403),
+        {"email": "tess@example.com"},
+    ),
+    "deactivate user": Case(
+        "post",
+        "/users/{target}/active/",
+        (302, 403, 403, 403, 403, 302, 403),
+        {"active": "false"},
+    ),
+    "reset password": Case(
+        "post",
+        "/users/{target}/password/",
+        (302, 403, 403, 403, 403, 302, 403),
+        {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    ),
+    "assign project": Case(
+        "post",
+        "/users/{target}/projects/",
+        (302, 403, 403, 403, 403, 302, 403),
+        _membership,
+    ),
+    "audit page": Case("get", "/audit/", (302, 403, 403, 403, 200, 200, 200)),
+    # Django's admin: site administrators only; others are sent to its login.
+    "django admin": Case("get", "/admin/", (302, 302, 302, 302, 302, 200, 302)),
+}
+
+
+def _path(case: Case, world: World, user: Any) -> str:
+    ids = world.ids()
+    if "{own_token}" in case.path:
+        ids["own_token"] = (
+            tokens.issue(user, "mine")[0].pk if user is not None else 999_999
+        )
+    return case.path.format(**ids)
+
+
+def _body(case: Case, world: World) -> dict[str, Any] | None:
+    return case.body(world) if callable(case.body) else case.body
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+@pytest.mark.parametrize("name", list(API))
+def test_the_api_answers_each_person_as_the_matrix_says(world, name, person):
+    case = API[name]
+    user = world.users[person]
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    response = getattr(client, case.method)(
+        _path(case, world, user), _body(case, world), format="json"
+    )
+    expected = case.status_for(person)
+    assert response.status_code == expected, (name, person, response.content[:300])
+    if expected == 403:
+        assert response.json()["detail"], (name, person)
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+@pytest.mark.parametrize("name", list(PAGES))
+def test_the_pages_answer_each_person_as_the_matrix_says(world, name, person):
+    case = PAGES[name]
+    user = world.users[person]
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    response = getattr(client, case.method)(
+        _path(case, world, user), _body(case, world) or {}
+    )
+    expected = case.status_for(person)
+    assert response.status_code == expected, (name, person, response.content[:300])
+    if expected == 302:
+        to_login = response["Location"].startswith(("/login/", "/admin/login/"))
+        assert to_login == (person == ANON or name == "django admin"), (
+            name,
+            person,
+            response["Location"],
+        )
+
+
+# --- what a 403 says and leaves behind -------------------------------------------
+
+
+def test_a_403_names_the_role_and_the_role_needed(world):
+    client = APIClient()
+    client.force_authenticate(world.users[VIEWER])
+    response = client.post(f"/api/workflows/{world.workflow.pk}/runs/", {}, "json")
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "your role in project team is viewer; running workflows needs operator"
+    )
+    client.force_authenticate(world.users[EDITOR])
+    response = client.post(f"/api/runs/{world.run.pk}/cancel/")
+    assert response.json()["detail"] == (
+        "your role in project team is editor; cancelling runs needs operator"
+    )
+    assert not Run.objects.exclude(pk=world.run.pk).exists()
+    world.run.refresh_from_db()
+    assert world.run.status == "Pending"
+
+
+def test_a_403_page_says_why(world):
+    client = Client()
+    client.force_login(world.users[VIEWER])
+    response = client.get(f"/workflows/{world.workflow.pk}/edit/")
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Your role in project team is viewer; editing workflows needs editor" in page
+
+
+def test_site_only_actions_say_they_need_a_site_administrator(world):
+    client = APIClient()
+    client.force_authenticate(world.users[PADMIN])
+    response = client.post("/api/projects/", {"name": "fresh"}, format="json")
+    assert response.json()["detail"] == "creating projects needs a site administrator"
+
+
+def test_a_staff_member_is_a_site_administrator(world, django_user_model):
+    staff = django_user_model.objects.create_user("stan", is_staff=True)
+    client = APIClient()
+    client.force_authenticate(staff)
+    assert client.get(f"/api/workflows/{world.workflow.pk}/").status_code == 200
+    assert (
+        client.post("/api/projects/", {"name": "x1"}, format="json").status_code == 201
+    )
+
+
+def test_a_refused_change_leaves_everything_as_it_was(world):
+    client = APIClient()
+    client.force_authenticate(world.users[VIEWER])
+    client.put(
+        f"/api/workflows/{world.workflow.pk}/", diamond_document(parallelism=9), "json"
+    )
+    client.delete(f"/api/workflows/{world.spare.pk}/")
+    client.patch(
+        f"/api/projects/{world.project.pk}/members/{world.target.pk}/",
+        {"role": "admin"},
+        "json",
+    )
+    assert world.workflow.versions.count() == 1
+    assert Workflow.objects.filter(pk=world.spare.pk).exists()
+    assert Membership.objects.get(user=world.target).role == Role.VIEWER
+
+
+def test_the_lists_show_only_the_projects_you_are_in(world):
+    client = APIClient()
+    client.force_authenticate(world.users[OUTSIDER])
+    theirs = create_workflow(
+        diamond_document("theirs"), project=world.other, author=world.users[OUTSIDER]
+    )
+    assert [w["id"] for w in client.get("/api/workflows/").json()["results"]] == [
+        theirs.pk
+    ]
+    assert client.get("/api/runs/").json()["results"] == []
+    assert [p["name"] for p in client.get("/api/projects/").json()["results"]] == [
+        "elsewhere"
+    ]
+    names = [e["project"] for e in client.get("/api/audit/").json()["results"]]
+    assert all(project is None or project["name"] == "elsewhere" for project in names)
+
+
+def test_a_deactivated_member_can_do_nothing(world):
+    operator = world.users[OPERATOR]
+    operator.is_active = False
+    operator.save()
+    client = APIClient()
+    client.force_authenticate(operator)
+    assert client.get(f"/api/workflows/{world.workflow.pk}/").status_code == 404
+
+
+# --- tokens ---------------------------------------------------------------------
+
+
+def _token_client(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def test_a_token_acts_with_its_users_roles(world):
+    _, key = tokens.issue(world.users[VIEWER], "script")
+    client = _token_client(key)
+    assert client.get(f"/api/workflows/{world.workflow.pk}/").status_code == 200
+    assert client.post(f"/api/runs/{world.run.pk}/cancel/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        ("wrong", "Invalid token."),
+        ("revoked", "This token has been revoked."),
+        ("expired", "This token has expired."),
+        ("inactive", "User inactive or deleted."),
+    ],
+)
+def test_a_wrong_revoked_or_expired_token_is_a_401(world, spoil, message):
+    user = world.users[OPERATOR]
+    token, key = tokens.issue(user, "script")
+    if spoil == "wrong":
+        key = key[:-2] + ("AA" if not key.endswith("AA") else "BB")
+    elif spoil == "revoked":
+        tokens.revoke(token)
+    elif spoil == "expired":
+        token.expires_at = timezone.now() - timedelta(seconds=1)
+        token.save()
+    else:
+        user.is_active = False
+        user.save()
+    client = _token_client(key)
+    for method, path in [
+        ("get", "/api/workflows/"),
+        ("post", f"/api/runs/{world.run.pk}/cancel/"),
+        ("get", "/api/tokens/"),
+    ]:
+        response = getattr(client, method)(path)
+        assert response.status_code == 401, (spoil, path)
+        assert response.json()["detail"] == message
+        assert response["WWW-Authenticate"] == "Token"
+    world.run.refresh_from_db()
+    assert world.run.status == "Pending"
+
+
+def test_a_malformed_authorization_header_is_a_401(world):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token two parts")
+    assert client.get("/api/workflows/").status_code == 401
+
+
+# --- CSRF -------------------------------------------------------------------------
+
+
+def test_session_writes_to_the_api_need_the_csrf_token(world):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(world.users[OPERATOR])
+    assert client.get("/api/workflows/").status_code == 200  # reads need none
+    refused = [
+        client.post(f"/api/runs/{world.run.pk}/cancel/"),
+        client.post(f"/api/workflows/{world.workflow.pk}/runs/", {}, format="json"),
+        client.post("/api/tokens/", {"name": "x"}, format="json"),
+        client.delete(f"/api/workflows/{world.spare.pk}/"),
+    ]
+    for response in refused:
+        assert response.status_code == 403
+        assert "CSRF" in response.json()["detail"]
+    world.run.refresh_from_db()
+    assert world.run.status == "Pending"
+    assert Run.objects.count() == 1
+    assert Workflow.objects.filter(pk=world.spare.pk).exists()
+    # With the cookie's token in the header, the same write goes through.
+    client.get("/account/tokens/")
+    csrf = client.cookies["csrftoken"].value
+    response = client.post(f"/api/runs/{world.run.pk}/cancel/", HTTP_X_CSRFTOKEN=csrf)
+    assert response.status_code == 200
+
+
+def test_token_writes_need_no_csrf_token(world):
+    _, key = tokens.issue(world.users[OPERATOR], "script")
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.post(f"/api/runs/{world.run.pk}/cancel/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/projects/{project}/members/", {"username": "nina", "role": "admin"}),
+        ("/account/tokens/", {"name": "x"}),
+        ("/users/{target}/password/", {"new_password1": "x", "new_password2": "x"}),
+        ("/runs/{run}/cancel/", {}),
+    ],
+)
+def test_page_forms_need_the_csrf_token(world, path, body):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users[SITE])
+    response = client.post(path.format(**world.ids()), body)
+    assert response.status_code == 403
+    assert not Membership.objects.filter(user=world.newcomer).exists()
+    world.run.refresh_from_db()
+    assert world.run.status == "Pending"
+    assert (
+        not AuditEntry.objects.filter(outcome="success")
+        .exclude(action="login.success")
+        .exists()
+    )
+
+
+def test_the_browsable_api_renders_for_a_viewer_and_refuses_their_writes(world):
+    client = APIClient()
+    client.force_authenticate(world.users[VIEWER])
+    for path in (f"/api/workflows/{world.workflow.pk}/", f"/api/runs/{world.run.pk}/"):
+        response = client.get(path, HTTP_ACCEPT="text/html")
+        assert response.status_code == 200, path
+    response = client.delete(
+        f"/api/workflows/{world.spare.pk}/", HTTP_ACCEPT="text/html"
+    )
+    assert response.status_code == 403

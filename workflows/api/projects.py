@@ -1,0 +1,299 @@
+"""REST endpoints for projects and their members.
+
+Seeing a project takes membership (else 404); changing its settings or its
+members takes the admin role in it (else 403); creating one takes a site
+administrator. Writes go through workflows.services.projects and are recorded
+in the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, QuerySet, Subquery
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from accounts import audit
+from workflows.api.permissions import ProjectRole
+from workflows.models import Membership, Project, Role
+from workflows.permissions import Action, require, role_of
+from workflows.services import projects as project_services
+
+FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
+NOT_FOUND = OpenApiResponse(description="Not found, or not a project of yours.")
+USER_ID = OpenApiParameter("user_id", int, location=OpenApiParameter.PATH)
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    namespace = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=63,
+        help_text="The Kubernetes namespace of its pods; defaults to the name.",
+    )
+    role = serializers.SerializerMethodField(
+        help_text="Your role in the project; null if you are not a member "
+        "(a site administrator)."
+    )
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "namespace", "created_at", "role"]
+        read_only_fields = ["id", "created_at", "role"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
+    def get_role(self, project: Project) -> str | None:
+        if hasattr(project, "my_role"):  # annotated by the viewset
+            return project.my_role or None
+        request = self.context.get("request")
+        role = role_of(request.user, project) if request is not None else None
+        return str(role) if role else None
+
+    def validate_namespace(self, value: str) -> str:
+        if value:
+            for validator in Project._meta.get_field("namespace").validators:
+                validator(value)
+        return value
+
+    def create(self, validated_data: dict[str, Any]) -> Project:
+        return project_services.create_project(**validated_data)
+
+
+class ProjectUpdateSerializer(ProjectSerializer):
+    """The name stays: workflows, scripts (`?project=<name>`) and namespaces
+    refer to it."""
+
+    class Meta(ProjectSerializer.Meta):
+        read_only_fields = ["id", "name", "created_at", "role"]
+
+    def validate_namespace(self, value: str) -> str:
+        if not value:
+            raise serializers.ValidationError("may not be blank")
+        return super().validate_namespace(value)
+
+    def update(self, instance: Project, validated_data: dict[str, Any]) -> Project:
+        return project_services.update_project(instance, **validated_data)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["user_id", "username", "role", "created_at"]
+        read_only_fields = fields
+
+
+class MemberAddSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    def validate_username(self, value: str) -> Any:
+        user = get_user_model().objects.filter(username=value, is_active=True).first()
+        if user is None:
+            raise serializers.ValidationError(f"no active user {value!r}")
+        return user
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+@extend_schema(tags=["projects"])
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Projects you are a member of (every project for site administrators),
+    and their members."""
+
+    serializer_class = ProjectSerializer
+    permission_classes = [IsAuthenticated, ProjectRole]
+    required_actions = {
+        "update": Action.UPDATE_PROJECT,
+        "partial_update": Action.UPDATE_PROJECT,
+    }
+
+    def get_queryset(self) -> QuerySet[Project]:
+        user = self.request.user
+        if not user.is_authenticated:
+            return Project.objects.none()
+        mine = Membership.objects.filter(project=OuterRef("pk"), user=user)
+        return Project.objects.visible_to(user).annotate(
+            my_role=Subquery(mine.values("role")[:1])
+        )
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        if self.action in ("update", "partial_update"):
+            return ProjectUpdateSerializer
+        return ProjectSerializer
+
+    @extend_schema(
+        responses={201: ProjectSerializer, 400: None, 403: FORBIDDEN},
+        description="Create a project (site administrators only).",
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        require(request, Action.CREATE_PROJECT)
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        with audit.recording(self.request, Action.CREATE_PROJECT) as entry:
+            project = serializer.save()
+            entry.target = entry.project = project
+
+    @extend_schema(
+        responses={200: ProjectSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+        description="Change the description or the namespace (project admin).",
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().partial_update(request, *args, **kwargs)
+
+    @extend_schema(
+        responses={200: ProjectSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+        description="Change the description and the namespace (project admin).",
+    )
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().update(request, *args, **kwargs)
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        changed = sorted(serializer.validated_data)
+        with audit.recording(
+            self.request, Action.UPDATE_PROJECT, serializer.instance
+        ) as entry:
+            serializer.save()
+            entry.detail["changed"] = changed
+
+    def _membership(self, project: Project, user_id: str) -> Membership:
+        membership = (
+            Membership.objects.select_related("user", "project")
+            .filter(project=project, user_id=int(user_id))
+            .first()
+        )
+        if membership is None:
+            raise NotFound(f"user {user_id} is not a member of {project.name}")
+        return membership
+
+    @extend_schema(
+        methods=["GET"],
+        responses={200: MembershipSerializer(many=True), 404: NOT_FOUND},
+        description="The project's members and their roles.",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=MemberAddSerializer,
+        responses={
+            201: MembershipSerializer,
+            400: None,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="Already a member."),
+        },
+        description="Add a member with a role (project admin).",
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
+    def members(self, request: Request, pk: str | None = None) -> Response:
+        project = self.get_object()
+        if request.method == "GET":
+            memberships = project.memberships.select_related("user").order_by(
+                "user__username"
+            )
+            page = self.paginate_queryset(memberships)
+            data = MembershipSerializer(page, many=True).data
+            return self.get_paginated_response(data)
+        require(request, Action.ADD_MEMBER, project)
+        serializer = MemberAddSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user, role = (
+            serializer.validated_data["username"],
+            serializer.validated_data["role"],
+        )
+        with audit.recording(
+            request,
+            Action.ADD_MEMBER,
+            project=project,
+            detail={"user": user.username, "role": role},
+        ) as entry:
+            membership = project_services.add_member(project, user, role)
+            entry.target = membership
+        return Response(
+            MembershipSerializer(membership).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        methods=["PATCH"],
+        parameters=[USER_ID],
+        request=MemberRoleSerializer,
+        responses={
+            200: MembershipSerializer,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="It would leave the project no admin."),
+        },
+        description="Change a member's role (project admin).",
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        parameters=[USER_ID],
+        responses={
+            204: None,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="It would leave the project no admin."),
+        },
+        description="Remove a member (project admin).",
+    )
+    @action(
+        detail=True,
+        methods=["patch", "delete"],
+        url_path=r"members/(?P<user_id>[0-9]+)",
+        url_name="member",
+        filter_backends=[],
+    )
+    def member(
+        self, request: Request, pk: str | None = None, user_id: str = ""
+    ) -> Response:
+        project = self.get_object()
+        membership = self._membership(project, user_id)
+        if request.method == "DELETE":
+            require(request, Action.REMOVE_MEMBER, project, target=membership)
+            with audit.recording(
+                request,
+                Action.REMOVE_MEMBER,
+                membership,
+                detail={"user": membership.user.username, "role": membership.role},
+            ):
+                project_services.remove_member(membership)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        require(request, Action.CHANGE_MEMBER, project, target=membership)
+        serializer = MemberRoleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        role = serializer.validated_data["role"]
+        with audit.recording(
+            request,
+            Action.CHANGE_MEMBER,
+            membership,
+            detail={
+                "user": membership.user.username,
+                "from": membership.role,
+                "to": role,
+            },
+        ):
+            membership = project_services.change_role(membership, role)
+        return Response(MembershipSerializer(membership).data)

@@ -1,0 +1,188 @@
+"""Project pages: the projects you are in, each with its members; project
+admins change settings and members here, site administrators create projects.
+
+Permissions are decided in workflows.permissions; writes go through
+workflows.services.projects and are recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import audit
+from workflows.forms import MemberAddForm, ProjectForm, ProjectSettingsForm, RoleForm
+from workflows.models import Membership, Project, Role
+from workflows.permissions import (
+    Action,
+    allowed_actions,
+    can,
+    require,
+    role_of,
+)
+from workflows.services import projects as project_services
+from workflows.services.errors import ActionRefused
+
+
+def _project(request: HttpRequest, pk: int) -> Project:
+    return get_object_or_404(Project.objects.visible_to(request.user), pk=pk)
+
+
+@login_required
+def project_list(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm()
+    status = 200
+    if request.method == "POST":
+        require(request, Action.CREATE_PROJECT)
+        form = ProjectForm(request.POST)
+        if form.is_valid():
+            with audit.recording(request, Action.CREATE_PROJECT) as entry:
+                project = project_services.create_project(**form.cleaned_data)
+                entry.target = entry.project = project
+            messages.success(request, f"Created project {project.name}.")
+            return redirect("project-detail", pk=project.pk)
+        status = 400
+    projects = (
+        Project.objects.visible_to(request.user)
+        .annotate(workflow_count=Count("workflows", distinct=True))
+        .order_by("name")
+    )
+    roles = dict(
+        Membership.objects.filter(user=request.user).values_list("project_id", "role")
+    )
+    rows = [(project, roles.get(project.pk, "")) for project in projects]
+    context = {
+        "rows": rows,
+        "form": form,
+        "can_create": can(request.user, Action.CREATE_PROJECT),
+    }
+    return render(request, "workflows/project_list.html", context, status=status)
+
+
+def _project_page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    settings_form: ProjectSettingsForm | None = None,
+    member_form: MemberAddForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    memberships = project.memberships.select_related("user").order_by("user__username")
+    context: dict[str, Any] = {
+        "project": project,
+        "role": role_of(request.user, project),
+        "allowed": allowed_actions(request.user, project),
+        "memberships": memberships,
+        "roles": Role.choices,
+        "settings_form": settings_form or ProjectSettingsForm(instance=project),
+        "member_form": member_form or MemberAddForm(),
+        "workflows": project.workflows.order_by("name").only("pk", "name")[:100],
+    }
+    return render(request, "workflows/project_detail.html", context, status=status)
+
+
+@login_required
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    if request.method != "POST":
+        return _project_page(request, project)
+    require(request, Action.UPDATE_PROJECT, project)
+    form = ProjectSettingsForm(request.POST, instance=Project.objects.get(pk=pk))
+    if not form.is_valid():
+        return _project_page(request, project, settings_form=form, status=400)
+    with audit.recording(
+        request,
+        Action.UPDATE_PROJECT,
+        project,
+        detail={"changed": sorted(form.changed_data)},
+    ):
+        project_services.update_project(project, **form.cleaned_data)
+    messages.success(request, f"Saved the settings of {project.name}.")
+    return redirect("project-detail", pk=project.pk)
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    require(request, Action.ADD_MEMBER, project)
+    form = MemberAddForm(request.POST)
+    if not form.is_valid():
+        return _project_page(request, project, member_form=form, status=400)
+    user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+    try:
+        with audit.recording(
+            request,
+            Action.ADD_MEMBER,
+            project=project,
+            detail={"user": user.username, "role": role},
+        ) as entry:
+            entry.target = project_services.add_member(project, user, role)
+    except ActionRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Added {user.username} as {role}.")
+    return redirect("project-detail", pk=project.pk)
+
+
+def _membership(project: Project, user_id: int) -> Membership:
+    return get_object_or_404(
+        Membership.objects.select_related("user", "project"),
+        project=project,
+        user_id=user_id,
+    )
+
+
+@login_required
+@require_POST
+def member_change(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
+    project = _project(request, pk)
+    membership = _membership(project, user_id)
+    require(request, Action.CHANGE_MEMBER, project, target=membership)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a role: viewer, editor, operator or admin.")
+        return redirect("project-detail", pk=project.pk)
+    role = form.cleaned_data["role"]
+    username = membership.user.username
+    try:
+        with audit.recording(
+            request,
+            Action.CHANGE_MEMBER,
+            membership,
+            detail={"user": username, "from": membership.role, "to": role},
+        ):
+            project_services.change_role(membership, role)
+    except ActionRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{username} is now {role}.")
+    return redirect("project-detail", pk=project.pk)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
+    project = _project(request, pk)
+    membership = _membership(project, user_id)
+    require(request, Action.REMOVE_MEMBER, project, target=membership)
+    username = membership.user.username
+    try:
+        with audit.recording(
+            request,
+            Action.REMOVE_MEMBER,
+            membership,
+            detail={"user": username, "role": membership.role},
+        ):
+            project_services.remove_member(membership)
+    except ActionRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Removed {username} from {project.name}.")
+    return redirect("project-detail", pk=project.pk)
