@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import threading
+from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,6 +41,58 @@ _COALESCE_SECONDS = 0.005
 
 _backend: Backend | None = None
 _backend_lock = threading.Lock()
+
+
+class RunNamespaces:
+    """The project namespace of each run, looked up once per run and kept (the
+    most recent `size` runs).
+
+    Keyed by run, not by version or project: a project's namespace may change,
+    and a run that started in one namespace keeps its pods there (its handles,
+    the watcher's namespaces and its logs stay in one place); runs started after
+    the change go to the new one. The hot path (a task ends, its successors
+    start) then costs no query; a run's first launch costs one.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._cache: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_ids: set[int]) -> dict[int, str]:
+        """{run id: its project's namespace} ("" for a run that is gone)."""
+        with self._lock:
+            found = {r: self._cache[r] for r in run_ids if r in self._cache}
+            for run_id in found:
+                self._cache.move_to_end(run_id)
+        missing = run_ids - found.keys()
+        if missing:
+            looked_up = dict(
+                Run.objects.filter(pk__in=missing).values_list(
+                    "pk", "workflow__project__namespace"
+                )
+            )
+            for run_id in missing:
+                found[run_id] = looked_up.get(run_id) or ""
+            self.remember(found)
+        return found
+
+    def remember(self, namespaces: dict[int, str]) -> None:
+        with self._lock:
+            self._cache.update(namespaces)
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+
+    def get_cached(self, run_id: int) -> str | None:
+        with self._lock:
+            return self._cache.get(run_id)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+run_namespaces = RunNamespaces()
 
 
 def get_backend() -> Backend:
@@ -154,8 +207,15 @@ def carry_out(advance: Advance) -> None:
                 backend.cancel(attempt_id, handle)
             except BackendError:
                 logger.exception("cancelling attempt %s failed", attempt_id)
-    for launch in advance.launch:
-        launch_attempt(pod_request(launch))
+    if advance.launch:
+        # Only a Kubernetes pod has a namespace: the local backend skips the query.
+        namespaces = (
+            run_namespaces.get({launch.run_id for launch in advance.launch})
+            if backend.name == "kubernetes"
+            else {}
+        )
+        for launch in advance.launch:
+            launch_attempt(pod_request(launch, namespaces.get(launch.run_id)))
 
 
 def launch_attempt(request: PodRequest) -> None:
@@ -182,10 +242,13 @@ def launch_attempt(request: PodRequest) -> None:
 def relaunch(attempt_ids: list[int]) -> None:
     """Launch recorded attempts again (lost launcher, restart); idempotent."""
     attempts = Attempt.objects.filter(pk__in=attempt_ids).select_related(
-        "task_run__run__workflow", "task_run__run__version"
+        "task_run__run__workflow__project", "task_run__run__version"
     )
     for attempt in attempts:
         run = attempt.task_run.run
+        # Read in the same query; a run already launched keeps its namespace.
+        namespace = run_namespaces.get_cached(run.pk) or run.workflow.project.namespace
+        run_namespaces.remember({run.pk: namespace})
         launch_attempt(
             pod_request(
                 Launch(
@@ -196,12 +259,13 @@ def relaunch(attempt_ids: list[int]) -> None:
                     attempt.task_run.name,
                     attempt.number,
                     attempt.request,
-                )
+                ),
+                namespace,
             )
         )
 
 
-def pod_request(launch: Launch) -> PodRequest:
+def pod_request(launch: Launch, project_namespace: str | None = None) -> PodRequest:
     rendered = launch.request
     return PodRequest(
         attempt_id=launch.attempt_id,
@@ -229,12 +293,14 @@ def pod_request(launch: Launch) -> PodRequest:
         volume_mounts=tuple(rendered.get("volume_mounts", ())),
         security_context=rendered.get("security_context") or {},
         namespace=rendered.get("namespace"),
+        project_namespace=project_namespace or None,
     )
 
 
 def sweep() -> None:
     """Plan every unfinished run in full (timeouts, due retries, lost wake-ups)
     and launch attempts whose launcher died before launching them."""
+    backend = get_backend()
     active = Run.objects.filter(
         status__in=[RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING]
     ).values_list("pk", flat=True)
@@ -247,10 +313,23 @@ def sweep() -> None:
         status=AttemptStatus.LAUNCHING,
         handle="",
         created_at__lt=timezone.now() - STALE_LAUNCH,
-        backend=get_backend().name,
+        backend=backend.name,
     ).values_list("pk", flat=True)
     if stale:
         relaunch(list(stale))
+    if getattr(backend, "recovers_in_sweep", False):
+        # A process can end with its report lost (a crash between the two):
+        # the backend settles live attempts it no longer knows of.
+        settled = timezone.now() - STALE_LAUNCH
+        live = list(
+            Attempt.objects.filter(
+                status__in=[AttemptStatus.PENDING, AttemptStatus.RUNNING],
+                backend=backend.name,
+                started_at__lt=settled,
+            ).values_list("pk", "handle")
+        )
+        if live:
+            backend.recover(live)
 
 
 def recover() -> None:

@@ -54,7 +54,8 @@ class AttemptBook(Protocol):
     """What the watcher asks the database."""
 
     def live_namespaces(self) -> set[str]:
-        """Namespaces that live Kubernetes attempts asked for."""
+        """Namespaces that live Kubernetes attempts asked for (the workflow's
+        spec.namespace, else the run's project's)."""
 
     def live_handles(self, namespace: str) -> dict[int, str]:
         """{attempt id: handle} of live attempts with a pod in `namespace`."""
@@ -70,14 +71,21 @@ class DatabaseBook:
         from workflows.models import Attempt
         from workflows.states import LIVE_ATTEMPT_STATUSES
 
-        values = (
+        rows = (
             Attempt.objects.filter(
                 status__in=LIVE_ATTEMPT_STATUSES, backend=KubernetesBackend.name
             )
-            .values_list("request__namespace", flat=True)
+            .values_list(
+                "request__namespace", "task_run__run__workflow__project__namespace"
+            )
             .distinct()
         )
-        return {value for value in values if isinstance(value, str) and value}
+        # The workflow's own namespace wins, as in KubernetesBackend.namespace_for.
+        return {
+            own if isinstance(own, str) and own else project
+            for own, project in rows
+            if (isinstance(own, str) and own) or project
+        }
 
     def live_handles(self, namespace: str) -> dict[int, str]:
         from workflows.models import Attempt

@@ -8,12 +8,14 @@ proportion to what changed, not to the size of the DAG.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from workflows.dag import Graph
 from workflows.spec import TaskSpec, WorkflowSpec
+from workflows.spec_base import quantity_value
 from workflows.states import (
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
@@ -29,6 +31,20 @@ class TaskState:
     attempts: int = 0  # attempts started so far
     started_at: datetime | None = None  # of the live attempt, for its timeout
     retry_at: datetime | None = None  # while Retrying: when the next attempt may start
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """What the run's project has left of its quota across all its runs (None:
+    no limit on that resource). The `max_*` fields are the quota itself, for
+    the messages that say why a task waits."""
+
+    free_tasks: int | None = None
+    free_cpu: Decimal | None = None  # cores
+    free_memory: Decimal | None = None  # bytes
+    max_tasks: int | None = None
+    max_cpu: Decimal | None = None
+    max_memory: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +64,7 @@ class RunState:
     counts: Mapping[TaskStatus, int]
     examine: frozenset[str] | None = None
     queued: Sequence[str] = ()
+    capacity: Capacity | None = None  # None: the project has no quota
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +81,14 @@ class QueueTask:
 class StartTask:
     task: str
     attempt: int  # the number of the attempt to create, from 1
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForQuota:
+    """A Queued task that could start but for its project's quota."""
+
+    task: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +116,14 @@ class FinishRun:
 
 
 Action = (
-    StartRun | QueueTask | StartTask | SkipTask | TimeOutTask | CancelTask | FinishRun
+    StartRun
+    | QueueTask
+    | StartTask
+    | WaitForQuota
+    | SkipTask
+    | TimeOutTask
+    | CancelTask
+    | FinishRun
 )
 
 
@@ -302,7 +334,21 @@ class _Planner:
         )
         if free is not None:
             ordered = ordered[:free]
+        quota = None if self.run.capacity is None else _Quota(self.run.capacity)
+        blocked: str | None = None
         for name in ordered:
+            if quota is not None:
+                # In order: once a task does not fit, the ones after it wait
+                # too, so a big task is not starved by a stream of small ones.
+                requests = task_requests(self.spec_task(name))
+                why = quota.lacking(requests)
+                if why is None and blocked is not None:
+                    why = f"waiting for project quota: queued behind {blocked}"
+                if why is not None:
+                    blocked = blocked or name
+                    self.actions.append(WaitForQuota(name, why))
+                    continue
+                quota.take(requests)
             attempts = self.run.tasks[name].attempts if name in self.run.tasks else 0
             self._move(name, TaskStatus.RUNNING, StartTask(name, attempts + 1))
 
@@ -354,3 +400,80 @@ class _Planner:
 
     def spec_task(self, name: str) -> TaskSpec:
         return self.blueprint.tasks[name]
+
+
+def task_requests(task: TaskSpec) -> tuple[Decimal, Decimal]:
+    """The task's requested (cpu cores, memory bytes); 0 for one not requested."""
+    requests = task.resources.requests
+    cpu, memory = requests.get("cpu"), requests.get("memory")
+    return (
+        Decimal(0) if cpu is None else quantity_value(cpu),
+        Decimal(0) if memory is None else quantity_value(memory),
+    )
+
+
+@dataclass(slots=True)
+class _Quota:
+    """The project's capacity as tasks take it, one task at a time."""
+
+    capacity: Capacity
+    tasks: int | None = None
+    cpu: Decimal | None = None
+    memory: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        capacity = self.capacity
+        self.tasks, self.cpu, self.memory = (
+            capacity.free_tasks,
+            capacity.free_cpu,
+            capacity.free_memory,
+        )
+
+    def lacking(self, requests: tuple[Decimal, Decimal]) -> str | None:
+        """Why a task with these requests does not fit; None when it does."""
+        cpu, memory = requests
+        capacity = self.capacity
+        if self.tasks is not None and self.tasks <= 0:
+            limit = capacity.max_tasks
+            used = "all" if limit is None else f"{limit - self.tasks} of {limit}"
+            return f"waiting for project quota: {used} running tasks in use"
+        if self.cpu is not None and cpu and cpu > self.cpu:
+            return _wanting("CPU", cpu, self.cpu, capacity.max_cpu, _cores)
+        if self.memory is not None and memory and memory > self.memory:
+            return _wanting("memory", memory, self.memory, capacity.max_memory, _bytes)
+        return None
+
+    def take(self, requests: tuple[Decimal, Decimal]) -> None:
+        cpu, memory = requests
+        if self.tasks is not None:
+            self.tasks -= 1
+        if self.cpu is not None:
+            self.cpu -= cpu
+        if self.memory is not None:
+            self.memory -= memory
+
+
+def _wanting(
+    what: str,
+    wanted: Decimal,
+    free: Decimal,
+    limit: Decimal | None,
+    show: Callable[[Decimal], str],
+) -> str:
+    room = show(max(free, Decimal(0)))
+    of = "" if limit is None else f" of {show(limit)}"
+    return f"waiting for project quota: needs {show(wanted)} {what}; {room}{of} free"
+
+
+def _cores(amount: Decimal) -> str:
+    return f"{amount.normalize():f}"
+
+
+_BINARY_UNITS = (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
+
+
+def _bytes(amount: Decimal) -> str:
+    for suffix, size in _BINARY_UNITS:
+        if amount >= size:
+            return f"{(amount / size).quantize(Decimal('0.1')).normalize():f}{suffix}"
+    return f"{amount.normalize():f}"

@@ -27,8 +27,19 @@ class ProjectSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Project
-        fields = ["description", "namespace"]
+        fields = [
+            "description",
+            "namespace",
+            "max_running_tasks",
+            "max_cpu",
+            "max_memory",
+        ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {
+            "max_running_tasks": "Quota: running tasks",
+            "max_cpu": "Quota: CPU",
+            "max_memory": "Quota: memory",
+        }
 
 
 class MemberAddForm(forms.Form):

@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from workflows.spec_base import quantity_value
 from workflows.states import AttemptStatus, RunStatus, TaskStatus
 
 
@@ -29,6 +31,14 @@ dns_label = RegexValidator(
     "must be a DNS label: at most 63 lower-case letters, digits and '-', "
     "starting and ending with a letter or digit, with at least one letter",
 )
+
+
+def validate_quantity(value: str) -> None:
+    """A Kubernetes quantity such as 4, 500m, 8Gi."""
+    try:
+        quantity_value(value)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
 
 
 class ProjectQuerySet(models.QuerySet["Project"]):
@@ -47,6 +57,26 @@ class Project(models.Model):
         validators=[dns_label],
         help_text="The Kubernetes namespace of the project's pods.",
     )
+    # Quotas over the running tasks of all the project's runs; null or empty:
+    # no limit.
+    max_running_tasks = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="At most this many tasks run at once; empty: no limit.",
+    )
+    max_cpu = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_quantity],
+        help_text="CPU requested by running tasks, e.g. 4 or 500m; empty: no limit.",
+    )
+    max_memory = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_quantity],
+        help_text="Memory requested by running tasks, e.g. 8Gi; empty: no limit.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ProjectQuerySet.as_manager()
@@ -61,6 +91,10 @@ class Project(models.Model):
         if not self.namespace:
             self.namespace = self.name
         super().save(*args, **kwargs)
+
+    @property
+    def has_quota(self) -> bool:
+        return bool(self.max_running_tasks or self.max_cpu or self.max_memory)
 
 
 class Role(models.TextChoices):
@@ -210,6 +244,11 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_seq = models.PositiveBigIntegerField(default=0)  # of its newest RunEvent
+    # The run's project while it has a quota (kept by the services): planning
+    # a run without one needs no query about quotas.
+    quota_project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = RunQuerySet.as_manager()
 
@@ -241,6 +280,10 @@ class TaskRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=64, blank=True)
     message = models.TextField(blank=True)
+    # What the task's spec requests, summed over a project's running tasks
+    # for its quota (see services.quotas).
+    cpu_request_milli = models.BigIntegerField(default=0)
+    memory_request_bytes = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["run", "position"]
@@ -250,6 +293,12 @@ class TaskRun(models.Model):
         indexes = [
             models.Index(
                 fields=["run", "status", "-priority", "position"], name="task_queue"
+            ),
+            # A project's quota sums its running tasks and finds runs waiting.
+            models.Index(
+                fields=["run"],
+                name="quota_tasks",
+                condition=Q(status__in=["Running", "Queued"]),
             ),
         ]
 

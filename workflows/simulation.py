@@ -12,9 +12,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from workflows import engine
-from workflows.engine import Blueprint, RunState, TaskState
+from workflows.engine import Blueprint, Capacity, RunState, TaskState
 from workflows.states import AttemptStatus, RunStatus, TaskStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,6 +34,9 @@ class Simulation:
     changed: dict[str, TaskStatus] | None = None
     counts: Counter[TaskStatus] = field(default_factory=Counter)
     by_status: dict[TaskStatus, dict[str, None]] = field(default_factory=dict)
+    # The project's quota (its max_* fields), when it has one: the simulation
+    # plays the only run of the project.
+    quota: Capacity | None = None
     # Called around each engine.plan call, for the benchmark's timers.
     on_plan: Callable[[float], None] | None = None
 
@@ -59,8 +63,17 @@ class Simulation:
             key=lambda n: (-specs[n].priority, position[n]),
         )
         counts = +self.counts
+        capacity = self.capacity()
         if not self.incremental or self.changed is None:
-            return RunState(self.run_status, T0, dict(self.tasks), counts, None, queued)
+            return RunState(
+                self.run_status,
+                T0,
+                dict(self.tasks),
+                counts,
+                None,
+                queued,
+                capacity,
+            )
         names = engine.tasks_to_load(self.blueprint.graph, self.changed)
         names.update(
             n
@@ -75,6 +88,29 @@ class Simulation:
             counts,
             frozenset(names),
             queued,
+            capacity,
+        )
+
+    def usage(self) -> tuple[int, Decimal, Decimal]:
+        """(running tasks, CPU and memory they request)."""
+        running = self.by_status[TaskStatus.RUNNING]
+        requests = [engine.task_requests(self.blueprint.tasks[n]) for n in running]
+        return (
+            len(running),
+            sum((cpu for cpu, _ in requests), Decimal(0)),
+            sum((memory for _, memory in requests), Decimal(0)),
+        )
+
+    def capacity(self) -> Capacity | None:
+        quota = self.quota
+        if quota is None:
+            return None
+        tasks, cpu, memory = self.usage()
+        return replace(
+            quota,
+            free_tasks=None if quota.max_tasks is None else quota.max_tasks - tasks,
+            free_cpu=None if quota.max_cpu is None else quota.max_cpu - cpu,
+            free_memory=None if quota.max_memory is None else quota.max_memory - memory,
         )
 
     def _plan(self) -> engine.Plan:
@@ -124,6 +160,9 @@ class Simulation:
                 self.set(name, TaskStatus.CANCELLED)
             case engine.TimeOutTask(task=name):
                 self.finish(name, AttemptStatus.FAILED)
+            case engine.WaitForQuota(task=name):
+                if self.tasks[name].status is not TaskStatus.QUEUED:
+                    self.violations.append(f"{name} waits for quota, not queued")
             case engine.FinishRun(status=status):
                 self.run_status = status
 
@@ -146,6 +185,18 @@ class Simulation:
         )
         self.changed = {name: outcome.status}
 
+    def _check_quota(self) -> None:
+        quota = self.quota
+        if quota is None:
+            return
+        tasks, cpu, memory = self.usage()
+        if quota.max_tasks is not None and tasks > quota.max_tasks:
+            self.violations.append(f"{tasks} running > quota {quota.max_tasks}")
+        if quota.max_cpu is not None and cpu > quota.max_cpu:
+            self.violations.append(f"{cpu} CPU > quota {quota.max_cpu}")
+        if quota.max_memory is not None and memory > quota.max_memory:
+            self.violations.append(f"{memory} memory > quota {quota.max_memory}")
+
     def running(self) -> list[str]:
         return list(self.by_status[TaskStatus.RUNNING])
 
@@ -160,6 +211,7 @@ class Simulation:
             running = self.by_status[TaskStatus.RUNNING]
             if parallelism is not None and len(running) > parallelism:
                 self.violations.append(f"{len(running)} running > {parallelism}")
+            self._check_quota()
             if running:
                 self.finish(next(iter(running)), next(draws, AttemptStatus.SUCCEEDED))
             else:

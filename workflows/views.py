@@ -23,6 +23,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts import audit
+from k8s_runner.logs import open_log, pod_events, read_tail
 from workflows.blueprints import blueprint_for
 from workflows.graph import MAX_GRAPH_TASKS, render_run_svg, render_version_svg
 from workflows.models import (
@@ -495,19 +496,9 @@ def read_log_tail(path: str, limit: int = LOG_TAIL_BYTES) -> tuple[str | None, b
         return None, False
     try:
         with open(path, "rb") as log:
-            log.seek(0, 2)
-            size = log.tell()
-            truncated = size > limit
-            log.seek(max(0, size - limit))
-            data = log.read(limit)
+            return read_tail(log, limit)
     except OSError:
         return None, False
-    if truncated:
-        # Start at a line boundary rather than mid-line (or mid-character).
-        newline = data.find(b"\n")
-        if newline >= 0:
-            data = data[newline + 1 :]
-    return data.decode("utf-8", errors="replace"), truncated
 
 
 @login_required
@@ -515,9 +506,12 @@ def task_logs(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     run, task = _task(request, pk, name)
     attempts = list(task.attempts.all())
     attempt = _chosen_attempt(request, attempts)
-    log_text, truncated = (
-        read_log_tail(attempt.log_path) if attempt is not None else (None, False)
-    )
+    log_text: str | None = None
+    truncated = False
+    log = open_log(attempt) if attempt is not None else None
+    if log is not None:
+        with log:
+            log_text, truncated = read_tail(log, LOG_TAIL_BYTES)
     context = {
         "run": run,
         "task": task,
@@ -526,6 +520,8 @@ def task_logs(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         "log_text": log_text,
         "truncated": truncated,
         "tail_mib": LOG_TAIL_BYTES // (1024 * 1024),
+        # The pod's Kubernetes Events; None for an attempt without a pod.
+        "pod_events": pod_events(attempt) if attempt is not None else None,
     }
     return render(request, "workflows/task_logs.html", context)
 
@@ -534,12 +530,9 @@ def task_logs(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 def task_log_raw(request: HttpRequest, pk: int, name: str) -> FileResponse:
     run, task = _task(request, pk, name)
     attempt = _chosen_attempt(request, list(task.attempts.all()))
-    if attempt is None or not attempt.log_path:
+    log = open_log(attempt) if attempt is not None else None
+    if attempt is None or log is None:
         raise Http404("no log yet")
-    try:
-        log = open(attempt.log_path, "rb")  # noqa: SIM115 - FileResponse closes it
-    except OSError as error:
-        raise Http404("no log yet") from error
     return FileResponse(
         log,
         as_attachment=True,

@@ -56,7 +56,10 @@ class PodRequest:
     volumes: tuple[Mapping[str, Any], ...] = ()
     volume_mounts: tuple[Mapping[str, Any], ...] = ()
     security_context: Mapping[str, Any] = field(default_factory=dict)
-    namespace: str | None = None  # the workflow's own; None: the backend's
+    namespace: str | None = None  # the workflow's own spec.namespace
+    # The run's project's namespace, used when the workflow names none; None
+    # (and then `namespace` None too): the backend's FLOWDECK_K8S_NAMESPACE.
+    project_namespace: str | None = None
 
     @property
     def name(self) -> str:

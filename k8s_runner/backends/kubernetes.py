@@ -238,7 +238,7 @@ class KubernetesBackend:
                 f"securityContext {', '.join(refused)} {ALLOW_PRIVILEGED_HINT}",
                 permanent=True,
             )
-        namespace = request.namespace or self.namespace
+        namespace = self.namespace_for(request)
         try:
             pod = pod_manifest(
                 request, namespace=namespace, settings=self.manifest_settings
@@ -276,6 +276,11 @@ class KubernetesBackend:
                 run_id=request.run_id,
             )
         )
+
+    def namespace_for(self, request: PodRequest) -> str:
+        """Where the attempt's pod goes: the workflow's spec.namespace, else its
+        project's namespace, else the backend's (FLOWDECK_K8S_NAMESPACE)."""
+        return request.namespace or request.project_namespace or self.namespace
 
     def cancel(self, attempt_id: int, handle: str) -> None:
         """Archive what the attempt logged so far, then delete its pod with the
@@ -480,6 +485,27 @@ class KubernetesBackend:
         except _API_FAULTS as error:
             raise api_error(error, f"deleting pod {namespace}/{name}") from error
 
+    def events(self, handle: str) -> list[dict[str, Any]]:
+        """The Kubernetes Events about the pod `handle` (`namespace/name`), the
+        oldest first, each as {type, reason, message, count, first_time,
+        last_time, source} (times as ISO 8601 text, or None). Events expire
+        (an hour by default), so an old pod has none."""
+        namespace, name = split_handle(handle)
+        if not name:
+            return []
+        namespace = namespace or self.namespace
+        try:
+            listed = self.core.list_namespaced_event(
+                namespace,
+                field_selector=f"involvedObject.kind=Pod,involvedObject.name={name}",
+                _request_timeout=self.request_timeout,
+            )
+        except _API_FAULTS as error:
+            raise api_error(error, f"listing the events of {handle}") from error
+        found = [_event_dict(event) for event in listed.items or []]
+        found.sort(key=lambda event: event["last_time"] or event["first_time"] or "")
+        return found
+
     def read_log(self, namespace: str, name: str) -> bytes:
         """What the pod's container logged; b"" before it has started (or once
         the pod is gone)."""
@@ -609,6 +635,23 @@ def where(pod: V1Pod) -> tuple[str, str]:
     """The pod's (namespace, name)."""
     metadata = pod.metadata or V1ObjectMeta()
     return metadata.namespace or "", metadata.name or ""
+
+
+def _event_dict(event: Any) -> dict[str, Any]:
+    def text(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    last = event.last_timestamp or event.event_time
+    source = event.source
+    return {
+        "type": event.type or "",
+        "reason": event.reason or "",
+        "message": event.message or "",
+        "count": event.count or 1,
+        "first_time": text(event.first_timestamp or last),
+        "last_time": text(last),
+        "source": (source.component if source else None) or "",
+    }
 
 
 def _labels(pod: V1Pod) -> dict[str, str]:

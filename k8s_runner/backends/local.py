@@ -63,6 +63,8 @@ def process_start_time(pid: int) -> str | None:
 
 class LocalBackend:
     name = "local"
+    # recover() is cheap here (a /proc read per attempt), so the sweep runs it.
+    recovers_in_sweep = True
 
     def __init__(self, reporter: Reporter, *, data_dir: Path, slots: int) -> None:
         self._reporter = reporter
@@ -265,9 +267,6 @@ class LocalBackend:
 
     def _finish(self, live: _Live, code: int | None) -> None:
         request = live.request
-        with self._lock:
-            self._live.pop(request.attempt_id, None)
-        self._fill()
         if live.cancelled:
             report = Report(request.attempt_id, AttemptStatus.CANCELLED, exit_code=code)
         elif live.timed_out:
@@ -297,7 +296,12 @@ class LocalBackend:
                 reason="Error",
                 message=f"exited with code {code}",
             )
+        # Report before forgetting the attempt: a sweep that finds it unknown
+        # must find its report already queued ahead of any "lost" verdict.
         self._reporter(replace(report, at=_now(), run_id=request.run_id or None))
+        with self._lock:
+            self._live.pop(request.attempt_id, None)
+        self._fill()
 
     def _terminate(self, live: _Live) -> None:
         """SIGTERM the attempt's process group, SIGKILL it after a grace period."""
@@ -326,9 +330,6 @@ class LocalBackend:
         def poll() -> None:
             while process_start_time(pid) == started:
                 time.sleep(_ADOPTED_POLL_SECONDS)
-            with self._lock:
-                self._live.pop(attempt_id, None)
-            self._fill()
             status = AttemptStatus.CANCELLED if live.cancelled else AttemptStatus.ERROR
             self._reporter(
                 Report(
@@ -340,6 +341,9 @@ class LocalBackend:
                     at=_now(),
                 )
             )
+            with self._lock:
+                self._live.pop(attempt_id, None)
+            self._fill()
 
         threading.Thread(target=poll, name=f"adopted-{pid}", daemon=True).start()
 

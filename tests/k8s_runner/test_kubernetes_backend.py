@@ -28,14 +28,15 @@ from tests.k8s_runner.kubelet_sim import (
     Evicted,
     Fail,
     ImagePullBackOff,
+    KubeletSimulator,
     OOMKilled,
     RunUntilDeleted,
     Succeed,
 )
 from tests.k8s_runner.test_manifests import SHAPES, requests_of
-from workflows.models import Attempt, Run
+from workflows.models import Attempt, Project, Run
 from workflows.services.control import cancel_run
-from workflows.services.submit import create_workflow, submit_run
+from workflows.services.submit import create_workflow, default_project, submit_run
 from workflows.spec import Limits
 from workflows.states import TERMINAL_RUN_STATUSES, AttemptStatus, RunStatus
 
@@ -135,6 +136,9 @@ def flowdeck(
 ) -> Iterator[Flowdeck]:
     if not getattr(kubelet, "simulated", True):
         pytest.skip("these runs script pods through the kubelet simulator")
+    # The project's namespace is where its runs' pods go.
+    Project.objects.filter(pk=default_project().pk).update(namespace=kube_namespace)
+    reconcile.run_namespaces.clear()
     settings.FLOWDECK_BACKEND = "kubernetes"
     settings.FLOWDECK_K8S_KUBECONFIG = str(kube.kubeconfig)
     settings.FLOWDECK_K8S_CONTEXT = ""
@@ -605,3 +609,72 @@ def test_the_api_server_accepts_every_task_shape(
     [pod] = flowdeck.pods()
     assert pod.metadata.name == request.name
     assert pod.spec.containers[0].name == "main"
+
+
+# --- namespaces ------------------------------------------------------------------
+
+
+def test_each_run_puts_its_pods_in_its_project_s_namespace_unless_the_spec_names_one(
+    flowdeck: Flowdeck, kube: Any, user: Any
+) -> None:
+    elsewhere = kube.cluster.create_namespace()
+    blue = Project.objects.create(name="blue", namespace=elsewhere)
+    flowdeck.start_watcher()
+    home = flowdeck.run("home", [shell_task("a")], user)
+    away = submit_run(
+        create_workflow(
+            workflow_document("away", [shell_task("a"), shell_task("b")]),
+            author=user,
+            project=blue,
+        ).latest_version,
+        user=user,
+    )
+    pinned = submit_run(
+        create_workflow(
+            workflow_document(
+                "pinned", [shell_task("a")], namespace=flowdeck.namespace
+            ),
+            author=user,
+            project=blue,
+        ).latest_version,
+        user=user,
+    )
+    reconcile.reconcile(away.pk)
+    reconcile.reconcile(pinned.pk)
+    # A watcher in another process learns the new namespace from the database.
+    from k8s_runner.watcher import DatabaseBook
+
+    assert {flowdeck.namespace, elsewhere} <= DatabaseBook().live_namespaces()
+    with (
+        kube.api_client() as api,
+        KubeletSimulator(api, elsewhere, node_name="sim-node-blue") as sim,
+    ):
+        for run in (home, away, pinned):
+            assert flowdeck.finish(run).status == RunStatus.SUCCEEDED
+    assert not sim.errors
+
+    def namespaces_of(run: Run) -> set[str]:
+        return {
+            handle.split("/")[0]
+            for handle in Attempt.objects.filter(task_run__run=run).values_list(
+                "handle", flat=True
+            )
+        }
+
+    assert namespaces_of(home) == {flowdeck.namespace}
+    assert namespaces_of(away) == {elsewhere}
+    assert namespaces_of(pinned) == {flowdeck.namespace}
+    assert elsewhere in flowdeck.watcher.watches  # type: ignore[union-attr]
+
+
+def test_a_project_s_new_namespace_applies_to_new_runs_not_to_a_running_one(
+    diamond: Any, project: Project
+) -> None:
+    cache = reconcile.RunNamespaces(size=2)
+    running = submit_run(diamond.latest_version, user=diamond.owner)
+    assert cache.get({running.pk}) == {running.pk: "team"}
+    Project.objects.filter(pk=project.pk).update(namespace="moved")
+    later = submit_run(diamond.latest_version, user=diamond.owner)
+    assert cache.get({running.pk, later.pk}) == {running.pk: "team", later.pk: "moved"}
+    cache.remember({-1: "x"})  # the least recently used run falls out
+    assert cache.get_cached(running.pk) is None

@@ -3,6 +3,7 @@ backend, in-process; and the race of two reconcilers on PostgreSQL."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -177,3 +178,34 @@ def test_two_reconcilers_racing_on_postgresql_never_start_a_task_twice(user):
         assert Attempt.objects.filter(task_run__run=run).count() == 20
         assert set(run.tasks.values_list("status", flat=True)) == {TaskStatus.RUNNING}
         assert run.events.filter(kind="attempt", status="Launching").count() == 20
+
+
+def test_the_sweep_settles_an_attempt_whose_process_ended_unreported(user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workflows.services.attempts import Report, record_report
+    from workflows.states import AttemptStatus
+
+    workflow = create_workflow(
+        workflow_document("lost", [shell_task("t", retry={"limit": 0})]), author=user
+    )
+    run = submit_run(workflow.latest_version, user=user)
+    launch = advance_run(run.pk, backend="local").launch[0]
+    # As if a worker recorded the start, then died before the end was reported.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    record_report(
+        Report(
+            launch.attempt_id,
+            AttemptStatus.RUNNING,
+            handle=f"{gone.pid}:0",
+            at=timezone.now() - timedelta(minutes=5),
+        )
+    )
+    reconcile.sweep()
+    run = wait_for_end(run)
+    attempt = Attempt.objects.get(pk=launch.attempt_id)
+    assert (attempt.status, attempt.reason) == ("Error", "ProcessLost")
+    assert run.status == RunStatus.FAILED

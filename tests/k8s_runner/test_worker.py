@@ -96,14 +96,19 @@ def worker(worker_env: dict[str, str], tmp_path: Path):
         sys.stderr.write((tmp_path / "worker.log").read_text())
 
 
-def wait_for_end(run: Run, timeout: float = 60) -> Run:
+def wait_for_end(run: Run, log: Path, timeout: float = 60) -> Run:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run.refresh_from_db()
         if run.status in TERMINAL_RUN_STATUSES:
             return run
         time.sleep(0.1)
-    raise AssertionError(f"run still {run.status} after {timeout}s")
+    tasks = dict(run.tasks.values_list("name", "status"))
+    events = list(run.events.values_list("seq", "kind", "task", "status"))[-15:]
+    raise AssertionError(
+        f"run still {run.status} after {timeout}s; tasks {tasks}; last events "
+        f"{events}; worker log:\n{log.read_text(errors='replace')[-6000:]}"
+    )
 
 
 def test_a_worker_process_runs_a_submitted_workflow_and_its_retry(
@@ -124,7 +129,8 @@ def test_a_worker_process_runs_a_submitted_workflow_and_its_retry(
     )
     workflow = create_workflow(doc, author=user)
     # submit_run hands the run to the worker through Redis on commit.
-    run = wait_for_end(submit_run(workflow.latest_version, user=user))
+    log = tmp_path / "worker.log"
+    run = wait_for_end(submit_run(workflow.latest_version, user=user), log)
     assert run.status == RunStatus.FAILED
     failed = Attempt.objects.get(task_run__run=run, task_run__name="load")
     assert failed.exit_code == 2
@@ -132,7 +138,7 @@ def test_a_worker_process_runs_a_submitted_workflow_and_its_retry(
 
     marker.touch()
     retry_run(run.pk, user=user)
-    run = wait_for_end(run)
+    run = wait_for_end(run, log)
     assert run.status == RunStatus.SUCCEEDED
     assert dict(run.tasks.values_list("name", "attempts_count")) == {
         "extract": 1,
@@ -177,7 +183,7 @@ def test_a_worker_killed_mid_run_loses_no_task_and_starts_none_twice(
     first_worker.wait()
     second_worker = start_worker(worker_env, log)
     try:
-        run = wait_for_end(run)
+        run = wait_for_end(run, log)
     finally:
         stop_worker(second_worker)
     assert run.status == RunStatus.SUCCEEDED, log.read_text()[-3000:]

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workflows import engine
-from workflows.engine import Blueprint, RunState, TaskState
+from workflows.engine import Blueprint, Capacity, RunState, TaskState
 from workflows.simulation import T0, Simulation
-from workflows.spec import Backoff, RetryPolicy, TaskSpec, WorkflowSpec
+from workflows.spec import Backoff, Resources, RetryPolicy, TaskSpec, WorkflowSpec
 from workflows.states import (
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
@@ -35,9 +37,11 @@ def make_spec(
     retries: dict[str, int] | None = None,
     priorities: dict[str, int] | None = None,
     timeout: float | None = None,
+    requests: dict[str, dict[str, str]] | None = None,
 ) -> WorkflowSpec:
     retries = retries or {}
     priorities = priorities or {}
+    requests = requests or {}
     return WorkflowSpec(
         name="wf",
         tasks=tuple(
@@ -50,6 +54,7 @@ def make_spec(
                 ),
                 priority=priorities.get(name, 0),
                 timeout=timeout,
+                resources=Resources(requests=requests.get(name, {})),
             )
             for name, upstream in deps.items()
         ),
@@ -153,6 +158,92 @@ def test_a_cancelling_run_cancels_every_unfinished_task_and_ends_cancelled() -> 
     assert plan.actions[-1] == engine.FinishRun(RunStatus.CANCELLED, "cancelled")
 
 
+def _queued_run(
+    capacity: Capacity, requests: dict[str, dict[str, str]] | None = None
+) -> tuple[Blueprint, RunState]:
+    blueprint = Blueprint.of(make_spec({"a": [], "b": [], "c": []}, requests=requests))
+    state = RunState(
+        RunStatus.RUNNING,
+        T0,
+        {name: TaskState(TaskStatus.QUEUED) for name in "abc"},
+        {TaskStatus.QUEUED: 3},
+        queued=["a", "b", "c"],
+        capacity=capacity,
+    )
+    return blueprint, state
+
+
+def test_a_task_quota_starts_only_the_free_slots_and_says_why_the_rest_wait() -> None:
+    blueprint, state = _queued_run(Capacity(free_tasks=1, max_tasks=8))
+    plan = engine.plan(blueprint, state, T0)
+    assert plan.actions == [
+        engine.StartTask("a", 1),
+        engine.WaitForQuota(
+            "b", "waiting for project quota: 8 of 8 running tasks in use"
+        ),
+        engine.WaitForQuota(
+            "c", "waiting for project quota: 8 of 8 running tasks in use"
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("capacity", "requests", "message"),
+    [
+        (
+            Capacity(free_cpu=Decimal("0.5"), max_cpu=Decimal(4)),
+            {"a": {"cpu": "2"}},
+            "waiting for project quota: needs 2 CPU; 0.5 of 4 free",
+        ),
+        (
+            Capacity(free_cpu=Decimal("0.25"), max_cpu=Decimal(1)),
+            {"a": {"cpu": "500m"}},
+            "waiting for project quota: needs 0.5 CPU; 0.25 of 1 free",
+        ),
+        (
+            Capacity(free_memory=Decimal(2**30), max_memory=Decimal(8 * 2**30)),
+            {"a": {"memory": "4Gi"}},
+            "waiting for project quota: needs 4Gi memory; 1Gi of 8Gi free",
+        ),
+        (
+            Capacity(free_memory=Decimal(-5), max_memory=Decimal(512 * 2**20)),
+            {"a": {"memory": "1536Mi"}},
+            "waiting for project quota: needs 1.5Gi memory; 0 of 512Mi free",
+        ),
+    ],
+)
+def test_a_task_too_big_for_what_is_left_waits_with_the_numbers(
+    capacity: Capacity, requests: dict[str, dict[str, str]], message: str
+) -> None:
+    blueprint, state = _queued_run(capacity, requests)
+    plan = engine.plan(blueprint, state, T0)
+    assert plan.actions == [
+        engine.WaitForQuota("a", message),
+        engine.WaitForQuota("b", "waiting for project quota: queued behind a"),
+        engine.WaitForQuota("c", "waiting for project quota: queued behind a"),
+    ]
+
+
+def test_tasks_without_requests_count_nothing_against_cpu_and_memory() -> None:
+    capacity = Capacity(free_cpu=Decimal(0), free_memory=Decimal(0))
+    blueprint, state = _queued_run(capacity)
+    plan = engine.plan(blueprint, state, T0)
+    assert [type(a) for a in plan.actions] == [engine.StartTask] * 3
+
+
+def test_small_tasks_start_while_they_fit_then_the_rest_wait() -> None:
+    requests = {name: {"cpu": "1"} for name in "abc"}
+    blueprint, state = _queued_run(
+        Capacity(free_cpu=Decimal(2), max_cpu=Decimal(2)), requests
+    )
+    plan = engine.plan(blueprint, state, T0)
+    assert plan.actions == [
+        engine.StartTask("a", 1),
+        engine.StartTask("b", 1),
+        engine.WaitForQuota("c", "waiting for project quota: needs 1 CPU; 0 of 2 free"),
+    ]
+
+
 def test_the_pure_core_does_not_import_django() -> None:
     code = (
         "import sys, workflows.engine, workflows.dag, workflows.states, "
@@ -239,3 +330,44 @@ def test_incremental_plans_reach_the_same_end_as_full_plans(
     assert partial.started == full.started
     assert partial.tasks == full.tasks
     assert partial.run_status is full.run_status
+
+
+@st.composite
+def random_quota_runs(
+    draw: st.DrawFn,
+) -> tuple[WorkflowSpec, list[AttemptStatus], Capacity]:
+    spec, outcomes = draw(random_runs())
+    max_tasks = draw(st.one_of(st.none(), st.integers(1, 3)))
+    max_cpu = draw(st.one_of(st.none(), st.integers(1, 4)))
+    max_memory = draw(st.one_of(st.none(), st.integers(1, 4)))
+    # Every task fits in the quota on its own, or it would wait forever.
+    requests = {
+        task.name: {
+            "cpu": str(draw(st.integers(0, max_cpu or 4))),
+            "memory": f"{draw(st.integers(0, max_memory or 4))}Gi",
+        }
+        for task in spec.tasks
+    }
+    tasks = tuple(
+        replace(task, resources=Resources(requests=requests[task.name]))
+        for task in spec.tasks
+    )
+    quota = Capacity(
+        max_tasks=max_tasks,
+        max_cpu=None if max_cpu is None else Decimal(max_cpu),
+        max_memory=None if max_memory is None else Decimal(max_memory * 2**30),
+    )
+    return replace(spec, tasks=tasks), outcomes, quota
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_quota_runs())
+def test_the_engine_never_starts_tasks_beyond_the_project_quota(
+    case: tuple[WorkflowSpec, list[AttemptStatus], Capacity],
+) -> None:
+    spec, outcomes, quota = case
+    for incremental in (False, True):
+        sim = Simulation(Blueprint.of(spec), incremental=incremental, quota=quota)
+        sim.run_to_end(list(outcomes))
+        assert sim.violations == []
+        assert sim.run_status in (RunStatus.SUCCEEDED, RunStatus.FAILED)

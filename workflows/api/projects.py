@@ -28,7 +28,7 @@ from rest_framework.serializers import BaseSerializer
 
 from accounts import audit
 from workflows.api.permissions import ProjectRole
-from workflows.models import Membership, Project, Role
+from workflows.models import Membership, Project, Role, validate_quantity
 from workflows.permissions import Action, require, role_of
 from workflows.services import projects as project_services
 
@@ -44,6 +44,31 @@ class ProjectSerializer(serializers.ModelSerializer):
         max_length=63,
         help_text="The Kubernetes namespace of its pods; defaults to the name.",
     )
+    max_running_tasks = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Quota: at most this many of the project's tasks run at once; "
+        "null: no limit.",
+    )
+    max_cpu = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=32,
+        validators=[validate_quantity],
+        help_text="Quota: CPU requested by the project's running tasks, a "
+        "Kubernetes quantity such as 4 or 500m; null: no limit.",
+    )
+    max_memory = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=32,
+        validators=[validate_quantity],
+        help_text="Quota: memory requested by the project's running tasks, a "
+        "Kubernetes quantity such as 8Gi; null: no limit.",
+    )
     role = serializers.SerializerMethodField(
         help_text="Your role in the project; null if you are not a member "
         "(a site administrator)."
@@ -51,7 +76,17 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "namespace", "created_at", "role"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "namespace",
+            "max_running_tasks",
+            "max_cpu",
+            "max_memory",
+            "created_at",
+            "role",
+        ]
         read_only_fields = ["id", "created_at", "role"]
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
@@ -61,6 +96,12 @@ class ProjectSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         role = role_of(request.user, project) if request is not None else None
         return str(role) if role else None
+
+    def to_representation(self, instance: Project) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        for name in ("max_cpu", "max_memory"):
+            data[name] = data[name] or None  # empty: no limit, shown as null
+        return data
 
     def validate_namespace(self, value: str) -> str:
         if value:

@@ -404,3 +404,24 @@ class RunEventPageSerializer(serializers.Serializer):
         help_text="Pass as `since` for the next page; null when this page "
         "reaches last_seq.",
     )
+
+
+class PodEventSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="Normal or Warning.")
+    reason = serializers.CharField(help_text="Scheduled, Pulling, BackOff, ...")
+    message = serializers.CharField()
+    count = serializers.IntegerField(help_text="How many times it happened.")
+    first_time = serializers.DateTimeField(allow_null=True)
+    last_time = serializers.DateTimeField(allow_null=True)
+    source = serializers.CharField(help_text="The component that reported it.")
+
+
+class PodEventListSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField(
+        allow_null=True, help_text="The attempt number served; null: none yet."
+    )
+    events = PodEventSerializer(
+        many=True,
+        allow_null=True,
+        help_text="Oldest first; null when the attempt has no pod.",
+    )

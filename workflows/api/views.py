@@ -32,11 +32,13 @@ from rest_framework.serializers import BaseSerializer
 
 from accounts import audit
 from accounts.authentication import PersonalTokenAuthentication
+from k8s_runner.logs import open_log, pod_events
 from workflows.api.filters import RunFilter, WorkflowFilter, int_param
 from workflows.api.parsers import LegacyYAMLParser, TextYAMLParser, YAMLParser
 from workflows.api.permissions import ProjectRole
 from workflows.api.serializers import (
     DetailSerializer,
+    PodEventListSerializer,
     RerunPreviewSerializer,
     RetrySerializer,
     RunDetailSerializer,
@@ -613,6 +615,11 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         number = int_param(request, "attempt", minimum=1)
         tail = int_param(request, "tail", minimum=0)
         run = self.get_object()
+        return log_response(self.attempt_of(run, task, number), tail)
+
+    def attempt_of(self, run: Run, task: str, number: int | None) -> Attempt | None:
+        """Attempt `number` of the run's task `task` (the latest when None; None
+        when it has none yet); 404 for a task or an attempt that does not exist."""
         task_run = self.task_of(run, task)
         attempts = task_run.attempts.defer("request").order_by("-number")
         if number is not None:
@@ -620,7 +627,45 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         attempt = attempts.first()
         if attempt is None and number is not None:
             raise NotFound(f"task {task!r} has no attempt {number}")
-        return log_response(attempt, tail)
+        return attempt
+
+    @extend_schema(
+        parameters=[
+            TASK_NAME,
+            OpenApiParameter(
+                "attempt", int, description="The attempt number; the latest if omitted."
+            ),
+        ],
+        responses={200: PodEventListSerializer, 400: BAD_QUERY, 404: NOT_FOUND},
+        description="The Kubernetes Events of one attempt's pod (scheduling, "
+        "image pulls, probes, evictions), oldest first; who may read the task's "
+        "log may read these. `events` is null for an attempt without a pod (the "
+        "local backend, or not launched yet). Kubernetes keeps events about an "
+        "hour, so an old attempt has none.",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"tasks/(?P<task>[^/]+)/events",
+        url_name="task-events",
+        filter_backends=[],
+    )
+    def task_events(
+        self, request: Request, pk: str | None = None, task: str = ""
+    ) -> Response:
+        """`GET /api/runs/{id}/tasks/{name}/events/?attempt=N`: the pod's
+        Kubernetes Events. Visibility as for the logs: get_object() only finds
+        runs of the requester's projects (404 otherwise)."""
+        number = int_param(request, "attempt", minimum=1)
+        run = self.get_object()
+        attempt = self.attempt_of(run, task, number)
+        events = pod_events(attempt) if attempt is not None else None
+        return Response(
+            {
+                "attempt": attempt.number if attempt is not None else None,
+                "events": events,
+            }
+        )
 
     @extend_schema(
         parameters=[
@@ -661,17 +706,13 @@ def log_response(attempt: Attempt | None, tail: int | None) -> HttpResponse:
     """The attempt's log file, or an empty 200 marked `waiting` when there is
     none yet. The size is read once, so a log that is still being written is
     served up to that size and Content-Length stays true."""
-    log: IO[bytes] | None = None
-    if attempt is not None and attempt.log_path:
-        try:
-            log = open(attempt.log_path, "rb")  # noqa: SIM115 - closed by the response
-        except FileNotFoundError:
-            log = None
+    # Archived, or read live from a running pod (k8s_runner.logs).
+    log = open_log(attempt) if attempt is not None else None
     if log is None:
         response = HttpResponse(b"", content_type="text/plain; charset=utf-8")
         response[LOG_STATUS_HEADER] = "waiting"
     else:
-        size = os.fstat(log.fileno()).st_size
+        size = log.seek(0, os.SEEK_END)
         start = max(0, size - min(tail, MAX_LOG_TAIL)) if tail is not None else 0
         response = StreamingHttpResponse(
             _FileRange(log, start, size - start),

@@ -18,7 +18,7 @@ from workflows import engine
 from workflows.blueprints import blueprint_for, version_identity
 from workflows.engine import Blueprint, Plan, RunState, TaskState
 from workflows.models import Attempt, RunEvent, TaskRun
-from workflows.services import rows
+from workflows.services import quotas, rows
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.spec import render_task
@@ -166,6 +166,10 @@ def _load_state(
         counts=counts,
         examine=examine,
         queued=queued,
+        # Only a run in a project with a quota pays for the usage query.
+        capacity=quotas.capacity(run.quota_project_id)
+        if run.quota_project_id is not None and queued_any(counts, queued)
+        else None,
     )
     return state, loaded_rows
 
@@ -202,6 +206,8 @@ def _apply(
                 result.launch.append(
                     _start_attempt(txn, blueprint, task_rows[name], number, backend)
                 )
+            case engine.WaitForQuota(task=name, reason=message):
+                _wait_for_quota(txn, task_rows[name], message)
             case engine.SkipTask(task=name, upstream=upstream):
                 txn.set_task_status(
                     task_rows[name],
@@ -249,6 +255,30 @@ def _apply(
         run_id, wake_at = txn.run.pk, plan.wake_at
         txn.after_commit(lambda: request_reconcile(run_id, at=wake_at))
     return follow_up
+
+
+def queued_any(counts: Mapping[TaskStatus, int], queued: list[str]) -> bool:
+    # Tasks queued in this very plan (Pending or Retrying before) may start too.
+    return bool(
+        queued or counts.get(TaskStatus.PENDING) or counts.get(TaskStatus.RETRYING)
+    )
+
+
+def _wait_for_quota(txn: RunTransaction, task: TaskRun, message: str) -> None:
+    """Say why a Queued task waits; an event only when the reason changes, so
+    that every plan of a crowded project does not flood the run's log."""
+    if (task.reason, task.message) == (quotas.QUOTA_REASON, message):
+        return
+    task.reason, task.message = quotas.QUOTA_REASON, message
+    txn.defer_task_fields(task, {"reason", "message"})
+    txn.event(
+        RunEvent.Kind.TASK,
+        task=task.name,
+        status=task.status,
+        previous=task.status,
+        message=message,
+        data={"reason": quotas.QUOTA_REASON},
+    )
 
 
 def _start_attempt(
@@ -315,6 +345,12 @@ def end_attempt(
         return None
     if task.status != TaskStatus.RUNNING or task.attempts_count != attempt.number:
         return None
+    project_id = txn.run.quota_project_id
+    if project_id is not None and not txn.quota_freed:
+        # Room in the project's quota frees up: its other runs may start tasks.
+        txn.quota_freed = True
+        run_id = txn.run.pk
+        txn.after_commit(lambda: quotas.wake_waiting_runs(project_id, run_id))
     retries_allowed = txn.run.status == RunStatus.RUNNING
     round_number = attempt.number - task.round_start + 1
     outcome = engine.after_attempt(

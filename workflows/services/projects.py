@@ -13,21 +13,46 @@ from django.db import transaction
 
 from workflows.models import Membership, Project, Role
 from workflows.services.errors import ActionRefused
+from workflows.services.quotas import sync_runs, wake_waiting_runs
+
+QUOTA_FIELDS = {"max_running_tasks", "max_cpu", "max_memory"}
 
 
-def create_project(*, name: str, description: str = "", namespace: str = "") -> Project:
-    return Project.objects.create(
+def create_project(
+    *, name: str, description: str = "", namespace: str = "", **quotas: Any
+) -> Project:
+    project = Project.objects.create(
         name=name, description=description, namespace=namespace or name
     )
+    if quotas:
+        update_project(project, **quotas)
+    return project
+
+
+_SETTINGS = ("description", "namespace", *QUOTA_FIELDS)
 
 
 def update_project(project: Project, **changes: Any) -> Project:
-    """Change the description or the namespace; the name stays."""
-    fields = [name for name in ("description", "namespace") if name in changes]
+    """Change the description, the namespace or the quotas; the name stays.
+
+    A changed quota applies to the project's unfinished runs at their next
+    plan; runs that waited for it are planned again after commit."""
+    fields = [name for name in _SETTINGS if name in changes]
+    before = {name: getattr(project, name) for name in QUOTA_FIELDS}
     for name in fields:
-        setattr(project, name, changes[name])
+        value = changes[name]
+        if name == "max_running_tasks" and not value:
+            value = None  # no limit
+        elif name in QUOTA_FIELDS and not value:
+            value = ""
+        setattr(project, name, value)
     if fields:
-        project.save(update_fields=fields)
+        with transaction.atomic():
+            project.save(update_fields=fields)
+            if before != {name: getattr(project, name) for name in QUOTA_FIELDS}:
+                sync_runs(project)
+                project_id = project.pk
+                transaction.on_commit(lambda: wake_waiting_runs(project_id, 0))
     return project
 
 

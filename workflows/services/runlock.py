@@ -38,6 +38,8 @@ class RunTransaction:
         self._run_fields: set[str] = set()
         self._after_commit: list[Callable[[], None]] = []
         self._unsaved_tasks: dict[int, tuple[TaskRun, set[str]]] = {}
+        # Set once an attempt in a project with a quota ended (see quotas).
+        self.quota_freed = False
 
     def event(
         self,
@@ -175,6 +177,11 @@ class RunTransaction:
             data=data,
         )
         return True
+
+    def defer_task_fields(self, task: TaskRun, columns: set[str]) -> None:
+        """Write these columns of the task at save_tasks() (no status change)."""
+        _, unsaved = self._unsaved_tasks.setdefault(id(task), (task, set()))
+        unsaved |= columns
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)

@@ -19,6 +19,7 @@ from workflows.models import (
 from workflows.secrets import restore_secrets
 from workflows.services.dispatch import request_reconcile
 from workflows.services.errors import ActionRefused
+from workflows.services.quotas import requested
 from workflows.services.runlock import RunTransaction
 from workflows.spec import FieldError, SpecError, parse_spec, render_parameters
 from workflows.states import TERMINAL_RUN_STATUSES
@@ -175,8 +176,10 @@ def submit_run(
     blueprint = blueprint_for(version.pk, version.document)
     values = render_parameters(blueprint.spec, parameters or {})
     with transaction.atomic():
+        project = Project.objects.get(workflows__pk=version.workflow_id)
         run = Run.objects.create(
             workflow_id=version.workflow_id,
+            quota_project=project if project.has_quota else None,
             version=version,
             parameters=values,
             trigger=trigger,
@@ -191,8 +194,11 @@ def submit_run(
                     name=task.name,
                     position=graph.position[task.name],
                     priority=task.priority,
+                    cpu_request_milli=cpu,
+                    memory_request_bytes=memory,
                 )
                 for task in blueprint.spec.tasks
+                for cpu, memory in [requested(task)]
             ],
             batch_size=500,
         )

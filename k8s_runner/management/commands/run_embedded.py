@@ -1,5 +1,6 @@
 """Serve the embedded mode: the Daphne web server plus one Celery worker
-(with its beat) as child processes, stopped together."""
+(with its beat) as child processes, stopped together; with the Kubernetes
+backend, the pod watcher (`watch_pods`) as a third."""
 
 from __future__ import annotations
 
@@ -51,6 +52,19 @@ def web_command(host: str, port: int) -> list[str]:
     ]
 
 
+def watcher_command() -> list[str]:
+    return [sys.executable, "-m", "django", "watch_pods"]
+
+
+def child_commands(host: str, port: int) -> list[list[str]]:
+    """The child processes to run: the worker and the web server, and with the
+    Kubernetes backend the pod watcher too (nothing else records what pods do)."""
+    commands = [worker_command(), web_command(host, port)]
+    if settings.FLOWDECK_BACKEND == "kubernetes":
+        commands.append(watcher_command())
+    return commands
+
+
 class Command(BaseCommand):
     help = "Run the web server and a Celery worker together (the embedded mode)."
 
@@ -65,8 +79,8 @@ class Command(BaseCommand):
             "FLOWDECK_SERVE_STATIC": os.environ.get("FLOWDECK_SERVE_STATIC", "true"),
         }
         children = [
-            subprocess.Popen(worker_command(), env=env),
-            subprocess.Popen(web_command(options["host"], options["port"]), env=env),
+            subprocess.Popen(command, env=env)
+            for command in child_commands(options["host"], options["port"])
         ]
         self.stdout.write(
             f"Flowdeck on http://{options['host']}:{options['port']}/ "

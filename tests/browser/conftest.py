@@ -1,0 +1,88 @@
+"""A real Chromium (Debian's, at /usr/bin/chromium) driven by Playwright against
+Django's live test server.
+
+Playwright brings its own driver; its browser downloads are never used (never
+run `playwright install`). Without /usr/bin/chromium these tests are skipped,
+except in CI (CI=true), where a missing browser is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.browser)
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    pytest.skip(f"{CHROMIUM} is missing (Debian package chromium)")
+
+
+@pytest.fixture
+def page(
+    monkeypatch: pytest.MonkeyPatch, live_server: Any, tmp_path: Path
+) -> Iterator[Any]:
+    """A tab of a Chromium started for this test, with a fresh profile and no
+    session cookie; `page.live_url(path)` is absolute.
+
+    One browser per test, not per session: Playwright's sync API keeps an event
+    loop running in this thread while it is started, and Django refuses ORM
+    calls from a thread with a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE is
+    set, which must not leak into other tests (`check --deploy` rejects it).
+    """
+    _require_chromium()
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with playwright_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+        )
+        context.set_default_timeout(15_000)
+        tab = context.new_page()
+        tab.live_url = lambda path: f"{live_server.url}{path}"
+        try:
+            yield tab
+        finally:
+            context.close()
+            # While the loop runs, Django keeps this thread's connections
+            # apart (asgiref's Local follows the context), and nothing else
+            # would close them: the test database could not be dropped.
+            connections.close_all()
+
+
+def log_in(page: Any, username: str, password: str) -> None:
+    """Sign in through the real login form."""
+    page.goto(page.live_url("/login/"))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
