@@ -247,3 +247,41 @@ def test_a_project_admin_sets_quotas_on_the_project_page(
         "2",
         "1Gi",
     )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks need PostgreSQL"
+)
+def test_runs_planned_at_the_same_instant_share_the_quota(
+    user: Any, project: Project, woken: list[int]
+) -> None:
+    import threading
+
+    update_project(project, max_running_tasks=2)
+    workflow = _workflow(user, project, "racers", [shell_task("a"), shell_task("b")])
+    for _ in range(5):
+        runs = [submit_run(workflow.latest_version, user=user) for _ in range(2)]
+        barrier = threading.Barrier(len(runs))
+        errors: list[BaseException] = []
+
+        def plan(
+            run_id: int,
+            barrier: threading.Barrier = barrier,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            try:
+                barrier.wait()
+                advance_run(run_id)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=plan, args=(r.pk,)) for r in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert _running(project) <= 2
+        Run.objects.filter(pk__in=[r.pk for r in runs]).delete()

@@ -48,9 +48,13 @@ def update_project(project: Project, **changes: Any) -> Project:
         setattr(project, name, value)
     if fields:
         with transaction.atomic():
-            project.save(update_fields=fields)
-            if before != {name: getattr(project, name) for name in QUOTA_FIELDS}:
+            quota_changed = before != {n: getattr(project, n) for n in QUOTA_FIELDS}
+            if quota_changed:
+                # Runs before the project: planners lock their run, then the
+                # project (services/quotas.capacity); the other order deadlocks.
                 sync_runs(project)
+            project.save(update_fields=fields)
+            if quota_changed:
                 project_id = project.pk
                 transaction.on_commit(lambda: wake_waiting_runs(project_id, 0))
     return project

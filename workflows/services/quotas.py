@@ -54,9 +54,22 @@ def _usage_sql() -> str:
     )
 
 
+@cache
+def _lock_sql() -> str:
+    return f"SELECT {_q('id')} FROM {_table(Project)} WHERE {_q('id')} = %s FOR UPDATE"
+
+
 def capacity(project_id: int) -> Capacity | None:
-    """What the project has left across all its runs; None without a quota."""
+    """What the project has left across all its runs; None without a quota.
+
+    The caller holds its run's lock; this takes the project's row lock next
+    (always in that order), so two runs of one project plan one after the
+    other and the second sees the tasks the first started. SQLite's
+    transactions already lock the whole database.
+    """
     with connection.cursor() as cursor:
+        if connection.features.has_select_for_update:
+            cursor.execute(_lock_sql(), [project_id])
         cursor.execute(_usage_sql(), [project_id, TaskStatus.RUNNING, project_id])
         row = cursor.fetchone()
     if row is None:
