@@ -38,7 +38,6 @@ import ipaddress
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -50,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client, config
+
+from tests.net import free_port
 
 ASSETS_VARIABLE = "KUBEBUILDER_ASSETS"
 KUBECONFIG_VARIABLE = "FLOWDECK_TEST_KUBECONFIG"
@@ -114,12 +115,6 @@ def find_binaries(environ: dict[str, str] | None = None) -> KubeBinaries:
         )
 
     return KubeBinaries(apiserver=find("kube-apiserver"), etcd=find("etcd"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def self_signed_certificate(

@@ -18,15 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.net import free_port
+
 
 class ServiceUnavailable(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _find(binary: str, extra_dirs: list[str]) -> str | None:
@@ -88,7 +84,7 @@ def start_postgres(workdir: Path) -> str:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    port = _free_port()
+    port = free_port()
     options = (
         f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -124,7 +120,7 @@ def start_redis(workdir: Path) -> str:
     server = _find("redis-server", [])
     if not server:
         raise ServiceUnavailable("redis-server not found")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             server,
