@@ -14,6 +14,8 @@ from django.db import connection
 from workflows.engine import Capacity, task_requests
 from workflows.models import Project, Run, TaskRun, Workflow
 from workflows.services.dispatch import request_reconcile
+from workflows.services.rows import quote as _q
+from workflows.services.rows import table as _table
 from workflows.spec import TaskSpec
 from workflows.spec_base import quantity_value
 from workflows.states import TERMINAL_RUN_STATUSES, TaskStatus
@@ -26,14 +28,6 @@ def requested(task: TaskSpec) -> tuple[int, int]:
     """The task's (cpu millicores, memory bytes) requests, for TaskRun's columns."""
     cpu, memory = task_requests(task)
     return int((cpu * _MILLI).to_integral_value()), int(memory.to_integral_value())
-
-
-def _q(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
-def _table(model: type[Project | Run | TaskRun | Workflow]) -> str:
-    return _q(model._meta.db_table)
 
 
 @cache

@@ -24,26 +24,28 @@ M = TypeVar("M", bound=models.Model)
 _IN_CHUNK = 900
 
 
-def _q(name: str) -> str:
+def quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
 @cache
-def _table(model: type[models.Model]) -> str:
-    return _q(model._meta.db_table)
+def table(model: type[models.Model]) -> str:
+    return quote(model._meta.db_table)
 
 
 @cache
 def _update_sql(model: type[models.Model], fields: tuple[str, ...]) -> str:
-    columns = ", ".join(f"{_q(model._meta.get_field(f).column)} = %s" for f in fields)
-    return f"UPDATE {_table(model)} SET {columns} WHERE {_q('id')} = %s"
+    columns = ", ".join(
+        f"{quote(model._meta.get_field(f).column)} = %s" for f in fields
+    )
+    return f"UPDATE {table(model)} SET {columns} WHERE {quote('id')} = %s"
 
 
 @cache
 def _insert_sql(model: type[models.Model], fields: tuple[str, ...]) -> str:
-    columns = ", ".join(_q(model._meta.get_field(f).column) for f in fields)
+    columns = ", ".join(quote(model._meta.get_field(f).column) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})"
+    return f"INSERT INTO {table(model)} ({columns}) VALUES ({marks})"
 
 
 def _prep(model: type[models.Model], field: str, value: Any) -> Any:
@@ -76,7 +78,7 @@ def insert(instance: models.Model, fields: Sequence[str]) -> None:
     sql = _insert_sql(model, names)
     with connection.cursor() as cursor:
         if connection.features.can_return_columns_from_insert:
-            cursor.execute(f"{sql} RETURNING {_q('id')}", params)
+            cursor.execute(f"{sql} RETURNING {quote('id')}", params)
             instance.pk = cursor.fetchone()[0]
         else:
             cursor.execute(sql, params)
@@ -116,7 +118,7 @@ def lock_run(run_id: int) -> Run:
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     rows = list(
         Run.objects.raw(
-            f"SELECT * FROM {_table(Run)} WHERE {_q('id')} = %s{lock}", [run_id]
+            f"SELECT * FROM {table(Run)} WHERE {quote('id')} = %s{lock}", [run_id]
         )
     )
     if not rows:
@@ -131,22 +133,23 @@ def _in_chunks(
     for start in range(0, len(values), _IN_CHUNK):
         chunk = list(values[start : start + _IN_CHUNK])
         marks = ", ".join(["%s"] * len(chunk))
-        sql = (
-            f"SELECT * FROM {_table(model)} WHERE {where} AND {_q(column)} IN ({marks})"
-        )
+        condition = f"{where} AND {quote(column)} IN ({marks})"
+        sql = f"SELECT * FROM {table(model)} WHERE {condition}"
         found.extend(model.objects.raw(sql, [*params, *chunk]))
     return found
 
 
 def tasks_named(run_id: int, names: Iterable[str]) -> dict[str, TaskRun]:
-    rows = _in_chunks(TaskRun, f"{_q('run_id')} = %s", [run_id], "name", sorted(names))
+    rows = _in_chunks(
+        TaskRun, f"{quote('run_id')} = %s", [run_id], "name", sorted(names)
+    )
     return {task.name: task for task in rows}
 
 
 def task_counts(run_id: int) -> dict[str, int]:
     sql = (
-        f"SELECT {_q('status')}, COUNT(*) FROM {_table(TaskRun)} "
-        f"WHERE {_q('run_id')} = %s GROUP BY {_q('status')}"
+        f"SELECT {quote('status')}, COUNT(*) FROM {table(TaskRun)} "
+        f"WHERE {quote('run_id')} = %s GROUP BY {quote('status')}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [run_id])
@@ -155,9 +158,9 @@ def task_counts(run_id: int) -> dict[str, int]:
 
 def queued_names(run_id: int, limit: int) -> list[str]:
     sql = (
-        f"SELECT {_q('name')} FROM {_table(TaskRun)} WHERE {_q('run_id')} = %s "
-        f"AND {_q('status')} = %s ORDER BY {_q('priority')} DESC, {_q('position')} "
-        f"LIMIT %s"
+        f"SELECT {quote('name')} FROM {table(TaskRun)} WHERE {quote('run_id')} = %s "
+        f"AND {quote('status')} = %s "
+        f"ORDER BY {quote('priority')} DESC, {quote('position')} LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [run_id, "Queued", limit])
@@ -166,8 +169,8 @@ def queued_names(run_id: int, limit: int) -> list[str]:
 
 def due_retries(run_id: int, now: datetime) -> list[str]:
     sql = (
-        f"SELECT {_q('name')} FROM {_table(TaskRun)} WHERE {_q('run_id')} = %s "
-        f"AND {_q('status')} = %s AND {_q('retry_at')} <= %s"
+        f"SELECT {quote('name')} FROM {table(TaskRun)} WHERE {quote('run_id')} = %s "
+        f"AND {quote('status')} = %s AND {quote('retry_at')} <= %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [run_id, "Retrying", _prep(TaskRun, "retry_at", now)])
@@ -181,7 +184,7 @@ def attempts_with_tasks(run_id: int, attempt_ids: Iterable[int]) -> dict[int, At
         task.pk: task
         for task in _in_chunks(
             TaskRun,
-            f"{_q('run_id')} = %s",
+            f"{quote('run_id')} = %s",
             [run_id],
             "id",
             sorted({a.task_run_id for a in attempts}),
