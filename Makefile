@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export FLOWDECK_DATA_DIR ?= $(CURDIR)/.flowdeck
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean ui ui-test
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(MAKE) --no-print-directory ui-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -37,6 +38,17 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/throughput.py
+
+# The browser UI: sources in frontend/, the built bundle committed in static/ui/
+# (so `make run` needs no Node). `make ui` rebuilds it after a change.
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+ui: frontend/node_modules/.package-lock.json
+	cd frontend && npm run build
+
+ui-test: frontend/node_modules/.package-lock.json
+	cd frontend && npm run typecheck && npm test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,110 @@
+// A read-only DAG: laid out by dagre, zoom/pan/fit, minimap. The run monitor
+// draws runs with it; the editor builds its editable canvas from the same parts.
+import "@xyflow/react/dist/style.css";
+import "./graph.css";
+
+import {
+  Background,
+  Controls,
+  type Edge,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+} from "@xyflow/react";
+import { useMemo } from "react";
+
+import { type Direction, layoutGraph } from "./layout";
+import { statusColour } from "./status";
+import { nodeTypes, type TaskFlowNode, type TaskNodeData } from "./TaskNode";
+
+export interface DagTask {
+  id: string;
+  dependencies: string[];
+  label: string;
+  status?: string;
+  subtitle?: string;
+  attempts?: number;
+  error?: string;
+  collapsed?: number;
+}
+
+export interface DagViewProps {
+  tasks: DagTask[];
+  direction?: Direction;
+  selected?: string | null;
+  onSelect?: (id: string) => void;
+  /** Edges out of an active task are animated. */
+  animateActive?: boolean;
+}
+
+export function DagView(props: DagViewProps) {
+  return (
+    <ReactFlowProvider>
+      <DagCanvas {...props} />
+    </ReactFlowProvider>
+  );
+}
+
+function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive }: DagViewProps) {
+  const edgesIn = useMemo(
+    () => tasks.flatMap((task) => task.dependencies.map((dep) => ({ source: dep, target: task.id }))),
+    // Layout depends on the shape only, not on states: recompute when the ids change.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [shapeKey(tasks)],
+  );
+  const positions = useMemo(
+    () => layoutGraph(tasks.map((task) => ({ id: task.id })), edgesIn, direction),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [edgesIn, direction],
+  );
+  const statusById = useMemo(() => new Map(tasks.map((task) => [task.id, task.status])), [tasks]);
+  const nodes: TaskFlowNode[] = useMemo(
+    () =>
+      tasks.map((task) => {
+        const { id, dependencies: _deps, ...rest } = task;
+        const data: TaskNodeData = { ...rest, direction };
+        return {
+          id,
+          type: "task" as const,
+          position: positions.get(id) ?? { x: 0, y: 0 },
+          data,
+          selected: id === selected,
+          draggable: false,
+          connectable: false,
+        };
+      }),
+    [tasks, positions, direction, selected],
+  );
+  const edges: Edge[] = useMemo(
+    () =>
+      edgesIn.map(({ source, target }) => ({
+        id: `${source}->${target}`,
+        source,
+        target,
+        animated: Boolean(animateActive) && statusById.get(source) === "Succeeded" &&
+          ["Running", "Queued"].includes(statusById.get(target) ?? ""),
+      })),
+    [edgesIn, statusById, animateActive],
+  );
+  return (
+    <ReactFlow
+      nodes={nodes}
+      edges={edges}
+      nodeTypes={nodeTypes}
+      onNodeClick={(_event, node) => onSelect?.(node.id)}
+      nodesDraggable={false}
+      nodesConnectable={false}
+      fitView
+      minZoom={0.05}
+      proOptions={{ hideAttribution: true }}
+    >
+      <Background />
+      <Controls showInteractive={false} />
+      <MiniMap pannable zoomable nodeColor={(node) => statusColour((node.data as TaskNodeData).status as string | undefined)} />
+    </ReactFlow>
+  );
+}
+
+function shapeKey(tasks: DagTask[]): string {
+  return tasks.map((task) => `${task.id}<${task.dependencies.join(",")}`).join(";");
+}
