@@ -1,0 +1,151 @@
+// Wide fan-outs drawn as one group node, so a 2,000-task run stays readable:
+// more than `threshold` tasks with the same (already collapsed) dependencies
+// become a node that counts its members by state. Pure.
+import type { DagTask } from "../graph/DagView";
+import type { Task } from "./types";
+
+export const FAN_OUT_THRESHOLD = 50;
+export const GROUP_PREFIX = "group:";
+
+export interface Group {
+  id: string;
+  members: string[];
+  counts: Record<string, number>;
+  status: string;
+}
+
+export interface CollapsedGraph {
+  tasks: DagTask[];
+  groups: Map<string, Group>;
+  /** task name -> the group drawn in its place */
+  groupOf: Map<string, string>;
+}
+
+// The order a group shows the state of its members in: the first one present wins.
+const GROUP_STATUS_ORDER = [
+  "Running",
+  "Retrying",
+  "Cancelling",
+  "Queued",
+  "Failed",
+  "Error",
+  "UpstreamFailed",
+  "Cancelled",
+  "Pending",
+  "Succeeded",
+];
+
+export function groupStatus(counts: Record<string, number>): string {
+  const present = GROUP_STATUS_ORDER.filter((status) => counts[status]);
+  if (present.length === 0) return "Pending";
+  // Done only when every member is done; a partly started group shows its activity.
+  if (present.includes("Succeeded") && present.includes("Pending") && present.length === 2) return "Running";
+  return present[0];
+}
+
+function hash(text: string): string {
+  let h = 5381;
+  for (let i = 0; i < text.length; i++) h = ((h << 5) + h + text.charCodeAt(i)) | 0;
+  return (h >>> 0).toString(36);
+}
+
+/** Depth of each task (longest path from a root); tasks arrive in any order. */
+function depths(tasks: Task[]): Map<string, number> {
+  const byName = new Map(tasks.map((task) => [task.name, task]));
+  const depth = new Map<string, number>();
+  const visiting = new Set<string>();
+  const visit = (name: string): number => {
+    const known = depth.get(name);
+    if (known !== undefined) return known;
+    const task = byName.get(name);
+    if (!task || visiting.has(name)) return 0; // unknown or a cycle: a root
+    visiting.add(name);
+    let d = 0;
+    for (const dep of task.dependencies) if (byName.has(dep)) d = Math.max(d, visit(dep) + 1);
+    visiting.delete(name);
+    depth.set(name, d);
+    return d;
+  };
+  for (const task of tasks) visit(task.name);
+  return depth;
+}
+
+export function summarizeCounts(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([status, count]) => `${count} ${status}`)
+    .join(" · ");
+}
+
+/**
+ * The tasks to draw: each fan-out wider than `threshold` (and not in
+ * `expanded`) replaced by one group node; edges to and from its members go to
+ * the group instead.
+ */
+export function collapseFanOuts(
+  tasks: Task[],
+  expanded: ReadonlySet<string> = new Set(),
+  threshold: number = FAN_OUT_THRESHOLD,
+): CollapsedGraph {
+  const depth = depths(tasks);
+  const levels = new Map<number, Task[]>();
+  for (const task of tasks) {
+    const d = depth.get(task.name) ?? 0;
+    if (!levels.has(d)) levels.set(d, []);
+    levels.get(d)!.push(task);
+  }
+  const groupOf = new Map<string, string>();
+  const mapped = new Map<string, string[]>();
+  const mapDeps = (task: Task) =>
+    [...new Set(task.dependencies.map((dep) => groupOf.get(dep) ?? dep))].sort();
+  // Level by level: a task's dependencies are all collapsed (or not) before it is keyed.
+  for (const d of [...levels.keys()].sort((a, b) => a - b)) {
+    const siblings = new Map<string, Task[]>();
+    for (const task of levels.get(d)!) {
+      const deps = mapDeps(task);
+      mapped.set(task.name, deps);
+      const key = `${d}|${deps.join(",")}`;
+      if (!siblings.has(key)) siblings.set(key, []);
+      siblings.get(key)!.push(task);
+    }
+    for (const [key, members] of siblings) {
+      if (members.length <= threshold) continue;
+      const id = GROUP_PREFIX + hash(key);
+      if (expanded.has(id)) continue;
+      for (const member of members) groupOf.set(member.name, id);
+    }
+  }
+  const groups = new Map<string, Group>();
+  const drawn: DagTask[] = [];
+  for (const task of tasks) {
+    const id = groupOf.get(task.name);
+    if (id === undefined) {
+      drawn.push({
+        id: task.name,
+        label: task.name,
+        dependencies: mapped.get(task.name) ?? task.dependencies,
+        status: task.status,
+        attempts: task.attempts_count,
+      });
+      continue;
+    }
+    let group = groups.get(id);
+    if (!group) {
+      group = { id, members: [], counts: {}, status: "Pending" };
+      groups.set(id, group);
+      drawn.push({ id, label: "", dependencies: mapped.get(task.name) ?? [], status: "Pending" });
+    }
+    group.members.push(task.name);
+    group.counts[task.status] = (group.counts[task.status] ?? 0) + 1;
+  }
+  for (const node of drawn) {
+    const group = groups.get(node.id);
+    if (!group) continue;
+    group.status = groupStatus(group.counts);
+    node.status = group.status;
+    node.collapsed = group.members.length;
+    node.label = `${group.members[0]} … ${group.members[group.members.length - 1]}`;
+    node.subtitle = summarizeCounts(group.counts);
+  }
+  return { tasks: drawn, groups, groupOf };
+}

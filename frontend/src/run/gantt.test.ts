@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+
+import { attempt, task } from "./fixtures";
+import { computeGantt, ticks } from "./gantt";
+
+const at = (s: number) => new Date(Date.UTC(2026, 10, 29, 10, 0, s)).toISOString();
+
+describe("computeGantt", () => {
+  it("places finished attempts as fractions of the run's span", () => {
+    const gantt = computeGantt(
+      [
+        task("a", [], { attempts: [attempt(1, { started_at: at(0), finished_at: at(10), status: "Succeeded" })] }),
+        task("b", ["a"], { attempts: [attempt(1, { started_at: at(10), finished_at: at(20), status: "Failed" })] }),
+      ],
+      Date.parse(at(100)),
+    );
+    expect(gantt.rows.map((r) => r.task)).toEqual(["a", "b"]);
+    expect(gantt.rows[1].bars[0]).toMatchObject({ left: 0.5, width: 0.5, running: false, status: "Failed" });
+  });
+
+  it("ends a running attempt at now, so its bar grows as time passes", () => {
+    const tasks = [task("a", [], { attempts: [attempt(1, { started_at: at(0), status: "Running" })] })];
+    expect(computeGantt(tasks, Date.parse(at(5))).rows[0].bars[0].end - Date.parse(at(0))).toBe(5000);
+    expect(computeGantt(tasks, Date.parse(at(9))).rows[0].bars[0]).toMatchObject({ running: true, width: 1 });
+  });
+
+  it("draws every attempt of a retried task on its row", () => {
+    const tasks = [
+      task("a", [], {
+        attempts: [
+          attempt(1, { started_at: at(0), finished_at: at(5), status: "Failed" }),
+          attempt(2, { started_at: at(8), finished_at: at(10), status: "Succeeded" }),
+        ],
+      }),
+    ];
+    const bars = computeGantt(tasks, Date.parse(at(10))).rows[0].bars;
+    expect(bars.map((b) => [b.attempt, b.left, b.width])).toEqual([
+      [1, 0, 0.5],
+      [2, 0.8, 0.2],
+    ]);
+  });
+
+  it("uses the creation time of an attempt that has not started, and skips tasks without one", () => {
+    const tasks = [task("a", [], { attempts: [attempt(1, { created_at: at(3), started_at: null, status: "Launching" })] }), task("b")];
+    const gantt = computeGantt(tasks, Date.parse(at(4)));
+    expect(gantt.rows).toHaveLength(1);
+    expect(gantt.start).toBe(Date.parse(at(3)));
+  });
+
+  it("has round tick steps", () => {
+    expect(ticks(0, 60_000)).toEqual([0, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000]);
+    expect(ticks(0, 3_600_000, 4)).toEqual([0, 900_000, 1_800_000, 2_700_000, 3_600_000]);
+  });
+});

@@ -1,0 +1,70 @@
+// The shapes of GET /api/runs/{id}/ and of the websocket messages (docs/live.md).
+
+export interface Attempt {
+  number: number;
+  status: string;
+  backend: string;
+  handle: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  exit_code: number | null;
+  reason: string;
+  message: string;
+  /** The rendered request (image, command, resources...), when the API exposes it. */
+  request?: Record<string, unknown> | null;
+}
+
+export interface Task {
+  name: string;
+  status: string;
+  position: number;
+  priority?: number;
+  attempts_count: number;
+  started_at: string | null;
+  finished_at: string | null;
+  retry_at: string | null;
+  reason: string;
+  message: string;
+  dependencies: string[];
+  attempts: Attempt[];
+}
+
+export interface RunSummary {
+  id: number;
+  project: { id: number; name: string };
+  workflow: { id: number; name: string };
+  version: number;
+  status: string;
+  parameters: Record<string, unknown>;
+  trigger: string;
+  triggered_by: string | null;
+  resubmitted_from: number | null;
+  message: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_seconds: number | null;
+  last_seq: number;
+  urls?: Record<string, string>;
+}
+
+export interface Run extends RunSummary {
+  tasks: Task[];
+}
+
+export interface RunEvent {
+  seq: number;
+  kind: "run" | "task" | "attempt" | "message" | string;
+  task: string;
+  attempt: number | null;
+  status: string;
+  previous: string;
+  message: string;
+  data: Record<string, unknown> | null;
+  created_at: string;
+}
+
+export type RunMessage =
+  | { type: "snapshot"; seq: number; run: Run }
+  | { type: "events"; events: RunEvent[] };
