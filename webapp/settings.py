@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "workflows",
     "accounts",
     "k8s_runner",
+    "schedules",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +216,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "k8s_runner.tasks.sweep",
         "schedule": env_float("FLOWDECK_SWEEP_SECONDS", 5.0, minimum=0.5),
     },
+    # Fires due schedules (schedules.tasks.tick); safe with several beats.
+    "flowdeck-schedules": {
+        "task": "schedules.tasks.tick",
+        "schedule": env_float("FLOWDECK_SCHEDULE_TICK_SECONDS", 5.0, minimum=0.5),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -223,6 +229,10 @@ FLOWDECK_LOCAL_SLOTS = env_int("FLOWDECK_LOCAL_SLOTS", 0, minimum=0)  # 0: CPU c
 FLOWDECK_MAX_TASKS = env_int("FLOWDECK_MAX_TASKS", 2000, minimum=1)
 FLOWDECK_MAX_SPEC_BYTES = env_int(
     "FLOWDECK_MAX_SPEC_BYTES", 2 * 1024 * 1024, minimum=1024
+)
+# Schedules (docs/schedules.md): the shortest interval a schedule may have.
+FLOWDECK_SCHEDULE_MIN_INTERVAL = env_int(
+    "FLOWDECK_SCHEDULE_MIN_INTERVAL", 60, minimum=1
 )
 
 # --- The Kubernetes backend (docs/kubernetes.md) ---------------------------------
@@ -270,6 +280,18 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Live updates (docs/live.md). With Redis, the process that commits a change
+# publishes its events to every web process; without it (the embedded mode,
+# where the worker is another process) each web process tails the RunEvent table.
+FLOWDECK_LIVE_PUSH = bool(REDIS_URL)
+FLOWDECK_LIVE_TAIL_SECONDS = env_float("FLOWDECK_LIVE_TAIL_SECONDS", 0.2, minimum=0.01)
+# How often a connected run page double-checks the event log, in case a
+# published message was lost (a Redis restart, say).
+FLOWDECK_LIVE_RESYNC_SECONDS = env_float(
+    "FLOWDECK_LIVE_RESYNC_SECONDS", 5.0, minimum=0.1
+)
+FLOWDECK_WS_TICKET_SECONDS = env_int("FLOWDECK_WS_TICKET_SECONDS", 60, minimum=1)
 
 LOGGING = {
     "version": 1,

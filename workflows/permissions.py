@@ -35,6 +35,13 @@ class Action(StrEnum):
     CHANGE_MEMBER = "membership.change"
     REMOVE_MEMBER = "membership.remove"
     VIEW_AUDIT = "audit.view"
+    CREATE_SCHEDULE = "schedule.create"
+    UPDATE_SCHEDULE = "schedule.update"
+    DELETE_SCHEDULE = "schedule.delete"
+    PAUSE_SCHEDULE = "schedule.pause"
+    RESUME_SCHEDULE = "schedule.resume"
+    BACKFILL_SCHEDULE = "schedule.backfill"
+    CANCEL_BACKFILL = "schedule.backfill_cancel"
     # Site-wide: only site administrators.
     CREATE_PROJECT = "project.create"
     MANAGE_USERS = "user.manage"
@@ -46,7 +53,19 @@ ROLES: tuple[Role, ...] = (Role.VIEWER, Role.EDITOR, Role.OPERATOR, Role.ADMIN)
 _GRANTS: dict[Role, frozenset[Action]] = {
     Role.VIEWER: frozenset({Action.VIEW}),
     Role.EDITOR: frozenset(
-        {Action.CREATE_WORKFLOW, Action.UPDATE_WORKFLOW, Action.DELETE_WORKFLOW}
+        {
+            Action.CREATE_WORKFLOW,
+            Action.UPDATE_WORKFLOW,
+            Action.DELETE_WORKFLOW,
+            # Schedules belong to the workflow's authoring (schedules/).
+            Action.CREATE_SCHEDULE,
+            Action.UPDATE_SCHEDULE,
+            Action.DELETE_SCHEDULE,
+            Action.PAUSE_SCHEDULE,
+            Action.RESUME_SCHEDULE,
+            Action.BACKFILL_SCHEDULE,
+            Action.CANCEL_BACKFILL,
+        }
     ),
     Role.OPERATOR: frozenset(
         {
@@ -98,6 +117,13 @@ PHRASES: dict[Action, str] = {
     Action.CHANGE_MEMBER: "changing members' roles",
     Action.REMOVE_MEMBER: "removing members",
     Action.VIEW_AUDIT: "reading the audit log",
+    Action.CREATE_SCHEDULE: "creating schedules",
+    Action.UPDATE_SCHEDULE: "editing schedules",
+    Action.DELETE_SCHEDULE: "deleting schedules",
+    Action.PAUSE_SCHEDULE: "pausing schedules",
+    Action.RESUME_SCHEDULE: "resuming schedules",
+    Action.BACKFILL_SCHEDULE: "backfilling schedules",
+    Action.CANCEL_BACKFILL: "cancelling backfills",
     Action.CREATE_PROJECT: "creating projects",
     Action.MANAGE_USERS: "managing users",
 }
