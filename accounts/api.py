@@ -298,3 +298,26 @@ class AuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
+
+
+class TicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(help_text="Pass as ?ticket= when connecting.")
+    expires_in = serializers.IntegerField(help_text="Seconds it stays valid.")
+
+
+class WebsocketTicket(APIView):
+    """A short-lived ticket for opening a websocket (docs/live.md) as yourself,
+    so that no long-lived token has to go into a URL."""
+
+    serializer_class = TicketSerializer
+
+    @extend_schema(tags=["auth"], request=None, responses={200: TicketSerializer})
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        from accounts.websocket import issue_ticket
+
+        return Response(
+            {
+                "ticket": issue_ticket(request.user),
+                "expires_in": settings.FLOWDECK_WS_TICKET_SECONDS,
+            }
+        )

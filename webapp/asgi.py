@@ -19,15 +19,13 @@ if settings.FLOWDECK_SERVE_STATIC:
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.websocket import ExplicitCredentialsMiddleware, OriginCheck  # noqa: E402
 from workflows.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# Session first, then a ticket or token replaces its user when one is given.
+websocket_app = OriginCheck(
+    AuthMiddlewareStack(ExplicitCredentialsMiddleware(URLRouter(websocket_urlpatterns)))
 )
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})

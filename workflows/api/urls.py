@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from accounts.api import AuditViewSet, ObtainToken, TokenViewSet
+from accounts.api import AuditViewSet, ObtainToken, TokenViewSet, WebsocketTicket
 from workflows.api.projects import ProjectViewSet
 from workflows.api.views import RunViewSet, WorkflowViewSet
 
@@ -21,5 +21,6 @@ router.register("audit", AuditViewSet, basename="audit")
 
 urlpatterns = [
     path("auth/token/", ObtainToken.as_view(), name="auth-token"),
+    path("ws-ticket/", WebsocketTicket.as_view(), name="ws-ticket"),
     *router.urls,
 ]

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from workflows import live
 from workflows.models import Attempt, Run, RunEvent, TaskRun
 from workflows.services import rows
 from workflows.states import (
@@ -195,6 +196,7 @@ class RunTransaction:
         self.save_tasks()
         if self._events:
             rows.insert_events(self._events)
+            live.publish_after_commit(self.run, self._events)
             self._events = []
         if self._run_fields:
             rows.save_fields(self.run, self._run_fields)

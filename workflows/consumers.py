@@ -1,0 +1,322 @@
+"""Websocket consumers: one run's events, the runs list, a task's log tail.
+
+They authenticate, check the same permission as the REST API, subscribe and
+forward; they never change state. The protocol is in docs/live.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from workflows import live
+from workflows.models import Attempt, Run, TaskRun
+from workflows.states import TERMINAL_RUN_STATUSES
+
+# Close codes: 4401 like HTTP 401, 4404 like 404, 4400 like 400.
+UNAUTHENTICATED, NOT_FOUND, BAD_REQUEST = 4401, 4404, 4400
+
+
+class Refused(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BaseConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Accepts, then refuses with a reason and a close code: a browser cannot
+    read why a handshake was rejected, but it can read a message and a code."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        try:
+            user = self.scope.get("user")
+            if user is None or not user.is_authenticated:
+                reason = self.scope.get("auth_error", "authentication required")
+                raise Refused(UNAUTHENTICATED, reason)
+            await self.start(user)
+        except Refused as refusal:
+            await self.send_json(
+                {"type": "error", "code": refusal.code, "message": str(refusal)}
+            )
+            await self.close(code=refusal.code)
+
+    async def start(self, user: Any) -> None:
+        raise NotImplementedError
+
+    def query(self, name: str) -> str | None:
+        query = parse_qs(bytes(self.scope.get("query_string", b"")).decode())
+        values = query.get(name)
+        return values[-1] if values else None
+
+    def query_int(self, name: str, *, minimum: int = 0) -> int | None:
+        text = self.query(name)
+        if text is None:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            raise Refused(BAD_REQUEST, f"{name}: expected a whole number") from None
+        if value < minimum:
+            raise Refused(BAD_REQUEST, f"{name}: must be at least {minimum}")
+        return value
+
+
+def visible_run(user: Any, run_id: int) -> Run:
+    run = Run.objects.visible_to(user).filter(pk=run_id).first()
+    if run is None:
+        raise Refused(NOT_FOUND, f"run {run_id} not found")
+    return run
+
+
+class RunConsumer(BaseConsumer):
+    """/ws/runs/<id>/: a snapshot (or the events after ?since=), then every
+    event in seq order, each exactly once."""
+
+    run_id: int
+    sent_seq: int
+    resync: asyncio.Task[None] | None = None
+    subscribed = False
+
+    async def start(self, user: Any) -> None:
+        self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
+        since = self.query_int("since")
+        await database_sync_to_async(visible_run)(user, self.run_id)
+        self.lock = asyncio.Lock()
+        # Subscribe before reading: an event committed meanwhile is then either
+        # in what we read or in a message we will receive (dropped by seq).
+        await self.channel_layer.group_add(
+            live.run_group(self.run_id), self.channel_name
+        )
+        await live.subscribe_to_source()
+        self.subscribed = True
+        async with self.lock:
+            if since is None:
+                seq, run = await database_sync_to_async(snapshot)(user, self.run_id)
+                self.sent_seq = seq
+                await self.send_json({"type": "snapshot", "seq": seq, "run": run})
+            else:
+                self.sent_seq = since
+            await self.catch_up()
+        self.resync = asyncio.get_running_loop().create_task(self.recheck())
+
+    async def disconnect(self, code: int) -> None:
+        if self.resync is not None:
+            self.resync.cancel()
+        if self.subscribed:
+            self.subscribed = False
+            await self.channel_layer.group_discard(
+                live.run_group(self.run_id), self.channel_name
+            )
+            await live.unsubscribe_from_source()
+
+    async def run_events(self, message: dict[str, Any]) -> None:
+        async with self.lock:
+            fresh = [e for e in message["events"] if e["seq"] > self.sent_seq]
+            if not fresh:
+                return
+            if fresh[0]["seq"] != self.sent_seq + 1 or any(
+                later["seq"] != earlier["seq"] + 1
+                for earlier, later in zip(fresh, fresh[1:], strict=False)
+            ):
+                await self.catch_up()  # a gap: the table has them all, in order
+                return
+            await self.deliver(fresh)
+
+    async def catch_up(self) -> None:
+        """Send every event in the table after the last one sent; lock held."""
+        while True:
+            events = await database_sync_to_async(live.events_after)(
+                self.run_id, self.sent_seq
+            )
+            if not events:
+                return
+            await self.deliver(events)
+            if len(events) < live.BATCH:
+                return
+
+    async def deliver(self, events: list[dict[str, Any]]) -> None:
+        await self.send_json({"type": "events", "events": events})
+        self.sent_seq = events[-1]["seq"]
+
+    async def recheck(self) -> None:
+        """Now and then compare with the table, in case a message was lost."""
+        while True:
+            await asyncio.sleep(settings.FLOWDECK_LIVE_RESYNC_SECONDS)
+            newest = await database_sync_to_async(live.last_seq)(self.run_id)
+            if newest is not None and newest > self.sent_seq:
+                async with self.lock:
+                    await self.catch_up()
+
+
+def snapshot(user: Any, run_id: int) -> tuple[int, dict[str, Any]]:
+    """The run as GET /api/runs/<id>/ shows it, and the seq it is at least at.
+
+    The seq is read first: events after it are sent afterwards even if the
+    serialized state already shows them (applying an event twice is harmless).
+    """
+    from workflows.api.serializers import RunDetailSerializer
+    from workflows.api.views import detail_queryset
+
+    seq = live.last_seq(run_id)
+    run = detail_queryset(user).filter(pk=run_id).first()
+    if seq is None or run is None:
+        raise Refused(NOT_FOUND, f"run {run_id} not found")
+    return seq, dict(RunDetailSerializer(run).data)
+
+
+class RunListConsumer(BaseConsumer):
+    """/ws/runs/: every run the user can see, each time it changes status."""
+
+    subscribed = False
+
+    async def start(self, user: Any) -> None:
+        self.user = user
+        await self.channel_layer.group_add(live.RUNS_GROUP, self.channel_name)
+        await live.subscribe_to_source()
+        self.subscribed = True
+
+    async def disconnect(self, code: int) -> None:
+        if self.subscribed:
+            self.subscribed = False
+            await self.channel_layer.group_discard(live.RUNS_GROUP, self.channel_name)
+            await live.unsubscribe_from_source()
+
+    async def run_changed(self, message: dict[str, Any]) -> None:
+        run = await database_sync_to_async(run_summary)(self.user, message["run_id"])
+        if run is not None:
+            await self.send_json({"type": "run", "run": run})
+
+
+def run_summary(user: Any, run_id: int) -> dict[str, Any] | None:
+    """The run as an item of GET /api/runs/; None if the user cannot see it."""
+    from workflows.api.serializers import RunSerializer
+
+    run = (
+        Run.objects.visible_to(user)
+        .select_related("workflow__project", "version", "triggered_by")
+        .defer("version__document")
+        .filter(pk=run_id)
+        .first()
+    )
+    return None if run is None else dict(RunSerializer(run).data)
+
+
+# -- logs -------------------------------------------------------------------------
+
+# Lines in flight to one browser before the server waits for its acknowledgement:
+# a task printing faster than the page renders is read no faster than that.
+LOG_WINDOW = 8
+LOG_WAIT_SECONDS = 0.5
+
+
+class LogConsumer(BaseConsumer):
+    """/ws/runs/<id>/tasks/<name>/logs/?attempt=N&tail=200: a live log tail.
+
+    Flow control: each `lines` message carries a `batch` number and the client
+    acknowledges with {"type": "ack", "batch": n}; at most LOG_WINDOW batches
+    are unacknowledged, so memory stays bounded whatever the task writes.
+    """
+
+    pump: asyncio.Task[None] | None = None
+    follower: Any = None
+
+    async def start(self, user: Any) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.run_id, self.task_name = int(kwargs["run_id"]), kwargs["name"]
+        self.attempt_number = self.query_int("attempt", minimum=1)
+        tail = self.query_int("tail")
+        self.tail = 200 if tail is None else tail
+        await database_sync_to_async(visible_task)(user, self.run_id, self.task_name)
+        self.sent_batches = 0
+        self.acked = 0
+        self.acked_event = asyncio.Event()
+        self.pump = asyncio.get_running_loop().create_task(self.follow())
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "ack":
+            batch = content.get("batch")
+            if isinstance(batch, int) and batch > self.acked:
+                self.acked = batch
+                self.acked_event.set()
+
+    async def disconnect(self, code: int) -> None:
+        if self.follower is not None:
+            self.follower.close()
+        if self.pump is not None:
+            self.pump.cancel()
+
+    async def follow(self) -> None:
+        from k8s_runner.logs import follow_log
+
+        attempt_id = await self.wait_for_attempt()
+        if attempt_id is None:
+            await self.finish(None)
+            return
+        self.follower = follow_log(attempt_id, tail_lines=self.tail or None)
+        batches = iter(self.follower)
+        try:
+            while True:
+                batch = await asyncio.to_thread(next, batches, None)
+                if batch is None:
+                    break
+                if batch:
+                    await self.send_lines(batch)
+        finally:
+            self.follower.close()
+        status = await database_sync_to_async(attempt_status)(attempt_id)
+        await self.finish(status)
+
+    async def send_lines(self, lines: list[str]) -> None:
+        while self.sent_batches - self.acked >= LOG_WINDOW:
+            self.acked_event.clear()
+            await self.acked_event.wait()
+        self.sent_batches += 1
+        await self.send_json(
+            {"type": "lines", "batch": self.sent_batches, "lines": lines}
+        )
+
+    async def wait_for_attempt(self) -> int | None:
+        """The attempt to follow; waits for it while the run may still start it."""
+        told = False
+        while True:
+            attempt_id, run_over = await database_sync_to_async(find_attempt)(
+                self.run_id, self.task_name, self.attempt_number
+            )
+            if attempt_id is not None or run_over:
+                return attempt_id
+            if not told:
+                await self.send_json({"type": "waiting"})
+                told = True
+            await asyncio.sleep(LOG_WAIT_SECONDS)
+
+    async def finish(self, status: str | None) -> None:
+        await self.send_json({"type": "end", "status": status})
+        await self.close(code=1000)
+
+
+def visible_task(user: Any, run_id: int, name: str) -> None:
+    run = visible_run(user, run_id)
+    if not TaskRun.objects.filter(run=run, name=name).exists():
+        raise Refused(NOT_FOUND, f"run {run_id} has no task {name!r}")
+
+
+def find_attempt(run_id: int, task: str, number: int | None) -> tuple[int | None, bool]:
+    """(the attempt's id or None, whether the run is over so none will come)."""
+    attempts = Attempt.objects.filter(task_run__run_id=run_id, task_run__name=task)
+    if number is not None:
+        attempts = attempts.filter(number=number)
+    attempt_id = attempts.order_by("-number").values_list("id", flat=True).first()
+    status = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
+    return attempt_id, status is None or status in TERMINAL_RUN_STATUSES
+
+
+def attempt_status(attempt_id: int) -> str | None:
+    return (
+        Attempt.objects.filter(pk=attempt_id).values_list("status", flat=True).first()
+    )
