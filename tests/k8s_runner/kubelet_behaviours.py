@@ -52,11 +52,14 @@ class OOMKilled(Fail):
 
 @dataclass(frozen=True)
 class RunUntilDeleted(Behaviour):
-    """Start, write `logs`, and keep running until the pod is deleted."""
+    """Start, write `logs`, and keep running until the pod is deleted; then
+    take `stop_delay` seconds to stop (a program finishing its work within
+    the grace period), the pod lingering with its deletionTimestamp."""
 
     logs: Sequence[str] = ()
     line_interval: float = 0.0
     start_delay: float = 0.0
+    stop_delay: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@ The API server proxies `GET /api/v1/namespaces/{ns}/pods/{pod}/log` to
 kubelet's certificate unless --kubelet-certificate-authority is set) from a
 `LogStore` the simulator's players write to. A container that has not
 started answers 400 "is waiting to start: <reason>", as a kubelet does;
-`previous` is always 400 (containers never restart here).
+`previous` is always 400 (containers never restart here). `sinceTime` keeps
+lines at or after it (the API server passes whole seconds); `tailLines`
+applies to the lines already written, then a follow goes on with the new
+ones. `LogStore.drop_followers()` ends every follow in progress, as a kubelet
+or API server restart would, for tests of resuming.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class LogStore:
     def __init__(self) -> None:
         self.changed = threading.Condition()
         self.logs: dict[tuple[str, str, str], ContainerLog] = {}
+        self.drops = 0  # bumped by drop_followers()
+        self.follows = 0  # follow requests answered so far
 
     def open(self, key: tuple[str, str, str]) -> None:
         with self.changed:
@@ -65,6 +71,13 @@ class LogStore:
     ) -> None:
         with self.changed:
             change(self.logs.setdefault(key, ContainerLog()))
+            self.changed.notify_all()
+
+    def drop_followers(self) -> None:
+        """End every follow in progress mid-stream (the client sees the
+        response end while the container still runs)."""
+        with self.changed:
+            self.drops += 1
             self.changed.notify_all()
 
     def close_all(self) -> None:
@@ -130,13 +143,18 @@ class LogHandler(http.server.BaseHTTPRequestHandler):
         store = self.server.store
         sent = 0
         first = True
+        with store.changed:
+            generation = store.drops
+            store.follows += follow
         while True:
             with store.changed:
                 log = store.logs[key]
                 while follow and not first and sent == len(log.lines):
-                    if log.closed or self.server.stopping:
+                    if log.closed or self.server.stopping or store.drops != generation:
                         return
                     store.changed.wait(1)
+                if store.drops != generation:
+                    return
                 lines = log.lines[sent:]
                 sent = len(log.lines)
                 closed = log.closed

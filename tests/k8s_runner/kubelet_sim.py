@@ -160,6 +160,16 @@ class KubeletSimulator:
         with self._lock:
             self._scripts[key] = list(behaviours)
 
+    def drop_log_streams(self) -> None:
+        """End every log follow in progress, as a kubelet restart would."""
+        self._store.drop_followers()
+
+    @property
+    def log_follows(self) -> int:
+        """How many follow requests for logs the simulator has answered."""
+        with self._store.changed:
+            return self._store.follows
+
     def write_log(
         self, namespace: str, pod: str, line: str, container: str | None = None
     ) -> None:
@@ -495,8 +505,13 @@ class _Player:
         self.bound = True
 
     def finish_deletion(self) -> None:
-        """A deleted pod: stop its containers (SIGTERM: 143), then remove it."""
+        """A deleted pod: stop its containers (SIGTERM: 143), then remove it.
+        A behaviour with a `stop_delay` keeps running that long first (the
+        pod lingers with its deletionTimestamp, as within a grace period)."""
         try:
+            delay = getattr(self.behaviour, "stop_delay", 0.0)
+            if delay and self.started_at is not None and not self.finished:
+                self.sim._stopping.wait(delay)
             if self.started_at is not None and not self.finished:
                 self.update(self.terminated(143, "Error", "Failed"))
             self.core.delete_namespaced_pod(
