@@ -247,6 +247,9 @@ API: dict[str, Case] = {
         (401, 403, 403, 403, 204, 204, 404),
     ),
     "list tokens": Case("get", "/api/tokens/", (401, 200, 200, 200, 200, 200, 200)),
+    "websocket ticket": Case(
+        "post", "/api/ws-ticket/", (401, 200, 200, 200, 200, 200, 200)
+    ),
     "create token": Case(
         "post", "/api/tokens/", (401, 201, 201, 201, 201, 201, 201), {"name": "ci"}
     ),
