@@ -258,7 +258,7 @@ class LogConsumer(BaseConsumer):
         if attempt_id is None:
             await self.finish(None)
             return
-        self.follower = follow_log(attempt_id, tail_lines=self.tail or None)
+        self.follower = follow_log(attempt_id, tail_lines=self.tail)
         batches = iter(self.follower)
         try:
             while True:
