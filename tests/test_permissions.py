@@ -133,6 +133,62 @@ def _membership(world: World) -> dict[str, Any]:
     return {"project": str(world.project.pk), "role": Role.EDITOR}
 
 
+def _new_schedule(world: World) -> dict[str, Any]:
+    return {"workflow": world.workflow.pk, "name": "nightly", "expression": "@daily"}
+
+
+def _backfill_range(world: World) -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "start": (now - timedelta(hours=3)).isoformat(),
+        "end": (now - timedelta(hours=1)).isoformat(),
+    }
+
+
+SCHEDULE_FORM = {
+    "name": "nightly",
+    "kind": "cron",
+    "expression": "@daily",
+    "timezone": "UTC",
+    "enabled": "on",
+    "overlap": "allow",
+    "catch_up": "latest",
+    "catch_up_limit": "10",
+}
+
+
+def _backfill_form(world: World) -> dict[str, Any]:
+    end = timezone.now() - timedelta(hours=1)
+    start = end - timedelta(hours=2)
+    return {
+        "start": f"{start:%Y-%m-%dT%H:%M}",
+        "end": f"{end:%Y-%m-%dT%H:%M}",
+        "max_concurrent": "1",
+    }
+
+
+def _schedule_ids(world: World) -> dict[str, Any]:
+    """An hourly schedule of the workflow with a backfill still running, made
+    only for the rows that need them."""
+    from schedules.services.backfills import create_backfill
+    from schedules.services.editing import create_schedule
+
+    now = timezone.now()
+    admin = world.users[PADMIN]
+    schedule = create_schedule(
+        world.workflow, {"name": "hourly", "expression": "@hourly"}, user=admin, now=now
+    )
+    backfill = create_backfill(
+        schedule,
+        now - timedelta(hours=6),
+        now - timedelta(hours=3),
+        max_concurrent=1,
+        user=admin,
+        now=now,
+    )
+    return {"schedule": schedule.pk, "backfill": backfill.pk}
+
+
 NEW_PASSWORD = "Sturdy-horse-9431"
 
 API: dict[str, Case] = {
@@ -258,6 +314,77 @@ API: dict[str, Case] = {
     ),
     # The outsider is an admin of their own project: they read its entries.
     "audit log": Case("get", "/api/audit/", (401, 403, 403, 403, 200, 200, 200)),
+    # Schedules: viewers see them, editors manage them (schedules/).
+    "list schedules": Case(
+        "get", "/api/schedules/", (401, 200, 200, 200, 200, 200, 200)
+    ),
+    "create schedule": Case(
+        "post", "/api/schedules/", (401, 403, 201, 201, 201, 201, 400), _new_schedule
+    ),
+    "read schedule": Case(
+        "get", "/api/schedules/{schedule}/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "change schedule": Case(
+        "patch",
+        "/api/schedules/{schedule}/",
+        (401, 403, 200, 200, 200, 200, 404),
+        {"expression": "@daily"},
+    ),
+    "delete schedule": Case(
+        "delete", "/api/schedules/{schedule}/", (401, 403, 204, 204, 204, 204, 404)
+    ),
+    "pause schedule": Case(
+        "post",
+        "/api/schedules/{schedule}/pause/",
+        (401, 403, 200, 200, 200, 200, 404),
+    ),
+    "resume schedule": Case(
+        "post",
+        "/api/schedules/{schedule}/resume/",
+        (401, 403, 200, 200, 200, 200, 404),
+    ),
+    "schedule fires": Case(
+        "get",
+        "/api/schedules/{schedule}/fires/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
+    "preview schedule": Case(
+        "post",
+        "/api/schedules/preview/",
+        (401, 200, 200, 200, 200, 200, 200),
+        {"expression": "@daily"},
+    ),
+    "upcoming schedules": Case(
+        "get", "/api/schedules/upcoming/", (401, 200, 200, 200, 200, 200, 200)
+    ),
+    "list schedule backfills": Case(
+        "get",
+        "/api/schedules/{schedule}/backfills/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
+    "backfill schedule": Case(
+        "post",
+        "/api/schedules/{schedule}/backfills/",
+        (401, 403, 201, 201, 201, 201, 404),
+        _backfill_range,
+    ),
+    "backfill preview": Case(
+        "post",
+        "/api/schedules/{schedule}/backfills/preview/",
+        (401, 200, 200, 200, 200, 200, 404),
+        _backfill_range,
+    ),
+    "list backfills": Case(
+        "get", "/api/backfills/", (401, 200, 200, 200, 200, 200, 200)
+    ),
+    "read backfill": Case(
+        "get", "/api/backfills/{backfill}/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "cancel backfill": Case(
+        "post",
+        "/api/backfills/{backfill}/cancel/",
+        (401, 403, 200, 200, 200, 200, 404),
+    ),
     "schema": Case("get", "/api/schema/", (200, 200, 200, 200, 200, 200, 200)),
 }
 
@@ -389,6 +516,54 @@ PAGES: dict[str, Case] = {
         _membership,
     ),
     "audit page": Case("get", "/audit/", (302, 403, 403, 403, 200, 200, 200)),
+    "upcoming runs": Case("get", "/schedules/", (302, 200, 200, 200, 200, 200, 200)),
+    "schedule preview": Case(
+        "get",
+        "/schedules/preview/",
+        (302, 200, 200, 200, 200, 200, 200),
+        SCHEDULE_FORM,
+    ),
+    "new schedule form": Case(
+        "get",
+        "/workflows/{workflow}/schedules/new/",
+        (302, 403, 200, 200, 200, 200, 404),
+    ),
+    "create schedule": Case(
+        "post",
+        "/workflows/{workflow}/schedules/new/",
+        (302, 403, 302, 302, 302, 302, 404),
+        SCHEDULE_FORM,
+    ),
+    "schedule page": Case(
+        "get", "/schedules/{schedule}/", (302, 200, 200, 200, 200, 200, 404)
+    ),
+    "edit schedule form": Case(
+        "get", "/schedules/{schedule}/edit/", (302, 403, 200, 200, 200, 200, 404)
+    ),
+    "edit schedule": Case(
+        "post",
+        "/schedules/{schedule}/edit/",
+        (302, 403, 302, 302, 302, 302, 404),
+        SCHEDULE_FORM,
+    ),
+    "pause schedule": Case(
+        "post", "/schedules/{schedule}/pause/", (302, 403, 302, 302, 302, 302, 404)
+    ),
+    "resume schedule": Case(
+        "post", "/schedules/{schedule}/resume/", (302, 403, 302, 302, 302, 302, 404)
+    ),
+    "delete schedule": Case(
+        "post", "/schedules/{schedule}/delete/", (302, 403, 302, 302, 302, 302, 404)
+    ),
+    "backfill schedule": Case(
+        "post",
+        "/schedules/{schedule}/backfills/",
+        (302, 403, 302, 302, 302, 302, 404),
+        _backfill_form,
+    ),
+    "cancel backfill": Case(
+        "post", "/backfills/{backfill}/cancel/", (302, 403, 302, 302, 302, 302, 404)
+    ),
     # Django's admin: site administrators only; others are sent to its login.
     "django admin": Case("get", "/admin/", (302, 302, 302, 302, 302, 200, 302)),
 }
@@ -396,6 +571,8 @@ PAGES: dict[str, Case] = {
 
 def _path(case: Case, world: World, user: Any) -> str:
     ids = world.ids()
+    if "{schedule}" in case.path or "{backfill}" in case.path:
+        ids.update(_schedule_ids(world))
     if "{own_token}" in case.path:
         ids["own_token"] = (
             tokens.issue(user, "mine")[0].pk if user is not None else 999_999

@@ -182,6 +182,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "workflows.states.RUN_STATUS_VALUES",
         "TaskStatusEnum": "workflows.states.TASK_STATUS_VALUES",
         "AttemptStatusEnum": "workflows.states.ATTEMPT_STATUS_VALUES",
+        "ScheduleKindEnum": "schedules.models.Schedule.Kind",
     },
 }
 

@@ -16,7 +16,9 @@ urlpatterns = [
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
     ),
+    path("api/", include("schedules.api_urls")),
     path("api/", include("workflows.api.urls")),
     path("", include("accounts.urls")),
     path("", include("workflows.urls_pages")),
+    path("", include("schedules.urls")),
 ]

@@ -6,7 +6,7 @@ which the API answers with a 400 and the pages show next to the field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,14 +79,21 @@ def check(
     name = str(data.get("name", "x")).strip()
     if not name:
         raise ScheduleError("name", "may not be blank")
-    trigger = make_trigger(
-        str(data.get("kind", Schedule.Kind.CRON)),
-        str(data.get("expression", "")),
-        str(data.get("timezone", "UTC")),
-        data.get("start_at"),
-        data.get("end_at"),
-        min_interval=min_interval(),
-    )
+    try:
+        trigger = make_trigger(
+            str(data.get("kind", Schedule.Kind.CRON)),
+            str(data.get("expression", "")),
+            str(data.get("timezone", "UTC")),
+            data.get("start_at"),
+            data.get("end_at"),
+            min_interval=min_interval(),
+        )
+    except ScheduleError as error:
+        # The model's names for the fields the pure module calls start and end.
+        field_name = {"start": "start_at", "end": "end_at"}.get(
+            error.field, error.field
+        )
+        raise ScheduleError(field_name, error.message) from None
     for choice, kinds in (
         ("overlap", Schedule.Overlap),
         ("catch_up", Schedule.CatchUp),
@@ -124,6 +131,22 @@ def upcoming(schedule: Schedule, *, now: datetime, count: int) -> list[datetime]
     if not schedule.enabled:
         return []
     return next_times(trigger_of(schedule), now, count)
+
+
+def upcoming_across(
+    schedules: Iterable[Schedule], *, now: datetime, until: datetime, limit: int
+) -> list[tuple[datetime, Schedule]]:
+    """The fire times of `schedules` from `now` to `until`, soonest first, at
+    most `limit` of them: a calendar of what will run."""
+    found: list[tuple[datetime, Schedule]] = []
+    for schedule in schedules:
+        found.extend(
+            (t, schedule)
+            for t in upcoming(schedule, now=now, count=limit)
+            if t <= until
+        )
+    found.sort(key=lambda item: (item[0], item[1].pk))
+    return found[:limit]
 
 
 def _name_taken(name: str) -> ScheduleError:
