@@ -19,13 +19,16 @@ from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts import audit
 from k8s_runner.logs import open_log, pod_events, read_tail
+from workflows.api.serializers import RunDetailSerializer
+from workflows.api.views import detail_queryset
 from workflows.blueprints import blueprint_for
-from workflows.graph import MAX_GRAPH_TASKS, render_run_svg, render_version_svg
+from workflows.graph import MAX_GRAPH_TASKS, render_version_svg
 from workflows.models import (
     Attempt,
     Project,
@@ -408,21 +411,39 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live run page: the browser UI starts from the run as the REST API
+    shows it (so it draws at once) and follows its websocket from that seq;
+    the server-rendered tables underneath are for browsers without JavaScript."""
     run = get_object_or_404(_runs(request), pk=pk)
     tasks = list(run.tasks.all())
     finished = run.status in TERMINAL_RUN_STATUSES
     retryable = finished and any(
         task.status in UNSUCCESSFUL_TASK_STATUSES for task in tasks
     )
+    allowed = allowed_actions(request.user, run.workflow.project)
+    detail = detail_queryset(request.user).get(pk=run.pk)
+    ui_data = {
+        "run": RunDetailSerializer(detail, context={"request": request}).data,
+        # For showing buttons only: the API decides again on every action.
+        "allowed": sorted(str(action) for action in allowed),
+        "urls": {
+            "workflow": reverse("workflow-detail", args=[run.workflow_id]),
+            "version": reverse(
+                "workflow-version", args=[run.workflow_id, run.version.number]
+            ),
+            "project": reverse("project-detail", args=[run.workflow.project_id]),
+            "runs": reverse("run-list"),
+        },
+    }
     context = {
         "run": run,
-        "allowed": allowed_actions(request.user, run.workflow.project),
+        "allowed": allowed,
         "tasks": tasks,
         "finished": finished,
         "can_cancel": not finished and run.status != RunStatus.CANCELLING,
         "retry_preview": rerun_preview(run) if retryable else [],
         "events": run.events.order_by("-seq")[:RECENT_EVENTS],
-        **_graph(len(tasks), lambda: render_run_svg(run)),
+        "ui_data": ui_data,
     }
     return render(request, "workflows/run_detail.html", context)
 

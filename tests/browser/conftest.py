@@ -56,6 +56,12 @@ def page(
     calls from a thread with a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE is
     set, which must not leak into other tests (`check --deploy` rejects it).
     """
+    yield from _browser_tab(monkeypatch, live_server.url, tmp_path)
+
+
+def _browser_tab(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, tmp_path: Path
+) -> Iterator[Any]:
     _require_chromium()
     playwright_api = pytest.importorskip("playwright.sync_api")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -68,7 +74,7 @@ def page(
         )
         context.set_default_timeout(15_000)
         tab = context.new_page()
-        tab.live_url = lambda path: f"{live_server.url}{path}"
+        tab.live_url = lambda path: f"{base_url}{path}"
         try:
             yield tab
         finally:
@@ -77,6 +83,47 @@ def page(
             # apart (asgiref's Local follows the context), and nothing else
             # would close them: the test database could not be dropped.
             connections.close_all()
+
+
+def _asgi_application() -> Any:
+    # Runs in the server's process: the project's ASGI app, websockets included.
+    from webapp.asgi import application
+
+    return application
+
+
+@pytest.fixture
+def asgi_live_server(transactional_db: Any) -> Iterator[str]:
+    """The whole ASGI application (HTTP and websockets) served by a real Daphne
+    in a child process on a free port; yields its base URL.
+
+    Django's live_server speaks WSGI only, so pages that hold a websocket need
+    this one. The child is forked after the test database exists and inherits
+    its settings (the test database's name, the suite's Redis for the channel
+    layer); connections are closed first so that no socket is shared.
+    """
+    from daphne.testing import DaphneProcess
+
+    connections.close_all()
+    server = DaphneProcess("127.0.0.1", _asgi_application)
+    server.daemon = True
+    server.start()
+    try:
+        if not server.ready.wait(30):
+            error = "" if server.errors.empty() else server.errors.get(False)[1]
+            pytest.fail(f"Daphne did not start:\n{error}")
+        yield f"http://127.0.0.1:{server.port.value}"
+    finally:
+        server.terminate()
+        server.join(10)
+
+
+@pytest.fixture
+def live_page(
+    monkeypatch: pytest.MonkeyPatch, asgi_live_server: str, tmp_path: Path
+) -> Iterator[Any]:
+    """Like `page`, against `asgi_live_server`: for pages with websockets."""
+    yield from _browser_tab(monkeypatch, asgi_live_server, tmp_path)
 
 
 def log_in(page: Any, username: str, password: str) -> None:

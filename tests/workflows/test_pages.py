@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from typing import Any
 
 import pytest
@@ -427,35 +426,22 @@ def test_the_run_page_shows_header_tasks_events_and_buttons(alice, user, run):
     assert "http-equiv" not in page  # no auto-refresh
 
 
-@pytest.mark.skipif(not shutil.which("dot"), reason="graphviz not installed")
-@driven
-def test_the_run_page_draws_the_dag_with_a_node_per_task(alice, failed_run):
-    page = alice.get(reverse("run-detail", args=[failed_run.pk])).content.decode()
-    assert "<svg" in page
-    assert "<?xml" not in page
-    svg = page[page.index("<svg") : page.index("</svg>")]
-    assert svg.count('class="node"') == 4
-    for name in "abcd":
-        assert f"<title>{name}</title>" in svg
-
-
-def test_without_graphviz_the_run_page_says_so(alice, run, monkeypatch):
-    monkeypatch.setattr(views, "render_run_svg", lambda run: "")
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    page = alice.get(reverse("run-detail", args=[run.pk])).content.decode()
-    assert "Install graphviz to see the graph" in page
-    assert "<svg" not in page
-
-
-def test_a_huge_dag_is_described_not_drawn(alice, user, monkeypatch, project):
-    monkeypatch.setattr(views, "render_run_svg", pytest.fail)
-    tasks = [shell_task(f"t{i}") for i in range(301)]
-    workflow = create_workflow(
-        workflow_document("wide", tasks), author=user, project=project
+def test_the_run_page_hands_the_live_ui_the_run_and_the_allowed_actions(
+    alice, user, run
+):
+    """The DAG is drawn in the browser (frontend/src/run), from the run as the
+    API shows it; graphviz is no longer asked on every view of a run."""
+    response = alice.get(reverse("run-detail", args=[run.pk]))
+    page = response.content.decode()
+    assert '<div id="flowdeck-run"></div>' in page
+    data = response.context["ui_data"]
+    assert data["run"]["id"] == run.pk
+    assert [task["name"] for task in data["run"]["tasks"]] == list("abcd")
+    assert "run.retry" in data["allowed"]
+    assert data["urls"]["version"] == reverse(
+        "workflow-version", args=[run.workflow_id, 1]
     )
-    run = submit_run(workflow.latest_version, user=user)
-    page = alice.get(reverse("run-detail", args=[run.pk])).content.decode()
-    assert "This DAG has 301 tasks" in page
+    assert 'id="flowdeck-run-data" type="application/json"' in page
 
 
 def test_cancel_stops_a_running_run(alice, run):

@@ -125,6 +125,7 @@ export function collapseFanOuts(
         label: task.name,
         dependencies: mapped.get(task.name) ?? task.dependencies,
         status: task.status,
+        subtitle: task.reason ? `${task.status}: ${task.reason}` : task.status,
         attempts: task.attempts_count,
       });
       continue;

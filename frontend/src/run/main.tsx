@@ -1,13 +1,15 @@
-// The live run monitor's entry: mounted on #flowdeck-run by the run page.
+// The live run monitor's entry: mounted on #flowdeck-run by the run page, with
+// the run and the user's permissions in #flowdeck-run-data (json_script).
+import "./run.css";
+
 import { createRoot } from "react-dom/client";
 
-import { DagView } from "../graph/DagView";
+import type { RunPageConfig } from "./config";
+import { RunApp } from "./RunApp";
 
 const mount = document.getElementById("flowdeck-run");
-if (mount) {
-  createRoot(mount).render(
-    <div style={{ height: 400 }}>
-      <DagView tasks={[]} />
-    </div>,
-  );
+const data = document.getElementById("flowdeck-run-data");
+if (mount && data?.textContent) {
+  const config = JSON.parse(data.textContent) as RunPageConfig;
+  createRoot(mount).render(<RunApp config={config} />);
 }

@@ -1,0 +1,298 @@
+// The live run page: header, DAG, timeline and task drawer, kept current by
+// the run's websocket (a snapshot from the page, then events by seq).
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+
+import { api } from "../common/api";
+import { DagView } from "../graph/DagView";
+import type { Direction } from "../graph/layout";
+import { collapseFanOuts, GROUP_PREFIX, summarizeCounts } from "./collapse";
+import { can, type RunPageConfig, urls } from "./config";
+import { CancelDialog, DebugDialog, ResubmitDialog, RetryDialog, type RetryResponse } from "./dialogs";
+import { type Connection, LiveSocket, wsUrl } from "./socket";
+import {
+  applyEvents,
+  formatDuration,
+  fromSnapshot,
+  isLive,
+  type LiveRun,
+  replaceSnapshot,
+  secondsBetween,
+  TERMINAL_ATTEMPT,
+  TERMINAL_RUN,
+  TERMINAL_TASK,
+} from "./state";
+import { TaskDrawer } from "./TaskDrawer";
+import { Timeline } from "./Timeline";
+import type { Run, RunEvent, RunMessage } from "./types";
+import { formatTime, LiveIndicator, showValue, StatusBadge, useNow } from "./ui";
+
+type Dialog =
+  | { kind: "retry"; task?: string }
+  | { kind: "cancel" }
+  | { kind: "resubmit" }
+  | { kind: "debug"; task: string }
+  | null;
+
+export function RunApp({ config }: { config: RunPageConfig }) {
+  const runId = config.run.id;
+  const stateRef = useRef<LiveRun>(fromSnapshot(config.run));
+  const [live, setLive] = useState<LiveRun>(stateRef.current);
+  const [connection, setConnection] = useState<Connection>("connecting");
+  const [connectionDetail, setConnectionDetail] = useState("");
+  const [selected, setSelected] = useState<string | null>(null);
+  const [expanded, setExpanded] = useState<Set<string>>(() => new Set());
+  const [direction, setDirection] = useState<Direction>("LR");
+  const [dialog, setDialog] = useState<Dialog>(null);
+  const [notice, setNotice] = useState<{ kind: "error" | "info"; text: string } | null>(null);
+  const socketRef = useRef<LiveSocket | null>(null);
+  const run = live.run;
+
+  const commit = useCallback((next: LiveRun) => {
+    stateRef.current = next;
+    setLive(next);
+  }, []);
+
+  /** A fresher run from a REST answer (retry, cancel): adopt it if it is ahead of us. */
+  const adopt = useCallback(
+    (fresh: Run) => {
+      if (fresh.last_seq > stateRef.current.seq) commit(replaceSnapshot(stateRef.current, fresh, fresh.last_seq));
+    },
+    [commit],
+  );
+
+  useEffect(() => {
+    const socket = new LiveSocket({
+      url: (since) => wsUrl(urls.wsRun(runId), { since }),
+      since: () => stateRef.current.seq,
+      onMessage: (raw) => {
+        const message = raw as RunMessage | { type: "error"; message: string };
+        if (message.type === "snapshot") {
+          if (message.seq >= stateRef.current.seq) commit(replaceSnapshot(stateRef.current, message.run, message.seq));
+        } else if (message.type === "events") {
+          const result = applyEvents(stateRef.current, message.events);
+          if (result.applied) commit(result.state);
+          if (result.gap) socket.resync();
+        } else if (message.type === "error") {
+          setConnectionDetail(message.message);
+        }
+      },
+      onStatus: (status, detail) => {
+        setConnection(status);
+        if (detail) setConnectionDetail((old) => old || detail);
+      },
+    });
+    socketRef.current = socket;
+    socket.start();
+    return () => socket.stop();
+  }, [runId, commit]);
+
+  useEffect(() => {
+    // The server-rendered page underneath is for browsers without JavaScript.
+    document.getElementById("run-fallback")?.setAttribute("hidden", "");
+  }, []);
+
+  const ticking = isLive(run) || run.tasks.some((task) => task.attempts.some((a) => !TERMINAL_ATTEMPT.has(a.status)));
+  const now = useNow(ticking);
+
+  const graph = useMemo(() => collapseFanOuts(run.tasks, expanded), [run.tasks, expanded]);
+  const selectedTask = selected ? run.tasks[live.index.get(selected) ?? -1] : undefined;
+
+  // The whole event log over REST, once, for the drawer's history (live events add to it).
+  const historyRef = useRef<Promise<RunEvent[]> | null>(null);
+  const loadHistory = useCallback(() => {
+    historyRef.current ??= (async () => {
+      const all: RunEvent[] = [];
+      let since = 0;
+      for (let page = 0; page < 50; page++) {
+        const answer = await api<{ events: RunEvent[]; next_since: number | null }>(urls.events(runId, since));
+        all.push(...answer.events);
+        if (answer.next_since === null) break;
+        since = answer.next_since;
+      }
+      return all;
+    })();
+    return historyRef.current;
+  }, [runId]);
+
+  const finished = TERMINAL_RUN.has(run.status);
+  const retryable = finished && run.tasks.some((task) => TERMINAL_TASK.has(task.status) && task.status !== "Succeeded");
+  const cancellable = !finished && run.status !== "Cancelling";
+
+  const onSelect = (id: string) => {
+    if (id.startsWith(GROUP_PREFIX)) {
+      setExpanded((old) => new Set(old).add(id));
+      return;
+    }
+    setSelected(id);
+  };
+
+  const retried = (answer: RetryResponse) => {
+    setDialog(null);
+    adopt(answer.run);
+    setNotice({ kind: "info", text: `Retrying ${answer.rerun.length} task${answer.rerun.length === 1 ? "" : "s"}: ${answer.rerun.slice(0, 10).join(", ")}${answer.rerun.length > 10 ? " …" : ""}` });
+  };
+
+  const duration = secondsBetween(run.started_at, run.finished_at, now);
+  const counts = useMemo(() => {
+    const out: Record<string, number> = {};
+    for (const task of run.tasks) out[task.status] = (out[task.status] ?? 0) + 1;
+    return out;
+  }, [run.tasks]);
+
+  return (
+    <div className="fd-run" data-run={runId} data-run-status={run.status}>
+      <div className="heading">
+        <h1>
+          Run #{run.id} of <a href={config.urls.workflow}>{run.workflow.name}</a> <StatusBadge status={run.status} />{" "}
+          <LiveIndicator status={connection} detail={connectionDetail} />
+        </h1>
+        <div className="actions">
+          {can(config, "run.retry") ? (
+            <button type="button" className="primary" disabled={!retryable} onClick={() => setDialog({ kind: "retry" })}>
+              Retry
+            </button>
+          ) : null}
+          {can(config, "run.cancel") ? (
+            <button type="button" className="danger" disabled={!cancellable} onClick={() => setDialog({ kind: "cancel" })}>
+              Cancel
+            </button>
+          ) : null}
+          {can(config, "run.resubmit") ? (
+            <button type="button" onClick={() => setDialog({ kind: "resubmit" })}>
+              Resubmit
+            </button>
+          ) : null}
+        </div>
+      </div>
+      {notice ? (
+        <p className={notice.kind === "error" ? "fd-error" : "fd-info"} role="status">
+          {notice.text}{" "}
+          <button type="button" className="link" onClick={() => setNotice(null)} aria-label="Dismiss">
+            ✕
+          </button>
+        </p>
+      ) : null}
+      <section className="card">
+        <dl className="facts fd-facts">
+          <dt>Project</dt>
+          <dd>
+            <a href={config.urls.project}>{run.project.name}</a>
+          </dd>
+          <dt>Version</dt>
+          <dd>
+            <a href={config.urls.version}>v{run.version}</a>
+          </dd>
+          <dt>Triggered</dt>
+          <dd>
+            {run.trigger} by {run.triggered_by ?? "system"}
+            {run.resubmitted_from ? (
+              <>
+                {" "}
+                (from <a href={urls.page(run.resubmitted_from)}>run #{run.resubmitted_from}</a>)
+              </>
+            ) : null}
+          </dd>
+          <dt>Created</dt>
+          <dd>{formatTime(run.created_at)}</dd>
+          <dt>Started</dt>
+          <dd>{formatTime(run.started_at)}</dd>
+          <dt>Finished</dt>
+          <dd>{formatTime(run.finished_at)}</dd>
+          <dt>Duration</dt>
+          <dd data-testid="run-duration">{formatDuration(duration)}</dd>
+          <dt>Tasks</dt>
+          <dd>
+            {run.tasks.length} · {summarizeCounts(counts)}
+          </dd>
+          <dt>Parameters</dt>
+          <dd>
+            {Object.keys(run.parameters).length === 0 ? <span className="muted">none</span> : null}
+            {Object.entries(run.parameters).map(([name, value]) => (
+              <div key={name}>
+                <code>{name}</code> = <code>{showValue(value)}</code>
+              </div>
+            ))}
+          </dd>
+          {run.message ? (
+            <>
+              <dt>Message</dt>
+              <dd className="pre-line">{run.message}</dd>
+            </>
+          ) : null}
+        </dl>
+      </section>
+      <div className={selectedTask ? "fd-run__main fd-run__main--drawer" : "fd-run__main"}>
+        <section className="card fd-run__graph">
+          <div className="fd-toolbar">
+            <h2>Graph</h2>
+            <label>
+              Layout{" "}
+              <select value={direction} onChange={(event) => setDirection(event.target.value as Direction)}>
+                <option value="LR">left to right</option>
+                <option value="TB">top to bottom</option>
+              </select>
+            </label>
+            {graph.groups.size ? (
+              <span className="muted">
+                {graph.groups.size} wide fan-out{graph.groups.size === 1 ? "" : "s"} collapsed: click one to expand
+              </span>
+            ) : null}
+            {expanded.size ? (
+              <button type="button" className="small" onClick={() => setExpanded(new Set())}>
+                Collapse fan-outs
+              </button>
+            ) : null}
+          </div>
+          <div className="fd-run__canvas" data-testid="dag">
+            <DagView tasks={graph.tasks} direction={direction} selected={selected} onSelect={onSelect} animateActive />
+          </div>
+        </section>
+        {selectedTask ? (
+          <TaskDrawer
+            key={selectedTask.name}
+            runId={runId}
+            task={selectedTask}
+            events={live.events}
+            now={now}
+            loadHistory={loadHistory}
+            onClose={() => setSelected(null)}
+            actions={{
+              retryFromHere:
+                can(config, "run.retry_task") && finished
+                  ? () => setDialog({ kind: "retry", task: selectedTask.name })
+                  : undefined,
+              debug:
+                can(config, "run.retry_task") ? () => setDialog({ kind: "debug", task: selectedTask.name }) : undefined,
+            }}
+          />
+        ) : null}
+      </div>
+      <section className="card">
+        <h2>Timeline</h2>
+        <Timeline tasks={run.tasks} now={now} onSelect={setSelected} selected={selected} />
+      </section>
+      {dialog?.kind === "retry" ? (
+        <RetryDialog runId={runId} task={dialog.task} onClose={() => setDialog(null)} onDone={retried} />
+      ) : null}
+      {dialog?.kind === "cancel" ? (
+        <CancelDialog
+          runId={runId}
+          onClose={() => setDialog(null)}
+          onDone={(fresh) => {
+            setDialog(null);
+            adopt(fresh);
+          }}
+        />
+      ) : null}
+      {dialog?.kind === "resubmit" ? (
+        <ResubmitDialog
+          runId={runId}
+          parameters={run.parameters}
+          onClose={() => setDialog(null)}
+          onDone={(fresh) => window.location.assign(urls.page(fresh.id))}
+        />
+      ) : null}
+      {dialog?.kind === "debug" ? <DebugDialog runId={runId} task={dialog.task} onClose={() => setDialog(null)} /> : null}
+    </div>
+  );
+}

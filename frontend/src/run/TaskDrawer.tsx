@@ -1,0 +1,296 @@
+// The task drawer: what happened to one task — its attempts, its state
+// history, its pod's events and request, its log — and what to do about it.
+import { useEffect, useState } from "react";
+
+import { api } from "../common/api";
+import { urls } from "./config";
+import { LogView } from "./LogView";
+import { formatDuration, secondsBetween, taskHistory } from "./state";
+import type { RunEvent, Task } from "./types";
+import { formatTime, StatusBadge } from "./ui";
+
+type Tab = "logs" | "attempts" | "history" | "pod" | "request";
+
+interface PodEvent {
+  type: string;
+  reason: string;
+  message: string;
+  count: number;
+  first_time: string | null;
+  last_time: string | null;
+  source: string;
+}
+
+export interface TaskDrawerProps {
+  runId: number;
+  task: Task;
+  events: RunEvent[];
+  now: number;
+  loadHistory: () => Promise<RunEvent[]>;
+  onClose: () => void;
+  actions: { retryFromHere?: () => void; debug?: () => void };
+}
+
+export function TaskDrawer({ runId, task, events, now, loadHistory, onClose, actions }: TaskDrawerProps) {
+  const [tab, setTab] = useState<Tab>("logs");
+  const latest = task.attempts.length ? task.attempts[task.attempts.length - 1].number : 0;
+  const [attempt, setAttempt] = useState(latest);
+  // Follow a new attempt (a retry) unless the user picked an older one.
+  const [pinned, setPinned] = useState(false);
+  useEffect(() => {
+    if (!pinned) setAttempt(latest);
+  }, [latest, pinned]);
+  useEffect(() => {
+    setPinned(false);
+    setTab("logs");
+  }, [task.name]);
+
+  const tabs: [Tab, string][] = [
+    ["logs", "Logs"],
+    ["attempts", `Attempts (${task.attempts.length})`],
+    ["history", "History"],
+    ["pod", "Pod events"],
+    ["request", "Request"],
+  ];
+  return (
+    <aside className="fd-drawer" aria-label={`Task ${task.name}`} data-task={task.name}>
+      <div className="fd-drawer__head">
+        <h2>
+          {task.name} <StatusBadge status={task.status} />
+        </h2>
+        <button type="button" className="link" onClick={onClose} aria-label="Close the task">
+          ✕
+        </button>
+      </div>
+      <dl className="facts">
+        <dt>Attempts</dt>
+        <dd>{task.attempts_count}</dd>
+        <dt>Duration</dt>
+        <dd>{formatDuration(secondsBetween(task.started_at, task.finished_at, now))}</dd>
+        {task.dependencies.length ? (
+          <>
+            <dt>Depends on</dt>
+            <dd>{task.dependencies.join(", ")}</dd>
+          </>
+        ) : null}
+        {task.reason || task.message ? (
+          <>
+            <dt>Why</dt>
+            <dd className="pre-line">
+              {task.reason ? <strong>{task.reason}</strong> : null}
+              {task.reason && task.message ? ": " : null}
+              {task.message}
+            </dd>
+          </>
+        ) : null}
+      </dl>
+      <div className="actions fd-drawer__actions">
+        {actions.retryFromHere ? (
+          <button type="button" onClick={actions.retryFromHere}>
+            Retry from here
+          </button>
+        ) : null}
+        {actions.debug ? (
+          <button type="button" onClick={actions.debug}>
+            Debug
+          </button>
+        ) : null}
+      </div>
+      <div className="fd-tabs" role="tablist">
+        {tabs.map(([id, label]) => (
+          <button
+            key={id}
+            type="button"
+            role="tab"
+            aria-selected={tab === id}
+            className={tab === id ? "fd-tab fd-tab--on" : "fd-tab"}
+            onClick={() => setTab(id)}
+          >
+            {label}
+          </button>
+        ))}
+      </div>
+      {task.attempts.length > 1 && (tab === "logs" || tab === "pod" || tab === "request") ? (
+        <label className="fd-attempt-pick">
+          Attempt{" "}
+          <select
+            value={attempt}
+            onChange={(event) => {
+              setAttempt(Number(event.target.value));
+              setPinned(true);
+            }}
+          >
+            {task.attempts.map((a) => (
+              <option key={a.number} value={a.number}>
+                #{a.number} {a.status}
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : null}
+      <div className="fd-drawer__body">
+        {tab === "logs" ? (
+          attempt ? (
+            <LogView runId={runId} task={task.name} attempt={attempt} />
+          ) : (
+            <p className="muted">No attempt yet: the log appears when the task starts.</p>
+          )
+        ) : null}
+        {tab === "attempts" ? <Attempts task={task} now={now} /> : null}
+        {tab === "history" ? <History name={task.name} live={events} load={loadHistory} /> : null}
+        {tab === "pod" ? <PodEvents runId={runId} task={task.name} attempt={attempt} /> : null}
+        {tab === "request" ? <Request task={task} attempt={attempt} /> : null}
+      </div>
+    </aside>
+  );
+}
+
+function Attempts({ task, now }: { task: Task; now: number }) {
+  if (!task.attempts.length) return <p className="muted">No attempt yet.</p>;
+  return (
+    <table className="table fd-attempts">
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>Status</th>
+          <th>Exit</th>
+          <th>Reason</th>
+          <th>Started</th>
+          <th>Took</th>
+          <th>Where</th>
+        </tr>
+      </thead>
+      <tbody>
+        {[...task.attempts].reverse().map((a) => (
+          <tr key={a.number}>
+            <td>{a.number}</td>
+            <td>
+              <StatusBadge status={a.status} />
+            </td>
+            <td>{a.exit_code ?? "—"}</td>
+            <td>
+              {a.reason ? <strong>{a.reason}</strong> : null}
+              {a.reason && a.message ? ": " : null}
+              <span className="pre-line">{a.message}</span>
+            </td>
+            <td className="nowrap">{formatTime(a.started_at ?? a.created_at)}</td>
+            <td className="nowrap">{formatDuration(secondsBetween(a.started_at, a.finished_at, now))}</td>
+            <td>
+              {a.backend}
+              {a.handle ? (
+                <>
+                  {" "}
+                  <code>{a.handle}</code>
+                </>
+              ) : null}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function History({ name, live, load }: { name: string; live: RunEvent[]; load: () => Promise<RunEvent[]> }) {
+  const [older, setOlder] = useState<RunEvent[] | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    load()
+      .then(setOlder)
+      .catch((failure) => setError(String(failure)));
+  }, [load]);
+  const rows = taskHistory([...(older ?? []), ...live], name);
+  return (
+    <>
+      {older === null && !error ? <p className="muted">Loading the event log…</p> : null}
+      {error ? <p className="fd-error">{error}</p> : null}
+      <table className="table fd-history">
+        <thead>
+          <tr>
+            <th>#</th>
+            <th>Time</th>
+            <th>What</th>
+            <th>Change</th>
+            <th>Message</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((event) => (
+            <tr key={event.seq}>
+              <td>{event.seq}</td>
+              <td className="nowrap">{formatTime(event.created_at)}</td>
+              <td>
+                {event.kind}
+                {event.attempt ? ` #${event.attempt}` : ""}
+              </td>
+              <td className="nowrap">
+                {event.previous && event.previous !== event.status ? `${event.previous} → ` : ""}
+                {event.status}
+              </td>
+              <td className="pre-line">
+                {typeof event.data?.reason === "string" ? <strong>{event.data.reason} </strong> : null}
+                {typeof event.data?.exit_code === "number" ? `exit ${event.data.exit_code} ` : null}
+                {event.message}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+function PodEvents({ runId, task, attempt }: { runId: number; task: string; attempt: number }) {
+  const [events, setEvents] = useState<PodEvent[] | null | undefined>(undefined);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    if (!attempt) return;
+    setEvents(undefined);
+    api<{ events: PodEvent[] | null }>(urls.podEvents(runId, task, attempt))
+      .then((answer) => setEvents(answer.events))
+      .catch((failure) => setError(String(failure)));
+  }, [runId, task, attempt]);
+  if (!attempt) return <p className="muted">No attempt yet.</p>;
+  if (error) return <p className="fd-error">{error}</p>;
+  if (events === undefined) return <p className="muted">Loading…</p>;
+  if (events === null) return <p className="muted">This attempt has no pod (the local backend, or not launched yet).</p>;
+  if (!events.length) return <p className="muted">Kubernetes has no events for this pod (it keeps them about an hour).</p>;
+  return (
+    <table className="table">
+      <thead>
+        <tr>
+          <th>Type</th>
+          <th>Reason</th>
+          <th>Message</th>
+          <th>Count</th>
+          <th>Last seen</th>
+        </tr>
+      </thead>
+      <tbody>
+        {events.map((event, index) => (
+          <tr key={index} className={event.type === "Warning" ? "fd-warning" : ""}>
+            <td>{event.type}</td>
+            <td>{event.reason}</td>
+            <td className="pre-line">{event.message}</td>
+            <td>{event.count}</td>
+            <td className="nowrap">{formatTime(event.last_time ?? event.first_time)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function Request({ task, attempt }: { task: Task; attempt: number }) {
+  const chosen = task.attempts.find((a) => a.number === attempt);
+  if (!chosen) return <p className="muted">No attempt yet.</p>;
+  if (!chosen.request) {
+    return (
+      <p className="muted">
+        The API does not expose what this attempt asked for (image, command, resources, the rendered pod) yet: it may hold
+        secret environment values.
+      </p>
+    );
+  }
+  return <pre className="fd-request">{JSON.stringify(chosen.request, null, 2)}</pre>;
+}

@@ -1,0 +1,302 @@
+// The one-click actions that ask first: retry (showing what will run again),
+// cancel, resubmit with editable parameters, and debug one task.
+import { type FormEvent, useEffect, useState } from "react";
+
+import { ApiError, api } from "../common/api";
+import { urls } from "./config";
+import type { Run } from "./types";
+import { Modal, showValue } from "./ui";
+
+export interface RetryResponse {
+  run: Run;
+  rerun: string[];
+}
+
+function message(error: unknown): string {
+  if (error instanceof ApiError) {
+    const body = error.body as { errors?: { path: string; message: string }[] } | null;
+    const details = body?.errors?.map((e) => `${e.path}: ${e.message}`).join("; ");
+    return details ? `${error.message} (${details})` : error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function ErrorText({ error }: { error: string }) {
+  return error ? (
+    <p className="fd-error" role="alert">
+      {error}
+    </p>
+  ) : null;
+}
+
+export function RetryDialog(props: {
+  runId: number;
+  task?: string;
+  onClose: () => void;
+  onDone: (response: RetryResponse) => void;
+}) {
+  const { runId, task, onClose, onDone } = props;
+  const [preview, setPreview] = useState<string[] | null>(null);
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    api<{ tasks: string[] }>(urls.retryPreview(runId, task))
+      .then((answer) => setPreview(answer.tasks))
+      .catch((failure) => setError(message(failure)));
+  }, [runId, task]);
+  const confirm = async () => {
+    setBusy(true);
+    setError("");
+    try {
+      const answer = await api<RetryResponse>(task ? urls.retryTask(runId, task) : urls.retry(runId), { method: "POST" });
+      onDone(answer);
+    } catch (failure) {
+      setError(message(failure));
+      setBusy(false);
+    }
+  };
+  return (
+    <Modal title={task ? `Retry from ${task}` : "Retry the run"} onClose={onClose}>
+      {preview === null && !error ? <p className="muted">Finding what would run again…</p> : null}
+      {preview !== null ? (
+        preview.length ? (
+          <>
+            <p>
+              These {preview.length} task{preview.length === 1 ? "" : "s"} will run again
+              {task ? "" : "; succeeded tasks keep their results"}:
+            </p>
+            <ul className="fd-rerun" data-testid="retry-preview">
+              {preview.slice(0, 200).map((name) => (
+                <li key={name}>
+                  <code>{name}</code>
+                </li>
+              ))}
+              {preview.length > 200 ? <li className="muted">… and {preview.length - 200} more</li> : null}
+            </ul>
+          </>
+        ) : (
+          <p>Nothing would run again.</p>
+        )
+      ) : null}
+      <ErrorText error={error} />
+      <div className="fd-modal__actions">
+        <button type="button" onClick={onClose}>
+          Close
+        </button>
+        <button type="button" className="primary" disabled={busy || !preview?.length} onClick={confirm}>
+          Confirm retry
+        </button>
+      </div>
+    </Modal>
+  );
+}
+
+export function CancelDialog(props: { runId: number; onClose: () => void; onDone: (run: Run) => void }) {
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const confirm = async () => {
+    setBusy(true);
+    try {
+      props.onDone(await api<Run>(urls.cancel(props.runId), { method: "POST" }));
+    } catch (failure) {
+      setError(message(failure));
+      setBusy(false);
+    }
+  };
+  return (
+    <Modal title="Cancel the run" onClose={props.onClose}>
+      <p>Running attempts are stopped and nothing new starts.</p>
+      <ErrorText error={error} />
+      <div className="fd-modal__actions">
+        <button type="button" onClick={props.onClose}>
+          Keep running
+        </button>
+        <button type="button" className="danger" disabled={busy} onClick={confirm}>
+          Cancel run
+        </button>
+      </div>
+    </Modal>
+  );
+}
+
+/** A typed value back from its text: JSON when the original was not a string. */
+export function parseParameter(text: string, original: unknown): unknown {
+  if (typeof original === "string" || original === undefined) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function ResubmitDialog(props: {
+  runId: number;
+  parameters: Record<string, unknown>;
+  onClose: () => void;
+  onDone: (run: Run) => void;
+}) {
+  const names = Object.keys(props.parameters);
+  const [values, setValues] = useState<Record<string, string>>(() =>
+    Object.fromEntries(names.map((name) => [name, showValue(props.parameters[name])])),
+  );
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError("");
+    const parameters = Object.fromEntries(names.map((name) => [name, parseParameter(values[name], props.parameters[name])]));
+    try {
+      props.onDone(await api<Run>(urls.resubmit(props.runId), { method: "POST", body: { parameters } }));
+    } catch (failure) {
+      setError(message(failure));
+      setBusy(false);
+    }
+  };
+  return (
+    <Modal title="Resubmit" onClose={props.onClose}>
+      <form onSubmit={submit} className="fd-form">
+        <p className="muted">A new run of the same version.</p>
+        {names.length === 0 ? <p className="muted">This run has no parameters.</p> : null}
+        {names.map((name) => (
+          <label key={name}>
+            <span>
+              <code>{name}</code>
+            </span>
+            <input
+              name={`param.${name}`}
+              value={values[name]}
+              onChange={(event) => setValues({ ...values, [name]: event.target.value })}
+            />
+          </label>
+        ))}
+        <ErrorText error={error} />
+        <div className="fd-modal__actions">
+          <button type="button" onClick={props.onClose}>
+            Close
+          </button>
+          <button type="submit" className="primary" disabled={busy}>
+            Start new run
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
+
+/** One item a line, blank lines dropped; null when there is none (not overridden). */
+export function lines(text: string): string[] | null {
+  const items = text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  return items.length ? items : null;
+}
+
+/** KEY=VALUE lines as an object; the first "=" splits. */
+export function envLines(text: string): Record<string, string> | null {
+  const entries = (lines(text) ?? []).map((line) => {
+    const at = line.indexOf("=");
+    return at < 0 ? [line, ""] : [line.slice(0, at), line.slice(at + 1)];
+  });
+  return entries.length ? Object.fromEntries(entries) : null;
+}
+
+export interface DebugResponse {
+  run?: { id: number; urls?: Record<string, string> } | null;
+  run_id?: number;
+  commands?: string[] | Record<string, string>;
+}
+
+export function debugCommands(answer: DebugResponse): string[] {
+  const commands = answer.commands;
+  if (!commands) return [];
+  return Array.isArray(commands) ? commands : Object.values(commands);
+}
+
+export function DebugDialog(props: { runId: number; task: string; onClose: () => void }) {
+  const [command, setCommand] = useState("");
+  const [args, setArgs] = useState("sleep\n3600");
+  const [env, setEnv] = useState("");
+  const [image, setImage] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [answer, setAnswer] = useState<DebugResponse | null>(null);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError("");
+    const body: Record<string, unknown> = {};
+    const commandItems = lines(command);
+    const argItems = lines(args);
+    const envItems = envLines(env);
+    if (commandItems) body.command = commandItems;
+    if (argItems) body.args = argItems;
+    if (envItems) body.env = envItems;
+    if (image.trim()) body.image = image.trim();
+    try {
+      setAnswer(await api<DebugResponse>(urls.debug(props.runId, props.task), { method: "POST", body }));
+    } catch (failure) {
+      setError(message(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (answer) {
+    const newRun = answer.run?.id ?? answer.run_id;
+    const commands = debugCommands(answer);
+    return (
+      <Modal title={`Debugging ${props.task}`} onClose={props.onClose}>
+        {newRun ? (
+          <p>
+            Started <a href={urls.page(newRun)}>run #{newRun}</a>.
+          </p>
+        ) : null}
+        {commands.length ? <p>Commands to copy:</p> : null}
+        {commands.map((text) => (
+          <div className="fd-copy" key={text}>
+            <pre>{text}</pre>
+            <button type="button" className="small" onClick={() => navigator.clipboard?.writeText(text)}>
+              Copy
+            </button>
+          </div>
+        ))}
+      </Modal>
+    );
+  }
+  return (
+    <Modal title={`Debug ${props.task}`} onClose={props.onClose}>
+      <form onSubmit={submit} className="fd-form">
+        <p className="muted">
+          Run this task once more in a new run with an overridden command, arguments, environment or image — for example
+          <code> sleep 3600</code> to exec into it. Empty fields keep the task's own.
+        </p>
+        <label>
+          <span>Command (one item a line)</span>
+          <textarea name="command" rows={2} value={command} onChange={(event) => setCommand(event.target.value)} />
+        </label>
+        <label>
+          <span>Arguments (one a line)</span>
+          <textarea name="args" rows={3} value={args} onChange={(event) => setArgs(event.target.value)} />
+        </label>
+        <label>
+          <span>Environment (KEY=value a line)</span>
+          <textarea name="env" rows={3} value={env} onChange={(event) => setEnv(event.target.value)} />
+        </label>
+        <label>
+          <span>Image</span>
+          <input name="image" value={image} onChange={(event) => setImage(event.target.value)} />
+        </label>
+        <ErrorText error={error} />
+        <div className="fd-modal__actions">
+          <button type="button" onClick={props.onClose}>
+            Close
+          </button>
+          <button type="submit" className="primary" disabled={busy}>
+            Start debug run
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}

@@ -1,1 +1,0 @@
-import{n as e,t}from"./jsx-runtime-B4rNTZcA.js";var n=e(),r=t(),i=document.getElementById(`flowdeck-editor`);i&&(0,n.createRoot)(i).render((0,r.jsx)(`p`,{children:`The editor is being built.`}));
