@@ -236,6 +236,13 @@ API: dict[str, Case] = {
         (401, 200, 200, 200, 200, 200, 200),
         diamond_document(),
     ),
+    # The editor's export: draws the posted document, saves nothing.
+    "draw a document": Case(
+        "post",
+        "/api/workflows/graph/?as=svg",
+        (401, 200, 200, 200, 200, 200, 200),
+        diamond_document(),
+    ),
     "submit run": Case(
         "post",
         "/api/workflows/{workflow}/runs/",
@@ -426,6 +433,12 @@ PAGES: dict[str, Case] = {
     # The outsider may create workflows, but not in a project they cannot see.
     "create workflow": Case(
         "post", "/workflows/new/", (302, 403, 302, 302, 302, 302, 400), _new_workflow
+    ),
+    "new workflow editor": Case(
+        "get", "/workflows/new/editor/", (302, 403, 200, 200, 200, 200, 200)
+    ),
+    "workflow editor": Case(
+        "get", "/workflows/{workflow}/editor/", (302, 403, 200, 200, 200, 200, 404)
     ),
     "workflow page": Case(
         "get", "/workflows/{workflow}/", (302, 200, 200, 200, 200, 200, 404)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from workflows import project_views, views
+from workflows import editor_views, project_views, views
 
 urlpatterns = [
     path("", views.workflow_list, name="workflow-list"),
@@ -23,6 +23,10 @@ urlpatterns = [
         name="member-remove",
     ),
     path("workflows/new/", views.workflow_create, name="workflow-create"),
+    path("workflows/new/editor/", editor_views.editor_new, name="workflow-editor-new"),
+    path(
+        "workflows/<int:pk>/editor/", editor_views.editor_edit, name="workflow-editor"
+    ),
     path("workflows/<int:pk>/", views.workflow_detail, name="workflow-detail"),
     path("workflows/<int:pk>/run/", views.workflow_run, name="workflow-run"),
     path("workflows/<int:pk>/edit/", views.workflow_edit, name="workflow-edit"),

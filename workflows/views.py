@@ -29,6 +29,7 @@ from workflows.api.serializers import RunDetailSerializer
 from workflows.api.views import detail_queryset
 from workflows.blueprints import blueprint_for
 from workflows.graph import MAX_GRAPH_TASKS, render_version_svg
+from workflows.listing import search_workflows
 from workflows.models import (
     Attempt,
     Project,
@@ -133,11 +134,16 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     project, projects = _project_filter(request)
     if project:
         workflows = workflows.filter(project_id=int(project))
+    search = request.GET.get("q", "").strip()
+    label = request.GET.get("label", "").strip()
+    workflows = search_workflows(workflows, search, label)
     page = Paginator(workflows, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
         "projects": projects,
         "selected_project": project,
+        "search": search,
+        "label": label,
         "can_create": projects_where(request.user, Action.CREATE_WORKFLOW).exists(),
     }
     return render(request, "workflows/workflow_list.html", context)

@@ -56,6 +56,12 @@ from workflows.api.serializers import (
     WorkflowSerializer,
 )
 from workflows.blueprints import spec_limits
+from workflows.dag_pictures import (
+    FORMATS,
+    MAX_EXPORT_TASKS,
+    PictureError,
+    render_document,
+)
 from workflows.models import Attempt, Project, Run, TaskRun, Workflow
 from workflows.permissions import Action, require, visible_projects
 from workflows.services.control import (
@@ -312,6 +318,44 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         errors = validate(request.data, spec_limits())
         result = {"valid": not errors, "errors": [e.as_dict() for e in errors]}
         return Response(ValidationResultSerializer(result).data)
+
+    @extend_schema(
+        request=SPEC_BODY,
+        parameters=[
+            OpenApiParameter(
+                "as", str, enum=["svg", "png"], description="The picture's format."
+            )
+        ],
+        responses={
+            (200, "image/svg+xml"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+            400: DetailSerializer,
+        },
+        description="Draw a spec document's DAG with graphviz (the editor's "
+        "export): task names and dependencies only, so a document that does not "
+        "validate is drawn too. At most "
+        f"{MAX_EXPORT_TASKS} tasks. Nothing is saved.",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="graph",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def graph(self, request: Request) -> HttpResponse | Response:
+        kind = request.query_params.get("as", "svg")
+        try:
+            picture = render_document(request.data, kind)
+        except PictureError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        response = HttpResponse(picture, content_type=FORMATS[kind])
+        response["Content-Disposition"] = f'attachment; filename="workflow.{kind}"'
+        # An SVG opened from here must not run anything it might carry.
+        response["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'"
+        )
+        return response
 
     @extend_schema(
         responses={200: VersionSummarySerializer(many=True), 404: NOT_FOUND},

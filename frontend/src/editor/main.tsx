@@ -1,7 +1,13 @@
-// The workflow editor's entry: mounted on #flowdeck-editor by the editor page.
+// The workflow editor's entry: mounted on #flowdeck-editor by the editor page,
+// which puts the workflow, its latest document and the projects in a
+// json_script tag (#flowdeck-editor-data).
 import { createRoot } from "react-dom/client";
 
+import { Editor, type InitialData } from "./Editor";
+
 const mount = document.getElementById("flowdeck-editor");
-if (mount) {
-  createRoot(mount).render(<p>The editor is being built.</p>);
+const data = document.getElementById("flowdeck-editor-data");
+if (mount && data) {
+  const initial = JSON.parse(data.textContent || "{}") as InitialData;
+  createRoot(mount).render(<Editor initial={initial} />);
 }

@@ -1,0 +1,676 @@
+// The workflow editor: palette, canvas, task/workflow forms, text view,
+// validation as you type, save/run/history/import/export. The state is one
+// spec document with an undo history (history.ts); every edit is a pure
+// function of it (graphOps.ts).
+import "@xyflow/react/dist/style.css";
+import "../graph/graph.css";
+import "./editor.css";
+
+import { ReactFlowProvider } from "@xyflow/react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+
+import { api, csrfToken } from "../common/api";
+import { ErrorList, HistoryDialog, Modal, RunDialog, SaveDialog, errorsOf } from "./Dialogs";
+import { Canvas } from "./Canvas";
+import { type FieldError, placeErrors } from "./errors";
+import {
+  type Clipboard,
+  autoLayout,
+  connect,
+  copyTasks,
+  disconnect,
+  duplicateTasks,
+  addTask,
+  moveTasks,
+  pasteTasks,
+  placeMissing,
+  removeTasks,
+  renameTask,
+  updateTask,
+} from "./graphOps";
+import { canRedo, canUndo, record, redo, startHistory, undo } from "./history";
+import {
+  type Direction,
+  type Doc,
+  type Obj,
+  type Point,
+  type Task,
+  directionOf,
+  emptyDocument,
+  findTask,
+  metadataOf,
+  positionsOf,
+  tasksOf,
+  withMetadata,
+} from "./model";
+import { TaskForm } from "./TaskForm";
+import { TASK_TEMPLATES, TEMPLATE_MIME, templateById } from "./templates";
+import { TextPane } from "./TextPane";
+import { type Project, WorkflowForm } from "./WorkflowForm";
+import { type TextFormat, describeParseError, parseText, toText } from "./yamlText";
+
+export interface InitialData {
+  workflow: { id: number; name: string; version: number | null; project: Project } | null;
+  document: Doc | null;
+  projects: Project[];
+  project: string;
+  canRun: boolean;
+}
+
+interface Validation {
+  doc: Doc;
+  errors: FieldError[];
+  state: "checking" | "valid" | "invalid" | "offline";
+}
+
+type Toast = { kind: "info" | "error" | "success"; text: string } | null;
+type DialogName = "save" | "run" | "history" | "shortcuts" | null;
+
+const VALIDATE_DELAY_MS = 400;
+const NO_ERRORS: FieldError[] = [];
+
+function isTyping(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  return target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
+}
+
+function download(blob: Blob, filename: string) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export function Editor({ initial }: { initial: InitialData }) {
+  return (
+    <ReactFlowProvider>
+      <EditorView initial={initial} />
+    </ReactFlowProvider>
+  );
+}
+
+function EditorView({ initial }: { initial: InitialData }) {
+  const first = useMemo(() => placeMissing(initial.document ?? emptyDocument("")), [initial]);
+  const [history, setHistory] = useState(() => startHistory(first));
+  const doc = history.present;
+  const [savedDoc, setSavedDoc] = useState<Doc | null>(initial.workflow ? first : null);
+  const [workflow, setWorkflow] = useState(initial.workflow);
+  const [project, setProject] = useState(initial.project);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [selectedEdges, setSelectedEdges] = useState<Set<string>>(new Set());
+  const [validation, setValidation] = useState<Validation>({ doc: first, errors: NO_ERRORS, state: "checking" });
+  const [saveErrors, setSaveErrors] = useState<FieldError[]>(NO_ERRORS);
+  const [toast, setToast] = useState<Toast>(null);
+  const [dialog, setDialog] = useState<DialogName>(null);
+  const [saveMessage, setSaveMessage] = useState("");
+  const [format, setFormat] = useState<TextFormat>("yaml");
+  const [showText, setShowText] = useState(true);
+  const clipboard = useRef<Clipboard | null>(null);
+  const centre = useRef<() => Point>(() => ({ x: 0, y: 0 }));
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  const apply = useCallback((change: (doc: Doc) => Doc, key: string | null = null) => {
+    setHistory((current) => record(current, change(current.present), key));
+  }, []);
+
+  const say = useCallback((kind: "info" | "error" | "success", text: string) => setToast({ kind, text }), []);
+  useEffect(() => {
+    if (!toast) return;
+    const handle = window.setTimeout(() => setToast(null), toast.kind === "error" ? 9000 : 5000);
+    return () => window.clearTimeout(handle);
+  }, [toast]);
+
+  // --- derived ---------------------------------------------------------------
+  const tasks = useMemo(() => tasksOf(doc), [doc]);
+  const positions = useMemo(() => positionsOf(placeMissing(doc)), [doc]);
+  const direction = directionOf(doc);
+  const allErrors = saveErrors.length ? saveErrors : validation.errors;
+  const placed = useMemo(
+    () => placeErrors(saveErrors.length ? doc : validation.doc, allErrors),
+    [saveErrors, validation, allErrors, doc],
+  );
+  const dirty = useMemo(
+    () => savedDoc === null || (doc !== savedDoc && JSON.stringify(doc) !== JSON.stringify(savedDoc)),
+    [doc, savedDoc],
+  );
+  const name = String(metadataOf(doc).name ?? "");
+  const only = selected.size === 1 ? findTask(doc, [...selected][0]) : undefined;
+
+  // Drop selections of tasks that no longer exist (undo, text edits).
+  useEffect(() => {
+    const names = new Set(tasks.map((task) => task.name));
+    if ([...selected].some((item) => !names.has(item))) {
+      setSelected(new Set([...selected].filter((item) => names.has(item))));
+    }
+    if (selectedEdges.size) setSelectedEdges(new Set());
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [tasks]);
+
+  // --- validation as you type, by the server's own validator ----------------
+  useEffect(() => {
+    let cancelled = false;
+    setValidation((current) => ({ ...current, state: "checking" }));
+    const handle = window.setTimeout(async () => {
+      try {
+        const result = await api<{ valid: boolean; errors: FieldError[] }>("/api/workflows/validate/", {
+          method: "POST",
+          body: doc,
+        });
+        if (!cancelled) {
+          setSaveErrors(NO_ERRORS);
+          setValidation({ doc, errors: result.errors, state: result.valid ? "valid" : "invalid" });
+        }
+      } catch {
+        if (!cancelled) setValidation((current) => ({ ...current, state: "offline" }));
+      }
+    }, VALIDATE_DELAY_MS);
+    return () => {
+      cancelled = true;
+      window.clearTimeout(handle);
+    };
+  }, [doc]);
+
+  // --- unsaved changes guard ---------------------------------------------------
+  useEffect(() => {
+    if (!dirty || tasks.length === 0 && !workflow) return;
+    const guard = (event: BeforeUnloadEvent) => {
+      event.preventDefault();
+      event.returnValue = "";
+    };
+    window.addEventListener("beforeunload", guard);
+    return () => window.removeEventListener("beforeunload", guard);
+  }, [dirty, tasks.length, workflow]);
+
+  // --- edits -----------------------------------------------------------------
+  const select = useCallback((nodes: Set<string>, edges: Set<string> = new Set()) => {
+    setSelected(nodes);
+    setSelectedEdges(edges);
+  }, []);
+
+  const addFromTemplate = useCallback(
+    (templateId: string, at?: Point) => {
+      const template = templateById(templateId);
+      if (!template) return;
+      let where = at;
+      if (!where) {
+        // Keyboard: near the middle of the view, stepped so adds don't stack.
+        const middle = centre.current();
+        const step = (tasksOf(history.present).length % 6) * 24;
+        where = { x: middle.x + step, y: middle.y + step };
+      }
+      const result = addTask(history.present, template.task, where, template.base);
+      apply(() => result.doc);
+      select(new Set([result.name]));
+      say("info", `Added ${result.name}. Fill in its form on the right.`);
+    },
+    [apply, history.present, say, select],
+  );
+
+  const connectTasks = useCallback(
+    (source: string, target: string) => {
+      const result = connect(history.present, source, target);
+      if (result.ok) {
+        apply(() => result.doc);
+        say("success", `${target} now runs after ${source}.`);
+      } else say("error", result.message);
+    },
+    [apply, history.present, say],
+  );
+
+  const deleteSelection = useCallback(() => {
+    if (selected.size === 0 && selectedEdges.size === 0) return;
+    const edges = [...selectedEdges].map((id) => {
+      const [source, target] = id.split("->");
+      return { source, target };
+    });
+    apply((current) => removeTasks(disconnect(current, edges), selected));
+    const parts = [];
+    if (selected.size) parts.push(`${selected.size} task${selected.size > 1 ? "s" : ""}`);
+    if (edges.length) parts.push(`${edges.length} connection${edges.length > 1 ? "s" : ""}`);
+    say("info", `Deleted ${parts.join(" and ")}. Ctrl+Z brings them back.`);
+    select(new Set());
+  }, [apply, say, select, selected, selectedEdges]);
+
+  const duplicateSelection = useCallback(() => {
+    if (selected.size === 0) return;
+    const result = duplicateTasks(history.present, selected);
+    apply(() => result.doc);
+    select(new Set(result.names));
+  }, [apply, history.present, select, selected]);
+
+  const copySelection = useCallback(() => {
+    if (selected.size === 0) return;
+    clipboard.current = copyTasks(history.present, selected);
+    say("info", `Copied ${selected.size} task${selected.size > 1 ? "s" : ""}.`);
+  }, [history.present, say, selected]);
+
+  const paste = useCallback(() => {
+    if (!clipboard.current) return;
+    const result = pasteTasks(history.present, clipboard.current);
+    apply(() => result.doc);
+    select(new Set(result.names));
+  }, [apply, history.present, select]);
+
+  const onMove = useCallback((moved: Record<string, Point>) => apply((current) => moveTasks(current, moved)), [apply]);
+
+  const layout = useCallback(
+    (next: Direction) => {
+      apply((current) => autoLayout(current, next));
+      say("info", next === "TB" ? "Laid out top to bottom." : "Laid out left to right.");
+    },
+    [apply, say],
+  );
+
+  const updateSelected = useCallback(
+    (change: (task: Task) => Obj, key: string) => {
+      if (!only) return;
+      const taskName = only.name;
+      apply((current) => updateTask(current, taskName, change), `task:${taskName}:${key}`);
+    },
+    [apply, only],
+  );
+
+  const renameSelected = useCallback(
+    (next: string): boolean => {
+      if (!only) return false;
+      const result = renameTask(history.present, only.name, next);
+      if (!result.ok) {
+        say("error", result.message);
+        return false;
+      }
+      apply(() => result.doc);
+      select(new Set([next]));
+      return true;
+    },
+    [apply, history.present, only, say, select],
+  );
+
+  const setDependency = useCallback(
+    (upstream: string, on: boolean) => {
+      if (!only) return;
+      if (on) connectTasks(upstream, only.name);
+      else apply((current) => disconnect(current, [{ source: upstream, target: only.name }]));
+    },
+    [apply, connectTasks, only],
+  );
+
+  const doUndo = useCallback(() => setHistory((current) => undo(current)), []);
+  const doRedo = useCallback(() => setHistory((current) => redo(current)), []);
+
+  // --- keyboard --------------------------------------------------------------
+  const keys = useRef({ deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select });
+  keys.current = { deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select };
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (isTyping(event.target) || document.querySelector("dialog[open]")) return;
+      const k = keys.current;
+      const mod = event.ctrlKey || event.metaKey;
+      const key = event.key.toLowerCase();
+      if (mod && key === "z") {
+        event.preventDefault();
+        if (event.shiftKey) k.doRedo();
+        else k.doUndo();
+      } else if (mod && key === "y") {
+        event.preventDefault();
+        k.doRedo();
+      } else if (mod && key === "c") k.copySelection();
+      else if (mod && key === "v") {
+        event.preventDefault();
+        k.paste();
+      } else if (mod && key === "d") {
+        event.preventDefault();
+        k.duplicateSelection();
+      } else if (mod && key === "a") {
+        event.preventDefault();
+        k.select(new Set(k.tasks.map((task) => task.name)));
+      } else if (!mod && (event.key === "Delete" || event.key === "Backspace")) {
+        event.preventDefault();
+        k.deleteSelection();
+      } else if (event.key === "Escape") k.select(new Set());
+      else if (event.key === "?") setDialog("shortcuts");
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, []);
+
+  // --- save, run, import, export ----------------------------------------------
+  const save = async (message: string) => {
+    const toSave = placeMissing(doc);
+    const query = `message=${encodeURIComponent(message)}`;
+    try {
+      const saved = workflow
+        ? await api<{ id: number; name: string; latest_version: { number: number }; project: Project }>(
+            `/api/workflows/${workflow.id}/?${query}`,
+            { method: "PUT", body: toSave },
+          )
+        : await api<{ id: number; name: string; latest_version: { number: number }; project: Project }>(
+            `/api/workflows/?project=${encodeURIComponent(project)}&${query}`,
+            { method: "POST", body: toSave },
+          );
+      if (toSave !== doc) apply(() => toSave);
+      setSavedDoc(toSave);
+      setSaveErrors(NO_ERRORS);
+      setDialog(null);
+      setSaveMessage("");
+      const number = saved.latest_version.number;
+      if (workflow && workflow.version === number) say("info", `No changes: ${saved.name} stays at version ${number}.`);
+      else say("success", `Saved version ${number} of ${saved.name}.`);
+      setWorkflow({ id: saved.id, name: saved.name, version: number, project: saved.project });
+      if (!workflow) window.history.replaceState(null, "", `/workflows/${saved.id}/editor/`);
+    } catch (error) {
+      const problems = errorsOf(error);
+      setSaveErrors(problems);
+      setDialog(null);
+      say("error", `Not saved: ${problems.length} problem${problems.length === 1 ? "" : "s"} (see below).`);
+    }
+  };
+
+  const startRun = () => {
+    if (!workflow) return;
+    if (dirty) {
+      say("error", "Save your changes first: a run uses the saved version.");
+      return;
+    }
+    setDialog("run");
+  };
+
+  const importFile = async (file: File) => {
+    const result = parseText(await file.text(), "yaml");
+    if (!result.ok) {
+      say("error", `Cannot import ${file.name}: ${describeParseError(result)}`);
+      return;
+    }
+    let imported = result.doc;
+    if (workflow) imported = withMetadata(imported, (metadata) => ({ ...metadata, name: workflow.name }));
+    apply(() => placeMissing(imported));
+    select(new Set());
+    say("success", `Imported ${file.name}${workflow ? ` (kept the name ${workflow.name})` : ""}. Save to keep it.`);
+  };
+
+  const exportPicture = async (kind: "svg" | "png") => {
+    const response = await fetch(`/api/workflows/graph/?as=${kind}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+      body: JSON.stringify(doc),
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      say("error", `Cannot draw the DAG: ${(body as { detail?: string }).detail ?? response.status}`);
+      return;
+    }
+    download(await response.blob(), `${name || "workflow"}.${kind}`);
+  };
+
+  const problemCount = allErrors.length;
+  const status =
+    saveErrors.length > 0
+      ? `${problemCount} problem${problemCount === 1 ? "" : "s"}`
+      : validation.state === "checking"
+        ? "Checking…"
+        : validation.state === "offline"
+          ? "Cannot reach the validator"
+          : validation.state === "valid"
+            ? "Valid"
+            : `${problemCount} problem${problemCount === 1 ? "" : "s"}`;
+
+  return (
+    <div className="fd-editor" data-dirty={dirty ? "true" : "false"}>
+      <header className="fd-toolbar" role="toolbar" aria-label="Editor">
+        <div className="fd-toolbar__title">
+          <strong data-testid="workflow-title">{workflow ? workflow.name : name || "New workflow"}</strong>
+          {workflow?.version ? <span className="fd-hint"> v{workflow.version}</span> : null}
+          {dirty ? <span className="fd-unsaved"> · unsaved changes</span> : null}
+        </div>
+        <div className="fd-toolbar__group">
+          <button type="button" onClick={doUndo} disabled={!canUndo(history)} title="Undo (Ctrl+Z)">
+            Undo
+          </button>
+          <button type="button" onClick={doRedo} disabled={!canRedo(history)} title="Redo (Ctrl+Shift+Z)">
+            Redo
+          </button>
+        </div>
+        <div className="fd-toolbar__group" aria-label="Layout">
+          <button type="button" onClick={() => layout("TB")} title="Lay out top to bottom">
+            Layout ↓
+          </button>
+          <button type="button" onClick={() => layout("LR")} title="Lay out left to right">
+            Layout →
+          </button>
+        </div>
+        <div className="fd-toolbar__group">
+          <button type="button" onClick={() => fileInput.current?.click()}>
+            Import…
+          </button>
+          <input
+            ref={fileInput}
+            type="file"
+            accept=".yaml,.yml,.json,application/yaml,application/json,text/yaml"
+            hidden
+            data-testid="import-file"
+            onChange={(event) => {
+              const file = event.target.files?.[0];
+              if (file) void importFile(file);
+              event.target.value = "";
+            }}
+          />
+          <details className="fd-menu">
+            <summary>Export</summary>
+            <div className="fd-menu__items">
+              <button type="button" onClick={() => download(new Blob([toText(doc, "yaml")], { type: "application/yaml" }), `${name || "workflow"}.yaml`)}>
+                YAML file
+              </button>
+              <button type="button" onClick={() => void exportPicture("svg")}>
+                Picture (SVG)
+              </button>
+              <button type="button" onClick={() => void exportPicture("png")}>
+                Picture (PNG)
+              </button>
+            </div>
+          </details>
+          <button type="button" onClick={() => setShowText(!showText)} aria-pressed={showText}>
+            Text view
+          </button>
+          {workflow ? (
+            <button type="button" onClick={() => setDialog("history")}>
+              History
+            </button>
+          ) : null}
+          <button type="button" onClick={() => setDialog("shortcuts")} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">
+            ?
+          </button>
+        </div>
+        <div className="fd-toolbar__group fd-toolbar__end">
+          <span className={`fd-status fd-status--${saveErrors.length ? "invalid" : validation.state}`} role="status" data-testid="validation-status">
+            {status}
+          </span>
+          <button type="button" className="fd-primary" onClick={() => setDialog("save")} disabled={!dirty && Boolean(workflow)}>
+            {workflow ? "Save" : "Create"}
+          </button>
+          {workflow && initial.canRun ? (
+            <button type="button" onClick={startRun}>
+              Run…
+            </button>
+          ) : null}
+          {workflow ? <a href={`/workflows/${workflow.id}/`}>Close</a> : <a href="/">Close</a>}
+        </div>
+      </header>
+
+      <div className={showText ? "fd-body fd-body--text" : "fd-body"}>
+        <nav className="fd-palette" aria-label="Task templates">
+          <h2>Add a task</h2>
+          <p className="fd-hint">Drag onto the canvas, or press Enter.</p>
+          {TASK_TEMPLATES.map((template) => (
+            <button
+              type="button"
+              key={template.id}
+              className="fd-template"
+              draggable
+              data-template={template.id}
+              title={template.hint}
+              onDragStart={(event) => {
+                event.dataTransfer.setData(TEMPLATE_MIME, template.id);
+                event.dataTransfer.effectAllowed = "copy";
+              }}
+              onClick={() => addFromTemplate(template.id)}
+            >
+              <span className="fd-template__label">{template.label}</span>
+              <span className="fd-template__hint">{template.hint}</span>
+            </button>
+          ))}
+          <h2>Selection</h2>
+          <p className="fd-hint">
+            {selected.size === 0 ? "Click a task, or Shift+drag to select several." : `${selected.size} selected`}
+          </p>
+          <button type="button" onClick={duplicateSelection} disabled={selected.size === 0}>
+            Duplicate
+          </button>
+          <button type="button" onClick={copySelection} disabled={selected.size === 0}>
+            Copy
+          </button>
+          <button type="button" onClick={paste}>
+            Paste
+          </button>
+          <button type="button" className="fd-danger" onClick={deleteSelection} disabled={selected.size === 0 && selectedEdges.size === 0}>
+            Delete
+          </button>
+        </nav>
+
+        <div className="fd-main">
+          {toast ? (
+            <div className={`fd-toast fd-toast--${toast.kind}`} role={toast.kind === "error" ? "alert" : "status"} data-testid="toast">
+              {toast.text}
+              <button type="button" className="fd-icon" aria-label="Dismiss" onClick={() => setToast(null)}>
+                ×
+              </button>
+            </div>
+          ) : null}
+          <Canvas
+            doc={doc}
+            positions={positions}
+            direction={direction}
+            errors={placed}
+            selected={selected}
+            selectedEdges={selectedEdges}
+            onSelect={select}
+            onMove={onMove}
+            onConnect={connectTasks}
+            onDropTemplate={addFromTemplate}
+            registerCentre={(fn) => (centre.current = fn)}
+          />
+          {problemCount > 0 ? (
+            <details className="fd-problems" open={problemCount <= 5}>
+              <summary>
+                {problemCount} problem{problemCount === 1 ? "" : "s"}
+              </summary>
+              <ul>
+                {[...placed.byTask.entries()].flatMap(([taskName, list]) =>
+                  list.map((error, index) => (
+                    <li key={`${taskName}-${index}`}>
+                      <button type="button" className="fd-link" onClick={() => select(new Set([taskName]))}>
+                        {taskName}
+                      </button>
+                      {error.field ? <code> {error.field}</code> : null}: {error.message}
+                    </li>
+                  )),
+                )}
+                {placed.workflow.map((error, index) => (
+                  <li key={`wf-${index}`}>
+                    <button type="button" className="fd-link" onClick={() => select(new Set())}>
+                      workflow
+                    </button>
+                    {error.path ? <code> {error.path}</code> : null}: {error.message}
+                  </li>
+                ))}
+              </ul>
+            </details>
+          ) : null}
+        </div>
+
+        {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={(next) => apply(() => next, "text")} /> : null}
+
+        <aside className="fd-panel" aria-label="Properties">
+          {only ? (
+            <TaskForm
+              key={only.name}
+              task={only}
+              others={tasks.map((task) => task.name).filter((other) => other !== only.name)}
+              errors={placed.byTask.get(only.name)}
+              onChange={updateSelected}
+              onRename={renameSelected}
+              onDependency={setDependency}
+              onDelete={deleteSelection}
+              onDuplicate={duplicateSelection}
+            />
+          ) : (
+            <>
+              {selected.size > 1 ? (
+                <p className="fd-hint">
+                  {selected.size} tasks selected: Delete, Duplicate (Ctrl+D) or Copy (Ctrl+C) them together.
+                </p>
+              ) : null}
+              <WorkflowForm
+                doc={doc}
+                errors={placed.workflow}
+                existing={Boolean(workflow)}
+                projects={initial.projects}
+                project={project}
+                onProject={setProject}
+                onChange={apply}
+              />
+              {tasks.length > 0 && selected.size === 0 ? <p className="fd-hint">Select a task to edit it.</p> : null}
+            </>
+          )}
+        </aside>
+      </div>
+
+      {dialog === "save" ? (
+        <SaveDialog existing={Boolean(workflow)} initialMessage={saveMessage} onSave={save} onClose={() => setDialog(null)} />
+      ) : null}
+      {dialog === "run" && workflow ? (
+        <RunDialog workflowId={workflow.id} doc={doc} version={workflow.version} onClose={() => setDialog(null)} />
+      ) : null}
+      {dialog === "history" && workflow ? (
+        <HistoryDialog
+          workflowId={workflow.id}
+          onClose={() => setDialog(null)}
+          onRestore={(restored, number) => {
+            apply(() => placeMissing(restored));
+            select(new Set());
+            setSaveMessage(`restore v${number}`);
+            setDialog(null);
+            say("info", `Restored v${number} into the editor. Save to make it the latest version.`);
+          }}
+        />
+      ) : null}
+      {dialog === "shortcuts" ? (
+        <Modal title="Keyboard shortcuts" onClose={() => setDialog(null)}>
+          <dl className="fd-shortcuts">
+            <dt>Tab / Shift+Tab</dt>
+            <dd>Move between the palette, the tasks and the forms</dd>
+            <dt>Enter on a template</dt>
+            <dd>Add that task</dd>
+            <dt>Enter or Space on a task</dt>
+            <dd>Select it; arrow keys move it</dd>
+            <dt>Runs after (task form)</dt>
+            <dd>Connect tasks without a mouse</dd>
+            <dt>Delete / Backspace</dt>
+            <dd>Delete the selected tasks and connections</dd>
+            <dt>Ctrl+C, Ctrl+V, Ctrl+D</dt>
+            <dd>Copy, paste, duplicate</dd>
+            <dt>Ctrl+A / Escape</dt>
+            <dd>Select all / nothing</dd>
+            <dt>Ctrl+Z, Ctrl+Shift+Z (or Ctrl+Y)</dt>
+            <dd>Undo, redo</dd>
+          </dl>
+        </Modal>
+      ) : null}
+      {saveErrors.length && !problemCount ? <ErrorList errors={saveErrors} /> : null}
+    </div>
+  );
+}
+

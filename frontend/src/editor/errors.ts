@@ -1,0 +1,54 @@
+// Server validation errors ({path, message}) placed where the user can see
+// them: on a task (and the field inside it) or on the workflow's settings.
+import { type Doc } from "./model";
+import { taskIndexes } from "./graphOps";
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface PlacedError {
+  /** The path inside the task ("resources.limits.cpu") or the whole path for a
+   * workflow-level error. "" for the task as a whole. */
+  field: string;
+  message: string;
+  path: string;
+}
+
+export interface PlacedErrors {
+  byTask: Map<string, PlacedError[]>;
+  workflow: PlacedError[];
+}
+
+const TASK_PATH = /^spec\.tasks\[(\d+)\](?:\.(.*)|(\[.*))?$/;
+
+export function placeErrors(doc: Doc, errors: FieldError[]): PlacedErrors {
+  const names = taskIndexes(doc);
+  const byTask = new Map<string, PlacedError[]>();
+  const workflow: PlacedError[] = [];
+  for (const error of errors) {
+    const match = error.path.match(TASK_PATH);
+    const name = match ? names.get(Number(match[1])) : undefined;
+    if (match && name !== undefined) {
+      const list = byTask.get(name) ?? [];
+      list.push({ field: match[2] ?? match[3] ?? "", message: error.message, path: error.path });
+      byTask.set(name, list);
+    } else {
+      workflow.push({ field: error.path, message: error.message, path: error.path });
+    }
+  }
+  return { byTask, workflow };
+}
+
+/** The errors of a field and everything inside it: "env" matches "env[0].name",
+ * "retry.backoff" matches "retry.backoff.delay" but not "retryx". */
+export function errorsUnder(errors: PlacedError[] | undefined, field: string): PlacedError[] {
+  if (!errors) return [];
+  return errors.filter(
+    (error) =>
+      error.field === field ||
+      error.field.startsWith(`${field}.`) ||
+      error.field.startsWith(`${field}[`),
+  );
+}

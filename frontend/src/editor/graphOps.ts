@@ -1,0 +1,311 @@
+// Graph edits on the spec document: each takes a document and returns a new
+// one (never changing its input), so undo/redo is a stack of documents. Pure:
+// no React, no DOM; tested in graphOps.test.ts.
+import { layoutGraph } from "../graph/layout";
+import {
+  type Direction,
+  type Doc,
+  type GraphEdge,
+  type Obj,
+  type Point,
+  type Task,
+  dependenciesOf,
+  edgesOf,
+  isObj,
+  orderTaskKeys,
+  positionsOf,
+  rawTasks,
+  roundPoint,
+  setField,
+  taskNames,
+  tasksOf,
+  withPositions,
+  withTasks,
+  withUi,
+} from "./model";
+
+export type EditResult = { ok: true; doc: Doc } | { ok: false; message: string };
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export function isTaskName(name: string): boolean {
+  return name.length <= 63 && DNS_LABEL.test(name);
+}
+
+/** `base` made into a DNS label, with -2, -3, ... until no task has it. */
+export function uniqueName(base: string, taken: Set<string>): string {
+  let stem =
+    base
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 56) || "task";
+  stem = stem.replace(/-\d+$/, "") || stem;
+  if (!taken.has(stem)) return stem;
+  for (let n = 2; ; n += 1) {
+    const candidate = `${stem}-${n}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
+export function addTask(
+  doc: Doc,
+  template: Obj,
+  at: Point,
+  base = "task",
+): { doc: Doc; name: string } {
+  const name = uniqueName(base, taskNames(doc));
+  const task = orderTaskKeys({ ...structuredClone(template), name });
+  let next = withTasks(doc, (tasks) => [...tasks, task]);
+  next = withPositions(next, (positions) => ({ ...positions, [name]: roundPoint(at) }));
+  return { doc: next, name };
+}
+
+export function removeTasks(doc: Doc, names: Iterable<string>): Doc {
+  const gone = new Set(names);
+  if (gone.size === 0) return doc;
+  let next = withTasks(doc, (tasks) =>
+    tasks
+      .filter((task) => !(isObj(task) && typeof task.name === "string" && gone.has(task.name)))
+      .map((task) => {
+        if (!isObj(task) || !Array.isArray(task.dependencies)) return task;
+        if (!task.dependencies.some((dep) => gone.has(dep as string))) return task;
+        const deps = task.dependencies.filter((dep) => !gone.has(dep as string));
+        return setField(task, "dependencies", deps);
+      }),
+  );
+  next = withPositions(next, (positions) => {
+    for (const name of gone) delete positions[name];
+    return positions;
+  });
+  return next;
+}
+
+/** A path of task names from `from` down to `to` following dependencies
+ * (upstream → downstream), or null. */
+export function downstreamPath(doc: Doc, from: string, to: string): string[] | null {
+  const children = new Map<string, string[]>();
+  for (const edge of edgesOf(doc)) {
+    const list = children.get(edge.source) ?? [];
+    list.push(edge.target);
+    children.set(edge.source, list);
+  }
+  const previous = new Map<string, string>();
+  const queue = [from];
+  const seen = new Set([from]);
+  while (queue.length) {
+    const current = queue.shift()!;
+    if (current === to) {
+      const path = [to];
+      while (path[0] !== from) path.unshift(previous.get(path[0])!);
+      return path;
+    }
+    for (const child of children.get(current) ?? []) {
+      if (!seen.has(child)) {
+        seen.add(child);
+        previous.set(child, current);
+        queue.push(child);
+      }
+    }
+  }
+  return null;
+}
+
+/** Make `target` depend on `source` (an edge source → target), refusing an
+ * edge that would close a cycle with a message that names the cycle. */
+export function connect(doc: Doc, source: string, target: string): EditResult {
+  const names = taskNames(doc);
+  if (!names.has(source) || !names.has(target)) {
+    return { ok: false, message: "Both ends of a connection must be tasks." };
+  }
+  if (source === target) {
+    return { ok: false, message: `${source} cannot depend on itself.` };
+  }
+  const target_ = tasksOf(doc).find((task) => task.name === target)!;
+  if (dependenciesOf(target_).includes(source)) {
+    return { ok: false, message: `${target} already depends on ${source}.` };
+  }
+  const back = downstreamPath(doc, target, source);
+  if (back) {
+    return {
+      ok: false,
+      message: `Refused: ${source} → ${target} would close a cycle (${[...back, target].join(" → ")}).`,
+    };
+  }
+  return {
+    ok: true,
+    doc: updateTask(doc, target, (task) =>
+      orderTaskKeys({ ...task, dependencies: [...dependenciesOf(task), source] }),
+    ),
+  };
+}
+
+export function disconnect(doc: Doc, edges: GraphEdge[]): Doc {
+  if (edges.length === 0) return doc;
+  const cut = new Map<string, Set<string>>();
+  for (const edge of edges) {
+    const set = cut.get(edge.target) ?? new Set();
+    set.add(edge.source);
+    cut.set(edge.target, set);
+  }
+  return withTasks(doc, (tasks) =>
+    tasks.map((task) => {
+      if (!isObj(task) || typeof task.name !== "string" || !cut.has(task.name)) return task;
+      const drop = cut.get(task.name)!;
+      const deps = dependenciesOf(task).filter((dep) => !drop.has(dep));
+      return setField(task, "dependencies", deps);
+    }),
+  );
+}
+
+export function updateTask(doc: Doc, name: string, change: (task: Task) => Obj): Doc {
+  return withTasks(doc, (tasks) =>
+    tasks.map((task) => (isObj(task) && task.name === name ? change(task as Task) : task)),
+  );
+}
+
+/** Rename a task and every dependency on it and its saved position. */
+export function renameTask(doc: Doc, from: string, to: string): EditResult {
+  if (from === to) return { ok: true, doc };
+  if (!to) return { ok: false, message: "A task needs a name." };
+  if (taskNames(doc).has(to)) return { ok: false, message: `Another task is named ${to}.` };
+  let next = withTasks(doc, (tasks) =>
+    tasks.map((task) => {
+      if (!isObj(task)) return task;
+      let changed: Obj = task;
+      if (task.name === from) changed = { ...changed, name: to };
+      if (Array.isArray(task.dependencies) && task.dependencies.includes(from)) {
+        changed = {
+          ...changed,
+          dependencies: task.dependencies.map((dep) => (dep === from ? to : dep)),
+        };
+      }
+      return changed;
+    }),
+  );
+  next = withPositions(next, (positions) => {
+    if (from in positions) {
+      positions[to] = positions[from];
+      delete positions[from];
+    }
+    return positions;
+  });
+  return { ok: true, doc: next };
+}
+
+export interface Clipboard {
+  tasks: Task[];
+  positions: Record<string, Point>;
+}
+
+/** The chosen tasks, keeping only the dependencies among them. */
+export function copyTasks(doc: Doc, names: Iterable<string>): Clipboard {
+  const chosen = new Set(names);
+  const all = positionsOf(doc);
+  const tasks = tasksOf(doc)
+    .filter((task) => chosen.has(task.name))
+    .map((task) => {
+      const copy = structuredClone(task);
+      if ("dependencies" in copy) {
+        const deps = dependenciesOf(copy).filter((dep) => chosen.has(dep));
+        return setField(copy, "dependencies", deps) as Task;
+      }
+      return copy;
+    });
+  const positions: Record<string, Point> = {};
+  for (const task of tasks) if (all[task.name]) positions[task.name] = all[task.name];
+  return { tasks, positions };
+}
+
+/** Add the clipboard's tasks under fresh names, shifted by `offset`; returns
+ * the new names (in clipboard order). */
+export function pasteTasks(
+  doc: Doc,
+  clipboard: Clipboard,
+  offset: Point = { x: 40, y: 40 },
+): { doc: Doc; names: string[] } {
+  const taken = taskNames(doc);
+  const renamed = new Map<string, string>();
+  for (const task of clipboard.tasks) {
+    const name = uniqueName(task.name, taken);
+    taken.add(name);
+    renamed.set(task.name, name);
+  }
+  const added = clipboard.tasks.map((task) => {
+    const copy: Obj = { ...structuredClone(task), name: renamed.get(task.name)! };
+    if ("dependencies" in copy) {
+      copy.dependencies = dependenciesOf(copy).map((dep) => renamed.get(dep) ?? dep);
+    }
+    return copy;
+  });
+  let next = withTasks(doc, (tasks) => [...tasks, ...added]);
+  let fallback = 0;
+  next = withPositions(next, (positions) => {
+    for (const task of clipboard.tasks) {
+      const from = clipboard.positions[task.name] ?? { x: 0, y: (fallback += 60) };
+      positions[renamed.get(task.name)!] = roundPoint({ x: from.x + offset.x, y: from.y + offset.y });
+    }
+    return positions;
+  });
+  return { doc: next, names: [...renamed.values()] };
+}
+
+export function duplicateTasks(doc: Doc, names: Iterable<string>): { doc: Doc; names: string[] } {
+  return pasteTasks(doc, copyTasks(doc, names));
+}
+
+export function moveTasks(doc: Doc, moved: Record<string, Point>): Doc {
+  if (Object.keys(moved).length === 0) return doc;
+  return withPositions(doc, (positions) => {
+    for (const [name, point] of Object.entries(moved)) positions[name] = roundPoint(point);
+    return positions;
+  });
+}
+
+/** Lay every task out again in layers along `direction`, and remember it. */
+export function autoLayout(doc: Doc, direction: Direction): Doc {
+  const tasks = tasksOf(doc);
+  const placed = layoutGraph(
+    tasks.map((task) => ({ id: task.name })),
+    edgesOf(doc),
+    direction,
+  );
+  const positions: Record<string, Point> = {};
+  for (const [name, point] of placed) positions[name] = roundPoint(point);
+  const next = withPositions(doc, () => positions);
+  return withUi(next, (ui) => ({ ...ui, direction }));
+}
+
+/** Positions for tasks that have none: all of them laid out when none has a
+ * position, otherwise stacked below the lowest placed task. */
+export function placeMissing(doc: Doc): Doc {
+  const tasks = tasksOf(doc);
+  const positions = positionsOf(doc);
+  const missing = tasks.filter((task) => !positions[task.name]);
+  if (missing.length === 0) return doc;
+  if (missing.length === tasks.length) {
+    const direction = doc.spec && isObj(doc.spec) && isObj(doc.spec.ui) && doc.spec.ui.direction === "LR" ? "LR" : "TB";
+    const placed = layoutGraph(tasks.map((task) => ({ id: task.name })), edgesOf(doc), direction);
+    return withPositions(doc, () => {
+      const all: Record<string, Point> = {};
+      for (const [name, point] of placed) all[name] = roundPoint(point);
+      return all;
+    });
+  }
+  const bottom = Math.max(...Object.values(positions).map((point) => point.y));
+  return withPositions(doc, (all) => {
+    missing.forEach((task, index) => {
+      all[task.name] = { x: (index % 8) * 200, y: bottom + 100 + Math.floor(index / 8) * 70 };
+    });
+    return all;
+  });
+}
+
+/** Index of each task in `spec.tasks` by name (error paths count positions). */
+export function taskIndexes(doc: Doc): Map<number, string> {
+  const indexes = new Map<number, string>();
+  rawTasks(doc).forEach((task, index) => {
+    if (isObj(task) && typeof task.name === "string") indexes.set(index, task.name);
+  });
+  return indexes;
+}

@@ -1,0 +1,215 @@
+// The editor's state is the spec document itself (plain JSON, as the API takes
+// it): the canvas, the forms and the text view all read and write it, so the
+// YAML view and the saved version can never drift from what is drawn. These
+// helpers read a possibly malformed document without throwing; validation of
+// what they find is the server's job.
+
+export type Obj = Record<string, unknown>;
+export type Doc = Obj;
+export type Task = Obj & { name: string };
+
+export interface Point {
+  x: number;
+  y: number;
+}
+
+export type Direction = "TB" | "LR";
+
+export const API_VERSION = "flowdeck.io/v1";
+
+export function isObj(value: unknown): value is Obj {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function emptyDocument(name = ""): Doc {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Workflow",
+    metadata: { name },
+    spec: { tasks: [] },
+  };
+}
+
+export function specOf(doc: Doc): Obj {
+  return isObj(doc.spec) ? doc.spec : {};
+}
+
+export function metadataOf(doc: Doc): Obj {
+  return isObj(doc.metadata) ? doc.metadata : {};
+}
+
+/** The raw `spec.tasks` list (whatever it holds). */
+export function rawTasks(doc: Doc): unknown[] {
+  const tasks = specOf(doc).tasks;
+  return Array.isArray(tasks) ? tasks : [];
+}
+
+/** Tasks that are mappings with a string name: the ones the canvas can draw. */
+export function tasksOf(doc: Doc): Task[] {
+  return rawTasks(doc).filter(
+    (task): task is Task => isObj(task) && typeof task.name === "string",
+  );
+}
+
+export function taskNames(doc: Doc): Set<string> {
+  return new Set(tasksOf(doc).map((task) => task.name));
+}
+
+export function findTask(doc: Doc, name: string): Task | undefined {
+  return tasksOf(doc).find((task) => task.name === name);
+}
+
+export function dependenciesOf(task: Obj): string[] {
+  const deps = task.dependencies;
+  return Array.isArray(deps) ? deps.filter((dep): dep is string => typeof dep === "string") : [];
+}
+
+export interface GraphEdge {
+  source: string;
+  target: string;
+}
+
+export function edgeId(edge: GraphEdge): string {
+  return `${edge.source}->${edge.target}`;
+}
+
+/** Edges upstream → downstream between tasks that exist. */
+export function edgesOf(doc: Doc): GraphEdge[] {
+  const names = taskNames(doc);
+  const edges: GraphEdge[] = [];
+  for (const task of tasksOf(doc)) {
+    for (const dep of new Set(dependenciesOf(task))) {
+      if (names.has(dep) && dep !== task.name) edges.push({ source: dep, target: task.name });
+    }
+  }
+  return edges;
+}
+
+export function uiOf(doc: Doc): Obj {
+  const ui = specOf(doc).ui;
+  return isObj(ui) ? ui : {};
+}
+
+export function positionsOf(doc: Doc): Record<string, Point> {
+  const raw = uiOf(doc).positions;
+  const positions: Record<string, Point> = {};
+  if (!isObj(raw)) return positions;
+  for (const [name, value] of Object.entries(raw)) {
+    if (isObj(value) && typeof value.x === "number" && typeof value.y === "number") {
+      positions[name] = { x: value.x, y: value.y };
+    }
+  }
+  return positions;
+}
+
+export function directionOf(doc: Doc): Direction {
+  return uiOf(doc).direction === "LR" ? "LR" : "TB";
+}
+
+// --- immutable updates -----------------------------------------------------
+
+export function withSpec(doc: Doc, change: (spec: Obj) => Obj): Doc {
+  return { ...doc, spec: change({ ...specOf(doc) }) };
+}
+
+export function withMetadata(doc: Doc, change: (metadata: Obj) => Obj): Doc {
+  return { ...doc, metadata: change({ ...metadataOf(doc) }) };
+}
+
+export function withTasks(doc: Doc, change: (tasks: unknown[]) => unknown[]): Doc {
+  return withSpec(doc, (spec) => ({ ...spec, tasks: change(rawTasks(doc)) }));
+}
+
+export function withUi(doc: Doc, change: (ui: Obj) => Obj): Doc {
+  return withSpec(doc, (spec) => {
+    const ui = change({ ...uiOf(doc) });
+    const next = { ...spec };
+    if (Object.keys(ui).length === 0) delete next.ui;
+    else next.ui = ui;
+    return next;
+  });
+}
+
+export function withPositions(
+  doc: Doc,
+  change: (positions: Record<string, Point>) => Record<string, Point>,
+): Doc {
+  return withUi(doc, (ui) => {
+    const positions = change({ ...positionsOf(doc) });
+    const next = { ...ui };
+    if (Object.keys(positions).length === 0) delete next.positions;
+    else next.positions = positions;
+    return next;
+  });
+}
+
+export function roundPoint(point: Point): Point {
+  return { x: Math.round(point.x), y: Math.round(point.y) };
+}
+
+/** Set `key` of `obj`, or remove it when `value` is undefined, "" or an empty
+ * list/mapping: the document keeps only what the user set. */
+export function setField(obj: Obj, key: string, value: unknown): Obj {
+  const next = { ...obj };
+  if (isEmpty(value)) delete next[key];
+  else next[key] = value;
+  return next;
+}
+
+export function isEmpty(value: unknown): boolean {
+  if (value === undefined || value === null || value === "") return true;
+  if (Array.isArray(value)) return value.length === 0;
+  if (isObj(value)) return Object.keys(value).length === 0;
+  return false;
+}
+
+/** Set a nested field by path (["retry", "backoff", "delay"]), pruning mappings
+ * left empty. */
+export function setIn(obj: Obj, path: string[], value: unknown): Obj {
+  const [head, ...rest] = path;
+  if (rest.length === 0) return setField(obj, head, value);
+  const child = isObj(obj[head]) ? (obj[head] as Obj) : {};
+  return setField(obj, head, setIn(child, rest, value));
+}
+
+export function getIn(obj: unknown, path: string[]): unknown {
+  let current: unknown = obj;
+  for (const key of path) {
+    if (!isObj(current)) return undefined;
+    current = current[key];
+  }
+  return current;
+}
+
+// The order tasks' keys are written in, as in docs/spec.md (and the server's
+// dump_document), so a task made in the editor reads like a hand-written one.
+export const TASK_KEY_ORDER = [
+  "name",
+  "image",
+  "imagePullPolicy",
+  "command",
+  "args",
+  "workingDir",
+  "env",
+  "resources",
+  "volumes",
+  "volumeMounts",
+  "securityContext",
+  "nodeSelector",
+  "tolerations",
+  "affinity",
+  "priorityClassName",
+  "serviceAccountName",
+  "imagePullSecrets",
+  "priority",
+  "retry",
+  "timeout",
+  "dependencies",
+];
+
+export function orderTaskKeys(task: Obj): Obj {
+  const ordered: Obj = {};
+  for (const key of TASK_KEY_ORDER) if (key in task) ordered[key] = task[key];
+  for (const key of Object.keys(task)) if (!(key in ordered)) ordered[key] = task[key];
+  return ordered;
+}

