@@ -16,6 +16,7 @@ Lock order: the schedule (or backfill), then runs (submit_run, cancel_run).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,6 +57,7 @@ class TickResult:
     skipped: list[int] = field(default_factory=list)
     queued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)  # schedule/backfill ids
 
     def add(self, fire: ScheduledFire | None) -> None:
         if fire is None:
@@ -78,18 +80,35 @@ def tick(now: datetime) -> TickResult:
         "next_fire_at"
     )
     for schedule_id in list(due.values_list("pk", flat=True)[:BATCH]):
-        fire_due(schedule_id, now, result)
+        _guarded(fire_due, schedule_id, now, result)
     waiting = (
         ScheduledFire.objects.filter(status=Status.QUEUED)
+        .order_by()
         .values_list("schedule_id", flat=True)
         .distinct()
     )
     for schedule_id in list(waiting[:BATCH]):
-        start_queued(schedule_id, now, result)
+        _guarded(start_queued, schedule_id, now, result)
     running = Backfill.objects.filter(status=Backfill.Status.RUNNING)
     for backfill_id in list(running.values_list("pk", flat=True)[:BATCH]):
-        advance_backfill(backfill_id, now, result)
+        _guarded(advance_backfill, backfill_id, now, result)
     return result
+
+
+def _guarded(
+    step: Callable[[int, datetime, TickResult], None],
+    pk: int,
+    now: datetime,
+    result: TickResult,
+) -> None:
+    """One schedule's trouble (its workflow deleted mid-fire, a database
+    error) rolls back only its own transaction; the others still fire, and
+    it is tried again on the next tick."""
+    try:
+        step(pk, now, result)
+    except Exception:
+        log.exception("schedule tick: %s(%s) failed", step.__name__, pk)
+        result.errors.append(pk)
 
 
 def fire_due(schedule_id: int, now: datetime, result: TickResult) -> None:

@@ -244,3 +244,27 @@ def test_an_interval_schedule_fires_every_period(make_schedule):
     for minute in (5, 25, 45):
         tick(at(10, minute))
     assert [t for t, _ in fires(schedule)] == ["10:05", "10:25", "10:45"]
+
+
+def test_one_schedule_failing_does_not_stop_the_others(make_schedule, monkeypatch):
+    from schedules.services import firing
+
+    broken = make_schedule(name="broken")
+    fine = make_schedule(name="fine")
+    real_start = firing.start
+
+    def start(claimed, now):
+        if claimed.schedule_id == broken.pk:
+            raise RuntimeError("the database went away")
+        return real_start(claimed, now)
+
+    monkeypatch.setattr(firing, "start", start)
+    result = tick(at(11))
+    assert result.errors == [broken.pk]
+    assert fires(fine) == [("11:00", Status.STARTED)]
+    # The broken one's transaction rolled back: it is due again next tick.
+    broken.refresh_from_db()
+    assert (broken.next_fire_at, broken.fires.count()) == (at(11), 0)
+    monkeypatch.setattr(firing, "start", real_start)
+    tick(at(11, 0, 5))
+    assert fires(broken) == [("11:00", Status.STARTED)]

@@ -197,3 +197,19 @@ def test_upcoming_lists_the_next_runs_by_day(client, make_schedule, stamped):
     text = text_of(page)
     assert "Upcoming runs" in text
     assert text.count("stamped") >= 20  # four a day for a week, and the list
+
+
+def test_the_admin_shows_schedules_read_only(make_schedule, admin_user):
+    from django.contrib import admin
+    from django.urls import reverse
+
+    schedule = make_schedule()
+    client = Client()
+    client.force_login(admin_user)
+    for name in ("schedule", "scheduledfire", "backfill"):
+        assert (
+            client.get(reverse(f"admin:schedules_{name}_changelist")).status_code == 200
+        )
+    page = client.get(reverse("admin:schedules_schedule_change", args=[schedule.pk]))
+    assert page.status_code == 200
+    assert not admin.site._registry[Schedule].has_change_permission(page.wsgi_request)
