@@ -213,3 +213,22 @@ def test_the_admin_shows_schedules_read_only(make_schedule, admin_user):
     page = client.get(reverse("admin:schedules_schedule_change", args=[schedule.pk]))
     assert page.status_code == 200
     assert not admin.site._registry[Schedule].has_change_permission(page.wsgi_request)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/schedules/{id}/pause/",
+        "/schedules/{id}/delete/",
+        "/schedules/{id}/edit/",
+        "/schedules/{id}/backfills/",
+    ],
+)
+def test_schedule_forms_need_the_csrf_token(user, make_schedule, path):
+    schedule = make_schedule()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post(path.format(id=schedule.pk), form(name="changed"))
+    assert response.status_code == 403
+    schedule.refresh_from_db()
+    assert (schedule.name, schedule.enabled) == ("hourly", True)
