@@ -85,6 +85,9 @@ class ScheduleSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["next_fire_at", "note", "created_at", "updated_at"]
+        # The services say a name is taken, naming the field (DRF's own
+        # unique-together check would answer with non_field_errors).
+        validators: list[Any] = []
         extra_kwargs = {
             "kind": {"help_text": "cron (5 fields or an @alias) or interval"},
             "expression": {

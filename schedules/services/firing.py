@@ -131,7 +131,7 @@ def fire_due(schedule_id: int, now: datetime, result: TickResult) -> None:
         due = latest_times(trigger, cursor, now, limit)
         if policy == Schedule.CatchUp.NONE:
             due = [t for t in due if now - t <= ON_TIME]
-        missed = bool(due) and due[0] != cursor or not due
+        missed = not due or due[0] != cursor
         for fire_time in due:
             result.add(fire(schedule, fire_time, now))
         if missed:

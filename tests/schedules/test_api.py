@@ -202,3 +202,16 @@ def test_the_schema_describes_every_schedule_endpoint(api):
         "/api/backfills/{id}/",
         "/api/backfills/{id}/cancel/",
     } <= paths
+
+
+def test_a_name_is_unique_within_its_workflow(api, stamped):
+    first = api.post("/api/schedules/", body(stamped), "json").json()
+    twin = api.post("/api/schedules/", body(stamped), "json")
+    assert twin.status_code == 400
+    assert twin.json() == {"name": ["the workflow has a schedule named 'nightly'"]}
+    other = api.post("/api/schedules/", body(stamped, name="other"), "json").json()
+    renamed = api.patch(f"/api/schedules/{other['id']}/", {"name": "nightly"}, "json")
+    assert renamed.status_code == 400
+    assert renamed.json() == {"name": ["the workflow has a schedule named 'nightly'"]}
+    assert Schedule.objects.get(pk=first["id"]).name == "nightly"
+    assert Schedule.objects.get(pk=other["id"]).name == "other"
