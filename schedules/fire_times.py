@@ -14,6 +14,7 @@ counted from the schedule's start, or from the Unix epoch when it has none, so
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -350,7 +351,9 @@ def _cron_walk(trigger: Trigger, origin: datetime, forward: bool) -> Iterator[da
     margin = timedelta(hours=3)
     hours = cron.hours if forward else tuple(reversed(cron.hours))
     minutes = cron.minutes if forward else tuple(reversed(cron.minutes))
-    for _ in range(_MAX_DAYS):
+    idle = 0  # days walked since the last instant: give up after _MAX_DAYS
+    while idle < _MAX_DAYS:
+        idle += 1
         if cron.matches(day):
             for hour in hours:
                 for minute in minutes:
@@ -363,6 +366,7 @@ def _cron_walk(trigger: Trigger, origin: datetime, forward: bool) -> Iterator[da
                     if instant is None:
                         continue
                     if (instant > origin) if forward else (instant < origin):
+                        idle = 0
                         yield instant
         day += step
 
@@ -411,25 +415,27 @@ def previous_before(trigger: Trigger, before: datetime) -> datetime | None:
     return found
 
 
-def next_times(trigger: Trigger, after: datetime, count: int) -> list[datetime]:
-    """The next `count` fire times after `after` (fewer when the schedule ends)."""
-    times: list[datetime] = []
+def iter_after(trigger: Trigger, after: datetime) -> Iterator[datetime]:
+    """Every fire time strictly after `after`, in order, until the end."""
     first = next_after(trigger, after)
-    if first is None or count <= 0:
-        return times
+    if first is None:
+        return
     if trigger.kind == CRON:
         # One walk instead of one per time: "* * * * *" would rescan the day.
-        walk = _cron_walk(trigger, first - _ONE, forward=True)
-        for found in walk:
-            if len(times) >= count or (trigger.end and found > trigger.end):
-                break
-            times.append(found)
-        return times
-    cursor: datetime | None = first
-    while cursor is not None and len(times) < count:
-        times.append(cursor)
-        cursor = next_after(trigger, cursor)
-    return times
+        times = _cron_walk(trigger, first - _ONE, forward=True)
+    else:
+        every = trigger.every
+        assert every is not None
+        times = (first + step * every for step in itertools.count())
+    for found in times:
+        if trigger.end is not None and found > trigger.end:
+            return
+        yield found
+
+
+def next_times(trigger: Trigger, after: datetime, count: int) -> list[datetime]:
+    """The next `count` fire times after `after` (fewer when the schedule ends)."""
+    return list(itertools.islice(iter_after(trigger, after), max(count, 0)))
 
 
 def times_between(
@@ -437,7 +443,8 @@ def times_between(
 ) -> list[datetime]:
     """Fire times t with first <= t <= last, oldest first, at most `limit`
     of them (callers ask for one more than they allow to detect too many)."""
-    return [t for t in next_times(trigger, first - _ONE, limit) if t <= last]
+    within = itertools.takewhile(lambda t: t <= last, iter_after(trigger, first - _ONE))
+    return list(itertools.islice(within, max(limit, 0)))
 
 
 def latest_times(

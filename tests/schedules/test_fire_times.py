@@ -315,3 +315,14 @@ def test_an_unknown_placeholder_is_refused_at_its_parameter():
         check_placeholders({"when": "{{schedule.tomorrow}}"})
     assert error.value.field == "parameters.when"
     assert "unknown placeholder {{schedule.tomorrow}}" in error.value.message
+
+
+def test_a_rare_expression_still_lists_many_years_ahead():
+    trigger = make_trigger("cron", "@yearly", "UTC")
+    times = next_times(trigger, utc(2026, 6, 1), 20)
+    assert [t.year for t in times] == list(range(2027, 2047))
+
+
+def test_a_short_range_of_a_rare_expression_is_quick_and_empty():
+    trigger = make_trigger("cron", "0 0 29 2 *", "UTC")
+    assert times_between(trigger, utc(2026, 1, 1), utc(2026, 12, 31), 1001) == []
