@@ -5,13 +5,16 @@ and export."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.browser.conftest import log_in
+from tests.conftest import diamond_document
 from workflows.models import Run, Workflow
+from workflows.services.submit import create_workflow, update_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -229,3 +232,107 @@ def _shape(boxes: dict[str, Any]) -> dict[str, tuple[int, int]]:
         name: (round((box["x"] - ax) / scale * 10), round((box["y"] - ay) / scale * 10))
         for name, box in boxes.items()
     }
+
+
+@pytest.fixture
+def two_versions(user: Any, project: Any) -> Workflow:
+    workflow = create_workflow(
+        diamond_document(), author=user, project=project, message="first"
+    )
+    update_workflow(
+        workflow, diamond_document(parallelism=3), author=user, message="limit it"
+    )
+    return workflow
+
+
+def test_edits_undo_redo_copy_paste_and_layout_from_the_keyboard(
+    page: Any, two_versions: Workflow
+) -> None:
+    log_in(page, "alice", PASSWORD)
+    open_editor(page, f"/workflows/{two_versions.pk}/editor/")
+    page.wait_for_selector(node("d"))
+    # Laid out on first open (the stored spec has no positions): not a change.
+    assert page.locator(".fd-editor").get_attribute("data-dirty") == "false"
+
+    # Delete a task with the keyboard; Ctrl+Z brings it and its edges back.
+    page.click(node("b"))
+    page.keyboard.press("Delete")
+    page.wait_for_selector(node("b"), state="detached")
+    assert edges(page) == {"a->c", "c->d"}
+    page.keyboard.press("Control+z")
+    page.wait_for_selector(node("b"))
+    assert edges(page) == {"a->b", "a->c", "b->d", "c->d"}
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_selector(node("b"), state="detached")
+    page.keyboard.press("Control+z")
+    page.wait_for_selector(node("b"))
+
+    # Multi-select b and c, copy and paste: copies keep no outside edges.
+    page.click(node("b"))
+    page.click(node("c"), modifiers=["Shift"])
+    assert "2 selected" in page.inner_text(".fd-palette")
+    page.keyboard.press("Control+c")
+    page.keyboard.press("Control+v")
+    page.wait_for_selector(node("b-2"))
+    page.wait_for_selector(node("c-2"))
+    assert not any(edge.endswith("-2") for edge in edges(page))
+    # Duplicate with Ctrl+D, then select everything and delete the copies.
+    page.click(node("a"))
+    page.keyboard.press("Control+d")
+    page.wait_for_selector(node("a-2"))
+    page.keyboard.press("Control+z")
+    page.wait_for_selector(node("a-2"), state="detached")
+
+    # Auto-layout left to right puts d to the right of a.
+    page.click("button:has-text('Layout →')")
+    page.wait_for_timeout(200)
+    a = page.locator(node("a")).bounding_box()
+    d = page.locator(node("d")).bounding_box()
+    assert d["x"] > a["x"] + a["width"]
+    assert page.locator(".fd-editor").get_attribute("data-dirty") == "true"
+
+
+def test_history_diff_restore_import_and_export(
+    page: Any, two_versions: Workflow, tmp_path: Path
+) -> None:
+    log_in(page, "alice", PASSWORD)
+    open_editor(page, f"/workflows/{two_versions.pk}/editor/")
+    page.wait_for_selector(node("d"))
+
+    # History: v1 against v2 side by side, the changed line marked.
+    page.click("button:has-text('History')")
+    page.wait_for_selector(".fd-diff")
+    assert "parallelism: 3" in page.inner_text(".fd-diff--added, .fd-diff--changed")
+    assert "limit it" in page.inner_text(".fd-versions")
+    # Restore v1 and save it as v3.
+    page.locator(".fd-versions tr", has_text="first").locator("button").click()
+    assert "Restored v1" in toast(page)
+    page.click("button:has-text('Save')")
+    assert page.input_value("#fd-save-message") == "restore v1"
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("[data-testid=toast]:has-text('Saved version 3')")
+    two_versions.refresh_from_db()
+    assert "parallelism" not in two_versions.latest_version.document["spec"]
+
+    # Export the YAML file and the picture (graphviz on the server).
+    with page.expect_download() as download:
+        page.click("summary:has-text('Export')")
+        page.click("button:has-text('YAML file')")
+    exported = yaml.safe_load(Path(download.value.path()).read_text())
+    assert [task["name"] for task in exported["spec"]["tasks"]] == list("abcd")
+    with page.expect_download() as picture:
+        page.click("button:has-text('Picture (SVG)')")
+    assert "<svg" in Path(picture.value.path()).read_text()
+
+    # Import a YAML file: the canvas shows it; the workflow keeps its name.
+    exported["metadata"]["name"] = "renamed"
+    exported["spec"]["tasks"].append(
+        {"name": "e", "image": "busybox", "dependencies": ["a"]}
+    )
+    source = tmp_path / "more.yaml"
+    source.write_text(yaml.safe_dump(exported, sort_keys=False))
+    page.set_input_files("[data-testid=import-file]", str(source))
+    page.wait_for_selector(node("e"))
+    assert "Imported more.yaml" in toast(page)
+    assert "a->e" in edges(page)
+    assert "name: diamond" in page.input_value("textarea[name=spec-text]")
