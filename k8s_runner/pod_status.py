@@ -16,6 +16,9 @@ eviction. How each case is classified (docs/kubernetes.md has the table):
   shown, until `image_pull_grace_seconds` after the pod started; an image
   name that can never be pulled is an Error at once.
 * Unschedulable is Pending with the scheduler's message: the cluster may grow.
+* A pod with a deletionTimestamp whose container has not ended is Cancelling:
+  deleted (by a cancel, or by someone else) and stopping within its grace
+  period; still using its node meanwhile.
 """
 
 from __future__ import annotations
@@ -87,7 +90,12 @@ def report_for(
     if terminated is not None:
         return _ended(said, terminated, ended_at)
     if metadata.deletion_timestamp is not None:
-        return None  # being deleted (a cancel, a clean-up): the end is coming
+        if is_finished(pod):
+            return None  # a clean-up of a finished pod: nothing new
+        grace = metadata.deletion_grace_period_seconds
+        within = f" within its grace period of {grace}s" if grace else ""
+        message = f"the pod is being deleted; its container is stopping{within}"
+        return said(AttemptStatus.CANCELLING, "Terminating", message)
     if status.phase == "Succeeded":
         return said(AttemptStatus.SUCCEEDED, exit_code=0, at=now)
     if status.phase == "Failed":

@@ -323,7 +323,11 @@ def sweep() -> None:
         settled = timezone.now() - STALE_LAUNCH
         live = list(
             Attempt.objects.filter(
-                status__in=[AttemptStatus.PENDING, AttemptStatus.RUNNING],
+                status__in=[
+                    AttemptStatus.PENDING,
+                    AttemptStatus.RUNNING,
+                    AttemptStatus.CANCELLING,
+                ],
                 backend=backend.name,
                 started_at__lt=settled,
             ).values_list("pk", "handle")
@@ -343,4 +347,13 @@ def recover() -> None:
     never_started = backend.recover(live)
     if never_started:
         relaunch(never_started)
+    # A cancel the previous worker recorded may not have reached the backend
+    # (and an adopted process is not stopped by adopting it): ask again.
+    for attempt_id, handle in Attempt.objects.filter(
+        status=AttemptStatus.CANCELLING, backend=backend.name
+    ).values_list("pk", "handle"):
+        try:
+            backend.cancel(attempt_id, handle)
+        except BackendError:
+            logger.exception("cancelling attempt %s failed", attempt_id)
     sweep()

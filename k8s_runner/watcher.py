@@ -8,6 +8,12 @@ namespace's position stays fresh), each request ended by the server after
 believes live that is missing from the new list, and confirmed gone, ends as
 Error ("pod disappeared"). Other faults reconnect with exponential backoff.
 
+A pod deleted before its container ended (a cancel, or someone else's
+delete) reports Cancelling while it lingers within its grace period; the
+attempt ends when the container does or the pod is gone. An attempt left
+Cancelling with a pod nobody deleted (the cancel's delete failed) has its pod
+deleted here after `_CANCEL_RETRY_SECONDS`.
+
 Every event goes through report_for to the reporter (the report pump, which
 records it and launches the successors of a finished task in this process).
 A finished attempt's log is archived under the data directory first, so the
@@ -48,6 +54,9 @@ from workflows.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 logger = logging.getLogger(__name__)
 
 _TERMINAL = frozenset(status.value for status in TERMINAL_ATTEMPT_STATUSES)
+# The canceller deletes the pod just after it records Cancelling; only a pod
+# still not deleted this long after is deleted here.
+_CANCEL_RETRY_SECONDS = 10.0
 
 
 class AttemptBook(Protocol):
@@ -120,6 +129,7 @@ class _Tracked:
     ended_at: datetime | None = None  # when its attempt was first seen ended
     deleting: bool = False
     recheck_at: datetime | None = None  # a wait that may turn into an Error
+    cancelling_since: datetime | None = None  # its attempt first seen Cancelling
 
 
 class NamespaceWatch:
@@ -398,6 +408,9 @@ class PodWatcher:
         statuses = self.book.statuses({pod.attempt_id for pod in candidates})
         for pod in candidates:
             status = statuses.get(pod.attempt_id)
+            if status == AttemptStatus.CANCELLING.value:
+                self._finish_cancel(pod, now)
+                continue
             if status is not None and status not in _TERMINAL:
                 continue
             # Ended (or owned by no attempt at all): delete it once kept long
@@ -418,6 +431,27 @@ class PodWatcher:
                 logger.warning("deleting pod %s failed: %s", handle_of(pod.pod), error)
                 continue
             pod.deleting = True
+
+    def _finish_cancel(self, pod: _Tracked, now: datetime) -> None:
+        """Delete the pod of a Cancelling attempt if no one has (the cancel's
+        own delete failed, or the worker died before it)."""
+        metadata = pod.pod.metadata
+        if metadata is not None and metadata.deletion_timestamp is not None:
+            return
+        if pod.cancelling_since is None:
+            pod.cancelling_since = now
+        if (now - pod.cancelling_since).total_seconds() < _CANCEL_RETRY_SECONDS:
+            return
+        if pod.log_path is None:
+            pod.log_path = self.backend.archive_quietly(pod.pod) or None
+        try:
+            self.backend.delete_pod(
+                pod.namespace, pod.name, grace_seconds=self.backend.delete_grace_seconds
+            )
+        except BackendError as error:
+            logger.warning("deleting pod %s failed: %s", handle_of(pod.pod), error)
+            return
+        pod.deleting = True
 
 
 def _refresh_connection() -> None:

@@ -17,6 +17,7 @@ from workflows.dag import Graph
 from workflows.spec import TaskSpec, WorkflowSpec
 from workflows.spec_base import quantity_value
 from workflows.states import (
+    BUSY_TASK_STATUSES,
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
     AttemptStatus,
@@ -321,7 +322,8 @@ class _Planner:
 
     def _start_queued(self, newly_queued: list[str]) -> None:
         limit = self.spec.parallelism
-        running = self.counts[TaskStatus.RUNNING]
+        # A Cancelling task's attempt still runs (a pod in its grace period).
+        running = sum(self.counts[status] for status in BUSY_TASK_STATUSES)
         free = None if limit is None else max(0, limit - running)
         if free == 0:
             return
@@ -354,7 +356,12 @@ class _Planner:
 
     def _cancel_all(self, examine: list[str], reason: str) -> Plan:
         for name in examine:
-            if self.status[name] not in TERMINAL_TASK_STATUSES:
+            status = self.status[name]
+            if status is TaskStatus.RUNNING:
+                # Its attempt is stopped; the task is Cancelled once it ended
+                # (the services end it at once if it never reached a backend).
+                self._move(name, TaskStatus.CANCELLING, CancelTask(name, reason))
+            elif status not in TERMINAL_TASK_STATUSES | {TaskStatus.CANCELLING}:
                 self._move(name, TaskStatus.CANCELLED, CancelTask(name, reason))
         self._maybe_finish()
         return Plan(self.actions, rescan=self.run.examine is not None)

@@ -219,6 +219,7 @@ class Run(models.Model):
         API = "api"
         RESUBMIT = "resubmit"
         SCHEDULE = "schedule"
+        DEBUG = "debug"
 
     workflow = models.ForeignKey(
         Workflow, on_delete=models.CASCADE, related_name="runs"
@@ -249,6 +250,17 @@ class Run(models.Model):
     quota_project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A debug run: `debug_task` of `debug_of` run again alone (no dependencies)
+    # with `overrides` (command, args, env, image) applied to it.
+    debug_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="debug_runs",
+    )
+    debug_task = models.CharField(max_length=63, blank=True)
+    overrides = models.JSONField(null=True, blank=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -298,7 +310,7 @@ class TaskRun(models.Model):
             models.Index(
                 fields=["run"],
                 name="quota_tasks",
-                condition=Q(status__in=["Running", "Queued"]),
+                condition=Q(status__in=["Running", "Cancelling", "Queued"]),
             ),
         ]
 
@@ -336,7 +348,9 @@ class Attempt(models.Model):
             models.Index(
                 fields=["status"],
                 name="live_attempts",
-                condition=Q(status__in=["Launching", "Pending", "Running"]),
+                condition=Q(
+                    status__in=["Launching", "Pending", "Running", "Cancelling"]
+                ),
             )
         ]
 

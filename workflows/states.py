@@ -17,6 +17,9 @@ class TaskStatus(StrEnum):
     FAILED = "Failed"  # the program failed (non-zero exit, timeout)
     ERROR = "Error"  # the infrastructure failed (process lost, pod evicted)
     UPSTREAM_FAILED = "UpstreamFailed"
+    # Cancelled while its attempt ran: the attempt is being stopped (a pod
+    # deleted within its grace period) and still holds its slot and quota.
+    CANCELLING = "Cancelling"
     CANCELLED = "Cancelled"
 
 
@@ -38,6 +41,9 @@ class AttemptStatus(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     ERROR = "Error"
+    # Being stopped, not yet stopped: the pod has a deletionTimestamp (a cancel,
+    # or a deletion by someone else) and its container still runs.
+    CANCELLING = "Cancelling"
     CANCELLED = "Cancelled"
 
 
@@ -69,16 +75,25 @@ TERMINAL_ATTEMPT_STATUSES = frozenset(
     }
 )
 LIVE_ATTEMPT_STATUSES = frozenset(
-    {AttemptStatus.LAUNCHING, AttemptStatus.PENDING, AttemptStatus.RUNNING}
+    {
+        AttemptStatus.LAUNCHING,
+        AttemptStatus.PENDING,
+        AttemptStatus.RUNNING,
+        AttemptStatus.CANCELLING,
+    }
 )
+# Tasks whose attempt holds a slot (parallelism) and the project's quota.
+BUSY_TASK_STATUSES = frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLING})
 
 _T = TaskStatus
 TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _T.PENDING: frozenset({_T.QUEUED, _T.UPSTREAM_FAILED, _T.CANCELLED}),
     _T.QUEUED: frozenset({_T.RUNNING, _T.UPSTREAM_FAILED, _T.CANCELLED}),
     _T.RUNNING: frozenset(
-        {_T.SUCCEEDED, _T.FAILED, _T.ERROR, _T.RETRYING, _T.CANCELLED}
+        {_T.SUCCEEDED, _T.FAILED, _T.ERROR, _T.RETRYING, _T.CANCELLING, _T.CANCELLED}
     ),
+    # A cancelled task's attempt ends as it may: the task ends Cancelled.
+    _T.CANCELLING: frozenset({_T.CANCELLED}),
     _T.RETRYING: frozenset({_T.QUEUED, _T.CANCELLED}),
     # Terminal states only move back to Pending, when a person asks for a retry.
     _T.SUCCEEDED: frozenset({_T.PENDING}),
@@ -101,12 +116,25 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 _A = AttemptStatus
 ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
     _A.LAUNCHING: frozenset(
-        {_A.PENDING, _A.RUNNING, _A.SUCCEEDED, _A.FAILED, _A.ERROR, _A.CANCELLED}
+        {
+            _A.PENDING,
+            _A.RUNNING,
+            _A.SUCCEEDED,
+            _A.FAILED,
+            _A.ERROR,
+            _A.CANCELLING,
+            _A.CANCELLED,
+        }
     ),
     _A.PENDING: frozenset(
-        {_A.RUNNING, _A.SUCCEEDED, _A.FAILED, _A.ERROR, _A.CANCELLED}
+        {_A.RUNNING, _A.SUCCEEDED, _A.FAILED, _A.ERROR, _A.CANCELLING, _A.CANCELLED}
     ),
-    _A.RUNNING: frozenset({_A.SUCCEEDED, _A.FAILED, _A.ERROR, _A.CANCELLED}),
+    _A.RUNNING: frozenset(
+        {_A.SUCCEEDED, _A.FAILED, _A.ERROR, _A.CANCELLING, _A.CANCELLED}
+    ),
+    # How it ends: Cancelled when Flowdeck cancelled it; when someone else
+    # deleted the pod, what the container did (or Error, PodDeleted).
+    _A.CANCELLING: frozenset({_A.SUCCEEDED, _A.FAILED, _A.ERROR, _A.CANCELLED}),
     _A.SUCCEEDED: frozenset(),
     _A.FAILED: frozenset(),
     _A.ERROR: frozenset(),

@@ -152,9 +152,18 @@ EXPECTED: dict[str, tuple[AttemptStatus, str, int | None, str, datetime | None]]
         "exited with code 143",
         at("2025-03-01T10:02:01Z"),
     ),
+    # Deleted while it runs: stopping within its grace period.
+    "deleting-running": (
+        A.CANCELLING,
+        "Terminating",
+        None,
+        "the pod is being deleted; its container is stopping within its grace "
+        "period of 30s",
+        None,
+    ),
 }
 # Pods that say nothing to report.
-SILENT = ["deleting-running", "node-lost", "not-ours"]
+SILENT = ["node-lost", "not-ours"]
 
 
 def test_every_fixture_is_covered_and_strictly_a_pod() -> None:
@@ -180,6 +189,21 @@ def test_a_pod_becomes_the_report_its_state_implies(name: str) -> None:
     assert report.attempt_id == int(pod(name).metadata.labels["flowdeck.io/attempt-id"])
     assert report.run_id == 311
     assert report.handle == f"flowdeck/{pod(name).metadata.name}"
+
+
+def test_a_finished_pod_being_cleaned_up_says_nothing_new() -> None:
+    cleaned = pod("succeeded")
+    cleaned.metadata.deletion_timestamp = at("2025-03-01T10:05:00Z")
+    cleaned.status.container_statuses = None
+    assert report_for(cleaned, now=SOON, image_pull_grace_seconds=GRACE) is None
+
+
+def test_a_pod_deleted_before_it_started_is_cancelling_too() -> None:
+    waiting = pod("container-creating")
+    waiting.metadata.deletion_timestamp = at("2025-03-01T10:05:00Z")
+    report = report_for(waiting, now=SOON, image_pull_grace_seconds=GRACE)
+    assert report is not None
+    assert (report.status, report.reason) == (A.CANCELLING, "Terminating")
 
 
 @pytest.mark.parametrize("name", SILENT)

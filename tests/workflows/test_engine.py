@@ -151,11 +151,48 @@ def test_a_cancelling_run_cancels_every_unfinished_task_and_ends_cancelled() -> 
         {TaskStatus.RUNNING: 1, TaskStatus.PENDING: 1},
     )
     plan = engine.plan(blueprint, state, T0)
-    assert plan.actions[:2] == [
+    assert plan.actions == [
         engine.CancelTask("a", "the run was cancelled"),
         engine.CancelTask("b", "the run was cancelled"),
     ]
-    assert plan.actions[-1] == engine.FinishRun(RunStatus.CANCELLED, "cancelled")
+    # a's attempt is being stopped (Cancelling): the run ends once it has.
+    stopped = RunState(
+        RunStatus.CANCELLING,
+        T0,
+        {
+            "a": TaskState(TaskStatus.CANCELLED, 1, T0),
+            "b": TaskState(TaskStatus.CANCELLED),
+        },
+        {TaskStatus.CANCELLED: 2},
+    )
+    plan = engine.plan(blueprint, stopped, T0)
+    assert plan.actions == [engine.FinishRun(RunStatus.CANCELLED, "cancelled")]
+
+
+def test_a_cancelling_task_is_not_cancelled_again_and_keeps_the_run_open() -> None:
+    blueprint = Blueprint.of(make_spec({"a": []}))
+    state = RunState(
+        RunStatus.CANCELLING,
+        T0,
+        {"a": TaskState(TaskStatus.CANCELLING, 1, T0)},
+        {TaskStatus.CANCELLING: 1},
+    )
+    assert engine.plan(blueprint, state, T0).actions == []
+
+
+def test_a_cancelling_task_still_holds_its_slot() -> None:
+    blueprint = Blueprint.of(make_spec({"a": [], "b": []}, parallelism=1))
+    state = RunState(
+        RunStatus.RUNNING,
+        T0,
+        {
+            "a": TaskState(TaskStatus.CANCELLING, 1, T0),
+            "b": TaskState(TaskStatus.QUEUED),
+        },
+        {TaskStatus.CANCELLING: 1, TaskStatus.QUEUED: 1},
+        queued=["b"],
+    )
+    assert engine.plan(blueprint, state, T0).actions == []
 
 
 def _queued_run(

@@ -23,6 +23,7 @@ from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.spec import render_task
 from workflows.states import (
+    BUSY_TASK_STATUSES,
     LIVE_ATTEMPT_STATUSES,
     TERMINAL_RUN_STATUSES,
     AttemptStatus,
@@ -232,21 +233,10 @@ def _apply(
                     if moved is not None:
                         follow_up[name] = moved
             case engine.CancelTask(task=name, reason=reason):
-                task = task_rows[name]
-                attempt = _live_attempt(task)
-                if attempt is not None:
-                    txn.set_attempt_status(
-                        attempt,
-                        name,
-                        AttemptStatus.CANCELLED,
-                        reason="Cancelled",
-                        message=reason,
-                        finished_at=txn.now,
-                    )
-                    result.cancel.append(attempt.pk)
-                txn.set_task_status(
-                    task, TaskStatus.CANCELLED, reason="Cancelled", message=reason
-                )
+                if _cancel_task(txn, task_rows[name], reason, result):
+                    # The engine expected it Cancelling: plan again, it may be
+                    # the run's last live task.
+                    follow_up[name] = TaskStatus.CANCELLED
             case engine.FinishRun(status=status, message=message):
                 txn.set_run_status(status, message)
                 result.finished = True
@@ -311,6 +301,43 @@ def _start_attempt(
     return Launch(attempt.pk, txn.run.pk, workflow, version, task.name, number, request)
 
 
+def _cancel_task(
+    txn: RunTransaction, task: TaskRun, reason: str, result: Advance
+) -> bool:
+    """Cancel the task and have its live attempt stopped after commit. An
+    attempt a backend has taken (a process, a pod) is Cancelling, and so is
+    its task, until the backend reports it ended: it still holds its slot and
+    quota meanwhile. One never handed over is Cancelled at once. True when a
+    Running task went straight to Cancelled."""
+    attempt = _live_attempt(task)
+    running = task.status == TaskStatus.RUNNING
+    if attempt is not None:
+        result.cancel.append(attempt.pk)
+        launched = attempt.status != AttemptStatus.LAUNCHING or bool(attempt.handle)
+        if running and launched:
+            txn.set_attempt_status(
+                attempt,
+                task.name,
+                AttemptStatus.CANCELLING,
+                reason="Cancelled",
+                message=reason,
+            )
+            txn.set_task_status(
+                task, TaskStatus.CANCELLING, reason="Cancelled", message=reason
+            )
+            return False
+        txn.set_attempt_status(
+            attempt,
+            task.name,
+            AttemptStatus.CANCELLED,
+            reason="Cancelled",
+            message=reason,
+            finished_at=txn.now,
+        )
+    txn.set_task_status(task, TaskStatus.CANCELLED, reason="Cancelled", message=reason)
+    return running
+
+
 def _live_attempt(task: TaskRun) -> Attempt | None:
     return (
         task.attempts.filter(status__in=LIVE_ATTEMPT_STATUSES)
@@ -339,11 +366,20 @@ def end_attempt(
     fields: dict[str, Any] = {"finished_at": txn.now, **attempt_fields}
     if exit_code is not None:
         fields["exit_code"] = exit_code
+    cancelled = (
+        attempt.status == AttemptStatus.CANCELLING
+        and task.status == TaskStatus.CANCELLING
+        and task.attempts_count == attempt.number
+    )
+    if cancelled:
+        # Flowdeck cancelled it: however the process or pod then ended (exit
+        # 143, deleted), it was a cancel; the exit code is kept.
+        status, reason, message = AttemptStatus.CANCELLED, "", ""
     if not txn.set_attempt_status(
         attempt, task.name, status, reason=reason, message=message, **fields
     ):
         return None
-    if task.status != TaskStatus.RUNNING or task.attempts_count != attempt.number:
+    if task.status not in BUSY_TASK_STATUSES or task.attempts_count != attempt.number:
         return None
     project_id = txn.run.quota_project_id
     if project_id is not None and not txn.quota_freed:
@@ -351,6 +387,11 @@ def end_attempt(
         txn.quota_freed = True
         run_id = txn.run.pk
         txn.after_commit(lambda: quotas.wake_waiting_runs(project_id, run_id))
+    if cancelled:
+        txn.set_task_status(
+            task, TaskStatus.CANCELLED, reason="Cancelled", message=task.message
+        )
+        return TaskStatus.CANCELLED
     retries_allowed = txn.run.status == RunStatus.RUNNING
     round_number = attempt.number - task.round_start + 1
     outcome = engine.after_attempt(

@@ -86,7 +86,10 @@ def _apply_report(
         extra["handle"] = report.handle
     if report.log_path:
         extra["log_path"] = report.log_path
-    if attempt.started_at is None and report.status is not AttemptStatus.PENDING:
+    if attempt.started_at is None and report.status not in (
+        AttemptStatus.PENDING,
+        AttemptStatus.CANCELLING,
+    ):
         extra["started_at"] = at
     task = attempt.task_run
     if report.status not in TERMINAL_ATTEMPT_STATUSES:

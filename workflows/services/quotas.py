@@ -32,7 +32,8 @@ def requested(task: TaskSpec) -> tuple[int, int]:
 
 @cache
 def _usage_sql() -> str:
-    # One statement: the quota and the sums over the project's running tasks
+    # One statement: the quota and the sums over the project's running tasks,
+    # Cancelling ones included: their pods still run within their grace period
     # (the partial index quota_tasks keeps the scan to live tasks).
     return (
         f"SELECT p.{_q('max_running_tasks')}, p.{_q('max_cpu')}, "
@@ -43,7 +44,7 @@ def _usage_sql() -> str:
         f"FROM {_table(TaskRun)} t "
         f"JOIN {_table(Run)} r ON r.{_q('id')} = t.{_q('run_id')} "
         f"JOIN {_table(Workflow)} w ON w.{_q('id')} = r.{_q('workflow_id')} "
-        f"WHERE w.{_q('project_id')} = %s AND t.{_q('status')} = %s) u "
+        f"WHERE w.{_q('project_id')} = %s AND t.{_q('status')} IN (%s, %s)) u "
         f"WHERE p.{_q('id')} = %s"
     )
 
@@ -64,7 +65,10 @@ def capacity(project_id: int) -> Capacity | None:
     with connection.cursor() as cursor:
         if connection.features.has_select_for_update:
             cursor.execute(_lock_sql(), [project_id])
-        cursor.execute(_usage_sql(), [project_id, TaskStatus.RUNNING, project_id])
+        cursor.execute(
+            _usage_sql(),
+            [project_id, TaskStatus.RUNNING, TaskStatus.CANCELLING, project_id],
+        )
         row = cursor.fetchone()
     if row is None:
         return None
