@@ -447,18 +447,31 @@ def times_between(
     return list(itertools.islice(within, max(limit, 0)))
 
 
+def iter_before(trigger: Trigger, before: datetime) -> Iterator[datetime]:
+    """Every fire time strictly before `before`, newest first, to the start."""
+    last = previous_before(trigger, before)
+    if last is None:
+        return
+    if trigger.kind == CRON:
+        times = _cron_walk(trigger, last + _ONE, forward=False)
+    else:
+        every = trigger.every
+        assert every is not None
+        times = (last - step * every for step in itertools.count())
+    for found in times:
+        if trigger.start is not None and found < trigger.start:
+            return
+        yield found
+
+
 def latest_times(
     trigger: Trigger, since: datetime, until: datetime, limit: int
 ) -> list[datetime]:
     """The newest `limit` fire times t with since <= t <= until, oldest first."""
-    times: list[datetime] = []
-    cursor = until + _ONE
-    while len(times) < limit:
-        found = previous_before(trigger, cursor)
-        if found is None or found < since:
-            break
-        times.append(found)
-        cursor = found
+    within = itertools.takewhile(
+        lambda t: t >= since, iter_before(trigger, until + _ONE)
+    )
+    times = list(itertools.islice(within, max(limit, 0)))
     times.reverse()
     return times
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schedules.fire_times import (
     ScheduleError,
@@ -326,3 +328,76 @@ def test_a_rare_expression_still_lists_many_years_ahead():
 def test_a_short_range_of_a_rare_expression_is_quick_and_empty():
     trigger = make_trigger("cron", "0 0 29 2 *", "UTC")
     assert times_between(trigger, utc(2026, 1, 1), utc(2026, 12, 31), 1001) == []
+
+
+# --- properties: against a minute-by-minute brute force ---------------------------
+
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]
+# The instants clocks change in these zones (spring and autumn), and a day
+# without a change.
+AROUND = [
+    utc(2026, 3, 8, 7),  # New York springs forward
+    utc(2026, 11, 1, 6),  # New York falls back
+    utc(2026, 3, 29, 1),  # Berlin springs forward
+    utc(2026, 10, 25, 1),  # Berlin falls back
+    utc(2026, 4, 4, 15),  # Lord Howe falls back half an hour
+    utc(2026, 10, 3, 15, 30),  # Lord Howe springs forward half an hour
+    utc(2026, 7, 1, 0),
+]
+
+
+def _field(low: int, high: int) -> st.SearchStrategy[str]:
+    single = st.integers(low, high).map(str)
+    span = st.tuples(st.integers(low, high), st.integers(low, high)).map(
+        lambda p: f"{min(p)}-{max(p)}"
+    )
+    step = st.integers(1, max(1, (high - low) // 2)).map(lambda n: f"*/{n}")
+    item = st.one_of(st.just("*"), single, span, step)
+    return st.lists(item, min_size=1, max_size=3).map(",".join)
+
+
+expressions = st.tuples(
+    _field(0, 59), _field(0, 23), _field(1, 31), _field(1, 12), _field(0, 6)
+).map(" ".join)
+
+
+def _brute(expression: str, zone: str, first: datetime, last: datetime):
+    cron = parse_cron(expression)
+    info = ZoneInfo(zone)
+    found = []
+    minute = first.replace(second=0, microsecond=0)
+    if minute < first:
+        minute += timedelta(minutes=1)
+    while minute <= last:
+        local = minute.astimezone(info)
+        # A wall time that happens twice fires at its first occurrence only.
+        if (
+            local.fold == 0
+            and local.minute in cron.minutes
+            and local.hour in cron.hours
+            and cron.matches(local.date())
+        ):
+            found.append(minute)
+        minute += timedelta(minutes=1)
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    expression=expressions,
+    zone=st.sampled_from(ZONES),
+    around=st.sampled_from(AROUND),
+    offset=st.integers(-5 * 60, 60),
+)
+def test_cron_times_are_exactly_the_matching_first_wall_times(
+    expression, zone, around, offset
+):
+    try:
+        trigger = make_trigger("cron", expression, zone)
+    except ScheduleError:
+        return  # an expression that never fires
+    first = around + timedelta(minutes=offset)
+    last = first + timedelta(hours=6)
+    expected = _brute(expression, zone, first, last)
+    assert times_between(trigger, first, last, 10_000) == expected
+    assert latest_times(trigger, first, last, 10_000) == expected
