@@ -261,6 +261,13 @@ API: dict[str, Case] = {
     "retry task": Case(
         "post", "/api/runs/{run}/tasks/a/retry/", (401, 403, 403, 409, 409, 409, 404)
     ),
+    # A new run of its own: allowed on a run that has not finished.
+    "debug task": Case(
+        "post",
+        "/api/runs/{run}/tasks/a/debug/",
+        (401, 403, 403, 201, 201, 201, 404),
+        {},
+    ),
     "cancel run": Case(
         "post", "/api/runs/{run}/cancel/", (401, 403, 403, 200, 200, 200, 404)
     ),

@@ -1,23 +1,33 @@
 """Parsed, graph-compiled specs of workflow versions, cached per process.
 
 Versions are immutable, so a version's Blueprint never goes stale; the cache
-only bounds memory.
+only bounds memory. A debug run plans with a spec of its own (one task of its
+version, alone, with overrides), cached by run: `blueprint_of(run)` is what
+planners ask for.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from workflows.engine import Blueprint
 from workflows.spec import Limits, parse_spec
 
+if TYPE_CHECKING:
+    from workflows.models import Run
+
 _CACHE_SIZE = 64
 _cache: OrderedDict[int, Blueprint] = OrderedDict()
 _lock = Lock()
+# Debug runs' blueprints, by run id: each run has its own overrides.
+_debug_cache: OrderedDict[int, Blueprint] = OrderedDict()
+# What a debug run may change of its task.
+DEBUG_OVERRIDES = ("command", "args", "env", "image")
 
 
 def spec_limits() -> Limits:
@@ -51,6 +61,60 @@ def blueprint_for(version_id: int, document: dict[str, Any] | None = None) -> Bl
         if len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return blueprint
+
+
+def blueprint_of(run: Run) -> Blueprint:
+    """The blueprint `run` plans with: its version's, or for a debug run, the
+    debugged task alone with its overrides (see debug_document)."""
+    if not run.debug_task:
+        return blueprint_for(run.version_id)
+    with _lock:
+        cached = _debug_cache.get(run.pk)
+        if cached is not None:
+            _debug_cache.move_to_end(run.pk)
+            return cached
+    from workflows.models import WorkflowVersion
+
+    version = WorkflowVersion.objects.values_list("document", flat=True).get(
+        pk=run.version_id
+    )
+    document = debug_document(version, run.debug_task, run.overrides or {})
+    blueprint = Blueprint.of(
+        parse_spec(document, Limits(10**9, 10**12, allow_privileged=True))
+    )
+    with _lock:
+        _debug_cache[run.pk] = blueprint
+        if len(_debug_cache) > _CACHE_SIZE:
+            _debug_cache.popitem(last=False)
+    return blueprint
+
+
+def debug_document(
+    document: Mapping[str, Any], task: str, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The spec document of a debug run: `task` of `document` alone, without
+    its dependencies or retries (a debug run runs once), with `overrides`:
+    `command`, `args` and `image` replace the task's; `env` entries replace
+    the task's variables of the same name and add the others (after them).
+    KeyError when the document has no such task. Pure."""
+    spec = dict(document["spec"])
+    original = next((item for item in spec["tasks"] if item.get("name") == task), None)
+    if original is None:
+        raise KeyError(task)
+    debugged = {
+        key: value
+        for key, value in original.items()
+        if key not in ("dependencies", "retry")
+    }
+    for key in ("command", "args", "image"):
+        if key in overrides:
+            debugged[key] = overrides[key]
+    if "env" in overrides:
+        replaced = {entry.get("name") for entry in overrides["env"]}
+        kept = [e for e in original.get("env", ()) if e.get("name") not in replaced]
+        debugged["env"] = [*kept, *overrides["env"]]
+    spec["tasks"] = [debugged]
+    return {**document, "spec": spec}
 
 
 _identities: dict[int, tuple[str, int]] = {}

@@ -28,6 +28,7 @@ class Action(StrEnum):
     SUBMIT_RUN = "run.submit"
     RETRY_RUN = "run.retry"
     RETRY_TASK = "run.retry_task"
+    DEBUG_TASK = "run.debug_task"
     CANCEL_RUN = "run.cancel"
     RESUBMIT_RUN = "run.resubmit"
     UPDATE_PROJECT = "project.update"
@@ -72,6 +73,8 @@ _GRANTS: dict[Role, frozenset[Action]] = {
             Action.SUBMIT_RUN,
             Action.RETRY_RUN,
             Action.RETRY_TASK,
+            # Runs a task again, with a command or image of one's choosing.
+            Action.DEBUG_TASK,
             Action.CANCEL_RUN,
             Action.RESUBMIT_RUN,
         }
@@ -110,6 +113,7 @@ PHRASES: dict[Action, str] = {
     Action.SUBMIT_RUN: "running workflows",
     Action.RETRY_RUN: "retrying runs",
     Action.RETRY_TASK: "retrying tasks",
+    Action.DEBUG_TASK: "debugging tasks",
     Action.CANCEL_RUN: "cancelling runs",
     Action.RESUBMIT_RUN: "resubmitting runs",
     Action.UPDATE_PROJECT: "changing project settings",

@@ -18,7 +18,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from workflows.blueprints import blueprint_for
+from workflows.blueprints import blueprint_of
 from workflows.models import (
     Attempt,
     Project,
@@ -322,6 +322,8 @@ class RunSerializer(serializers.ModelSerializer):
             "trigger",
             "triggered_by",
             "resubmitted_from",
+            "debug_of",
+            "debug_task",
             "message",
             "created_at",
             "started_at",
@@ -359,10 +361,57 @@ class RunDetailSerializer(RunSerializer):
 
     @extend_schema_field(TaskRunSerializer(many=True))
     def get_tasks(self, run: Run) -> list[dict[str, Any]]:
-        # The blueprint is cached per version, so this parses the spec at most once.
-        upstream = blueprint_for(run.version_id).graph.upstream
+        # The blueprint is cached per version (a debug run's per run), so this
+        # parses the spec at most once.
+        upstream = blueprint_of(run).graph.upstream
         context = {**self.context, "upstream": upstream}
         return TaskRunSerializer(run.tasks.all(), many=True, context=context).data
+
+
+class DebugEnvSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.CharField(allow_blank=True)
+
+
+class DebugOverridesSerializer(serializers.Serializer):
+    """For the schema only: debug_task validates the overrides through the
+    spec's own validation, so its errors name the field."""
+
+    command = serializers.ListField(child=serializers.CharField(), required=False)
+    args = serializers.ListField(child=serializers.CharField(), required=False)
+    env = DebugEnvSerializer(
+        many=True,
+        required=False,
+        help_text="Replace the task's variables of the same name, add the others.",
+    )
+    image = serializers.CharField(required=False)
+
+
+class DebugCommandsSerializer(serializers.Serializer):
+    backend = serializers.CharField()
+    namespace = serializers.CharField(allow_null=True)
+    pod = serializers.CharField(allow_null=True)
+    exec = serializers.CharField(
+        allow_null=True, help_text="kubectl exec into the pod; null without pods."
+    )
+    logs = serializers.CharField(
+        allow_null=True, help_text="kubectl logs -f of the pod; null without pods."
+    )
+    log_path = serializers.CharField(
+        allow_null=True, help_text="The local backend: the log file."
+    )
+    log_url = serializers.URLField(help_text="The task's log in this API.")
+    note = serializers.CharField()
+
+
+class DebugRunSerializer(RunDetailSerializer):
+    """The debug run, plus how to look at its pod."""
+
+    commands = DebugCommandsSerializer(read_only=True)
+
+    class Meta(RunDetailSerializer.Meta):
+        fields = [*RunDetailSerializer.Meta.fields, "commands"]
+        read_only_fields = fields
 
 
 class RetrySerializer(serializers.Serializer):

@@ -37,6 +37,8 @@ from workflows.api.filters import RunFilter, WorkflowFilter, int_param
 from workflows.api.parsers import LegacyYAMLParser, TextYAMLParser, YAMLParser
 from workflows.api.permissions import ProjectRole
 from workflows.api.serializers import (
+    DebugOverridesSerializer,
+    DebugRunSerializer,
     DetailSerializer,
     PodEventListSerializer,
     RerunPreviewSerializer,
@@ -66,6 +68,7 @@ from workflows.models import Attempt, Project, Run, TaskRun, Workflow
 from workflows.permissions import Action, require, visible_projects
 from workflows.services.control import (
     cancel_run,
+    debug_task,
     rerun_preview,
     resubmit_run,
     retry_from_task,
@@ -475,6 +478,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         "retry_task": Action.RETRY_TASK,
         "cancel": Action.CANCEL_RUN,
         "resubmit": Action.RESUBMIT_RUN,
+        "debug": Action.DEBUG_TASK,
     }
 
     def get_queryset(self) -> QuerySet[Run]:
@@ -619,6 +623,95 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
             )
             entry.detail["new_run"] = new.pk
         return run_response(new, request, status.HTTP_201_CREATED)
+
+    # -- debug: one task again, alone, with overrides ---------------------------------
+
+    @extend_schema(
+        request=DebugOverridesSerializer,
+        parameters=[TASK_NAME],
+        responses={
+            201: DebugRunSerializer,
+            400: SPEC_INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+        description="Run this task again as a new run of the same version that "
+        "holds only it (no dependencies, no retries), with the given command, "
+        "args, env (replacing variables of the same name) or image: say "
+        '`{"command": ["sleep", "3600"]}` to keep its container up and exec '
+        "into it. The answer is the new run plus `commands`: the `kubectl exec` "
+        "and `kubectl logs` lines for its pod (the local backend has no pod: "
+        "its log file and URL instead). Needs the operator role.",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"tasks/(?P<task>[^/]+)/debug",
+        url_name="task-debug",
+        filter_backends=[],
+    )
+    def debug(
+        self, request: Request, pk: str | None = None, task: str = ""
+    ) -> Response:
+        run = self.get_object()
+        self.task_of(run, task)
+        with audit.recording(
+            request, Action.DEBUG_TASK, run, detail={"task": task}
+        ) as entry:
+            new = debug_task(
+                run.pk, task, overrides=request.data or {}, user=request.user
+            )
+            entry.detail["new_run"] = new.pk
+            entry.detail["overrides"] = sorted(new.overrides or {})
+        fresh = detail_queryset(request.user).get(pk=new.pk)
+        body = RunDetailSerializer(fresh, context={"request": request}).data
+        body["commands"] = self.debug_commands(fresh, task, request)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def debug_commands(self, run: Run, task: str, request: Request) -> dict[str, Any]:
+        """How to look at the debug run's one attempt: its pod's name derives
+        from the attempt (k8s_runner.backends.base.pod_name), as its log's
+        place does."""
+        from pathlib import Path
+
+        from django.conf import settings
+        from rest_framework.reverse import reverse
+
+        from k8s_runner.backends.base import pod_name
+        from k8s_runner.backends.kubernetes import log_path_for
+        from workflows.blueprints import blueprint_of
+
+        log_url = reverse("api:run-task-logs", args=[run.pk, task], request=request)
+        if settings.FLOWDECK_BACKEND == "kubernetes":
+            namespace = (
+                blueprint_of(run).spec.namespace
+                or run.workflow.project.namespace
+                or settings.FLOWDECK_K8S_NAMESPACE
+            )
+            pod = pod_name(run.workflow.name, run.pk, task, 1)
+            return {
+                "backend": "kubernetes",
+                "namespace": namespace,
+                "pod": pod,
+                "exec": f"kubectl exec -it -n {namespace} {pod} -- sh",
+                "logs": f"kubectl logs -f -n {namespace} {pod}",
+                "log_path": None,
+                "log_url": log_url,
+                "note": "exec works while the container runs: override the "
+                "command with a sleep to keep it up",
+            }
+        path = log_path_for(Path(settings.DATA_DIR), run.pk, task, 1)
+        return {
+            "backend": settings.FLOWDECK_BACKEND,
+            "namespace": None,
+            "pod": None,
+            "exec": None,
+            "logs": None,
+            "log_path": str(path),
+            "log_url": log_url,
+            "note": "exec is not available: the local backend runs the task as "
+            "a process on a worker, not in a pod; follow its log file or URL",
+        }
 
     @extend_schema(
         parameters=[

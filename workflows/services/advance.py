@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from workflows import engine
-from workflows.blueprints import blueprint_for, version_identity
+from workflows.blueprints import blueprint_of, version_identity
 from workflows.engine import Blueprint, Plan, RunState, TaskState
 from workflows.models import Attempt, RunEvent, TaskRun
 from workflows.services import quotas, rows
@@ -101,7 +101,7 @@ def advance_locked(
     result = Advance(run.pk)
     if run.status in TERMINAL_RUN_STATUSES:
         return result
-    blueprint = blueprint_for(run.version_id)
+    blueprint = blueprint_of(run)
     # Applying a plan can itself move tasks (a timed-out attempt fails its task);
     # those moves are planned again at once rather than at the next sweep.
     pending: Mapping[str, TaskStatus] | None = changed

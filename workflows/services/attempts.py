@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from workflows.blueprints import blueprint_for
+from workflows.blueprints import blueprint_of
 from workflows.models import Attempt, RunEvent
 from workflows.reports import Report as Report  # re-exported: its old home
 from workflows.services import rows
@@ -104,7 +104,7 @@ def _apply_report(
         return None
     return end_attempt(
         txn,
-        blueprint_for(txn.run.version_id),
+        blueprint_of(txn.run),
         task,
         attempt,
         report.status,

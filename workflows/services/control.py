@@ -1,15 +1,27 @@
-"""What a person does to a run: cancel it, retry it, retry from a task, resubmit."""
+"""What a person does to a run: cancel it, retry it, retry from a task,
+resubmit it, debug one of its tasks."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from workflows.blueprints import blueprint_for
-from workflows.models import Run, TaskRun
+from django.db import transaction
+
+from workflows.blueprints import (
+    DEBUG_OVERRIDES,
+    blueprint_of,
+    debug_document,
+    spec_limits,
+)
+from workflows.models import Project, Run, RunEvent, TaskRun
 from workflows.services.dispatch import request_reconcile
 from workflows.services.errors import ActionRefused
+from workflows.services.quotas import requested
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.services.submit import submit_run
+from workflows.spec import FieldError, SpecError, parse_spec, render_parameters
 from workflows.states import (
     TERMINAL_RUN_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
@@ -21,6 +33,7 @@ from workflows.states import (
 __all__ = [
     "ActionRefused",
     "cancel_run",
+    "debug_task",
     "rerun_preview",
     "resubmit_run",
     "retry_from_task",
@@ -65,7 +78,7 @@ def retry_from_task(run_id: int, task_name: str, *, user: Any = None) -> list[st
 
 def rerun_preview(run: Run, task_name: str | None = None) -> list[str]:
     """The tasks a retry would run again, for showing before it is confirmed."""
-    graph = blueprint_for(run.version_id).graph
+    graph = blueprint_of(run).graph
     if task_name is not None:
         starts = [task_name]
     else:
@@ -90,6 +103,116 @@ def resubmit_run(run_id: int, *, user: Any = None, parameters: Any = None) -> Ru
     )
 
 
+def debug_task(
+    run_id: int,
+    task_name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    user: Any = None,
+) -> Run:
+    """A new run of the run's version holding only `task_name`, without its
+    dependencies, with `overrides` (command, args, env, image) applied: to
+    try a fix, or to keep the task's container up (`sleep 3600`) and look
+    inside. The original run is not touched and may still be running.
+
+    Raises TaskRun.DoesNotExist for an unknown task and SpecError, with
+    paths named after the overrides ("command", "env[0].name"), when the
+    overridden task is not valid."""
+    run = Run.objects.select_related("version").get(pk=run_id)
+    if not run.tasks.filter(name=task_name).exists():
+        raise TaskRun.DoesNotExist(f"run {run_id} has no task {task_name!r}")
+    overrides = _checked_overrides(overrides or {})
+    document = debug_document(run.version.document, task_name, overrides)
+    try:
+        spec = parse_spec(document, spec_limits())
+    except SpecError as error:
+        kept = len(document["spec"]["tasks"][0].get("env", ())) - len(
+            overrides.get("env", ())
+        )
+        raise SpecError(
+            [FieldError(_override_path(e.path, kept), e.message) for e in error.errors]
+        ) from error
+    [task] = spec.tasks
+    parameters = render_parameters(spec, run.parameters)
+    with transaction.atomic():
+        project = Project.objects.get(workflows__pk=run.workflow_id)
+        debug = Run.objects.create(
+            workflow_id=run.workflow_id,
+            quota_project=project if project.has_quota else None,
+            version=run.version,
+            parameters=parameters,
+            trigger=Run.Trigger.DEBUG,
+            triggered_by=user if user is not None and user.is_authenticated else None,
+            debug_of=run,
+            debug_task=task_name,
+            overrides=overrides,
+        )
+        cpu, memory = requested(task)
+        TaskRun.objects.create(
+            run=debug,
+            name=task_name,
+            position=0,
+            priority=task.priority,
+            cpu_request_milli=cpu,
+            memory_request_bytes=memory,
+        )
+        txn = RunTransaction(debug, debug.created_at)
+        txn.event(
+            RunEvent.Kind.RUN,
+            status=debug.status,
+            message=f"debug of task {task_name} of run {run.pk} by {_who(user)}",
+            # Names only: override values may be secret.
+            data={
+                "debug_of": run.pk,
+                "task": task_name,
+                "overrides": sorted(overrides),
+            },
+        )
+        txn.after_commit(lambda: request_reconcile(debug.pk))
+        txn.flush()
+    return debug
+
+
+def _checked_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides, if they have the shape debug_document needs; the spec's
+    validation judges their values."""
+    if not isinstance(overrides, Mapping):
+        raise SpecError([FieldError("overrides", "must be an object")])
+    errors = [
+        FieldError(key, f"cannot be overridden; only {', '.join(DEBUG_OVERRIDES)}")
+        for key in overrides
+        if key not in DEBUG_OVERRIDES
+    ]
+    env = overrides.get("env", [])
+    if not isinstance(env, list):
+        errors.append(FieldError("env", "must be a list of {name, value}"))
+    else:
+        for index, entry in enumerate(env):
+            if not isinstance(entry, Mapping) or set(entry) - {"name", "value"}:
+                message = "must be an object with name and value only"
+                errors.append(FieldError(f"env[{index}]", message))
+    if errors:
+        raise SpecError(errors)
+    return {key: overrides[key] for key in DEBUG_OVERRIDES if key in overrides}
+
+
+_TASK_PATH = re.compile(r"spec\.tasks\[0\]\.?")
+_ENV_PATH = re.compile(r"env\[(\d+)\]")
+
+
+def _override_path(path: str, kept: int) -> str:
+    """A spec error's path in the debug document as a path in the overrides:
+    "spec.tasks[0].command" is "command"; the overriding env entries follow
+    the `kept` variables of the task's own."""
+    if not _TASK_PATH.match(path):
+        return path
+    inner = _TASK_PATH.sub("", path, count=1)
+    match = _ENV_PATH.match(inner)
+    if match is not None and int(match.group(1)) >= kept:
+        inner = f"env[{int(match.group(1)) - kept}]{inner[match.end() :]}"
+    return inner or "task"
+
+
 def _require_finished(txn: RunTransaction) -> None:
     status = RunStatus(txn.run.status)
     if status not in TERMINAL_RUN_STATUSES:
@@ -97,7 +220,7 @@ def _require_finished(txn: RunTransaction) -> None:
 
 
 def _rerun(txn: RunTransaction, starts: list[str], message: str) -> list[str]:
-    graph = blueprint_for(txn.run.version_id).graph
+    graph = blueprint_of(txn.run).graph
     names = graph.downstream_closure(starts)
     tasks = TaskRun.objects.filter(run_id=txn.run.pk, name__in=names)
     try:
