@@ -12,7 +12,6 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 
 from workflows import live
 from workflows.models import Attempt, Run, TaskRun
@@ -31,6 +30,10 @@ class Refused(Exception):
 class BaseConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Accepts, then refuses with a reason and a close code: a browser cannot
     read why a handshake was rejected, but it can read a message and a code."""
+
+    # No channel of its own: the process's hub (workflows.live) listens for
+    # everyone, so Redis is not read once per browser.
+    channel_layer_alias = "flowdeck-consumers-use-the-hub"
 
     async def connect(self) -> None:
         await self.accept()
@@ -79,23 +82,19 @@ class RunConsumer(BaseConsumer):
     event in seq order, each exactly once."""
 
     run_id: int
-    sent_seq: int
-    resync: asyncio.Task[None] | None = None
-    subscribed = False
+    sent_seq = 0
+    watching = False
 
     async def start(self, user: Any) -> None:
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
         since = self.query_int("since")
         await database_sync_to_async(visible_run)(user, self.run_id)
         self.lock = asyncio.Lock()
-        # Subscribe before reading: an event committed meanwhile is then either
-        # in what we read or in a message we will receive (dropped by seq).
-        await self.channel_layer.group_add(
-            live.run_group(self.run_id), self.channel_name
-        )
-        await live.subscribe_to_source()
-        self.subscribed = True
         async with self.lock:
+            # Watch before reading: an event committed meanwhile is then either
+            # in what we read or in a batch offered later (dropped by seq).
+            await live.hub().watch_run(self.run_id, self)
+            self.watching = True
             if since is None:
                 seq, run = await database_sync_to_async(snapshot)(user, self.run_id)
                 self.sent_seq = seq
@@ -103,30 +102,29 @@ class RunConsumer(BaseConsumer):
             else:
                 self.sent_seq = since
             await self.catch_up()
-        self.resync = asyncio.get_running_loop().create_task(self.recheck())
 
     async def disconnect(self, code: int) -> None:
-        if self.resync is not None:
-            self.resync.cancel()
-        if self.subscribed:
-            self.subscribed = False
-            await self.channel_layer.group_discard(
-                live.run_group(self.run_id), self.channel_name
-            )
-            await live.unsubscribe_from_source()
+        if self.watching:
+            self.watching = False
+            await live.hub().unwatch_run(self.run_id, self)
 
-    async def run_events(self, message: dict[str, Any]) -> None:
+    async def offer(self, events: list[dict[str, Any]], text: str) -> None:
+        """A batch from the hub, sorted by seq; `text` is it encoded."""
         async with self.lock:
-            fresh = [e for e in message["events"] if e["seq"] > self.sent_seq]
-            if not fresh:
+            first, last = events[0]["seq"], events[-1]["seq"]
+            if last <= self.sent_seq:
                 return
-            if fresh[0]["seq"] != self.sent_seq + 1 or any(
-                later["seq"] != earlier["seq"] + 1
-                for earlier, later in zip(fresh, fresh[1:], strict=False)
-            ):
+            if first == self.sent_seq + 1 and last - first == len(events) - 1:
+                await self.send(text_data=text)  # the usual case: as it came
+                self.sent_seq = last
+            elif first <= self.sent_seq + 1 and _dense(events):
+                await self.deliver([e for e in events if e["seq"] > self.sent_seq])
+            else:
                 await self.catch_up()  # a gap: the table has them all, in order
-                return
-            await self.deliver(fresh)
+
+    async def catch_up_now(self) -> None:
+        async with self.lock:
+            await self.catch_up()
 
     async def catch_up(self) -> None:
         """Send every event in the table after the last one sent; lock held."""
@@ -144,14 +142,12 @@ class RunConsumer(BaseConsumer):
         await self.send_json({"type": "events", "events": events})
         self.sent_seq = events[-1]["seq"]
 
-    async def recheck(self) -> None:
-        """Now and then compare with the table, in case a message was lost."""
-        while True:
-            await asyncio.sleep(settings.FLOWDECK_LIVE_RESYNC_SECONDS)
-            newest = await database_sync_to_async(live.last_seq)(self.run_id)
-            if newest is not None and newest > self.sent_seq:
-                async with self.lock:
-                    await self.catch_up()
+
+def _dense(events: list[dict[str, Any]]) -> bool:
+    return all(
+        later["seq"] == earlier["seq"] + 1
+        for earlier, later in zip(events, events[1:], strict=False)
+    )
 
 
 def snapshot(user: Any, run_id: int) -> tuple[int, dict[str, Any]]:
@@ -173,22 +169,22 @@ def snapshot(user: Any, run_id: int) -> tuple[int, dict[str, Any]]:
 class RunListConsumer(BaseConsumer):
     """/ws/runs/: every run the user can see, each time it changes status."""
 
-    subscribed = False
+    watching = False
 
     async def start(self, user: Any) -> None:
         self.user = user
-        await self.channel_layer.group_add(live.RUNS_GROUP, self.channel_name)
-        await live.subscribe_to_source()
-        self.subscribed = True
+        await live.hub().watch_list(self)
+        self.watching = True
+        # From here on no change is missed: a client may fetch its list now.
+        await self.send_json({"type": "ready"})
 
     async def disconnect(self, code: int) -> None:
-        if self.subscribed:
-            self.subscribed = False
-            await self.channel_layer.group_discard(live.RUNS_GROUP, self.channel_name)
-            await live.unsubscribe_from_source()
+        if self.watching:
+            self.watching = False
+            await live.hub().unwatch_list(self)
 
-    async def run_changed(self, message: dict[str, Any]) -> None:
-        run = await database_sync_to_async(run_summary)(self.user, message["run_id"])
+    async def run_changed(self, run_id: int) -> None:
+        run = await database_sync_to_async(run_summary)(self.user, run_id)
         if run is not None:
             await self.send_json({"type": "run", "run": run})
 

@@ -1,26 +1,29 @@
 """Getting committed RunEvents to the websocket consumers (docs/live.md).
 
-Consumers subscribe to channel-layer groups: `run-<id>` for one run's events
-and `runs` for runs changing status. Two sources feed those groups:
+Each web process has one Hub per event loop. Consumers register with it; the
+hub alone listens for events and fans each batch out to its local consumers,
+encoded once. Two sources feed the hubs:
 
 - push (Redis): the state machine publishes each transaction's events after it
   commits, from whichever process made the change (a Celery worker, the pod
-  watcher, a web request), to every web process through Redis;
+  watcher, a web request), to the channel-layer group `run-<id>` (and a nudge
+  to `runs`), which each hub joins once for all its watchers of that run;
 - tail (the embedded mode, no Redis): the worker is another process and the
-  in-memory channel layer cannot cross processes, so each web process runs one
-  EventTail that reads new rows of the RunEvent table and feeds its own groups.
+  in-memory channel layer cannot cross processes, so the hub reads new rows of
+  the RunEvent table itself.
 
 Either way the RunEvent table is the truth: a consumer delivers events by their
-dense per-run `seq`, fills any gap from the table, and re-checks the table now
-and then, so a lost message delays an event but never loses it.
+dense per-run `seq` and fills any gap from the table, and the hub re-checks the
+table now and then, so a lost message delays an event but never loses it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -109,62 +112,176 @@ async def _send(
     for start in range(0, len(payloads), BATCH):
         await layer.group_send(
             run_group(run_id),
-            {"type": "run.events", "events": payloads[start : start + BATCH]},
+            {
+                "type": "run.events",
+                "run_id": run_id,
+                "events": payloads[start : start + BATCH],
+            },
         )
     if run_changed:
         await layer.group_send(RUNS_GROUP, {"type": "run.changed", "run_id": run_id})
 
 
-# -- tail: one reader of the RunEvent table per web process --------------------
+# -- the hub: one listener per web process, fanning out to its consumers --------
+
+# Batches that arrive within this window go to each browser as one message:
+# under load, fewer and larger frames; idle, a few milliseconds of latency.
+COALESCE_SECONDS = 0.01
 
 
-class EventTail:
-    """Reads RunEvent rows newer than a cursor and feeds this process's groups.
+class RunWatcher(Protocol):
+    sent_seq: int
 
-    One per process and event loop, started by the first consumer and stopped
-    when the last one leaves, so an idle server does not query at all. Rows are
-    read by primary key: where ids are not handed out in commit order
-    (PostgreSQL), a row committed late is still found by the consumer's gap
-    check or its periodic re-check.
+    async def offer(self, events: list[dict[str, Any]], text: str) -> None: ...
+
+    async def catch_up_now(self) -> None: ...
+
+
+class RunListWatcher(Protocol):
+    async def run_changed(self, run_id: int) -> None: ...
+
+
+class Hub:
+    """This process's subscriptions, shared by all of its consumers.
+
+    One channel-layer channel per hub joins the group of each run watched here
+    (and `runs` while a runs list is open), so Redis sends each batch once per
+    process, not once per browser; the batch is encoded to JSON once.
     """
 
     def __init__(self) -> None:
-        self.subscribers = 0
+        self.runs: dict[int, set[RunWatcher]] = {}
+        self.lists: set[RunListWatcher] = set()
+        self.pending: dict[int, list[dict[str, Any]]] = {}
+        self.changed: set[int] = set()
+        self.flush_handle: asyncio.TimerHandle | None = None
+        self.channel: str | None = None
+        self.tasks: list[asyncio.Task[None]] = []
         self.cursor: int | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.layer: Any = None
 
-    async def subscribe(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.loop is not loop:  # a new loop (tests): start afresh on it
-            self.subscribers, self.task, self.loop = 0, None, loop
-        self.subscribers += 1
-        if self.task is None or self.task.done():
-            self.cursor = await database_sync_to_async(_newest_event_id)()
-            self.task = loop.create_task(self._run())
+    # registration ---------------------------------------------------------------
 
-    async def unsubscribe(self) -> None:
-        if asyncio.get_running_loop() is not self.loop:
+    async def watch_run(self, run_id: int, watcher: RunWatcher) -> None:
+        await self._start()
+        watchers = self.runs.setdefault(run_id, set())
+        if not watchers and self.channel is not None:
+            await self.layer.group_add(run_group(run_id), self.channel)
+        watchers.add(watcher)
+
+    async def unwatch_run(self, run_id: int, watcher: RunWatcher) -> None:
+        watchers = self.runs.get(run_id, set())
+        watchers.discard(watcher)
+        if not watchers:
+            self.runs.pop(run_id, None)
+            if self.channel is not None:
+                await self.layer.group_discard(run_group(run_id), self.channel)
+        await self._stop_when_idle()
+
+    async def watch_list(self, watcher: RunListWatcher) -> None:
+        await self._start()
+        if not self.lists and self.channel is not None:
+            await self.layer.group_add(RUNS_GROUP, self.channel)
+        self.lists.add(watcher)
+
+    async def unwatch_list(self, watcher: RunListWatcher) -> None:
+        self.lists.discard(watcher)
+        if not self.lists and self.channel is not None:
+            await self.layer.group_discard(RUNS_GROUP, self.channel)
+        await self._stop_when_idle()
+
+    async def _start(self) -> None:
+        if self.tasks:
             return
-        self.subscribers -= 1
-        if self.subscribers <= 0 and self.task is not None:
-            self.task.cancel()
-            self.task = None
+        loop = asyncio.get_running_loop()
+        if settings.FLOWDECK_LIVE_PUSH:
+            self.layer = get_channel_layer()
+            # The default prefix: channels_redis reads all of a process's own
+            # channels through one queue named by that prefix.
+            self.channel = await self.layer.new_channel()
+            self.tasks.append(loop.create_task(self._receive()))
+        else:
+            self.cursor = await database_sync_to_async(_newest_event_id)()
+            self.tasks.append(loop.create_task(self._tail()))
+        self.tasks.append(loop.create_task(self._recheck()))
 
-    async def _run(self) -> None:
-        layer = get_channel_layer()
+    async def _stop_when_idle(self) -> None:
+        if self.runs or self.lists:
+            return
+        for task in self.tasks:
+            task.cancel()
+        self.tasks, self.channel = [], None
+
+    # sources --------------------------------------------------------------------
+
+    async def _receive(self) -> None:
+        channel = self.channel
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("receiving run events failed", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") == "run.events":
+                self.add(message["run_id"], message["events"], False)
+            elif message.get("type") == "run.changed":
+                self.add(message["run_id"], [], True)
+
+    async def _tail(self) -> None:
         while True:
             try:
                 rows, self.cursor = await database_sync_to_async(_events_since)(
                     self.cursor
                 )
-                if rows:
-                    await _dispatch(layer, rows)
+                for row in rows:
+                    self.add(
+                        row.run_id, [event_payload(row)], row.kind == RunEvent.Kind.RUN
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("reading new run events failed", exc_info=True)
             await asyncio.sleep(settings.FLOWDECK_LIVE_TAIL_SECONDS)
+
+    async def _recheck(self) -> None:
+        """Now and then compare with the table, in case a message was lost."""
+        while True:
+            await asyncio.sleep(settings.FLOWDECK_LIVE_RESYNC_SECONDS)
+            run_ids = list(self.runs)
+            if not run_ids:
+                continue
+            newest = await database_sync_to_async(_last_seqs)(run_ids)
+            for run_id, seq in newest.items():
+                for watcher in list(self.runs.get(run_id, ())):
+                    if watcher.sent_seq < seq:
+                        asyncio.ensure_future(watcher.catch_up_now())
+
+    # fan-out --------------------------------------------------------------------
+
+    def add(self, run_id: int, events: list[dict[str, Any]], run_changed: bool) -> None:
+        if events and run_id in self.runs:
+            self.pending.setdefault(run_id, []).extend(events)
+        if run_changed and self.lists:
+            self.changed.add(run_id)
+        if self.flush_handle is None and (self.pending or self.changed):
+            loop = asyncio.get_running_loop()
+            self.flush_handle = loop.call_later(COALESCE_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        self.flush_handle = None
+        pending, self.pending = self.pending, {}
+        changed, self.changed = self.changed, set()
+        for run_id, events in pending.items():
+            events.sort(key=lambda event: event["seq"])
+            text = json.dumps({"type": "events", "events": events})
+            for watcher in list(self.runs.get(run_id, ())):
+                asyncio.ensure_future(watcher.offer(events, text))
+        for run_id in changed:
+            for list_watcher in list(self.lists):
+                asyncio.ensure_future(list_watcher.run_changed(run_id))
 
 
 def _newest_event_id() -> int:
@@ -176,26 +293,18 @@ def _events_since(cursor: int | None) -> tuple[list[RunEvent], int | None]:
     return rows, (rows[-1].id if rows else cursor)
 
 
-async def _dispatch(layer: Any, rows: Iterable[RunEvent]) -> None:
-    by_run: dict[int, list[dict[str, Any]]] = {}
-    changed: set[int] = set()
-    for row in rows:
-        by_run.setdefault(row.run_id, []).append(event_payload(row))
-        if row.kind == RunEvent.Kind.RUN:
-            changed.add(row.run_id)
-    for run_id, payloads in by_run.items():
-        await _send(layer, run_id, payloads, run_changed=run_id in changed)
+def _last_seqs(run_ids: Iterable[int]) -> dict[int, int]:
+    return dict(Run.objects.filter(pk__in=list(run_ids)).values_list("pk", "last_seq"))
 
 
-tail = EventTail()
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
 
-async def subscribe_to_source() -> None:
-    """Make sure this process receives events: a no-op with push, else tail."""
-    if not settings.FLOWDECK_LIVE_PUSH:
-        await tail.subscribe()
-
-
-async def unsubscribe_from_source() -> None:
-    if not settings.FLOWDECK_LIVE_PUSH:
-        await tail.unsubscribe()
+def hub() -> Hub:
+    """This event loop's hub (a server has one loop; tests start many)."""
+    loop = asyncio.get_running_loop()
+    for stale in [other for other in _hubs if other.is_closed()]:
+        del _hubs[stale]
+    if loop not in _hubs:
+        _hubs[loop] = Hub()
+    return _hubs[loop]

@@ -201,7 +201,7 @@ def test_without_redis_the_web_process_tails_the_event_table(diamond, user, tail
         messages = await receive_until(socket, reaches(finished.last_seq))
         assert event_seqs(messages) == list(range(2, finished.last_seq + 1))
         await socket.disconnect()
-        assert live.tail.task is None  # the last subscriber stopped the reader
+        assert not live.hub().tasks  # the last watcher stopped the reader
 
     run_async(scenario)
 
@@ -289,6 +289,7 @@ def test_the_runs_feed_shows_each_user_only_the_runs_they_can_see(
         theirs = await connect("/ws/runs/", other_user)
         for socket in (mine, theirs):
             assert (await socket.connect())[0]
+            assert await socket.receive_json_from(timeout=10) == {"type": "ready"}
         run = await database_sync_to_async(submit_run)(
             diamond.latest_version, user=user
         )
