@@ -9,6 +9,7 @@ import io
 import logging
 import re
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -255,12 +256,18 @@ class LogFollower:
                 continue
             resume.begin(datetime.now(UTC))
             self._hold(response)
+            opened, delivered = time.monotonic(), resume.delivered
             try:
                 yield from self._read_stream(response, resume, flush=final)
             finally:
                 self._hold(None)
                 response.release_conn()
             if final or self.closed:
+                return
+            quick = time.monotonic() - opened < STREAM_READ_TIMEOUT / 2
+            if quick and resume.delivered == delivered and self._wait():
+                # Ended at once with nothing new (the container exited and its
+                # end is not recorded yet): not a reason to ask again at once.
                 return
             latest = self._seen()
             if latest is None:

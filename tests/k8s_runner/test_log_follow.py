@@ -154,6 +154,40 @@ def test_a_stream_without_lines_yet_resumes_from_the_start() -> None:
     assert resume.accept("plain line") == "plain line"
 
 
+def delivered(*lines: str, stamp: str = T.format(1, 1)) -> StreamResume:
+    """A resume that has delivered `lines` from a stream."""
+    resume = StreamResume()
+    resume.begin(datetime.now(UTC))
+    resume.accept_all([f"{stamp} {line}" for line in lines])
+    return resume
+
+
+def test_an_archive_is_resumed_after_the_lines_delivered(tmp_path: Path) -> None:
+    archive = tmp_path / "1.log"
+    archive.write_text("a\nb\nc\nd\n")
+    offset = logs._resume_offset(str(archive), delivered("a", "b"))
+    assert archive.read_bytes()[offset:] == b"c\nd\n"
+
+
+def test_after_a_tail_the_archive_is_resumed_where_the_last_lines_match(
+    tmp_path: Path,
+) -> None:
+    archive = tmp_path / "1.log"
+    archive.write_text("x\ny\nx\ny\nz\nend\n")
+    # The stream began with a tail of 2 ("y", "z"): count and window agree
+    # on the place after z, not after the first y.
+    offset = logs._resume_offset(str(archive), delivered("y", "z"))
+    assert archive.read_bytes()[offset:] == b"end\n"
+
+
+def test_an_archive_without_the_lines_delivered_is_not_repeated(
+    tmp_path: Path,
+) -> None:
+    archive = tmp_path / "1.log"
+    archive.write_text("other\n")
+    assert logs._resume_offset(str(archive), delivered("mine")) is None
+
+
 # --- the local backend ---------------------------------------------------------------
 
 
@@ -314,6 +348,22 @@ def test_following_a_pod_starts_with_its_tail_and_ends_with_the_attempt(
     collector.wait_for(lambda lines: lines[-1:] == ["new"], "the new line")
     flowdeck.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
     assert collector.join() == ["old 8", "old 9", "new"]
+
+
+@pytest.mark.slow
+def test_following_a_pod_waits_for_its_container_to_start(
+    flowdeck: Flowdeck, kubelet: Any, user: Any
+) -> None:
+    kubelet.script("late", Succeed(logs=["up at last"], start_delay=1.5))
+    flowdeck.start_watcher()
+    run = flowdeck.run("late", [shell_task("late")], user)
+    attempt = wait_until(
+        lambda: Attempt.objects.filter(task_run__run=run).exclude(handle="").first(),
+        what="the pod's handle",
+    )
+    assert attempt.status != AttemptStatus.RUNNING  # still ContainerCreating
+    follower = follow_log(attempt.pk, poll_seconds=0.05)
+    assert [line for batch in follower for line in batch] == ["up at last"]
 
 
 @pytest.mark.slow
