@@ -17,6 +17,7 @@ export default defineConfig({
       input: {
         editor: "src/editor/main.tsx",
         run: "src/run/main.tsx",
+        runs: "src/runs/main.ts",
       },
     },
   },

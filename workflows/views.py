@@ -16,10 +16,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Subquery
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db.models import Count, OuterRef, Subquery
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_date
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
@@ -384,23 +391,88 @@ def _editor(
 # --- runs ----------------------------------------------------------------------
 
 
-@login_required
-def run_list(request: HttpRequest) -> HttpResponse:
+LAST_FAILURES = 5
+
+
+def _filtered_runs(request: HttpRequest) -> tuple[RunQuerySet, dict[str, str]]:
+    """The runs the list's filters choose, all but `status` (the dashboard
+    counts every status of that set), and the filters as applied ("" when
+    absent or invalid, so a bad value shows as no filter rather than an error)."""
     runs = _runs(request)
-    workflow_id = request.GET.get("workflow", "")
-    status = request.GET.get("status", "")
-    project, projects = _project_filter(request)
+    project, _ = _project_filter(request)
+    chosen = {
+        "project": project,
+        "workflow": request.GET.get("workflow", ""),
+        "who": request.GET.get("who", "").strip(),
+        "since": request.GET.get("since", ""),
+        "until": request.GET.get("until", ""),
+    }
     if project:
         runs = runs.filter(workflow__project_id=int(project))
-    if workflow_id.isdigit():
-        runs = runs.filter(workflow_id=int(workflow_id))
+    if chosen["workflow"].isdigit():
+        runs = runs.filter(workflow_id=int(chosen["workflow"]))
     else:
-        workflow_id = ""
+        chosen["workflow"] = ""
+    if chosen["who"]:
+        runs = runs.filter(triggered_by__username=chosen["who"])
+    since, until = _parse_date(chosen["since"]), _parse_date(chosen["until"])
+    if since is not None:
+        runs = runs.filter(created_at__date__gte=since)
+    else:
+        chosen["since"] = ""
+    if until is not None:
+        runs = runs.filter(created_at__date__lte=until)
+    else:
+        chosen["until"] = ""
+    return runs, chosen
+
+
+def _dashboard(runs: RunQuerySet) -> dict[str, Any]:
+    counted = {
+        row["status"]: row["n"]
+        for row in runs.order_by().values("status").annotate(n=Count("id"))
+    }
+    failures = runs.filter(status=RunStatus.FAILED).order_by("-finished_at", "-id")
+    return {
+        "counts": {status: counted.get(status, 0) for status in RUN_STATUSES},
+        "failures": [
+            {
+                "id": run.pk,
+                "workflow": run.workflow.name,
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "message": run.message,
+                "url": reverse("run-detail", args=[run.pk]),
+            }
+            for run in failures[:LAST_FAILURES]
+        ],
+    }
+
+
+def _parse_date(text: str) -> Any:
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    """Runs, newest first, with filters and a dashboard (counts by status, the
+    last failures). The page's script follows /ws/runs/ and asks this view for
+    fresh dashboard figures as JSON (Accept: application/json) when runs
+    change, so nothing polls."""
+    runs, chosen = _filtered_runs(request)
+    dashboard = _dashboard(runs)
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse(dashboard)
+    status = request.GET.get("status", "")
     if status in RUN_STATUSES:
         runs = runs.filter(status=status)
     else:
         status = ""
+    _, projects = _project_filter(request)
     page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = {**chosen, "status": status}
     context = {
         "page": page,
         "workflows": Workflow.objects.visible_to(request.user).values_list(
@@ -408,9 +480,21 @@ def run_list(request: HttpRequest) -> HttpResponse:
         ),
         "statuses": RUN_STATUSES,
         "projects": projects,
-        "selected_workflow": workflow_id,
+        "selected_workflow": chosen["workflow"],
         "selected_status": status,
-        "selected_project": project,
+        "selected_project": chosen["project"],
+        "selected_who": chosen["who"],
+        "selected_since": chosen["since"],
+        "selected_until": chosen["until"],
+        "filtered": any(filters.values()),
+        "dashboard": dashboard,
+        "counts": [(name, dashboard["counts"][name]) for name in RUN_STATUSES],
+        "ui_data": {
+            "filters": filters,
+            "page": page.number,
+            "page_size": PAGE_SIZE,
+            "dashboard": dashboard,
+        },
     }
     return render(request, "workflows/run_list.html", context)
 

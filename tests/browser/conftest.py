@@ -92,6 +92,23 @@ def _asgi_application() -> Any:
     return application
 
 
+def _fresh_server_process() -> None:
+    """In the forked server: the embedded topology, where the web process
+    tails the RunEvent table (docs/live.md). The Redis push path is tested
+    with a real Daphne, worker and Redis in tests/workflows; here the test
+    process plays the worker, and its after-commit publishes, made while
+    Playwright's loop runs in its thread, could not be relied on anyway."""
+    from channels.layers import channel_layers
+    from django.conf import settings
+
+    channel_layers.backends.clear()
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    }
+    settings.FLOWDECK_LIVE_PUSH = False
+    settings.FLOWDECK_LIVE_TAIL_SECONDS = 0.05
+
+
 @pytest.fixture
 def asgi_live_server(transactional_db: Any) -> Iterator[str]:
     """The whole ASGI application (HTTP and websockets) served by a real Daphne
@@ -105,7 +122,7 @@ def asgi_live_server(transactional_db: Any) -> Iterator[str]:
     from daphne.testing import DaphneProcess
 
     connections.close_all()
-    server = DaphneProcess("127.0.0.1", _asgi_application)
+    server = DaphneProcess("127.0.0.1", _asgi_application, setup=_fresh_server_process)
     server.daemon = True
     server.start()
     try:

@@ -18,7 +18,13 @@ import pytest
 from django.db import connections
 
 from tests.browser.conftest import log_in
-from tests.conftest import diamond_document, drive_run, member
+from tests.conftest import (
+    diamond_document,
+    drive_run,
+    member,
+    shell_task,
+    workflow_document,
+)
 from workflows.models import Attempt, Project, Role, Run, Workflow
 from workflows.services.advance import advance_run
 from workflows.services.attempts import Report, record_report
@@ -178,3 +184,58 @@ def test_a_viewer_sees_no_buttons_that_change_the_run(
     live_page.locator(".fd-run").wait_for()
     for name in ("Retry", "Cancel", "Resubmit"):
         assert live_page.get_by_role("button", name=name, exact=True).count() == 0
+
+
+def test_debug_starts_a_run_of_the_task_and_shows_how_to_look_at_it(
+    live_page: Any, diamond_workflow: Workflow, operator: Any
+) -> None:
+    run = submit_run(diamond_workflow.latest_version, user=operator)
+    run = off_loop(drive_run, run, {"b": AttemptStatus.FAILED})
+    open_run(live_page, run)
+    node(live_page, "b", "Failed").click()
+    live_page.get_by_role("button", name="Debug").click()
+    live_page.fill("textarea[name=command]", "sleep\n3600")
+    live_page.fill("textarea[name=env]", "DEBUG=1")
+    live_page.get_by_role("button", name="Start debug run").click()
+    started = live_page.get_by_role("link", name=re.compile(r"run #\d+"))
+    started.wait_for()
+    new = Run.objects.exclude(pk=run.pk).get()
+    assert started.get_attribute("href") == f"/runs/{new.pk}/"
+    assert [task.name for task in new.tasks.all()] == ["b"]
+    assert new.overrides["command"] == ["sleep", "3600"]
+    live_page.get_by_text("Its log over the API").wait_for()
+
+
+def test_resubmit_starts_a_new_run_with_the_edited_parameters(
+    live_page: Any, operator: Any, project: Project
+) -> None:
+    document = diamond_document(parameters=[{"name": "greeting", "default": "hi"}])
+    workflow = create_workflow(document, author=operator, project=project)
+    run = submit_run(workflow.latest_version, user=operator)
+    open_run(live_page, run)
+    live_page.get_by_role("button", name="Resubmit").click()
+    live_page.fill('input[name="param.greeting"]', "hello")
+    live_page.get_by_role("button", name="Start new run").click()
+    new_url = re.compile(rf"/runs/(?!{run.pk}/)\d+/$")
+    live_page.wait_for_url(new_url)
+    new = Run.objects.exclude(pk=run.pk).get()
+    assert live_page.url.endswith(f"/runs/{new.pk}/")
+    assert new.parameters == {"greeting": "hello"}
+    assert new.resubmitted_from_id == run.pk
+
+
+def test_a_wide_fan_out_is_one_node_until_expanded(
+    live_page: Any, operator: Any, project: Project
+) -> None:
+    tasks = [shell_task("start")]
+    tasks += [shell_task(f"shard-{i}", dependencies=["start"]) for i in range(120)]
+    document = workflow_document("wide", tasks)
+    workflow = create_workflow(document, author=operator, project=project)
+    run = submit_run(workflow.latest_version, user=operator)
+    open_run(live_page, run)
+    group = live_page.locator(".fd-node", has_text="×120")
+    group.wait_for()
+    assert live_page.locator(".fd-node").count() == 2
+    group.click()
+    live_page.locator('.fd-node[data-task="shard-119"]').wait_for(state="attached")
+    assert live_page.locator(".fd-node").count() == 121

@@ -20,7 +20,11 @@ from django.utils.safestring import SafeString
 register = template.Library()
 
 MANIFEST = "ui/manifest.json"
-ENTRIES = {"editor": "src/editor/main.tsx", "run": "src/run/main.tsx"}
+ENTRIES = {
+    "editor": "src/editor/main.tsx",
+    "run": "src/run/main.tsx",
+    "runs": "src/runs/main.ts",
+}
 
 
 @lru_cache(maxsize=4)

@@ -262,7 +262,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
                   ? () => setDialog({ kind: "retry", task: selectedTask.name })
                   : undefined,
               debug:
-                can(config, "run.retry_task") ? () => setDialog({ kind: "debug", task: selectedTask.name }) : undefined,
+                can(config, "run.debug_task") ? () => setDialog({ kind: "debug", task: selectedTask.name }) : undefined,
             }}
           />
         ) : null}

@@ -4,6 +4,7 @@ import { type FormEvent, useEffect, useState } from "react";
 
 import { ApiError, api } from "../common/api";
 import { urls } from "./config";
+import { debugCommands, type DebugResponse, envLines, lines, parseParameter } from "./forms";
 import type { Run } from "./types";
 import { Modal, showValue } from "./ui";
 
@@ -119,16 +120,6 @@ export function CancelDialog(props: { runId: number; onClose: () => void; onDone
   );
 }
 
-/** A typed value back from its text: JSON when the original was not a string. */
-export function parseParameter(text: string, original: unknown): unknown {
-  if (typeof original === "string" || original === undefined) return text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
 export function ResubmitDialog(props: {
   runId: number;
   parameters: Record<string, unknown>;
@@ -184,39 +175,9 @@ export function ResubmitDialog(props: {
   );
 }
 
-/** One item a line, blank lines dropped; null when there is none (not overridden). */
-export function lines(text: string): string[] | null {
-  const items = text
-    .split("\n")
-    .map((line) => line.trim())
-    .filter(Boolean);
-  return items.length ? items : null;
-}
-
-/** KEY=VALUE lines as an object; the first "=" splits. */
-export function envLines(text: string): Record<string, string> | null {
-  const entries = (lines(text) ?? []).map((line) => {
-    const at = line.indexOf("=");
-    return at < 0 ? [line, ""] : [line.slice(0, at), line.slice(at + 1)];
-  });
-  return entries.length ? Object.fromEntries(entries) : null;
-}
-
-export interface DebugResponse {
-  run?: { id: number; urls?: Record<string, string> } | null;
-  run_id?: number;
-  commands?: string[] | Record<string, string>;
-}
-
-export function debugCommands(answer: DebugResponse): string[] {
-  const commands = answer.commands;
-  if (!commands) return [];
-  return Array.isArray(commands) ? commands : Object.values(commands);
-}
-
 export function DebugDialog(props: { runId: number; task: string; onClose: () => void }) {
   const [command, setCommand] = useState("");
-  const [args, setArgs] = useState("sleep\n3600");
+  const [args, setArgs] = useState("");
   const [env, setEnv] = useState("");
   const [image, setImage] = useState("");
   const [error, setError] = useState("");
@@ -243,24 +204,22 @@ export function DebugDialog(props: { runId: number; task: string; onClose: () =>
     }
   };
   if (answer) {
-    const newRun = answer.run?.id ?? answer.run_id;
     const commands = debugCommands(answer);
     return (
       <Modal title={`Debugging ${props.task}`} onClose={props.onClose}>
-        {newRun ? (
-          <p>
-            Started <a href={urls.page(newRun)}>run #{newRun}</a>.
-          </p>
-        ) : null}
-        {commands.length ? <p>Commands to copy:</p> : null}
-        {commands.map((text) => (
-          <div className="fd-copy" key={text}>
+        <p>
+          Started <a href={urls.page(answer.id)}>run #{answer.id}</a> with only this task.
+        </p>
+        {commands.map(({ label, text }) => (
+          <div className="fd-copy" key={label}>
+            <span className="muted">{label}</span>
             <pre>{text}</pre>
             <button type="button" className="small" onClick={() => navigator.clipboard?.writeText(text)}>
               Copy
             </button>
           </div>
         ))}
+        {answer.commands?.note ? <p className="muted">{answer.commands.note}</p> : null}
       </Modal>
     );
   }
@@ -268,12 +227,19 @@ export function DebugDialog(props: { runId: number; task: string; onClose: () =>
     <Modal title={`Debug ${props.task}`} onClose={props.onClose}>
       <form onSubmit={submit} className="fd-form">
         <p className="muted">
-          Run this task once more in a new run with an overridden command, arguments, environment or image — for example
-          <code> sleep 3600</code> to exec into it. Empty fields keep the task's own.
+          Run this task alone in a new run of the same version with an overridden command, arguments, environment or
+          image — for example the command <code>sleep 3600</code> to keep its container up and exec into it. Empty fields
+          keep the task's own.
         </p>
         <label>
           <span>Command (one item a line)</span>
-          <textarea name="command" rows={2} value={command} onChange={(event) => setCommand(event.target.value)} />
+          <textarea
+            name="command"
+            rows={2}
+            placeholder={"sleep\n3600"}
+            value={command}
+            onChange={(event) => setCommand(event.target.value)}
+          />
         </label>
         <label>
           <span>Arguments (one a line)</span>

@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+
+import { debugCommands, envLines, lines, parseParameter } from "./forms";
+
+describe("action forms", () => {
+  it("keeps a string parameter a string and gives others back their type", () => {
+    expect(parseParameter("42", "7")).toBe("42");
+    expect(parseParameter("42", 7)).toBe(42);
+    expect(parseParameter("[1, 2]", [0])).toEqual([1, 2]);
+    expect(parseParameter("not json", 7)).toBe("not json");
+  });
+
+  it("reads overrides one a line, and none as not overridden", () => {
+    expect(lines("sleep\n 3600 \n\n")).toEqual(["sleep", "3600"]);
+    expect(lines("  \n")).toBeNull();
+    expect(envLines("A=1\nB=x=y\nC")).toEqual([
+      { name: "A", value: "1" },
+      { name: "B", value: "x=y" },
+      { name: "C", value: "" },
+    ]);
+    expect(envLines("")).toBeNull();
+  });
+
+  it("lists the debug answer's commands worth copying", () => {
+    const kubernetes = debugCommands({
+      id: 9,
+      commands: { exec: "kubectl exec -it -n team p -- sh", logs: "kubectl logs -f -n team p", log_path: null, log_url: "http://x/api/runs/9/tasks/a/logs/" },
+    });
+    expect(kubernetes.map((c) => c.label)).toEqual(["Shell into the pod", "Follow its log", "Its log over the API"]);
+    expect(debugCommands({ id: 9 })).toEqual([]);
+  });
+});
