@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -244,7 +245,8 @@ class ScheduleViewSet(viewsets.ModelViewSet):
             times = editing.preview(values, now=timezone.now(), count=count)
         except ScheduleError as error:
             raise invalid(error) from None
-        return Response({"fire_times": [t.isoformat() for t in times]})
+        zone = ZoneInfo(values["timezone"])
+        return Response({"fire_times": [t.astimezone(zone).isoformat() for t in times]})
 
     @extend_schema(
         parameters=[
@@ -268,6 +270,9 @@ class ScheduleViewSet(viewsets.ModelViewSet):
             [
                 {
                     "fire_time": when.isoformat(),
+                    "local_time": when.astimezone(
+                        ZoneInfo(schedule.timezone)
+                    ).isoformat(),
                     "schedule": schedule.pk,
                     "schedule_name": schedule.name,
                     "timezone": schedule.timezone,

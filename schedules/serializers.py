@@ -7,6 +7,7 @@ checks), and a ScheduleError becomes a 400 keyed by the field it names.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -115,8 +116,11 @@ class ScheduleSerializer(serializers.ModelSerializer):
             field.queryset = Workflow.objects.visible_to(request.user)
 
     def get_next_fire_times(self, schedule: Schedule) -> list[str]:
+        """ISO 8601 with the schedule's own offset: 02:30+02:00 reads better
+        than 00:30+00:00 and is the same instant."""
         times = editing.upcoming(schedule, now=timezone.now(), count=5)
-        return [t.isoformat() for t in times]
+        zone = ZoneInfo(schedule.timezone)
+        return [t.astimezone(zone).isoformat() for t in times]
 
     def get_last_fire(self, schedule: Schedule) -> dict[str, Any] | None:
         fire = (
@@ -207,7 +211,8 @@ class BackfillPreviewSerializer(serializers.Serializer):
 
 
 class UpcomingSerializer(serializers.Serializer):
-    fire_time = serializers.DateTimeField()
+    fire_time = serializers.DateTimeField(help_text="In UTC.")
+    local_time = serializers.DateTimeField(help_text="In the schedule's zone.")
     schedule = serializers.IntegerField()
     schedule_name = serializers.CharField()
     timezone = serializers.CharField()

@@ -36,7 +36,11 @@ def test_an_editor_creates_a_schedule_and_sees_its_next_five_times(api, stamped)
     assert data["workflow"] == stamped.pk
     assert data["overlap"] == "forbid"
     assert len(data["next_fire_times"]) == 5
-    assert all(t.endswith("+00:00") for t in data["next_fire_times"])
+    # 02:00 in Berlin, with Berlin's offset (winter or summer).
+    assert all(
+        t[11:19] == "02:00:00" and t[-6:] in ("+01:00", "+02:00")
+        for t in data["next_fire_times"]
+    )
     assert data["last_fire"] is None
     entry = AuditEntry.objects.get(action="schedule.create")
     assert (entry.target_id, entry.outcome) == (str(data["id"]), "success")
@@ -183,6 +187,7 @@ def test_upcoming_lists_fire_times_across_workflows_soonest_first(api, stamped):
     assert {item["schedule_name"] for item in items} == {"nightly", "hourly"}
     assert 5 <= len(items) <= 6
     assert items[0]["workflow"] == {"id": stamped.pk, "name": "stamped"}
+    assert items[0]["local_time"][-6:] in ("+01:00", "+02:00")
 
 
 def test_the_schema_describes_every_schedule_endpoint(api):
