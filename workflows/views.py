@@ -392,6 +392,7 @@ def _editor(
 
 
 LAST_FAILURES = 5
+FALLBACK_TASKS = 300
 
 
 def _filtered_runs(request: HttpRequest) -> tuple[RunQuerySet, dict[str, str]]:
@@ -528,7 +529,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "run": run,
         "allowed": allowed,
-        "tasks": tasks,
+        # The no-JavaScript table stops somewhere: the live page shows them all.
+        "tasks": tasks[:FALLBACK_TASKS],
+        "tasks_not_shown": max(0, len(tasks) - FALLBACK_TASKS),
         "finished": finished,
         "can_cancel": not finished and run.status != RunStatus.CANCELLING,
         "retry_preview": rerun_preview(run) if retryable else [],
