@@ -25,7 +25,7 @@ from tests.conftest import (
     shell_task,
     workflow_document,
 )
-from workflows.models import Attempt, Project, Role, Run, Workflow
+from workflows.models import Attempt, Membership, Project, Role, Run, Workflow
 from workflows.services.advance import advance_run
 from workflows.services.attempts import Report, record_report
 from workflows.services.submit import create_workflow, submit_run
@@ -239,3 +239,52 @@ def test_a_wide_fan_out_is_one_node_until_expanded(
     group.click()
     live_page.locator('.fd-node[data-task="shard-119"]').wait_for(state="attached")
     assert live_page.locator(".fd-node").count() == 121
+
+
+def test_the_server_s_refusal_is_shown_when_the_role_changed_meanwhile(
+    live_page: Any, diamond_workflow: Workflow, operator: Any, project: Project
+) -> None:
+    run = submit_run(diamond_workflow.latest_version, user=operator)
+    run = off_loop(drive_run, run, {"b": AttemptStatus.FAILED})
+    open_run(live_page, run)
+    # The page showed the buttons for an operator; the server decides again.
+    Membership.objects.filter(project=project, user=operator).update(role=Role.VIEWER)
+    live_page.get_by_role("button", name="Retry", exact=True).click()
+    live_page.get_by_test_id("retry-preview").wait_for()
+    live_page.get_by_role("button", name="Confirm retry").click()
+    refusal = live_page.get_by_role("alert")
+    refusal.wait_for()
+    assert "viewer" in refusal.inner_text()
+    assert "operator" in refusal.inner_text()
+    assert Run.objects.get(pk=run.pk).status == "Failed"
+
+
+def test_after_a_drop_it_reconnects_since_its_last_event_and_misses_nothing(
+    live_page: Any, diamond_workflow: Workflow, operator: Any
+) -> None:
+    run = submit_run(diamond_workflow.latest_version, user=operator)
+    launched = off_loop(start, run)
+    connections_made: list[str] = []
+    routes: list[Any] = []
+
+    def through(route: Any) -> None:
+        connections_made.append(route.url)
+        if len(connections_made) == 2:
+            # While the page is away, `a` finishes and `b`, `c` start.
+            launched.update(off_loop(finish, launched["a"]))
+        route.connect_to_server()
+        routes.append(route)
+
+    live_page.route_web_socket(re.compile(r"/ws/runs/\d+/"), through)
+    open_run(live_page, run)
+    node(live_page, "a", "Running").wait_for()
+    seq = Run.objects.get(pk=run.pk).last_seq
+    assert connections_made[0].endswith(f"?since={seq}")
+
+    routes[0].close(code=1011)
+    node(live_page, "a", "Succeeded").wait_for()
+    node(live_page, "b", "Running").wait_for()
+    assert connections_made[1].endswith(f"?since={seq}")
+    live_page.locator('[data-connection="live"]').wait_for()
+    off_loop(finish, launched["b"])
+    node(live_page, "b", "Succeeded").wait_for()

@@ -1,6 +1,6 @@
 // The live run page: header, DAG, timeline and task drawer, kept current by
 // the run's websocket (a snapshot from the page, then events by seq).
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { api } from "../common/api";
 import { DagView } from "../graph/DagView";
@@ -25,6 +25,9 @@ import { TaskDrawer } from "./TaskDrawer";
 import { Timeline } from "./Timeline";
 import type { Run, RunEvent, RunMessage } from "./types";
 import { formatTime, LiveIndicator, showValue, StatusBadge, useNow } from "./ui";
+
+// The clock ticks every second; the graph only changes with the run.
+const Dag = memo(DagView);
 
 type Dialog =
   | { kind: "retry"; task?: string }
@@ -118,13 +121,13 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   const retryable = finished && run.tasks.some((task) => TERMINAL_TASK.has(task.status) && task.status !== "Succeeded");
   const cancellable = !finished && run.status !== "Cancelling";
 
-  const onSelect = (id: string) => {
+  const onSelect = useCallback((id: string) => {
     if (id.startsWith(GROUP_PREFIX)) {
       setExpanded((old) => new Set(old).add(id));
       return;
     }
     setSelected(id);
-  };
+  }, []);
 
   const retried = (answer: RetryResponse) => {
     setDialog(null);
@@ -244,7 +247,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
             ) : null}
           </div>
           <div className="fd-run__canvas" data-testid="dag">
-            <DagView tasks={graph.tasks} direction={direction} selected={selected} onSelect={onSelect} animateActive />
+            <Dag tasks={graph.tasks} direction={direction} selected={selected} onSelect={onSelect} animateActive />
           </div>
         </section>
         {selectedTask ? (
