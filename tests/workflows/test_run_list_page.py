@@ -96,3 +96,30 @@ def test_the_dashboard_shows_only_runs_you_can_see(other_user: Any, runs: Any) -
     answer = bob.get(reverse("run-list"), headers={"Accept": "application/json"})
     assert sum(answer.json()["counts"].values()) == 0
     assert answer.json()["failures"] == []
+
+
+def test_the_api_filters_runs_by_who_and_by_time_like_the_page(
+    api: Any, runs: Any
+) -> None:
+    failed, old, pending = runs
+
+    def ids(**query: str) -> set[int]:
+        response = api.get("/api/runs/", query)
+        assert response.status_code == 200, response.json()
+        return {run["id"] for run in response.json()["results"]}
+
+    assert ids(who="olga") == {old.pk, pending.pk}
+    today = timezone.now().date()
+    assert ids(since=today.isoformat()) == {failed.pk, pending.pk}
+    assert ids(until=(today - timedelta(days=5)).isoformat()) == {old.pk}
+    assert ids(since=(timezone.now() - timedelta(days=11)).isoformat()) == {
+        failed.pk,
+        old.pk,
+        pending.pk,
+    }
+
+
+def test_the_api_names_a_bad_time(api: Any) -> None:
+    response = api.get("/api/runs/", {"until": "last tuesday"})
+    assert response.status_code == 400
+    assert "until" in response.json()

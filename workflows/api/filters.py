@@ -3,10 +3,13 @@ rejects a bad value with a 400 naming the parameter."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
@@ -113,9 +116,32 @@ class WorkflowFilter(ListOnlyFilter):
         ]
 
 
+def moment_param(request: Request, name: str, *, end_of_day: bool) -> datetime | None:
+    """`name` as an ISO date or date-time (UTC unless it says otherwise; a
+    date means its first or, with end_of_day, its last moment); None when
+    absent, 400 naming the parameter when it is neither."""
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        moment = parse_datetime(raw)
+        if moment is None:
+            day = parse_date(raw)
+            if day is not None:
+                moment = datetime.combine(day, time.max if end_of_day else time.min)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError(
+            {name: [f"expected an ISO date or date-time, not {raw!r}"]}
+        )
+    return timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment
+
+
 class RunFilter(ListOnlyFilter):
-    """`?project=<id or name>`, `?workflow=<id>` and
-    `?status=<Status>[,<Status>...]`."""
+    """`?project=<id or name>`, `?workflow=<id>`,
+    `?status=<Status>[,<Status>...]`, `?who=<username>` (who started it) and
+    `?since=` / `?until=` (created then, ISO date or date-time)."""
 
     def filter_list(self, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
         queryset = queryset.filter(**project_lookup(request, "workflow__project"))
@@ -138,6 +164,15 @@ class RunFilter(ListOnlyFilter):
                     }
                 )
             queryset = queryset.filter(status__in=wanted)
+        who = request.query_params.get("who", "").strip()
+        if who:
+            queryset = queryset.filter(triggered_by__username=who)
+        since = moment_param(request, "since", end_of_day=False)
+        if since is not None:
+            queryset = queryset.filter(created_at__gte=since)
+        until = moment_param(request, "until", end_of_day=True)
+        if until is not None:
+            queryset = queryset.filter(created_at__lte=until)
         return queryset
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
@@ -148,5 +183,12 @@ class RunFilter(ListOnlyFilter):
                 "status",
                 "Only runs in this status; several separated by commas. One of: "
                 + ", ".join(status.value for status in RunStatus),
+            ),
+            _parameter("who", "Only runs started by this username."),
+            _parameter(
+                "since", "Only runs created at or after this ISO date or date-time."
+            ),
+            _parameter(
+                "until", "Only runs created at or before this ISO date or date-time."
             ),
         ]

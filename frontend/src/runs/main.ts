@@ -132,6 +132,14 @@ function start(config: RunsPageConfig): void {
     }, DASHBOARD_DELAY_MS);
   };
 
+  const refreshTable = async () => {
+    const response = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("runs-table");
+    const current = document.getElementById("runs-table");
+    if (fresh && current) current.replaceChildren(...[...fresh.childNodes].map((node) => document.importNode(node, true)));
+  };
+
   const onRun = (run: RunSummary) => {
     refreshDashboard();
     const shown = new Set(rows().map((row) => Number(row.dataset.runId)));
@@ -166,8 +174,11 @@ function start(config: RunsPageConfig): void {
         if (text) text.textContent = LIVE_TEXT[status];
       }
       if (status === "live") {
-        // After a drop, what changed meanwhile shows in the figures at least.
-        if (connectedBefore) refreshDashboard();
+        // After a drop, read the page once more: runs may have changed meanwhile.
+        if (connectedBefore) {
+          refreshDashboard();
+          void refreshTable();
+        }
         connectedBefore = true;
       }
     },
