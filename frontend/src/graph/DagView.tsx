@@ -35,6 +35,8 @@ export interface DagViewProps {
   onSelect?: (id: string) => void;
   /** Edges out of an active task are animated. */
   animateActive?: boolean;
+  /** The most fitting the view may zoom in (a small DAG otherwise fills the canvas at 2×). */
+  fitMaxZoom?: number;
 }
 
 export function DagView(props: DagViewProps) {
@@ -45,7 +47,7 @@ export function DagView(props: DagViewProps) {
   );
 }
 
-function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive }: DagViewProps) {
+function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive, fitMaxZoom }: DagViewProps) {
   const edgesIn = useMemo(
     () => tasks.flatMap((task) => task.dependencies.map((dep) => ({ source: dep, target: task.id }))),
     // Layout depends on the shape only, not on states: recompute when the ids change.
@@ -95,6 +97,7 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive 
       nodesDraggable={false}
       nodesConnectable={false}
       fitView
+      fitViewOptions={fitMaxZoom ? { maxZoom: fitMaxZoom } : undefined}
       minZoom={0.05}
       proOptions={{ hideAttribution: true }}
     >

@@ -247,7 +247,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
             ) : null}
           </div>
           <div className="fd-run__canvas" data-testid="dag">
-            <Dag tasks={graph.tasks} direction={direction} selected={selected} onSelect={onSelect} animateActive />
+            <Dag tasks={graph.tasks} direction={direction} selected={selected} onSelect={onSelect} animateActive fitMaxZoom={1} />
           </div>
         </section>
         {selectedTask ? (
