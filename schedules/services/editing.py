@@ -127,10 +127,13 @@ def preview(
 
 
 def upcoming(schedule: Schedule, *, now: datetime, count: int) -> list[datetime]:
-    """The schedule's next `count` fire times (none while it is paused)."""
-    if not schedule.enabled:
+    """The schedule's next `count` fire times (none while it is paused).
+    Times before its cursor were handled already (a tick run with a pretended
+    later time, say), so they are not shown as coming."""
+    if not schedule.enabled or schedule.next_fire_at is None:
         return []
-    return next_times(trigger_of(schedule), now, count)
+    after = max(now, schedule.next_fire_at - timedelta(microseconds=1))
+    return next_times(trigger_of(schedule), after, count)
 
 
 def upcoming_across(

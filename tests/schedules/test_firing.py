@@ -268,3 +268,15 @@ def test_one_schedule_failing_does_not_stop_the_others(make_schedule, monkeypatc
     monkeypatch.setattr(firing, "start", real_start)
     tick(at(11, 0, 5))
     assert fires(broken) == [("11:00", Status.STARTED)]
+
+
+def test_upcoming_times_start_at_the_cursor_not_before_it(make_schedule):
+    from schedules.services.editing import upcoming
+
+    schedule = make_schedule()
+    assert upcoming(schedule, now=T0, count=2) == [at(11), at(12)]
+    tick(at(11, 0, 1))  # fired early, as `tick_schedules --now` can
+    schedule.refresh_from_db()
+    assert upcoming(schedule, now=T0, count=2) == [at(12), at(13)]
+    set_enabled(schedule, False, now=T0)
+    assert upcoming(schedule, now=T0, count=2) == []
