@@ -247,7 +247,10 @@ export function RunApp({ config }: { config: RunPageConfig }) {
             ) : null}
           </div>
           <div className="fd-run__canvas" data-testid="dag">
-            <Dag tasks={graph.tasks} direction={direction} selected={selected} onSelect={onSelect} animateActive fitMaxZoom={1} />
+            <Dag
+              // Remounted when the drawer opens or closes, so the graph fits its new width.
+              key={selectedTask ? "narrow" : "wide"}
+              tasks={graph.tasks} direction={direction} selected={selected} onSelect={onSelect} animateActive fitMaxZoom={1} />
           </div>
         </section>
         {selectedTask ? (

@@ -7,7 +7,7 @@ import { urls } from "./config";
 import { LogView } from "./LogView";
 import { formatDuration, secondsBetween, taskHistory } from "./state";
 import type { RunEvent, Task } from "./types";
-import { formatTime, StatusBadge } from "./ui";
+import { formatClock, formatTime, StatusBadge } from "./ui";
 
 type Tab = "logs" | "attempts" | "history" | "pod" | "request";
 
@@ -218,7 +218,9 @@ function History({ name, live, load }: { name: string; live: RunEvent[]; load: (
           {rows.map((event) => (
             <tr key={event.seq}>
               <td>{event.seq}</td>
-              <td className="nowrap">{formatTime(event.created_at)}</td>
+              <td className="nowrap" title={event.created_at}>
+                {formatClock(event.created_at)}
+              </td>
               <td>
                 {event.kind}
                 {event.attempt ? ` #${event.attempt}` : ""}

@@ -77,6 +77,11 @@ export function formatTime(value: string | null): string {
   )}:${pad(date.getSeconds())}`;
 }
 
+/** The time of day only, for tables of one run's moments. */
+export function formatClock(value: string | null): string {
+  return formatTime(value).slice(11) || "—";
+}
+
 export function showValue(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
