@@ -7,6 +7,7 @@ forward; they never change state. The protocol is in docs/live.md.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -96,9 +97,11 @@ class RunConsumer(BaseConsumer):
             await live.hub().watch_run(self.run_id, self)
             self.watching = True
             if since is None:
-                seq, run = await database_sync_to_async(snapshot)(user, self.run_id)
+                seq, text = await live.hub().snapshot(
+                    self.run_id, partial(snapshot, user, self.run_id)
+                )
                 self.sent_seq = seq
-                await self.send_json({"type": "snapshot", "seq": seq, "run": run})
+                await self.send(text_data=text)
             else:
                 self.sent_seq = since
             await self.catch_up()

@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 
 from workflows.models import Run, RunEvent
 
@@ -64,10 +65,32 @@ def _iso(moment: Any) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def events_after(run_id: int, seq: int, limit: int = BATCH) -> list[dict[str, Any]]:
-    """The run's events after `seq`, oldest first, at most `limit` of them."""
-    events = RunEvent.objects.filter(run_id=run_id, seq__gt=seq).order_by("seq")
-    return [event_payload(event) for event in events[:limit]]
+EVENT_FIELDS = (
+    "seq",
+    "kind",
+    "task",
+    "attempt",
+    "status",
+    "previous",
+    "message",
+    "data",
+    "created_at",
+)
+
+
+def events_after(
+    run_id: int, seq: int, limit: int = BATCH, upto: int | None = None
+) -> list[dict[str, Any]]:
+    """The run's events after `seq` (up to `upto`), oldest first, at most
+    `limit` of them."""
+    events = RunEvent.objects.filter(run_id=run_id, seq__gt=seq)
+    if upto is not None:
+        events = events.filter(seq__lte=upto)
+    rows = events.order_by("seq").values_list(*EVENT_FIELDS)[:limit]
+    payloads = [dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows]
+    for payload in payloads:
+        payload["created_at"] = _iso(payload["created_at"])
+    return payloads
 
 
 def last_seq(run_id: int) -> int | None:
@@ -127,6 +150,8 @@ async def _send(
 # Batches that arrive within this window go to each browser as one message:
 # under load, fewer and larger frames; idle, a few milliseconds of latency.
 COALESCE_SECONDS = 0.01
+MAX_COALESCE_SECONDS = 0.05
+SNAPSHOT_REUSE_SECONDS = 1.0
 
 
 class RunWatcher(Protocol):
@@ -155,6 +180,13 @@ class Hub:
         self.pending: dict[int, list[dict[str, Any]]] = {}
         self.changed: set[int] = set()
         self.flush_handle: asyncio.TimerHandle | None = None
+        self.flush_lock = asyncio.Lock()
+        # Per watched run, the last seq offered to its watchers: batches are
+        # passed on in order and without gaps, filled from the table once.
+        self.known: dict[int, int] = {}
+        # Per run, the snapshot being or last built, and when: a crowd opening
+        # one run shares one read of it instead of each reading 2,000 tasks.
+        self.snapshots: dict[int, tuple[float, asyncio.Future[tuple[int, str]]]] = {}
         self.channel: str | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.cursor: int | None = None
@@ -165,15 +197,22 @@ class Hub:
     async def watch_run(self, run_id: int, watcher: RunWatcher) -> None:
         await self._start()
         watchers = self.runs.setdefault(run_id, set())
-        if not watchers and self.channel is not None:
-            await self.layer.group_add(run_group(run_id), self.channel)
         watchers.add(watcher)
+        if len(watchers) == 1:
+            if self.channel is not None:
+                await self.layer.group_add(run_group(run_id), self.channel)
+            # Read after subscribing: what is committed by now is in the table
+            # (and in each new watcher's snapshot); what is not, we will receive.
+            seq = await database_sync_to_async(last_seq)(run_id)
+            self.known[run_id] = seq or 0
 
     async def unwatch_run(self, run_id: int, watcher: RunWatcher) -> None:
         watchers = self.runs.get(run_id, set())
         watchers.discard(watcher)
         if not watchers:
             self.runs.pop(run_id, None)
+            self.known.pop(run_id, None)
+            self.snapshots.pop(run_id, None)
             if self.channel is not None:
                 await self.layer.group_discard(run_group(run_id), self.channel)
         await self._stop_when_idle()
@@ -211,6 +250,32 @@ class Hub:
         for task in self.tasks:
             task.cancel()
         self.tasks, self.channel = [], None
+
+    async def snapshot(
+        self, run_id: int, build: Callable[[], tuple[int, dict[str, Any]]]
+    ) -> tuple[int, str]:
+        """(seq, encoded snapshot message) of the run, built by `build` in a
+        thread, or reused if another watcher had it built within the last
+        SNAPSHOT_REUSE_SECONDS: a snapshot at an older seq is as good, the
+        events after it follow."""
+        loop = asyncio.get_running_loop()
+        cached = self.snapshots.get(run_id)
+        if cached is not None and loop.time() - cached[0] < SNAPSHOT_REUSE_SECONDS:
+            return await asyncio.shield(cached[1])
+        future: asyncio.Future[tuple[int, str]] = loop.create_future()
+        self.snapshots[run_id] = (loop.time(), future)
+        try:
+            seq, run = await database_sync_to_async(build)()
+        except BaseException as error:
+            self.snapshots.pop(run_id, None)
+            future.set_exception(error)
+            future.exception()  # retrieved: the other waiters re-raise it
+            raise
+        text = json.dumps(
+            {"type": "snapshot", "seq": seq, "run": run}, cls=DjangoJSONEncoder
+        )
+        future.set_result((seq, text))
+        return seq, text
 
     # sources --------------------------------------------------------------------
 
@@ -254,10 +319,14 @@ class Hub:
             if not run_ids:
                 continue
             newest = await database_sync_to_async(_last_seqs)(run_ids)
-            for run_id, seq in newest.items():
-                for watcher in list(self.runs.get(run_id, ())):
-                    if watcher.sent_seq < seq:
-                        asyncio.ensure_future(watcher.catch_up_now())
+            async with self.flush_lock:
+                for run_id, seq in newest.items():
+                    known = self.known.get(run_id)
+                    if known is not None and known < seq:
+                        await self._pass_on(run_id, [])
+                    for watcher in list(self.runs.get(run_id, ())):
+                        if watcher.sent_seq < self.known.get(run_id, seq):
+                            asyncio.ensure_future(watcher.catch_up_now())
 
     # fan-out --------------------------------------------------------------------
 
@@ -268,20 +337,51 @@ class Hub:
             self.changed.add(run_id)
         if self.flush_handle is None and (self.pending or self.changed):
             loop = asyncio.get_running_loop()
-            self.flush_handle = loop.call_later(COALESCE_SECONDS, self.flush)
+            # More watchers, longer windows: each flush costs a frame per
+            # browser, so under load fewer, larger frames keep latency down.
+            watchers = sum(len(w) for w in self.runs.values()) + len(self.lists)
+            window = min(MAX_COALESCE_SECONDS, COALESCE_SECONDS * (1 + watchers / 50))
+            self.flush_handle = loop.call_later(window, self.flush)
 
     def flush(self) -> None:
         self.flush_handle = None
-        pending, self.pending = self.pending, {}
-        changed, self.changed = self.changed, set()
-        for run_id, events in pending.items():
-            events.sort(key=lambda event: event["seq"])
-            text = json.dumps({"type": "events", "events": events})
-            for watcher in list(self.runs.get(run_id, ())):
-                asyncio.ensure_future(watcher.offer(events, text))
+        asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        async with self.flush_lock:
+            pending, self.pending = self.pending, {}
+            changed, self.changed = self.changed, set()
+            for run_id, events in pending.items():
+                await self._pass_on(run_id, events)
         for run_id in changed:
             for list_watcher in list(self.lists):
                 asyncio.ensure_future(list_watcher.run_changed(run_id))
+
+    async def _pass_on(self, run_id: int, events: list[dict[str, Any]]) -> None:
+        """Offer the run's events after the last offered, in order, gap-free;
+        flush_lock held. Batches published after their commits can arrive out
+        of order (the worker's threads publish concurrently), but an event is
+        committed before any later one of its run, so a gap is in the table."""
+        known = self.known.get(run_id)
+        if known is None:
+            return
+        by_seq = {event["seq"]: event for event in events if event["seq"] > known}
+        fresh = [by_seq[seq] for seq in sorted(by_seq)]
+        if (
+            not fresh
+            or fresh[0]["seq"] != known + 1
+            or len(fresh) != (fresh[-1]["seq"] - known)
+        ):
+            upto = fresh[-1]["seq"] if fresh else None
+            fresh = await database_sync_to_async(events_after)(
+                run_id, known, BATCH * 4, upto
+            )
+        if not fresh or run_id not in self.known:
+            return
+        self.known[run_id] = fresh[-1]["seq"]
+        text = json.dumps({"type": "events", "events": fresh})
+        for watcher in list(self.runs.get(run_id, ())):
+            asyncio.ensure_future(watcher.offer(fresh, text))
 
 
 def _newest_event_id() -> int:
