@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 import graphviz
 from django.urls import NoReverseMatch, reverse
 
-from workflows.blueprints import blueprint_for
+from workflows.blueprints import blueprint_for, blueprint_of
 from workflows.models import Run, WorkflowVersion
 from workflows.states import TaskStatus
 
@@ -48,7 +48,7 @@ def render_version_svg(version: WorkflowVersion) -> str:
 def render_run_svg(run: Run) -> str:
     """The run's DAG, each task coloured by its status and linked to its logs;
     "" when it cannot or should not be drawn."""
-    graph = blueprint_for(run.version_id).graph
+    graph = blueprint_of(run).graph  # a debug run: its one task
     if len(graph) > MAX_GRAPH_TASKS:
         return ""
     tasks = {

@@ -198,3 +198,14 @@ def test_the_debug_document_keeps_other_variables_and_drops_dependencies() -> No
     assert task["image"] == "alpine"
     assert task["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "3"}]
     assert document["spec"]["tasks"][1]["image"] == "busybox:1.36"  # not changed
+
+
+def test_a_debug_runs_picture_shows_only_the_debugged_task(
+    api: APIClient, run: Run
+) -> None:
+    from workflows.graph import render_run_svg
+
+    response = api.post(debug_url(run), {"args": ["sleep 1"]}, format="json")
+    svg = render_run_svg(Run.objects.get(pk=response.json()["id"]))
+    assert ">greet<" in svg
+    assert ">setup<" not in svg
