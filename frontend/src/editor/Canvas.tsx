@@ -37,6 +37,12 @@ export interface CanvasProps {
   registerCentre: (centre: () => Point) => void;
 }
 
+/** Past this many tasks only what is in view is drawn. */
+const MANY = 300;
+const FIT_FIRST = 40;
+
+const ARROW = { type: MarkerType.ArrowClosed, width: 16, height: 16 };
+
 function subtitleOf(task: Task): string {
   return typeof task.image === "string" ? task.image : "";
 }
@@ -45,14 +51,18 @@ export function Canvas(props: CanvasProps) {
   const { doc, positions, direction, errors, selected, selectedEdges, onSelect, onMove, onConnect, onDropTemplate } = props;
   const flow = useReactFlow();
   const [nodes, setNodes] = useState<TaskFlowNode[]>([]);
-  const previous = useRef(new Map<string, TaskFlowNode>());
+  // The nodes as React Flow last saw them, measured sizes included: a node
+  // object rebuilt without its `measured` makes React Flow measure it again
+  // (a forced layout per node: seconds for a big workflow).
+  const current = useRef<TaskFlowNode[]>([]);
+  current.current = nodes;
   const tasks = useMemo(() => tasksOf(doc), [doc]);
 
   // Rebuild the nodes from the document, reusing every unchanged one.
   useEffect(() => {
-    const next: TaskFlowNode[] = [];
-    const cache = new Map<string, TaskFlowNode>();
-    for (const task of tasks) {
+    const previous = new Map(current.current.map((node) => [node.id, node]));
+    let changed = previous.size !== tasks.length;
+    const next = tasks.map((task, index) => {
       const position = positions[task.name] ?? { x: 0, y: 0 };
       const taskErrors = errors.byTask.get(task.name);
       const error = taskErrors?.length
@@ -62,8 +72,8 @@ export function Canvas(props: CanvasProps) {
         : undefined;
       const subtitle = subtitleOf(task);
       const isSelected = selected.has(task.name);
-      const old = previous.current.get(task.name);
-      const node: TaskFlowNode =
+      const old = previous.get(task.name);
+      if (
         old &&
         old.position.x === position.x &&
         old.position.y === position.y &&
@@ -71,39 +81,53 @@ export function Canvas(props: CanvasProps) {
         old.data.subtitle === subtitle &&
         old.data.direction === direction &&
         Boolean(old.selected) === isSelected
-          ? old
-          : {
-              id: task.name,
-              type: "task",
-              position,
-              width: NODE_WIDTH,
-              height: NODE_HEIGHT,
-              selected: isSelected,
-              ariaLabel: `Task ${task.name}${error ? `: ${error}` : ""}`,
-              data: { label: task.name, subtitle, error, direction } satisfies TaskNodeData,
-            };
-      cache.set(task.name, node);
-      next.push(node);
-    }
-    previous.current = cache;
-    setNodes(next);
+      ) {
+        if (current.current[index] !== old) changed = true;
+        return old;
+      }
+      changed = true;
+      const data: TaskNodeData = { label: task.name, subtitle, error, direction };
+      return {
+        ...old,
+        id: task.name,
+        type: "task" as const,
+        position,
+        width: NODE_WIDTH,
+        height: NODE_HEIGHT,
+        selected: isSelected,
+        ariaLabel: `Task ${task.name}${error ? `: ${error}` : ""}`,
+        data,
+      };
+    });
+    if (changed) setNodes(next);
   }, [tasks, positions, errors, selected, direction]);
 
-  const edges: Edge[] = useMemo(
-    () =>
-      edgesOf(doc).map((edge) => {
-        const id = edgeId(edge);
-        return {
-          id,
-          source: edge.source,
-          target: edge.target,
-          selected: selectedEdges.has(id),
-          markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 },
-          ariaLabel: `${edge.source} to ${edge.target}`,
-        };
-      }),
-    [doc, selectedEdges],
-  );
+  // Edge objects are reused too: React Flow re-renders an edge whose object
+  // changed, and a big workflow has thousands.
+  const previousEdges = useRef(new Map<string, Edge>());
+  const edges: Edge[] = useMemo(() => {
+    const cache = new Map<string, Edge>();
+    const list = edgesOf(doc).map((edge) => {
+      const id = edgeId(edge);
+      const isSelected = selectedEdges.has(id);
+      const old = previousEdges.current.get(id);
+      const next =
+        old && Boolean(old.selected) === isSelected
+          ? old
+          : {
+              id,
+              source: edge.source,
+              target: edge.target,
+              selected: isSelected,
+              markerEnd: ARROW,
+              ariaLabel: `${edge.source} to ${edge.target}`,
+            };
+      cache.set(id, next);
+      return next;
+    });
+    previousEdges.current = cache;
+    return list;
+  }, [doc, selectedEdges]);
 
   const onNodesChange = useCallback(
     (changes: NodeChange<TaskFlowNode>[]) => {
@@ -175,10 +199,16 @@ export function Canvas(props: CanvasProps) {
     });
   }, [flow, props]);
 
-  const many = tasks.length > 300;
+  const many = tasks.length > MANY;
   // Fit a loaded workflow into view once; an empty canvas keeps its zoom so
-  // the first drop does not make the view jump.
+  // the first drop does not make the view jump. A big one opens on its first
+  // tasks at a readable zoom: the whole of it at 5% is unreadable, and
+  // drawing thousands of nodes at once is what makes a canvas slow; the
+  // minimap shows the whole and only what is in view is drawn.
   const [fitOnLoad] = useState(() => tasks.length > 0);
+  const [fitOptions] = useState(() =>
+    many ? { nodes: tasks.slice(0, FIT_FIRST).map((task) => ({ id: task.name })), maxZoom: 1 } : { maxZoom: 1.2 },
+  );
   return (
     <div className="fd-canvas" ref={wrapper} onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
       <ReactFlow
@@ -192,11 +222,10 @@ export function Canvas(props: CanvasProps) {
         selectionKeyCode="Shift"
         multiSelectionKeyCode={["Meta", "Control", "Shift"]}
         fitView={fitOnLoad}
-        fitViewOptions={{ maxZoom: 1.2 }}
+        fitViewOptions={fitOptions}
         minZoom={0.02}
         maxZoom={2}
         onlyRenderVisibleElements={many}
-        elevateEdgesOnSelect
         proOptions={{ hideAttribution: true }}
         ariaLabelConfig={{ "node.a11yDescription.default": "Press Enter or Space to select a task; arrow keys move it." }}
       >

@@ -1,6 +1,6 @@
 // The side panel for one task: every field a user needs to run a container,
 // each showing the server's errors for its path.
-import { useId } from "react";
+import { useId, useState } from "react";
 
 import { type PlacedError, errorsUnder } from "./errors";
 import { CommitInput, DurationInput, Field, FieldErrors, KeyValueList, QuantityInput, TextInput } from "./fields";
@@ -359,13 +359,14 @@ export function TaskForm({ task, others, errors, onChange, onRename, onDependenc
         <legend>Runs after</legend>
         {others.length === 0 ? <p className="fd-hint">No other tasks yet.</p> : null}
         <div className="fd-deps">
-          {others.map((other) => (
+          {(others.length <= MAX_CHECKLIST ? others : deps).map((other) => (
             <label key={other} className="fd-check">
               <input type="checkbox" checked={deps.includes(other)} onChange={(event) => onDependency(other, event.target.checked)} />
               {other}
             </label>
           ))}
         </div>
+        {others.length > MAX_CHECKLIST ? <AddDependency others={others} deps={deps} onAdd={(name) => onDependency(name, true)} /> : null}
         <FieldErrors id={`${envId}-deps`} errors={under("dependencies")} />
       </fieldset>
 
@@ -421,6 +422,49 @@ export function TaskForm({ task, others, errors, onChange, onRename, onDependenc
       </details>
       <OtherErrors errors={errors} />
     </form>
+  );
+}
+
+// Past this many tasks a checkbox each is a wall: the form lists the current
+// dependencies and offers the rest through a search box.
+const MAX_CHECKLIST = 40;
+
+function AddDependency({ others, deps, onAdd }: { others: string[]; deps: string[]; onAdd: (name: string) => void }) {
+  const [text, setText] = useState("");
+  const [open, setOpen] = useState(false);
+  const id = useId();
+  const matches = open ? others.filter((name) => !deps.includes(name) && name.includes(text)).slice(0, 50) : [];
+  const add = () => {
+    if (others.includes(text) && !deps.includes(text)) {
+      onAdd(text);
+      setText("");
+    }
+  };
+  return (
+    <div className="fd-row">
+      <input
+        aria-label="Add a task this one runs after"
+        placeholder="task name"
+        list={id}
+        value={text}
+        onFocus={() => setOpen(true)}
+        onChange={(event) => setText(event.target.value)}
+        onKeyDown={(event) => {
+          if (event.key === "Enter") {
+            event.preventDefault();
+            add();
+          }
+        }}
+      />
+      <datalist id={id}>
+        {matches.map((name) => (
+          <option key={name} value={name} />
+        ))}
+      </datalist>
+      <button type="button" onClick={add}>
+        Add
+      </button>
+    </div>
   );
 }
 

@@ -17,9 +17,11 @@ const PARSE_DELAY_MS = 350;
 const RENDER_DELAY_MS = 120;
 
 export function TextPane({ doc, format, onFormat, onChange }: TextPaneProps) {
-  const [text, setText] = useState(() => toText(doc, format));
+  // Filled by the effect below, after the canvas's first paint.
+  const [text, setText] = useState("");
   const [error, setError] = useState<Extract<ParseResult, { ok: false }> | null>(null);
   const fromText = useRef<Doc | null>(null);
+  const first = useRef(true);
   const shownFormat = useRef(format);
   const area = useRef<HTMLTextAreaElement>(null);
   const timer = useRef<number | undefined>(undefined);
@@ -27,7 +29,8 @@ export function TextPane({ doc, format, onFormat, onChange }: TextPaneProps) {
   // The document changed elsewhere (canvas, form, undo): show it. Deferred a
   // little so a burst of edits on a big workflow serialises once.
   useEffect(() => {
-    if (doc === fromText.current && format === shownFormat.current) return;
+    if (doc === fromText.current && format === shownFormat.current && !first.current) return;
+    first.current = false;
     const handle = window.setTimeout(() => {
       shownFormat.current = format;
       fromText.current = doc;

@@ -1,7 +1,8 @@
 // Graph edits on the spec document: each takes a document and returns a new
 // one (never changing its input), so undo/redo is a stack of documents. Pure:
 // no React, no DOM; tested in graphOps.test.ts.
-import { layoutGraph } from "../graph/layout";
+import { DAGRE_LIMIT, fastLayout } from "../graph/fastLayout";
+import { type LayoutInput, layoutGraph } from "../graph/layout";
 import {
   type Direction,
   type Doc,
@@ -23,6 +24,11 @@ import {
   withTasks,
   withUi,
 } from "./model";
+
+/** dagre's layout for small graphs, the linear one where dagre takes seconds. */
+export function layoutTasks(nodes: LayoutInput[], edges: GraphEdge[], direction: Direction): Map<string, Point> {
+  return nodes.length > DAGRE_LIMIT ? fastLayout(nodes, edges, direction) : layoutGraph(nodes, edges, direction);
+}
 
 export type EditResult = { ok: true; doc: Doc } | { ok: false; message: string };
 
@@ -265,7 +271,7 @@ export function moveTasks(doc: Doc, moved: Record<string, Point>): Doc {
 /** Lay every task out again in layers along `direction`, and remember it. */
 export function autoLayout(doc: Doc, direction: Direction): Doc {
   const tasks = tasksOf(doc);
-  const placed = layoutGraph(
+  const placed = layoutTasks(
     tasks.map((task) => ({ id: task.name })),
     edgesOf(doc),
     direction,
@@ -285,7 +291,7 @@ export function placeMissing(doc: Doc): Doc {
   if (missing.length === 0) return doc;
   if (missing.length === tasks.length) {
     const direction = doc.spec && isObj(doc.spec) && isObj(doc.spec.ui) && doc.spec.ui.direction === "LR" ? "LR" : "TB";
-    const placed = layoutGraph(tasks.map((task) => ({ id: task.name })), edgesOf(doc), direction);
+    const placed = layoutTasks(tasks.map((task) => ({ id: task.name })), edgesOf(doc), direction);
     return withPositions(doc, () => {
       const all: Record<string, Point> = {};
       for (const [name, point] of placed) all[name] = roundPoint(point);

@@ -1,7 +1,9 @@
 // The text view: the document as YAML or JSON, and back. YAML is read as 1.2
 // (the server's rules: `on`/`yes` stay strings) with duplicate keys refused;
 // a syntax error is reported with its line and column.
-import { Document, isMap, isSeq, parseDocument } from "yaml";
+import { parseDocument } from "yaml";
+
+import { emitYaml } from "./fastYaml";
 
 import { type Doc, isObj } from "./model";
 
@@ -13,22 +15,12 @@ export type ParseResult =
 
 export function toText(doc: Doc, format: TextFormat): string {
   if (format === "json") return `${JSON.stringify(doc, null, 2)}\n`;
-  const yaml = new Document(doc, { version: "1.2" });
-  // Positions are many and dull: one line each.
-  const positions = yaml.getIn(["spec", "ui", "positions"], true);
-  if (isMap(positions)) {
-    for (const pair of positions.items) if (isMap(pair.value)) pair.value.flow = true;
-  }
-  // Short dependency lists read best inline: [a, b].
-  const tasks = yaml.getIn(["spec", "tasks"], true);
-  if (isSeq(tasks)) {
-    for (const task of tasks.items) {
-      if (!isMap(task)) continue;
-      const deps = task.get("dependencies", true);
-      if (isSeq(deps) && deps.items.length <= 6) deps.flow = true;
-    }
-  }
-  return yaml.toString({ lineWidth: 0 });
+  return emitYaml(doc, {
+    // Positions are many and dull: one line each. Short dependency lists
+    // read best inline: [a, b].
+    flowMaps: [["spec", "ui", "positions", "*"]],
+    flowLists: [["spec", "tasks", "*", "dependencies"]],
+  });
 }
 
 export function parseText(text: string, format: TextFormat): ParseResult {
