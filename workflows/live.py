@@ -46,36 +46,15 @@ def run_group(run_id: int) -> str:
 
 
 def event_payload(event: RunEvent) -> dict[str, Any]:
-    """An event as the websocket sends it: the fields of RunEventSerializer."""
-    return {
-        "seq": event.seq,
-        "kind": event.kind,
-        "task": event.task,
-        "attempt": event.attempt,
-        "status": event.status,
-        "previous": event.previous,
-        "message": event.message,
-        "data": event.data,
-        "created_at": _iso(event.created_at),
-    }
+    """An event as the websocket sends it: what RunEventSerializer shows."""
+    payload = {name: getattr(event, name) for name in RunEvent.PUBLIC_FIELDS}
+    payload["created_at"] = _iso(event.created_at)
+    return payload
 
 
 def _iso(moment: Any) -> str:
     text: str = moment.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-EVENT_FIELDS = (
-    "seq",
-    "kind",
-    "task",
-    "attempt",
-    "status",
-    "previous",
-    "message",
-    "data",
-    "created_at",
-)
 
 
 def events_after(
@@ -86,8 +65,8 @@ def events_after(
     events = RunEvent.objects.filter(run_id=run_id, seq__gt=seq)
     if upto is not None:
         events = events.filter(seq__lte=upto)
-    rows = events.order_by("seq").values_list(*EVENT_FIELDS)[:limit]
-    payloads = [dict(zip(EVENT_FIELDS, row, strict=True)) for row in rows]
+    rows = events.order_by("seq").values_list(*RunEvent.PUBLIC_FIELDS)[:limit]
+    payloads = [dict(zip(RunEvent.PUBLIC_FIELDS, row, strict=True)) for row in rows]
     for payload in payloads:
         payload["created_at"] = _iso(payload["created_at"])
     return payloads

@@ -365,6 +365,19 @@ class RunEvent(models.Model):
         ATTEMPT = "attempt"
         MESSAGE = "message"
 
+    # What the API and the websockets show of an event, in this order.
+    PUBLIC_FIELDS = (
+        "seq",
+        "kind",
+        "task",
+        "attempt",
+        "status",
+        "previous",
+        "message",
+        "data",
+        "created_at",
+    )
+
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -431,17 +431,7 @@ class RerunPreviewSerializer(serializers.Serializer):
 class RunEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = RunEvent
-        fields = [
-            "seq",
-            "kind",
-            "task",
-            "attempt",
-            "status",
-            "previous",
-            "message",
-            "data",
-            "created_at",
-        ]
+        fields = list(RunEvent.PUBLIC_FIELDS)
         read_only_fields = fields
 
 

@@ -86,18 +86,7 @@ def insert(instance: models.Model, fields: Sequence[str]) -> None:
     instance._state.adding = False
 
 
-_EVENT_FIELDS = (
-    "run",
-    "seq",
-    "kind",
-    "task",
-    "attempt",
-    "status",
-    "previous",
-    "message",
-    "data",
-    "created_at",
-)
+_EVENT_FIELDS = ("run", *RunEvent.PUBLIC_FIELDS)
 
 
 def insert_events(events: Sequence[RunEvent]) -> None:
