@@ -83,3 +83,20 @@ def test_a_new_failure_shows_in_the_last_failures(
     failure.wait_for()
     # The list filtered by Failed shows it once it failed.
     row(live_page, run, "Failed").wait_for()
+
+
+def test_the_first_run_appears_on_an_empty_list(
+    live_page: Any, diamond_workflow: Workflow, operator: Any
+) -> None:
+    log_in(live_page, "olga", PASSWORD)
+    live_page.goto(live_page.live_url("/runs/"))
+    live_page.locator('#runs-live[data-connection="live"]').wait_for()
+    live_page.get_by_text("No runs.").wait_for()
+    live_page.evaluate("window.__notReloaded = true")
+    run = off_loop(submit_run, diamond_workflow.latest_version, user=operator)
+    row(live_page, run, "Pending").wait_for()
+    assert live_page.evaluate("window.__notReloaded") is True
+    live_page.wait_for_function(
+        "document.querySelector('.dashboard-count[data-status=Pending]"
+        " .dashboard-number').textContent === '1'"
+    )

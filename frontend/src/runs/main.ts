@@ -117,7 +117,8 @@ function renderDashboard(dashboard: Dashboard): void {
 function start(config: RunsPageConfig): void {
   const indicator = document.getElementById("runs-live");
   let refresh: ReturnType<typeof setTimeout> | null = null;
-  let connectedBefore = false;
+  // Runs pushed while the table is being read again, re-applied over it.
+  let pushedDuringRefresh: Map<number, RunSummary> | null = null;
 
   const table = () => document.querySelector<HTMLTableElement>("#runs-table table.runs-table");
   const rows = () => [...(table()?.tBodies[0]?.rows ?? [])];
@@ -132,15 +133,29 @@ function start(config: RunsPageConfig): void {
     }, DASHBOARD_DELAY_MS);
   };
 
+  /**
+   * Read this page again and replace the table, then re-apply what was pushed
+   * meanwhile (the HTML may predate it). Done on each `ready`: changes between
+   * the page's rendering (or a drop) and the subscription are not lost.
+   */
   const refreshTable = async () => {
-    const response = await fetch(window.location.href, { credentials: "same-origin" });
-    if (!response.ok) return;
-    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("runs-table");
-    const current = document.getElementById("runs-table");
-    if (fresh && current) current.replaceChildren(...[...fresh.childNodes].map((node) => document.importNode(node, true)));
+    pushedDuringRefresh = new Map();
+    try {
+      const response = await fetch(window.location.href, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const html = await response.text();
+      const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("runs-table");
+      const current = document.getElementById("runs-table");
+      if (fresh && current) current.replaceChildren(...[...fresh.childNodes].map((node) => document.importNode(node, true)));
+    } finally {
+      const pushed = pushedDuringRefresh ?? new Map<number, RunSummary>();
+      pushedDuringRefresh = null;
+      for (const run of pushed.values()) onRun(run);
+    }
   };
 
-  const onRun = (run: RunSummary) => {
+  function onRun(run: RunSummary): void {
+    pushedDuringRefresh?.set(run.id, run);
     refreshDashboard();
     const shown = new Set(rows().map((row) => Number(row.dataset.runId)));
     const where = place(run, shown, config.filters, config.page);
@@ -148,16 +163,16 @@ function start(config: RunsPageConfig): void {
     if (where === "update" && row) updateRow(row, run);
     else if (where === "remove" && row) row.remove();
     else if (where === "prepend") {
-      let body = table()?.tBodies[0];
+      const body = table()?.tBodies[0];
       if (!body) {
-        // The page said "No runs": reload to get the table (rare; only the first run).
-        window.location.reload();
+        // The page said "No runs": read it again to get the table.
+        if (!pushedDuringRefresh) void refreshTable();
         return;
       }
       body.prepend(buildRow(run, table()!.hasAttribute("data-show-workflow")));
       while (body.rows.length > config.page_size) body.deleteRow(body.rows.length - 1);
     }
-  };
+  }
 
   const socket = new LiveSocket({
     url: () => wsUrl("/ws/runs/"),
@@ -165,6 +180,10 @@ function start(config: RunsPageConfig): void {
     onMessage: (raw) => {
       const message = raw as { type: string; run?: RunSummary };
       if (message.type === "run" && message.run) onRun(message.run);
+      if (message.type === "ready") {
+        refreshDashboard();
+        void refreshTable();
+      }
     },
     onStatus: (status) => {
       if (indicator) {
@@ -172,14 +191,6 @@ function start(config: RunsPageConfig): void {
         indicator.dataset.connection = status;
         const text = indicator.querySelector(".fd-live__text");
         if (text) text.textContent = LIVE_TEXT[status];
-      }
-      if (status === "live") {
-        // After a drop, read the page once more: runs may have changed meanwhile.
-        if (connectedBefore) {
-          refreshDashboard();
-          void refreshTable();
-        }
-        connectedBefore = true;
       }
     },
   });
