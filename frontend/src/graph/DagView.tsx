@@ -13,9 +13,13 @@ import {
 } from "@xyflow/react";
 import { useMemo } from "react";
 
+import { fastLayout } from "./fastLayout";
 import { type Direction, layoutGraph } from "./layout";
 import { statusColour } from "./status";
 import { nodeTypes, type TaskFlowNode, type TaskNodeData } from "./TaskNode";
+
+/** From this many nodes on, the linear-time layout instead of dagre's. */
+export const FAST_LAYOUT_FROM = 300;
 
 export interface DagTask {
   id: string;
@@ -55,7 +59,11 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
     [shapeKey(tasks)],
   );
   const positions = useMemo(
-    () => layoutGraph(tasks.map((task) => ({ id: task.id })), edgesIn, direction),
+    () => {
+      // dagre takes seconds past a few hundred nodes (an expanded fan-out).
+      const layout = tasks.length > FAST_LAYOUT_FROM ? fastLayout : layoutGraph;
+      return layout(tasks.map((task) => ({ id: task.id })), edgesIn, direction);
+    },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [edgesIn, direction],
   );
