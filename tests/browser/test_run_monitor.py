@@ -169,6 +169,15 @@ def test_logs_appear_while_the_task_is_still_running(
     assert Attempt.objects.get(pk=launched["a"]).status == "Running"
     assert re.search(r"1\s*starting up", lines.inner_text())
 
+    live_page.get_by_label("Search the log").fill("ROWS")
+    live_page.wait_for_function(
+        "document.querySelectorAll('.fd-log__line').length === 1"
+    )
+    assert re.search(r"2\s*loading 1000 rows", lines.inner_text())
+    download = live_page.get_by_role("link", name="Download")
+    raw = f"/runs/{run.pk}/tasks/a/logs/raw/?attempt=1"
+    assert download.get_attribute("href") == raw
+
     off_loop(finish, launched["a"])
     live_page.locator('.fd-log[data-log-state="ended"]').wait_for()
 
