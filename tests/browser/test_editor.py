@@ -336,3 +336,30 @@ def test_history_diff_restore_import_and_export(
     assert "Imported more.yaml" in toast(page)
     assert "a->e" in edges(page)
     assert "name: diamond" in page.input_value("textarea[name=spec-text]")
+
+
+PAYLOAD = '<img src=x onerror="window.__xss=1">'
+
+
+def test_what_users_wrote_shows_as_text_in_the_editor(
+    page: Any, user: Any, project: Any
+) -> None:
+    document = diamond_document("inert")
+    document["metadata"]["description"] = PAYLOAD
+    document["metadata"]["labels"] = {"team": PAYLOAD}
+    document["spec"]["parameters"] = [{"name": "p", "default": PAYLOAD}]
+    document["spec"]["tasks"][0]["command"] = ["sh", "-c", PAYLOAD]
+    workflow = create_workflow(document, author=user, project=project)
+    log_in(page, "alice", PASSWORD)
+    open_editor(page, f"/workflows/{workflow.pk}/editor/")
+    page.wait_for_selector(node("d"))
+    assert page.input_value(".fd-panel textarea[name=description]") == PAYLOAD
+    assert "window.__xss=1" in page.input_value("textarea[name=spec-text]")
+    page.click(node("a"))
+    assert page.input_value(".fd-panel textarea[name=script]") == PAYLOAD
+    page.click("button:has-text('Run…')")
+    assert page.input_value("#fd-param-p") == PAYLOAD
+    page.keyboard.press("Escape")
+    page.click("button:has-text('History')")
+    page.wait_for_selector(".fd-versions")
+    assert page.evaluate("typeof window.__xss") == "undefined"

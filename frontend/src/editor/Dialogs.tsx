@@ -3,6 +3,7 @@
 import { type ReactNode, useEffect, useMemo, useRef, useState } from "react";
 
 import { ApiError, api } from "../common/api";
+import { canonical } from "./canonical";
 import { type DiffRow, diffLines } from "./diff";
 import { type FieldError } from "./errors";
 import { type Doc, isObj, specOf } from "./model";
@@ -234,7 +235,7 @@ export function HistoryDialog({
     for (const number of [left, right]) {
       if (number === null || documents[number]) continue;
       api<{ document: Doc }>(`/api/workflows/${workflowId}/versions/${number}/`)
-        .then((version) => setDocuments((current) => ({ ...current, [number]: version.document })))
+        .then((version) => setDocuments((current) => ({ ...current, [number]: canonical(version.document) })))
         .catch((failure) => setError(String(failure)));
     }
   }, [left, right, documents, workflowId]);

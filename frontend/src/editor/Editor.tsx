@@ -11,6 +11,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { api, csrfToken } from "../common/api";
 import { ErrorList, HistoryDialog, Modal, RunDialog, SaveDialog, errorsOf } from "./Dialogs";
+import { canonical } from "./canonical";
 import { Canvas } from "./Canvas";
 import { type FieldError, placeErrors } from "./errors";
 import {
@@ -94,7 +95,10 @@ export function Editor({ initial }: { initial: InitialData }) {
 }
 
 function EditorView({ initial }: { initial: InitialData }) {
-  const first = useMemo(() => placeMissing(initial.document ?? emptyDocument("")), [initial]);
+  const first = useMemo(
+    () => placeMissing(initial.document ? canonical(initial.document) : emptyDocument("")),
+    [initial],
+  );
   const [history, setHistory] = useState(() => startHistory(first));
   const doc = history.present;
   const [savedDoc, setSavedDoc] = useState<Doc | null>(initial.workflow ? first : null);
@@ -639,7 +643,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           workflowId={workflow.id}
           onClose={() => setDialog(null)}
           onRestore={(restored, number) => {
-            apply(() => placeMissing(restored));
+            apply(() => placeMissing(canonical(restored)));
             select(new Set());
             setSaveMessage(`restore v${number}`);
             setDialog(null);

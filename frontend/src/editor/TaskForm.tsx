@@ -232,6 +232,7 @@ export function TaskForm({ task, others, errors, onChange, onRename, onDependenc
                     <QuantityInput
                       label={`${resource.label} ${kind === "requests" ? "request" : "limit"}`}
                       units={resource.units}
+                      invalid={under(`resources.${kind}${resource.key.includes("/") ? `["${resource.key}"]` : `.${resource.key}`}`).length > 0}
                       value={getIn(task, ["resources", kind, resource.key])}
                       onChange={(value) => set(["resources", kind, resource.key], value)}
                     />

@@ -169,12 +169,14 @@ export function QuantityInput({
   onChange,
   units,
   label,
+  invalid = false,
   inputProps = {},
 }: {
   value: unknown;
   onChange: (value: string | undefined) => void;
   units: { value: string; label: string }[];
   label: string;
+  invalid?: boolean;
   inputProps?: Record<string, unknown>;
 }) {
   const parsed = splitQuantity(value, units);
@@ -185,7 +187,7 @@ export function QuantityInput({
       split={split}
       units={units}
       ariaLabel={label}
-      inputProps={{ "aria-label": label, ...inputProps }}
+      inputProps={{ "aria-label": label, "aria-invalid": invalid, ...inputProps }}
       onChange={(amount, nextUnit) => {
         setUnit(nextUnit);
         onChange(split.raw ? amount.trim() || undefined : joinQuantity(amount, nextUnit));

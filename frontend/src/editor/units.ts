@@ -4,7 +4,7 @@
 
 export const CPU_UNITS = [
   { value: "", label: "cores" },
-  { value: "m", label: "millicores (m)" },
+  { value: "m", label: "m (milli)" },
 ];
 export const MEMORY_UNITS = ["Mi", "Gi", "Ki", "Ti", "M", "G", "k", ""].map((value) => ({
   value,

@@ -1,0 +1,91 @@
+// PostgreSQL's jsonb keeps no key order, so a stored document comes back with
+// "args" before "name". The editor shows it in the order docs/spec.md defines
+// (the server's dump_document does the same: workflows/spec_document.py's
+// shapes); keys of free-form mappings and unknown keys follow in their order.
+import { isObj } from "./model";
+
+type Shape = { [key: string]: Shape | null };
+
+const KEY_REF: Shape = { name: null, key: null, optional: null };
+const RETRY: Shape = { limit: null, backoff: { delay: null, factor: null, maxDelay: null }, on: null };
+const SECURITY: Shape = {
+  runAsUser: null,
+  runAsGroup: null,
+  runAsNonRoot: null,
+  readOnlyRootFilesystem: null,
+  allowPrivilegeEscalation: null,
+  privileged: null,
+  capabilities: { add: null, drop: null },
+};
+const AFFINITY: Shape = { nodeAffinity: null, podAffinity: null, podAntiAffinity: null };
+const ITEMS: Shape = { key: null, path: null, mode: null };
+
+export const TASK_SHAPE: Shape = {
+  name: null,
+  image: null,
+  imagePullPolicy: null,
+  command: null,
+  args: null,
+  workingDir: null,
+  env: { name: null, value: null, valueFrom: { secretKeyRef: KEY_REF, configMapKeyRef: KEY_REF }, secret: null },
+  resources: { requests: null, limits: null },
+  volumes: {
+    name: null,
+    emptyDir: { medium: null, sizeLimit: null },
+    configMap: { name: null, items: ITEMS },
+    secret: { secretName: null, items: ITEMS },
+    persistentVolumeClaim: { claimName: null, readOnly: null },
+  },
+  volumeMounts: { name: null, mountPath: null, subPath: null, readOnly: null },
+  securityContext: SECURITY,
+  nodeSelector: null,
+  tolerations: { key: null, operator: null, value: null, effect: null, tolerationSeconds: null },
+  affinity: AFFINITY,
+  priorityClassName: null,
+  serviceAccountName: null,
+  imagePullSecrets: null,
+  priority: null,
+  retry: RETRY,
+  timeout: null,
+  dependencies: null,
+};
+
+export const DOCUMENT_SHAPE: Shape = {
+  apiVersion: null,
+  kind: null,
+  metadata: { name: null, description: null, labels: null },
+  spec: {
+    parameters: { name: null, default: null, description: null },
+    defaults: {
+      image: null,
+      imagePullPolicy: null,
+      securityContext: SECURITY,
+      affinity: AFFINITY,
+      priorityClassName: null,
+      serviceAccountName: null,
+      imagePullSecrets: null,
+      retry: RETRY,
+      timeout: null,
+    },
+    parallelism: null,
+    failFast: null,
+    timeout: null,
+    namespace: null,
+    tasks: TASK_SHAPE,
+    ui: null,
+  },
+};
+
+/** A copy of `value` with each mapping's keys in the shape's order (a list's
+ * items share their list's shape). */
+export function canonical<T>(value: T, shape: Shape | null = DOCUMENT_SHAPE): T {
+  if (shape === null) return value;
+  if (Array.isArray(value)) return value.map((item) => canonical(item, shape)) as T;
+  if (!isObj(value)) return value;
+  const ordered: Record<string, unknown> = {};
+  for (const key of Object.keys(shape)) {
+    if (key in value) ordered[key] = canonical(value[key], shape[key]);
+  }
+  for (const key of Object.keys(value)) if (!(key in ordered)) ordered[key] = value[key];
+  return ordered as T;
+}
