@@ -283,6 +283,30 @@ def test_edits_undo_redo_copy_paste_and_layout_from_the_keyboard(
     page.keyboard.press("Control+z")
     page.wait_for_selector(node("a-2"), state="detached")
 
+    # A connection is selected by clicking it and deleted with the keyboard.
+    middle = page.evaluate(
+        """() => {
+          const path = document.querySelector(
+            '.react-flow__edge[data-id="a->b"] .react-flow__edge-interaction');
+          const point = path.getPointAtLength(path.getTotalLength() / 2);
+          const box = path.ownerSVGElement.getScreenCTM();
+          return [point.x * box.a + box.e, point.y * box.d + box.f];
+        }"""
+    )
+    page.mouse.click(*middle)
+    page.keyboard.press("Delete")
+    page.wait_for_function(
+        "!document.querySelector('.react-flow__edge[data-id=\"a->b\"]')"
+    )
+    assert "Deleted 1 connection" in toast(page)
+    page.keyboard.press("Control+z")
+    page.wait_for_selector('.react-flow__edge[data-id="a->b"]')
+
+    # A task is selected from the keyboard: focus it, press Enter.
+    page.focus(node("c"))
+    page.keyboard.press("Enter")
+    assert page.input_value(".fd-panel input[name=name]") == "c"
+
     # Auto-layout left to right puts d to the right of a.
     page.click("button:has-text('Layout →')")
     page.wait_for_timeout(200)
@@ -290,6 +314,13 @@ def test_edits_undo_redo_copy_paste_and_layout_from_the_keyboard(
     d = page.locator(node("d")).bounding_box()
     assert d["x"] > a["x"] + a["width"]
     assert page.locator(".fd-editor").get_attribute("data-dirty") == "true"
+
+    # Leaving with unsaved changes asks first.
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"]
 
 
 def test_history_diff_restore_import_and_export(
