@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 from django.db import connections
+from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
 from tests.conftest import (
@@ -170,9 +171,7 @@ def test_logs_appear_while_the_task_is_still_running(
     assert re.search(r"1\s*starting up", lines.inner_text())
 
     live_page.get_by_label("Search the log").fill("ROWS")
-    live_page.wait_for_function(
-        "document.querySelectorAll('.fd-log__line').length === 1"
-    )
+    expect(live_page.locator(".fd-log__line")).to_have_count(1)
     assert re.search(r"2\s*loading 1000 rows", lines.inner_text())
     download = live_page.get_by_role("link", name="Download")
     raw = f"/runs/{run.pk}/tasks/a/logs/raw/?attempt=1"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
 from tests.browser.test_run_monitor import PASSWORD, finish, off_loop, start
@@ -35,9 +36,12 @@ def row(page: Any, run: Run, status: str) -> Any:
     return page.locator(f'tr[data-run-id="{run.pk}"][data-status="{status}"]')
 
 
+def number(page: Any, status: str) -> Any:
+    return page.locator(f'.dashboard-count[data-status="{status}"] .dashboard-number')
+
+
 def count(page: Any, status: str) -> str:
-    selector = f'.dashboard-count[data-status="{status}"] .dashboard-number'
-    return page.locator(selector).inner_text()
+    return str(number(page, status).inner_text())
 
 
 def test_the_runs_list_updates_rows_and_counts_live(
@@ -57,10 +61,7 @@ def test_the_runs_list_updates_rows_and_counts_live(
         launched.update(off_loop(finish, launched[name]))
     off_loop(finish, launched["d"])
     row(live_page, running, "Succeeded").wait_for()
-    live_page.wait_for_function(
-        "document.querySelector('.dashboard-count[data-status=Succeeded]"
-        " .dashboard-number').textContent === '1'"
-    )
+    expect(number(live_page, "Succeeded")).to_have_text("1")
     assert count(live_page, "Running") == "0"
 
     newer = off_loop(submit_run, diamond_workflow.latest_version, user=operator)
@@ -96,7 +97,4 @@ def test_the_first_run_appears_on_an_empty_list(
     run = off_loop(submit_run, diamond_workflow.latest_version, user=operator)
     row(live_page, run, "Pending").wait_for()
     assert live_page.evaluate("window.__notReloaded") is True
-    live_page.wait_for_function(
-        "document.querySelector('.dashboard-count[data-status=Pending]"
-        " .dashboard-number').textContent === '1'"
-    )
+    expect(number(live_page, "Pending")).to_have_text("1")
