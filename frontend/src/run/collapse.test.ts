@@ -50,6 +50,13 @@ describe("collapseFanOuts", () => {
   });
 });
 
+describe("a run without some of its version's tasks", () => {
+  it("draws no edge to a task it does not hold", () => {
+    const { tasks } = collapseFanOuts([task("b", ["a"])]);
+    expect(tasks).toEqual([expect.objectContaining({ id: "b", dependencies: [] })]);
+  });
+});
+
 describe("groupStatus", () => {
   it("shows a failure over success, and activity over both", () => {
     expect(groupStatus({ Succeeded: 3, Failed: 1 })).toBe("Failed");

@@ -96,8 +96,10 @@ export function collapseFanOuts(
   }
   const groupOf = new Map<string, string>();
   const mapped = new Map<string, string[]>();
+  const known = new Set(tasks.map((task) => task.name));
+  // A debug run holds one task of its version: edges to tasks it lacks are dropped.
   const mapDeps = (task: Task) =>
-    [...new Set(task.dependencies.map((dep) => groupOf.get(dep) ?? dep))].sort();
+    [...new Set(task.dependencies.filter((dep) => known.has(dep)).map((dep) => groupOf.get(dep) ?? dep))].sort();
   // Level by level: a task's dependencies are all collapsed (or not) before it is keyed.
   for (const d of [...levels.keys()].sort((a, b) => a - b)) {
     const siblings = new Map<string, Task[]>();
