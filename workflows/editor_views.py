@@ -53,6 +53,10 @@ def editor_new(request: HttpRequest) -> HttpResponse:
         "projects": projects,
         "project": chosen,
         "canRun": False,
+        # Which of them let the user run it once it is created.
+        "runProjects": list(
+            projects_where(request.user, Action.SUBMIT_RUN).values_list("pk", flat=True)
+        ),
     }
     return _page(request, data, "New workflow")
 

@@ -158,6 +158,7 @@ def test_a_new_workflow_offers_the_projects_where_you_may_create(
     assert data["projects"] == [{"id": project.pk, "name": "team"}]
     assert data["project"] == str(project.pk)  # the only choice is chosen
     assert data["workflow"] is None and data["document"] is None
+    assert data["runProjects"] == []  # an editor may create, not run
 
 
 # --- the workflow list ---------------------------------------------------------------

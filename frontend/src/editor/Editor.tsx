@@ -56,6 +56,8 @@ export interface InitialData {
   projects: Project[];
   project: string;
   canRun: boolean;
+  /** For a new workflow: the projects where the user may start runs. */
+  runProjects?: number[];
 }
 
 interface Validation {
@@ -132,7 +134,10 @@ function EditorView({ initial }: { initial: InitialData }) {
   const tasks = useMemo(() => tasksOf(doc), [doc]);
   const positions = useMemo(() => positionsOf(placeMissing(doc)), [doc]);
   const direction = directionOf(doc);
-  const allErrors = saveErrors.length ? saveErrors : validation.errors;
+  // A new, untouched workflow is not "wrong" yet: problems show from the
+  // first edit on.
+  const fresh = !workflow && history.past.length === 0;
+  const allErrors = saveErrors.length ? saveErrors : fresh ? NO_ERRORS : validation.errors;
   const placed = useMemo(
     () => placeErrors(saveErrors.length ? doc : validation.doc, allErrors),
     [saveErrors, validation, allErrors, doc],
@@ -414,7 +419,9 @@ function EditorView({ initial }: { initial: InitialData }) {
   const status =
     saveErrors.length > 0
       ? `${problemCount} problem${problemCount === 1 ? "" : "s"}`
-      : validation.state === "checking"
+      : fresh
+        ? "Not saved yet"
+        : validation.state === "checking"
         ? "Checking…"
         : validation.state === "offline"
           ? "Cannot reach the validator"
@@ -489,13 +496,13 @@ function EditorView({ initial }: { initial: InitialData }) {
           </button>
         </div>
         <div className="fd-toolbar__group fd-toolbar__end">
-          <span className={`fd-status fd-status--${saveErrors.length ? "invalid" : validation.state}`} role="status" data-testid="validation-status">
+          <span className={`fd-status fd-status--${saveErrors.length ? "invalid" : fresh ? "fresh" : validation.state}`} role="status" data-testid="validation-status">
             {status}
           </span>
           <button type="button" className="fd-primary" onClick={() => setDialog("save")} disabled={!dirty && Boolean(workflow)}>
             {workflow ? "Save" : "Create"}
           </button>
-          {workflow && initial.canRun ? (
+          {workflow && (initial.canRun || initial.runProjects?.includes(workflow.project.id)) ? (
             <button type="button" onClick={startRun}>
               Run…
             </button>
