@@ -222,7 +222,7 @@ export function HistoryDialog({
   const [error, setError] = useState("");
 
   useEffect(() => {
-    api<{ results: VersionSummary[] }>(`/api/workflows/${workflowId}/versions/?page_size=200`)
+    api<{ results: VersionSummary[] }>(`/api/workflows/${workflowId}/versions/`)
       .then((page) => {
         setVersions(page.results);
         setRight(page.results[0]?.number ?? null);
