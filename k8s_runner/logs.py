@@ -63,7 +63,7 @@ def pod_events(attempt: Attempt) -> list[dict[str, Any]] | None:
     """The Kubernetes Events of the attempt's pod, oldest first; None for an
     attempt that has no pod (another backend, not launched yet). An API fault
     gives an empty list: events are a diagnosis aid, never worth an error page."""
-    backend = _kubernetes_backend(attempt.backend, attempt.handle)
+    backend = kubernetes_backend_of(attempt.backend, attempt.handle)
     if backend is None:
         return None
     try:
@@ -76,7 +76,7 @@ def pod_events(attempt: Attempt) -> list[dict[str, Any]] | None:
 def _live_log(attempt: Attempt) -> bytes:
     if attempt.status not in LIVE_ATTEMPT_STATUSES:
         return b""  # an ended attempt's log is its archive
-    backend = _kubernetes_backend(attempt.backend, attempt.handle)
+    backend = kubernetes_backend_of(attempt.backend, attempt.handle)
     if backend is None:
         return b""
     from k8s_runner.pod_status import split_handle
@@ -89,7 +89,7 @@ def _live_log(attempt: Attempt) -> bytes:
         return b""
 
 
-def _kubernetes_backend(backend_name: str, handle: str) -> KubernetesBackend | None:
+def kubernetes_backend_of(backend_name: str, handle: str) -> KubernetesBackend | None:
     """The deployment's Kubernetes backend when an attempt ran on it
     (`backend_name`) and has a pod (a `handle`), else None."""
     if backend_name != "kubernetes" or not handle:
@@ -217,7 +217,7 @@ class LogFollower:
     # -- a pod's log -----------------------------------------------------------------
 
     def _follow_pod(self, seen: _Seen) -> Iterator[list[str]]:
-        backend = _kubernetes_backend(seen.backend, seen.handle)
+        backend = kubernetes_backend_of(seen.backend, seen.handle)
         if backend is None:
             return
         from k8s_runner.backends.kubernetes import NoLog

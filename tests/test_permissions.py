@@ -280,6 +280,12 @@ API: dict[str, Case] = {
     "run events": Case(
         "get", "/api/runs/{run}/events/", (401, 200, 200, 200, 200, 200, 404)
     ),
+    "task pod events": Case(
+        "get", "/api/runs/{run}/tasks/a/events/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "task request": Case(
+        "get", "/api/runs/{run}/tasks/a/request/", (401, 200, 200, 200, 200, 200, 404)
+    ),
     "list projects": Case("get", "/api/projects/", (401, 200, 200, 200, 200, 200, 200)),
     "create project": Case(
         "post",

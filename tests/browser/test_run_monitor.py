@@ -296,3 +296,29 @@ def test_after_a_drop_it_reconnects_since_its_last_event_and_misses_nothing(
     live_page.locator('[data-connection="live"]').wait_for()
     off_loop(finish, launched["b"])
     node(live_page, "b", "Succeeded").wait_for()
+
+
+def test_the_drawer_shows_what_the_attempt_asked_for_with_secrets_masked(
+    live_page: Any, operator: Any, project: Project
+) -> None:
+    document = workflow_document(
+        "asks",
+        [
+            shell_task(
+                "t",
+                env=[{"name": "TOKEN", "value": "s3cr3t-value", "secret": True}],
+                resources={"requests": {"cpu": "250m", "memory": "64Mi"}},
+            )
+        ],
+    )
+    workflow = create_workflow(document, author=operator, project=project)
+    run = submit_run(workflow.latest_version, user=operator)
+    off_loop(start, run)
+    open_run(live_page, run)
+    node(live_page, "t", "Running").click()
+    live_page.get_by_role("tab", name="Request").click()
+    resources = live_page.locator('[data-field="resources"]')
+    expect(resources).to_have_text("requests.cpu: 250m, requests.memory: 64Mi")
+    shown = live_page.locator('[data-field="manifest"]').inner_text()
+    assert '"TOKEN"' in shown and "s3cr3t-value" not in shown
+    assert "••••••" in shown

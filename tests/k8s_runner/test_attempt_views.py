@@ -170,3 +170,30 @@ def test_an_attempt_without_a_pod_has_no_events(api: APIClient, diamond: Any) ->
     run = submit_run(diamond.latest_version, user=diamond.owner)
     body = api.get(f"/api/runs/{run.pk}/tasks/a/events/").json()
     assert body == {"attempt": None, "events": None}
+
+
+def test_a_pods_node_and_manifest_are_shown_for_its_attempt(
+    flowdeck: Flowdeck, kubelet: Any, project: Project, user: Any
+) -> None:
+    from tests.k8s_runner.kubelet_sim import NODE_NAME
+
+    kubelet.script("t", RunUntilDeleted(logs=("up",)))
+    flowdeck.start_watcher()
+    run = start(flowdeck, project, user, "placed")
+    attempt = attempt_of(run)
+    wait_until(
+        lambda: Attempt.objects.get(pk=attempt.pk).status == AttemptStatus.RUNNING,
+        20,
+        "the attempt running",
+    )
+    api = APIClient()
+    api.force_authenticate(user)
+    body = api.get(f"/api/runs/{run.pk}/tasks/t/request/").json()
+    namespace, name = attempt.handle.split("/")
+    assert body["node"] == NODE_NAME
+    assert body["manifest"]["metadata"] == {
+        **body["manifest"]["metadata"],
+        "name": name,
+        "namespace": namespace,
+    }
+    cancel_run(run.pk, user=user)

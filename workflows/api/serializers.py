@@ -455,6 +455,23 @@ class PodEventSerializer(serializers.Serializer):
     source = serializers.CharField(help_text="The component that reported it.")
 
 
+class AttemptRequestSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField()
+    backend = serializers.CharField()
+    resources = serializers.DictField(help_text="requests and limits asked for.")
+    node = serializers.CharField(
+        allow_null=True, help_text="The Kubernetes node of its pod; null if none."
+    )
+    request = serializers.DictField(
+        help_text="The rendered task it runs; secret env values read ••••••."
+    )
+    manifest = serializers.DictField(
+        allow_null=True,
+        help_text="The Pod manifest (Kubernetes backend), secrets masked; null "
+        "for the local backend.",
+    )
+
+
 class PodEventListSerializer(serializers.Serializer):
     attempt = serializers.IntegerField(
         allow_null=True, help_text="The attempt number served; null: none yet."

@@ -37,6 +37,7 @@ from workflows.api.filters import RunFilter, WorkflowFilter, int_param
 from workflows.api.parsers import LegacyYAMLParser, TextYAMLParser, YAMLParser
 from workflows.api.permissions import ProjectRole
 from workflows.api.serializers import (
+    AttemptRequestSerializer,
     DebugOverridesSerializer,
     DebugRunSerializer,
     DetailSerializer,
@@ -803,6 +804,40 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
                 "events": events,
             }
         )
+
+    @extend_schema(
+        parameters=[
+            TASK_NAME,
+            OpenApiParameter(
+                "attempt", int, description="The attempt number; the latest if omitted."
+            ),
+        ],
+        responses={200: AttemptRequestSerializer, 400: BAD_QUERY, 404: NOT_FOUND},
+        description="What one attempt asked for: the rendered task (secret env "
+        "values masked), its resources, the node its pod ran on and the Pod "
+        "manifest (Kubernetes backend); who may read the task's log may read it.",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"tasks/(?P<task>[^/]+)/request",
+        url_name="task-request",
+        filter_backends=[],
+    )
+    def task_request(
+        self, request: Request, pk: str | None = None, task: str = ""
+    ) -> Response:
+        from k8s_runner.describe import describe_attempt
+
+        number = int_param(request, "attempt", minimum=1)
+        run = self.get_object()
+        attempt = self.attempt_of(run, task, number)
+        if attempt is None:
+            raise NotFound(f"task {task!r} has no attempt yet")
+        attempt = Attempt.objects.select_related(
+            "task_run__run__workflow__project", "task_run__run__version"
+        ).get(pk=attempt.pk)
+        return Response(describe_attempt(attempt))
 
     @extend_schema(
         parameters=[

@@ -139,7 +139,7 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, onClose, act
         {tab === "attempts" ? <Attempts task={task} now={now} /> : null}
         {tab === "history" ? <History name={task.name} live={events} load={loadHistory} /> : null}
         {tab === "pod" ? <PodEvents runId={runId} task={task.name} attempt={attempt} /> : null}
-        {tab === "request" ? <Request task={task} attempt={attempt} /> : null}
+        {tab === "request" ? <Request runId={runId} task={task.name} attempt={attempt} /> : null}
       </div>
     </aside>
   );
@@ -283,16 +283,48 @@ function PodEvents({ runId, task, attempt }: { runId: number; task: string; atte
   );
 }
 
-function Request({ task, attempt }: { task: Task; attempt: number }) {
-  const chosen = task.attempts.find((a) => a.number === attempt);
-  if (!chosen) return <p className="muted">No attempt yet.</p>;
-  if (!chosen.request) {
-    return (
-      <p className="muted">
-        The API does not expose what this attempt asked for (image, command, resources, the rendered pod) yet: it may hold
-        secret environment values.
-      </p>
-    );
+interface AttemptRequest {
+  backend: string;
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  node: string | null;
+  request: Record<string, unknown>;
+  manifest: Record<string, unknown> | null;
+}
+
+/** What the attempt asked for: resources, node, and the Pod manifest (or, on
+ * the local backend, the rendered task). Secret values come masked. */
+function Request({ runId, task, attempt }: { runId: number; task: string; attempt: number }) {
+  const [asked, setAsked] = useState<AttemptRequest | undefined>(undefined);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    if (!attempt) return;
+    setAsked(undefined);
+    setError("");
+    api<AttemptRequest>(urls.request(runId, task, attempt))
+      .then(setAsked)
+      .catch((failure) => setError(String(failure)));
+  }, [runId, task, attempt]);
+  if (!attempt) return <p className="muted">No attempt yet.</p>;
+  if (error) return <p className="fd-error">{error}</p>;
+  if (asked === undefined) return <p className="muted">Loading…</p>;
+  const rows: [string, string][] = [];
+  for (const kind of ["requests", "limits"] as const) {
+    for (const [name, value] of Object.entries(asked.resources[kind] ?? {})) rows.push([`${kind}.${name}`, value]);
   }
-  return <pre className="fd-request">{JSON.stringify(chosen.request, null, 2)}</pre>;
+  return (
+    <div className="fd-asked">
+      <dl className="facts">
+        <dt>Backend</dt>
+        <dd>{asked.backend}</dd>
+        <dt>Node</dt>
+        <dd data-field="node">{asked.node ?? (asked.backend === "kubernetes" ? "not scheduled yet, or gone" : "this machine")}</dd>
+        <dt>Resources</dt>
+        <dd data-field="resources">{rows.length ? rows.map(([name, value]) => `${name}: ${value}`).join(", ") : "none asked"}</dd>
+      </dl>
+      <h3>{asked.manifest ? "Pod manifest" : "Rendered task"}</h3>
+      <pre className="fd-request" data-field="manifest">
+        {JSON.stringify(asked.manifest ?? asked.request, null, 2)}
+      </pre>
+    </div>
+  );
 }

@@ -23,6 +23,8 @@ export const urls = {
   resubmit: (id: number) => `/api/runs/${id}/resubmit/`,
   debug: (id: number, name: string) => `/api/runs/${id}/tasks/${task(name)}/debug/`,
   events: (id: number, since: number) => `/api/runs/${id}/events/?since=${since}&limit=1000`,
+  request: (id: number, name: string, attempt: number) =>
+    `/api/runs/${id}/tasks/${task(name)}/request/?attempt=${attempt}`,
   podEvents: (id: number, name: string, attempt: number) =>
     `/api/runs/${id}/tasks/${task(name)}/events/?attempt=${attempt}`,
   log: (id: number, name: string, attempt: number) => `/api/runs/${id}/tasks/${task(name)}/logs/?attempt=${attempt}`,

@@ -1,0 +1,81 @@
+"""What an attempt asked for, shown to a person: the rendered task with secret
+values masked, the resources it requested, the node it ran on and, for the
+Kubernetes backend, the Pod manifest it was (or will be) created from."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes.client import ApiClient
+
+from k8s_runner.backends.base import BackendError
+from k8s_runner.logs import kubernetes_backend_of
+from k8s_runner.manifests import ManifestSettings, pod_manifest
+from k8s_runner.pod_status import split_handle
+from workflows.models import Attempt
+from workflows.secrets import MASK
+from workflows.services.advance import Launch
+
+logger = logging.getLogger(__name__)
+
+
+def masked_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a rendered task whose secret env values read MASK."""
+    masked = dict(request)
+    env = masked.get("env")
+    if isinstance(env, list):
+        masked["env"] = [
+            {**entry, "value": MASK}
+            if isinstance(entry, Mapping) and entry.get("secret")
+            else entry
+            for entry in env
+        ]
+    return masked
+
+
+def describe_attempt(attempt: Attempt) -> dict[str, Any]:
+    """The attempt's request, resources, node and manifest (None where the
+    backend has none); the caller checked that the person may see the run."""
+    from k8s_runner.reconcile import pod_request
+
+    request = masked_request(attempt.request or {})
+    described: dict[str, Any] = {
+        "attempt": attempt.number,
+        "backend": attempt.backend,
+        "resources": request.get("resources") or {},
+        "node": None,
+        "request": request,
+        "manifest": None,
+    }
+    if attempt.backend != "kubernetes":
+        return described
+    run = attempt.task_run.run
+    pod = pod_request(
+        Launch(
+            attempt.pk,
+            run.pk,
+            run.workflow.name,
+            run.version.number,
+            attempt.task_run.name,
+            attempt.number,
+            request,
+        ),
+        run.workflow.project.namespace,
+    )
+    backend = kubernetes_backend_of(attempt.backend, attempt.handle or "-")
+    settings = backend.manifest_settings if backend else ManifestSettings()
+    namespace = backend.namespace_for(pod) if backend else pod.namespace or ""
+    manifest = pod_manifest(pod, namespace=namespace, settings=settings)
+    described["manifest"] = ApiClient().sanitize_for_serialization(manifest)
+    if backend is not None and attempt.handle:
+        pod_namespace, name = split_handle(attempt.handle)
+        try:
+            live = backend.read_pod(pod_namespace or namespace, name)
+        except BackendError as error:
+            logger.warning("reading pod %s failed: %s", attempt.handle, error)
+            live = None
+        if live is not None and live.spec is not None:
+            described["node"] = live.spec.node_name
+    return described
