@@ -10,7 +10,8 @@ their CSRF token.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import URLResolver, get_resolver, resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -406,6 +408,8 @@ API: dict[str, Case] = {
         (401, 403, 200, 200, 200, 200, 404),
     ),
     "schema": Case("get", "/api/schema/", (200, 200, 200, 200, 200, 200, 200)),
+    "api docs": Case("get", "/api/docs/", (200, 200, 200, 200, 200, 200, 200)),
+    "api root": Case("get", "/api/", (401, 200, 200, 200, 200, 200, 200)),
 }
 
 PAGES: dict[str, Case] = {
@@ -502,6 +506,9 @@ PAGES: dict[str, Case] = {
     ),
     "password page": Case(
         "get", "/account/password/", (302, 200, 200, 200, 200, 200, 200)
+    ),
+    "password changed page": Case(
+        "get", "/account/password/done/", (302, 200, 200, 200, 200, 200, 200)
     ),
     "user list": Case("get", "/users/", (302, 403, 403, 403, 403, 200, 403)),
     "new user form": Case("get", "/users/new/", (302, 403, 403, 403, 403, 200, 403)),
@@ -865,3 +872,42 @@ def test_the_browsable_api_renders_for_a_viewer_and_refuses_their_writes(world):
         f"/api/workflows/{world.spare.pk}/", HTTP_ACCEPT="text/html"
     )
     assert response.status_code == 403
+
+
+# --- the matrix covers every route ---------------------------------------------
+
+# Reachable by anyone on purpose: probes, signing in and out, getting a token.
+PUBLIC_ROUTES = {"healthz", "readyz", "login/", "logout/", "api/auth/token/"}
+
+
+def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern)
+
+
+def _bare(route: str) -> str:
+    return route.replace("^", "").replace("$", "")
+
+
+def _any_ids(path: str) -> str:
+    names = [name for _, name, _, _ in string.Formatter().parse(path) if name]
+    return path.format(**dict.fromkeys(names, 1))
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    """A new endpoint or page without a row here fails: nobody forgets to
+    decide who may use it. Django's admin has its own staff checks (one row);
+    DRF's `.json`-suffixed twins share their views with the routes covered."""
+    routes = {
+        _bare(route)
+        for route in _routes(get_resolver().url_patterns)
+        if not route.startswith("admin/") and "format" not in route
+    }
+    covered = {
+        _bare(resolve(_any_ids(case.path).split("?")[0]).route)
+        for case in [*API.values(), *PAGES.values()]
+    }
+    assert routes - covered - PUBLIC_ROUTES == set()
