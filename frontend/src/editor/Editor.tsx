@@ -435,7 +435,7 @@ function EditorView({ initial }: { initial: InitialData }) {
         <div className="fd-toolbar__title">
           <strong data-testid="workflow-title">{workflow ? workflow.name : name || "New workflow"}</strong>
           {workflow?.version ? <span className="fd-hint"> v{workflow.version}</span> : null}
-          {dirty ? <span className="fd-unsaved"> · unsaved changes</span> : null}
+          {dirty && !fresh ? <span className="fd-unsaved"> · unsaved changes</span> : null}
         </div>
         <div className="fd-toolbar__group">
           <button type="button" onClick={doUndo} disabled={!canUndo(history)} title="Undo (Ctrl+Z)">

@@ -375,6 +375,7 @@ export function TaskForm({ task, others, errors, onChange, onRename, onDependenc
         <summary>Scheduling</summary>
         <KeyValueList
           label="Node selector"
+          itemName="node label"
           value={task.nodeSelector}
           errors={under("nodeSelector")}
           onChange={(value) => set(["nodeSelector"], value)}

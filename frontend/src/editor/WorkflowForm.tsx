@@ -63,7 +63,7 @@ export function WorkflowForm({ doc, errors, existing, projects, project, onProje
           <textarea {...props} name="description" rows={2} value={str(metadata.description)} onChange={(event) => setMeta("description", event.target.value)} />
         )}
       </Field>
-      <KeyValueList label="Labels" value={metadata.labels} errors={under("metadata.labels")} onChange={(value) => setMeta("labels", value)} />
+      <KeyValueList label="Labels" itemName="label" value={metadata.labels} errors={under("metadata.labels")} onChange={(value) => setMeta("labels", value)} />
       <Field label="Default image" errors={under("spec.defaults.image")} hint="For tasks that name no image.">
         {(props) => (
           <TextInput {...props} name="default-image" value={str(getIn(spec, ["defaults", "image"]))} onChange={(value) => setSpec(["defaults", "image"], value)} />

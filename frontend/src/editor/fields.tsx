@@ -204,10 +204,12 @@ export function KeyValueList({
   keyPlaceholder = "key",
   valuePlaceholder = "value",
   errors = [],
+  itemName = "entry",
 }: {
   value: unknown;
   onChange: (value: Record<string, string>) => void;
   label: string;
+  itemName?: string;
   keyPlaceholder?: string;
   valuePlaceholder?: string;
   errors?: PlacedError[];
@@ -251,7 +253,7 @@ export function KeyValueList({
         </div>
       ))}
       <button type="button" className="fd-add" onClick={() => setRows([...rows, ["", ""]])}>
-        + Add {label.toLowerCase()}
+        + Add {itemName}
       </button>
       <FieldErrors id={`${id}-errors`} errors={errors} />
     </fieldset>

@@ -11,8 +11,8 @@ export const MEMORY_UNITS = ["Mi", "Gi", "Ki", "Ti", "M", "G", "k", ""].map((val
   label: value || "bytes",
 }));
 export const DURATION_UNITS = [
-  { value: "s", label: "seconds" },
-  { value: "m", label: "minutes" },
+  { value: "s", label: "sec" },
+  { value: "m", label: "min" },
   { value: "h", label: "hours" },
   { value: "d", label: "days" },
   { value: "ms", label: "ms" },
