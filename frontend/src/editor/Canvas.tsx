@@ -7,7 +7,6 @@ import {
   Controls,
   type Edge,
   type EdgeChange,
-  MarkerType,
   MiniMap,
   type NodeChange,
   Panel,
@@ -18,9 +17,10 @@ import {
 import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { NODE_HEIGHT, NODE_WIDTH } from "../graph/layout";
-import { type TaskFlowNode, type TaskNodeData, nodeTypes } from "../graph/TaskNode";
+import { type TaskFlowNode, nodeTypes } from "../graph/TaskNode";
 import { type PlacedErrors } from "./errors";
-import { type Direction, type Point, type Task, edgeId, edgesOf, tasksOf, type Doc } from "./model";
+import { buildEdges, buildNodes } from "./flowModel";
+import { type Direction, type Doc, type Point, tasksOf } from "./model";
 import { TEMPLATE_MIME } from "./templates";
 
 export interface CanvasProps {
@@ -41,12 +41,6 @@ export interface CanvasProps {
 const MANY = 300;
 const FIT_FIRST = 40;
 
-const ARROW = { type: MarkerType.ArrowClosed, width: 16, height: 16 };
-
-function subtitleOf(task: Task): string {
-  return typeof task.image === "string" ? task.image : "";
-}
-
 export function Canvas(props: CanvasProps) {
   const { doc, positions, direction, errors, selected, selectedEdges, onSelect, onMove, onConnect, onDropTemplate } = props;
   const flow = useReactFlow();
@@ -60,73 +54,17 @@ export function Canvas(props: CanvasProps) {
 
   // Rebuild the nodes from the document, reusing every unchanged one.
   useEffect(() => {
-    const previous = new Map(current.current.map((node) => [node.id, node]));
-    let changed = previous.size !== tasks.length;
-    const next = tasks.map((task, index) => {
-      const position = positions[task.name] ?? { x: 0, y: 0 };
-      const taskErrors = errors.byTask.get(task.name);
-      const error = taskErrors?.length
-        ? taskErrors.length === 1
-          ? taskErrors[0].message
-          : `${taskErrors[0].message} (+${taskErrors.length - 1} more)`
-        : undefined;
-      const subtitle = subtitleOf(task);
-      const isSelected = selected.has(task.name);
-      const old = previous.get(task.name);
-      if (
-        old &&
-        old.position.x === position.x &&
-        old.position.y === position.y &&
-        old.data.error === error &&
-        old.data.subtitle === subtitle &&
-        old.data.direction === direction &&
-        Boolean(old.selected) === isSelected
-      ) {
-        if (current.current[index] !== old) changed = true;
-        return old;
-      }
-      changed = true;
-      const data: TaskNodeData = { label: task.name, subtitle, error, direction };
-      return {
-        ...old,
-        id: task.name,
-        type: "task" as const,
-        position,
-        width: NODE_WIDTH,
-        height: NODE_HEIGHT,
-        selected: isSelected,
-        ariaLabel: `Task ${task.name}${error ? `: ${error}` : ""}`,
-        data,
-      };
-    });
-    if (changed) setNodes(next);
+    const next = buildNodes(tasks, positions, errors, selected, direction, current.current);
+    if (next) setNodes(next);
   }, [tasks, positions, errors, selected, direction]);
 
   // Edge objects are reused too: React Flow re-renders an edge whose object
   // changed, and a big workflow has thousands.
   const previousEdges = useRef(new Map<string, Edge>());
   const edges: Edge[] = useMemo(() => {
-    const cache = new Map<string, Edge>();
-    const list = edgesOf(doc).map((edge) => {
-      const id = edgeId(edge);
-      const isSelected = selectedEdges.has(id);
-      const old = previousEdges.current.get(id);
-      const next =
-        old && Boolean(old.selected) === isSelected
-          ? old
-          : {
-              id,
-              source: edge.source,
-              target: edge.target,
-              selected: isSelected,
-              markerEnd: ARROW,
-              ariaLabel: `${edge.source} to ${edge.target}`,
-            };
-      cache.set(id, next);
-      return next;
-    });
-    previousEdges.current = cache;
-    return list;
+    const built = buildEdges(doc, selectedEdges, previousEdges.current);
+    previousEdges.current = built.cache;
+    return built.edges;
   }, [doc, selectedEdges]);
 
   const onNodesChange = useCallback(

@@ -10,7 +10,8 @@ import { ReactFlowProvider } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { api, csrfToken } from "../common/api";
-import { ErrorList, HistoryDialog, Modal, RunDialog, SaveDialog, errorsOf } from "./Dialogs";
+import { ErrorList, HistoryDialog, RunDialog, SaveDialog, errorsOf } from "./Dialogs";
+import { Palette, Problems, Shortcuts } from "./Panels";
 import { canonical } from "./canonical";
 import { Canvas } from "./Canvas";
 import { type FieldError, placeErrors } from "./errors";
@@ -45,7 +46,7 @@ import {
   withMetadata,
 } from "./model";
 import { TaskForm } from "./TaskForm";
-import { TASK_TEMPLATES, TEMPLATE_MIME, templateById } from "./templates";
+import { templateById } from "./templates";
 import { TextPane } from "./TextPane";
 import { type Project, WorkflowForm } from "./WorkflowForm";
 import { type TextFormat, describeParseError, parseText, toText } from "./yamlText";
@@ -512,44 +513,15 @@ function EditorView({ initial }: { initial: InitialData }) {
       </header>
 
       <div className={showText ? "fd-body fd-body--text" : "fd-body"}>
-        <nav className="fd-palette" aria-label="Task templates">
-          <h2>Add a task</h2>
-          <p className="fd-hint">Drag onto the canvas, or press Enter.</p>
-          {TASK_TEMPLATES.map((template) => (
-            <button
-              type="button"
-              key={template.id}
-              className="fd-template"
-              draggable
-              data-template={template.id}
-              title={template.hint}
-              onDragStart={(event) => {
-                event.dataTransfer.setData(TEMPLATE_MIME, template.id);
-                event.dataTransfer.effectAllowed = "copy";
-              }}
-              onClick={() => addFromTemplate(template.id)}
-            >
-              <span className="fd-template__label">{template.label}</span>
-              <span className="fd-template__hint">{template.hint}</span>
-            </button>
-          ))}
-          <h2>Selection</h2>
-          <p className="fd-hint">
-            {selected.size === 0 ? "Click a task, or Shift+drag to select several." : `${selected.size} selected`}
-          </p>
-          <button type="button" onClick={duplicateSelection} disabled={selected.size === 0}>
-            Duplicate
-          </button>
-          <button type="button" onClick={copySelection} disabled={selected.size === 0}>
-            Copy
-          </button>
-          <button type="button" onClick={paste}>
-            Paste
-          </button>
-          <button type="button" className="fd-danger" onClick={deleteSelection} disabled={selected.size === 0 && selectedEdges.size === 0}>
-            Delete
-          </button>
-        </nav>
+        <Palette
+          selected={selected.size}
+          anyEdge={selectedEdges.size > 0}
+          onAdd={addFromTemplate}
+          onDuplicate={duplicateSelection}
+          onCopy={copySelection}
+          onPaste={paste}
+          onDelete={deleteSelection}
+        />
 
         <div className="fd-main">
           {toast ? (
@@ -573,33 +545,7 @@ function EditorView({ initial }: { initial: InitialData }) {
             onDropTemplate={addFromTemplate}
             registerCentre={(fn) => (centre.current = fn)}
           />
-          {problemCount > 0 ? (
-            <details className="fd-problems" open={problemCount <= 5}>
-              <summary>
-                {problemCount} problem{problemCount === 1 ? "" : "s"}
-              </summary>
-              <ul>
-                {[...placed.byTask.entries()].flatMap(([taskName, list]) =>
-                  list.map((error, index) => (
-                    <li key={`${taskName}-${index}`}>
-                      <button type="button" className="fd-link" onClick={() => select(new Set([taskName]))}>
-                        {taskName}
-                      </button>
-                      {error.field ? <code> {error.field}</code> : null}: {error.message}
-                    </li>
-                  )),
-                )}
-                {placed.workflow.map((error, index) => (
-                  <li key={`wf-${index}`}>
-                    <button type="button" className="fd-link" onClick={() => select(new Set())}>
-                      workflow
-                    </button>
-                    {error.path ? <code> {error.path}</code> : null}: {error.message}
-                  </li>
-                ))}
-              </ul>
-            </details>
-          ) : null}
+          <Problems placed={placed} onSelect={(name) => select(new Set(name ? [name] : []))} />
         </div>
 
         {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={(next) => apply(() => next, "text")} /> : null}
@@ -658,28 +604,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           }}
         />
       ) : null}
-      {dialog === "shortcuts" ? (
-        <Modal title="Keyboard shortcuts" onClose={() => setDialog(null)}>
-          <dl className="fd-shortcuts">
-            <dt>Tab / Shift+Tab</dt>
-            <dd>Move between the palette, the tasks and the forms</dd>
-            <dt>Enter on a template</dt>
-            <dd>Add that task</dd>
-            <dt>Enter or Space on a task</dt>
-            <dd>Select it; arrow keys move it</dd>
-            <dt>Runs after (task form)</dt>
-            <dd>Connect tasks without a mouse</dd>
-            <dt>Delete / Backspace</dt>
-            <dd>Delete the selected tasks and connections</dd>
-            <dt>Ctrl+C, Ctrl+V, Ctrl+D</dt>
-            <dd>Copy, paste, duplicate</dd>
-            <dt>Ctrl+A / Escape</dt>
-            <dd>Select all / nothing</dd>
-            <dt>Ctrl+Z, Ctrl+Shift+Z (or Ctrl+Y)</dt>
-            <dd>Undo, redo</dd>
-          </dl>
-        </Modal>
-      ) : null}
+      {dialog === "shortcuts" ? <Shortcuts onClose={() => setDialog(null)} /> : null}
       {saveErrors.length && !problemCount ? <ErrorList errors={saveErrors} /> : null}
     </div>
   );

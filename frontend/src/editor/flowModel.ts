@@ -1,0 +1,99 @@
+// The document's tasks and edges as React Flow nodes and edges. Pure, so the
+// rule that keeps a big canvas fast is tested: an unchanged task keeps its
+// node object (with the size React Flow measured), because a new object
+// without `measured` makes React Flow measure the node again, a forced layout
+// per node (2.5 s for a click at 2,000 tasks).
+import type { Edge, MarkerType } from "@xyflow/react";
+
+import { NODE_HEIGHT, NODE_WIDTH } from "../graph/layout";
+import type { TaskFlowNode, TaskNodeData } from "../graph/TaskNode";
+import { type PlacedErrors } from "./errors";
+import { type Direction, type Doc, type Point, type Task, edgeId, edgesOf } from "./model";
+
+const ARROW = { type: "arrowclosed" as MarkerType, width: 16, height: 16 };
+
+function subtitleOf(task: Task): string {
+  return typeof task.image === "string" ? task.image : "";
+}
+
+function errorOf(errors: PlacedErrors, name: string): string | undefined {
+  const list = errors.byTask.get(name);
+  if (!list?.length) return undefined;
+  return list.length === 1 ? list[0].message : `${list[0].message} (+${list.length - 1} more)`;
+}
+
+/** The nodes for `tasks`, reusing each node of `current` whose task looks the
+ * same; null when the result would equal `current`. */
+export function buildNodes(
+  tasks: Task[],
+  positions: Record<string, Point>,
+  errors: PlacedErrors,
+  selected: Set<string>,
+  direction: Direction,
+  current: TaskFlowNode[],
+): TaskFlowNode[] | null {
+  const previous = new Map(current.map((node) => [node.id, node]));
+  let changed = current.length !== tasks.length;
+  const next = tasks.map((task, index) => {
+    const position = positions[task.name] ?? { x: 0, y: 0 };
+    const error = errorOf(errors, task.name);
+    const subtitle = subtitleOf(task);
+    const isSelected = selected.has(task.name);
+    const old = previous.get(task.name);
+    if (
+      old &&
+      old.position.x === position.x &&
+      old.position.y === position.y &&
+      old.data.error === error &&
+      old.data.subtitle === subtitle &&
+      old.data.direction === direction &&
+      Boolean(old.selected) === isSelected
+    ) {
+      if (current[index] !== old) changed = true;
+      return old;
+    }
+    changed = true;
+    const data: TaskNodeData = { label: task.name, subtitle, error, direction };
+    return {
+      ...old, // keeps `measured`
+      id: task.name,
+      type: "task" as const,
+      position,
+      width: NODE_WIDTH,
+      height: NODE_HEIGHT,
+      selected: isSelected,
+      ariaLabel: `Task ${task.name}${error ? `: ${error}` : ""}`,
+      data,
+    };
+  });
+  return changed ? next : null;
+}
+
+/** The edges of `doc`, reusing each edge of `previous` (by id) whose
+ * selection is unchanged; returns the edges and the cache for next time. */
+export function buildEdges(
+  doc: Doc,
+  selectedEdges: Set<string>,
+  previous: Map<string, Edge>,
+): { edges: Edge[]; cache: Map<string, Edge> } {
+  const cache = new Map<string, Edge>();
+  const edges = edgesOf(doc).map((edge) => {
+    const id = edgeId(edge);
+    const isSelected = selectedEdges.has(id);
+    const old = previous.get(id);
+    const next =
+      old && Boolean(old.selected) === isSelected
+        ? old
+        : {
+            id,
+            source: edge.source,
+            target: edge.target,
+            selected: isSelected,
+            markerEnd: ARROW,
+            ariaLabel: `${edge.source} to ${edge.target}`,
+          };
+    cache.set(id, next);
+    return next;
+  });
+  return { edges, cache };
+}
