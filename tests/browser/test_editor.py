@@ -4,6 +4,7 @@ and export."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -13,8 +14,8 @@ import pytest
 import yaml
 
 from tests.browser.conftest import log_in
-from tests.conftest import diamond_document
-from workflows.models import Run, Workflow
+from tests.conftest import diamond_document, member
+from workflows.models import Role, Run, Workflow
 from workflows.services.submit import create_workflow, update_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -400,3 +401,33 @@ def test_what_users_wrote_shows_as_text_in_the_editor(
     page.click("button:has-text('History')")
     page.wait_for_selector(".fd-versions")
     assert page.evaluate("typeof window.__xss") == "undefined"
+
+
+def test_a_new_workflow_is_created_in_the_project_picked_and_json_edits_work(
+    page: Any, user: Any, project: Any, other_project: Any
+) -> None:
+    member(other_project, user, Role.EDITOR)
+    log_in(page, "alice", PASSWORD)
+    open_editor(page, "/workflows/new/editor/")
+    # Typed as JSON in the text view this time.
+    page.click("[role=radio]:has-text('JSON')")
+    text = page.locator("textarea[name=spec-text]")
+    wait_until(page, "document.querySelector('textarea[name=spec-text]').value")
+    document = diamond_document("picked")
+    text.fill(json.dumps(document, indent=2)[:-3])  # cut short: invalid
+    page.wait_for_selector("[data-testid=text-error]")
+    assert re.match(r"Line \d+", page.inner_text("[data-testid=text-error]"))
+    text.fill(json.dumps(document, indent=2))
+    page.wait_for_selector(node("d"))
+    assert edges(page) == {"a->b", "a->c", "b->d", "c->d"}
+    wait_valid(page)
+
+    # Two projects: creating without choosing one is refused at the field.
+    page.click("button:has-text('Create')")
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector('.fd-panel [data-error-path="project"]')
+    page.select_option(".fd-panel select[name=project]", str(other_project.pk))
+    page.click("button:has-text('Create')")
+    page.click("dialog button[type=submit]")
+    page.wait_for_url(re.compile(r"/workflows/\d+/editor/$"))
+    assert Workflow.objects.get(name="picked").project == other_project
