@@ -33,6 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 
+# Whose CPU time to report: the web process, the worker, and these clients.
+PROCESSES: dict[str, int] = {"clients": os.getpid()}
+
+
 def start_services(workdir: Path) -> None:
     from tests.plugins.services import start_postgres, start_redis
 
@@ -71,6 +75,7 @@ class Watcher:
     def __init__(self) -> None:
         self.seqs: list[int] = []
         self.latencies: list[float] = []
+        self.by_seq: dict[int, float] = {}
         self.error: str | None = None
 
     async def watch(self, url: str, token: str) -> None:
@@ -94,6 +99,7 @@ class Watcher:
                         self.seqs.append(event["seq"])
                         created = datetime.fromisoformat(event["created_at"])
                         self.latencies.append(arrived - created.timestamp())
+                        self.by_seq[event["seq"]] = self.latencies[-1]
                     last = message["events"][-1]
                     if last["kind"] == "run" and last["status"] in (
                         "Succeeded",
@@ -123,9 +129,23 @@ def watch(
             timeout=600,
         )
 
+    before = {name: cpu_seconds(pid) for name, pid in PROCESSES.items()}
     asyncio.run(everyone())
+    used = {name: cpu_seconds(pid) - before[name] for name, pid in PROCESSES.items()}
+    print(
+        "  CPU seconds: "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in used.items()),
+        flush=True,
+    )
     run = Run.objects.get(pk=run.pk)
     return watchers, run
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its reaped children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -133,7 +153,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def summarize(label: str, watchers: list[Watcher], run: Any) -> dict[str, float]:
+def summarize(
+    label: str, watchers: list[Watcher], run: Any, by_seq: bool = False
+) -> dict[str, float]:
     errors = [w.error for w in watchers if w.error]
     assert not errors, errors[:3]
     expected = list(range(1, run.last_seq + 1))
@@ -147,6 +169,17 @@ def summarize(label: str, watchers: list[Watcher], run: Any) -> dict[str, float]
         "deliveries": len(latencies),
         "broken": broken,
     }
+    if len(watchers) > 1 and by_seq:
+        seqs = sorted({seq for w in watchers for seq in w.by_seq})
+        worst = sorted(
+            seqs,
+            key=lambda seq: (
+                -statistics.median(w.by_seq[seq] for w in watchers if seq in w.by_seq)
+            ),
+        )[:15]
+        for seq in sorted(worst):
+            values = [w.by_seq[seq] for w in watchers if seq in w.by_seq]
+            print(f"  seq {seq}: median {statistics.median(values) * 1e3:.0f} ms")
     print(
         f"| {label} | {len(watchers)} | {row['events']:,} | {row['deliveries']:,} "
         f"| {row['p50']:.1f} | {row['p99']:.1f} | {row['max']:.1f} "
@@ -161,6 +194,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--by-seq", action="store_true", help="print the slowest events by seq"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="flowdeck-bench-ws-"))
     start_services(workdir)
@@ -197,6 +233,7 @@ def main() -> None:
         stdout=logs[1],
         stderr=subprocess.STDOUT,
     )
+    PROCESSES.update(daphne=web.pid, worker=worker.pid)
     try:
         _wait_for(f"http://127.0.0.1:{port}/healthz")
         time.sleep(2)  # the worker boots
@@ -215,7 +252,9 @@ def main() -> None:
             watchers, run = watch(port, token, workflow, user, 1)
             rows["1"].append(summarize("baseline: one client", watchers, run))
             watchers, run = watch(port, token, workflow, user, args.clients)
-            rows["N"].append(summarize(f"{args.clients} clients", watchers, run))
+            rows["N"].append(
+                summarize(f"{args.clients} clients", watchers, run, args.by_seq)
+            )
         base = statistics.median(r["p99"] for r in rows["1"])
         many = statistics.median(r["p99"] for r in rows["N"])
         p50 = statistics.median(r["p50"] for r in rows["N"])

@@ -291,7 +291,14 @@ class Hub:
             await asyncio.sleep(settings.FLOWDECK_LIVE_TAIL_SECONDS)
 
     async def _recheck(self) -> None:
-        """Now and then compare with the table, in case a message was lost."""
+        """Now and then compare with the table, in case a message was lost.
+
+        The hub reads what it missed once per run. A watcher is only made to
+        read the table itself if it is still short of what the hub had passed
+        on at the previous check: offers queued since are on their way, and
+        sending every watcher to the table at once would stall them all.
+        """
+        offered_before: dict[int, int] = {}
         while True:
             await asyncio.sleep(settings.FLOWDECK_LIVE_RESYNC_SECONDS)
             run_ids = list(self.runs)
@@ -303,9 +310,15 @@ class Hub:
                     known = self.known.get(run_id)
                     if known is not None and known < seq:
                         await self._pass_on(run_id, [])
+                    previous = offered_before.get(run_id, 0)
                     for watcher in list(self.runs.get(run_id, ())):
-                        if watcher.sent_seq < self.known.get(run_id, seq):
+                        if watcher.sent_seq < previous:
                             asyncio.ensure_future(watcher.catch_up_now())
+                offered_before = {
+                    run_id: self.known[run_id]
+                    for run_id in run_ids
+                    if run_id in self.known
+                }
 
     # fan-out --------------------------------------------------------------------
 
