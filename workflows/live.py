@@ -129,7 +129,7 @@ async def _send(
 # Batches that arrive within this window go to each browser as one message:
 # under load, fewer and larger frames; idle, a few milliseconds of latency.
 COALESCE_SECONDS = 0.01
-MAX_COALESCE_SECONDS = 0.05
+MAX_COALESCE_SECONDS = 0.03
 SNAPSHOT_REUSE_SECONDS = 1.0
 
 
