@@ -16,7 +16,6 @@ from k8s_runner.manifests import ManifestSettings, pod_manifest
 from k8s_runner.pod_status import split_handle
 from workflows.models import Attempt
 from workflows.secrets import MASK
-from workflows.services.advance import Launch
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def masked_request(request: Mapping[str, Any]) -> dict[str, Any]:
 def describe_attempt(attempt: Attempt) -> dict[str, Any]:
     """The attempt's request, resources, node and manifest (None where the
     backend has none); the caller checked that the person may see the run."""
-    from k8s_runner.reconcile import pod_request
+    from k8s_runner.reconcile import launch_of, pod_request
 
     request = masked_request(attempt.request or {})
     described: dict[str, Any] = {
@@ -51,18 +50,8 @@ def describe_attempt(attempt: Attempt) -> dict[str, Any]:
     }
     if attempt.backend != "kubernetes":
         return described
-    run = attempt.task_run.run
     pod = pod_request(
-        Launch(
-            attempt.pk,
-            run.pk,
-            run.workflow.name,
-            run.version.number,
-            attempt.task_run.name,
-            attempt.number,
-            request,
-        ),
-        run.workflow.project.namespace,
+        launch_of(attempt, request), attempt.task_run.run.workflow.project.namespace
     )
     backend = kubernetes_backend_of(attempt.backend, attempt.handle or "-")
     settings = backend.manifest_settings if backend else ManifestSettings()

@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -249,20 +250,23 @@ def relaunch(attempt_ids: list[int]) -> None:
         # Read in the same query; a run already launched keeps its namespace.
         namespace = run_namespaces.get_cached(run.pk) or run.workflow.project.namespace
         run_namespaces.remember({run.pk: namespace})
-        launch_attempt(
-            pod_request(
-                Launch(
-                    attempt.pk,
-                    run.pk,
-                    run.workflow.name,
-                    run.version.number,
-                    attempt.task_run.name,
-                    attempt.number,
-                    attempt.request,
-                ),
-                namespace,
-            )
-        )
+        launch_attempt(pod_request(launch_of(attempt), namespace))
+
+
+def launch_of(attempt: Attempt, request: dict[str, Any] | None = None) -> Launch:
+    """The Launch a recorded attempt was (or would be) started from; `request`
+    replaces its recorded request (masked, say). Needs the attempt's task run,
+    run, workflow and version loaded."""
+    run = attempt.task_run.run
+    return Launch(
+        attempt.pk,
+        run.pk,
+        run.workflow.name,
+        run.version.number,
+        attempt.task_run.name,
+        attempt.number,
+        attempt.request if request is None else request,
+    )
 
 
 def pod_request(launch: Launch, project_namespace: str | None = None) -> PodRequest:
