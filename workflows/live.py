@@ -30,6 +30,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 
 from workflows.models import Run, RunEvent
 
@@ -85,8 +86,6 @@ def publish_after_commit(run: Run, events: Sequence[RunEvent]) -> None:
     machine inside the transaction; does nothing in tail mode)."""
     if not settings.FLOWDECK_LIVE_PUSH or not events:
         return
-    from django.db import transaction
-
     payloads = [event_payload(event) for event in events]
     run_changed = any(event.kind == RunEvent.Kind.RUN for event in events)
     run_id = run.pk
