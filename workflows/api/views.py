@@ -118,6 +118,9 @@ VERSION_MESSAGE_PARAMETERS = [
     ),
 ]
 TASK_NAME = OpenApiParameter("task", str, location=OpenApiParameter.PATH)
+ATTEMPT_NUMBER = OpenApiParameter(
+    "attempt", int, description="The attempt number; the latest if omitted."
+)
 PROJECT_PARAMETER = OpenApiParameter(
     "project",
     str,
@@ -717,9 +720,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         parameters=[
             TASK_NAME,
-            OpenApiParameter(
-                "attempt", int, description="The attempt number; the latest if omitted."
-            ),
+            ATTEMPT_NUMBER,
             OpenApiParameter(
                 "tail",
                 int,
@@ -770,9 +771,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         parameters=[
             TASK_NAME,
-            OpenApiParameter(
-                "attempt", int, description="The attempt number; the latest if omitted."
-            ),
+            ATTEMPT_NUMBER,
         ],
         responses={200: PodEventListSerializer, 400: BAD_QUERY, 404: NOT_FOUND},
         description="The Kubernetes Events of one attempt's pod (scheduling, "
@@ -808,9 +807,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         parameters=[
             TASK_NAME,
-            OpenApiParameter(
-                "attempt", int, description="The attempt number; the latest if omitted."
-            ),
+            ATTEMPT_NUMBER,
         ],
         responses={200: AttemptRequestSerializer, 400: BAD_QUERY, 404: NOT_FOUND},
         description="What one attempt asked for: the rendered task (secret env "
