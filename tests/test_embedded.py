@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.net import free_port
+from tests.net import free_port, watch_run
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -222,28 +222,14 @@ def test_a_browser_watching_the_embedded_server_gets_every_event_live(
     server: Server,
 ) -> None:
     """No Redis here: the web process tails the event table for its watchers."""
-    import websocket
-
     diamond = workflow_id(server, "hello-diamond")
     status, run = server.request("POST", f"/api/workflows/{diamond}/runs/", {})
     assert status == 201, run
-    socket = websocket.create_connection(
-        f"ws://127.0.0.1:{server.port}/ws/runs/{run['id']}/",
-        header=[f"Authorization: Token {server.token}"],
-        timeout=60,
+    seq, events = watch_run(
+        f"ws://127.0.0.1:{server.port}/ws/runs/{run['id']}/", server.token
     )
-    try:
-        snapshot = json.loads(socket.recv())
-        assert snapshot["type"] == "snapshot", snapshot
-        seqs = list(range(1, snapshot["seq"] + 1))
-        last: dict[str, Any] = {}
-        while not (last.get("kind") == "run" and last.get("status") == "Succeeded"):
-            message = json.loads(socket.recv())
-            assert message["type"] == "events", message
-            seqs += [event["seq"] for event in message["events"]]
-            last = message["events"][-1]
-    finally:
-        socket.close()
+    assert events[-1]["status"] == "Succeeded"
+    seqs = list(range(1, seq + 1)) + [event["seq"] for event in events]
     assert seqs == list(range(1, len(seqs) + 1))  # none missing, none twice
     status, page = server.request("GET", f"/api/runs/{run['id']}/events/")
     assert status == 200 and page["last_seq"] == seqs[-1]

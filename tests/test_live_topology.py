@@ -4,7 +4,6 @@ websocket client connected to the web process, pushed, in order, none missing.""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -13,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import websocket
 from django.conf import settings
 
 from accounts import tokens
@@ -24,7 +22,7 @@ from tests.k8s_runner.test_worker import (  # noqa: F401 (fixtures)
     worker,
     worker_env,
 )
-from tests.net import free_port
+from tests.net import free_port, watch_run
 from workflows.services.submit import create_workflow, submit_run
 
 pytestmark = [
@@ -95,27 +93,8 @@ def test_a_task_finishing_in_the_worker_reaches_a_browser_of_the_web_process(
     )
     key = tokens.issue(user, name="live")[1]
     run = submit_run(workflow.latest_version, user=user)
-    socket = websocket.create_connection(
-        f"ws://127.0.0.1:{web}/ws/runs/{run.pk}/",
-        header=[f"Authorization: Token {key}"],
-        timeout=30,
-    )
-    try:
-        snapshot = json.loads(socket.recv())
-        assert snapshot["type"] == "snapshot", snapshot
-        seqs = list(range(1, snapshot["seq"] + 1))
-        events = []
-        while (
-            not events
-            or events[-1]["kind"] != "run"
-            or (events[-1]["status"] not in ("Succeeded", "Failed"))
-        ):
-            message = json.loads(socket.recv())
-            assert message["type"] == "events"
-            events += message["events"]
-    finally:
-        socket.close()
-    seqs += [event["seq"] for event in events]
+    seq, events = watch_run(f"ws://127.0.0.1:{web}/ws/runs/{run.pk}/", key, 30)
+    seqs = list(range(1, seq + 1)) + [event["seq"] for event in events]
     assert seqs == list(range(1, len(seqs) + 1))  # none missing, none twice
     assert events[-1]["status"] == "Succeeded"
     finished = [
