@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 
+from benchmarks.throughput import cpu_seconds  # noqa: E402 (after sys.path)
+
 # Whose CPU time to report: the web process, the worker, and these clients.
 PROCESSES: dict[str, int] = {"clients": os.getpid()}
 
@@ -139,13 +141,6 @@ def watch(
     )
     run = Run.objects.get(pk=run.pk)
     return watchers, run
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its reaped children)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(value) for value in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:
