@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -95,16 +96,100 @@ def publish_after_commit(run: Run, events: Sequence[RunEvent]) -> None:
 def publish(run_id: int, payloads: list[dict[str, Any]], run_changed: bool) -> None:
     """Send events to the run's group (and a nudge to the runs list).
 
-    A failure is logged, not raised: the change is committed already, and
-    consumers find the events in the table when they next re-check it.
+    Returns at once: the process's publisher thread sends them, in the order
+    they were published. A failure is logged, not raised: the change is
+    committed already, and consumers find the events in the table when they
+    next re-check it.
     """
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        async_to_sync(_send)(layer, run_id, payloads, run_changed)
-    except Exception:
-        log.warning("could not publish events of run %s", run_id, exc_info=True)
+    publisher.send(layer, run_id, payloads, run_changed)
+
+
+class Publisher:
+    """One thread per process, with an event loop of its own, that sends to the
+    channel layer in publication order.
+
+    The callers are sync code in arbitrary threads (the report pump, a web
+    request's on-commit hook, a test). `async_to_sync` there would run the
+    coroutine in the caller's thread and copy its context variables back and
+    forth, which fails where that thread hosts another event loop (Playwright's
+    sync API marks its loop running in the caller's thread between calls) and
+    crashed the interpreter once greenlets were involved. Here the caller only
+    hands a message to a queue; nothing async ever runs in its thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[_Message] | None = None
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    def send(
+        self,
+        layer: Any,
+        run_id: int,
+        payloads: list[dict[str, Any]],
+        run_changed: bool,
+    ) -> None:
+        loop, messages = self._started()
+        with self._lock:
+            self._pending += 1
+        loop.call_soon_threadsafe(
+            messages.put_nowait, (layer, run_id, payloads, run_changed)
+        )
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until everything published so far was sent (or failed)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _started(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Message]]:
+        with self._lock:
+            # A forked child (a Celery prefork worker) has the loop object but
+            # not the thread: start its own.
+            if self._loop is None or self._queue is None or self._pid != os.getpid():
+                ready = threading.Event()
+                self._pid = os.getpid()
+                self._pending = 0
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=self._run,
+                    args=(self._loop, ready),
+                    name="live-publisher",
+                    daemon=True,
+                ).start()
+                ready.wait()
+            assert self._queue is not None
+            return self._loop, self._queue
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+
+        async def main() -> None:
+            self._queue = asyncio.Queue()
+            ready.set()
+            while True:
+                layer, run_id, payloads, run_changed = await self._queue.get()
+                try:
+                    await _send(layer, run_id, payloads, run_changed)
+                except Exception:
+                    log.warning(
+                        "could not publish events of run %s", run_id, exc_info=True
+                    )
+                finally:
+                    with self._idle:
+                        self._pending -= 1
+                        self._idle.notify_all()
+
+        loop.run_until_complete(main())
+
+
+_Message = tuple[Any, int, list[dict[str, Any]], bool]
+publisher = Publisher()
 
 
 async def _send(

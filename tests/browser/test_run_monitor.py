@@ -40,7 +40,8 @@ T = TypeVar("T")
 
 def off_loop(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call `function` in a thread without Playwright's event loop: Django's
-    after-commit broadcast (async_to_sync) cannot run in a thread that has one."""
+    ORM refuses a thread with a running event loop, and the connections
+    it opens there would outlive the test."""
 
     def call() -> T:
         try:
