@@ -5,13 +5,22 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export FLOWDECK_DATA_DIR ?= $(CURDIR)/.flowdeck
 
-.PHONY: run test lint format bench clean ui ui-test
+.PHONY: run test browser-test lock lint format bench clean ui ui-test
 
-$(VENV)/.installed: pyproject.toml
+# Exactly what CI tested: every package pinned with its hashes in
+# requirements.lock (`make lock` refreshes it from pyproject.toml).
+$(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	touch $@
+
+# Resolve pyproject.toml's ranges (with the dev extra) to the newest versions
+# and pin them with hashes. Run it on purpose and commit the lock on its own.
+lock: $(VENV)/.installed
+	$(PY) -m pip install --quiet 'uv>=0.9,<1'
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+		--python-version 3.11 --python-platform linux --no-header --upgrade \
+		-o requirements.lock
 
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
@@ -24,7 +33,15 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(MAKE) --no-print-directory ui-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory browser-test
+
+# Browser tests in a pytest process of their own: Playwright's sync API runs
+# greenlets and an event loop in the test thread, which must not share an
+# interpreter with the rest of the suite (it crashed it once). Exit code 5 is
+# "no tests collected" (PYTEST_ARGS selected none here).
+browser-test: $(VENV)/.installed
+	$(PY) -m pytest -m browser $(PYTEST_ARGS) || test $$? -eq 5
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
