@@ -19,9 +19,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from k8s_runner.backends.base import Backend, BackendError, PodRequest
+from k8s_runner.backends.base import Backend, BackendError, LiveAttempt, PodRequest
 from workflows.models import Attempt, Run
 from workflows.services.advance import Advance, Launch, advance_run
 from workflows.services.attempts import Report, record_reports
@@ -106,11 +107,17 @@ def get_backend() -> Backend:
 
 def _make_backend() -> Backend:
     if settings.FLOWDECK_BACKEND == "local":
-        from k8s_runner.backends.local import LocalBackend
+        from k8s_runner.backends.local import LocalBackend, Sandbox
 
         slots = settings.FLOWDECK_LOCAL_SLOTS or os.cpu_count() or 1
+        data_dir = Path(settings.DATA_DIR)
+        sandbox = Sandbox(
+            settings.FLOWDECK_LOCAL_SANDBOX,
+            data_dir,
+            [Path(path) for path in settings.FLOWDECK_LOCAL_SANDBOX_PATHS],
+        )
         return LocalBackend(
-            report_pump.submit, data_dir=Path(settings.DATA_DIR), slots=slots
+            report_pump.submit, data_dir=data_dir, slots=slots, sandbox=sandbox
         )
     if settings.FLOWDECK_BACKEND == "kubernetes":
         from k8s_runner.backends.kubernetes import KubernetesBackend
@@ -206,7 +213,8 @@ def carry_out(advance: Advance) -> None:
         ).values_list("pk", "handle"):
             try:
                 backend.cancel(attempt_id, handle)
-            except BackendError:
+            except Exception:
+                # The sweep and recovery ask again; the other cancels go on.
                 logger.exception("cancelling attempt %s failed", attempt_id)
     if advance.launch:
         # Only a Kubernetes pod has a namespace: the local backend skips the query.
@@ -220,6 +228,10 @@ def carry_out(advance: Advance) -> None:
 
 
 def launch_attempt(request: PodRequest) -> None:
+    """Hand the attempt to the backend; a launch that fails for good (a
+    permanent BackendError, or any other exception: a bug, a value the backend
+    chokes on) ends the attempt as an Error with the reason, so that nothing
+    waits on it."""
     try:
         get_backend().launch(request)
     except BackendError as error:
@@ -227,17 +239,24 @@ def launch_attempt(request: PodRequest) -> None:
             # The sweep launches it again once it is stale.
             logger.warning("launching %s failed, will retry: %s", request.name, error)
             return
-        handle_reports(
-            [
-                Report(
-                    request.attempt_id,
-                    AttemptStatus.ERROR,
-                    reason="LaunchFailed",
-                    message=str(error),
-                    at=timezone.now(),
-                )
-            ]
-        )
+        _launch_failed(request, str(error))
+    except Exception as error:
+        logger.exception("launching %s failed", request.name)
+        _launch_failed(request, f"{type(error).__name__}: {error}")
+
+
+def _launch_failed(request: PodRequest, message: str) -> None:
+    handle_reports(
+        [
+            Report(
+                request.attempt_id,
+                AttemptStatus.ERROR,
+                reason="LaunchFailed",
+                message=message,
+                at=timezone.now(),
+            )
+        ]
+    )
 
 
 def relaunch(attempt_ids: list[int]) -> None:
@@ -325,7 +344,7 @@ def sweep() -> None:
         # A process can end with its report lost (a crash between the two):
         # the backend settles live attempts it no longer knows of.
         settled = timezone.now() - STALE_LAUNCH
-        live = list(
+        live = _live_attempts(
             Attempt.objects.filter(
                 status__in=[
                     AttemptStatus.PENDING,
@@ -334,19 +353,26 @@ def sweep() -> None:
                 ],
                 backend=backend.name,
                 started_at__lt=settled,
-            ).values_list("pk", "handle")
+            )
         )
         if live:
             backend.recover(live)
 
 
+def _live_attempts(attempts: QuerySet[Attempt]) -> list[LiveAttempt]:
+    return [
+        LiveAttempt(attempt_id, handle, log_path)
+        for attempt_id, handle, log_path in attempts.values_list(
+            "pk", "handle", "log_path"
+        )
+    ]
+
+
 def recover() -> None:
     """After a worker (re)start: reconcile the backend's view with the database."""
     backend = get_backend()
-    live = list(
-        Attempt.objects.filter(
-            status__in=LIVE_ATTEMPT_STATUSES, backend=backend.name
-        ).values_list("pk", "handle")
+    live = _live_attempts(
+        Attempt.objects.filter(status__in=LIVE_ATTEMPT_STATUSES, backend=backend.name)
     )
     never_started = backend.recover(live)
     if never_started:

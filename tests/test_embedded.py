@@ -233,3 +233,65 @@ def test_a_browser_watching_the_embedded_server_gets_every_event_live(
     assert seqs == list(range(1, len(seqs) + 1))  # none missing, none twice
     status, page = server.request("GET", f"/api/runs/{run['id']}/events/")
     assert status == 200 and page["last_seq"] == seqs[-1]
+
+
+def test_a_kill_of_every_flowdeck_process_mid_run_reruns_nothing(
+    server: Server, tmp_path: Path
+) -> None:
+    """kill -9 of the whole `make run` process group while tasks run; after a
+    restart every task has run exactly once and the run succeeds (no retries
+    allowed: a rerun or a lost exit status would fail it)."""
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+
+    def task(name: str, seconds: float, after: list[str]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "command": ["sh", "-c", f"echo {name} >> {ledger}/{name}; sleep {seconds}"],
+            "dependencies": after,
+        }
+
+    layers = [["a1", "a2", "a3"], ["b1", "b2", "b3"], ["c1", "c2"]]
+    tasks = [task(name, 0.2, []) for name in layers[0]]
+    tasks += [task(name, 3, layers[0]) for name in layers[1]]
+    tasks += [task(name, 0.2, layers[1]) for name in layers[2]]
+    document = {
+        "apiVersion": "flowdeck.io/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "crash-safe"},
+        "spec": {
+            "tasks": tasks,
+            "defaults": {"image": "busybox", "retry": {"limit": 0}},
+        },
+    }
+    status, workflow = server.request("POST", "/api/workflows/", document)
+    assert status == 201, workflow
+    status, run = server.request("POST", f"/api/workflows/{workflow['id']}/runs/", {})
+    assert status == 201, run
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, current = server.request("GET", f"/api/runs/{run['id']}/")
+        states = {t["name"]: t["status"] for t in current["tasks"]}
+        if all(states[name] == "Running" for name in layers[1]):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"layer b never ran: {states}\n{server.output()}")
+    assert server.process is not None
+    os.killpg(server.process.pid, signal.SIGKILL)  # Daphne, the worker, its beat
+    server.process.wait()
+    server.log.close()
+    server.process = None
+    server.start()
+    finished = server.wait_for_run(run["id"])
+    assert finished["status"] == "Succeeded", server.output()
+    attempts = {t["name"]: t["attempts_count"] for t in finished["tasks"]}
+    assert set(attempts.values()) == {1}, attempts
+    for name in [name for layer in layers for name in layer]:
+        assert (ledger / name).read_text() == f"{name}\n", name
+
+
+def test_the_data_directory_is_private_to_the_account(server: Server) -> None:
+    assert server.data_dir.stat().st_mode & 0o777 == 0o700
+    for name in ("flowdeck.sqlite3", "secret_key"):
+        assert (server.data_dir / name).stat().st_mode & 0o077 == 0, name

@@ -123,3 +123,17 @@ def database_from_url(url: str, *, data_dir: Path) -> dict[str, object]:
         f"DATABASE_URL must start with postgres://, postgresql:// or sqlite://, "
         f"not {parsed.scheme!r}"
     )
+
+
+def private_data_dir(path: Path) -> None:
+    """Create `path` readable by this account only (0700), tighten it if it
+    exists, and make what this process creates from now on 0600/0700.
+
+    The embedded database, the secret key and every task's log live there;
+    only the local backend's tasks get a wider umask back (they write files
+    people expect to share).
+    """
+    os.umask(0o077)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)

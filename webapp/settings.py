@@ -12,17 +12,20 @@ from webapp.env import (
     env_int,
     env_list,
     env_str,
+    private_data_dir,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("FLOWDECK_DATA_DIR", str(BASE_DIR / ".flowdeck"))).resolve()
+# The data directory holds the embedded database, the secret key, logs and the
+# broker's spool: private to the account Flowdeck runs as (0700, files 0600).
+private_data_dir(DATA_DIR)
 
 DEBUG = env_bool("FLOWDECK_DEBUG", False)
 SECRET_KEY = env_str("FLOWDECK_SECRET_KEY", "")
 if not SECRET_KEY:
     # The embedded mode keeps a generated key in its data directory so sessions
     # survive restarts; production sets FLOWDECK_SECRET_KEY.
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     _key_file = DATA_DIR / "secret_key"
     if not _key_file.exists():
         import secrets
@@ -228,6 +231,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 FLOWDECK_BACKEND = env_choice("FLOWDECK_BACKEND", "local", ("local", "kubernetes"))
 FLOWDECK_LOCAL_SLOTS = env_int("FLOWDECK_LOCAL_SLOTS", 0, minimum=0)  # 0: CPU count
+# Local tasks in a bubblewrap sandbox that cannot see the data directory beyond
+# their own run (auto: where bwrap works), and extra directories they may write.
+FLOWDECK_LOCAL_SANDBOX = env_choice(
+    "FLOWDECK_LOCAL_SANDBOX", "auto", ("auto", "on", "off")
+)
+FLOWDECK_LOCAL_SANDBOX_PATHS = env_list("FLOWDECK_LOCAL_SANDBOX_PATHS", [])
 FLOWDECK_MAX_TASKS = env_int("FLOWDECK_MAX_TASKS", 2000, minimum=1)
 FLOWDECK_MAX_SPEC_BYTES = env_int(
     "FLOWDECK_MAX_SPEC_BYTES", 2 * 1024 * 1024, minimum=1024

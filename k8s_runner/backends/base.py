@@ -91,6 +91,15 @@ def pod_name(workflow: str, run_id: int, task: str, attempt: int) -> str:
     return f"{name[:54].rstrip('-')}-{digest}"
 
 
+@dataclass(frozen=True, slots=True)
+class LiveAttempt:
+    """An attempt the database believes live, as recover() is given it."""
+
+    attempt_id: int
+    handle: str  # "" when it was never recorded as started
+    log_path: str = ""
+
+
 class Backend(Protocol):
     name: str
 
@@ -107,7 +116,7 @@ class Backend(Protocol):
     def logs(self, log_path: str, handle: str, *, offset: int = 0) -> bytes:
         """The attempt's output from byte `offset` on."""
 
-    def recover(self, live: list[tuple[int, str]]) -> list[int]:
-        """After a restart: given (attempt id, handle) of every attempt the
-        database believes live, adopt what still runs, report what ended, and
-        return the ids that were never started and must be launched again."""
+    def recover(self, live: list[LiveAttempt]) -> list[int]:
+        """After a restart: given every attempt the database believes live,
+        adopt what still runs, report what ended, and return the ids that were
+        never started and must be launched again."""

@@ -32,7 +32,7 @@ from kubernetes import watch as kube_watch
 from kubernetes.client import ApiClient, CoreV1Api, V1ListMeta, V1ObjectMeta, V1Pod
 from kubernetes.client.exceptions import ApiException
 
-from k8s_runner.backends.base import BackendError, PodRequest, Reporter
+from k8s_runner.backends.base import BackendError, LiveAttempt, PodRequest, Reporter
 from k8s_runner.manifests import (
     ALLOW_PRIVILEGED_HINT,
     ATTEMPT_ID_LABEL,
@@ -315,14 +315,14 @@ class KubernetesBackend:
             return b""
         return self.read_log(namespace or self.namespace, name)[offset:]
 
-    def recover(self, live: list[tuple[int, str]]) -> list[int]:
+    def recover(self, live: list[LiveAttempt]) -> list[int]:
         """After a restart: adopt the pods of live attempts (reporting what they
         say, archiving the finished ones' logs), delete pods no live attempt
         owns, report Error for attempts whose pod vanished, and return the
         attempts never launched (no handle, no pod) for launching again."""
         started = self.clock()
-        handles = dict(live)
-        for _, handle in live:
+        handles = {attempt.attempt_id: attempt.handle for attempt in live}
+        for handle in handles.values():
             namespace, _ = split_handle(handle)
             if namespace:
                 self.remember_namespace(namespace)
@@ -347,7 +347,7 @@ class KubernetesBackend:
                         *where(pod), grace_seconds=self.delete_grace_seconds
                     )
         relaunch = []
-        for attempt_id, handle in live:
+        for attempt_id, handle in handles.items():
             if attempt_id in found:
                 continue
             if not handle:

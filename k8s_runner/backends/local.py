@@ -1,10 +1,19 @@
 """The local-process backend for the embedded mode and demos.
 
 Each attempt runs `command + args` as a subprocess of the worker, in its own
-process group and working directory, its output in a log file under the data
+session and working directory, its output in a log file under the data
 directory. It ignores `image` and the Kubernetes-only fields. A slot count
 bounds how many run at once; launches beyond it wait in a priority queue, the
 way a pod waits for a node.
+
+Attempts outlive the worker. A tiny shell wrapper, the session's leader, runs
+the command and writes its exit status next to the log when it ends, so a
+worker that restarts (after a kill -9 of everything but the tasks) records the
+true result of what ran meanwhile instead of running it again. Where bubblewrap
+is installed, the command runs in a sandbox that sees the file system read-only,
+has its run's directory (and a private /tmp) to write in, and cannot see the
+rest of the data directory: another project's logs and secrets, the database,
+the secret key.
 """
 
 from __future__ import annotations
@@ -14,16 +23,19 @@ import heapq
 import itertools
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from k8s_runner.backends.base import BackendError, PodRequest, Reporter
-from workflows.services.attempts import Report
+from k8s_runner.backends.base import BackendError, LiveAttempt, PodRequest, Reporter
+from workflows.reports import Report
 from workflows.states import AttemptStatus
 
 logger = logging.getLogger(__name__)
@@ -33,6 +45,36 @@ logger = logging.getLogger(__name__)
 _INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 _KILL_GRACE_SECONDS = 5.0
 _ADOPTED_POLL_SECONDS = 0.5
+# Cancels of attempts this backend has not (yet) been asked to launch: a launch
+# that arrives after its cancel must not start anything.
+_REMEMBERED_CANCELS = 10_000
+# The session leader of every attempt: runs the command ("$@" after the exit
+# file's path) and records how it ended. When the worker is alive it also
+# waits for this shell; when it is not, the file is all that is left.
+# `echo > file` needs no extra process; a reader only trusts the file once
+# the shell is gone, so a half-written file is never read.
+_WRAPPER = (
+    'exit_file=$1; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFiles:
+    """Where one attempt's process works and leaves its traces."""
+
+    workdir: Path
+    log: Path
+
+    @property
+    def exit(self) -> Path:
+        """The exit status, written by the wrapper when the command ends."""
+        return self.log.with_suffix(".exit")
+
+    @property
+    def pid(self) -> Path:
+        """The wrapper's handle (pid:start), written as soon as it starts, so
+        that a relaunch of an attempt whose handle was never recorded finds it."""
+        return self.log.with_suffix(".pid")
 
 
 @dataclass(slots=True)
@@ -61,20 +103,125 @@ def process_start_time(pid: int) -> str | None:
     return fields[19]
 
 
+class Sandbox:
+    """The bubblewrap command line that confines one attempt, or none.
+
+    `mode` is "auto" (confine when bubblewrap works here), "on" (refuse to
+    launch without it) or "off". `writable` are extra directories tasks may
+    write in (shared scratch space an operator chose).
+    """
+
+    def __init__(
+        self, mode: str, data_dir: Path, writable: Sequence[Path] = ()
+    ) -> None:
+        self.mode = mode
+        self.data_dir = data_dir
+        self.writable = tuple(writable)
+        self._program: str | None = None
+        self._probed = False
+        self._lock = threading.Lock()
+
+    @property
+    def program(self) -> str | None:
+        """bubblewrap's path when it is to be used; None when tasks run bare."""
+        with self._lock:
+            if not self._probed:
+                self._probed = True
+                self._program = self._probe()
+            return self._program
+
+    def _probe(self) -> str | None:
+        if self.mode == "off":
+            return None
+        program = shutil.which("bwrap")
+        problem = "bubblewrap (bwrap) is not installed"
+        if program is not None:
+            trial = subprocess.run(
+                [program, "--ro-bind", "/", "/", "--unshare-pid", "true"],
+                capture_output=True,
+                timeout=10,
+            )
+            if trial.returncode == 0:
+                return program
+            problem = f"bwrap does not work here: {trial.stderr.decode().strip()}"
+        if self.mode == "on":
+            logger.error("local tasks cannot run: %s", problem)
+        else:
+            logger.warning(
+                "local tasks run WITHOUT a sandbox (%s): a task can read the "
+                "data directory %s, and with it every project's secrets; "
+                "install bubblewrap (Debian package bubblewrap)",
+                problem,
+                self.data_dir,
+            )
+        return None
+
+    def prefix(self, run_dir: Path, workdir: Path) -> list[str]:
+        """The command line to put before the task's own."""
+        program = self.program
+        if program is None:
+            if self.mode == "on":
+                raise BackendError(
+                    "FLOWDECK_LOCAL_SANDBOX=on but bubblewrap is not usable here",
+                    permanent=True,
+                )
+            return []
+        # Later mounts cover earlier ones: the data directory is hidden even
+        # where it lies under /tmp or a writable path, then this run's part of
+        # it is shown again, writable.
+        command = [
+            program,
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--die-with-parent",
+            "--tmpfs",
+            "/tmp",
+        ]
+        for path in self.writable:
+            command += ["--bind-try", str(path), str(path)]
+        command += [
+            "--tmpfs",
+            str(self.data_dir),
+            "--bind",
+            str(run_dir),
+            str(run_dir),
+            "--chdir",
+            str(workdir),
+            "--",
+        ]
+        return command
+
+
 class LocalBackend:
     name = "local"
     # recover() is cheap here (a /proc read per attempt), so the sweep runs it.
     recovers_in_sweep = True
 
-    def __init__(self, reporter: Reporter, *, data_dir: Path, slots: int) -> None:
+    def __init__(
+        self,
+        reporter: Reporter,
+        *,
+        data_dir: Path,
+        slots: int,
+        sandbox: Sandbox | None = None,
+    ) -> None:
         self._reporter = reporter
         self._data_dir = data_dir
         self._slots = max(1, slots)
+        self._sandbox = sandbox or Sandbox("off", data_dir)
         self._lock = threading.Lock()
         self._queue: list[tuple[int, int, PodRequest]] = []
         self._order = itertools.count()
         self._queued: set[int] = set()
         self._live: dict[int, _Live | None] = {}  # None: a slot reserved, spawning
+        self._cancelled: OrderedDict[int, None] = OrderedDict()
 
     # -- the Backend interface ---------------------------------------------------
 
@@ -95,17 +242,22 @@ class LocalBackend:
         with self._lock:
             if request.attempt_id in self._queued or request.attempt_id in self._live:
                 return
-            self._queued.add(request.attempt_id)
-            heapq.heappush(self._queue, (-request.priority, next(self._order), request))
+            cancelled = request.attempt_id in self._cancelled
+            if not cancelled:
+                self._queued.add(request.attempt_id)
+                heapq.heappush(
+                    self._queue, (-request.priority, next(self._order), request)
+                )
+        if cancelled:
+            self._report(request, Report(request.attempt_id, AttemptStatus.CANCELLED))
+            return
         self._fill()
 
     def cancel(self, attempt_id: int, handle: str) -> None:
         with self._lock:
-            if attempt_id in self._queued:
-                self._queued.discard(attempt_id)  # dropped when it reaches the head
-                queued = True
-            else:
-                queued = False
+            self._remember_cancel(attempt_id)
+            queued = attempt_id in self._queued
+            self._queued.discard(attempt_id)  # dropped when it reaches the head
             live = self._live.get(attempt_id)
             if live is not None:
                 live.cancelled = True
@@ -113,6 +265,12 @@ class LocalBackend:
             self._reporter(Report(attempt_id, AttemptStatus.CANCELLED, at=_now()))
         elif live is not None:
             self._terminate(live)
+        elif handle:
+            # Started by an earlier worker and not adopted (yet): stop it by its
+            # handle, if that process is still the one we started.
+            pid, started = _parse_handle(handle)
+            if pid and process_start_time(pid) == started:
+                _signal_group(pid, signal.SIGTERM)
 
     def status(self, attempt_id: int, handle: str) -> Report | None:
         with self._lock:
@@ -133,36 +291,61 @@ class LocalBackend:
         except FileNotFoundError:
             return b""
 
-    def recover(self, live: list[tuple[int, str]]) -> list[int]:
+    def recover(self, live: list[LiveAttempt]) -> list[int]:
         relaunch: list[int] = []
-        for attempt_id, handle in live:
+        for attempt in live:
             with self._lock:
-                if attempt_id in self._live or attempt_id in self._queued:
-                    continue
-            if not handle:
-                relaunch.append(attempt_id)
-                continue
-            pid, started = _parse_handle(handle)
-            if pid and process_start_time(pid) == started:
-                self._adopt(attempt_id, pid, handle)
-            else:
-                self._reporter(
-                    Report(
-                        attempt_id,
-                        AttemptStatus.ERROR,
-                        reason="ProcessLost",
-                        message="the process had ended when the worker restarted; "
-                        "its exit status is unknown",
-                        at=_now(),
-                    )
+                known = attempt.attempt_id in self._live or (
+                    attempt.attempt_id in self._queued
                 )
+            if known:
+                continue
+            if not attempt.handle:
+                # Never recorded as started; launch() finds it if it did start.
+                relaunch.append(attempt.attempt_id)
+                continue
+            exit_file = (
+                Path(attempt.log_path).with_suffix(".exit")
+                if attempt.log_path
+                else None
+            )
+            pid, started = _parse_handle(attempt.handle)
+            if pid and process_start_time(pid) == started:
+                self._adopt(attempt.attempt_id, pid, started, exit_file)
+            else:
+                self._reporter(_ended(attempt.attempt_id, exit_file, cancelled=False))
         return relaunch
 
     def idle(self) -> bool:
         with self._lock:
             return not self._live and not self._queued
 
+    def files(self, request: PodRequest) -> AttemptFiles:
+        run_dir = f"run-{request.run_id}"
+        return AttemptFiles(
+            workdir=self._data_dir
+            / "work"
+            / run_dir
+            / request.task
+            / str(request.attempt),
+            log=self._data_dir
+            / "logs"
+            / run_dir
+            / request.task
+            / f"{request.attempt}.log",
+        )
+
     # -- internals -----------------------------------------------------------------
+
+    def _remember_cancel(self, attempt_id: int) -> None:
+        """Keep the cancel of an attempt (the caller holds the lock)."""
+        self._cancelled[attempt_id] = None
+        self._cancelled.move_to_end(attempt_id)
+        while len(self._cancelled) > _REMEMBERED_CANCELS:
+            self._cancelled.popitem(last=False)
+
+    def _report(self, request: PodRequest, report: Report) -> None:
+        self._reporter(replace(report, at=_now(), run_id=request.run_id or None))
 
     def _fill(self) -> None:
         while True:
@@ -177,17 +360,23 @@ class LocalBackend:
                         break
                 if request is None:
                     return
-            self._spawn(request)
-
-    def _paths(self, request: PodRequest) -> tuple[Path, Path]:
-        run_dir = f"run-{request.run_id}"
-        workdir = (
-            self._data_dir / "work" / run_dir / request.task / str(request.attempt)
-        )
-        log = (
-            self._data_dir / "logs" / run_dir / request.task / f"{request.attempt}.log"
-        )
-        return workdir, log
+            try:
+                self._start(request)
+            except Exception as error:
+                # Whatever went wrong, the attempt ends with the reason and its
+                # slot is free again: one bad task must never block the rest.
+                logger.exception("launching attempt %s failed", request.attempt_id)
+                with self._lock:
+                    self._live.pop(request.attempt_id, None)
+                self._report(
+                    request,
+                    Report(
+                        request.attempt_id,
+                        AttemptStatus.ERROR,
+                        reason="LaunchFailed",
+                        message=f"could not launch: {error}",
+                    ),
+                )
 
     def _environment(self, request: PodRequest, workdir: Path) -> dict[str, str]:
         env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
@@ -203,56 +392,106 @@ class LocalBackend:
             env[variable["name"]] = variable.get("value") or ""
         return env
 
-    def _spawn(self, request: PodRequest) -> None:
-        workdir, log_path = self._paths(request)
-        try:
-            workdir.mkdir(parents=True, exist_ok=True)
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "ab") as log:
-                process = subprocess.Popen(
-                    [*request.command, *request.args],
-                    cwd=workdir,
-                    env=self._environment(request, workdir),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own group: kill it whole
-                    close_fds=True,
-                )
-        except OSError as error:
+    def _start(self, request: PodRequest) -> None:
+        """Start the attempt in its reserved slot, or find that it started
+        before (a relaunch after a restart) and follow that instead."""
+        files = self.files(request)
+        if self._resume(request, files):
+            return
+        program = (request.command or request.args)[0]
+        env = self._environment(request, files.workdir)
+        if shutil.which(program, path=env["PATH"]) is None:
             with self._lock:
                 self._live.pop(request.attempt_id, None)
-            program = (request.command or request.args)[0]
-            self._reporter(
+            self._report(
+                request,
                 Report(
                     request.attempt_id,
                     AttemptStatus.FAILED,
                     reason="StartError",
-                    message=f"could not start {program}: {error.strerror or error}",
-                    log_path=str(log_path),
-                    at=_now(),
-                    run_id=request.run_id,
-                )
+                    message=f"could not start {program}: No such file or directory "
+                    "(or not executable)",
+                    log_path=str(files.log),
+                ),
             )
-            self._fill()
             return
+        files.workdir.mkdir(parents=True, exist_ok=True)
+        files.log.parent.mkdir(parents=True, exist_ok=True)
+        sandbox = self._sandbox.prefix(files.workdir.parent.parent, files.workdir)
+        with open(files.log, "ab") as log:
+            process = subprocess.Popen(
+                [
+                    "sh",
+                    "-c",
+                    _WRAPPER,
+                    "flowdeck-attempt",
+                    str(files.exit),
+                    *sandbox,
+                    *request.command,
+                    *request.args,
+                ],
+                cwd=files.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: kill it whole; outlive us
+                close_fds=True,
+                umask=0o022,
+            )
         handle = f"{process.pid}:{process_start_time(process.pid) or ''}"
+        files.pid.write_text(handle)
         live = _Live(request, process, process.pid)
         with self._lock:
             self._live[request.attempt_id] = live
-        self._reporter(
+            cancelled = request.attempt_id in self._cancelled
+            live.cancelled = cancelled
+        self._report(
+            request,
             Report(
                 request.attempt_id,
                 AttemptStatus.RUNNING,
                 handle=handle,
-                log_path=str(log_path),
-                at=_now(),
-                run_id=request.run_id,
-            )
+                log_path=str(files.log),
+            ),
         )
+        if cancelled:  # cancelled while it was being started
+            self._terminate(live)
         threading.Thread(
             target=self._wait, args=(live,), name=f"wait-{process.pid}", daemon=True
         ).start()
+
+    def _resume(self, request: PodRequest, files: AttemptFiles) -> bool:
+        """True when this attempt started before: its end is reported, or its
+        still running process adopted, and nothing is started again."""
+        try:
+            handle = files.pid.read_text().strip()
+        except FileNotFoundError:
+            return False
+        pid, started = _parse_handle(handle)
+        if pid and process_start_time(pid) == started:
+            self._report(
+                request,
+                Report(
+                    request.attempt_id,
+                    AttemptStatus.RUNNING,
+                    handle=handle,
+                    log_path=str(files.log),
+                ),
+            )
+            self._adopt(request.attempt_id, pid, started, files.exit)
+            return True
+        with self._lock:
+            self._live.pop(request.attempt_id, None)
+        self._reporter(
+            replace(
+                _ended(request.attempt_id, files.exit, cancelled=False),
+                handle=handle,
+                log_path=str(files.log),
+                run_id=request.run_id or None,
+            )
+        )
+        return True
 
     def _wait(self, live: _Live) -> None:
         assert live.process is not None
@@ -277,28 +516,11 @@ class LocalBackend:
                 reason="DeadlineExceeded",
                 message=f"killed after its timeout of {request.timeout:g}s",
             )
-        elif code == 0:
-            report = Report(request.attempt_id, AttemptStatus.SUCCEEDED, exit_code=0)
-        elif code is not None and code < 0:
-            name = signal.Signals(-code).name
-            report = Report(
-                request.attempt_id,
-                AttemptStatus.FAILED,
-                exit_code=128 - code,
-                reason="Signal",
-                message=f"killed by {name}",
-            )
         else:
-            report = Report(
-                request.attempt_id,
-                AttemptStatus.FAILED,
-                exit_code=code,
-                reason="Error",
-                message=f"exited with code {code}",
-            )
+            report = _exit_report(request.attempt_id, code)
         # Report before forgetting the attempt: a sweep that finds it unknown
         # must find its report already queued ahead of any "lost" verdict.
-        self._reporter(replace(report, at=_now(), run_id=request.run_id or None))
+        self._report(request, report)
         with self._lock:
             self._live.pop(request.attempt_id, None)
         self._fill()
@@ -312,40 +534,89 @@ class LocalBackend:
             while time.monotonic() < deadline:
                 if live.process is not None and live.process.poll() is not None:
                     break
+                if live.process is None and process_start_time(live.pid) is None:
+                    break
                 time.sleep(0.05)
             # The leader may be gone while children it spawned still run.
             _signal_group(live.pid, signal.SIGKILL)
 
         threading.Thread(target=escalate, daemon=True).start()
 
-    def _adopt(self, attempt_id: int, pid: int, handle: str) -> None:
+    def _adopt(
+        self, attempt_id: int, pid: int, started: str, exit_file: Path | None
+    ) -> None:
         """Follow a process a previous worker started: we cannot wait() for it,
-        so poll until it is gone; its exit status is lost with the old worker."""
+        so poll until it is gone, then read the exit status it left."""
         request = PodRequest(attempt_id, 0, "", 0, "", 0, None, (), ())
         live = _Live(request, None, pid)
         with self._lock:
             self._live[attempt_id] = live
-        started = handle.partition(":")[2]
+            live.cancelled = attempt_id in self._cancelled
 
         def poll() -> None:
             while process_start_time(pid) == started:
                 time.sleep(_ADOPTED_POLL_SECONDS)
-            status = AttemptStatus.CANCELLED if live.cancelled else AttemptStatus.ERROR
-            self._reporter(
-                Report(
-                    attempt_id,
-                    status,
-                    reason="ProcessLost",
-                    message="the worker restarted while the process ran; "
-                    "its exit status is unknown",
-                    at=_now(),
-                )
-            )
+            self._reporter(_ended(attempt_id, exit_file, cancelled=live.cancelled))
             with self._lock:
                 self._live.pop(attempt_id, None)
             self._fill()
 
         threading.Thread(target=poll, name=f"adopted-{pid}", daemon=True).start()
+
+
+def _exit_report(attempt_id: int, code: int | None) -> Report:
+    """What an exit code says about the attempt."""
+    if code == 0:
+        return Report(attempt_id, AttemptStatus.SUCCEEDED, exit_code=0)
+    if code is not None and code < 0:  # the wrapper itself was killed
+        code = 128 - code
+    if code is not None and code > 128 and _signal_name(code - 128):
+        return Report(
+            attempt_id,
+            AttemptStatus.FAILED,
+            exit_code=code,
+            reason="Signal",
+            message=f"exited with code {code} (killed by {_signal_name(code - 128)})",
+        )
+    return Report(
+        attempt_id,
+        AttemptStatus.FAILED,
+        exit_code=code,
+        reason="Error",
+        message=f"exited with code {code}",
+    )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return ""
+
+
+def _ended(attempt_id: int, exit_file: Path | None, *, cancelled: bool) -> Report:
+    """The report of an attempt whose process is gone, from the exit status its
+    wrapper left; an Error when it left none (killed with its wrapper)."""
+    try:
+        if exit_file is None:
+            raise FileNotFoundError("no log path recorded")
+        text = exit_file.read_text().strip()
+        ended_at = datetime.fromtimestamp(exit_file.stat().st_mtime, UTC)
+        code = int(text)
+    except (OSError, ValueError):
+        if cancelled:
+            return Report(attempt_id, AttemptStatus.CANCELLED, at=_now())
+        return Report(
+            attempt_id,
+            AttemptStatus.ERROR,
+            reason="ProcessLost",
+            message="the process ended while no worker watched it and left no "
+            "exit status",
+            at=_now(),
+        )
+    if cancelled:
+        return Report(attempt_id, AttemptStatus.CANCELLED, exit_code=code, at=ended_at)
+    return replace(_exit_report(attempt_id, code), at=ended_at)
 
 
 def _parse_handle(handle: str) -> tuple[int | None, str]:

@@ -19,7 +19,7 @@ from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from k8s_runner import reconcile
-from k8s_runner.backends.base import BackendError, PodRequest
+from k8s_runner.backends.base import BackendError, LiveAttempt, PodRequest
 from k8s_runner.backends.kubernetes import KubernetesBackend, ResourceExpired
 from k8s_runner.manifests import ATTEMPT_ID_LABEL, SELECTOR
 from k8s_runner.watcher import PodWatcher
@@ -519,7 +519,7 @@ def test_recover_relaunches_what_was_never_launched_and_deletes_orphans(
     # of live ones); pretend it is old.
     later = backend.clock() + timedelta(minutes=5)
     backend.clock = lambda: later
-    assert backend.recover([(123_456, "")]) == [123_456]
+    assert backend.recover([LiveAttempt(123_456, "")]) == [123_456]
     wait_until(lambda: not flowdeck.pods(), what="the orphan's deletion")
 
 

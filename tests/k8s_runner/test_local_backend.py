@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from k8s_runner.backends.base import BackendError, PodRequest
-from k8s_runner.backends.local import LocalBackend, process_start_time
+from k8s_runner.backends.base import BackendError, LiveAttempt, PodRequest
+from k8s_runner.backends.local import LocalBackend, Sandbox, process_start_time
 from workflows.services.attempts import Report
 from workflows.states import AttemptStatus
 
@@ -179,21 +180,157 @@ def test_a_task_without_a_command_is_refused(backend):
         backend.launch(request(51, "", command=(), args=()))
 
 
-def test_after_a_restart_live_processes_are_adopted_and_lost_ones_are_errors(
+def test_after_a_restart_live_processes_are_adopted_and_keep_their_exit_status(
     reports, tmp_path
 ):
     first = LocalBackend(reports, data_dir=tmp_path, slots=2)
-    first.launch(request(60, "sleep 1"))
-    handle = reports.wait_for(60, {AttemptStatus.RUNNING}).handle
+    first.launch(request(60, "sleep 1; exit 3"))
+    running = reports.wait_for(60, {AttemptStatus.RUNNING})
     # A new backend stands for the restarted worker: it did not start pid 60.
     restarted_reports = Reports()
     restarted = LocalBackend(restarted_reports, data_dir=tmp_path, slots=2)
     gone_handle = f"{os.getpid() + 10**6}:1"
-    relaunch = restarted.recover([(60, handle), (61, gone_handle), (62, "")])
+    relaunch = restarted.recover(
+        [
+            LiveAttempt(60, running.handle, running.log_path),
+            LiveAttempt(61, gone_handle, str(tmp_path / "none.log")),
+            LiveAttempt(62, ""),
+        ]
+    )
     assert relaunch == [62]
     lost = restarted_reports.wait_for(61, TERMINAL, timeout=2)
     assert lost.status == AttemptStatus.ERROR and lost.reason == "ProcessLost"
-    assert restarted.status(60, handle) is not None  # adopted while it runs
+    assert restarted.status(60, running.handle) is not None  # adopted while it runs
     ended = restarted_reports.wait_for(60, TERMINAL, timeout=10)
-    assert ended.status == AttemptStatus.ERROR
-    assert "exit status is unknown" in ended.message
+    assert (ended.status, ended.exit_code) == (AttemptStatus.FAILED, 3)
+
+
+def test_a_process_that_ended_while_no_worker_watched_reports_its_true_result(
+    reports, tmp_path
+):
+    first = LocalBackend(reports, data_dir=tmp_path, slots=2)
+    first.launch(request(63, "echo done"))
+    running = reports.wait_for(63, {AttemptStatus.RUNNING})
+    reports.wait_for(63, TERMINAL)  # the first worker's report, lost with it
+    restarted_reports = Reports()
+    restarted = LocalBackend(restarted_reports, data_dir=tmp_path, slots=2)
+    assert restarted.recover([LiveAttempt(63, running.handle, running.log_path)]) == []
+    ended = restarted_reports.wait_for(63, TERMINAL, timeout=2)
+    assert (ended.status, ended.exit_code) == (AttemptStatus.SUCCEEDED, 0)
+    assert ended.at is not None
+
+
+def test_relaunching_an_attempt_whose_start_was_never_recorded_does_not_run_it_twice(
+    reports, tmp_path
+):
+    marker = tmp_path / "runs"
+    first = LocalBackend(reports, data_dir=tmp_path, slots=2)
+    first.launch(request(64, f"echo x >> {marker}; sleep 1"))
+    reports.wait_for(64, {AttemptStatus.RUNNING})
+    # The worker died before the Running report was recorded: the database
+    # still says Launching with no handle, so recovery launches it again.
+    restarted_reports = Reports()
+    restarted = LocalBackend(restarted_reports, data_dir=tmp_path, slots=2)
+    restarted.launch(request(64, f"echo x >> {marker}; sleep 1"))
+    assert restarted_reports.wait_for(64, {AttemptStatus.RUNNING}).handle
+    ended = restarted_reports.wait_for(64, TERMINAL, timeout=10)
+    assert ended.status == AttemptStatus.SUCCEEDED
+    assert marker.read_text() == "x\n"
+
+
+def test_a_launch_that_fails_in_any_way_ends_as_an_error_and_frees_its_slot(
+    reports, tmp_path
+):
+    backend = LocalBackend(reports, data_dir=tmp_path, slots=1)
+    # A NUL byte cannot reach execve: Popen raises ValueError, not OSError.
+    backend.launch(request(70, "echo \0 bad"))
+    failed = reports.wait_for(70, TERMINAL)
+    assert (failed.status, failed.reason) == (AttemptStatus.ERROR, "LaunchFailed")
+    assert "null byte" in failed.message
+    backend.launch(request(71, "true"))
+    assert reports.wait_for(71, TERMINAL).status == AttemptStatus.SUCCEEDED
+    assert backend.idle()
+
+
+def test_a_launch_that_arrives_after_its_cancel_starts_nothing(
+    backend, reports, tmp_path
+):
+    backend.cancel(72, "")
+    backend.launch(request(72, f"touch {tmp_path / 'ran'}"))
+    assert reports.wait_for(72, TERMINAL).status == AttemptStatus.CANCELLED
+    time.sleep(0.3)
+    assert not (tmp_path / "ran").exists()
+    assert backend.idle()
+
+
+def test_a_cancel_that_arrives_while_the_process_starts_kills_it(
+    backend, reports, monkeypatch
+):
+    original = backend.files
+
+    def slow_files(req: PodRequest):  # the cancel lands while _start runs
+        backend.cancel(req.attempt_id, "")
+        return original(req)
+
+    monkeypatch.setattr(backend, "files", slow_files)
+    started = time.monotonic()
+    backend.launch(request(73, "sleep 30"))
+    done = reports.wait_for(73, TERMINAL)
+    assert done.status == AttemptStatus.CANCELLED
+    assert time.monotonic() - started < 5
+
+
+def sandboxed(reports: Reports, data_dir: Path, **options: object) -> LocalBackend:
+    if shutil.which("bwrap") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("bubblewrap is missing: .ci/run installs it")
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    sandbox = Sandbox("on", data_dir, **options)  # type: ignore[arg-type]
+    return LocalBackend(reports, data_dir=data_dir, slots=2, sandbox=sandbox)
+
+
+def test_a_sandboxed_task_sees_only_its_own_run_of_the_data_directory(
+    reports, tmp_path
+):
+    data = tmp_path / "data"
+    (data / "logs" / "run-1").mkdir(parents=True)
+    (data / "secret_key").write_text("top secret")
+    (data / "logs" / "run-1" / "other.log").write_text("another run's log")
+    backend = sandboxed(reports, data)
+    script = (
+        f"cat {data}/secret_key; cat {data}/logs/run-1/other.log; "
+        "ls /proc | grep -c '^[0-9]' > procs; "
+        f'echo mine > "$FLOWDECK_RUN_DIR/shared"; touch /usr/escaped; '
+        "echo private > /tmp/scratch; echo finished"
+    )
+    backend.launch(request(80, script))
+    running = reports.wait_for(80, {AttemptStatus.RUNNING})
+    assert reports.wait_for(80, TERMINAL).status == AttemptStatus.SUCCEEDED
+    log = Path(running.log_path).read_text()
+    assert "top secret" not in log and "another run's log" not in log
+    assert "No such file" in log and "Read-only file system" in log
+    assert log.rstrip().endswith("finished")
+    run_dir = data / "work" / "run-7"
+    assert (run_dir / "shared").read_text() == "mine\n"
+    assert not Path("/usr/escaped").exists()
+    # Its own pid namespace: the shell, bwrap's init and the ls, not the worker.
+    assert int((run_dir / "task-80" / "1" / "procs").read_text()) < 5
+
+
+def test_a_sandboxed_task_may_write_where_the_operator_allows(reports, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    backend = sandboxed(reports, tmp_path / "data", writable=[shared])
+    backend.launch(request(81, f"echo hi > {shared}/out"))
+    assert reports.wait_for(81, TERMINAL).status == AttemptStatus.SUCCEEDED
+    assert (shared / "out").read_text() == "hi\n"
+
+
+def test_without_a_usable_sandbox_the_on_mode_refuses_to_launch(reports, tmp_path):
+    sandbox = Sandbox("on", tmp_path)
+    sandbox._probed, sandbox._program = True, None  # as where bwrap is missing
+    backend = LocalBackend(reports, data_dir=tmp_path, slots=1, sandbox=sandbox)
+    backend.launch(request(82, "true"))
+    failed = reports.wait_for(82, TERMINAL)
+    assert (failed.status, failed.reason) == (AttemptStatus.ERROR, "LaunchFailed")
+    assert "bubblewrap" in failed.message

@@ -209,3 +209,99 @@ def test_the_sweep_settles_an_attempt_whose_process_ended_unreported(user):
     attempt = Attempt.objects.get(pk=launch.attempt_id)
     assert (attempt.status, attempt.reason) == ("Error", "ProcessLost")
     assert run.status == RunStatus.FAILED
+
+
+def test_launches_that_lose_the_race_with_a_cancel_start_nothing(user, tmp_path):
+    ledger = tmp_path / "started"
+    doc = workflow_document(
+        "cancelled-early",
+        [shell_task(f"t{n}", f"echo t{n} >> {ledger}; sleep 30") for n in range(4)],
+    )
+    workflow = create_workflow(doc, author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    # The plan is committed (attempts Launching) but its launches are still on
+    # their way to the backend when the cancel is planned and carried out.
+    planned = advance_run(run.pk, backend="local")
+    assert len(planned.launch) == 4
+    cancel_run(run.pk)
+    reconcile.reconcile(run.pk)
+    reconcile.carry_out(planned)
+    run = wait_for_end(run)
+    assert run.status == RunStatus.CANCELLED
+    time.sleep(0.5)
+    assert not ledger.exists(), "a task of the cancelled run started"
+    statuses = set(Attempt.objects.filter(task_run__run=run).values_list("status"))
+    assert statuses == {("Cancelled",)}
+
+
+def test_a_process_reported_started_after_its_cancel_is_stopped_and_recorded(user):
+    from workflows.services.attempts import Report, record_reports
+    from workflows.states import AttemptStatus
+
+    workflow = create_workflow(
+        workflow_document("stray", [shell_task("t", "sleep 30")]), author=user
+    )
+    run = submit_run(workflow.latest_version, user=user)
+    launch = advance_run(run.pk, backend="local").launch[0]
+    cancel_run(run.pk)
+    advance_run(run.pk, backend="local")  # the attempt is Cancelled, never launched
+    # Another worker's launch got through anyway: its process reports Running.
+    stray = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    from k8s_runner.backends.local import process_start_time
+
+    handle = f"{stray.pid}:{process_start_time(stray.pid)}"
+    try:
+        [advance] = record_reports(
+            [Report(launch.attempt_id, AttemptStatus.RUNNING, handle=handle)]
+        )
+        assert advance.cancel == [launch.attempt_id]
+        reconcile.carry_out(advance)
+        stray.wait(timeout=10)  # stopped by its handle
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+    attempt = Attempt.objects.get(pk=launch.attempt_id)
+    assert (attempt.status, attempt.handle) == ("Cancelled", handle)
+    assert run.events.filter(data__reason="StartedAfterCancel").count() == 1
+    # A repeated report (the watcher's next event) stops it again, quietly.
+    assert record_reports(
+        [Report(launch.attempt_id, AttemptStatus.RUNNING, handle=handle)]
+    )[0].cancel == [launch.attempt_id]
+    assert run.events.filter(data__reason="StartedAfterCancel").count() == 1
+
+
+def test_one_runs_failing_reports_neither_block_nor_lose_another_runs(
+    user, monkeypatch
+):
+    from workflows.services import attempts as attempts_service
+    from workflows.services.attempts import Report, record_reports
+    from workflows.states import AttemptStatus
+
+    workflow = create_workflow(
+        workflow_document("pair", [shell_task("t")]), author=user
+    )
+    bad = submit_run(workflow.latest_version, user=user)
+    good = submit_run(workflow.latest_version, user=user)
+    bad_launch = advance_run(bad.pk, backend="local").launch[0]
+    good_launch = advance_run(good.pk, backend="local").launch[0]
+    apply_report = attempts_service._apply_report
+
+    def broken(txn, attempt, report):
+        if txn.run.pk == bad.pk:
+            raise OverflowError("date value out of range")
+        return apply_report(txn, attempt, report)
+
+    monkeypatch.setattr(attempts_service, "_apply_report", broken)
+    # The bad run's report comes first in the batch.
+    record_reports(
+        [
+            Report(bad_launch.attempt_id, AttemptStatus.SUCCEEDED, exit_code=0),
+            Report(good_launch.attempt_id, AttemptStatus.SUCCEEDED, exit_code=0),
+        ]
+    )
+    good.refresh_from_db()
+    assert good.status == RunStatus.SUCCEEDED
+    failed = Attempt.objects.get(pk=bad_launch.attempt_id)
+    assert (failed.status, failed.reason) == ("Error", "RecordFailed")
+    assert "OverflowError: date value out of range" in failed.message
+    assert bad.tasks.get().status == TaskStatus.ERROR

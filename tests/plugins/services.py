@@ -10,6 +10,7 @@ server binary is an error, never a skip.
 from __future__ import annotations
 
 import atexit
+import getpass
 import os
 import shutil
 import socket
@@ -147,6 +148,12 @@ def ensure_services() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="flowdeck-test-services-"))
     atexit.register(shutil.rmtree, workdir, True)
     os.environ.setdefault("FLOWDECK_DATA_DIR", str(workdir / "data"))
+    # Tasks in the local backend's sandbox see a private /tmp; tests hand them
+    # marker files in pytest's temporary directories, so those stay shared.
+    os.environ.setdefault(
+        "FLOWDECK_LOCAL_SANDBOX_PATHS",
+        str(Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"),
+    )
     for variable, start in (
         ("DATABASE_URL", start_postgres),
         ("REDIS_URL", start_redis),

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from workflows.blueprints import blueprint_of
-from workflows.models import Attempt, RunEvent
+from workflows.models import Attempt, Run, RunEvent
 from workflows.reports import Report as Report  # re-exported: its old home
 from workflows.services import rows
 from workflows.services.advance import Advance, advance_locked, end_attempt
+from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.states import (
     ATTEMPT_TRANSITIONS,
+    BUSY_TASK_STATUSES,
     TERMINAL_ATTEMPT_STATUSES,
     AttemptStatus,
     TaskStatus,
     check_attempt_transition,
 )
+
+log = logging.getLogger(__name__)
 
 
 def record_report(report: Report, *, advance: bool = True) -> Advance | None:
@@ -34,6 +39,10 @@ def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[A
     successors can launch at once; the returned Advances say what to launch.
     Idempotent: a report that repeats what is recorded (a duplicate watch
     event, a redelivered message) changes nothing.
+
+    Runs are independent: when one run's transaction fails (twice), its
+    reported attempts end as Error with the reason and the other runs'
+    reports are recorded all the same.
     """
     reports = list(reports)
     attempt_runs = {r.attempt_id: r.run_id for r in reports if r.run_id is not None}
@@ -48,21 +57,122 @@ def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[A
             by_run[attempt_runs[report.attempt_id]].append(report)
     advances = []
     for run_id, run_reports in by_run.items():
+        for trial in range(_RECORD_TRIALS):
+            try:
+                result = _record_run_reports(run_id, run_reports, advance=advance)
+            except Run.DoesNotExist:
+                result = None  # deleted meanwhile: nothing to record
+            except Exception as error:
+                if trial + 1 < _RECORD_TRIALS:
+                    continue
+                log.exception(
+                    "recording %d report(s) of run %s failed", len(run_reports), run_id
+                )
+                result = _record_failure(run_id, run_reports, error)
+            if result is not None:
+                advances.append(result)
+            break
+    return advances
+
+
+# A failed transaction is tried once more (a deadlock, a dropped connection)
+# before its reports are given up as errors.
+_RECORD_TRIALS = 2
+
+
+def _record_run_reports(
+    run_id: int, run_reports: list[Report], *, advance: bool
+) -> Advance | None:
+    with locked_run(run_id) as txn:
+        attempts = rows.attempts_with_tasks(run_id, (r.attempt_id for r in run_reports))
+        changed: dict[str, TaskStatus] = {}
+        strays: list[int] = []
+        for report in run_reports:
+            attempt = attempts.get(report.attempt_id)
+            if attempt is None:
+                continue  # a report naming another run's attempt
+            if _is_stray(txn, attempt, report):
+                strays.append(attempt.pk)
+                continue
+            moved = _apply_report(txn, attempt, report)
+            if moved is not None:
+                changed[attempt.task_run.name] = moved
+        result: Advance | None = None
+        if changed and advance:
+            backend = attempts[run_reports[0].attempt_id].backend
+            result = advance_locked(txn, changed, backend=backend)
+        if strays:
+            result = result or Advance(run_id)
+            result.cancel.extend(strays)
+        return result
+
+
+def _record_failure(
+    run_id: int, run_reports: list[Report], error: Exception
+) -> Advance | None:
+    """End the reported attempts (and their tasks) as Error, saying why, when
+    their reports could not be recorded; the run's next plan moves on."""
+    message = f"recording what the backend reported failed: {type(error).__name__}"
+    if str(error):
+        message += f": {error}"
+    try:
         with locked_run(run_id) as txn:
             attempts = rows.attempts_with_tasks(
                 run_id, (r.attempt_id for r in run_reports)
             )
-            changed: dict[str, TaskStatus] = {}
-            for report in run_reports:
-                if report.attempt_id not in attempts:
-                    continue  # a report naming another run's attempt
-                moved = _apply_report(txn, attempts[report.attempt_id], report)
-                if moved is not None:
-                    changed[attempts[report.attempt_id].task_run.name] = moved
-            if changed and advance:
-                backend = attempts[run_reports[0].attempt_id].backend
-                advances.append(advance_locked(txn, changed, backend=backend))
-    return advances
+            for attempt in attempts.values():
+                if AttemptStatus(attempt.status) in TERMINAL_ATTEMPT_STATUSES:
+                    continue
+                txn.set_attempt_status(
+                    attempt,
+                    attempt.task_run.name,
+                    AttemptStatus.ERROR,
+                    reason="RecordFailed",
+                    message=message,
+                    finished_at=txn.now,
+                )
+                task = attempt.task_run
+                if (
+                    task.status in BUSY_TASK_STATUSES
+                    and task.attempts_count == attempt.number
+                ):
+                    # A task being cancelled ends Cancelled, whatever happened.
+                    final = (
+                        TaskStatus.CANCELLED
+                        if task.status == TaskStatus.CANCELLING
+                        else TaskStatus.ERROR
+                    )
+                    txn.set_task_status(
+                        task, final, reason="RecordFailed", message=message
+                    )
+            txn.after_commit(lambda: request_reconcile(run_id))
+    except Exception:
+        log.exception("recording the failure of run %s failed too", run_id)
+    return None
+
+
+def _is_stray(txn: RunTransaction, attempt: Attempt, report: Report) -> bool:
+    """A process or pod that started although its attempt was cancelled first
+    (the launch lost the race with the cancel): record its handle, say so in
+    the run's log, and have it stopped (True)."""
+    if attempt.status != AttemptStatus.CANCELLED or not report.handle:
+        return False
+    if report.status in TERMINAL_ATTEMPT_STATUSES:
+        return False
+    if attempt.handle == report.handle:
+        return True  # seen before: stop it again, say nothing new
+    attempt.handle = report.handle
+    rows.save_fields(attempt, {"handle"})
+    txn.event(
+        RunEvent.Kind.ATTEMPT,
+        task=attempt.task_run.name,
+        attempt=attempt.number,
+        status=AttemptStatus.CANCELLED,
+        previous=AttemptStatus.CANCELLED,
+        message="it started after it was cancelled; stopping it",
+        data={"reason": "StartedAfterCancel"},
+    )
+    return True
 
 
 def _apply_report(

@@ -86,6 +86,7 @@ class Command(BaseCommand):
             f"Flowdeck on http://{options['host']}:{options['port']}/ "
             f"(data in {settings.DATA_DIR}); Ctrl-C stops it."
         )
+        self._warn_without_sandbox()
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -114,3 +115,29 @@ class Command(BaseCommand):
         ]
         if failed and not stopping:
             raise SystemExit(f"a Flowdeck process stopped unexpectedly: {failed}")
+
+    def _warn_without_sandbox(self) -> None:
+        """Say at start-up, not at the first task, when local tasks will run
+        unconfined (see docs/security.md, "The embedded mode")."""
+        if settings.FLOWDECK_BACKEND != "local":
+            return
+        from k8s_runner.backends.local import Sandbox
+
+        if settings.FLOWDECK_LOCAL_SANDBOX == "off":
+            self.stderr.write(
+                "WARNING: FLOWDECK_LOCAL_SANDBOX=off: tasks can read the data "
+                "directory, with every project's secrets and the database."
+            )
+        elif (
+            Sandbox(settings.FLOWDECK_LOCAL_SANDBOX, settings.DATA_DIR).program is None
+        ):
+            self.stderr.write(
+                "WARNING: bubblewrap is not usable here, so tasks run without a "
+                "sandbox and can read the data directory, with every project's "
+                "secrets and the database. Install Debian's bubblewrap package."
+                + (
+                    " Tasks will not start (FLOWDECK_LOCAL_SANDBOX=on)."
+                    if settings.FLOWDECK_LOCAL_SANDBOX == "on"
+                    else ""
+                )
+            )
