@@ -119,6 +119,11 @@ class TokenThrottle(AnonRateThrottle):
     scope = "auth-token"
     rate = "20/minute"
 
+    def get_ident(self, request: Request) -> str:
+        # DRF's own reads X-Forwarded-For whoever sent it, so a client could
+        # name a new address each request; ours trusts only our proxies.
+        return audit.client_address(request) or "-"
+
 
 class ObtainToken(APIView):
     """POST a username and password, get a new personal token named

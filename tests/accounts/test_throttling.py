@@ -86,3 +86,16 @@ def test_the_lockout_ends_after_its_window(user, settings):
 def test_unknown_usernames_are_throttled_too(db):
     fail(5, username="ghost")
     assert page_login("x", username="ghost").status_code == 429
+
+
+def test_forging_x_forwarded_for_does_not_escape_the_token_endpoints_rate(user):
+    client = APIClient(REMOTE_ADDR=ADDRESS)
+    answers = [
+        client.post(
+            "/api/auth/token/",
+            {"username": "alice", "password": "pw-alice-123"},
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{number}",
+        ).status_code
+        for number in range(21)
+    ]
+    assert answers == [200] * 20 + [429]
