@@ -114,7 +114,9 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
 
 class TokenThrottle(AnonRateThrottle):
-    """Slows password spraying across usernames; per client address."""
+    """At most 20 requests a minute per client address, successful or not
+    (each success makes a token). Failures are limited by the lockout every
+    login shares (accounts.throttling)."""
 
     scope = "auth-token"
     rate = "20/minute"
@@ -159,19 +161,11 @@ class ObtainToken(APIView):
         password = serializer.validated_data["password"]
         http_request = request._request
         http_request.flowdeck_login_via = "api"  # type: ignore[attr-defined]
-        wait = throttling.retry_after(username, audit.client_address(request))
-        if wait:
-            audit.record(
-                request,
-                "login.failure",
-                None,
-                audit.Outcome.DENIED,
-                {"reason": "throttled", "via": "api"},
-                username=username,
-            )
-            raise Throttled(wait=wait, detail=throttling.message(wait))
         user = authenticate(http_request, username=username, password=password)
         if user is None:
+            lockout = throttling.refused(http_request)
+            if lockout is not None:
+                raise Throttled(wait=lockout.seconds, detail=lockout.message)
             raise ValidationError(
                 {"non_field_errors": ["Unable to log in with provided credentials."]}
             )
