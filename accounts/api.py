@@ -314,9 +314,11 @@ class WebsocketTicket(APIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         from accounts.websocket import issue_ticket
 
+        # request.auth: the PersonalToken the request came with; None for a session.
+        token = request.auth if isinstance(request.auth, PersonalToken) else None
         return Response(
             {
-                "ticket": issue_ticket(request.user),
+                "ticket": issue_ticket(request.user, token),
                 "expires_in": settings.FLOWDECK_WS_TICKET_SECONDS,
             }
         )
