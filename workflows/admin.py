@@ -8,8 +8,9 @@ into the audit trail (and would not stop a live run's pods).
 Secret env values are masked here as everywhere (workflows.secrets): fields
 that may hold one (a version's document, an attempt's rendered task, a run's
 parameters, also in its first event, and debug overrides, a schedule's
-parameters) are excluded and
-shown through a masking display instead, and never searched.
+parameters) are excluded and shown through a masking display instead, and no
+admin may search a JSON field (the system check flowdeck.E001), which would
+find them by value.
 """
 
 from __future__ import annotations

@@ -311,6 +311,20 @@ def test_searching_the_admin_for_a_secret_value_finds_nothing(
             assert found == 0, (url, secret)
 
 
+def test_an_admin_searching_a_json_field_fails_the_system_checks():
+    from django.contrib.admin import ModelAdmin, site
+
+    from workflows.checks import admin_searches_no_json
+
+    class Careless(ModelAdmin):
+        search_fields = ["handle", "request", "task_run__run__parameters"]
+
+    errors = admin_searches_no_json(registry={Attempt: Careless(Attempt, site)})
+    assert [error.id for error in errors] == ["flowdeck.E001"] * 2
+    assert "'request'" in errors[0].msg and "Attempt" in errors[0].msg
+    assert admin_searches_no_json() == []
+
+
 # --- nowhere else -----------------------------------------------------------------
 
 
