@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from accounts.models import AuditEntry, PersonalToken
 from workflows.admin import ReadOnlyAdmin
@@ -25,13 +22,6 @@ class PersonalTokenAdmin(ReadOnlyAdmin):
     list_select_related = ["user"]
     search_fields = ["name", "prefix", "user__username"]
     exclude = ["key_hash"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [
-            name
-            for name in super().get_readonly_fields(request, obj)
-            if name != "key_hash"
-        ]
 
 
 @admin.register(AuditEntry)

@@ -114,10 +114,17 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
 
 class TokenThrottle(AnonRateThrottle):
-    """Slows password spraying across usernames; per client address."""
+    """At most 20 requests a minute per client address, successful or not
+    (each success makes a token). Failures are limited by the lockout every
+    login shares (accounts.throttling)."""
 
     scope = "auth-token"
     rate = "20/minute"
+
+    def get_ident(self, request: Request) -> str:
+        # DRF's own reads X-Forwarded-For whoever sent it, so a client could
+        # name a new address each request; ours trusts only our proxies.
+        return audit.client_address(request) or "-"
 
 
 class ObtainToken(APIView):
@@ -154,19 +161,11 @@ class ObtainToken(APIView):
         password = serializer.validated_data["password"]
         http_request = request._request
         http_request.flowdeck_login_via = "api"  # type: ignore[attr-defined]
-        wait = throttling.retry_after(username, audit.client_address(request))
-        if wait:
-            audit.record(
-                request,
-                "login.failure",
-                None,
-                audit.Outcome.DENIED,
-                {"reason": "throttled", "via": "api"},
-                username=username,
-            )
-            raise Throttled(wait=wait, detail=throttling.message(wait))
         user = authenticate(http_request, username=username, password=password)
         if user is None:
+            lockout = throttling.refused(http_request)
+            if lockout is not None:
+                raise Throttled(wait=lockout.seconds, detail=lockout.message)
             raise ValidationError(
                 {"non_field_errors": ["Unable to log in with provided credentials."]}
             )
@@ -315,9 +314,11 @@ class WebsocketTicket(APIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         from accounts.websocket import issue_ticket
 
+        # request.auth: the PersonalToken the request came with; None for a session.
+        token = request.auth if isinstance(request.auth, PersonalToken) else None
         return Response(
             {
-                "ticket": issue_ticket(request.user),
+                "ticket": issue_ticket(request.user, token),
                 "expires_in": settings.FLOWDECK_WS_TICKET_SECONDS,
             }
         )

@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import ValidationError
 
-from accounts import audit, throttling, tokens
+from accounts import throttling, tokens
 from workflows.models import Project, Role
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """The login form, refusing without checking the password once a username
-    has failed too often from the client's address (accounts.throttling)."""
+    """The login page's form: when `authenticate()` was refused by the
+    lockout (accounts.throttling), it says so instead of "wrong password", and
+    sets `throttled` so the view can answer 429."""
 
     throttled = False
 
-    def clean(self) -> dict[str, Any]:
-        username = self.cleaned_data.get("username")
-        if username:
-            wait = throttling.retry_after(username, audit.client_address(self.request))
-            if wait:
-                self.throttled = True
-                audit.record(
-                    self.request,
-                    "login.failure",
-                    None,
-                    audit.Outcome.DENIED,
-                    {"reason": "throttled", "via": "page"},
-                    username=username,
-                )
-                raise forms.ValidationError(throttling.message(wait), code="throttled")
-        return super().clean()
+    def get_invalid_login_error(self) -> ValidationError:
+        lockout = throttling.refused(self.request)
+        if lockout is None:
+            return super().get_invalid_login_error()
+        self.throttled = True
+        return ValidationError(lockout.message, code="throttled")
+
+
+class ThrottledAdminAuthenticationForm(
+    ThrottledAuthenticationForm, AdminAuthenticationForm
+):
+    """The Django admin's login form (accounts.admin_site), throttled alike."""
 
 
 class TokenForm(forms.Form):

@@ -14,7 +14,7 @@ from accounts import audit, throttling
 def login_succeeded(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     address = audit.client_address(request)
     throttling.reset(user.get_username(), address)
-    via = getattr(request, "flowdeck_login_via", "page") if request else "other"
+    via = throttling.login_via(request)
     audit.record(request, "login.success", user, detail={"via": via}, actor=user)
 
 
@@ -22,6 +22,8 @@ def login_succeeded(sender: Any, request: Any, user: Any, **kwargs: Any) -> None
 def login_failed(
     sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
 ) -> None:
+    if throttling.refused(request):
+        return  # no password was checked; the throttle recorded the refusal
     # Django has already masked the password in `credentials`; only the
     # username is kept.
     username = str(credentials.get("username", ""))[:150]

@@ -2,7 +2,8 @@
 
 A browser page connects with its session cookie (Channels' AuthMiddlewareStack).
 An API client either asks for a ticket (POST /api/ws-ticket/: signed, names
-its user, expires within a minute) and connects with `?ticket=...`, or sends
+its user and the token it asked with, expires within a minute, refused once
+that token is revoked or expired) and connects with `?ticket=...`, or sends
 `Authorization: Token <key>` on the handshake. A long-lived token never goes in
 a URL, where proxies and logs would keep it.
 """
@@ -19,24 +20,41 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 
+from accounts.models import PersonalToken
 from accounts.tokens import TokenError, authenticate_key
 
 TICKET_SALT = "flowdeck.websocket-ticket"
 
 
-def issue_ticket(user: Any) -> str:
-    return signing.TimestampSigner(salt=TICKET_SALT).sign(str(user.pk))
+def issue_ticket(user: Any, token: PersonalToken | None = None) -> str:
+    """A signed ticket naming `user` and the token the request for it came
+    with (None for a browser session), so the socket is refused if that token
+    stops working before the ticket expires."""
+    minted_by = "" if token is None else str(token.pk)
+    return signing.TimestampSigner(salt=TICKET_SALT).sign(f"{user.pk}:{minted_by}")
 
 
 def user_for_ticket(ticket: str) -> Any:
-    """The ticket's active user; raises ValueError saying what is wrong."""
+    """The ticket's active user, if the token that asked for the ticket still
+    works; raises ValueError saying what is wrong."""
     signer = signing.TimestampSigner(salt=TICKET_SALT)
     try:
-        user_id = signer.unsign(ticket, max_age=settings.FLOWDECK_WS_TICKET_SECONDS)
+        value = signer.unsign(ticket, max_age=settings.FLOWDECK_WS_TICKET_SECONDS)
     except signing.SignatureExpired:
         raise ValueError("the ticket has expired; ask for a new one") from None
     except signing.BadSignature:
         raise ValueError("the ticket is not valid") from None
+    user_id, separator, token_id = value.partition(":")
+    if not separator:  # signed before tickets named their token
+        raise ValueError("the ticket is not valid; ask for a new one")
+    if token_id:
+        token = PersonalToken.objects.filter(pk=token_id).first()
+        if token is None:
+            raise ValueError("the token that asked for the ticket no longer exists")
+        if token.revoked_at is not None:
+            raise ValueError("the token that asked for the ticket has been revoked")
+        if token.expired:
+            raise ValueError("the token that asked for the ticket has expired")
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         raise ValueError("the ticket's user is not active")

@@ -5,7 +5,6 @@ Kubernetes backend, the Pod manifest it was (or will be) created from."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -15,23 +14,9 @@ from k8s_runner.logs import kubernetes_backend_of
 from k8s_runner.manifests import ManifestSettings, pod_manifest
 from k8s_runner.pod_status import split_handle
 from workflows.models import Attempt
-from workflows.secrets import MASK
+from workflows.secrets import mask_request
 
 logger = logging.getLogger(__name__)
-
-
-def masked_request(request: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a rendered task whose secret env values read MASK."""
-    masked = dict(request)
-    env = masked.get("env")
-    if isinstance(env, list):
-        masked["env"] = [
-            {**entry, "value": MASK}
-            if isinstance(entry, Mapping) and entry.get("secret")
-            else entry
-            for entry in env
-        ]
-    return masked
 
 
 def describe_attempt(attempt: Attempt) -> dict[str, Any]:
@@ -39,7 +24,7 @@ def describe_attempt(attempt: Attempt) -> dict[str, Any]:
     backend has none); the caller checked that the person may see the run."""
     from k8s_runner.reconcile import launch_of, pod_request
 
-    request = masked_request(attempt.request or {})
+    request = mask_request(attempt.request or {})
     described: dict[str, Any] = {
         "attempt": attempt.number,
         "backend": attempt.backend,

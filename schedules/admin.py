@@ -4,9 +4,11 @@ API check roles, keep the next fire time right and write the audit log)."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.safestring import SafeString
 
 from schedules.models import Backfill, Schedule, ScheduledFire
-from workflows.admin import ReadOnlyAdmin
+from workflows.admin import ReadOnlyAdmin, json_block
+from workflows.secrets import mask_parameters
 
 
 @admin.register(Schedule)
@@ -22,6 +24,15 @@ class ScheduleAdmin(ReadOnlyAdmin):
     list_select_related = ["workflow"]
     list_filter = ["enabled", "kind", "overlap", "catch_up"]
     search_fields = ["name", "workflow__name", "expression"]
+    exclude = ["parameters"]
+    readonly_fields = ["run_parameters"]
+
+    @admin.display(description="parameters")
+    def run_parameters(self, schedule: Schedule) -> SafeString:
+        # A fire runs the latest version: its secret variables say what to hide.
+        version = schedule.workflow.latest_version
+        document = version.document if version is not None else None
+        return json_block(mask_parameters(schedule.parameters, document))
 
 
 @admin.register(ScheduledFire)

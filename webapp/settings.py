@@ -39,7 +39,7 @@ CSRF_TRUSTED_ORIGINS = env_list("FLOWDECK_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "webapp.apps.FlowdeckAdminConfig",  # django.contrib.admin, login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -143,11 +143,20 @@ FLOWDECK_TRUSTED_PROXIES = env_int("FLOWDECK_TRUSTED_PROXIES", 0, minimum=0)
 if FLOWDECK_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Failed logins per username and client address before a lockout, and its length.
+# Failed logins per username and client address before a lockout, failed logins
+# per client address whatever the usernames, and the window both count in (the
+# lockout's length). Every authenticate() is checked by the first backend.
 FLOWDECK_LOGIN_MAX_FAILURES = env_int("FLOWDECK_LOGIN_MAX_FAILURES", 5, minimum=1)
+FLOWDECK_LOGIN_ADDRESS_MAX_FAILURES = env_int(
+    "FLOWDECK_LOGIN_ADDRESS_MAX_FAILURES", 20, minimum=1
+)
 FLOWDECK_LOGIN_LOCKOUT_SECONDS = env_int(
     "FLOWDECK_LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1
 )
+AUTHENTICATION_BACKENDS = [
+    "accounts.throttling.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 # Lifetime of the tokens POST /api/auth/token/ makes; 0: they never expire.
 FLOWDECK_LOGIN_TOKEN_DAYS = env_int("FLOWDECK_LOGIN_TOKEN_DAYS", 30, minimum=0)
 

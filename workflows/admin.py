@@ -4,10 +4,18 @@ Versions and run events are append-only records, and only workflows.services
 moves runs, tasks and attempts between states, so those are shown read-only.
 Nothing is deleted here: a delete would cascade into the versions runs pin and
 into the audit trail (and would not stop a live run's pods).
+
+Secret env values are masked here as everywhere (workflows.secrets): fields
+that may hold one (a version's document, an attempt's rendered task, a run's
+parameters, also in its first event, and debug overrides, a schedule's
+parameters) are excluded and shown through a masking display instead, and no
+admin may search a JSON field (the system check flowdeck.E001), which would
+find them by value.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
@@ -25,15 +33,29 @@ from workflows.models import (
     Workflow,
     WorkflowVersion,
 )
-from workflows.secrets import mask_secrets
+from workflows.secrets import (
+    mask_overrides,
+    mask_parameters,
+    mask_request,
+    mask_secrets,
+)
 from workflows.spec import dump_document
 
 
+def json_block(value: Any) -> SafeString:
+    """A JSON value, already masked by the caller, as the admin shows it."""
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Every field shown, none editable; nothing added, changed or deleted."""
+    """Every field shown but those in `exclude`, none editable; nothing added,
+    changed or deleted."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        fields = [field.name for field in self.model._meta.fields]
+        hidden = set(self.exclude or ())
+        fields = [
+            field.name for field in self.model._meta.fields if field.name not in hidden
+        ]
         extra = super().get_readonly_fields(request, obj)
         return fields + [name for name in extra if name not in fields]
 
@@ -128,10 +150,21 @@ class RunAdmin(ReadOnlyAdmin):
     list_filter = ["status", "trigger"]
     search_fields = ["=id", "workflow__name", "message"]
     date_hierarchy = "created_at"
+    exclude = ["parameters", "overrides"]
+    readonly_fields = ["run_parameters", "debug_overrides"]
 
     @admin.display(description="version", ordering="version__number")
     def version_number(self, run: Run) -> int:
         return run.version.number
+
+    @admin.display(description="parameters")
+    def run_parameters(self, run: Run) -> SafeString:
+        return json_block(mask_parameters(run.parameters, run.version.document))
+
+    @admin.display(description="overrides")
+    def debug_overrides(self, run: Run) -> SafeString:
+        document = run.version.document
+        return json_block(mask_overrides(run.overrides, document, run.debug_task))
 
 
 @admin.register(TaskRun)
@@ -165,6 +198,12 @@ class AttemptAdmin(ReadOnlyAdmin):
     list_select_related = ["task_run"]
     list_filter = ["status", "backend"]
     search_fields = ["handle", "task_run__name", "=task_run__run__id", "reason"]
+    exclude = ["request"]
+    readonly_fields = ["rendered_task"]
+
+    @admin.display(description="request")
+    def rendered_task(self, attempt: Attempt) -> SafeString:
+        return json_block(mask_request(attempt.request or {}))
 
 
 @admin.register(RunEvent)
@@ -182,3 +221,13 @@ class RunEventAdmin(ReadOnlyAdmin):
     list_select_related = ["run__workflow"]
     list_filter = ["kind"]
     search_fields = ["task", "message", "=run__id"]
+    exclude = ["data"]
+    readonly_fields = ["event_data"]
+
+    @admin.display(description="data")
+    def event_data(self, event: RunEvent) -> SafeString:
+        data = event.data
+        if isinstance(data, dict) and "parameters" in data:  # a run's submission
+            document = event.run.version.document
+            data = {**data, "parameters": mask_parameters(data["parameters"], document)}
+        return json_block(data)

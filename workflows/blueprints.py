@@ -95,7 +95,8 @@ def debug_document(
     """The spec document of a debug run: `task` of `document` alone, without
     its dependencies or retries (a debug run runs once), with `overrides`:
     `command`, `args` and `image` replace the task's; `env` entries replace
-    the task's variables of the same name and add the others (after them).
+    the task's variables of the same name (a secret one's stays secret) and
+    add the others (after them).
     KeyError when the document has no such task. Pure."""
     spec = dict(document["spec"])
     original = next((item for item in spec["tasks"] if item.get("name") == task), None)
@@ -112,7 +113,14 @@ def debug_document(
     if "env" in overrides:
         replaced = {entry.get("name") for entry in overrides["env"]}
         kept = [e for e in original.get("env", ()) if e.get("name") not in replaced]
-        debugged["env"] = [*kept, *overrides["env"]]
+        # A value typed over a secret variable is as secret: it stays masked
+        # wherever the debug run's task is shown.
+        secret = {e.get("name") for e in original.get("env", ()) if e.get("secret")}
+        added = [
+            {**entry, "secret": True} if entry.get("name") in secret else entry
+            for entry in overrides["env"]
+        ]
+        debugged["env"] = [*kept, *added]
     spec["tasks"] = [debugged]
     return {**document, "spec": spec}
 

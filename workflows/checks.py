@@ -1,11 +1,16 @@
-"""System checks: tell an operator at start-up what the pages will miss."""
+"""System checks: tell an operator at start-up what the pages will miss, and
+refuse an admin that would let search find secret values."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.core.checks import Warning, register
+from django.apps import AppConfig
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 
 
 @register()
@@ -20,3 +25,54 @@ def graphviz_dot_installed(**kwargs: Any) -> list[Warning]:
             id="flowdeck.W001",
         )
     ]
+
+
+def _searched_field(model: Any, path: str) -> models.Field[Any, Any] | None:
+    """The model field a search path ends at, before any lookup or JSON key
+    ("task_run__run__parameters__token" ends at Run.parameters)."""
+    field = None
+    for part in path.lstrip("^=@").split("__"):
+        if model is None:
+            break  # a lookup or a key inside the field before
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            break
+        model = field.related_model
+    return field if isinstance(field, models.Field) else None
+
+
+@register(Tags.admin)
+def admin_searches_no_json(
+    app_configs: Sequence[AppConfig] | None = None,
+    *,
+    registry: Mapping[Any, Any] | None = None,
+    **kwargs: Any,
+) -> list[Error]:
+    """Spec documents, rendered tasks, parameters and overrides are JSON
+    fields that hold secret env values: an admin searching one would find
+    objects by a secret's value (and so confirm a guess)."""
+    if registry is None:
+        from django.contrib import admin
+
+        registry = admin.site._registry
+    errors = []
+    for model, model_admin in registry.items():
+        if app_configs is not None and model._meta.app_config not in app_configs:
+            continue
+        for path in model_admin.search_fields or ():
+            field = _searched_field(model, path)
+            if isinstance(field, models.JSONField):
+                errors.append(
+                    Error(
+                        f"{type(model_admin).__name__} searches {path!r} of "
+                        f"{model.__name__}, which ends at the JSON field "
+                        f"{field.model.__name__}.{field.name}: JSON fields may "
+                        "hold secret env values, and search would find them "
+                        "by value.",
+                        hint="Search names, messages and ids only.",
+                        obj=model_admin,
+                        id="flowdeck.E001",
+                    )
+                )
+    return errors

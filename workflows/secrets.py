@@ -3,7 +3,10 @@
 Every document shown to a person or a client goes through `mask_secrets`;
 every document saved goes through `restore_secrets`, which puts the stored
 value back wherever the mask comes back unchanged, so a document read, edited
-and saved keeps its secrets. Pure: no Django.
+and saved keeps its secrets. What else may hold a secret value is masked by
+the helpers below it: an attempt's rendered task (`mask_request`), a run's or
+a schedule's parameters that a secret variable uses (`mask_parameters`) and a
+debug run's overrides (`mask_overrides`). Pure: no Django.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from workflows.spec import FieldError, SpecError
+from workflows.spec_base import PARAM_REF
 
 MASK = "••••••"
 
@@ -61,6 +65,68 @@ def _stored_secrets(previous: Mapping[str, Any] | None) -> dict[tuple[str, str],
         (str(task.get("name")), str(entry.get("name"))): entry["value"]
         for _, _, task, entry in _secret_entries(previous)
         if entry.get("secret")
+    }
+
+
+def mask_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an attempt's rendered task (Attempt.request) whose secret env
+    values read MASK."""
+    masked = dict(request)
+    env = masked.get("env")
+    if isinstance(env, list):
+        masked["env"] = [
+            {**entry, "value": MASK}
+            if isinstance(entry, Mapping) and entry.get("secret")
+            else entry
+            for entry in env
+        ]
+    return masked
+
+
+def secret_parameters(document: Mapping[str, Any] | None) -> frozenset[str]:
+    """The names of the parameters whose value a secret env var takes in
+    (`value: "{{params.token}}"`): a run's value for one is as secret."""
+    if not isinstance(document, Mapping):
+        return frozenset()
+    return frozenset(
+        match.group(1)
+        for _, _, _, entry in _secret_entries(document)
+        if entry.get("secret")
+        for match in PARAM_REF.finditer(entry["value"])
+    )
+
+
+def mask_parameters(
+    parameters: Mapping[str, Any] | None, document: Mapping[str, Any] | None
+) -> Any:
+    """A copy of a run's (or schedule's) `parameters` whose values that a
+    secret env var of `document` uses read MASK."""
+    if not isinstance(parameters, Mapping):
+        return parameters
+    hidden = secret_parameters(document)
+    return {
+        name: MASK if name in hidden else value for name, value in parameters.items()
+    }
+
+
+def mask_overrides(
+    overrides: Mapping[str, Any] | None, document: Mapping[str, Any] | None, task: str
+) -> Any:
+    """A copy of a debug run's `overrides` of `task` whose env values read
+    MASK where they replace a secret env var of the task in `document`."""
+    if not isinstance(overrides, Mapping) or not isinstance(overrides.get("env"), list):
+        return overrides
+    secret = {
+        name for task_name, name in _stored_secrets(document) if task_name == task
+    }
+    return {
+        **overrides,
+        "env": [
+            {**entry, "value": MASK}
+            if isinstance(entry, Mapping) and str(entry.get("name")) in secret
+            else entry
+            for entry in overrides["env"]
+        ],
     }
 
 

@@ -6,6 +6,7 @@ event table (tail)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import tokens
@@ -339,6 +341,67 @@ def test_a_ticket_is_refused_once_it_expires(diamond, user, settings):
         )
         assert code == 4401
         assert message["message"] == "the ticket has expired; ask for a new one"
+
+    run_async(scenario)
+
+
+def ticket_from_token(user: Any) -> tuple[Any, str]:
+    token, key = tokens.issue(user, name="ci")
+    response = APIClient().post("/api/ws-ticket/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert response.status_code == 200
+    return token, response.json()["ticket"]
+
+
+def revoke(token: Any) -> None:
+    tokens.revoke(token)
+
+
+def expire(token: Any) -> None:
+    token.expires_at = timezone.now() - timedelta(seconds=1)
+    token.save(update_fields=["expires_at"])
+
+
+def deactivate(token: Any) -> None:
+    token.user.is_active = False
+    token.user.save(update_fields=["is_active"])
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (revoke, "the token that asked for the ticket has been revoked"),
+        (expire, "the token that asked for the ticket has expired"),
+        (deactivate, "the ticket's user is not active"),
+    ],
+)
+def test_a_ticket_is_refused_once_the_token_that_asked_for_it_stops_working(
+    diamond, user, change, reason
+):
+    run = submit_run(diamond.latest_version, user=user)
+    token, ticket = ticket_from_token(user)
+    change(token)
+
+    async def scenario() -> None:
+        message, code = await refusal(
+            await connect(f"/ws/runs/{run.pk}/?ticket={ticket}", headers=[])
+        )
+        assert code == 4401
+        assert message["message"] == reason
+
+    run_async(scenario)
+
+
+def test_a_ticket_asked_for_by_a_session_needs_no_token(diamond, user):
+    run = submit_run(diamond.latest_version, user=user)
+    client = Client()
+    client.force_login(user)
+    ticket = client.post("/api/ws-ticket/").json()["ticket"]
+
+    async def scenario() -> None:
+        socket = await connect(f"/ws/runs/{run.pk}/?ticket={ticket}", headers=[])
+        assert (await socket.connect())[0]
+        assert (await socket.receive_json_from(timeout=10))["type"] == "snapshot"
+        await socket.disconnect()
 
     run_async(scenario)
 

@@ -200,6 +200,34 @@ def test_the_debug_document_keeps_other_variables_and_drops_dependencies() -> No
     assert document["spec"]["tasks"][1]["image"] == "busybox:1.36"  # not changed
 
 
+def test_a_value_typed_over_a_secret_variable_stays_secret() -> None:
+    document = workflow_document(
+        "w",
+        [
+            shell_task(
+                "a",
+                env=[
+                    {"name": "PASSWORD", "value": "stored", "secret": True},
+                    {"name": "HOST", "value": "db"},
+                ],
+            )
+        ],
+    )
+    overrides = {
+        "env": [
+            {"name": "PASSWORD", "value": "typed"},
+            {"name": "HOST", "value": "db2"},
+            {"name": "NEW", "value": "n"},
+        ]
+    }
+    [task] = debug_document(document, "a", overrides)["spec"]["tasks"]
+    assert task["env"] == [
+        {"name": "PASSWORD", "value": "typed", "secret": True},
+        {"name": "HOST", "value": "db2"},
+        {"name": "NEW", "value": "n"},
+    ]
+
+
 def test_a_debug_runs_picture_shows_only_the_debugged_task(
     api: APIClient, run: Run
 ) -> None:

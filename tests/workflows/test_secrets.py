@@ -6,16 +6,21 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from django.contrib import admin
+from django.utils import timezone
 
 from accounts.models import AuditEntry
+from schedules.services.editing import create_schedule
 from tests.conftest import diamond_document
-from workflows.models import RunEvent, Workflow, WorkflowVersion
+from workflows.models import Attempt, RunEvent, Workflow, WorkflowVersion
 from workflows.secrets import MASK, mask_secrets, restore_secrets
+from workflows.services.advance import advance_run
+from workflows.services.control import debug_task
 from workflows.services.submit import create_workflow, submit_run
 from workflows.spec import SpecError, dump_document
 
@@ -223,6 +228,101 @@ def test_the_admin_shows_versions_masked(client, admin_user, secret_workflow):
     ).content.decode()
     assert SECRET not in page
     assert admin.site._registry[WorkflowVersion].spec(version).count(MASK) == 2
+
+
+PARAMETER_SECRET = "param-s3cr3t"
+OVERRIDE_SECRET = "debug-s3cr3t"
+SCHEDULE_SECRET = "sched-s3cr3t"
+EVERY_SECRET = [SECRET, "k-123", PARAMETER_SECRET, OVERRIDE_SECRET, SCHEDULE_SECRET]
+
+
+@pytest.fixture
+def secrets_everywhere(user: Any, project: Any) -> None:
+    """A secret in a version's document, a run's parameters (through a secret
+    env var that uses one), a debug run's overrides, the attempts' rendered
+    tasks and a schedule's parameters."""
+    document = secret_document()
+    document["spec"]["parameters"] = [{"name": "token", "default": "none"}]
+    document["spec"]["tasks"][0]["env"].append(
+        {"name": "TOKEN", "value": "{{params.token}}", "secret": True}
+    )
+    workflow = create_workflow(document, project=project, author=user)
+    run = submit_run(
+        workflow.latest_version, user=user, parameters={"token": PARAMETER_SECRET}
+    )
+    advance_run(run.pk)
+    debug = debug_task(
+        run.pk,
+        "a",
+        overrides={"env": [{"name": "DB_PASSWORD", "value": OVERRIDE_SECRET}]},
+        user=user,
+    )
+    advance_run(debug.pk)
+    create_schedule(
+        workflow,
+        {
+            "name": "nightly",
+            "kind": "cron",
+            "expression": "0 3 * * *",
+            "parameters": {"token": SCHEDULE_SECRET},
+        },
+        user=user,
+        now=timezone.now(),
+    )
+    assert Attempt.objects.count() == 2
+
+
+def admin_pages(client: Any) -> Iterator[tuple[str, str]]:
+    """(url, text) of every admin list and every object's change page."""
+    for model in admin.site._registry:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        urls = [base] + [
+            f"{base}{pk}/change/" for pk in model.objects.values_list("pk", flat=True)
+        ]
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            yield url, html.unescape(response.content.decode())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_admin_page_shows_a_secret_value(client, admin_user, secrets_everywhere):
+    client.force_login(admin_user)
+    for url, page in admin_pages(client):
+        for secret in EVERY_SECRET:
+            assert secret not in page, (url, secret)
+    attempt = Attempt.objects.filter(task_run__run__debug_of=None).get()
+    page = client.get(f"/admin/workflows/attempt/{attempt.pk}/change/")
+    assert page.content.decode().count(MASK) == 2  # DB_PASSWORD, TOKEN
+    assert "db.internal" in page.content.decode()  # not secret: shown
+
+
+@pytest.mark.django_db(transaction=True)
+def test_searching_the_admin_for_a_secret_value_finds_nothing(
+    client, admin_user, secrets_everywhere
+):
+    client.force_login(admin_user)
+    for model, model_admin in admin.site._registry.items():
+        if not model_admin.search_fields:
+            continue
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        for secret in EVERY_SECRET:
+            found = client.get(url, {"q": secret}).context["cl"].result_count
+            assert found == 0, (url, secret)
+
+
+def test_an_admin_searching_a_json_field_fails_the_system_checks():
+    from django.contrib.admin import ModelAdmin, site
+
+    from workflows.checks import admin_searches_no_json
+
+    class Careless(ModelAdmin):
+        search_fields = ["handle", "request", "task_run__run__parameters"]
+
+    errors = admin_searches_no_json(registry={Attempt: Careless(Attempt, site)})
+    assert [error.id for error in errors] == ["flowdeck.E001"] * 2
+    assert "'request'" in errors[0].msg and "Attempt" in errors[0].msg
+    assert admin_searches_no_json() == []
 
 
 # --- nowhere else -----------------------------------------------------------------
