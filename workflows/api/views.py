@@ -23,7 +23,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -34,7 +33,12 @@ from accounts import audit
 from accounts.authentication import PersonalTokenAuthentication
 from k8s_runner.logs import open_log, pod_events
 from workflows.api.filters import RunFilter, WorkflowFilter, int_param
-from workflows.api.parsers import LegacyYAMLParser, TextYAMLParser, YAMLParser
+from workflows.api.parsers import (
+    JSONParser,
+    LegacyYAMLParser,
+    TextYAMLParser,
+    YAMLParser,
+)
 from workflows.api.permissions import ProjectRole
 from workflows.api.serializers import (
     AttemptRequestSerializer,
