@@ -15,11 +15,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
+from workflows.ids import MAX_ID, id_range_message, is_digits, parse_id
 from workflows.states import RunStatus
 
 # The largest value a bigint column holds (ids, counts): nothing larger may
 # reach the database, where it is an error (SQLite) or a needless query.
-MAX_BIGINT = 2**63 - 1
+MAX_BIGINT = MAX_ID
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
@@ -68,12 +69,17 @@ class ListOnlyFilter(BaseFilterBackend):
 
 
 def project_lookup(request: Request, field: str) -> dict[str, Any]:
-    """A filter on `field` (a project relation) from `?project=<id or name>`."""
+    """A filter on `field` (a project relation) from `?project=<id or name>`
+    (a name has a letter, so digits are an id: 400 naming `project` when out
+    of range)."""
     raw = request.query_params.get("project", "").strip()
     if not raw:
         return {}
-    if raw.isdigit():
-        return {f"{field}_id": int(raw)}
+    if is_digits(raw):
+        project_id = parse_id(raw)
+        if project_id is None:
+            raise ValidationError({"project": [id_range_message("an id or a name")]})
+        return {f"{field}_id": project_id}
     return {f"{field}__name": raw}
 
 

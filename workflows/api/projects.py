@@ -28,6 +28,7 @@ from rest_framework.serializers import BaseSerializer
 
 from accounts import audit
 from workflows.api.permissions import ProjectRole
+from workflows.ids import parse_id
 from workflows.models import Membership, Project, Role, validate_quantity
 from workflows.permissions import Action, require, role_of
 from workflows.services import projects as project_services
@@ -222,10 +223,13 @@ class ProjectViewSet(
             entry.detail["changed"] = changed
 
     def _membership(self, project: Project, user_id: str) -> Membership:
+        wanted = parse_id(user_id)
         membership = (
             Membership.objects.select_related("user", "project")
-            .filter(project=project, user_id=int(user_id))
+            .filter(project=project, user_id=wanted)
             .first()
+            if wanted is not None
+            else None
         )
         if membership is None:
             raise NotFound(f"user {user_id} is not a member of {project.name}")

@@ -69,6 +69,7 @@ from workflows.dag_pictures import (
     PictureError,
     render_document,
 )
+from workflows.ids import is_digits, parse_id
 from workflows.models import Attempt, Project, Run, TaskRun, Workflow
 from workflows.permissions import Action, require, visible_projects
 from workflows.services.control import (
@@ -140,7 +141,12 @@ def project_for_create(request: Request) -> Project:
     visible = visible_projects(request.user)
     raw = request.query_params.get("project", "").strip()
     if raw:
-        found = visible.filter(**({"pk": raw} if raw.isdigit() else {"name": raw}))
+        if not is_digits(raw):
+            found = visible.filter(name=raw)
+        elif (project_id := parse_id(raw)) is not None:
+            found = visible.filter(pk=project_id)
+        else:
+            found = visible.none()
         project = found.first()
         if project is None:
             raise ValidationError(
@@ -175,6 +181,8 @@ def version_message(request: Request) -> str:
         raise ValidationError(
             {"message": [f"must be at most {MAX_VERSION_MESSAGE} characters"]}
         )
+    if "\x00" in message:  # the header: the query string is refused before
+        raise ValidationError({"message": ["may not contain a NUL character"]})
     return message
 
 
