@@ -1,8 +1,11 @@
 """Parse request bodies (JSON, and workflow documents as YAML) within limits
 that every endpoint shares: at most MAX_DEPTH levels of nesting, no key twice
-in one object, no NUL character in a string, finite numbers only, and at most
-DATA_UPLOAD_MAX_MEMORY_SIZE bytes. A body outside them is a 400 (413 for the
-size) saying which limit, never a 500 from whatever would trip over it later.
+in one object, finite numbers only, and at most DATA_UPLOAD_MAX_MEMORY_SIZE
+bytes. A body outside them is a 400 (413 for the size) saying which limit,
+never a 500 from whatever would trip over it later.
+
+A NUL character in a string is left to the fields that hold it, which name
+it (DRF's CharField, the spec's and the parameters' validation).
 """
 
 from __future__ import annotations
@@ -26,10 +29,8 @@ from workflows.spec import SpecError, parse_document
 # serializers or the database driver, which all recurse.
 MAX_DEPTH = 100
 
-# A JSON string (possessive: linear even on an unterminated one), and a NUL
-# written as an escape: the backslash before `u0000` must not itself be escaped.
+# A JSON string (possessive: linear even on an unterminated one).
 _JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*+\\u0000")
 _NOT_BRACKET = re.compile(r"[^\[\]{}]++")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
@@ -48,9 +49,6 @@ def too_large() -> BodyTooLarge:
 
 def too_deep() -> ParseError:
     return ParseError(f"the body is nested more than {MAX_DEPTH} levels deep")
-
-
-NUL_IN_STRING = "the body holds a NUL character (\\u0000), which cannot be stored"
 
 
 def json_too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
@@ -107,24 +105,6 @@ def loaded_too_deep(document: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def has_nul(document: Any) -> bool:
-    """Whether any key or string of a loaded document holds a NUL character
-    (PostgreSQL stores none, in text or in jsonb). Each container once."""
-    seen: set[int] = set()
-    stack = [document]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, dict | list) and id(value) not in seen:
-            seen.add(id(value))
-            if isinstance(value, dict):
-                stack.extend(value.keys())
-            stack.extend(_children(value))
-    return False
-
-
 class DuplicateKey(ValueError):
     pass
 
@@ -167,8 +147,6 @@ def load_json(text: str) -> Any:
     """JSON text within the limits; ParseError saying what is wrong."""
     if json_too_deep(text):
         raise too_deep()
-    if _JSON_NUL.search(text):
-        raise ParseError(NUL_IN_STRING)
     try:
         return json.loads(
             text,
@@ -226,8 +204,6 @@ class YAMLParser(BaseParser):
             raise ParseError(str(error)) from error
         if loaded_too_deep(document):
             raise too_deep()
-        if has_nul(document):
-            raise ParseError(NUL_IN_STRING)
         return document
 
 
