@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import AuditEntry
+from workflows.ids import id_range_message, is_digits, parse_id
 from workflows.permissions import Action, is_site_admin, projects_where
 
 FILTERS = ("project", "user", "action", "outcome", "since", "until")
@@ -53,18 +54,19 @@ def apply_filters(
     `?until=` (ISO date or date-time, UTC unless it says otherwise). A bad
     value raises FilterError naming the parameter."""
     errors: dict[str, str] = {}
-    project = params.get("project", "").strip()
-    if project:
-        if project.isdigit():
-            entries = entries.filter(project_id=int(project))
+    for name, by_id, by_name in (
+        ("project", "project_id", "project__name"),
+        ("user", "actor_id", "username"),
+    ):
+        raw = params.get(name, "").strip()
+        if not raw:
+            continue
+        if not is_digits(raw):
+            entries = entries.filter(**{by_name: raw})
+        elif (found := parse_id(raw)) is None:
+            errors[name] = id_range_message(f"a {name} name or an id")
         else:
-            entries = entries.filter(project__name=project)
-    user = params.get("user", "").strip()
-    if user:
-        if user.isdigit():
-            entries = entries.filter(actor_id=int(user))
-        else:
-            entries = entries.filter(username=user)
+            entries = entries.filter(**{by_id: found})
     action = params.get("action", "").strip()
     if action:
         if action.endswith("."):

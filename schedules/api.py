@@ -250,8 +250,16 @@ class ScheduleViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("hours", int, description="How far ahead (default 24)."),
-            OpenApiParameter("limit", int, description="At most this many (100)."),
+            OpenApiParameter(
+                "hours",
+                int,
+                description=f"How far ahead: 1-{MAX_UPCOMING_HOURS} (default 24).",
+            ),
+            OpenApiParameter(
+                "limit",
+                int,
+                description=f"At most this many: 1-{MAX_UPCOMING} (default 100).",
+            ),
         ],
         responses={200: UpcomingSerializer(many=True)},
         description="What will run: the fire times of every enabled schedule "
@@ -259,8 +267,9 @@ class ScheduleViewSet(viewsets.ModelViewSet):
     )
     @action(detail=False, methods=["get"], pagination_class=None)
     def upcoming(self, request: Request) -> Response:
-        hours = min(int_param(request, "hours", minimum=1) or 24, MAX_UPCOMING_HOURS)
-        limit = min(int_param(request, "limit", minimum=1) or 100, MAX_UPCOMING)
+        hours = int_param(request, "hours", minimum=1, maximum=MAX_UPCOMING_HOURS)
+        limit = int_param(request, "limit", minimum=1, maximum=MAX_UPCOMING)
+        hours, limit = hours or 24, limit or 100
         now = timezone.now()
         schedules = self.get_queryset().filter(enabled=True)
         items = editing.upcoming_across(

@@ -9,6 +9,12 @@ that happens twice (clocks fall back) fires once, at its first occurrence.
 Intervals are elapsed time ("every 1h" is always 3600 s apart, across DST),
 counted from the schedule's start, or from the Unix epoch when it has none, so
 "every 10m" fires at :00, :10, :20 ...
+
+What people type is held to documented ranges (docs/schedules.md#ranges) with
+`strict`; a schedule saved before a range was tightened is read without them
+and still fires. Either way no computation here raises on any input: fire
+times exist only within a window every zone's clock can represent, and past
+its edges a schedule simply has no more times.
 """
 
 from __future__ import annotations
@@ -37,6 +43,20 @@ ALIASES = {
 }
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The instants and intervals settings may name (strict): docs/schedules.md.
+EARLIEST = EPOCH
+LATEST = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
+MAX_INTERVAL = timedelta(days=366)
+# Where fire times may fall, whatever a stored schedule says. Any zone's wall
+# clock (offsets within a day) and a microsecond either side of an instant in
+# it are representable, and a cron walk stops at its edges, so no datetime
+# arithmetic here can overflow.
+_WINDOW_START = datetime(2, 1, 1, tzinfo=UTC)
+_WINDOW_END = datetime(9998, 12, 31, tzinfo=UTC)
+# Longer than any interval anything could mean, short enough for timedelta.
+_LONGEST = timedelta(days=1_000_000)
+# More digits than any field or amount needs; int() refuses past 4300.
+_MAX_DIGITS = 12
 # Long enough for the rarest expression that fires at all (29 February on a
 # given weekday-or-day combination: at most eight years apart, 2096 -> 2104).
 _MAX_DAYS = 366 * 9
@@ -114,24 +134,57 @@ class Cron:
         return True
 
 
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _MAX_DIGITS else text[:_MAX_DIGITS] + "..."
+
+
+def _whole(text: str) -> int | None:
+    """ASCII digits as an int, None for anything longer than any field or
+    amount needs (int() refuses past 4300 digits, and "²" though isdigit())."""
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else None
+
+
 def _number(text: str, spec: _FieldSpec) -> int:
     lowered = text.lower()
     if lowered in spec.names:
         return spec.names.index(lowered) + spec.names_start
-    if not text.isdigit():
+    if not _digits(text):
         raise ScheduleError(
             "expression", f"the {spec.name} field has {text!r}, which is not a number"
         )
-    value = int(text)
-    if not spec.low <= value <= spec.high:
+    value = _whole(text)
+    if value is None or not spec.low <= value <= spec.high:
         raise ScheduleError(
             "expression",
-            f"the {spec.name} field has {value}, outside {spec.low}-{spec.high}",
+            f"the {spec.name} field has {_shown(text)}, outside {spec.low}-{spec.high}",
         )
     return value
 
 
-def _parse_field(text: str, spec: _FieldSpec) -> set[int]:
+def _step(text: str, spec: _FieldSpec, strict: bool) -> int:
+    step = _whole(text) if _digits(text) else 0
+    if step == 0:
+        raise ScheduleError(
+            "expression",
+            f"the {spec.name} field's step {text!r} must be a positive number",
+        )
+    if step is None or step > spec.high:
+        if strict:
+            raise ScheduleError(
+                "expression",
+                f"the {spec.name} field's step {_shown(text)} must be from 1 to "
+                f"{spec.high}",
+            )
+        return spec.high + 1  # as good as any larger step: the first value only
+    return step
+
+
+def _parse_field(text: str, spec: _FieldSpec, strict: bool = False) -> set[int]:
     values: set[int] = set()
     for item in text.split(","):
         if not item:
@@ -139,15 +192,7 @@ def _parse_field(text: str, spec: _FieldSpec) -> set[int]:
                 "expression", f"the {spec.name} field has an empty item"
             )
         span, _, step_text = item.partition("/")
-        step = 1
-        if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise ScheduleError(
-                    "expression",
-                    f"the {spec.name} field's step {step_text!r} must be a "
-                    "positive number",
-                )
-            step = int(step_text)
+        step = _step(step_text, spec, strict) if step_text else 1
         if span == "*":
             low, high = spec.low, spec.high
         elif "-" in span:
@@ -166,8 +211,9 @@ def _parse_field(text: str, spec: _FieldSpec) -> set[int]:
     return values
 
 
-def parse_cron(expression: str) -> Cron:
-    """A Cron from five fields or an alias; ScheduleError at `expression`."""
+def parse_cron(expression: str, *, strict: bool = False) -> Cron:
+    """A Cron from five fields or an alias; ScheduleError at `expression`.
+    `strict`: a step may not exceed its field's largest value."""
     text = expression.strip()
     if text.startswith("@"):
         if text.lower() not in ALIASES:
@@ -184,7 +230,8 @@ def parse_cron(expression: str) -> Cron:
             f"day-of-week), not {len(parts)}",
         )
     minutes, hours, days, months, weekdays = (
-        _parse_field(part, spec) for part, spec in zip(parts, _FIELDS, strict=True)
+        _parse_field(part, spec, strict)
+        for part, spec in zip(parts, _FIELDS, strict=True)
     )
     if 7 in weekdays:
         weekdays = (weekdays - {7}) | {0}
@@ -224,12 +271,15 @@ _UNITS = {
     "day": 86400,
     "days": 86400,
 }
-_INTERVAL = re.compile(r"\A\s*(?:every\s+)?((?:\d+\s*[a-z]+\s*)+)\Z", re.IGNORECASE)
-_PART = re.compile(r"(\d+)\s*([a-z]+)", re.IGNORECASE)
+_INTERVAL = re.compile(
+    r"\A\s*(?:every\s+)?((?:\d+\s*[a-z]+\s*)+)\Z", re.IGNORECASE | re.ASCII
+)
+_PART = re.compile(r"(\d+)\s*([a-z]+)", re.IGNORECASE | re.ASCII)
 
 
-def parse_interval(expression: str) -> timedelta:
-    """ "every 10m", "every 1h30m", "every 2 days" -> a timedelta."""
+def parse_interval(expression: str, *, strict: bool = False) -> timedelta:
+    """ "every 10m", "every 1h30m", "every 2 days" -> a timedelta. `strict`:
+    at most MAX_INTERVAL."""
     match = _INTERVAL.match(expression)
     wrong = ScheduleError(
         "expression",
@@ -239,12 +289,23 @@ def parse_interval(expression: str) -> timedelta:
     if match is None:
         raise wrong
     seconds = 0
+    longest = MAX_INTERVAL if strict else _LONGEST
     for amount, unit in _PART.findall(match.group(1)):
         if unit.lower() not in _UNITS:
             raise wrong
-        seconds += int(amount) * _UNITS[unit.lower()]
+        count = _whole(amount)
+        if count is None:
+            seconds = int(longest.total_seconds()) + 1
+            continue
+        seconds += count * _UNITS[unit.lower()]
     if seconds <= 0:
         raise ScheduleError("expression", "the interval must be longer than zero")
+    if seconds > longest.total_seconds():
+        raise ScheduleError(
+            "expression",
+            f"the interval is longer than the maximum, every "
+            f"{format_interval(longest)}",
+        )
     return timedelta(seconds=seconds)
 
 
@@ -298,24 +359,28 @@ def make_trigger(
     end: datetime | None = None,
     *,
     min_interval: timedelta | None = None,
+    strict: bool = False,
 ) -> Trigger:
     """Check every part and build the Trigger; the first problem found raises
-    ScheduleError naming its field (kind, expression, timezone, end)."""
+    ScheduleError naming its field (kind, expression, timezone, start, end).
+    `strict`: also hold what people type to the ranges (check_instant, cron
+    steps, MAX_INTERVAL); a stored schedule is read without them."""
     if kind not in KINDS:
         raise ScheduleError("kind", f"must be one of {', '.join(KINDS)}, not {kind!r}")
     info = parse_zone(zone)
     for name, value in (("start", start), ("end", end)):
         if value is not None and value.utcoffset() is None:
             raise ScheduleError(name, "must include a time zone offset")
+        if value is not None and strict:
+            check_instant(name, value)
     if start is not None and end is not None and end <= start:
         raise ScheduleError("end", "must be after start")
-    start = start.astimezone(UTC) if start is not None else None
-    end = end.astimezone(UTC) if end is not None else None
+    start = _utc("start", start)
+    end = _utc("end", end)
     if kind == CRON:
-        return Trigger(
-            kind, expression.strip(), info, start, end, cron=parse_cron(expression)
-        )
-    every = parse_interval(expression)
+        cron = parse_cron(expression, strict=strict)
+        return Trigger(kind, expression.strip(), info, start, end, cron=cron)
+    every = parse_interval(expression, strict=strict)
     if min_interval is not None and every < min_interval:
         raise ScheduleError(
             "expression",
@@ -325,7 +390,37 @@ def make_trigger(
     return Trigger(kind, expression.strip(), info, start, end, every=every)
 
 
+def check_instant(name: str, value: datetime) -> None:
+    """ScheduleError at `name` unless EARLIEST <= value <= LATEST."""
+    if not EARLIEST <= value <= LATEST:
+        raise ScheduleError(
+            name,
+            f"must be from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} to "
+            f"{LATEST:%Y-%m-%dT%H:%M:%SZ}",
+        )
+
+
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 at +01:00 is before the first UTC instant
+        raise ScheduleError(name, "is out of range") from None
+
+
 # --- computing fire times --------------------------------------------------------
+
+
+def _shift(
+    moment: datetime, delta: timedelta, *, back: bool = False
+) -> datetime | None:
+    """`moment` moved by `delta`; None when that leaves the window."""
+    try:
+        moved = moment - delta if back else moment + delta
+    except OverflowError:
+        return None
+    return moved if _WINDOW_START <= moved <= _WINDOW_END else None
 
 
 def _instant(wall: datetime, zone: ZoneInfo) -> datetime | None:
@@ -352,7 +447,8 @@ def _cron_walk(trigger: Trigger, origin: datetime, forward: bool) -> Iterator[da
     hours = cron.hours if forward else tuple(reversed(cron.hours))
     minutes = cron.minutes if forward else tuple(reversed(cron.minutes))
     idle = 0  # days walked since the last instant: give up after _MAX_DAYS
-    while idle < _MAX_DAYS:
+    first_day, last_day = _WINDOW_START.date(), _WINDOW_END.date()
+    while idle < _MAX_DAYS and first_day <= day <= last_day:
         idle += 1
         if cron.matches(day):
             for hour in hours:
@@ -371,13 +467,16 @@ def _cron_walk(trigger: Trigger, origin: datetime, forward: bool) -> Iterator[da
         day += step
 
 
-def _interval_after(trigger: Trigger, origin: datetime) -> datetime:
+def _interval_after(trigger: Trigger, origin: datetime) -> datetime | None:
     every = trigger.every
     assert every is not None
     steps = (origin - trigger.anchor) // every + 1
     if trigger.start is not None:
         steps = max(steps, 0)
-    return trigger.anchor + steps * every
+    try:
+        return _shift(trigger.anchor, steps * every)
+    except OverflowError:  # steps * every is past what a timedelta holds
+        return None
 
 
 def _interval_before(trigger: Trigger, origin: datetime) -> datetime | None:
@@ -386,18 +485,35 @@ def _interval_before(trigger: Trigger, origin: datetime) -> datetime | None:
     steps = -((trigger.anchor - origin) // every) - 1  # ceil(...) - 1
     if trigger.start is not None and steps < 0:
         return None
-    return trigger.anchor + steps * every
+    try:
+        return _shift(trigger.anchor, steps * every)
+    except OverflowError:
+        return None
+
+
+def _interval_walk(
+    first: datetime, every: timedelta, *, back: bool = False
+) -> Iterator[datetime]:
+    moment: datetime | None = first
+    while moment is not None:
+        yield moment
+        moment = _shift(moment, every, back=back)
 
 
 def next_after(trigger: Trigger, after: datetime) -> datetime | None:
     """The first fire time strictly after `after`; None when there is none."""
     if trigger.start is not None and after < trigger.start:
-        after = trigger.start - _ONE
+        after = trigger.start - _ONE  # start > after: no overflow
+    after = max(after, _WINDOW_START)
+    if after >= _WINDOW_END:
+        return None
     if trigger.kind == INTERVAL:
-        found: datetime | None = _interval_after(trigger, after)
+        found = _interval_after(trigger, after)
     else:
         found = next(_cron_walk(trigger, after, forward=True), None)
-    if found is None or (trigger.end is not None and found > trigger.end):
+    if found is None or found > _WINDOW_END:
+        return None
+    if trigger.end is not None and found > trigger.end:
         return None
     return found
 
@@ -405,12 +521,17 @@ def next_after(trigger: Trigger, after: datetime) -> datetime | None:
 def previous_before(trigger: Trigger, before: datetime) -> datetime | None:
     """The last fire time strictly before `before`; None when there is none."""
     if trigger.end is not None and before > trigger.end:
-        before = trigger.end + _ONE
+        before = trigger.end + _ONE  # end < before: no overflow
+    before = min(before, _WINDOW_END)
+    if before <= _WINDOW_START:
+        return None
     if trigger.kind == INTERVAL:
         found = _interval_before(trigger, before)
     else:
         found = next(_cron_walk(trigger, before, forward=False), None)
-    if found is None or (trigger.start is not None and found < trigger.start):
+    if found is None or found < _WINDOW_START:
+        return None
+    if trigger.start is not None and found < trigger.start:
         return None
     return found
 
@@ -424,10 +545,11 @@ def iter_after(trigger: Trigger, after: datetime) -> Iterator[datetime]:
         # One walk instead of one per time: "* * * * *" would rescan the day.
         times = _cron_walk(trigger, first - _ONE, forward=True)
     else:
-        every = trigger.every
-        assert every is not None
-        times = (first + step * every for step in itertools.count())
+        assert trigger.every is not None
+        times = _interval_walk(first, trigger.every)
     for found in times:
+        if found > _WINDOW_END:
+            return
         if trigger.end is not None and found > trigger.end:
             return
         yield found
@@ -443,7 +565,8 @@ def times_between(
 ) -> list[datetime]:
     """Fire times t with first <= t <= last, oldest first, at most `limit`
     of them (callers ask for one more than they allow to detect too many)."""
-    within = itertools.takewhile(lambda t: t <= last, iter_after(trigger, first - _ONE))
+    after = max(first, _WINDOW_START) - _ONE
+    within = itertools.takewhile(lambda t: t <= last, iter_after(trigger, after))
     return list(itertools.islice(within, max(limit, 0)))
 
 
@@ -455,10 +578,11 @@ def iter_before(trigger: Trigger, before: datetime) -> Iterator[datetime]:
     if trigger.kind == CRON:
         times = _cron_walk(trigger, last + _ONE, forward=False)
     else:
-        every = trigger.every
-        assert every is not None
-        times = (last - step * every for step in itertools.count())
+        assert trigger.every is not None
+        times = _interval_walk(last, trigger.every, back=True)
     for found in times:
+        if found < _WINDOW_START:
+            return
         if trigger.start is not None and found < trigger.start:
             return
         yield found
@@ -468,9 +592,8 @@ def latest_times(
     trigger: Trigger, since: datetime, until: datetime, limit: int
 ) -> list[datetime]:
     """The newest `limit` fire times t with since <= t <= until, oldest first."""
-    within = itertools.takewhile(
-        lambda t: t >= since, iter_before(trigger, until + _ONE)
-    )
+    before = min(until, _WINDOW_END) + _ONE
+    within = itertools.takewhile(lambda t: t >= since, iter_before(trigger, before))
     times = list(itertools.islice(within, max(limit, 0)))
     times.reverse()
     return times

@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo
 from django import forms
 
 from schedules.fire_times import ScheduleError, parse_zone
-from schedules.models import MAX_BACKFILL_CONCURRENCY, MAX_CATCH_UP, Schedule
+from schedules.models import (
+    MAX_ACTIVE,
+    MAX_BACKFILL_CONCURRENCY,
+    MAX_CATCH_UP,
+    Schedule,
+)
 
 PARAMETER_FIELD = "param."  # parameter inputs are named "param.<name>"
 
@@ -55,7 +60,7 @@ class ScheduleForm(forms.Form):
     overlap = forms.ChoiceField(
         choices=Schedule.Overlap.choices, initial=Schedule.Overlap.ALLOW
     )
-    max_active = forms.IntegerField(required=False, min_value=1)
+    max_active = forms.IntegerField(required=False, min_value=1, max_value=MAX_ACTIVE)
     catch_up = forms.ChoiceField(
         choices=Schedule.CatchUp.choices, initial=Schedule.CatchUp.LATEST
     )

@@ -14,6 +14,8 @@ from django.db.models import Q
 
 from workflows.models import Run, Workflow
 
+# The ranges of docs/schedules.md#ranges that a column holds.
+MAX_ACTIVE = 1000
 MAX_CATCH_UP = 1000
 MAX_BACKFILL_CONCURRENCY = 100
 
@@ -56,7 +58,9 @@ class Schedule(models.Model):
     # At most this many of the schedule's runs at once; null: no limit (allow,
     # replace) or one (forbid, queue).
     max_active = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)]
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_ACTIVE)],
     )
     catch_up = models.CharField(
         max_length=16, choices=CatchUp.choices, default=CatchUp.LATEST

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "webapp.nul.RefuseNulMiddleware",
     "webapp.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -160,6 +161,12 @@ AUTHENTICATION_BACKENDS = [
 # Lifetime of the tokens POST /api/auth/token/ makes; 0: they never expire.
 FLOWDECK_LOGIN_TOKEN_DAYS = env_int("FLOWDECK_LOGIN_TOKEN_DAYS", 30, minimum=0)
 
+# The largest request body (JSON, YAML, a form) in bytes; the API answers 413
+# past it (workflows.api.parsers).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
+    "FLOWDECK_MAX_BODY_BYTES", 2_621_440, minimum=1024
+)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.PersonalTokenAuthentication",
@@ -170,7 +177,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        # Refuse deep nesting, duplicate keys, NUL and infinite numbers.
+        "workflows.api.parsers.JSONParser",
         "workflows.api.parsers.YAMLParser",
         "workflows.api.parsers.TextYAMLParser",
         "workflows.api.parsers.LegacyYAMLParser",

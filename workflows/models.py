@@ -8,11 +8,16 @@ see or do what is decided in workflows.permissions alone.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+)
 from django.db import models
 from django.db.models import Q
 
@@ -33,12 +38,32 @@ dns_label = RegexValidator(
 )
 
 
-def validate_quantity(value: str) -> None:
+def validate_quantity(value: str) -> Decimal:
     """A Kubernetes quantity such as 4, 500m, 8Gi."""
     try:
-        quantity_value(value)
+        return quantity_value(value)
     except ValueError as error:
         raise ValidationError(str(error)) from None
+
+
+# The ranges of the project quotas (docs/api.md): far beyond any cluster, and
+# within what the running tasks' sums (bigint columns, Decimal) hold.
+MAX_RUNNING_TASKS = 1_000_000
+MAX_CPU = Decimal(1_000_000)  # CPUs
+MIN_CPU = Decimal("0.001")  # 1m
+MAX_MEMORY = Decimal(2**60)  # bytes: 1Ei
+
+
+def validate_cpu_quota(value: str) -> None:
+    """A CPU quota: a quantity from 1m to 1000000 (one million CPUs)."""
+    if not MIN_CPU <= validate_quantity(value) <= MAX_CPU:
+        raise ValidationError("must be from 1m to 1000000 (CPUs)")
+
+
+def validate_memory_quota(value: str) -> None:
+    """A memory quota: a quantity from 1 byte to 1Ei."""
+    if not 1 <= validate_quantity(value) <= MAX_MEMORY:
+        raise ValidationError("must be from 1 (byte) to 1Ei")
 
 
 class ProjectQuerySet(models.QuerySet["Project"]):
@@ -62,19 +87,19 @@ class Project(models.Model):
     max_running_tasks = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RUNNING_TASKS)],
         help_text="At most this many tasks run at once; empty: no limit.",
     )
     max_cpu = models.CharField(
         max_length=32,
         blank=True,
-        validators=[validate_quantity],
+        validators=[validate_cpu_quota],
         help_text="CPU requested by running tasks, e.g. 4 or 500m; empty: no limit.",
     )
     max_memory = models.CharField(
         max_length=32,
         blank=True,
-        validators=[validate_quantity],
+        validators=[validate_memory_quota],
         help_text="Memory requested by running tasks, e.g. 8Gi; empty: no limit.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

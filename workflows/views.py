@@ -36,6 +36,7 @@ from workflows.api.serializers import RunDetailSerializer
 from workflows.api.views import detail_queryset
 from workflows.blueprints import blueprint_for
 from workflows.graph import MAX_GRAPH_TASKS, render_version_svg
+from workflows.ids import parse_id
 from workflows.listing import search_workflows
 from workflows.models import (
     Attempt,
@@ -281,8 +282,9 @@ def _chosen_project(request: HttpRequest, projects: list[Project]) -> Project:
     """The posted project among those the user sees (SpecError at `project`
     when none is chosen); 403 when the role there cannot create workflows."""
     raw = request.POST.get("project", "")
+    wanted = parse_id(raw)
     project = (
-        visible_projects(request.user).filter(pk=raw).first() if raw.isdigit() else None
+        visible_projects(request.user).filter(pk=wanted).first() if wanted else None
     )
     if project is None and not raw and len(projects) == 1:
         project = projects[0]
@@ -410,8 +412,9 @@ def _filtered_runs(request: HttpRequest) -> tuple[RunQuerySet, dict[str, str]]:
     }
     if project:
         runs = runs.filter(workflow__project_id=int(project))
-    if chosen["workflow"].isdigit():
-        runs = runs.filter(workflow_id=int(chosen["workflow"]))
+    workflow = parse_id(chosen["workflow"])
+    if workflow is not None:
+        runs = runs.filter(workflow_id=workflow)
     else:
         chosen["workflow"] = ""
     if chosen["who"]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from schedules.fire_times import ScheduleError, times_between
+from schedules.fire_times import ScheduleError, check_instant, times_between
 from schedules.models import MAX_BACKFILL_CONCURRENCY, Backfill, Schedule, ScheduledFire
 from schedules.services.editing import trigger_of
 from schedules.services.firing import TickResult, advance_backfill
@@ -36,6 +36,8 @@ class PlannedFire:
 
 
 def check_range(start: datetime, end: datetime, now: datetime) -> None:
+    check_instant("start", start)
+    check_instant("end", end)
     if end <= start:
         raise ScheduleError("end", "must be after start")
     if end > now:

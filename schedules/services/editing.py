@@ -87,6 +87,7 @@ def check(
             data.get("start_at"),
             data.get("end_at"),
             min_interval=min_interval(),
+            strict=True,
         )
     except ScheduleError as error:
         # The model's names for the fields the pure module calls start and end.
@@ -132,8 +133,16 @@ def upcoming(schedule: Schedule, *, now: datetime, count: int) -> list[datetime]
     later time, say), so they are not shown as coming."""
     if not schedule.enabled or schedule.next_fire_at is None:
         return []
-    after = max(now, schedule.next_fire_at - timedelta(microseconds=1))
-    return next_times(trigger_of(schedule), after, count)
+    after = now
+    if schedule.next_fire_at > now:
+        after = schedule.next_fire_at - timedelta(microseconds=1)
+    try:
+        trigger = trigger_of(schedule)
+    except ScheduleError:
+        # Saved under rules since changed (a zone gone from the zone data):
+        # it shows no times rather than breaking every list it is in.
+        return []
+    return next_times(trigger, after, count)
 
 
 def upcoming_across(

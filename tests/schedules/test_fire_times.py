@@ -401,3 +401,108 @@ def test_cron_times_are_exactly_the_matching_first_wall_times(
     expected = _brute(expression, zone, first, last)
     assert times_between(trigger, first, last, 10_000) == expected
     assert latest_times(trigger, first, last, 10_000) == expected
+
+
+# --- ranges, and no input that overflows -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        (f"*/{2**63} * * * *", "minute field's step 922337203685... must be from 1"),
+        ("*/60 * * * *", "minute field's step 60 must be from 1 to 59"),
+        ("0 0 */32 * *", "day-of-month field's step 32 must be from 1 to 31"),
+        ("² * * * *", "minute field has '²', which is not a number"),
+        ("*/² * * * *", "step '²' must be a positive number"),
+        ("9" * 5000 + " * * * *", "minute field has 999999999999..., outside 0-59"),
+    ],
+)
+def test_a_cron_field_out_of_its_range_is_refused_when_typed(expression, message):
+    with pytest.raises(ScheduleError, match=message.replace("*", r"\*")) as error:
+        make_trigger("cron", expression, "UTC", strict=True)
+    assert error.value.field == "expression"
+
+
+def test_a_stored_step_past_its_field_still_reads_as_the_first_value_only():
+    # Saved before steps were held to their field: it keeps firing as it did.
+    trigger = make_trigger("cron", f"*/{2**63} * * * *", "UTC")
+    assert next_times(trigger, utc(2026, 1, 1, 10, 30), 2) == [
+        utc(2026, 1, 1, 11),
+        utc(2026, 1, 1, 12),
+    ]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["every 99999999999999999d", "every 367d", "every 9" + "9" * 5000 + "s"],
+)
+def test_an_interval_longer_than_a_year_is_refused(expression):
+    with pytest.raises(ScheduleError, match="longer than the maximum, every 366d"):
+        make_trigger("interval", expression, "UTC", strict=True)
+
+
+def test_an_interval_no_timedelta_could_hold_is_refused_even_when_stored():
+    with pytest.raises(ScheduleError, match="longer than the maximum"):
+        parse_interval("every 99999999999999999d")
+    assert parse_interval("every 366d", strict=True) == timedelta(days=366)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("start", datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
+        ("start", datetime(1969, 12, 31, 23, 59, tzinfo=UTC)),
+        ("end", datetime(1, 1, 1, tzinfo=UTC)),
+        ("end", datetime(1, 1, 1, 0, 30, tzinfo=BERLIN)),  # before any UTC instant
+        ("end", datetime(3000, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_start_or_end_outside_1970_to_2999_is_refused(field, value):
+    with pytest.raises(ScheduleError, match="must be from 1970-01-01T00:00:00Z to"):
+        make_trigger("cron", "0 * * * *", "UTC", strict=True, **{field: value})
+
+
+instants = st.datetimes(
+    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)
+).map(lambda moment: moment.replace(tzinfo=UTC))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cron=expressions,
+    every=st.integers(1, 10**15),
+    interval=st.booleans(),
+    zone=st.sampled_from(["UTC", "Pacific/Kiritimati", "Etc/GMT+12", "Europe/Berlin"]),
+    start=st.none() | instants,
+    end=st.none() | instants,
+    moment=instants,
+)
+def test_no_schedule_and_no_instant_makes_the_computations_raise(
+    cron, every, interval, zone, start, end, moment
+):
+    """What a stored schedule says is read without the ranges: any start, end
+    and interval a database could hold. Its times end where datetimes do."""
+    if start is not None and end is not None and end <= start:
+        end = None
+    try:
+        trigger = make_trigger(
+            "interval" if interval else "cron",
+            f"every {every}s" if interval else cron,
+            zone,
+            start,
+            end,
+        )
+    except ScheduleError:
+        return  # refused with a reason (never fires, too long): not a crash
+    times = next_times(trigger, moment, 3)
+    assert times == sorted(set(times)) and all(t > moment for t in times)
+    info = ZoneInfo(zone)
+    for t in times:
+        fire_parameters({"at": "{{schedule.time}}"}, t, info)  # any zone's clock
+    earlier = previous_before(trigger, moment)
+    assert earlier is None or earlier < moment
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    after = times_between(trigger, moment, last, 3)
+    assert after == sorted(after) and all(t >= moment for t in after)
+    before = latest_times(trigger, first, moment, 3)
+    assert before == sorted(before) and all(t <= moment for t in before)

@@ -231,6 +231,55 @@ def test_a_project_admin_sets_quotas_through_the_api(
     assert project.max_running_tasks == 8 and not project.max_cpu
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_running_tasks", 2**63, "less than or equal to 1000000"),
+        ("max_running_tasks", 1_000_001, "less than or equal to 1000000"),
+        ("max_cpu", "1e999", "must be from 1m to 1000000 (CPUs)"),
+        ("max_cpu", "1000001", "must be from 1m to 1000000 (CPUs)"),
+        ("max_cpu", "0.0001", "must be from 1m to 1000000 (CPUs)"),
+        ("max_memory", "1e999", "must be from 1 (byte) to 1Ei"),
+        ("max_memory", "2Ei", "must be from 1 (byte) to 1Ei"),
+    ],
+)
+def test_a_quota_out_of_its_range_is_a_400_naming_it_and_changes_nothing(
+    api: Any, project: Project, field: str, value: Any, message: str
+) -> None:
+    api.raise_request_exception = False  # a 500 is an answer to assert on
+    response = api.patch(f"/api/projects/{project.pk}/", {field: value}, format="json")
+    assert response.status_code == 400
+    assert message in response.json()[field][0]
+    project.refresh_from_db()
+    assert not project.has_quota
+
+
+def test_the_largest_quotas_are_accepted(api: Any, project: Project) -> None:
+    largest = {"max_running_tasks": 1_000_000, "max_cpu": "1M", "max_memory": "1Ei"}
+    response = api.patch(f"/api/projects/{project.pk}/", largest, format="json")
+    assert response.status_code == 200, response.json()
+    smallest = {"max_running_tasks": 1, "max_cpu": "1m", "max_memory": "1"}
+    response = api.patch(f"/api/projects/{project.pk}/", smallest, format="json")
+    assert response.status_code == 200, response.json()
+
+
+def test_the_project_page_holds_quotas_to_the_same_ranges(
+    client: Any, user: Any, project: Project
+) -> None:
+    client.force_login(user)
+    url = reverse("project-detail", args=[project.pk])
+    body = {"description": "", "namespace": "team"}
+    for field, value in (
+        ("max_running_tasks", str(2**63)),
+        ("max_cpu", "1e999"),
+        ("max_memory", "2Ei"),
+    ):
+        response = client.post(url, {**body, field: value})
+        assert response.status_code == 400, field
+    project.refresh_from_db()
+    assert not project.has_quota
+
+
 def test_a_project_admin_sets_quotas_on_the_project_page(
     client: Any, user: Any, project: Project
 ) -> None:

@@ -1,15 +1,21 @@
 """Map domain errors to HTTP answers: 400 with every field error, 409 for
-actions the state forbids, 404 for what does not exist or is not visible."""
+actions the state forbids, 404 for what does not exist or is not visible, 413
+for a body over the size limit, always as JSON."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from workflows.api.parsers import too_large
 from workflows.services.control import ActionRefused
 from workflows.spec import SpecError
 from workflows.states import IllegalTransition
@@ -32,4 +38,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": str(exc) or "not found"}, status=404)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's check of a form body (or DRF reading one): its own answer
+        # is an HTML page without the limit.
+        exc = too_large()
+    elif isinstance(exc, SuspiciousOperation):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)

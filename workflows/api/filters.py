@@ -3,6 +3,7 @@ rejects a bad value with a 400 naming the parameter."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -14,23 +15,32 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
+from workflows.ids import MAX_ID, id_range_message, is_digits, parse_id
 from workflows.states import RunStatus
 
+# The largest value a bigint column holds (ids, counts): nothing larger may
+# reach the database, where it is an error (SQLite) or a needless query.
+MAX_BIGINT = MAX_ID
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 
-def int_param(request: Request, name: str, *, minimum: int = 0) -> int | None:
-    """The query parameter `name` as an int >= minimum, None when absent; 400
-    naming the parameter otherwise."""
+
+def int_param(
+    request: Request, name: str, *, minimum: int = 0, maximum: int = MAX_BIGINT
+) -> int | None:
+    """The query parameter `name` as an int from minimum to maximum, None when
+    absent; 400 naming the parameter and its range otherwise."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(
-            {name: [f"must be a whole number, not {raw!r}"]}
-        ) from None
-    if value < minimum:
-        raise ValidationError({name: [f"must be at least {minimum}"]})
+    text = raw.strip()
+    if not _WHOLE.fullmatch(text):
+        raise ValidationError({name: [f"must be a whole number, not {raw!r}"]})
+    if len(text.lstrip("+-").lstrip("0")) > 19:  # past any bigint: no int()
+        value = minimum - 1 if text.startswith("-") else maximum + 1
+    else:
+        value = int(text)
+    if not minimum <= value <= maximum:
+        raise ValidationError({name: [f"must be from {minimum} to {maximum}"]})
     return value
 
 
@@ -59,12 +69,17 @@ class ListOnlyFilter(BaseFilterBackend):
 
 
 def project_lookup(request: Request, field: str) -> dict[str, Any]:
-    """A filter on `field` (a project relation) from `?project=<id or name>`."""
+    """A filter on `field` (a project relation) from `?project=<id or name>`
+    (a name has a letter, so digits are an id: 400 naming `project` when out
+    of range)."""
     raw = request.query_params.get("project", "").strip()
     if not raw:
         return {}
-    if raw.isdigit():
-        return {f"{field}_id": int(raw)}
+    if is_digits(raw):
+        project_id = parse_id(raw)
+        if project_id is None:
+            raise ValidationError({"project": [id_range_message("an id or a name")]})
+        return {f"{field}_id": project_id}
     return {f"{field}__name": raw}
 
 

@@ -28,7 +28,15 @@ from rest_framework.serializers import BaseSerializer
 
 from accounts import audit
 from workflows.api.permissions import ProjectRole
-from workflows.models import Membership, Project, Role, validate_quantity
+from workflows.ids import parse_id
+from workflows.models import (
+    MAX_RUNNING_TASKS,
+    Membership,
+    Project,
+    Role,
+    validate_cpu_quota,
+    validate_memory_quota,
+)
 from workflows.permissions import Action, require, role_of
 from workflows.services import projects as project_services
 
@@ -48,26 +56,28 @@ class ProjectSerializer(serializers.ModelSerializer):
         required=False,
         allow_null=True,
         min_value=1,
-        help_text="Quota: at most this many of the project's tasks run at once; "
-        "null: no limit.",
+        max_value=MAX_RUNNING_TASKS,
+        help_text="Quota: at most this many of the project's tasks run at once "
+        f"(1 to {MAX_RUNNING_TASKS}); null: no limit.",
     )
     max_cpu = serializers.CharField(
         required=False,
         allow_null=True,
         allow_blank=True,
         max_length=32,
-        validators=[validate_quantity],
+        validators=[validate_cpu_quota],
         help_text="Quota: CPU requested by the project's running tasks, a "
-        "Kubernetes quantity such as 4 or 500m; null: no limit.",
+        "Kubernetes quantity such as 4 or 500m, from 1m to 1000000; null: no "
+        "limit.",
     )
     max_memory = serializers.CharField(
         required=False,
         allow_null=True,
         allow_blank=True,
         max_length=32,
-        validators=[validate_quantity],
+        validators=[validate_memory_quota],
         help_text="Quota: memory requested by the project's running tasks, a "
-        "Kubernetes quantity such as 8Gi; null: no limit.",
+        "Kubernetes quantity such as 8Gi, from 1 to 1Ei; null: no limit.",
     )
     role = serializers.SerializerMethodField(
         help_text="Your role in the project; null if you are not a member "
@@ -222,10 +232,13 @@ class ProjectViewSet(
             entry.detail["changed"] = changed
 
     def _membership(self, project: Project, user_id: str) -> Membership:
+        wanted = parse_id(user_id)
         membership = (
             Membership.objects.select_related("user", "project")
-            .filter(project=project, user_id=int(user_id))
+            .filter(project=project, user_id=wanted)
             .first()
+            if wanted is not None
+            else None
         )
         if membership is None:
             raise NotFound(f"user {user_id} is not a member of {project.name}")

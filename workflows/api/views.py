@@ -23,7 +23,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -34,7 +33,12 @@ from accounts import audit
 from accounts.authentication import PersonalTokenAuthentication
 from k8s_runner.logs import open_log, pod_events
 from workflows.api.filters import RunFilter, WorkflowFilter, int_param
-from workflows.api.parsers import LegacyYAMLParser, TextYAMLParser, YAMLParser
+from workflows.api.parsers import (
+    JSONParser,
+    LegacyYAMLParser,
+    TextYAMLParser,
+    YAMLParser,
+)
 from workflows.api.permissions import ProjectRole
 from workflows.api.serializers import (
     AttemptRequestSerializer,
@@ -65,6 +69,7 @@ from workflows.dag_pictures import (
     PictureError,
     render_document,
 )
+from workflows.ids import is_digits, parse_id
 from workflows.models import Attempt, Project, Run, TaskRun, Workflow
 from workflows.permissions import Action, require, visible_projects
 from workflows.services.control import (
@@ -136,7 +141,12 @@ def project_for_create(request: Request) -> Project:
     visible = visible_projects(request.user)
     raw = request.query_params.get("project", "").strip()
     if raw:
-        found = visible.filter(**({"pk": raw} if raw.isdigit() else {"name": raw}))
+        if not is_digits(raw):
+            found = visible.filter(name=raw)
+        elif (project_id := parse_id(raw)) is not None:
+            found = visible.filter(pk=project_id)
+        else:
+            found = visible.none()
         project = found.first()
         if project is None:
             raise ValidationError(
@@ -171,6 +181,8 @@ def version_message(request: Request) -> str:
         raise ValidationError(
             {"message": [f"must be at most {MAX_VERSION_MESSAGE} characters"]}
         )
+    if "\x00" in message:  # the header: the query string is refused before
+        raise ValidationError({"message": ["may not contain a NUL character"]})
     return message
 
 
