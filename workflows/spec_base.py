@@ -72,9 +72,44 @@ class Limits:
     max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES
     # Privileged containers, allowPrivilegeEscalation: true and added capabilities.
     allow_privileged: bool = False
+    # False for a version already stored: the rules a document must meet to be
+    # saved today (the characters strings may hold, the ranges of numbers and
+    # durations) may be stricter than when it was saved, which must not make it
+    # unreadable. Only what building the spec needs is checked; the engine and
+    # the backends cope with the values older rules let through.
+    strict: bool = True
 
 
 # --- scalars -------------------------------------------------------------------
+
+# No string of a document may hold these: PostgreSQL's jsonb cannot store NUL
+# (U+0000), and no argument, environment entry or path given to execve can carry
+# it; an unpaired surrogate cannot be encoded as UTF-8 at all.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# Control characters (C0 and DEL): never part of an image reference or a path,
+# where one is a typo or an attempt to forge log lines. Command lines and env
+# values keep them (a shell script has newlines and tabs).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` can be neither stored nor given to a process; None if it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "must not contain a NUL character (U+0000)"
+    return f"must not contain an unpaired surrogate (U+{ord(found.group()):04X})"
+
+
+def control_problem(text: str) -> str | None:
+    """Why `text` cannot be an image or a path; None if it can."""
+    problem = text_problem(text)
+    found = _CONTROL.search(text) if problem is None else None
+    if found is None:
+        return problem
+    return f"must not contain a control character (U+{ord(found.group()):04X})"
+
 
 # {{params.x}} in image, command, args and env values.
 PARAM_REF = re.compile(r"\{\{\s*params\.([^{}\s]*)\s*\}\}")

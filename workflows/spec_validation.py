@@ -37,10 +37,12 @@ from workflows.spec_base import (
     VOLUME_SOURCES,
     FieldError,
     Limits,
+    control_problem,
     field_path,
     parameter_text,
     quantity_text,
     quantity_value,
+    text_problem,
     to_seconds,
 )
 
@@ -298,10 +300,57 @@ class _Validator:
         if not isinstance(value, str):
             self.error(path, "must be a string")
             return False
+        if not self.storable(value, path):
+            return False
         if nonempty and not value.strip():
             self.error(path, "must not be empty")
             return False
         return True
+
+    def storable(self, text: str, path: str) -> bool:
+        """Whether `text` can be stored and given to a process: no NUL, no
+        unpaired surrogate."""
+        problem = text_problem(text) if self.limits.strict else None
+        if problem is not None:
+            self.error(path, problem)
+        return problem is None
+
+    def no_control(self, text: str, path: str) -> bool:
+        """Whether `text` is free of control characters, as an image or a path
+        must be."""
+        problem = control_problem(text) if self.limits.strict else None
+        if problem is not None:
+            self.error(path, problem)
+        return problem is None
+
+    def free_form(self, value: object, path: str) -> None:
+        """Check every string (keys included) of a free-form value: ui, affinity.
+
+        Iterative, and each container is visited once, so neither deep nesting
+        nor a YAML alias bomb makes it explode (size() reports those).
+        """
+        if not self.limits.strict:
+            return
+        seen: set[int] = set()
+        pending: list[tuple[str, object]] = [(path, value)]
+        while pending:
+            where, node = pending.pop()
+            if isinstance(node, str):
+                self.storable(node, where)
+                continue
+            if not isinstance(node, Mapping | list | tuple) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            children: list[tuple[str, object]] = []
+            if isinstance(node, Mapping):
+                for key, item in node.items():
+                    at = field_path(where, key)
+                    if isinstance(key, str):
+                        self.storable(key, at)
+                    children.append((at, item))
+            else:
+                children = [(f"{where}[{i}]", item) for i, item in enumerate(node)]
+            pending.extend(reversed(children))  # in document order
 
     def boolean(self, value: object, path: str) -> None:
         if not isinstance(value, bool):
@@ -382,6 +431,8 @@ class _Validator:
     def absolute_path(self, value: object, path: str) -> TypeGuard[str]:
         if not self.string(value, path, nonempty=True):
             return False
+        if not self.no_control(value, path):
+            return False
         if not value.startswith("/"):
             self.error(path, "must be an absolute path (starting with '/')")
             return False
@@ -389,6 +440,8 @@ class _Validator:
 
     def relative_path(self, value: object, path: str) -> None:
         if not self.string(value, path, nonempty=True):
+            return
+        if not self.no_control(value, path):
             return
         if value.startswith("/"):
             self.error(path, "must be a relative path (not starting with '/')")
@@ -401,13 +454,16 @@ class _Validator:
         except ValueError as exc:
             self.error(path, str(exc))
 
-    def template(self, value: object, path: str, nonempty: bool = False) -> None:
+    def template(
+        self, value: object, path: str, nonempty: bool = False
+    ) -> TypeGuard[str]:
         if not self.string(value, path, nonempty=nonempty):
-            return
+            return False
         names = dict.fromkeys(m.group(1) for m in PARAM_REF.finditer(value))
         for name in names:
             if name not in self.parameters:
                 self.error(path, f"refers to unknown parameter {name!r}")
+        return True
 
     def templates(self, value: object, path: str) -> None:
         for where, item in self.items(value, path):
@@ -421,7 +477,7 @@ class _Validator:
             where = field_path(path, key)
             if not isinstance(key, str):
                 self.error(where, "keys must be strings")
-            else:
+            elif self.storable(key, where):
                 self.string(item, where)
 
     # the document
@@ -492,9 +548,11 @@ class _Validator:
         self.fields(value, path, checks, required=("tasks",))
 
     def ui(self, value: object, path: str) -> None:
-        # Free-form editor state: only its shape is checked.
+        # Free-form editor state: only its shape and its strings are checked.
         if not isinstance(value, Mapping):
             self.error(path, "must be a mapping")
+        else:
+            self.free_form(value, path)
 
     def parameters_(self, value: object, path: str) -> None:
         first: dict[str, str] = {}
@@ -519,6 +577,8 @@ class _Validator:
     def parameter_default(self, value: object, path: str) -> None:
         if parameter_text(value) is None:
             self.error(path, "must be a string, number or boolean")
+        elif isinstance(value, str):
+            self.storable(value, path)
 
     def defaults(self, value: object, path: str) -> None:
         checks: dict[str, _Check] = {
@@ -535,7 +595,8 @@ class _Validator:
         self.fields(value, path, checks)
 
     def image(self, value: object, path: str) -> None:
-        self.template(value, path, nonempty=True)
+        if self.template(value, path, nonempty=True):
+            self.no_control(value, path)
 
     def retry(self, value: object, path: str) -> None:
         checks: dict[str, _Check] = {
@@ -704,6 +765,8 @@ class _Validator:
             return
         for name, amount in value.items():
             where = field_path(path, name)
+            if isinstance(name, str) and not self.storable(name, where):
+                continue
             if not isinstance(name, str) or not _resource_name_ok(name):
                 self.error(
                     where,
@@ -741,6 +804,7 @@ class _Validator:
             self.error(path, "must be a mapping")
             return
         self.errors.extend(_kubernetes_shape(value, model, path))
+        self.free_form(value, path)
 
     def volumes(self, value: object, path: str) -> None:
         first: dict[str, str] = {}

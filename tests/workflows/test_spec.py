@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from functools import cache, partial
 from pathlib import Path
@@ -39,6 +40,7 @@ from workflows.spec import (
     render_task,
     validate,
 )
+from workflows.spec_base import field_path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -1524,6 +1526,183 @@ def test_a_rendered_task_keeps_its_kubernetes_fields_as_plain_data() -> None:
     assert rendered["affinity"] == AFFINITY
 
 
+# --- characters --------------------------------------------------------------------
+
+NUL = "must not contain a NUL character (U+0000)"
+
+
+def _poisoned(node: Any, path: str = "") -> list[tuple[str, str, Callable[[], None]]]:
+    """For every string in `node`, keys included: (its id, the path where a NUL
+    put into it shows, a function that puts one there)."""
+    found: list[tuple[str, str, Callable[[], None]]] = []
+    if isinstance(node, dict):
+        for key, item in list(node.items()):
+            at = field_path(path, key)
+
+            def rename(node: dict[str, Any] = node, key: str = key) -> None:
+                node[f"{key}\x00"] = node.pop(key)
+
+            found.append((f"{at} (key)", field_path(path, f"{key}\x00"), rename))
+            found += _poisoned_item(node, key, item, at)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found += _poisoned_item(node, index, item, f"{path}[{index}]")
+    return found
+
+
+def _poisoned_item(
+    parent: Any, key: Any, item: Any, at: str
+) -> list[tuple[str, str, Callable[[], None]]]:
+    if not isinstance(item, str):
+        return _poisoned(item, at)
+
+    def put(parent: Any = parent, key: Any = key, item: str = item) -> None:
+        parent[key] = f"{item[:1]}\x00{item[1:]}"
+
+    return [(at, at, put)]
+
+
+_FULL_STRINGS = [name for name, _, _ in _poisoned(fixture("full.yaml"))]
+
+
+@pytest.mark.parametrize("name", _FULL_STRINGS)
+def test_a_nul_in_any_string_or_key_is_refused_at_its_path(name: str) -> None:
+    # PostgreSQL cannot store a NUL and execve cannot pass one: wherever it
+    # hides in a document, the document is refused there, not at save or launch.
+    doc = fixture("full.yaml")
+    [(where, poison)] = [(w, p) for n, w, p in _poisoned(doc) if n == name]
+    poison()
+    found = validate(doc)
+    assert any(error.path == where for error in found), (where, found)
+
+
+@pytest.mark.parametrize(
+    ("fields", "path", "message"),
+    [
+        ({"command": ["sh", "-c", "echo a\x00b"]}, "spec.tasks[0].command[2]", NUL),
+        ({"args": ["x\x00"]}, "spec.tasks[0].args[0]", NUL),
+        (
+            {"env": [{"name": "A", "value": "\x00"}]},
+            "spec.tasks[0].env[0].value",
+            NUL,
+        ),
+        (
+            {"env": [{"name": "A\x00", "value": "x"}]},
+            "spec.tasks[0].env[0].name",
+            NUL,
+        ),
+        ({"image": "busybox\x00"}, "spec.tasks[0].image", NUL),
+        ({"workingDir": "/work\x00"}, "spec.tasks[0].workingDir", NUL),
+        (
+            {"args": ["\ud800"]},
+            "spec.tasks[0].args[0]",
+            "must not contain an unpaired surrogate (U+D800)",
+        ),
+        (
+            {"nodeSelector": {"disk\x00": "ssd"}},
+            'spec.tasks[0].nodeSelector["disk\\u0000"]',
+            NUL,
+        ),
+        (
+            {"resources": {"limits": {"x.io/gpu\x00": 1}}},
+            'spec.tasks[0].resources.limits["x.io/gpu\\u0000"]',
+            NUL,
+        ),
+        (
+            {"image": "busybox\n"},
+            "spec.tasks[0].image",
+            "must not contain a control character (U+000A)",
+        ),
+        (
+            {"workingDir": "/work\tdir"},
+            "spec.tasks[0].workingDir",
+            "must not contain a control character (U+0009)",
+        ),
+        (
+            {
+                "volumes": [_volume()],
+                "volumeMounts": [{"name": "data", "mountPath": "/d\x1b[2J"}],
+            },
+            "spec.tasks[0].volumeMounts[0].mountPath",
+            "must not contain a control character (U+001B)",
+        ),
+        (
+            {
+                "volumes": [_volume()],
+                "volumeMounts": [{"name": "data", "mountPath": "/d", "subPath": "x\r"}],
+            },
+            "spec.tasks[0].volumeMounts[0].subPath",
+            "must not contain a control character (U+000D)",
+        ),
+        (
+            {
+                "volumes": [
+                    _volume(
+                        configMap={
+                            "name": "c",
+                            "items": [{"key": "k", "path": "a\x7f"}],
+                        }
+                    )
+                ]
+            },
+            "spec.tasks[0].volumes[0].configMap.items[0].path",
+            "must not contain a control character (U+007F)",
+        ),
+        (
+            {"affinity": _node_affinity(values=["ssd\x00"])},
+            f"spec.tasks[0].affinity.{NODE_TERMS}.nodeSelectorTerms[0]"
+            ".matchExpressions[0].values[0]",
+            NUL,
+        ),
+    ],
+)
+def test_it_refuses_characters_no_process_or_path_can_take(
+    fields: dict[str, Any], path: str, message: str
+) -> None:
+    assert errors_of(document({**task("a"), **fields})) == [(path, message)]
+
+
+def test_command_lines_and_env_values_keep_tabs_newlines_and_escapes() -> None:
+    script = "set -e\n\tprintf '\x1b[1mbold\x1b[0m\\n'\r\n"
+    doc = document(
+        task("a", command=["sh", "-c", script], args=["a\tb"]),
+        task("b", env=[{"name": "PEM", "value": "-----BEGIN-----\nx\n"}]),
+    )
+    assert errors_of(doc) == []
+
+
+def test_a_nul_in_a_parameter_default_or_the_ui_is_refused() -> None:
+    doc = document(
+        task("a", args=["{{params.p}}"]),
+        parameters=[{"name": "p", "default": "x\x00"}],
+        ui={"positions": {"a\x00": {"x": 0}}, "notes": ["ok", "\x00"]},
+    )
+    assert errors_of(doc) == [
+        ("spec.parameters[0].default", NUL),
+        ('spec.ui.positions["a\\u0000"]', NUL),
+        ("spec.ui.notes[1]", NUL),
+    ]
+
+
+def test_a_shared_ui_node_is_checked_once_whatever_its_aliases() -> None:
+    # An alias bomb must not make the check walk its expansion.
+    layer: Any = ["\x00"]
+    for _ in range(60):
+        layer = [layer, layer]
+    errors = errors_of(document(task("a"), ui={"bomb": layer}))
+    assert ("spec.ui.bomb" + "[0]" * 61, NUL) in errors
+    assert len([e for e in errors if e[1] == NUL]) == 1
+
+
+def test_a_stored_version_is_read_without_the_character_rules() -> None:
+    # Saved before the rules existed: runs of it must still be planned (the
+    # backends refuse what cannot be launched).
+    doc = document(task("a", args=["x\x00"], workingDir="/w\n"))
+    lenient = Limits(strict=False)
+    assert errors_of(doc, lenient) == []
+    assert parse_spec(doc, lenient).task("a").args == ("x\x00",)
+
+
 # --- unknown fields ------------------------------------------------------------
 
 
@@ -2371,6 +2550,19 @@ def test_a_generated_valid_document_passes_the_json_schema(
         document(task("a", securityContext={"runAsUser": -1})),
         document(task("a", imagePullSecrets=["Bad_Name"])),
         document(task("a"), namespace="Team"),
+        document(task("a", command=["sh", "-c", "echo \x00"])),
+        document(task("a", args=["\x00"])),
+        document(task("a", env=[{"name": "A", "value": "\x00"}])),
+        document(task("a", image="busybox\n")),
+        document(task("a", workingDir="/w\x00rk")),
+        document(
+            task(
+                "a",
+                volumes=[_volume()],
+                volumeMounts=[{"name": "data", "mountPath": "/d\n"}],
+            )
+        ),
+        document(task("a"), parameters=[{"name": "p", "default": "\x00"}]),
     ],
 )
 def test_the_json_schema_rejects_what_validate_rejects_by_shape(
