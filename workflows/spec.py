@@ -41,6 +41,7 @@ from workflows.spec_base import (
     parameter_text,
     parse_duration,
     quantity_text,
+    text_problem,
     to_seconds,
 )
 from workflows.spec_document import dump_document, parse_document
@@ -316,7 +317,8 @@ def render_parameters(
     spec: WorkflowSpec, supplied: Mapping[str, str]
 ) -> dict[str, str]:
     """The run's parameter values: defaults overridden by `supplied`; SpecError on
-    an unknown name or a parameter with neither default nor value.
+    an unknown name, a parameter with neither default nor value, or a value
+    with a NUL (it would end up in a process's arguments or environment).
 
     Numbers and booleans are accepted and turned into strings ("true", "1.5").
     """
@@ -330,16 +332,24 @@ def render_parameters(
             errors.append(FieldError(where, "unknown parameter"))
         elif text is None:
             errors.append(FieldError(where, "must be a string, number or boolean"))
+        elif (problem := text_problem(text)) is not None:
+            errors.append(FieldError(where, problem))
         else:
             values[name] = text
     result: dict[str, str] = {}
     for parameter in spec.parameters:
-        chosen = values.get(parameter.name, parameter.default)
-        if chosen is not None:
-            result[parameter.name] = chosen
-        elif parameter.name not in supplied:
-            where = field_path("parameters", parameter.name)
+        where = field_path("parameters", parameter.name)
+        if parameter.name in values:
+            result[parameter.name] = values[parameter.name]
+        elif parameter.name in supplied:
+            continue  # its value was refused above
+        elif parameter.default is None:
             errors.append(FieldError(where, "is required"))
+        elif (problem := text_problem(parameter.default)) is not None:
+            # A default saved before NUL was refused (see Limits.strict).
+            errors.append(FieldError(where, f"default {problem}"))
+        else:
+            result[parameter.name] = parameter.default
     if errors:
         raise SpecError(errors)
     return result

@@ -548,6 +548,21 @@ def test_an_unknown_parameter_is_a_400_naming_it_and_starts_nothing(api, user, p
     assert Run.objects.count() == 0
 
 
+def test_a_parameter_with_a_nul_is_a_400_naming_it_and_starts_nothing(
+    api, user, project
+):
+    workflow = create_workflow(params_document(), author=user, project=project)
+    response = submit(api, workflow, {"parameters": {"day": "2024\x00-05-01"}})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "path": "parameters.day",
+            "message": "must not contain a NUL character (U+0000)",
+        }
+    ]
+    assert Run.objects.count() == 0
+
+
 def test_parameters_that_are_not_an_object_are_a_400_naming_the_field(
     api, user, project
 ):

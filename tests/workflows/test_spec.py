@@ -2200,6 +2200,27 @@ def test_it_rejects_unknown_missing_and_unusable_parameters_at_once() -> None:
     ]
 
 
+def test_a_parameter_value_with_a_nul_is_refused_naming_the_parameter() -> None:
+    # The value is substituted into args and env, which execve cannot pass.
+    spec = _spec_with(Parameter("day"), Parameter("region", "eu"))
+    with pytest.raises(SpecError) as raised:
+        render_parameters(spec, {"day": "2024\x00", "region": "\ud800"})
+    assert raised.value.errors == [
+        FieldError("parameters.day", NUL),
+        FieldError(
+            "parameters.region", "must not contain an unpaired surrogate (U+D800)"
+        ),
+    ]
+
+
+def test_a_default_with_a_nul_from_a_stored_version_is_refused_at_submit() -> None:
+    spec = _spec_with(Parameter("day", "x\x00"))
+    with pytest.raises(SpecError) as raised:
+        render_parameters(spec, {})
+    assert raised.value.errors == [FieldError("parameters.day", f"default {NUL}")]
+    assert render_parameters(spec, {"day": "x"}) == {"day": "x"}
+
+
 def test_it_renders_parameters_into_a_task() -> None:
     original = TaskSpec(
         name="a",
