@@ -33,6 +33,14 @@ EMPTY_DIR_MEDIA = ("", "Memory", "HugePages")
 MAX_SUBDOMAIN_LENGTH = 253
 MAX_FILE_MODE = 0o777
 MAX_ID = 2**31 - 1  # runAsUser, runAsGroup: Kubernetes' int64, capped as Linux does
+# Durations, in seconds. Long enough for any real task, short enough that a
+# deadline or a retry time (now + it) is a valid datetime for millennia.
+DAY = 86400
+MAX_TIMEOUT = 365 * DAY  # timeouts (task, defaults, run) and backoff.maxDelay
+MAX_RETRY_DELAY = DAY  # backoff.delay
+# With the delay at most a day and at most 50 retries, delay × factor^(n−1)
+# stays below 1e56 seconds: a float, never an overflow.
+MAX_BACKOFF_FACTOR = 10
 # The setting an administrator turns on to allow privileged containers.
 ALLOW_PRIVILEGED_SETTING = "FLOWDECK_K8S_ALLOW_PRIVILEGED"
 

@@ -6,8 +6,8 @@ Pure: no Django; `kubernetes` is imported lazily (through the quantity grammar).
 from __future__ import annotations
 
 import json
-import math
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from decimal import Decimal
@@ -23,12 +23,15 @@ from workflows.spec_base import (
     EMPTY_DIR_MEDIA,
     IMAGE_PULL_POLICIES,
     KIND,
+    MAX_BACKOFF_FACTOR,
     MAX_FILE_MODE,
     MAX_ID,
     MAX_NAME_LENGTH,
     MAX_PRIORITY,
+    MAX_RETRY_DELAY,
     MAX_RETRY_LIMIT,
     MAX_SUBDOMAIN_LENGTH,
+    MAX_TIMEOUT,
     MIN_PRIORITY,
     PARAM_REF,
     STANDARD_RESOURCES,
@@ -361,16 +364,22 @@ class _Validator:
     ) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(path, "must be an integer")
+        elif not self.limits.strict:
+            return  # a stored version met the ranges of its day
         elif low is not None and high is not None and not low <= value <= high:
             self.error(path, f"must be between {low} and {high}")
         elif low is not None and value < low:
             self.error(path, f"must be at least {low}")
 
-    def number_at_least_one(self, value: object, path: str) -> None:
+    def factor(self, value: object, path: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.error(path, "must be a number")
-        elif not math.isfinite(value) or value < 1:
-            self.error(path, "must be a number at least 1")
+            return
+        # A stored version may exceed today's maximum, not a float's: it is
+        # built with float(). (Comparisons are exact for any int, false for NaN.)
+        high = MAX_BACKOFF_FACTOR if self.limits.strict else sys.float_info.max
+        if not 1 <= value <= high:
+            self.error(path, f"must be a number between 1 and {MAX_BACKOFF_FACTOR}")
 
     def choice(self, value: object, path: str, choices: Sequence[str]) -> bool:
         if not isinstance(value, str) or value not in choices:
@@ -382,11 +391,14 @@ class _Validator:
         if value != expected:
             self.error(path, f"must be {expected!r}")
 
-    def duration(self, value: object, path: str) -> None:
+    def duration(self, value: object, path: str, high: int = MAX_TIMEOUT) -> None:
         try:
-            to_seconds(value)
+            seconds = to_seconds(value)
         except ValueError as exc:
             self.error(path, str(exc))
+            return
+        if self.limits.strict and seconds > high:
+            self.error(path, f"must be at most {_duration_text(high)}")
 
     def dns_label(self, value: object, path: str) -> TypeGuard[str]:
         if not self.string(value, path, nonempty=True):
@@ -608,8 +620,8 @@ class _Validator:
 
     def backoff(self, value: object, path: str) -> None:
         checks: dict[str, _Check] = {
-            "delay": self.duration,
-            "factor": self.number_at_least_one,
+            "delay": partial(self.duration, high=MAX_RETRY_DELAY),
+            "factor": self.factor,
             "maxDelay": self.duration,
         }
         self.fields(value, path, checks)
@@ -994,6 +1006,14 @@ class _Validator:
             self.error(
                 field_path(path, "tolerationSeconds"), "needs effect NoExecute to apply"
             )
+
+
+def _duration_text(seconds: int) -> str:
+    """A whole number of seconds as the largest unit that divides it: '365d'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _resource_name_ok(name: str) -> bool:

@@ -477,6 +477,8 @@ _DELETE = object()
             f"invalid duration '6 hours': {DURATION_HINT}",
         ),
         ("spec.timeout", 0, "spec.timeout", "must be greater than zero"),
+        ("spec.timeout", 10**30, "spec.timeout", "must be at most 365d"),
+        ("spec.timeout", "366d", "spec.timeout", "must be at most 365d"),
         (
             "spec.timeout",
             1.5,
@@ -528,7 +530,43 @@ _DELETE = object()
             "spec.defaults",
             {"retry": {"backoff": {"factor": 0.5}}},
             "spec.defaults.retry.backoff.factor",
-            "must be a number at least 1",
+            "must be a number between 1 and 10",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"factor": 1e308}}},
+            "spec.defaults.retry.backoff.factor",
+            "must be a number between 1 and 10",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"factor": 10**400}}},
+            "spec.defaults.retry.backoff.factor",
+            "must be a number between 1 and 10",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"delay": "99999999999d"}}},
+            "spec.defaults.retry.backoff.delay",
+            "must be at most 1d",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"delay": 86401}}},
+            "spec.defaults.retry.backoff.delay",
+            "must be at most 1d",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"maxDelay": "365d1ms"}}},
+            "spec.defaults.retry.backoff.maxDelay",
+            "must be at most 365d",
+        ),
+        (
+            "spec.defaults",
+            {"timeout": "8761h"},
+            "spec.defaults.timeout",
+            "must be at most 365d",
         ),
         (
             "spec.defaults",
@@ -832,6 +870,7 @@ def test_it_checks_the_document_fields(
             "invalid duration '0s': must be greater than zero",
         ),
         ({"timeout": -3}, "spec.tasks[0].timeout", "must be greater than zero"),
+        ({"timeout": 31536001}, "spec.tasks[0].timeout", "must be at most 365d"),
         ({"dependencies": "b"}, "spec.tasks[0].dependencies", "must be a list"),
         ({"dependencies": [1]}, "spec.tasks[0].dependencies[0]", "must be a string"),
         (
@@ -2025,6 +2064,42 @@ def test_it_rejects_a_bad_duration(text: str, message: str) -> None:
         parse_duration(text)
 
 
+def test_the_longest_durations_and_largest_factor_are_accepted() -> None:
+    doc = document(
+        task(
+            "a",
+            timeout="365d",
+            retry={"backoff": {"delay": "24h", "factor": 10, "maxDelay": 31536000}},
+        ),
+        timeout="8760h",
+        defaults={"timeout": "525600m"},
+    )
+    assert errors_of(doc) == []
+
+
+def test_a_stored_version_is_read_without_todays_maxima() -> None:
+    # A version saved before durations had a maximum must still plan; the
+    # engine clamps what it computes from them.
+    doc = document(
+        task(
+            "a", timeout=10**30, retry={"backoff": {"delay": "999d", "factor": 1e308}}
+        ),
+        timeout="99999999999d",
+    )
+    lenient = Limits(strict=False)
+    assert errors_of(doc, lenient) == []
+    spec = parse_spec(doc, lenient)
+    assert (spec.timeout, spec.tasks[0].timeout) == (99999999999 * 86400, 1e30)
+    assert spec.tasks[0].retry.backoff.factor == 1e308
+
+
+def test_a_factor_no_float_can_hold_is_refused_even_for_a_stored_version() -> None:
+    doc = document(task("a", retry={"backoff": {"factor": 10**400}}))
+    assert errors_of(doc, Limits(strict=False)) == [
+        ("spec.tasks[0].retry.backoff.factor", "must be a number between 1 and 10")
+    ]
+
+
 # --- parse_spec ------------------------------------------------------------------
 
 
@@ -2584,6 +2659,12 @@ def test_a_generated_valid_document_passes_the_json_schema(
             )
         ),
         document(task("a"), parameters=[{"name": "p", "default": "\x00"}]),
+        document(task("a", timeout=31536001)),
+        document(task("a"), timeout=31536001),
+        document(task("a"), defaults={"timeout": 31536001}),
+        document(task("a", retry={"backoff": {"delay": 86401}})),
+        document(task("a", retry={"backoff": {"maxDelay": 31536001}})),
+        document(task("a", retry={"backoff": {"factor": 10.5}})),
     ],
 )
 def test_the_json_schema_rejects_what_validate_rejects_by_shape(
