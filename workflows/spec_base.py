@@ -41,6 +41,13 @@ MAX_RETRY_DELAY = DAY  # backoff.delay
 # With the delay at most a day and at most 50 retries, delay × factor^(n−1)
 # stays below 1e56 seconds: a float, never an overflow.
 MAX_BACKOFF_FACTOR = 10
+# Resource quantities: (the largest value, as it is shown). Bytes stop at 1Ei
+# (2**60), well inside the signed 64-bit columns requests are stored in
+# (TaskRun.memory_request_bytes) and Kubernetes' own int64; CPU at 100000
+# cores (10**8 millicores); an extended resource (GPUs, ...) at a million.
+MAX_CPU = (Decimal(100_000), "100000")
+MAX_BYTES = (Decimal(2**60), "1Ei")  # memory, ephemeral-storage, sizeLimit
+MAX_EXTENDED = (Decimal(1_000_000), "1000000")
 # The setting an administrator turns on to allow privileged containers.
 ALLOW_PRIVILEGED_SETTING = "FLOWDECK_K8S_ALLOW_PRIVILEGED"
 
@@ -180,6 +187,15 @@ def quantity_text(value: object) -> str:
 
 def quantity_value(value: object) -> Decimal:
     return _parse_quantity(quantity_text(value))
+
+
+def quantity_maximum(resource: str) -> tuple[Decimal, str]:
+    """The largest quantity of `resource` (cpu, memory, nvidia.com/gpu, ...)."""
+    if resource == "cpu":
+        return MAX_CPU
+    if resource in ("memory", "ephemeral-storage"):
+        return MAX_BYTES
+    return MAX_EXTENDED
 
 
 @lru_cache(maxsize=1024)  # specs repeat a handful of values many times over

@@ -24,6 +24,7 @@ from workflows.spec_base import (
     IMAGE_PULL_POLICIES,
     KIND,
     MAX_BACKOFF_FACTOR,
+    MAX_BYTES,
     MAX_FILE_MODE,
     MAX_ID,
     MAX_NAME_LENGTH,
@@ -43,6 +44,7 @@ from workflows.spec_base import (
     control_problem,
     field_path,
     parameter_text,
+    quantity_maximum,
     quantity_text,
     quantity_value,
     text_problem,
@@ -460,11 +462,20 @@ class _Validator:
         elif ".." in value.split("/"):
             self.error(path, "must not contain '..'")
 
-    def quantity(self, value: object, path: str) -> None:
+    def quantity(
+        self, value: object, path: str, maximum: tuple[Decimal, str] = MAX_BYTES
+    ) -> Decimal | None:
+        """The quantity's value; None (reported) when it is invalid or too large."""
         try:
-            quantity_value(value)
+            amount = quantity_value(value)
         except ValueError as exc:
             self.error(path, str(exc))
+            return None
+        high, shown = maximum
+        if self.limits.strict and amount > high:
+            self.error(path, f"must be at most {shown}")
+            return None
+        return amount
 
     def template(
         self, value: object, path: str, nonempty: bool = False
@@ -786,10 +797,8 @@ class _Validator:
                     " or an extended resource such as nvidia.com/gpu",
                 )
                 continue
-            try:
-                parsed = quantity_value(amount)
-            except ValueError as exc:
-                self.error(where, str(exc))
+            parsed = self.quantity(amount, where, quantity_maximum(name))
+            if parsed is None:
                 continue
             if "/" in name and parsed != parsed.to_integral_value():
                 self.error(where, "must be a whole number for an extended resource")
@@ -1026,9 +1035,12 @@ def _valid_quantities(value: object) -> dict[str, Decimal]:
     result = {}
     for name, amount in value.items():
         if isinstance(name, str) and _resource_name_ok(name):
-            # A bad quantity is reported where quantities are checked.
+            # A bad or too large quantity is reported where quantities are
+            # checked, not compared again.
             with suppress(ValueError):
-                result[name] = quantity_value(amount)
+                parsed = quantity_value(amount)
+                if parsed <= quantity_maximum(name)[0]:
+                    result[name] = parsed
     return result
 
 

@@ -183,6 +183,21 @@ def test_every_spec_error_comes_back_at_once_with_its_path_and_nothing_is_saved(
     assert WorkflowVersion.objects.count() == 0
 
 
+def test_a_quantity_too_large_to_store_is_refused_when_saved(api):
+    # It used to be saved (201), then make every submit fail (500) storing
+    # the request in a 64-bit column.
+    task = shell_task("a", resources={"requests": {"cpu": "1e100"}})
+    response = post_json(api, WORKFLOWS, workflow_document("huge", [task]))
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "path": "spec.tasks[0].resources.requests.cpu",
+            "message": "must be at most 100000",
+        }
+    ]
+    assert not Workflow.objects.exists()
+
+
 def test_a_taken_name_is_an_error_at_metadata_name(api, diamond):
     response = post_json(api, WORKFLOWS, diamond_document())
     assert response.status_code == 400

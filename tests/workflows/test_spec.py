@@ -891,6 +891,89 @@ def test_it_checks_every_task_field(
     assert errors_of(document({**task("a"), **fields})) == [(path, message)]
 
 
+CPU_MAX = "must be at most 100000"
+BYTES_MAX = "must be at most 1Ei"
+
+
+@pytest.mark.parametrize(
+    ("resources", "path", "message"),
+    [
+        ({"requests": {"cpu": "1e100"}}, "requests.cpu", CPU_MAX),
+        ({"requests": {"cpu": 2**63}}, "requests.cpu", CPU_MAX),
+        ({"limits": {"cpu": 10**400}}, "limits.cpu", CPU_MAX),
+        ({"limits": {"cpu": 1e100}}, "limits.cpu", CPU_MAX),
+        ({"limits": {"cpu": "100001"}}, "limits.cpu", CPU_MAX),
+        (
+            {"requests": {"memory": "99999999999999999999Ei"}},
+            "requests.memory",
+            BYTES_MAX,
+        ),
+        ({"limits": {"memory": "1025Pi"}}, "limits.memory", BYTES_MAX),
+        (
+            {"limits": {"ephemeral-storage": "2E"}},
+            "limits.ephemeral-storage",
+            BYTES_MAX,
+        ),
+        (
+            {"limits": {"x.io/gpu": 1000001}},
+            'limits["x.io/gpu"]',
+            "must be at most 1000000",
+        ),
+        # A value out of range is reported once, not compared with its pair.
+        (
+            {"requests": {"cpu": "200000"}, "limits": {"cpu": "1"}},
+            "requests.cpu",
+            CPU_MAX,
+        ),
+        (
+            {"requests": {"memory": "1Gi"}, "limits": {"memory": "1e30"}},
+            "limits.memory",
+            BYTES_MAX,
+        ),
+    ],
+)
+def test_every_resource_quantity_has_a_maximum(
+    resources: dict[str, Any], path: str, message: str
+) -> None:
+    # 1e100 CPUs used to be saved, then make submit fail (500) storing the
+    # request in a 64-bit column.
+    found = errors_of(document(task("a", resources=resources)))
+    assert found == [(f"spec.tasks[0].resources.{path}", message)]
+
+
+def test_the_largest_quantities_are_accepted() -> None:
+    doc = document(
+        task(
+            "a",
+            resources={
+                "requests": {"cpu": "100k", "memory": "1024Pi", "x.io/gpu": "1M"},
+                "limits": {
+                    "cpu": 100000,
+                    "memory": "1Ei",
+                    "ephemeral-storage": 2**60,
+                    "x.io/gpu": 1000000,
+                },
+            },
+            volumes=[{"name": "v", "emptyDir": {"sizeLimit": "1Ei"}}],
+        )
+    )
+    assert errors_of(doc) == []
+
+
+def test_an_empty_dir_size_limit_has_the_maximum_of_memory() -> None:
+    doc = document(task("a", volumes=[{"name": "v", "emptyDir": {"sizeLimit": "2Ei"}}]))
+    assert errors_of(doc) == [
+        ("spec.tasks[0].volumes[0].emptyDir.sizeLimit", BYTES_MAX)
+    ]
+
+
+def test_a_stored_version_keeps_its_large_quantities() -> None:
+    doc = document(task("a", resources={"requests": {"cpu": "1e100"}}))
+    assert errors_of(doc, Limits(strict=False)) == []
+    built = parse_spec(doc, Limits(strict=False)).task("a")
+    assert built.resources.requests == {"cpu": "1e100"}
+
+
 def test_an_image_in_defaults_serves_every_task() -> None:
     doc = document({"name": "a"}, defaults={"image": "busybox"})
     assert errors_of(doc) == []
@@ -2665,6 +2748,11 @@ def test_a_generated_valid_document_passes_the_json_schema(
         document(task("a", retry={"backoff": {"delay": 86401}})),
         document(task("a", retry={"backoff": {"maxDelay": 31536001}})),
         document(task("a", retry={"backoff": {"factor": 10.5}})),
+        document(task("a", resources={"limits": {"cpu": 100001}})),
+        document(task("a", resources={"requests": {"memory": 2**60 + 1}})),
+        document(task("a", resources={"limits": {"ephemeral-storage": 1e30}})),
+        document(task("a", resources={"limits": {"x.io/gpu": 1000001}})),
+        document(task("a", volumes=[{"name": "v", "emptyDir": {"sizeLimit": 2**61}}])),
     ],
 )
 def test_the_json_schema_rejects_what_validate_rejects_by_shape(
