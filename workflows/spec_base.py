@@ -38,6 +38,9 @@ MAX_ID = 2**31 - 1  # runAsUser, runAsGroup: Kubernetes' int64, capped as Linux 
 DAY = 86400
 MAX_TIMEOUT = 365 * DAY  # timeouts (task, defaults, run) and backoff.maxDelay
 MAX_RETRY_DELAY = DAY  # backoff.delay
+MAX_TOLERATION_SECONDS = MAX_TIMEOUT  # longer is "forever": leave it out
+MAX_PARALLELISM = 100_000  # above any run's task count: "no limit"
+MAX_AFFINITY_WEIGHT = 100  # Kubernetes' range for preferred terms, from 1
 # With the delay at most a day and at most 50 retries, delay × factor^(n−1)
 # stays below 1e56 seconds: a float, never an overflow.
 MAX_BACKOFF_FACTOR = 10

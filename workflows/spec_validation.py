@@ -23,16 +23,19 @@ from workflows.spec_base import (
     EMPTY_DIR_MEDIA,
     IMAGE_PULL_POLICIES,
     KIND,
+    MAX_AFFINITY_WEIGHT,
     MAX_BACKOFF_FACTOR,
     MAX_BYTES,
     MAX_FILE_MODE,
     MAX_ID,
     MAX_NAME_LENGTH,
+    MAX_PARALLELISM,
     MAX_PRIORITY,
     MAX_RETRY_DELAY,
     MAX_RETRY_LIMIT,
     MAX_SUBDOMAIN_LENGTH,
     MAX_TIMEOUT,
+    MAX_TOLERATION_SECONDS,
     MIN_PRIORITY,
     PARAM_REF,
     STANDARD_RESOURCES,
@@ -561,7 +564,7 @@ class _Validator:
         checks: dict[str, _Check] = {
             "parameters": self.parameters_,
             "defaults": self.defaults,
-            "parallelism": partial(self.integer, low=1),
+            "parallelism": partial(self.integer, low=1, high=MAX_PARALLELISM),
             "failFast": self.boolean,
             "timeout": self.duration,
             "namespace": self.dns_label,
@@ -818,7 +821,23 @@ class _Validator:
             kind: partial(self.kubernetes_object, model=_AFFINITY_MODELS[kind])
             for kind in AFFINITY_KINDS
         }
-        self.fields(value, path, checks)
+        affinity = self.fields(value, path, checks)
+        if affinity is not None:
+            self.affinity_weights(affinity, path)
+
+    def affinity_weights(self, affinity: Mapping[Any, Any], path: str) -> None:
+        """Kubernetes' range for each preferred term's weight, which its model
+        types but does not bound; a type error is the model's to report."""
+        preferred = "preferredDuringSchedulingIgnoredDuringExecution"
+        for kind in AFFINITY_KINDS:
+            terms = _mapping_at(affinity, kind).get(preferred)
+            if not _is_list(terms):
+                continue
+            where = field_path(field_path(path, kind), preferred)
+            for i, term in enumerate(terms):
+                weight = term.get("weight") if isinstance(term, Mapping) else None
+                if type(weight) is int:
+                    self.integer(weight, f"{where}[{i}].weight", 1, MAX_AFFINITY_WEIGHT)
 
     def kubernetes_object(self, value: object, path: str, model: str) -> None:
         if not isinstance(value, Mapping):
@@ -989,7 +1008,9 @@ class _Validator:
                 "operator": partial(self.choice, choices=TOLERATION_OPERATORS),
                 "value": self.string,
                 "effect": partial(self.choice, choices=TOLERATION_EFFECTS),
-                "tolerationSeconds": self.integer,
+                "tolerationSeconds": partial(
+                    self.integer, low=0, high=MAX_TOLERATION_SECONDS
+                ),
             }
             toleration = self.fields(item, where, checks)
             if toleration is not None:

@@ -464,7 +464,13 @@ _DELETE = object()
         ("spec.tasks", [], "spec.tasks", "must have at least one task"),
         ("spec.tasks", {"a": {}}, "spec.tasks", "must be a list"),
         ("spec.tasks", ["a"], "spec.tasks[0]", "must be a mapping"),
-        ("spec.parallelism", 0, "spec.parallelism", "must be at least 1"),
+        ("spec.parallelism", 0, "spec.parallelism", "must be between 1 and 100000"),
+        (
+            "spec.parallelism",
+            100001,
+            "spec.parallelism",
+            "must be between 1 and 100000",
+        ),
         ("spec.parallelism", "10", "spec.parallelism", "must be an integer"),
         ("spec.parallelism", True, "spec.parallelism", "must be an integer"),
         ("spec.parallelism", 2.0, "spec.parallelism", "must be an integer"),
@@ -832,6 +838,24 @@ def test_it_checks_the_document_fields(
             "needs effect NoExecute to apply",
         ),
         (
+            {
+                "tolerations": [
+                    {"key": "x", "effect": "NoExecute", "tolerationSeconds": -1}
+                ]
+            },
+            "spec.tasks[0].tolerations[0].tolerationSeconds",
+            "must be between 0 and 31536000",
+        ),
+        (
+            {
+                "tolerations": [
+                    {"key": "x", "effect": "NoExecute", "tolerationSeconds": 10**30}
+                ]
+            },
+            "spec.tasks[0].tolerations[0].tolerationSeconds",
+            "must be between 0 and 31536000",
+        ),
+        (
             {"tolerations": [{"key": "x", "tolerationSeconds": True}]},
             "spec.tasks[0].tolerations[0].tolerationSeconds",
             "must be an integer",
@@ -1173,6 +1197,34 @@ def _volume(name: str = "data", **source: Any) -> dict[str, Any]:
             "spec.tasks[0].affinity.podAntiAffinity"
             ".preferredDuringSchedulingIgnoredDuringExecution[0].weight",
             "must be an integer",
+        ),
+        (
+            {
+                "affinity": {
+                    "podAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {"weight": 101, "podAffinityTerm": {"topologyKey": "z"}}
+                        ]
+                    }
+                }
+            },
+            "spec.tasks[0].affinity.podAffinity"
+            ".preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+            "must be between 1 and 100",
+        ),
+        (
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {"weight": 0, "preference": {}},
+                        ]
+                    }
+                }
+            },
+            "spec.tasks[0].affinity.nodeAffinity"
+            ".preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+            "must be between 1 and 100",
         ),
         (
             {
@@ -2676,6 +2728,10 @@ def test_importing_the_module_does_not_import_django_or_the_kubernetes_client() 
 # The published JSON Schema must agree with the validator on valid documents.
 
 
+def _toleration(seconds: int) -> dict[str, Any]:
+    return {"key": "k", "effect": "NoExecute", "tolerationSeconds": seconds}
+
+
 @cache
 def _schema_validator() -> Any:
     import jsonschema
@@ -2753,6 +2809,9 @@ def test_a_generated_valid_document_passes_the_json_schema(
         document(task("a", resources={"limits": {"ephemeral-storage": 1e30}})),
         document(task("a", resources={"limits": {"x.io/gpu": 1000001}})),
         document(task("a", volumes=[{"name": "v", "emptyDir": {"sizeLimit": 2**61}}])),
+        document(task("a"), parallelism=100001),
+        document(task("a", tolerations=[_toleration(-1)])),
+        document(task("a", tolerations=[_toleration(31536001)])),
     ],
 )
 def test_the_json_schema_rejects_what_validate_rejects_by_shape(
