@@ -87,8 +87,18 @@ class Backoff:
     max_delay: float = 300.0
 
     def delay_before(self, retry_number: int) -> float:
-        """Seconds to wait before retry number `retry_number` (1 = first retry)."""
-        return min(self.max_delay, self.delay * self.factor ** (retry_number - 1))
+        """Seconds to wait before retry number `retry_number` (1 = first retry):
+        min(max_delay, delay × factor^(n−1)), for any factor without overflow.
+
+        The spec's ranges keep the product a finite float, but a version saved
+        before they existed may have a factor such as 1e308, whose power no
+        float holds: such a wait is past any cap.
+        """
+        try:
+            wait = self.delay * self.factor ** (retry_number - 1)
+        except OverflowError:
+            return self.max_delay
+        return min(self.max_delay, wait)
 
 
 @dataclass(frozen=True, slots=True)
