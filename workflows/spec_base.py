@@ -227,5 +227,8 @@ def parameter_text(value: object) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"  # the YAML/JSON spelling, not Python's
     if isinstance(value, str | int | float):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int of more than 4300 digits: not a usable value
+            return None
     return None

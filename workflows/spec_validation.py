@@ -544,6 +544,8 @@ class _Validator:
         except ValueError as exc:
             if "Circular" in str(exc):
                 self.error("", "document must not contain circular references")
+            elif "digits" in str(exc):  # int -> str refuses more than 4300 digits
+                self.error("", "document must not contain numbers of over 4300 digits")
             else:
                 self.error("", "document must not contain NaN or infinite numbers")
         except RecursionError:

@@ -127,6 +127,9 @@ def test_it_rejects_a_bad_document_naming_the_line(text: str, start: str) -> Non
         "a: !!int abc",
         "[" * 1200 + "]" * 1200,
         b"\xff\xfe\xfa",
+        # Python refuses to read integers of more than 4300 digits.
+        pytest.param('{"a": ' + "9" * 5000 + "}", id="a 5000-digit JSON number"),
+        pytest.param("a: " + "9" * 5000, id="a 5000-digit YAML number"),
     ],
 )
 def test_it_turns_every_load_failure_into_a_spec_error(text: str | bytes) -> None:
@@ -2397,6 +2400,18 @@ def test_supplied_parameters_override_the_defaults(
 ) -> None:
     spec = _spec_with(Parameter("day", "2024-01-01"), Parameter("region"))
     assert render_parameters(spec, supplied) == expected
+
+
+def test_a_parameter_number_too_long_to_write_is_an_error_not_a_crash() -> None:
+    # Only Python callers can pass one (JSON and YAML refuse it when read);
+    # validate() and render_parameters() must still not raise.
+    doc = document(task("a"), parameters=[{"name": "p", "default": 10**5000}])
+    assert errors_of(doc) == [
+        ("", "document must not contain numbers of over 4300 digits"),
+        ("spec.parameters[0].default", "must be a string, number or boolean"),
+    ]
+    with pytest.raises(SpecError):
+        render_parameters(_spec_with(Parameter("p")), {"p": 10**5000})
 
 
 def test_it_rejects_unknown_missing_and_unusable_parameters_at_once() -> None:
