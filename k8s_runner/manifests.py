@@ -121,6 +121,22 @@ def refused_privileges(security_context: Mapping[str, Any]) -> list[str]:
     return refused
 
 
+# Kubernetes refuses a pod whose activeDeadlineSeconds is past 2**31 - 1 (68 years).
+_MAX_DEADLINE_SECONDS = 2**31 - 1
+
+
+def _deadline_seconds(timeout: float | None) -> int | None:
+    """The pod's activeDeadlineSeconds: the task's timeout rounded up to a whole
+    second, capped at what Kubernetes accepts. The spec allows at most 365
+    days, but a version saved before it had a maximum may ask for 10**30 s;
+    the engine never times such an attempt out either."""
+    if not timeout:
+        return None
+    if not timeout < _MAX_DEADLINE_SECONDS:  # inf and NaN included
+        return _MAX_DEADLINE_SECONDS
+    return math.ceil(timeout)
+
+
 def pod_manifest(
     request: PodRequest, *, namespace: str, settings: ManifestSettings
 ) -> V1Pod:
@@ -142,7 +158,7 @@ def pod_manifest(
         ]
         or None,
         volumes=[V1Volume.model_validate(dict(v)) for v in request.volumes] or None,
-        active_deadline_seconds=math.ceil(request.timeout) if request.timeout else None,
+        active_deadline_seconds=_deadline_seconds(request.timeout),
         security_context=V1PodSecurityContext(
             seccomp_profile=V1SeccompProfile(type=settings.seccomp_profile)
         )

@@ -28,6 +28,11 @@ _lock = Lock()
 _debug_cache: OrderedDict[int, Blueprint] = OrderedDict()
 # What a debug run may change of its task.
 DEBUG_OVERRIDES = ("command", "args", "env", "image")
+# Stored versions were validated when saved; the limits may have shrunk and the
+# rules grown stricter since, which must not make existing runs unreadable.
+# (Whether privileged pods are still allowed is checked again when one is
+# launched; the engine and backends cope with values older rules let through.)
+STORED = Limits(10**9, 10**12, allow_privileged=True, strict=False)
 
 
 def spec_limits() -> Limits:
@@ -50,12 +55,7 @@ def blueprint_for(version_id: int, document: dict[str, Any] | None = None) -> Bl
         document = WorkflowVersion.objects.values_list("document", flat=True).get(
             pk=version_id
         )
-    # Stored versions were validated when saved; the limits may have shrunk since,
-    # which must not make existing runs unreadable. (Whether privileged pods are
-    # still allowed is checked again when one is launched.)
-    blueprint = Blueprint.of(
-        parse_spec(document, Limits(10**9, 10**12, allow_privileged=True))
-    )
+    blueprint = Blueprint.of(parse_spec(document, STORED))
     with _lock:
         _cache[version_id] = blueprint
         if len(_cache) > _CACHE_SIZE:
@@ -79,9 +79,7 @@ def blueprint_of(run: Run) -> Blueprint:
         pk=run.version_id
     )
     document = debug_document(version, run.debug_task, run.overrides or {})
-    blueprint = Blueprint.of(
-        parse_spec(document, Limits(10**9, 10**12, allow_privileged=True))
-    )
+    blueprint = Blueprint.of(parse_spec(document, STORED))
     with _lock:
         _debug_cache[run.pk] = blueprint
         if len(_debug_cache) > _CACHE_SIZE:

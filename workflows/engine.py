@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from workflows.dag import Graph
 from workflows.spec import TaskSpec, WorkflowSpec
-from workflows.spec_base import quantity_value
+from workflows.spec_base import MAX_TIMEOUT, quantity_value
 from workflows.states import (
     BUSY_TASK_STATUSES,
     TERMINAL_TASK_STATUSES,
@@ -161,8 +161,36 @@ def after_attempt(
     policy = task.retry
     if retries_allowed and final.value in policy.on and attempt <= policy.limit:
         delay = policy.backoff.delay_before(attempt)
-        return AttemptOutcome(TaskStatus.RETRYING, now + timedelta(seconds=delay))
+        return AttemptOutcome(TaskStatus.RETRYING, later(now, delay))
     return AttemptOutcome(final)
+
+
+def later(now: datetime, seconds: float) -> datetime:
+    """`now` plus a wait of `seconds`, never raising.
+
+    The spec caps every wait at MAX_TIMEOUT (365 days), but a version saved
+    before it did may ask for 10**30 seconds, which timedelta cannot hold:
+    the wait is capped here too. A time past the end of datetime's range
+    (a clock near year 9999) becomes that end.
+    """
+    if not seconds <= MAX_TIMEOUT:  # NaN included
+        seconds = MAX_TIMEOUT
+    try:
+        return now + timedelta(seconds=seconds)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=now.tzinfo)
+
+
+def has_passed(started: datetime, seconds: float, now: datetime) -> bool:
+    """Whether the deadline `seconds` after `started` has come, never raising.
+
+    A deadline past the end of datetime's range (a timeout saved before
+    timeouts had a maximum, such as 10**30 seconds) never comes.
+    """
+    try:
+        return now >= started + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # ValueError: NaN seconds
+        return False
 
 
 def tasks_to_load(graph: Graph, changed: Mapping[str, TaskStatus]) -> set[str]:
@@ -274,7 +302,7 @@ class _Planner:
         return (
             timeout is not None
             and started is not None
-            and self.now >= started + timedelta(seconds=timeout)
+            and has_passed(started, timeout, self.now)
         )
 
     def _settle_pending(self, name: str, newly_queued: list[str]) -> None:
@@ -313,7 +341,7 @@ class _Planner:
         if (
             timeout is not None
             and state.started_at is not None
-            and self.now >= state.started_at + timedelta(seconds=timeout)
+            and has_passed(state.started_at, timeout, self.now)
         ):
             # The task's status follows once the services record the attempt's end.
             self.actions.append(
@@ -482,5 +510,7 @@ _BINARY_UNITS = (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
 def _bytes(amount: Decimal) -> str:
     for suffix, size in _BINARY_UNITS:
         if amount >= size:
-            return f"{(amount / size).quantize(Decimal('0.1')).normalize():f}{suffix}"
+            # Formatted, not quantize()d: a request stored before quantities had
+            # a maximum (1e100 bytes) has more digits than quantize allows.
+            return f"{amount / size:.1f}".removesuffix(".0") + suffix
     return f"{amount.normalize():f}"

@@ -41,6 +41,7 @@ from workflows.spec_base import (
     parameter_text,
     parse_duration,
     quantity_text,
+    text_problem,
     to_seconds,
 )
 from workflows.spec_document import dump_document, parse_document
@@ -86,8 +87,18 @@ class Backoff:
     max_delay: float = 300.0
 
     def delay_before(self, retry_number: int) -> float:
-        """Seconds to wait before retry number `retry_number` (1 = first retry)."""
-        return min(self.max_delay, self.delay * self.factor ** (retry_number - 1))
+        """Seconds to wait before retry number `retry_number` (1 = first retry):
+        min(max_delay, delay × factor^(n−1)), for any factor without overflow.
+
+        The spec's ranges keep the product a finite float, but a version saved
+        before they existed may have a factor such as 1e308, whose power no
+        float holds: such a wait is past any cap.
+        """
+        try:
+            wait = self.delay * self.factor ** (retry_number - 1)
+        except OverflowError:
+            return self.max_delay
+        return min(self.max_delay, wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +327,8 @@ def render_parameters(
     spec: WorkflowSpec, supplied: Mapping[str, str]
 ) -> dict[str, str]:
     """The run's parameter values: defaults overridden by `supplied`; SpecError on
-    an unknown name or a parameter with neither default nor value.
+    an unknown name, a parameter with neither default nor value, or a value
+    with a NUL (it would end up in a process's arguments or environment).
 
     Numbers and booleans are accepted and turned into strings ("true", "1.5").
     """
@@ -330,16 +342,24 @@ def render_parameters(
             errors.append(FieldError(where, "unknown parameter"))
         elif text is None:
             errors.append(FieldError(where, "must be a string, number or boolean"))
+        elif (problem := text_problem(text)) is not None:
+            errors.append(FieldError(where, problem))
         else:
             values[name] = text
     result: dict[str, str] = {}
     for parameter in spec.parameters:
-        chosen = values.get(parameter.name, parameter.default)
-        if chosen is not None:
-            result[parameter.name] = chosen
-        elif parameter.name not in supplied:
-            where = field_path("parameters", parameter.name)
+        where = field_path("parameters", parameter.name)
+        if parameter.name in values:
+            result[parameter.name] = values[parameter.name]
+        elif parameter.name in supplied:
+            continue  # its value was refused above
+        elif parameter.default is None:
             errors.append(FieldError(where, "is required"))
+        elif (problem := text_problem(parameter.default)) is not None:
+            # A default saved before NUL was refused (see Limits.strict).
+            errors.append(FieldError(where, f"default {problem}"))
+        else:
+            result[parameter.name] = parameter.default
     if errors:
         raise SpecError(errors)
     return result

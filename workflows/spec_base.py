@@ -33,6 +33,24 @@ EMPTY_DIR_MEDIA = ("", "Memory", "HugePages")
 MAX_SUBDOMAIN_LENGTH = 253
 MAX_FILE_MODE = 0o777
 MAX_ID = 2**31 - 1  # runAsUser, runAsGroup: Kubernetes' int64, capped as Linux does
+# Durations, in seconds. Long enough for any real task, short enough that a
+# deadline or a retry time (now + it) is a valid datetime for millennia.
+DAY = 86400
+MAX_TIMEOUT = 365 * DAY  # timeouts (task, defaults, run) and backoff.maxDelay
+MAX_RETRY_DELAY = DAY  # backoff.delay
+MAX_TOLERATION_SECONDS = MAX_TIMEOUT  # longer is "forever": leave it out
+MAX_PARALLELISM = 100_000  # above any run's task count: "no limit"
+MAX_AFFINITY_WEIGHT = 100  # Kubernetes' range for preferred terms, from 1
+# With the delay at most a day and at most 50 retries, delay × factor^(n−1)
+# stays below 1e56 seconds: a float, never an overflow.
+MAX_BACKOFF_FACTOR = 10
+# Resource quantities: (the largest value, as it is shown). Bytes stop at 1Ei
+# (2**60), well inside the signed 64-bit columns requests are stored in
+# (TaskRun.memory_request_bytes) and Kubernetes' own int64; CPU at 100000
+# cores (10**8 millicores); an extended resource (GPUs, ...) at a million.
+MAX_CPU = (Decimal(100_000), "100000")
+MAX_BYTES = (Decimal(2**60), "1Ei")  # memory, ephemeral-storage, sizeLimit
+MAX_EXTENDED = (Decimal(1_000_000), "1000000")
 # The setting an administrator turns on to allow privileged containers.
 ALLOW_PRIVILEGED_SETTING = "FLOWDECK_K8S_ALLOW_PRIVILEGED"
 
@@ -72,9 +90,44 @@ class Limits:
     max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES
     # Privileged containers, allowPrivilegeEscalation: true and added capabilities.
     allow_privileged: bool = False
+    # False for a version already stored: the rules a document must meet to be
+    # saved today (the characters strings may hold, the ranges of numbers and
+    # durations) may be stricter than when it was saved, which must not make it
+    # unreadable. Only what building the spec needs is checked; the engine and
+    # the backends cope with the values older rules let through.
+    strict: bool = True
 
 
 # --- scalars -------------------------------------------------------------------
+
+# No string of a document may hold these: PostgreSQL's jsonb cannot store NUL
+# (U+0000), and no argument, environment entry or path given to execve can carry
+# it; an unpaired surrogate cannot be encoded as UTF-8 at all.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# Control characters (C0 and DEL): never part of an image reference or a path,
+# where one is a typo or an attempt to forge log lines. Command lines and env
+# values keep them (a shell script has newlines and tabs).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` can be neither stored nor given to a process; None if it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "must not contain a NUL character (U+0000)"
+    return f"must not contain an unpaired surrogate (U+{ord(found.group()):04X})"
+
+
+def control_problem(text: str) -> str | None:
+    """Why `text` cannot be an image or a path; None if it can."""
+    problem = text_problem(text)
+    found = _CONTROL.search(text) if problem is None else None
+    if found is None:
+        return problem
+    return f"must not contain a control character (U+{ord(found.group()):04X})"
+
 
 # {{params.x}} in image, command, args and env values.
 PARAM_REF = re.compile(r"\{\{\s*params\.([^{}\s]*)\s*\}\}")
@@ -139,6 +192,15 @@ def quantity_value(value: object) -> Decimal:
     return _parse_quantity(quantity_text(value))
 
 
+def quantity_maximum(resource: str) -> tuple[Decimal, str]:
+    """The largest quantity of `resource` (cpu, memory, nvidia.com/gpu, ...)."""
+    if resource == "cpu":
+        return MAX_CPU
+    if resource in ("memory", "ephemeral-storage"):
+        return MAX_BYTES
+    return MAX_EXTENDED
+
+
 @lru_cache(maxsize=1024)  # specs repeat a handful of values many times over
 def _parse_quantity(text: str) -> Decimal:
     # Imported here, not at the top: importing any part of the kubernetes package
@@ -165,5 +227,8 @@ def parameter_text(value: object) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"  # the YAML/JSON spelling, not Python's
     if isinstance(value, str | int | float):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int of more than 4300 digits: not a usable value
+            return None
     return None

@@ -58,13 +58,23 @@ class _Loader(_SafeLoader):  # type: ignore[misc]
         return mapping
 
 
+_TOO_LONG = "a number has more digits than can be read (4300)"
+
+
 def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
     text = str(loader.construct_scalar(node)).replace("_", "")
     if text.startswith("0o"):
         return int(text[2:], 8)
     if text.startswith("0x"):
         return int(text[2:], 16)
-    return int(text, 10)
+    try:
+        return int(text, 10)
+    except ValueError:
+        if not text.lstrip("+-").isdigit():
+            raise  # `!!int abc`, reported as it is
+        raise yaml.constructor.ConstructorError(
+            None, None, _TOO_LONG, node.start_mark
+        ) from None
 
 
 class _Dumper(yaml.SafeDumper):
@@ -149,6 +159,10 @@ def _load(text: str) -> Any:
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno}, column {exc.colno}"
             json_error = f"invalid JSON at {where}: {exc.msg}"
+        except ValueError:
+            # Python reads no integer of more than 4300 digits (a guard against
+            # quadratic conversions); YAML's reader below refuses it as well.
+            json_error = f"invalid JSON: {_TOO_LONG}"
         except RecursionError:
             json_error = "invalid JSON: nested too deeply"
     try:

@@ -6,8 +6,8 @@ Pure: no Django; `kubernetes` is imported lazily (through the quantity grammar).
 from __future__ import annotations
 
 import json
-import math
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from decimal import Decimal
@@ -23,12 +23,19 @@ from workflows.spec_base import (
     EMPTY_DIR_MEDIA,
     IMAGE_PULL_POLICIES,
     KIND,
+    MAX_AFFINITY_WEIGHT,
+    MAX_BACKOFF_FACTOR,
+    MAX_BYTES,
     MAX_FILE_MODE,
     MAX_ID,
     MAX_NAME_LENGTH,
+    MAX_PARALLELISM,
     MAX_PRIORITY,
+    MAX_RETRY_DELAY,
     MAX_RETRY_LIMIT,
     MAX_SUBDOMAIN_LENGTH,
+    MAX_TIMEOUT,
+    MAX_TOLERATION_SECONDS,
     MIN_PRIORITY,
     PARAM_REF,
     STANDARD_RESOURCES,
@@ -37,10 +44,13 @@ from workflows.spec_base import (
     VOLUME_SOURCES,
     FieldError,
     Limits,
+    control_problem,
     field_path,
     parameter_text,
+    quantity_maximum,
     quantity_text,
     quantity_value,
+    text_problem,
     to_seconds,
 )
 
@@ -298,10 +308,57 @@ class _Validator:
         if not isinstance(value, str):
             self.error(path, "must be a string")
             return False
+        if not self.storable(value, path):
+            return False
         if nonempty and not value.strip():
             self.error(path, "must not be empty")
             return False
         return True
+
+    def storable(self, text: str, path: str) -> bool:
+        """Whether `text` can be stored and given to a process: no NUL, no
+        unpaired surrogate."""
+        problem = text_problem(text) if self.limits.strict else None
+        if problem is not None:
+            self.error(path, problem)
+        return problem is None
+
+    def no_control(self, text: str, path: str) -> bool:
+        """Whether `text` is free of control characters, as an image or a path
+        must be."""
+        problem = control_problem(text) if self.limits.strict else None
+        if problem is not None:
+            self.error(path, problem)
+        return problem is None
+
+    def free_form(self, value: object, path: str) -> None:
+        """Check every string (keys included) of a free-form value: ui, affinity.
+
+        Iterative, and each container is visited once, so neither deep nesting
+        nor a YAML alias bomb makes it explode (size() reports those).
+        """
+        if not self.limits.strict:
+            return
+        seen: set[int] = set()
+        pending: list[tuple[str, object]] = [(path, value)]
+        while pending:
+            where, node = pending.pop()
+            if isinstance(node, str):
+                self.storable(node, where)
+                continue
+            if not isinstance(node, Mapping | list | tuple) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            children: list[tuple[str, object]] = []
+            if isinstance(node, Mapping):
+                for key, item in node.items():
+                    at = field_path(where, key)
+                    if isinstance(key, str):
+                        self.storable(key, at)
+                    children.append((at, item))
+            else:
+                children = [(f"{where}[{i}]", item) for i, item in enumerate(node)]
+            pending.extend(reversed(children))  # in document order
 
     def boolean(self, value: object, path: str) -> None:
         if not isinstance(value, bool):
@@ -312,16 +369,22 @@ class _Validator:
     ) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(path, "must be an integer")
+        elif not self.limits.strict:
+            return  # a stored version met the ranges of its day
         elif low is not None and high is not None and not low <= value <= high:
             self.error(path, f"must be between {low} and {high}")
         elif low is not None and value < low:
             self.error(path, f"must be at least {low}")
 
-    def number_at_least_one(self, value: object, path: str) -> None:
+    def factor(self, value: object, path: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.error(path, "must be a number")
-        elif not math.isfinite(value) or value < 1:
-            self.error(path, "must be a number at least 1")
+            return
+        # A stored version may exceed today's maximum, not a float's: it is
+        # built with float(). (Comparisons are exact for any int, false for NaN.)
+        high = MAX_BACKOFF_FACTOR if self.limits.strict else sys.float_info.max
+        if not 1 <= value <= high:
+            self.error(path, f"must be a number between 1 and {MAX_BACKOFF_FACTOR}")
 
     def choice(self, value: object, path: str, choices: Sequence[str]) -> bool:
         if not isinstance(value, str) or value not in choices:
@@ -333,11 +396,14 @@ class _Validator:
         if value != expected:
             self.error(path, f"must be {expected!r}")
 
-    def duration(self, value: object, path: str) -> None:
+    def duration(self, value: object, path: str, high: int = MAX_TIMEOUT) -> None:
         try:
-            to_seconds(value)
+            seconds = to_seconds(value)
         except ValueError as exc:
             self.error(path, str(exc))
+            return
+        if self.limits.strict and seconds > high:
+            self.error(path, f"must be at most {_duration_text(high)}")
 
     def dns_label(self, value: object, path: str) -> TypeGuard[str]:
         if not self.string(value, path, nonempty=True):
@@ -382,6 +448,8 @@ class _Validator:
     def absolute_path(self, value: object, path: str) -> TypeGuard[str]:
         if not self.string(value, path, nonempty=True):
             return False
+        if not self.no_control(value, path):
+            return False
         if not value.startswith("/"):
             self.error(path, "must be an absolute path (starting with '/')")
             return False
@@ -390,24 +458,38 @@ class _Validator:
     def relative_path(self, value: object, path: str) -> None:
         if not self.string(value, path, nonempty=True):
             return
+        if not self.no_control(value, path):
+            return
         if value.startswith("/"):
             self.error(path, "must be a relative path (not starting with '/')")
         elif ".." in value.split("/"):
             self.error(path, "must not contain '..'")
 
-    def quantity(self, value: object, path: str) -> None:
+    def quantity(
+        self, value: object, path: str, maximum: tuple[Decimal, str] = MAX_BYTES
+    ) -> Decimal | None:
+        """The quantity's value; None (reported) when it is invalid or too large."""
         try:
-            quantity_value(value)
+            amount = quantity_value(value)
         except ValueError as exc:
             self.error(path, str(exc))
+            return None
+        high, shown = maximum
+        if self.limits.strict and amount > high:
+            self.error(path, f"must be at most {shown}")
+            return None
+        return amount
 
-    def template(self, value: object, path: str, nonempty: bool = False) -> None:
+    def template(
+        self, value: object, path: str, nonempty: bool = False
+    ) -> TypeGuard[str]:
         if not self.string(value, path, nonempty=nonempty):
-            return
+            return False
         names = dict.fromkeys(m.group(1) for m in PARAM_REF.finditer(value))
         for name in names:
             if name not in self.parameters:
                 self.error(path, f"refers to unknown parameter {name!r}")
+        return True
 
     def templates(self, value: object, path: str) -> None:
         for where, item in self.items(value, path):
@@ -421,7 +503,7 @@ class _Validator:
             where = field_path(path, key)
             if not isinstance(key, str):
                 self.error(where, "keys must be strings")
-            else:
+            elif self.storable(key, where):
                 self.string(item, where)
 
     # the document
@@ -462,6 +544,8 @@ class _Validator:
         except ValueError as exc:
             if "Circular" in str(exc):
                 self.error("", "document must not contain circular references")
+            elif "digits" in str(exc):  # int -> str refuses more than 4300 digits
+                self.error("", "document must not contain numbers of over 4300 digits")
             else:
                 self.error("", "document must not contain NaN or infinite numbers")
         except RecursionError:
@@ -482,7 +566,7 @@ class _Validator:
         checks: dict[str, _Check] = {
             "parameters": self.parameters_,
             "defaults": self.defaults,
-            "parallelism": partial(self.integer, low=1),
+            "parallelism": partial(self.integer, low=1, high=MAX_PARALLELISM),
             "failFast": self.boolean,
             "timeout": self.duration,
             "namespace": self.dns_label,
@@ -492,9 +576,11 @@ class _Validator:
         self.fields(value, path, checks, required=("tasks",))
 
     def ui(self, value: object, path: str) -> None:
-        # Free-form editor state: only its shape is checked.
+        # Free-form editor state: only its shape and its strings are checked.
         if not isinstance(value, Mapping):
             self.error(path, "must be a mapping")
+        else:
+            self.free_form(value, path)
 
     def parameters_(self, value: object, path: str) -> None:
         first: dict[str, str] = {}
@@ -519,6 +605,8 @@ class _Validator:
     def parameter_default(self, value: object, path: str) -> None:
         if parameter_text(value) is None:
             self.error(path, "must be a string, number or boolean")
+        elif isinstance(value, str):
+            self.storable(value, path)
 
     def defaults(self, value: object, path: str) -> None:
         checks: dict[str, _Check] = {
@@ -535,7 +623,8 @@ class _Validator:
         self.fields(value, path, checks)
 
     def image(self, value: object, path: str) -> None:
-        self.template(value, path, nonempty=True)
+        if self.template(value, path, nonempty=True):
+            self.no_control(value, path)
 
     def retry(self, value: object, path: str) -> None:
         checks: dict[str, _Check] = {
@@ -547,8 +636,8 @@ class _Validator:
 
     def backoff(self, value: object, path: str) -> None:
         checks: dict[str, _Check] = {
-            "delay": self.duration,
-            "factor": self.number_at_least_one,
+            "delay": partial(self.duration, high=MAX_RETRY_DELAY),
+            "factor": self.factor,
             "maxDelay": self.duration,
         }
         self.fields(value, path, checks)
@@ -704,6 +793,8 @@ class _Validator:
             return
         for name, amount in value.items():
             where = field_path(path, name)
+            if isinstance(name, str) and not self.storable(name, where):
+                continue
             if not isinstance(name, str) or not _resource_name_ok(name):
                 self.error(
                     where,
@@ -711,10 +802,8 @@ class _Validator:
                     " or an extended resource such as nvidia.com/gpu",
                 )
                 continue
-            try:
-                parsed = quantity_value(amount)
-            except ValueError as exc:
-                self.error(where, str(exc))
+            parsed = self.quantity(amount, where, quantity_maximum(name))
+            if parsed is None:
                 continue
             if "/" in name and parsed != parsed.to_integral_value():
                 self.error(where, "must be a whole number for an extended resource")
@@ -734,13 +823,30 @@ class _Validator:
             kind: partial(self.kubernetes_object, model=_AFFINITY_MODELS[kind])
             for kind in AFFINITY_KINDS
         }
-        self.fields(value, path, checks)
+        affinity = self.fields(value, path, checks)
+        if affinity is not None:
+            self.affinity_weights(affinity, path)
+
+    def affinity_weights(self, affinity: Mapping[Any, Any], path: str) -> None:
+        """Kubernetes' range for each preferred term's weight, which its model
+        types but does not bound; a type error is the model's to report."""
+        preferred = "preferredDuringSchedulingIgnoredDuringExecution"
+        for kind in AFFINITY_KINDS:
+            terms = _mapping_at(affinity, kind).get(preferred)
+            if not _is_list(terms):
+                continue
+            where = field_path(field_path(path, kind), preferred)
+            for i, term in enumerate(terms):
+                weight = term.get("weight") if isinstance(term, Mapping) else None
+                if type(weight) is int:
+                    self.integer(weight, f"{where}[{i}].weight", 1, MAX_AFFINITY_WEIGHT)
 
     def kubernetes_object(self, value: object, path: str, model: str) -> None:
         if not isinstance(value, Mapping):
             self.error(path, "must be a mapping")
             return
         self.errors.extend(_kubernetes_shape(value, model, path))
+        self.free_form(value, path)
 
     def volumes(self, value: object, path: str) -> None:
         first: dict[str, str] = {}
@@ -904,7 +1010,9 @@ class _Validator:
                 "operator": partial(self.choice, choices=TOLERATION_OPERATORS),
                 "value": self.string,
                 "effect": partial(self.choice, choices=TOLERATION_EFFECTS),
-                "tolerationSeconds": self.integer,
+                "tolerationSeconds": partial(
+                    self.integer, low=0, high=MAX_TOLERATION_SECONDS
+                ),
             }
             toleration = self.fields(item, where, checks)
             if toleration is not None:
@@ -932,6 +1040,14 @@ class _Validator:
             )
 
 
+def _duration_text(seconds: int) -> str:
+    """A whole number of seconds as the largest unit that divides it: '365d'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def _resource_name_ok(name: str) -> bool:
     return name in STANDARD_RESOURCES or "/" in name
 
@@ -942,9 +1058,12 @@ def _valid_quantities(value: object) -> dict[str, Decimal]:
     result = {}
     for name, amount in value.items():
         if isinstance(name, str) and _resource_name_ok(name):
-            # A bad quantity is reported where quantities are checked.
+            # A bad or too large quantity is reported where quantities are
+            # checked, not compared again.
             with suppress(ValueError):
-                result[name] = quantity_value(amount)
+                parsed = quantity_value(amount)
+                if parsed <= quantity_maximum(name)[0]:
+                    result[name] = parsed
     return result
 
 

@@ -206,6 +206,20 @@ def test_the_pod_runs_once_with_a_safe_default_security_context() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("timeout", "deadline"),
+    [(0.001, 1), (31536000, 31536000), (2**31 - 1.5, 2**31 - 1), (1e30, 2**31 - 1)],
+)
+def test_the_deadline_is_whole_seconds_within_what_kubernetes_accepts(
+    timeout: float, deadline: int
+) -> None:
+    # A timeout stored before the spec bounded them (10**30 s) made a pod the
+    # API server refuses: activeDeadlineSeconds must be 1 ... 2**31 - 1.
+    pod = manifest(request(timeout=timeout))
+    assert pod.spec.active_deadline_seconds == deadline
+    assert_valid(pod)
+
+
 def test_the_defaults_can_be_turned_off() -> None:
     pod = manifest(request(), seccomp_profile=None, allow_privilege_escalation=None)
     assert pod.spec.security_context is None

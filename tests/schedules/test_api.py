@@ -65,6 +65,7 @@ def test_an_editor_creates_a_schedule_and_sees_its_next_five_times(api, stamped)
         ({"parameters": {"nope": "x"}}, "parameters.nope", "unknown parameter"),
         ({"parameters": {}}, "parameters.when", "is required"),
         ({"parameters": {"when": "{{schedule.soon}}"}}, "parameters.when", "unknown"),
+        ({"parameters": {"when": "a\x00"}}, "parameters.when", "NUL character"),
         ({"overlap": "sometimes"}, "overlap", "is not a valid choice"),
         ({"catch_up_limit": 0}, "catch_up_limit", "greater than or equal to 1"),
     ],

@@ -183,6 +183,21 @@ def test_every_spec_error_comes_back_at_once_with_its_path_and_nothing_is_saved(
     assert WorkflowVersion.objects.count() == 0
 
 
+def test_a_quantity_too_large_to_store_is_refused_when_saved(api):
+    # It used to be saved (201), then make every submit fail (500) storing
+    # the request in a 64-bit column.
+    task = shell_task("a", resources={"requests": {"cpu": "1e100"}})
+    response = post_json(api, WORKFLOWS, workflow_document("huge", [task]))
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "path": "spec.tasks[0].resources.requests.cpu",
+            "message": "must be at most 100000",
+        }
+    ]
+    assert not Workflow.objects.exists()
+
+
 def test_a_taken_name_is_an_error_at_metadata_name(api, diamond):
     response = post_json(api, WORKFLOWS, diamond_document())
     assert response.status_code == 400
@@ -544,6 +559,21 @@ def test_an_unknown_parameter_is_a_400_naming_it_and_starts_nothing(api, user, p
     assert response.status_code == 400
     assert response.json()["errors"] == [
         {"path": "parameters.hour", "message": "unknown parameter"}
+    ]
+    assert Run.objects.count() == 0
+
+
+def test_a_parameter_with_a_nul_is_a_400_naming_it_and_starts_nothing(
+    api, user, project
+):
+    workflow = create_workflow(params_document(), author=user, project=project)
+    response = submit(api, workflow, {"parameters": {"day": "2024\x00-05-01"}})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "path": "parameters.day",
+            "message": "must not contain a NUL character (U+0000)",
+        }
     ]
     assert Run.objects.count() == 0
 

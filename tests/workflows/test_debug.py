@@ -139,6 +139,11 @@ def test_the_commands_name_the_pod_the_debug_attempt_will_have(
         ({"env": "A=1"}, "env"),
         ({"memory": "1Gi"}, "memory"),
         ({"image": ""}, "image"),
+        # What execve cannot pass (PostgreSQL cannot store it either).
+        ({"args": ["sleep", "36\x0000"]}, "args[1]"),
+        ({"command": ["s\x00h"]}, "command[0]"),
+        ({"env": [{"name": "A", "value": "\x00"}]}, "env[0].value"),
+        ({"image": "busybox\n"}, "image"),
     ],
 )
 def test_a_bad_override_is_a_400_naming_the_field(

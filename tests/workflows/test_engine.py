@@ -6,10 +6,11 @@ states) and the backend's (end running attempts with drawn outcomes).
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,6 +21,7 @@ from workflows import engine
 from workflows.engine import Blueprint, Capacity, RunState, TaskState
 from workflows.simulation import T0, Simulation
 from workflows.spec import Backoff, Resources, RetryPolicy, TaskSpec, WorkflowSpec
+from workflows.spec_base import MAX_BACKOFF_FACTOR, MAX_RETRY_DELAY, MAX_RETRY_LIMIT
 from workflows.states import (
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
@@ -279,6 +281,154 @@ def test_small_tasks_start_while_they_fit_then_the_rest_wait() -> None:
         engine.StartTask("b", 1),
         engine.WaitForQuota("c", "waiting for project quota: needs 1 CPU; 0 of 2 free"),
     ]
+
+
+# --- values saved before the spec bounded them -------------------------------------
+#
+# Versions stored before durations, factors and quantities had a maximum are
+# still read (blueprints parse them with strict=False). Whatever they hold, a
+# plan must not raise: a sweep that raises on a run raises on it for ever.
+
+YEAR = timedelta(days=365)
+LONGEST = st.floats(min_value=1e-3, max_value=1e308)
+
+
+@pytest.mark.parametrize(
+    "backoff",
+    [
+        Backoff(delay=10, factor=1e308, max_delay=1e30),
+        Backoff(delay=99999999999 * 86400, factor=2, max_delay=1e30),
+        Backoff(delay=10, factor=10**30, max_delay=float(10**30)),
+    ],
+)
+def test_a_stored_backoff_beyond_the_ranges_waits_at_most_a_year(
+    backoff: Backoff,
+) -> None:
+    task = TaskSpec(name="x", retry=RetryPolicy(limit=50, backoff=backoff))
+    outcome = engine.after_attempt(task, 49, AttemptStatus.FAILED, T0)
+    assert outcome.status is TaskStatus.RETRYING
+    assert outcome.retry_at == T0 + YEAR
+
+
+def _running_for(timeout: float, *, run_timeout: bool) -> tuple[Blueprint, RunState]:
+    spec = make_spec({"a": []}, timeout=None if run_timeout else timeout)
+    if run_timeout:
+        spec = replace(spec, timeout=timeout)
+    state = RunState(
+        RunStatus.RUNNING,
+        T0,
+        {"a": TaskState(TaskStatus.RUNNING, 1, T0)},
+        {TaskStatus.RUNNING: 1},
+    )
+    return Blueprint.of(spec), state
+
+
+@pytest.mark.parametrize("run_timeout", [True, False])
+@pytest.mark.parametrize("timeout", [1e30, 1e308, 10.0**17])
+def test_a_stored_timeout_beyond_any_date_never_fires_and_never_raises(
+    timeout: float, run_timeout: bool
+) -> None:
+    # spec.timeout: 10**30 used to raise OverflowError on every sweep.
+    blueprint, state = _running_for(timeout, run_timeout=run_timeout)
+    for now in (T0, T0 + 100 * YEAR, datetime.max.replace(tzinfo=UTC)):
+        assert engine.plan(blueprint, state, now).actions == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    delay=LONGEST,
+    factor=st.floats(min_value=1, max_value=1e308),
+    max_delay=LONGEST,
+    retry=st.integers(1, 1000),
+)
+def test_a_backoff_wait_is_finite_capped_and_grows_whatever_the_numbers(
+    delay: float, factor: float, max_delay: float, retry: int
+) -> None:
+    backoff = Backoff(delay, factor, max_delay)
+    wait = backoff.delay_before(retry)
+    assert math.isfinite(wait)
+    assert min(delay, max_delay) <= wait <= max_delay
+    assert wait <= backoff.delay_before(retry + 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    delay=st.floats(min_value=1e-3, max_value=MAX_RETRY_DELAY),
+    factor=st.floats(min_value=1, max_value=MAX_BACKOFF_FACTOR),
+    retry=st.integers(1, MAX_RETRY_LIMIT + 1),
+)
+def test_within_the_spec_ranges_the_backoff_formula_never_overflows(
+    delay: float, factor: float, retry: int
+) -> None:
+    # The documented formula, computed plainly, stays a finite float.
+    assert math.isfinite(delay * factor ** (retry - 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    backoff=st.builds(Backoff, LONGEST, st.floats(1, 1e308), LONGEST),
+    attempt=st.integers(1, MAX_RETRY_LIMIT),
+    now=st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_retry_time_is_always_a_date_at_most_a_year_away(
+    backoff: Backoff, attempt: int, now: datetime
+) -> None:
+    task = TaskSpec(name="x", retry=RetryPolicy(limit=MAX_RETRY_LIMIT, backoff=backoff))
+    outcome = engine.after_attempt(task, attempt, AttemptStatus.ERROR, now)
+    assert outcome.retry_at is not None
+    # At the end of datetime's range it is that end, sooner than a year away.
+    assert timedelta(0) <= outcome.retry_at - now <= YEAR
+
+
+def _plan_with_deadline(
+    timeout: float, started: datetime, now: datetime, run_timeout: bool
+) -> list[engine.Action]:
+    blueprint, state = _running_for(timeout, run_timeout=run_timeout)
+    state = replace(
+        state,
+        started_at=started,
+        tasks={"a": TaskState(TaskStatus.RUNNING, 1, started)},
+    )
+    return engine.plan(blueprint, state, now).actions
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # Whole milliseconds up to 8e9 s, where a float still tells microseconds
+    # apart, so the elapsed time compares exactly.
+    timeout=st.integers(1, 8 * 10**12).map(lambda ms: ms / 1000),
+    started=st.datetimes(timezones=st.just(UTC)),
+    now=st.datetimes(timezones=st.just(UTC)),
+    run_timeout=st.booleans(),
+)
+def test_a_deadline_fires_exactly_when_it_has_passed(
+    timeout: float, started: datetime, now: datetime, run_timeout: bool
+) -> None:
+    actions = _plan_with_deadline(timeout, started, now, run_timeout)
+    assert bool(actions) == ((now - started).total_seconds() >= timeout)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    timeout=LONGEST,
+    started=st.datetimes(timezones=st.just(UTC)),
+    now=st.datetimes(timezones=st.just(UTC)),
+    run_timeout=st.booleans(),
+)
+def test_no_timeout_makes_a_plan_raise_whatever_the_dates(
+    timeout: float, started: datetime, now: datetime, run_timeout: bool
+) -> None:
+    _plan_with_deadline(timeout, started, now, run_timeout)
+
+
+def test_a_stored_request_too_large_for_any_quota_waits_with_a_message() -> None:
+    # Formatting 1e100 bytes used to raise InvalidOperation in every plan.
+    capacity = Capacity(free_memory=Decimal(2**30), max_memory=Decimal(8 * 2**30))
+    blueprint, state = _queued_run(capacity, {"a": {"memory": "1e100"}})
+    [first, *_] = engine.plan(blueprint, state, T0).actions
+    assert isinstance(first, engine.WaitForQuota)
+    assert first.reason.startswith("waiting for project quota: needs 90949470177")
+    assert first.reason.endswith("000Ti memory; 1Gi of 8Gi free")
 
 
 def test_the_pure_core_does_not_import_django() -> None:

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.conftest import shell_task, workflow_document
-from workflows.models import Attempt, Project, Run, RunEvent, TaskRun
+from workflows.models import Attempt, Project, Run, RunEvent, TaskRun, WorkflowVersion
 from workflows.reports import Report
 from workflows.services import quotas
 from workflows.services.advance import advance_run
@@ -186,6 +186,23 @@ def test_the_submit_records_each_task_s_requests_in_integers(
         .values_list("name", "cpu_request_milli")
     ) == {"t": 250, "u": 0}
     assert run.tasks.get(name="t").memory_request_bytes == 2**30
+
+
+def test_a_version_stored_before_quantities_had_a_maximum_still_submits(
+    user: Any, project: Project
+) -> None:
+    # It used to fail with a 500: 1e100 CPUs do not fit TaskRun's 64-bit columns.
+    workflow = _workflow(user, project, "old", [shell_task("t")])
+    version = workflow.latest_version
+    huge = {"cpu": "1e100", "memory": "99999999999999999999Ei"}
+    stored = workflow_document("old", [shell_task("t", resources={"requests": huge})])
+    WorkflowVersion.objects.filter(pk=version.pk).update(document=stored)
+    version.refresh_from_db()
+    run = submit_run(version, user=user)
+    assert run.tasks.values_list("cpu_request_milli", "memory_request_bytes").get() == (
+        10**8,
+        2**60,
+    )
 
 
 def test_without_a_quota_planning_runs_no_quota_query(

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from functools import cache, partial
 from pathlib import Path
@@ -39,6 +40,7 @@ from workflows.spec import (
     render_task,
     validate,
 )
+from workflows.spec_base import field_path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -125,6 +127,9 @@ def test_it_rejects_a_bad_document_naming_the_line(text: str, start: str) -> Non
         "a: !!int abc",
         "[" * 1200 + "]" * 1200,
         b"\xff\xfe\xfa",
+        # Python refuses to read integers of more than 4300 digits.
+        pytest.param('{"a": ' + "9" * 5000 + "}", id="a 5000-digit JSON number"),
+        pytest.param("a: " + "9" * 5000, id="a 5000-digit YAML number"),
     ],
 )
 def test_it_turns_every_load_failure_into_a_spec_error(text: str | bytes) -> None:
@@ -462,7 +467,13 @@ _DELETE = object()
         ("spec.tasks", [], "spec.tasks", "must have at least one task"),
         ("spec.tasks", {"a": {}}, "spec.tasks", "must be a list"),
         ("spec.tasks", ["a"], "spec.tasks[0]", "must be a mapping"),
-        ("spec.parallelism", 0, "spec.parallelism", "must be at least 1"),
+        ("spec.parallelism", 0, "spec.parallelism", "must be between 1 and 100000"),
+        (
+            "spec.parallelism",
+            100001,
+            "spec.parallelism",
+            "must be between 1 and 100000",
+        ),
         ("spec.parallelism", "10", "spec.parallelism", "must be an integer"),
         ("spec.parallelism", True, "spec.parallelism", "must be an integer"),
         ("spec.parallelism", 2.0, "spec.parallelism", "must be an integer"),
@@ -475,6 +486,8 @@ _DELETE = object()
             f"invalid duration '6 hours': {DURATION_HINT}",
         ),
         ("spec.timeout", 0, "spec.timeout", "must be greater than zero"),
+        ("spec.timeout", 10**30, "spec.timeout", "must be at most 365d"),
+        ("spec.timeout", "366d", "spec.timeout", "must be at most 365d"),
         (
             "spec.timeout",
             1.5,
@@ -526,7 +539,43 @@ _DELETE = object()
             "spec.defaults",
             {"retry": {"backoff": {"factor": 0.5}}},
             "spec.defaults.retry.backoff.factor",
-            "must be a number at least 1",
+            "must be a number between 1 and 10",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"factor": 1e308}}},
+            "spec.defaults.retry.backoff.factor",
+            "must be a number between 1 and 10",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"factor": 10**400}}},
+            "spec.defaults.retry.backoff.factor",
+            "must be a number between 1 and 10",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"delay": "99999999999d"}}},
+            "spec.defaults.retry.backoff.delay",
+            "must be at most 1d",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"delay": 86401}}},
+            "spec.defaults.retry.backoff.delay",
+            "must be at most 1d",
+        ),
+        (
+            "spec.defaults",
+            {"retry": {"backoff": {"maxDelay": "365d1ms"}}},
+            "spec.defaults.retry.backoff.maxDelay",
+            "must be at most 365d",
+        ),
+        (
+            "spec.defaults",
+            {"timeout": "8761h"},
+            "spec.defaults.timeout",
+            "must be at most 365d",
         ),
         (
             "spec.defaults",
@@ -792,6 +841,24 @@ def test_it_checks_the_document_fields(
             "needs effect NoExecute to apply",
         ),
         (
+            {
+                "tolerations": [
+                    {"key": "x", "effect": "NoExecute", "tolerationSeconds": -1}
+                ]
+            },
+            "spec.tasks[0].tolerations[0].tolerationSeconds",
+            "must be between 0 and 31536000",
+        ),
+        (
+            {
+                "tolerations": [
+                    {"key": "x", "effect": "NoExecute", "tolerationSeconds": 10**30}
+                ]
+            },
+            "spec.tasks[0].tolerations[0].tolerationSeconds",
+            "must be between 0 and 31536000",
+        ),
+        (
             {"tolerations": [{"key": "x", "tolerationSeconds": True}]},
             "spec.tasks[0].tolerations[0].tolerationSeconds",
             "must be an integer",
@@ -830,6 +897,7 @@ def test_it_checks_the_document_fields(
             "invalid duration '0s': must be greater than zero",
         ),
         ({"timeout": -3}, "spec.tasks[0].timeout", "must be greater than zero"),
+        ({"timeout": 31536001}, "spec.tasks[0].timeout", "must be at most 365d"),
         ({"dependencies": "b"}, "spec.tasks[0].dependencies", "must be a list"),
         ({"dependencies": [1]}, "spec.tasks[0].dependencies[0]", "must be a string"),
         (
@@ -848,6 +916,89 @@ def test_it_checks_every_task_field(
     fields: dict[str, Any], path: str, message: str
 ) -> None:
     assert errors_of(document({**task("a"), **fields})) == [(path, message)]
+
+
+CPU_MAX = "must be at most 100000"
+BYTES_MAX = "must be at most 1Ei"
+
+
+@pytest.mark.parametrize(
+    ("resources", "path", "message"),
+    [
+        ({"requests": {"cpu": "1e100"}}, "requests.cpu", CPU_MAX),
+        ({"requests": {"cpu": 2**63}}, "requests.cpu", CPU_MAX),
+        ({"limits": {"cpu": 10**400}}, "limits.cpu", CPU_MAX),
+        ({"limits": {"cpu": 1e100}}, "limits.cpu", CPU_MAX),
+        ({"limits": {"cpu": "100001"}}, "limits.cpu", CPU_MAX),
+        (
+            {"requests": {"memory": "99999999999999999999Ei"}},
+            "requests.memory",
+            BYTES_MAX,
+        ),
+        ({"limits": {"memory": "1025Pi"}}, "limits.memory", BYTES_MAX),
+        (
+            {"limits": {"ephemeral-storage": "2E"}},
+            "limits.ephemeral-storage",
+            BYTES_MAX,
+        ),
+        (
+            {"limits": {"x.io/gpu": 1000001}},
+            'limits["x.io/gpu"]',
+            "must be at most 1000000",
+        ),
+        # A value out of range is reported once, not compared with its pair.
+        (
+            {"requests": {"cpu": "200000"}, "limits": {"cpu": "1"}},
+            "requests.cpu",
+            CPU_MAX,
+        ),
+        (
+            {"requests": {"memory": "1Gi"}, "limits": {"memory": "1e30"}},
+            "limits.memory",
+            BYTES_MAX,
+        ),
+    ],
+)
+def test_every_resource_quantity_has_a_maximum(
+    resources: dict[str, Any], path: str, message: str
+) -> None:
+    # 1e100 CPUs used to be saved, then make submit fail (500) storing the
+    # request in a 64-bit column.
+    found = errors_of(document(task("a", resources=resources)))
+    assert found == [(f"spec.tasks[0].resources.{path}", message)]
+
+
+def test_the_largest_quantities_are_accepted() -> None:
+    doc = document(
+        task(
+            "a",
+            resources={
+                "requests": {"cpu": "100k", "memory": "1024Pi", "x.io/gpu": "1M"},
+                "limits": {
+                    "cpu": 100000,
+                    "memory": "1Ei",
+                    "ephemeral-storage": 2**60,
+                    "x.io/gpu": 1000000,
+                },
+            },
+            volumes=[{"name": "v", "emptyDir": {"sizeLimit": "1Ei"}}],
+        )
+    )
+    assert errors_of(doc) == []
+
+
+def test_an_empty_dir_size_limit_has_the_maximum_of_memory() -> None:
+    doc = document(task("a", volumes=[{"name": "v", "emptyDir": {"sizeLimit": "2Ei"}}]))
+    assert errors_of(doc) == [
+        ("spec.tasks[0].volumes[0].emptyDir.sizeLimit", BYTES_MAX)
+    ]
+
+
+def test_a_stored_version_keeps_its_large_quantities() -> None:
+    doc = document(task("a", resources={"requests": {"cpu": "1e100"}}))
+    assert errors_of(doc, Limits(strict=False)) == []
+    built = parse_spec(doc, Limits(strict=False)).task("a")
+    assert built.resources.requests == {"cpu": "1e100"}
 
 
 def test_an_image_in_defaults_serves_every_task() -> None:
@@ -1049,6 +1200,34 @@ def _volume(name: str = "data", **source: Any) -> dict[str, Any]:
             "spec.tasks[0].affinity.podAntiAffinity"
             ".preferredDuringSchedulingIgnoredDuringExecution[0].weight",
             "must be an integer",
+        ),
+        (
+            {
+                "affinity": {
+                    "podAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {"weight": 101, "podAffinityTerm": {"topologyKey": "z"}}
+                        ]
+                    }
+                }
+            },
+            "spec.tasks[0].affinity.podAffinity"
+            ".preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+            "must be between 1 and 100",
+        ),
+        (
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {"weight": 0, "preference": {}},
+                        ]
+                    }
+                }
+            },
+            "spec.tasks[0].affinity.nodeAffinity"
+            ".preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+            "must be between 1 and 100",
         ),
         (
             {
@@ -1524,6 +1703,183 @@ def test_a_rendered_task_keeps_its_kubernetes_fields_as_plain_data() -> None:
     assert rendered["affinity"] == AFFINITY
 
 
+# --- characters --------------------------------------------------------------------
+
+NUL = "must not contain a NUL character (U+0000)"
+
+
+def _poisoned(node: Any, path: str = "") -> list[tuple[str, str, Callable[[], None]]]:
+    """For every string in `node`, keys included: (its id, the path where a NUL
+    put into it shows, a function that puts one there)."""
+    found: list[tuple[str, str, Callable[[], None]]] = []
+    if isinstance(node, dict):
+        for key, item in list(node.items()):
+            at = field_path(path, key)
+
+            def rename(node: dict[str, Any] = node, key: str = key) -> None:
+                node[f"{key}\x00"] = node.pop(key)
+
+            found.append((f"{at} (key)", field_path(path, f"{key}\x00"), rename))
+            found += _poisoned_item(node, key, item, at)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found += _poisoned_item(node, index, item, f"{path}[{index}]")
+    return found
+
+
+def _poisoned_item(
+    parent: Any, key: Any, item: Any, at: str
+) -> list[tuple[str, str, Callable[[], None]]]:
+    if not isinstance(item, str):
+        return _poisoned(item, at)
+
+    def put(parent: Any = parent, key: Any = key, item: str = item) -> None:
+        parent[key] = f"{item[:1]}\x00{item[1:]}"
+
+    return [(at, at, put)]
+
+
+_FULL_STRINGS = [name for name, _, _ in _poisoned(fixture("full.yaml"))]
+
+
+@pytest.mark.parametrize("name", _FULL_STRINGS)
+def test_a_nul_in_any_string_or_key_is_refused_at_its_path(name: str) -> None:
+    # PostgreSQL cannot store a NUL and execve cannot pass one: wherever it
+    # hides in a document, the document is refused there, not at save or launch.
+    doc = fixture("full.yaml")
+    [(where, poison)] = [(w, p) for n, w, p in _poisoned(doc) if n == name]
+    poison()
+    found = validate(doc)
+    assert any(error.path == where for error in found), (where, found)
+
+
+@pytest.mark.parametrize(
+    ("fields", "path", "message"),
+    [
+        ({"command": ["sh", "-c", "echo a\x00b"]}, "spec.tasks[0].command[2]", NUL),
+        ({"args": ["x\x00"]}, "spec.tasks[0].args[0]", NUL),
+        (
+            {"env": [{"name": "A", "value": "\x00"}]},
+            "spec.tasks[0].env[0].value",
+            NUL,
+        ),
+        (
+            {"env": [{"name": "A\x00", "value": "x"}]},
+            "spec.tasks[0].env[0].name",
+            NUL,
+        ),
+        ({"image": "busybox\x00"}, "spec.tasks[0].image", NUL),
+        ({"workingDir": "/work\x00"}, "spec.tasks[0].workingDir", NUL),
+        (
+            {"args": ["\ud800"]},
+            "spec.tasks[0].args[0]",
+            "must not contain an unpaired surrogate (U+D800)",
+        ),
+        (
+            {"nodeSelector": {"disk\x00": "ssd"}},
+            'spec.tasks[0].nodeSelector["disk\\u0000"]',
+            NUL,
+        ),
+        (
+            {"resources": {"limits": {"x.io/gpu\x00": 1}}},
+            'spec.tasks[0].resources.limits["x.io/gpu\\u0000"]',
+            NUL,
+        ),
+        (
+            {"image": "busybox\n"},
+            "spec.tasks[0].image",
+            "must not contain a control character (U+000A)",
+        ),
+        (
+            {"workingDir": "/work\tdir"},
+            "spec.tasks[0].workingDir",
+            "must not contain a control character (U+0009)",
+        ),
+        (
+            {
+                "volumes": [_volume()],
+                "volumeMounts": [{"name": "data", "mountPath": "/d\x1b[2J"}],
+            },
+            "spec.tasks[0].volumeMounts[0].mountPath",
+            "must not contain a control character (U+001B)",
+        ),
+        (
+            {
+                "volumes": [_volume()],
+                "volumeMounts": [{"name": "data", "mountPath": "/d", "subPath": "x\r"}],
+            },
+            "spec.tasks[0].volumeMounts[0].subPath",
+            "must not contain a control character (U+000D)",
+        ),
+        (
+            {
+                "volumes": [
+                    _volume(
+                        configMap={
+                            "name": "c",
+                            "items": [{"key": "k", "path": "a\x7f"}],
+                        }
+                    )
+                ]
+            },
+            "spec.tasks[0].volumes[0].configMap.items[0].path",
+            "must not contain a control character (U+007F)",
+        ),
+        (
+            {"affinity": _node_affinity(values=["ssd\x00"])},
+            f"spec.tasks[0].affinity.{NODE_TERMS}.nodeSelectorTerms[0]"
+            ".matchExpressions[0].values[0]",
+            NUL,
+        ),
+    ],
+)
+def test_it_refuses_characters_no_process_or_path_can_take(
+    fields: dict[str, Any], path: str, message: str
+) -> None:
+    assert errors_of(document({**task("a"), **fields})) == [(path, message)]
+
+
+def test_command_lines_and_env_values_keep_tabs_newlines_and_escapes() -> None:
+    script = "set -e\n\tprintf '\x1b[1mbold\x1b[0m\\n'\r\n"
+    doc = document(
+        task("a", command=["sh", "-c", script], args=["a\tb"]),
+        task("b", env=[{"name": "PEM", "value": "-----BEGIN-----\nx\n"}]),
+    )
+    assert errors_of(doc) == []
+
+
+def test_a_nul_in_a_parameter_default_or_the_ui_is_refused() -> None:
+    doc = document(
+        task("a", args=["{{params.p}}"]),
+        parameters=[{"name": "p", "default": "x\x00"}],
+        ui={"positions": {"a\x00": {"x": 0}}, "notes": ["ok", "\x00"]},
+    )
+    assert errors_of(doc) == [
+        ("spec.parameters[0].default", NUL),
+        ('spec.ui.positions["a\\u0000"]', NUL),
+        ("spec.ui.notes[1]", NUL),
+    ]
+
+
+def test_a_shared_ui_node_is_checked_once_whatever_its_aliases() -> None:
+    # An alias bomb must not make the check walk its expansion.
+    layer: Any = ["\x00"]
+    for _ in range(60):
+        layer = [layer, layer]
+    errors = errors_of(document(task("a"), ui={"bomb": layer}))
+    assert ("spec.ui.bomb" + "[0]" * 61, NUL) in errors
+    assert len([e for e in errors if e[1] == NUL]) == 1
+
+
+def test_a_stored_version_is_read_without_the_character_rules() -> None:
+    # Saved before the rules existed: runs of it must still be planned (the
+    # backends refuse what cannot be launched).
+    doc = document(task("a", args=["x\x00"], workingDir="/w\n"))
+    lenient = Limits(strict=False)
+    assert errors_of(doc, lenient) == []
+    assert parse_spec(doc, lenient).task("a").args == ("x\x00",)
+
+
 # --- unknown fields ------------------------------------------------------------
 
 
@@ -1846,6 +2202,42 @@ def test_it_rejects_a_bad_duration(text: str, message: str) -> None:
         parse_duration(text)
 
 
+def test_the_longest_durations_and_largest_factor_are_accepted() -> None:
+    doc = document(
+        task(
+            "a",
+            timeout="365d",
+            retry={"backoff": {"delay": "24h", "factor": 10, "maxDelay": 31536000}},
+        ),
+        timeout="8760h",
+        defaults={"timeout": "525600m"},
+    )
+    assert errors_of(doc) == []
+
+
+def test_a_stored_version_is_read_without_todays_maxima() -> None:
+    # A version saved before durations had a maximum must still plan; the
+    # engine clamps what it computes from them.
+    doc = document(
+        task(
+            "a", timeout=10**30, retry={"backoff": {"delay": "999d", "factor": 1e308}}
+        ),
+        timeout="99999999999d",
+    )
+    lenient = Limits(strict=False)
+    assert errors_of(doc, lenient) == []
+    spec = parse_spec(doc, lenient)
+    assert (spec.timeout, spec.tasks[0].timeout) == (99999999999 * 86400, 1e30)
+    assert spec.tasks[0].retry.backoff.factor == 1e308
+
+
+def test_a_factor_no_float_can_hold_is_refused_even_for_a_stored_version() -> None:
+    doc = document(task("a", retry={"backoff": {"factor": 10**400}}))
+    assert errors_of(doc, Limits(strict=False)) == [
+        ("spec.tasks[0].retry.backoff.factor", "must be a number between 1 and 10")
+    ]
+
+
 # --- parse_spec ------------------------------------------------------------------
 
 
@@ -2010,6 +2402,18 @@ def test_supplied_parameters_override_the_defaults(
     assert render_parameters(spec, supplied) == expected
 
 
+def test_a_parameter_number_too_long_to_write_is_an_error_not_a_crash() -> None:
+    # Only Python callers can pass one (JSON and YAML refuse it when read);
+    # validate() and render_parameters() must still not raise.
+    doc = document(task("a"), parameters=[{"name": "p", "default": 10**5000}])
+    assert errors_of(doc) == [
+        ("", "document must not contain numbers of over 4300 digits"),
+        ("spec.parameters[0].default", "must be a string, number or boolean"),
+    ]
+    with pytest.raises(SpecError):
+        render_parameters(_spec_with(Parameter("p")), {"p": 10**5000})
+
+
 def test_it_rejects_unknown_missing_and_unusable_parameters_at_once() -> None:
     spec = _spec_with(Parameter("day"), Parameter("region"), Parameter("n", "1"))
     with pytest.raises(SpecError) as raised:
@@ -2019,6 +2423,27 @@ def test_it_rejects_unknown_missing_and_unusable_parameters_at_once() -> None:
         FieldError("parameters.n", "must be a string, number or boolean"),
         FieldError("parameters.day", "is required"),
     ]
+
+
+def test_a_parameter_value_with_a_nul_is_refused_naming_the_parameter() -> None:
+    # The value is substituted into args and env, which execve cannot pass.
+    spec = _spec_with(Parameter("day"), Parameter("region", "eu"))
+    with pytest.raises(SpecError) as raised:
+        render_parameters(spec, {"day": "2024\x00", "region": "\ud800"})
+    assert raised.value.errors == [
+        FieldError("parameters.day", NUL),
+        FieldError(
+            "parameters.region", "must not contain an unpaired surrogate (U+D800)"
+        ),
+    ]
+
+
+def test_a_default_with_a_nul_from_a_stored_version_is_refused_at_submit() -> None:
+    spec = _spec_with(Parameter("day", "x\x00"))
+    with pytest.raises(SpecError) as raised:
+        render_parameters(spec, {})
+    assert raised.value.errors == [FieldError("parameters.day", f"default {NUL}")]
+    assert render_parameters(spec, {"day": "x"}) == {"day": "x"}
 
 
 def test_it_renders_parameters_into_a_task() -> None:
@@ -2318,6 +2743,10 @@ def test_importing_the_module_does_not_import_django_or_the_kubernetes_client() 
 # The published JSON Schema must agree with the validator on valid documents.
 
 
+def _toleration(seconds: int) -> dict[str, Any]:
+    return {"key": "k", "effect": "NoExecute", "tolerationSeconds": seconds}
+
+
 @cache
 def _schema_validator() -> Any:
     import jsonschema
@@ -2371,6 +2800,33 @@ def test_a_generated_valid_document_passes_the_json_schema(
         document(task("a", securityContext={"runAsUser": -1})),
         document(task("a", imagePullSecrets=["Bad_Name"])),
         document(task("a"), namespace="Team"),
+        document(task("a", command=["sh", "-c", "echo \x00"])),
+        document(task("a", args=["\x00"])),
+        document(task("a", env=[{"name": "A", "value": "\x00"}])),
+        document(task("a", image="busybox\n")),
+        document(task("a", workingDir="/w\x00rk")),
+        document(
+            task(
+                "a",
+                volumes=[_volume()],
+                volumeMounts=[{"name": "data", "mountPath": "/d\n"}],
+            )
+        ),
+        document(task("a"), parameters=[{"name": "p", "default": "\x00"}]),
+        document(task("a", timeout=31536001)),
+        document(task("a"), timeout=31536001),
+        document(task("a"), defaults={"timeout": 31536001}),
+        document(task("a", retry={"backoff": {"delay": 86401}})),
+        document(task("a", retry={"backoff": {"maxDelay": 31536001}})),
+        document(task("a", retry={"backoff": {"factor": 10.5}})),
+        document(task("a", resources={"limits": {"cpu": 100001}})),
+        document(task("a", resources={"requests": {"memory": 2**60 + 1}})),
+        document(task("a", resources={"limits": {"ephemeral-storage": 1e30}})),
+        document(task("a", resources={"limits": {"x.io/gpu": 1000001}})),
+        document(task("a", volumes=[{"name": "v", "emptyDir": {"sizeLimit": 2**61}}])),
+        document(task("a"), parallelism=100001),
+        document(task("a", tolerations=[_toleration(-1)])),
+        document(task("a", tolerations=[_toleration(31536001)])),
     ],
 )
 def test_the_json_schema_rejects_what_validate_rejects_by_shape(

@@ -17,7 +17,7 @@ from workflows.services.dispatch import request_reconcile
 from workflows.services.rows import quote as _q
 from workflows.services.rows import table as _table
 from workflows.spec import TaskSpec
-from workflows.spec_base import quantity_value
+from workflows.spec_base import MAX_BYTES, MAX_CPU, quantity_value
 from workflows.states import TERMINAL_RUN_STATUSES, TaskStatus
 
 QUOTA_REASON = "Quota"
@@ -25,8 +25,15 @@ _MILLI = Decimal(1000)
 
 
 def requested(task: TaskSpec) -> tuple[int, int]:
-    """The task's (cpu millicores, memory bytes) requests, for TaskRun's columns."""
+    """The task's (cpu millicores, memory bytes) requests, for TaskRun's columns.
+
+    Capped at the spec's maxima: a version saved before quantities had one may
+    request 1e100 CPUs, which no 64-bit column holds. Only the stored count is
+    capped; the engine compares the full amounts, so such a task still waits
+    for room in a quota.
+    """
     cpu, memory = task_requests(task)
+    cpu, memory = min(cpu, MAX_CPU[0]), min(memory, MAX_BYTES[0])
     return int((cpu * _MILLI).to_integral_value()), int(memory.to_integral_value())
 
 
