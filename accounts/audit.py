@@ -155,7 +155,7 @@ def recording(
     """Record `action` as a success when the block ends, or as an error when
     it raises (and re-raise). Errors keep only where a spec was wrong and why
     a state refused, never the document."""
-    from workflows.spec import SpecError
+    from flowcore.spec import SpecError
 
     pending = Pending(target=target, detail=dict(detail or {}), project=project)
     try:
@@ -193,7 +193,7 @@ def recording(
 
 
 def _is_refusal(error: Exception) -> bool:
+    from flowcore.states import IllegalTransition
     from workflows.services.errors import ActionRefused
-    from workflows.states import IllegalTransition
 
     return isinstance(error, ActionRefused | IllegalTransition | ObjectDoesNotExist)

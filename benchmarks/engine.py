@@ -1,6 +1,6 @@
 """Benchmark the pure engine: plan() over 10,000-task DAGs, run to the end.
 
-Each run is simulated in memory (workflows.simulation) with incremental plans,
+Each run is simulated in memory (flowcore.simulation) with incremental plans,
 one plan per task event, as the services drive it. Prints a table of the
 median time per plan call and per task, and, as a same-run baseline, the cost
 of one full plan of the whole DAG.
@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workflows import engine  # noqa: E402
-from workflows.engine import Blueprint, RunState, TaskState  # noqa: E402
-from workflows.simulation import T0, Simulation  # noqa: E402
-from workflows.spec import TaskSpec, WorkflowSpec  # noqa: E402
-from workflows.states import RunStatus, TaskStatus  # noqa: E402
+from flowcore import engine  # noqa: E402
+from flowcore.engine import Blueprint, RunState, TaskState  # noqa: E402
+from flowcore.simulation import T0, Simulation  # noqa: E402
+from flowcore.spec import TaskSpec, WorkflowSpec  # noqa: E402
+from flowcore.states import RunStatus, TaskStatus  # noqa: E402
 
 
 def chain(n: int) -> dict[str, list[str]]:

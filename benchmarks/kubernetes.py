@@ -85,8 +85,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def creation_rate(cluster: Any, pods: int, qps: float, burst: int) -> float:
     """Pods a second one backend creates (Pending pods; nothing runs them)."""
-    from k8s_runner.backends.base import PodRequest
     from k8s_runner.backends.kubernetes import KubernetesBackend
+    from k8s_runner.pod_request import PodRequest
 
     namespace = cluster.create_namespace()
     backend = KubernetesBackend(
@@ -120,6 +120,7 @@ def creation_rate(cluster: Any, pods: int, qps: float, burst: int) -> float:
 def chain_run(cluster: Any, length: int) -> dict[str, Any]:
     from django.conf import settings
 
+    from flowcore.states import TERMINAL_RUN_STATUSES, RunStatus
     from k8s_runner import reconcile
     from k8s_runner.backends.kubernetes import KubernetesBackend
     from k8s_runner.watcher import PodWatcher
@@ -127,7 +128,6 @@ def chain_run(cluster: Any, length: int) -> dict[str, Any]:
     from tests.k8s_runner.kubelet_sim import KubeletSimulator
     from workflows.models import Project, Run
     from workflows.services.submit import create_workflow, submit_run
-    from workflows.states import TERMINAL_RUN_STATUSES, RunStatus
 
     namespace = cluster.create_namespace()
     ours, sims = Recorder(), Recorder()

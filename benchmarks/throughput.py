@@ -103,10 +103,10 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from flowcore.states import TERMINAL_RUN_STATUSES
     from k8s_runner.management.commands.run_embedded import worker_command
     from workflows.models import Run, RunEvent
     from workflows.services.submit import create_workflow, submit_run
-    from workflows.states import TERMINAL_RUN_STATUSES
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench")

@@ -5,16 +5,19 @@ Kubernetes backend, the Pod manifest it was (or will be) created from."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from kubernetes.client import ApiClient
 
+from flowcore.secrets import mask_request
 from k8s_runner.backends.base import BackendError
 from k8s_runner.logs import kubernetes_backend_of
 from k8s_runner.manifests import ManifestSettings, pod_manifest
+from k8s_runner.pod_request import pod_name
 from k8s_runner.pod_status import split_handle
-from workflows.models import Attempt
-from workflows.secrets import mask_request
+from workflows.models import Attempt, Run
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +56,40 @@ def describe_attempt(attempt: Attempt) -> dict[str, Any]:
         if live is not None and live.spec is not None:
             described["node"] = live.spec.node_name
     return described
+
+
+def debug_access(run: Run, task: str) -> dict[str, Any]:
+    """How a person reaches the one attempt of a debug run: kubectl commands
+    for its pod (whose name derives from the attempt, see pod_name), or the
+    log file a local worker writes."""
+    from k8s_runner.backends.kubernetes import log_path_for
+    from workflows.blueprints import blueprint_of
+
+    if settings.FLOWDECK_BACKEND == "kubernetes":
+        namespace = (
+            blueprint_of(run).spec.namespace
+            or run.workflow.project.namespace
+            or settings.FLOWDECK_K8S_NAMESPACE
+        )
+        pod = pod_name(run.workflow.name, run.pk, task, 1)
+        return {
+            "backend": "kubernetes",
+            "namespace": namespace,
+            "pod": pod,
+            "exec": f"kubectl exec -it -n {namespace} {pod} -- sh",
+            "logs": f"kubectl logs -f -n {namespace} {pod}",
+            "log_path": None,
+            "note": "exec works while the container runs: override the "
+            "command with a sleep to keep it up",
+        }
+    path = log_path_for(Path(settings.DATA_DIR), run.pk, task, 1)
+    return {
+        "backend": settings.FLOWDECK_BACKEND,
+        "namespace": None,
+        "pod": None,
+        "exec": None,
+        "logs": None,
+        "log_path": str(path),
+        "note": "exec is not available: the local backend runs the task as "
+        "a process on a worker, not in a pod; follow its log file or URL",
+    }

@@ -18,8 +18,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import urllib3
 
+from flowcore.states import LIVE_ATTEMPT_STATUSES, TERMINAL_ATTEMPT_STATUSES
 from k8s_runner.backends.base import BackendError
-from workflows.states import LIVE_ATTEMPT_STATUSES, TERMINAL_ATTEMPT_STATUSES
 
 if TYPE_CHECKING:
     from k8s_runner.backends.kubernetes import KubernetesBackend

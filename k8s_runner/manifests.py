@@ -36,7 +36,7 @@ from kubernetes.client.models import (
 )
 
 if TYPE_CHECKING:
-    from k8s_runner.backends.base import PodRequest
+    from k8s_runner.pod_request import PodRequest
 
 CONTAINER = "main"
 MANAGED_BY = "app.kubernetes.io/managed-by"

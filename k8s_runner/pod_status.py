@@ -34,9 +34,9 @@ from kubernetes.client.models import (
     V1PodStatus,
 )
 
+from flowcore.reports import Report
+from flowcore.states import AttemptStatus
 from k8s_runner.manifests import CONTAINER, RUN_LABEL, attempt_id_of
-from workflows.reports import Report
-from workflows.states import AttemptStatus
 
 # Waiting reasons that may heal, so they become an Error only after the grace.
 PULL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff", "RegistryUnavailable"})

@@ -22,16 +22,17 @@ from django.db import close_old_connections, connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from k8s_runner.backends.base import Backend, BackendError, LiveAttempt, PodRequest
-from workflows.models import Attempt, Run
-from workflows.services.advance import Advance, Launch, advance_run
-from workflows.services.attempts import Report, record_reports
-from workflows.states import (
+from flowcore.states import (
     LIVE_ATTEMPT_STATUSES,
     TERMINAL_ATTEMPT_STATUSES,
     AttemptStatus,
     RunStatus,
 )
+from k8s_runner.backends.base import Backend, BackendError, LiveAttempt
+from k8s_runner.pod_request import PodRequest
+from workflows.models import Attempt, Run
+from workflows.services.advance import Advance, Launch, advance_run
+from workflows.services.attempts import Report, record_reports
 
 logger = logging.getLogger(__name__)
 

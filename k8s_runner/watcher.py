@@ -39,6 +39,8 @@ from typing import Protocol
 
 from kubernetes.client import V1Pod
 
+from flowcore.reports import Report
+from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 from k8s_runner.backends.base import BackendError
 from k8s_runner.backends.kubernetes import (
     KubernetesBackend,
@@ -48,8 +50,6 @@ from k8s_runner.backends.kubernetes import (
 )
 from k8s_runner.manifests import attempt_id_of
 from k8s_runner.pod_status import handle_of, pending_deadline, report_for
-from workflows.reports import Report
-from workflows.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ class DatabaseBook:
     """The AttemptBook of the Django models."""
 
     def live_namespaces(self) -> set[str]:
+        from flowcore.states import LIVE_ATTEMPT_STATUSES
         from workflows.models import Attempt
-        from workflows.states import LIVE_ATTEMPT_STATUSES
 
         rows = (
             Attempt.objects.filter(
@@ -97,8 +97,8 @@ class DatabaseBook:
         }
 
     def live_handles(self, namespace: str) -> dict[int, str]:
+        from flowcore.states import LIVE_ATTEMPT_STATUSES
         from workflows.models import Attempt
-        from workflows.states import LIVE_ATTEMPT_STATUSES
 
         return dict(
             Attempt.objects.filter(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.safestring import SafeString
 
+from flowcore.secrets import mask_parameters
 from schedules.models import Backfill, Schedule, ScheduledFire
 from workflows.admin import ReadOnlyAdmin, json_block
-from workflows.secrets import mask_parameters
 
 
 @admin.register(Schedule)

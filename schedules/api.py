@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from accounts import audit
-from schedules.fire_times import ScheduleError
+from flowcore.fire_times import ScheduleError
 from schedules.models import Backfill, Schedule
 from schedules.serializers import (
     BackfillPreviewSerializer,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 
-from schedules.fire_times import ScheduleError, parse_zone
+from flowcore.fire_times import ScheduleError, parse_zone
 from schedules.models import (
     MAX_ACTIVE,
     MAX_BACKFILL_CONCURRENCY,

@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 from rest_framework import serializers
 
-from schedules.fire_times import ScheduleError
+from flowcore.fire_times import ScheduleError
 from schedules.models import MAX_BACKFILL_CONCURRENCY, Backfill, Schedule, ScheduledFire
 from schedules.services import editing
 from workflows.models import Workflow
+from workflows.permissions import visible
 
 MAX_PREVIEW = 50
 
@@ -113,7 +114,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
         if self.instance is not None:
             field.read_only = True
         elif request is not None:
-            field.queryset = Workflow.objects.visible_to(request.user)
+            field.queryset = visible(Workflow.objects.all(), request.user)
 
     def get_next_fire_times(self, schedule: Schedule) -> list[str]:
         """ISO 8601 with the schedule's own offset: 02:30+02:00 reads better

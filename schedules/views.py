@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import audit
-from schedules.fire_times import ScheduleError, next_times
+from flowcore.fire_times import ScheduleError, next_times
 from schedules.forms import BackfillForm, ScheduleForm
 from schedules.models import Backfill, Schedule
 from schedules.services import backfills, editing
@@ -36,6 +36,7 @@ from workflows.permissions import (
     Action,
     allowed_actions,
     require,
+    visible,
     visible_project_filter,
 )
 
@@ -151,7 +152,7 @@ def _submitted(
 @login_required
 def schedule_create(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(
-        Workflow.objects.visible_to(request.user).select_related("project"), pk=pk
+        visible(Workflow.objects.all(), request.user).select_related("project"), pk=pk
     )
     require(request, Action.CREATE_SCHEDULE, workflow.project, target=workflow)
     names = _parameter_names(workflow)

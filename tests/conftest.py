@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from flowcore.states import TERMINAL_RUN_STATUSES, AttemptStatus
 from workflows.models import Attempt, Membership, Project, Role, Run, Workflow
 from workflows.services.advance import Advance, advance_run
 from workflows.services.attempts import Report, record_report
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import TERMINAL_RUN_STATUSES, AttemptStatus
 
 
 def requires_service(variable: str) -> pytest.MarkDecorator:

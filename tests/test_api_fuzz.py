@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from accounts import tokens
+from flowcore.states import AttemptStatus
 from schedules.models import Backfill
 from schedules.services.editing import create_schedule
 from tests.conftest import diamond_document, drive_run, member
 from workflows.models import Role
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)  # drive_run commits
 

@@ -25,10 +25,10 @@ from rest_framework.test import APIClient
 
 from accounts import tokens
 from accounts.models import AuditEntry
+from flowcore.spec import dump_document
 from tests.conftest import diamond_document, member
 from workflows.models import Attempt, Membership, Project, Role, Run, Workflow
 from workflows.services.submit import create_workflow, submit_run
-from workflows.spec import dump_document
 
 pytestmark = pytest.mark.django_db
 

@@ -200,9 +200,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Three status enums share values; name each so the schema keeps them apart.
     "ENUM_NAME_OVERRIDES": {
-        "RunStatusEnum": "workflows.states.RUN_STATUS_VALUES",
-        "TaskStatusEnum": "workflows.states.TASK_STATUS_VALUES",
-        "AttemptStatusEnum": "workflows.states.ATTEMPT_STATUS_VALUES",
+        "RunStatusEnum": "flowcore.states.RUN_STATUS_VALUES",
+        "TaskStatusEnum": "flowcore.states.TASK_STATUS_VALUES",
+        "AttemptStatusEnum": "flowcore.states.ATTEMPT_STATUS_VALUES",
         "ScheduleKindEnum": "schedules.models.Schedule.Kind",
     },
 }

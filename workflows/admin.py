@@ -5,7 +5,7 @@ moves runs, tasks and attempts between states, so those are shown read-only.
 Nothing is deleted here: a delete would cascade into the versions runs pin and
 into the audit trail (and would not stop a live run's pods).
 
-Secret env values are masked here as everywhere (workflows.secrets): fields
+Secret env values are masked here as everywhere (flowcore.secrets): fields
 that may hold one (a version's document, an attempt's rendered task, a run's
 parameters, also in its first event, and debug overrides, a schedule's
 parameters) are excluded and shown through a masking display instead, and no
@@ -23,6 +23,13 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from flowcore.secrets import (
+    mask_overrides,
+    mask_parameters,
+    mask_request,
+    mask_secrets,
+)
+from flowcore.spec import dump_document
 from workflows.models import (
     Attempt,
     Membership,
@@ -33,13 +40,6 @@ from workflows.models import (
     Workflow,
     WorkflowVersion,
 )
-from workflows.secrets import (
-    mask_overrides,
-    mask_parameters,
-    mask_request,
-    mask_secrets,
-)
-from workflows.spec import dump_document
 
 
 def json_block(value: Any) -> SafeString:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from workflows.engine import Blueprint
-from workflows.spec import Limits, parse_spec
+from flowcore.engine import Blueprint
+from flowcore.spec import Limits, parse_spec
 
 if TYPE_CHECKING:
     from workflows.models import Run

@@ -14,9 +14,10 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from flowcore.states import TERMINAL_RUN_STATUSES
 from workflows import live
 from workflows.models import Attempt, Run, TaskRun
-from workflows.states import TERMINAL_RUN_STATUSES
+from workflows.permissions import visible
 
 # Close codes: 4401 like HTTP 401, 4404 like 404, 4400 like 400.
 UNAUTHENTICATED, NOT_FOUND, BAD_REQUEST = 4401, 4404, 4400
@@ -72,7 +73,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
 
 def visible_run(user: Any, run_id: int) -> Run:
-    run = Run.objects.visible_to(user).filter(pk=run_id).first()
+    run = visible(Run.objects.all(), user).filter(pk=run_id).first()
     if run is None:
         raise Refused(NOT_FOUND, f"run {run_id} not found")
     return run
@@ -197,7 +198,7 @@ def run_summary(user: Any, run_id: int) -> dict[str, Any] | None:
     from workflows.api.serializers import RunSerializer
 
     run = (
-        Run.objects.visible_to(user)
+        visible(Run.objects.all(), user)
         .select_related("workflow__project", "version", "triggered_by")
         .defer("version__document")
         .filter(pk=run_id)

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from flowcore.secrets import mask_secrets
 from workflows.models import Workflow
 from workflows.permissions import (
     PHRASES,
@@ -19,8 +20,8 @@ from workflows.permissions import (
     allowed_actions,
     projects_where,
     require,
+    visible,
 )
-from workflows.secrets import mask_secrets
 
 
 def _page(request: HttpRequest, data: dict[str, Any], title: str) -> HttpResponse:
@@ -64,7 +65,7 @@ def editor_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def editor_edit(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = get_object_or_404(
-        Workflow.objects.visible_to(request.user).select_related(
+        visible(Workflow.objects.all(), request.user).select_related(
             "project", "latest_version"
         ),
         pk=pk,
@@ -79,7 +80,7 @@ def editor_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "project": {"id": workflow.project_id, "name": workflow.project.name},
         },
         # Secret values never reach the browser; the mask sent back on save
-        # keeps the stored value (workflows.secrets).
+        # keeps the stored value (flowcore.secrets).
         "document": mask_secrets(version.document) if version else None,
         "projects": [],
         "project": str(workflow.project_id),

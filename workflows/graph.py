@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 import graphviz
 from django.urls import NoReverseMatch, reverse
 
+from flowcore.states import TaskStatus
 from workflows.blueprints import blueprint_for, blueprint_of
 from workflows.models import Run, WorkflowVersion
-from workflows.states import TaskStatus
 
 logger = logging.getLogger(__name__)
 

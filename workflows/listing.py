@@ -4,15 +4,15 @@ label (`key:value`, or `key` for any value), as the API's ?search= and
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
-from workflows.models import WorkflowQuerySet
+from workflows.models import Workflow
 
 
 def search_workflows(
-    workflows: WorkflowQuerySet, search: str, label: str
-) -> WorkflowQuerySet:
+    workflows: QuerySet[Workflow], search: str, label: str
+) -> QuerySet[Workflow]:
     if search:
         workflows = workflows.filter(
             Q(name__icontains=search) | Q(description__icontains=search)

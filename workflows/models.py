@@ -2,7 +2,7 @@
 runs, attempts and run events.
 
 Status fields are written only by workflows.services (see the transition table
-in workflows.states); everything else here is read-only bookkeeping. Who may
+in flowcore.states); everything else here is read-only bookkeeping. Who may
 see or do what is decided in workflows.permissions alone.
 """
 
@@ -21,8 +21,8 @@ from django.core.validators import (
 from django.db import models
 from django.db.models import Q
 
-from workflows.spec_base import quantity_value
-from workflows.states import AttemptStatus, RunStatus, TaskStatus
+from flowcore.spec_base import quantity_value
+from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 
 
 def _choices(enum: type[Any]) -> list[tuple[str, str]]:
@@ -66,14 +66,6 @@ def validate_memory_quota(value: str) -> None:
         raise ValidationError("must be from 1 (byte) to 1Ei")
 
 
-class ProjectQuerySet(models.QuerySet["Project"]):
-    def visible_to(self, user: Any) -> ProjectQuerySet:
-        """The projects `user` is a member of (every project for site admins)."""
-        from workflows.permissions import visible_project_filter
-
-        return self.filter(visible_project_filter(user, "pk"))
-
-
 class Project(models.Model):
     name = models.CharField(max_length=63, unique=True, validators=[dns_label])
     description = models.TextField(blank=True)
@@ -103,8 +95,6 @@ class Project(models.Model):
         help_text="Memory requested by running tasks, e.g. 8Gi; empty: no limit.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -154,14 +144,6 @@ class Membership(models.Model):
         return f"{self.user} in {self.project} ({self.role})"
 
 
-class WorkflowQuerySet(models.QuerySet["Workflow"]):
-    def visible_to(self, user: Any) -> WorkflowQuerySet:
-        """The workflows of the projects `user` is a member of."""
-        from workflows.permissions import visible_project_filter
-
-        return self.filter(visible_project_filter(user, "project"))
-
-
 class Workflow(models.Model):
     project = models.ForeignKey(
         Project, on_delete=models.PROTECT, related_name="workflows"
@@ -181,8 +163,6 @@ class Workflow(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = WorkflowQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -228,14 +208,6 @@ class WorkflowVersion(models.Model):
         if self.pk is not None:
             raise ImmutableError("workflow versions cannot be changed")
         super().save(*args, **kwargs)
-
-
-class RunQuerySet(models.QuerySet["Run"]):
-    def visible_to(self, user: Any) -> RunQuerySet:
-        """The runs of workflows in the projects `user` is a member of."""
-        from workflows.permissions import visible_project_filter
-
-        return self.filter(visible_project_filter(user, "workflow__project"))
 
 
 class Run(models.Model):
@@ -286,8 +258,6 @@ class Run(models.Model):
     )
     debug_task = models.CharField(max_length=63, blank=True)
     overrides = models.JSONField(null=True, blank=True)
-
-    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

@@ -10,12 +10,12 @@ Site administrators (is_superuser or is_staff) see and do everything.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 
-from workflows.models import Membership, Project, Role
+from workflows.models import Membership, Project, Role, Run, Workflow
 
 
 class Action(StrEnum):
@@ -154,7 +154,24 @@ def visible_project_filter(user: Any, field: str) -> Q:
 
 
 def visible_projects(user: Any) -> QuerySet[Project]:
-    return Project.objects.filter(visible_project_filter(user, "pk"))
+    return visible(Project.objects.all(), user)
+
+
+# How each model reaches its project, for visible().
+_PROJECT_OF: dict[type[Model], str] = {
+    Project: "pk",
+    Workflow: "project",
+    Run: "workflow__project",
+}
+
+M = TypeVar("M", bound=Model)
+
+
+def visible(queryset: QuerySet[M], user: Any) -> QuerySet[M]:
+    """The rows of `queryset` (projects, workflows or runs) in projects `user`
+    may see: everything for site admins, their projects' for members, nothing
+    for anyone else."""
+    return queryset.filter(visible_project_filter(user, _PROJECT_OF[queryset.model]))
 
 
 def role_of(user: Any, project: Project) -> Role | None:

@@ -25,13 +25,14 @@ from workflows.permissions import (
     can,
     require,
     role_of,
+    visible,
 )
 from workflows.services import projects as project_services
 from workflows.services.errors import ActionRefused
 
 
 def _project(request: HttpRequest, pk: int) -> Project:
-    return get_object_or_404(Project.objects.visible_to(request.user), pk=pk)
+    return get_object_or_404(visible(Project.objects.all(), request.user), pk=pk)
 
 
 @login_required
@@ -49,7 +50,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
             return redirect("project-detail", pk=project.pk)
         status = 400
     projects = (
-        Project.objects.visible_to(request.user)
+        visible(Project.objects.all(), request.user)
         .annotate(workflow_count=Count("workflows", distinct=True))
         .order_by("name")
     )

@@ -1,4 +1,4 @@
-"""Server-rendered pages: read through `visible_to`, act only through the services.
+"""Server-rendered pages: read through `permissions.visible`, act through services.
 
 A page about something in a project you are not a member of is a 404; an
 action your project role does not allow is a 403 (workflows.permissions
@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import (
     FileResponse,
     Http404,
@@ -31,6 +31,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts import audit
+from flowcore.secrets import mask_secrets
+from flowcore.spec import FieldError, SpecError, dump_document, parse_document
+from flowcore.states import (
+    TERMINAL_RUN_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
+    RunStatus,
+)
 from k8s_runner.logs import open_log, pod_events, read_tail
 from workflows.api.serializers import RunDetailSerializer
 from workflows.api.views import detail_queryset
@@ -42,10 +49,8 @@ from workflows.models import (
     Attempt,
     Project,
     Run,
-    RunQuerySet,
     TaskRun,
     Workflow,
-    WorkflowQuerySet,
 )
 from workflows.permissions import (
     PHRASES,
@@ -53,9 +58,9 @@ from workflows.permissions import (
     allowed_actions,
     projects_where,
     require,
+    visible,
     visible_projects,
 )
-from workflows.secrets import mask_secrets
 from workflows.services.control import (
     ActionRefused,
     cancel_run,
@@ -65,12 +70,6 @@ from workflows.services.control import (
     retry_run,
 )
 from workflows.services.submit import create_workflow, submit_run, update_workflow
-from workflows.spec import FieldError, SpecError, dump_document, parse_document
-from workflows.states import (
-    TERMINAL_RUN_STATUSES,
-    UNSUCCESSFUL_TASK_STATUSES,
-    RunStatus,
-)
 
 PAGE_SIZE = 50
 RECENT_RUNS = 10
@@ -88,14 +87,14 @@ RUN_ACTIONS = {
 }
 
 
-def _workflows(request: HttpRequest) -> WorkflowQuerySet:
-    return Workflow.objects.visible_to(request.user).select_related(
+def _workflows(request: HttpRequest) -> QuerySet[Workflow]:
+    return visible(Workflow.objects.all(), request.user).select_related(
         "latest_version", "owner", "project"
     )
 
 
-def _runs(request: HttpRequest) -> RunQuerySet:
-    return Run.objects.visible_to(request.user).select_related(
+def _runs(request: HttpRequest) -> QuerySet[Run]:
+    return visible(Run.objects.all(), request.user).select_related(
         "workflow__project", "version", "triggered_by"
     )
 
@@ -397,7 +396,7 @@ LAST_FAILURES = 5
 FALLBACK_TASKS = 300
 
 
-def _filtered_runs(request: HttpRequest) -> tuple[RunQuerySet, dict[str, str]]:
+def _filtered_runs(request: HttpRequest) -> tuple[QuerySet[Run], dict[str, str]]:
     """The runs the list's filters choose, all but `status` (the dashboard
     counts every status of that set), and the filters as applied ("" when
     absent or invalid, so a bad value shows as no filter rather than an error)."""
@@ -431,7 +430,7 @@ def _filtered_runs(request: HttpRequest) -> tuple[RunQuerySet, dict[str, str]]:
     return runs, chosen
 
 
-def _dashboard(runs: RunQuerySet) -> dict[str, Any]:
+def _dashboard(runs: QuerySet[Run]) -> dict[str, Any]:
     counted = {
         row["status"]: row["n"]
         for row in runs.order_by().values("status").annotate(n=Count("id"))
@@ -479,7 +478,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     filters = {**chosen, "status": status}
     context = {
         "page": page,
-        "workflows": Workflow.objects.visible_to(request.user).values_list(
+        "workflows": visible(Workflow.objects.all(), request.user).values_list(
             "pk", "name"
         ),
         "statuses": RUN_STATUSES,

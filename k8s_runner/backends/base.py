@@ -7,13 +7,12 @@ and the services never know which backend runs a task.
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
-from workflows.reports import Report
+from flowcore.reports import Report
+from k8s_runner.pod_request import PodRequest
 
 Reporter = Callable[[Report], None]
 
@@ -25,70 +24,6 @@ class BackendError(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
-
-
-@dataclass(frozen=True, slots=True)
-class PodRequest:
-    """One attempt of one task, rendered, as the backend receives it."""
-
-    attempt_id: int
-    run_id: int
-    workflow: str
-    version: int
-    task: str
-    attempt: int
-    image: str | None
-    command: tuple[str, ...]
-    args: tuple[str, ...]
-    env: tuple[Mapping[str, Any], ...] = ()
-    resources: Mapping[str, Any] = field(default_factory=dict)
-    node_selector: Mapping[str, str] = field(default_factory=dict)
-    tolerations: tuple[Mapping[str, Any], ...] = ()
-    priority: int = 0
-    timeout: float | None = None
-    # Kubernetes only; the mappings keep the Kubernetes wire shape (camelCase).
-    image_pull_policy: str | None = None
-    working_dir: str | None = None
-    affinity: Mapping[str, Any] = field(default_factory=dict)
-    priority_class_name: str | None = None
-    service_account_name: str | None = None
-    image_pull_secrets: tuple[str, ...] = ()
-    volumes: tuple[Mapping[str, Any], ...] = ()
-    volume_mounts: tuple[Mapping[str, Any], ...] = ()
-    security_context: Mapping[str, Any] = field(default_factory=dict)
-    namespace: str | None = None  # the workflow's own spec.namespace
-    # The run's project's namespace, used when the workflow names none; None
-    # (and then `namespace` None too): the backend's FLOWDECK_K8S_NAMESPACE.
-    project_namespace: str | None = None
-
-    @property
-    def name(self) -> str:
-        """A stable name from the attempt's identity: a repeated launch of the
-        same attempt finds the same name and so cannot start it twice."""
-        return pod_name(self.workflow, self.run_id, self.task, self.attempt)
-
-
-_INVALID = re.compile(r"[^a-z0-9-]+")
-
-
-def pod_name(workflow: str, run_id: int, task: str, attempt: int) -> str:
-    """`workflow-run-task-attempt`: a valid DNS label of at most 63 characters,
-    distinct for distinct attempts.
-
-    The plain name reads back one way only: the run id is the first part after
-    the workflow's name that is all digits, the attempt the last part. When that
-    would not hold (a later part of the workflow's name is all digits, as in
-    `w-1`, run 2, task `t`, which would read like `w`, run 1, task `2-t`), or the
-    name has to be trimmed or cleaned, a hash of the identity is appended.
-    """
-    full = f"{workflow}-{run_id}-{task}-{attempt}"
-    name = _INVALID.sub("-", full.lower()).strip("-")
-    readable = not any(part.isdigit() for part in workflow.split("-")[1:])
-    if len(name) <= 63 and name == full and readable:
-        return name
-    identity = "\0".join((workflow, str(run_id), task, str(attempt)))
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
-    return f"{name[:54].rstrip('-')}-{digest}"
 
 
 @dataclass(frozen=True, slots=True)

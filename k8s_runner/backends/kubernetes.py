@@ -32,7 +32,9 @@ from kubernetes import watch as kube_watch
 from kubernetes.client import ApiClient, CoreV1Api, V1ListMeta, V1ObjectMeta, V1Pod
 from kubernetes.client.exceptions import ApiException
 
-from k8s_runner.backends.base import BackendError, LiveAttempt, PodRequest, Reporter
+from flowcore.reports import Report
+from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
+from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
 from k8s_runner.manifests import (
     ALLOW_PRIVILEGED_HINT,
     ATTEMPT_ID_LABEL,
@@ -47,9 +49,8 @@ from k8s_runner.manifests import (
     pod_manifest,
     refused_privileges,
 )
+from k8s_runner.pod_request import PodRequest
 from k8s_runner.pod_status import handle_of, report_for, split_handle
-from workflows.reports import Report
-from workflows.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 
 logger = logging.getLogger(__name__)
 

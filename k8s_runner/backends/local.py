@@ -34,9 +34,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from k8s_runner.backends.base import BackendError, LiveAttempt, PodRequest, Reporter
-from workflows.reports import Report
-from workflows.states import AttemptStatus
+from flowcore.reports import Report
+from flowcore.states import AttemptStatus
+from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
+from k8s_runner.pod_request import PodRequest
 
 logger = logging.getLogger(__name__)
 

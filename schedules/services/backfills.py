@@ -15,13 +15,13 @@ from typing import Any
 
 from django.db import transaction
 
-from schedules.fire_times import ScheduleError, check_instant, times_between
+from flowcore.fire_times import ScheduleError, check_instant, times_between
+from flowcore.states import TERMINAL_RUN_STATUSES
 from schedules.models import MAX_BACKFILL_CONCURRENCY, Backfill, Schedule, ScheduledFire
 from schedules.services.editing import trigger_of
 from schedules.services.firing import TickResult, advance_backfill
 from workflows.models import Run
 from workflows.services.control import ActionRefused, cancel_run
-from workflows.states import TERMINAL_RUN_STATUSES
 
 MAX_BACKFILL = 1000
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from schedules.fire_times import (
+from flowcore.fire_times import (
     ScheduleError,
     Trigger,
     check_placeholders,
@@ -23,10 +23,10 @@ from schedules.fire_times import (
     next_after,
     next_times,
 )
+from flowcore.spec import SpecError, render_parameters
 from schedules.models import Schedule
 from workflows.blueprints import blueprint_for
 from workflows.models import Workflow
-from workflows.spec import SpecError, render_parameters
 
 PREVIEW_COUNT = 5
 

@@ -23,18 +23,18 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
-from schedules.fire_times import (
+from flowcore.fire_times import (
     fire_parameters,
     latest_times,
     next_after,
 )
+from flowcore.spec import SpecError
+from flowcore.states import TERMINAL_RUN_STATUSES
 from schedules.models import Backfill, Schedule, ScheduledFire
 from schedules.services.editing import trigger_of
 from workflows.models import Run
 from workflows.services.control import ActionRefused, cancel_run
 from workflows.services.submit import submit_run
-from workflows.spec import SpecError
-from workflows.states import TERMINAL_RUN_STATUSES
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from rest_framework.test import APIClient
 
 from accounts import audit, tokens
 from accounts.models import AppendOnlyError, AuditEntry
+from flowcore.states import AttemptStatus
 from tests.conftest import diamond_document, drive_run, member, shell_task
 from workflows.models import Membership, Role
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -413,7 +413,7 @@ def test_page_actions_are_recorded_with_the_address(user, project):
     client.force_login(user)
     document = diamond_document()
     document["spec"]["tasks"].append(shell_task("e"))
-    from workflows.spec import dump_document
+    from flowcore.spec import dump_document
 
     client.post(
         "/workflows/new/", {"project": project.pk, "document": dump_document(document)}

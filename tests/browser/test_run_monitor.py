@@ -18,6 +18,7 @@ import pytest
 from django.db import connections
 from playwright.sync_api import expect
 
+from flowcore.states import AttemptStatus
 from tests.browser.conftest import log_in
 from tests.conftest import (
     diamond_document,
@@ -30,7 +31,6 @@ from workflows.models import Attempt, Membership, Project, Role, Run, Workflow
 from workflows.services.advance import advance_run
 from workflows.services.attempts import Report, record_report
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

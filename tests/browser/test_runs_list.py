@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from flowcore.states import AttemptStatus
 from tests.browser.conftest import log_in
 from tests.browser.test_run_monitor import PASSWORD, finish, off_loop, start
 from tests.conftest import diamond_document, drive_run
 from workflows.models import Run, Workflow
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

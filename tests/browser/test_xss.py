@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from flowcore.states import AttemptStatus
 from tests.browser.conftest import log_in
 from tests.conftest import drive_run, member, shell_task, workflow_document
 from workflows.models import Attempt, Project, Role, Workflow
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from kubernetes import client
 from rest_framework.test import APIClient
 
+from flowcore.states import AttemptStatus
 from k8s_runner import reconcile
 from tests.conftest import shell_task, workflow_document
 from tests.k8s_runner import test_kubernetes_backend
@@ -19,7 +20,6 @@ from tests.k8s_runner.test_kubernetes_backend import Flowdeck, wait_until
 from workflows.models import Attempt, Project, Run
 from workflows.services.control import cancel_run
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus
 
 flowdeck = test_kubernetes_backend.flowdeck  # the fixture: Flowdeck on the cluster
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 from k8s_runner import reconcile
 from tests.conftest import shell_task, workflow_document
 from tests.k8s_runner import test_kubernetes_backend
@@ -21,7 +22,6 @@ from workflows.services.advance import advance_run
 from workflows.services.attempts import Report, record_report
 from workflows.services.control import cancel_run
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus, RunStatus, TaskStatus
 
 flowdeck = test_kubernetes_backend.flowdeck  # the fixture: Flowdeck on the cluster
 

@@ -18,10 +18,13 @@ import pytest
 from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from flowcore.spec import Limits
+from flowcore.states import TERMINAL_RUN_STATUSES, AttemptStatus, RunStatus
 from k8s_runner import reconcile
-from k8s_runner.backends.base import BackendError, LiveAttempt, PodRequest
+from k8s_runner.backends.base import BackendError, LiveAttempt
 from k8s_runner.backends.kubernetes import KubernetesBackend, ResourceExpired
 from k8s_runner.manifests import ATTEMPT_ID_LABEL, SELECTOR
+from k8s_runner.pod_request import PodRequest
 from k8s_runner.watcher import PodWatcher
 from tests.conftest import shell_task, workflow_document
 from tests.k8s_runner.kubelet_sim import (
@@ -37,8 +40,6 @@ from tests.k8s_runner.test_manifests import SHAPES, requests_of
 from workflows.models import Attempt, Project, Run
 from workflows.services.control import cancel_run
 from workflows.services.submit import create_workflow, default_project, submit_run
-from workflows.spec import Limits
-from workflows.states import TERMINAL_RUN_STATUSES, AttemptStatus, RunStatus
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from k8s_runner.backends.base import BackendError, LiveAttempt, PodRequest
+from flowcore.states import AttemptStatus
+from k8s_runner.backends.base import BackendError, LiveAttempt
 from k8s_runner.backends.local import LocalBackend, Sandbox, process_start_time
+from k8s_runner.pod_request import PodRequest
 from workflows.services.attempts import Report
-from workflows.states import AttemptStatus
 
 TERMINAL = {
     AttemptStatus.SUCCEEDED,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from flowcore.states import AttemptStatus, RunStatus
 from k8s_runner import logs, reconcile
 from k8s_runner.logs import LineBuffer, StreamResume, follow_log, timestamp_key
 from tests.conftest import shell_task
@@ -23,7 +24,6 @@ from tests.k8s_runner.kubelet_behaviours import RunUntilDeleted, Succeed
 from tests.k8s_runner.test_kubernetes_backend import Flowdeck, attempts_of, wait_until
 from workflows.models import Attempt, Run, TaskRun, Workflow
 from workflows.services.submit import submit_run
-from workflows.states import AttemptStatus, RunStatus
 
 flowdeck = test_kubernetes_backend.flowdeck  # the fixture: Flowdeck on the cluster
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from kubernetes.client import ApiClient
 from kubernetes.client.models import V1Pod
 
-from k8s_runner.backends.base import PodRequest, pod_name
+from flowcore.spec import Limits, parse_document, parse_spec, render_task
 from k8s_runner.manifests import (
     ManifestSettings,
     attempt_id_of,
@@ -25,10 +25,10 @@ from k8s_runner.manifests import (
     pod_manifest,
     refused_privileges,
 )
+from k8s_runner.pod_request import PodRequest, pod_name
 from k8s_runner.reconcile import pod_request
 from tests.conftest import shell_task, workflow_document
 from workflows.services.advance import Launch
-from workflows.spec import Limits, parse_document, parse_spec, render_task
 
 ROOT = Path(__file__).resolve().parents[2]
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -554,8 +554,8 @@ def test_the_module_is_pure() -> None:
     code = (
         "import sys, k8s_runner.manifests; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('django', 'workflows') and m not in ('workflows', 'workflows.reports', "
-        "'workflows.states')))"
+        "('django', 'workflows') and m not in ('workflows', 'flowcore.reports', "
+        "'flowcore.states')))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],

@@ -13,6 +13,7 @@ import pytest
 from kubernetes.client import ApiClient
 from kubernetes.client.models import V1Pod
 
+from flowcore.states import AttemptStatus
 from k8s_runner.pod_status import (
     handle_of,
     is_finished,
@@ -20,7 +21,6 @@ from k8s_runner.pod_status import (
     report_for,
     split_handle,
 )
-from workflows.states import AttemptStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 PODS = ROOT / "tests" / "fixtures" / "pods"

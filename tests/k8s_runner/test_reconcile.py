@@ -10,13 +10,13 @@ import time
 import pytest
 from django.db import connection
 
+from flowcore.states import TERMINAL_RUN_STATUSES, RunStatus, TaskStatus
 from k8s_runner import reconcile
 from tests.conftest import shell_task, workflow_document
 from workflows.models import Attempt, Run
 from workflows.services.advance import advance_run
 from workflows.services.control import cancel_run, retry_run
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import TERMINAL_RUN_STATUSES, RunStatus, TaskStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -185,8 +185,8 @@ def test_the_sweep_settles_an_attempt_whose_process_ended_unreported(user):
 
     from django.utils import timezone
 
+    from flowcore.states import AttemptStatus
     from workflows.services.attempts import Report, record_report
-    from workflows.states import AttemptStatus
 
     workflow = create_workflow(
         workflow_document("lost", [shell_task("t", retry={"limit": 0})]), author=user
@@ -235,8 +235,8 @@ def test_launches_that_lose_the_race_with_a_cancel_start_nothing(user, tmp_path)
 
 
 def test_a_process_reported_started_after_its_cancel_is_stopped_and_recorded(user):
+    from flowcore.states import AttemptStatus
     from workflows.services.attempts import Report, record_reports
-    from workflows.states import AttemptStatus
 
     workflow = create_workflow(
         workflow_document("stray", [shell_task("t", "sleep 30")]), author=user
@@ -273,9 +273,9 @@ def test_a_process_reported_started_after_its_cancel_is_stopped_and_recorded(use
 def test_one_runs_failing_reports_neither_block_nor_lose_another_runs(
     user, monkeypatch
 ):
+    from flowcore.states import AttemptStatus
     from workflows.services import attempts as attempts_service
     from workflows.services.attempts import Report, record_reports
-    from workflows.states import AttemptStatus
 
     workflow = create_workflow(
         workflow_document("pair", [shell_task("t")]), author=user

@@ -17,7 +17,9 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.client.models import V1Pod
 
-from k8s_runner.backends.base import BackendError, PodRequest
+from flowcore.reports import Report
+from flowcore.states import AttemptStatus
+from k8s_runner.backends.base import BackendError
 from k8s_runner.backends.kubernetes import (
     KubernetesBackend,
     PodEvent,
@@ -25,9 +27,8 @@ from k8s_runner.backends.kubernetes import (
     TokenBucket,
     api_error,
 )
+from k8s_runner.pod_request import PodRequest
 from k8s_runner.watcher import DatabaseBook, PodWatcher
-from workflows.reports import Report
-from workflows.states import AttemptStatus
 
 PODS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "pods"
 T0 = datetime(2025, 3, 1, 10, 0, 30, tzinfo=UTC)

@@ -16,12 +16,12 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from flowcore.states import TERMINAL_RUN_STATUSES, RunStatus
 from k8s_runner.management.commands.run_embedded import worker_command
 from tests.conftest import requires_service, shell_task, workflow_document
 from workflows.models import Attempt, Run
 from workflows.services.control import retry_run
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import TERMINAL_RUN_STATUSES, RunStatus
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from schedules.fire_times import ScheduleError
+from flowcore.fire_times import ScheduleError
 from schedules.models import Backfill, ScheduledFire
 from schedules.services.backfills import cancel_backfill, create_backfill, preview
 from schedules.services.firing import tick

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from rest_framework.test import APIClient
 
+from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 from tests.conftest import diamond_document, drive_run, shell_task, workflow_document
 from workflows.models import Attempt, Run, TaskRun, Workflow, WorkflowVersion
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus, RunStatus, TaskStatus
 
 WORKFLOWS = "/api/workflows/"
 RUNS = "/api/runs/"

@@ -10,10 +10,10 @@ import kubernetes_validate
 import pytest
 from rest_framework.test import APIClient
 
+from flowcore.secrets import MASK
 from tests.conftest import shell_task, workflow_document
 from tests.k8s_runner.test_manifests import SCHEMA_VERSIONS
 from workflows.models import Attempt, Run
-from workflows.secrets import MASK
 from workflows.services.advance import advance_run
 from workflows.services.submit import create_workflow, submit_run
 

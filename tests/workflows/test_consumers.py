@@ -18,13 +18,13 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import tokens
+from flowcore.states import AttemptStatus
 from tests.conftest import drive_run, requires_service
 from webapp.asgi import websocket_app
 from workflows import live
 from workflows.models import RunEvent
 from workflows.services.control import cancel_run
 from workflows.services.submit import submit_run
-from workflows.states import AttemptStatus
 
 pytestmark = [pytest.mark.django_db(transaction=True), requires_service("REDIS_URL")]
 

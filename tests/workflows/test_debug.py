@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from flowcore.states import TERMINAL_RUN_STATUSES, RunStatus
 from k8s_runner import reconcile
-from k8s_runner.backends.base import pod_name
+from k8s_runner.pod_request import pod_name
 from tests.conftest import member, shell_task, workflow_document
 from workflows.blueprints import debug_document
 from workflows.models import Attempt, Project, Role, Run, TaskRun
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import TERMINAL_RUN_STATUSES, RunStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,6 +8,7 @@ import shutil
 import graphviz
 import pytest
 
+from flowcore.states import AttemptStatus, TaskStatus
 from tests.conftest import drive_run, shell_task, workflow_document
 from workflows import graph
 from workflows.graph import (
@@ -17,7 +18,6 @@ from workflows.graph import (
     render_version_svg,
 )
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus, TaskStatus
 
 needs_dot = pytest.mark.skipif(not shutil.which("dot"), reason="graphviz not installed")
 

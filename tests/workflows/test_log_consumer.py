@@ -12,13 +12,13 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from flowcore.states import AttemptStatus
 from k8s_runner import logs
 from tests.conftest import requires_service
 from tests.workflows.test_consumers import connect
 from workflows import consumers
 from workflows.models import Attempt, Run
 from workflows.services.submit import submit_run
-from workflows.states import AttemptStatus
 
 pytestmark = [pytest.mark.django_db(transaction=True), requires_service("REDIS_URL")]
 

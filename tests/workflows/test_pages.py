@@ -12,6 +12,8 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
+from flowcore.spec import dump_document
+from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 from tests.conftest import diamond_document, drive_run, shell_task, workflow_document
 from workflows import views
 from workflows.models import (
@@ -23,8 +25,6 @@ from workflows.models import (
     WorkflowVersion,
 )
 from workflows.services.submit import create_workflow, submit_run, update_workflow
-from workflows.spec import dump_document
-from workflows.states import AttemptStatus, RunStatus, TaskStatus
 
 pytestmark = pytest.mark.django_db
 # Driving a run to its end takes real commits (advance_run refuses to run inside

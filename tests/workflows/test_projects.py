@@ -17,11 +17,11 @@ from rest_framework.test import APIClient
 
 from accounts import audit, tokens
 from accounts.models import AuditEntry, PersonalToken
+from flowcore.spec import dump_document
 from tests.conftest import diamond_document, member
 from workflows.models import Membership, Project, Role, Workflow
 from workflows.permissions import ROLE_ACTIONS, Action, required_role
 from workflows.services.submit import create_workflow, submit_run
-from workflows.spec import dump_document
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +99,7 @@ def test_names_are_unique_per_project_not_globally(user, other_user, project):
     elsewhere = Project.objects.get(name="elsewhere")
     create_workflow(diamond_document(), project=elsewhere, author=other_user)
     assert Workflow.objects.filter(name="diamond").count() == 2
-    from workflows.spec import SpecError
+    from flowcore.spec import SpecError
 
     with pytest.raises(SpecError) as raised:
         create_workflow(diamond_document(), project=project, author=user)

@@ -10,15 +10,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from flowcore.reports import Report
+from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 from tests.conftest import shell_task, workflow_document
 from workflows.models import Attempt, Project, Run, RunEvent, TaskRun, WorkflowVersion
-from workflows.reports import Report
 from workflows.services import quotas
 from workflows.services.advance import advance_run
 from workflows.services.attempts import record_report
 from workflows.services.projects import update_project
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus, RunStatus, TaskStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

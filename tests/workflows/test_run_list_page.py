@@ -11,10 +11,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from flowcore.states import AttemptStatus
 from tests.conftest import drive_run, member
 from workflows.models import Role, Run, Workflow
 from workflows.services.submit import submit_run
-from workflows.states import AttemptStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

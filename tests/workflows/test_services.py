@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 from tests.conftest import diamond_document, drive_run, shell_task, workflow_document
 from workflows.models import RunEvent
 from workflows.services.control import (
@@ -13,7 +14,6 @@ from workflows.services.control import (
     retry_run,
 )
 from workflows.services.submit import create_workflow, submit_run
-from workflows.states import AttemptStatus, RunStatus, TaskStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,8 +99,8 @@ def test_event_sequence_numbers_are_dense_and_ordered(diamond, user):
 
 
 def test_an_invalid_document_saves_nothing(user, project):
+    from flowcore.spec import SpecError
     from workflows.models import Workflow
-    from workflows.spec import SpecError
 
     doc = diamond_document()
     doc["spec"]["tasks"][0]["dependencies"] = ["d"]

@@ -15,10 +15,10 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from flowcore.spec import SpecError
+from flowcore.states import IllegalTransition
 from workflows.api.parsers import too_large
 from workflows.services.control import ActionRefused
-from workflows.spec import SpecError
-from workflows.states import IllegalTransition
 
 
 def spec_error_response(error: SpecError) -> Response:

@@ -15,8 +15,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 
+from flowcore.states import RunStatus
 from workflows.ids import MAX_ID, id_range_message, is_digits, parse_id
-from workflows.states import RunStatus
 
 # The largest value a bigint column holds (ids, counts): nothing larger may
 # reach the database, where it is an error (SQLite) or a needless query.

@@ -22,7 +22,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 
-from workflows.spec import SpecError, parse_document
+from flowcore.spec import SpecError, parse_document
 
 # Deep enough for any document people write (a workflow spec nests about ten
 # levels), far from what would exhaust Python's stack in the json module, the
@@ -182,7 +182,7 @@ class JSONParser(BaseParser):
 
 class YAMLParser(BaseParser):
     """A workflow document (or any mapping) as YAML 1.2, duplicate keys refused
-    with their line (workflows.spec.parse_document), within the limits above."""
+    with their line (flowcore.spec.parse_document), within the limits above."""
 
     media_type = "application/yaml"
 

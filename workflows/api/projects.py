@@ -37,7 +37,7 @@ from workflows.models import (
     validate_cpu_quota,
     validate_memory_quota,
 )
-from workflows.permissions import Action, require, role_of
+from workflows.permissions import Action, require, role_of, visible
 from workflows.services import projects as project_services
 
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
@@ -187,7 +187,7 @@ class ProjectViewSet(
         if not user.is_authenticated:
             return Project.objects.none()
         mine = Membership.objects.filter(project=OuterRef("pk"), user=user)
-        return Project.objects.visible_to(user).annotate(
+        return visible(Project.objects.all(), user).annotate(
             my_role=Subquery(mine.values("role")[:1])
         )
 

@@ -4,7 +4,7 @@ Everything here is read-only except WorkflowDocumentSerializer, whose input is
 a whole spec document and whose writes go through workflows.services. No
 serializer writes a status, and none exposes Attempt.request: the rendered
 task holds environment values that may be secret. Every document shown goes
-through workflows.secrets.mask_secrets.
+through flowcore.secrets.mask_secrets.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from flowcore.secrets import mask_secrets
+from flowcore.spec import API_VERSION, KIND, FieldError, SpecError
 from workflows.blueprints import blueprint_of
 from workflows.models import (
     Attempt,
@@ -28,9 +30,7 @@ from workflows.models import (
     Workflow,
     WorkflowVersion,
 )
-from workflows.secrets import mask_secrets
 from workflows.services.submit import create_workflow, update_workflow
-from workflows.spec import API_VERSION, KIND, FieldError, SpecError
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

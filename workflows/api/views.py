@@ -1,6 +1,6 @@
 """REST viewsets for workflows and runs: declarative, writes through services.
 
-Visibility always starts from `visible_to(request.user)`, so a workflow or run
+Visibility always starts from `permissions.visible(..., user)`, so a workflow or run
 of a project you are not a member of is a 404; one you may see but whose
 project role is too low for the action is a 403 (api.permissions.ProjectRole,
 deciding through workflows.permissions). Every change is recorded in the audit
@@ -31,6 +31,8 @@ from rest_framework.serializers import BaseSerializer
 
 from accounts import audit
 from accounts.authentication import PersonalTokenAuthentication
+from flowcore.spec import validate
+from flowcore.states import TERMINAL_ATTEMPT_STATUSES
 from k8s_runner.logs import open_log, pod_events
 from workflows.api.filters import RunFilter, WorkflowFilter, int_param
 from workflows.api.parsers import (
@@ -71,7 +73,7 @@ from workflows.dag_pictures import (
 )
 from workflows.ids import is_digits, parse_id
 from workflows.models import Attempt, Project, Run, TaskRun, Workflow
-from workflows.permissions import Action, require, visible_projects
+from workflows.permissions import Action, require, visible, visible_projects
 from workflows.services.control import (
     cancel_run,
     debug_task,
@@ -81,8 +83,6 @@ from workflows.services.control import (
     retry_run,
 )
 from workflows.services.submit import delete_workflow, submit_run
-from workflows.spec import validate
-from workflows.states import TERMINAL_ATTEMPT_STATUSES
 
 MAX_VERSION_MESSAGE = 500
 MAX_LOG_TAIL = 10 * 1024 * 1024
@@ -231,7 +231,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     }
 
     def get_queryset(self) -> QuerySet[Workflow]:
-        queryset = super().get_queryset().visible_to(self.request.user)
+        queryset = visible(super().get_queryset(), self.request.user)
         if self.action == "list":
             queryset = queryset.defer("latest_version__document")
         return queryset
@@ -462,7 +462,7 @@ def detail_queryset(user: Any) -> QuerySet[Run]:
         Prefetch("attempts", queryset=attempts)
     )
     return (
-        Run.objects.visible_to(user)
+        visible(Run.objects.all(), user)
         .select_related("workflow__project", "version", "triggered_by")
         .defer("version__document")
         .prefetch_related(Prefetch("tasks", queryset=tasks))
@@ -500,11 +500,8 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Run]:
         if self.action == "retrieve":
             return detail_queryset(self.request.user)
-        return (
-            super()
-            .get_queryset()
-            .visible_to(self.request.user)
-            .defer("version__document")
+        return visible(super().get_queryset(), self.request.user).defer(
+            "version__document"
         )
 
     def get_serializer_class(self) -> type[BaseSerializer]:
@@ -685,49 +682,13 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(body, status=status.HTTP_201_CREATED)
 
     def debug_commands(self, run: Run, task: str, request: Request) -> dict[str, Any]:
-        """How to look at the debug run's one attempt: its pod's name derives
-        from the attempt (k8s_runner.backends.base.pod_name), as its log's
-        place does."""
-        from pathlib import Path
-
-        from django.conf import settings
+        """How to look at the debug run's one attempt, and its log's URL."""
         from rest_framework.reverse import reverse
 
-        from k8s_runner.backends.base import pod_name
-        from k8s_runner.backends.kubernetes import log_path_for
-        from workflows.blueprints import blueprint_of
+        from k8s_runner.describe import debug_access
 
         log_url = reverse("api:run-task-logs", args=[run.pk, task], request=request)
-        if settings.FLOWDECK_BACKEND == "kubernetes":
-            namespace = (
-                blueprint_of(run).spec.namespace
-                or run.workflow.project.namespace
-                or settings.FLOWDECK_K8S_NAMESPACE
-            )
-            pod = pod_name(run.workflow.name, run.pk, task, 1)
-            return {
-                "backend": "kubernetes",
-                "namespace": namespace,
-                "pod": pod,
-                "exec": f"kubectl exec -it -n {namespace} {pod} -- sh",
-                "logs": f"kubectl logs -f -n {namespace} {pod}",
-                "log_path": None,
-                "log_url": log_url,
-                "note": "exec works while the container runs: override the "
-                "command with a sleep to keep it up",
-            }
-        path = log_path_for(Path(settings.DATA_DIR), run.pk, task, 1)
-        return {
-            "backend": settings.FLOWDECK_BACKEND,
-            "namespace": None,
-            "pod": None,
-            "exec": None,
-            "logs": None,
-            "log_path": str(path),
-            "log_url": log_url,
-            "note": "exec is not available: the local backend runs the task as "
-            "a process on a worker, not in a pod; follow its log file or URL",
-        }
+        return {**debug_access(run, task), "log_url": log_url}
 
     @extend_schema(
         parameters=[

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import workflows.states
+import flowcore.states
 
 
 class Migration(migrations.Migration):
@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                             ("Cancelling", "Cancelling"),
                             ("Cancelled", "Cancelled"),
                         ],
-                        default=workflows.states.RunStatus["PENDING"],
+                        default=flowcore.states.RunStatus["PENDING"],
                         max_length=16,
                     ),
                 ),
@@ -112,7 +112,7 @@ class Migration(migrations.Migration):
                             ("UpstreamFailed", "UpstreamFailed"),
                             ("Cancelled", "Cancelled"),
                         ],
-                        default=workflows.states.TaskStatus["PENDING"],
+                        default=flowcore.states.TaskStatus["PENDING"],
                         max_length=16,
                     ),
                 ),
@@ -163,7 +163,7 @@ class Migration(migrations.Migration):
                             ("Error", "Error"),
                             ("Cancelled", "Cancelled"),
                         ],
-                        default=workflows.states.AttemptStatus["LAUNCHING"],
+                        default=flowcore.states.AttemptStatus["LAUNCHING"],
                         max_length=16,
                     ),
                 ),

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import workflows.states
+import flowcore.states
 
 
 class Migration(migrations.Migration):
@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                     ("Cancelling", "Cancelling"),
                     ("Cancelled", "Cancelled"),
                 ],
-                default=workflows.states.AttemptStatus["LAUNCHING"],
+                default=flowcore.states.AttemptStatus["LAUNCHING"],
                 max_length=16,
             ),
         ),
@@ -90,7 +90,7 @@ class Migration(migrations.Migration):
                     ("Cancelling", "Cancelling"),
                     ("Cancelled", "Cancelled"),
                 ],
-                default=workflows.states.TaskStatus["PENDING"],
+                default=flowcore.states.TaskStatus["PENDING"],
                 max_length=16,
             ),
         ),

@@ -14,15 +14,10 @@ from typing import Any
 
 from django.db import transaction
 
-from workflows import engine
-from workflows.blueprints import blueprint_of, version_identity
-from workflows.engine import Blueprint, Plan, RunState, TaskState
-from workflows.models import Attempt, RunEvent, TaskRun
-from workflows.services import quotas, rows
-from workflows.services.dispatch import request_reconcile
-from workflows.services.runlock import RunTransaction, locked_run
-from workflows.spec import render_task
-from workflows.states import (
+from flowcore import engine
+from flowcore.engine import Blueprint, Plan, RunState, TaskState
+from flowcore.spec import render_task
+from flowcore.states import (
     BUSY_TASK_STATUSES,
     LIVE_ATTEMPT_STATUSES,
     TERMINAL_RUN_STATUSES,
@@ -30,6 +25,11 @@ from workflows.states import (
     RunStatus,
     TaskStatus,
 )
+from workflows.blueprints import blueprint_of, version_identity
+from workflows.models import Attempt, RunEvent, TaskRun
+from workflows.services import quotas, rows
+from workflows.services.dispatch import request_reconcile
+from workflows.services.runlock import RunTransaction, locked_run
 
 # Bounds the queued tasks loaded per plan when a run has no parallelism limit.
 _QUEUE_WINDOW = 1000

@@ -7,14 +7,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from workflows.blueprints import blueprint_of
-from workflows.models import Attempt, Run, RunEvent
-from workflows.reports import Report as Report  # re-exported: its old home
-from workflows.services import rows
-from workflows.services.advance import Advance, advance_locked, end_attempt
-from workflows.services.dispatch import request_reconcile
-from workflows.services.runlock import RunTransaction, locked_run
-from workflows.states import (
+from flowcore.reports import Report as Report  # re-exported: its old home
+from flowcore.states import (
     ATTEMPT_TRANSITIONS,
     BUSY_TASK_STATUSES,
     TERMINAL_ATTEMPT_STATUSES,
@@ -22,6 +16,12 @@ from workflows.states import (
     TaskStatus,
     check_attempt_transition,
 )
+from workflows.blueprints import blueprint_of
+from workflows.models import Attempt, Run, RunEvent
+from workflows.services import rows
+from workflows.services.advance import Advance, advance_locked, end_attempt
+from workflows.services.dispatch import request_reconcile
+from workflows.services.runlock import RunTransaction, locked_run
 
 log = logging.getLogger(__name__)
 

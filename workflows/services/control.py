@@ -9,6 +9,14 @@ from typing import Any
 
 from django.db import transaction
 
+from flowcore.spec import FieldError, SpecError, parse_spec, render_parameters
+from flowcore.states import (
+    TERMINAL_RUN_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
+    IllegalTransition,
+    RunStatus,
+    TaskStatus,
+)
 from workflows.blueprints import (
     DEBUG_OVERRIDES,
     blueprint_of,
@@ -21,14 +29,6 @@ from workflows.services.errors import ActionRefused
 from workflows.services.quotas import requested
 from workflows.services.runlock import RunTransaction, locked_run
 from workflows.services.submit import submit_run
-from workflows.spec import FieldError, SpecError, parse_spec, render_parameters
-from workflows.states import (
-    TERMINAL_RUN_STATUSES,
-    UNSUCCESSFUL_TASK_STATUSES,
-    IllegalTransition,
-    RunStatus,
-    TaskStatus,
-)
 
 __all__ = [
     "ActionRefused",

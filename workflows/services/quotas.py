@@ -11,14 +11,14 @@ from functools import cache
 
 from django.db import connection
 
-from workflows.engine import Capacity, task_requests
+from flowcore.engine import Capacity, task_requests
+from flowcore.spec import TaskSpec
+from flowcore.spec_base import MAX_BYTES, MAX_CPU, quantity_value
+from flowcore.states import TERMINAL_RUN_STATUSES, TaskStatus
 from workflows.models import Project, Run, TaskRun, Workflow
 from workflows.services.dispatch import request_reconcile
 from workflows.services.rows import quote as _q
 from workflows.services.rows import table as _table
-from workflows.spec import TaskSpec
-from workflows.spec_base import MAX_BYTES, MAX_CPU, quantity_value
-from workflows.states import TERMINAL_RUN_STATUSES, TaskStatus
 
 QUOTA_REASON = "Quota"
 _MILLI = Decimal(1000)

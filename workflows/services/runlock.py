@@ -16,10 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from workflows import live
-from workflows.models import Attempt, Run, RunEvent, TaskRun
-from workflows.services import rows
-from workflows.states import (
+from flowcore.states import (
     AttemptStatus,
     RunStatus,
     TaskStatus,
@@ -27,6 +24,9 @@ from workflows.states import (
     check_run_transition,
     check_task_transition,
 )
+from workflows import live
+from workflows.models import Attempt, Run, RunEvent, TaskRun
+from workflows.services import rows
 
 
 class RunTransaction:

@@ -7,6 +7,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from flowcore.secrets import restore_secrets
+from flowcore.spec import FieldError, SpecError, parse_spec, render_parameters
+from flowcore.states import TERMINAL_RUN_STATUSES
 from workflows.blueprints import blueprint_for, spec_limits
 from workflows.models import (
     Project,
@@ -16,13 +19,10 @@ from workflows.models import (
     Workflow,
     WorkflowVersion,
 )
-from workflows.secrets import restore_secrets
 from workflows.services.dispatch import request_reconcile
 from workflows.services.errors import ActionRefused
 from workflows.services.quotas import requested
 from workflows.services.runlock import RunTransaction
-from workflows.spec import FieldError, SpecError, parse_spec, render_parameters
-from workflows.states import TERMINAL_RUN_STATUSES
 
 
 def _validated(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def update_workflow(
 
     A document identical to the latest version's is not saved again: the
     latest version is returned. Secret env values that come back masked keep
-    the latest version's value (workflows.secrets).
+    the latest version's value (flowcore.secrets).
     """
     latest = workflow.latest_version
     document = restore_secrets(document, latest.document if latest else None)

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from flowcore.spec import parse_document
 from workflows.models import Membership, Role, Workflow
 from workflows.services.submit import create_workflow, default_project
-from workflows.spec import parse_document
 
 
 class Command(BaseCommand):

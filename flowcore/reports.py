@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from workflows.states import AttemptStatus
+from flowcore.states import AttemptStatus
 
 
 @dataclass(frozen=True, slots=True)

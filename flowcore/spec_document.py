@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 
 import yaml
 
-from workflows.spec_base import FieldError, SpecError
+from flowcore.spec_base import FieldError, SpecError
 
 _YAML_TAG = "tag:yaml.org,2002:"
 # YAML 1.2 core schema scalars. PyYAML implements YAML 1.1, where an unquoted `on`

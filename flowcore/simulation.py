@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from workflows import engine
-from workflows.engine import Blueprint, Capacity, RunState, TaskState
-from workflows.states import AttemptStatus, RunStatus, TaskStatus
+from flowcore import engine
+from flowcore.engine import Blueprint, Capacity, RunState, TaskState
+from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

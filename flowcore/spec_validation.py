@@ -14,8 +14,8 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, TypeGuard
 
-from workflows.dag import find_cycles
-from workflows.spec_base import (
+from flowcore.dag import find_cycles
+from flowcore.spec_base import (
     AFFINITY_KINDS,
     ALLOW_PRIVILEGED_SETTING,
     API_VERSION,

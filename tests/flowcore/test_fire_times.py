@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schedules.fire_times import (
+from flowcore.fire_times import (
     ScheduleError,
     fire_parameters,
     latest_times,
@@ -311,7 +311,7 @@ def test_the_fire_time_is_substituted_in_parameter_values():
 
 
 def test_an_unknown_placeholder_is_refused_at_its_parameter():
-    from schedules.fire_times import check_placeholders
+    from flowcore.fire_times import check_placeholders
 
     with pytest.raises(ScheduleError) as error:
         check_placeholders({"when": "{{schedule.tomorrow}}"})

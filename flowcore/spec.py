@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from workflows.spec_base import (
+from flowcore.spec_base import (
     API_VERSION,
     DEFAULT_MAX_SPEC_BYTES,
     DEFAULT_MAX_TASKS,
@@ -44,8 +44,8 @@ from workflows.spec_base import (
     text_problem,
     to_seconds,
 )
-from workflows.spec_document import dump_document, parse_document
-from workflows.spec_validation import validate
+from flowcore.spec_document import dump_document, parse_document
+from flowcore.spec_validation import validate
 
 __all__ = [
     "API_VERSION",

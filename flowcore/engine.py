@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from workflows.dag import Graph
-from workflows.spec import TaskSpec, WorkflowSpec
-from workflows.spec_base import MAX_TIMEOUT, quantity_value
-from workflows.states import (
+from flowcore.dag import Graph
+from flowcore.spec import TaskSpec, WorkflowSpec
+from flowcore.spec_base import MAX_TIMEOUT, quantity_value
+from flowcore.states import (
     BUSY_TASK_STATUSES,
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from workflows.spec import FieldError, SpecError
-from workflows.spec_base import PARAM_REF
+from flowcore.spec import FieldError, SpecError
+from flowcore.spec_base import PARAM_REF
 
 MASK = "••••••"
 
