@@ -9,7 +9,7 @@ The spec modules layer without cycles; this one is their front door and
 re-exports what the others define:
   spec_base        FieldError, SpecError, Limits, constants, the scalar grammar
   spec_document    parse_document, dump_document (text <-> mapping)
-  spec_validation  validate (mapping -> every FieldError)
+  validation/      validate (mapping -> every FieldError), by part of the spec
   spec             the dataclasses, parse_spec, render_parameters, render_task
 """
 
@@ -45,7 +45,7 @@ from flowcore.spec_base import (
     to_seconds,
 )
 from flowcore.spec_document import dump_document, parse_document
-from flowcore.spec_validation import validate
+from flowcore.validation import validate
 
 __all__ = [
     "API_VERSION",
