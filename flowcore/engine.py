@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flowcore.dag import Graph
+from flowcore.dataflow import DataFlow
 from flowcore.spec import TaskSpec, WorkflowSpec
 from flowcore.spec_base import MAX_TIMEOUT, quantity_value
 from flowcore.states import (
@@ -215,11 +216,13 @@ class Blueprint:
     spec: WorkflowSpec
     graph: Graph
     tasks: Mapping[str, TaskSpec]
+    data: DataFlow
 
     @classmethod
     def of(cls, spec: WorkflowSpec) -> Blueprint:
         graph = Graph.build({task.name: task.dependencies for task in spec.tasks})
-        return cls(spec, graph, {task.name: task for task in spec.tasks})
+        tasks = {task.name: task for task in spec.tasks}
+        return cls(spec, graph, tasks, DataFlow.of(spec))
 
 
 def plan(blueprint: Blueprint, run: RunState, now: datetime) -> Plan:

@@ -15,7 +15,6 @@ re-exports what the others define:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,7 +29,6 @@ from flowcore.spec_base import (
     MAX_PRIORITY,
     MAX_RETRY_LIMIT,
     MIN_PRIORITY,
-    PARAM_REF,
     STANDARD_RESOURCES,
     TOLERATION_EFFECTS,
     TOLERATION_OPERATORS,
@@ -45,6 +43,8 @@ from flowcore.spec_base import (
     to_seconds,
 )
 from flowcore.spec_document import dump_document, parse_document
+from flowcore.templates import TEMPLATE, Reference, find_references, parse_reference
+from flowcore.templates import render as render_template
 from flowcore.validation import validate
 
 __all__ = [
@@ -63,6 +63,12 @@ __all__ = [
     "Backoff",
     "EnvVar",
     "FieldError",
+    "InputArtifact",
+    "OutputArtifact",
+    "OutputParameter",
+    "Outputs",
+    "WorkflowOutputArtifact",
+    "WorkflowOutputParameter",
     "Limits",
     "Parameter",
     "Resources",
@@ -130,6 +136,65 @@ class Parameter:
 
 
 @dataclass(frozen=True, slots=True)
+class OutputParameter:
+    """A small value the task leaves in a file (`valueFrom.path`)."""
+
+    name: str
+    path: str
+    default: str | None = None  # when the file is missing; None: it must exist
+    secret: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputArtifact:
+    """A file or directory the task leaves at `path`, kept in the artifact store."""
+
+    name: str
+    path: str
+    optional: bool = False  # a missing file is no error
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    parameters: tuple[OutputParameter, ...] = ()
+    artifacts: tuple[OutputArtifact, ...] = ()
+    # `outputs.result.valueFrom.path`: where the result is read from instead of
+    # the task's output (its log).
+    result_path: str | None = None
+
+    def parameter(self, name: str) -> OutputParameter | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class InputArtifact:
+    """An upstream task's artifact, placed at `path` before the command starts."""
+
+    name: str
+    task: str  # the upstream task
+    artifact: str  # its output artifact's name
+    path: str
+    optional: bool = False  # an upstream artifact that was optional and missing
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowOutputParameter:
+    name: str
+    value: str  # a template of upstream outputs, rendered when the run ends
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowOutputArtifact:
+    name: str
+    task: str
+    artifact: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
     image: str | None = None
@@ -155,6 +220,8 @@ class TaskSpec:
     volume_mounts: tuple[Mapping[str, Any], ...] = ()
     security_context: Mapping[str, Any] = field(default_factory=dict)
     namespace: str | None = None  # the workflow's spec.namespace, for every task
+    outputs: Outputs = field(default_factory=Outputs)
+    input_artifacts: tuple[InputArtifact, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +236,8 @@ class WorkflowSpec:
     timeout: float | None = None  # seconds for the whole run
     ui: Mapping[str, Any] = field(default_factory=dict)
     namespace: str | None = None  # overrides the backend's namespace
+    output_parameters: tuple[WorkflowOutputParameter, ...] = ()
+    output_artifacts: tuple[WorkflowOutputArtifact, ...] = ()
 
     def task(self, name: str) -> TaskSpec:
         for task in self.tasks:
@@ -240,6 +309,51 @@ def _build_volume(volume: Mapping[str, Any]) -> dict[str, Any]:
     return {**volume, "emptyDir": {**empty_dir, "sizeLimit": size}}
 
 
+def _artifact_source(text: str) -> tuple[str, str]:
+    """(task, artifact) of a validated `{{tasks.X.outputs.artifacts.Y}}`."""
+    match = TEMPLATE.fullmatch(text.strip())
+    assert match is not None  # validated
+    reference = parse_reference(match.group(1))
+    return reference.name, reference.output
+
+
+def _build_outputs(outputs: Mapping[str, Any]) -> Outputs:
+    result = outputs.get("result", {}).get("valueFrom", {})
+    return Outputs(
+        parameters=tuple(
+            OutputParameter(
+                name=entry["name"],
+                path=entry["valueFrom"]["path"],
+                default=entry["valueFrom"].get("default"),
+                secret=entry.get("secret", False),
+                description=entry.get("description", ""),
+            )
+            for entry in outputs.get("parameters", ())
+        ),
+        artifacts=tuple(
+            OutputArtifact(
+                name=entry["name"],
+                path=entry["path"],
+                optional=entry.get("optional", False),
+                description=entry.get("description", ""),
+            )
+            for entry in outputs.get("artifacts", ())
+        ),
+        result_path=result.get("path"),
+    )
+
+
+def _build_input_artifact(entry: Mapping[str, Any]) -> InputArtifact:
+    task, artifact = _artifact_source(entry["from"])
+    return InputArtifact(
+        name=entry["name"],
+        task=task,
+        artifact=artifact,
+        path=entry["path"],
+        optional=entry.get("optional", False),
+    )
+
+
 def _build_task(
     task: Mapping[str, Any], defaults: Mapping[str, Any], namespace: str | None
 ) -> TaskSpec:
@@ -282,6 +396,11 @@ def _build_task(
         volume_mounts=tuple(task.get("volumeMounts", ())),
         security_context=own_or_default("securityContext", {}),
         namespace=namespace,
+        outputs=_build_outputs(task.get("outputs", {})),
+        input_artifacts=tuple(
+            _build_input_artifact(entry)
+            for entry in task.get("inputs", {}).get("artifacts", ())
+        ),
     )
 
 
@@ -317,6 +436,20 @@ def parse_spec(
         timeout=_optional_seconds(spec.get("timeout")),
         ui=document["spec"].get("ui") or {},
         namespace=namespace,
+        output_parameters=tuple(
+            WorkflowOutputParameter(
+                entry["name"], entry["value"], entry.get("description", "")
+            )
+            for entry in spec.get("outputs", {}).get("parameters", ())
+        ),
+        output_artifacts=tuple(
+            WorkflowOutputArtifact(
+                entry["name"],
+                *_artifact_source(entry["from"]),
+                entry.get("description", ""),
+            )
+            for entry in spec.get("outputs", {}).get("artifacts", ())
+        ),
     )
 
 
@@ -365,39 +498,63 @@ def render_parameters(
     return result
 
 
-def render_task(task: TaskSpec, parameters: Mapping[str, str]) -> TaskSpec:
-    """The task with every {{params.x}} in image, command, args and env replaced.
+def render_task(
+    task: TaskSpec,
+    parameters: Mapping[str, str],
+    outputs: Mapping[str, str] | None = None,
+    secret_outputs: frozenset[str] = frozenset(),
+) -> TaskSpec:
+    """The task with every {{params.x}} and {{tasks.X.outputs...}} in image,
+    command, args and env replaced.
 
-    One pass: a substituted value that itself contains {{params.y}} stays as it
-    is. SpecError if a referenced parameter has no value.
+    `outputs` maps each upstream output's key (Reference.key, such as
+    "tasks.extract.outputs.result") to its value; an env var that takes a key
+    in `secret_outputs` becomes secret itself. One pass: a substituted value
+    that itself contains a reference stays as it is. SpecError if a referenced
+    parameter has no value, or an upstream output none (it did not run).
     """
-    missing: dict[str, None] = {}
+    known = outputs or {}
+    missing: dict[str, Reference] = {}
 
-    def value_of(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in parameters:
-            return str(parameters[name])
-        missing[name] = None
-        return match.group(0)
+    def resolve(reference: Reference) -> str | None:
+        if reference.root == "params":
+            value = parameters.get(reference.name)
+        else:
+            value = known.get(reference.key)
+        if value is None:
+            missing.setdefault(reference.key, reference)
+        return value
 
     def render(text: str) -> str:
-        return PARAM_REF.sub(value_of, text)
+        return render_template(text, resolve)[0]
+
+    def render_env(env: EnvVar) -> EnvVar:
+        if env.value is None:
+            return env
+        uses_secret = any(
+            found.reference is not None and found.reference.key in secret_outputs
+            for found in find_references(env.value)
+        )
+        return replace(env, value=render(env.value), secret=env.secret or uses_secret)
 
     rendered = replace(
         task,
         image=None if task.image is None else render(task.image),
         command=tuple(map(render, task.command)),
         args=tuple(map(render, task.args)),
-        env=tuple(
-            env if env.value is None else replace(env, value=render(env.value))
-            for env in task.env
-        ),
+        env=tuple(map(render_env, task.env)),
     )
     if missing:
         raise SpecError(
             [
-                FieldError(field_path("parameters", name), "is required")
-                for name in missing
+                FieldError(field_path("parameters", ref.name), "is required")
+                if ref.root == "params"
+                else FieldError(
+                    field_path("tasks", task.name),
+                    f"{ref}: task {ref.name!r} has no such output (it did not "
+                    "succeed, or did not write it)",
+                )
+                for ref in missing.values()
             ]
         )
     return rendered

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeGuard
 
@@ -19,7 +20,6 @@ from flowcore.spec_base import (
     MAX_NAME_LENGTH,
     MAX_SUBDOMAIN_LENGTH,
     MAX_TIMEOUT,
-    PARAM_REF,
     FieldError,
     Limits,
     control_problem,
@@ -28,6 +28,7 @@ from flowcore.spec_base import (
     text_problem,
     to_seconds,
 )
+from flowcore.templates import ARTIFACTS, PARAMETERS, Reference, find_references
 
 _TASKS = "spec.tasks"
 _Check = Callable[[Any, str], object]
@@ -68,6 +69,73 @@ def _declared_parameters(spec: Mapping[Any, Any]) -> set[str]:
     if not _is_list(declared):
         return set()
     return {name for item in declared if (name := _name_of(item)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """A task's declared outputs, gathered before the tasks are checked."""
+
+    parameters: Mapping[str, bool]  # name -> secret
+    artifacts: frozenset[str]
+
+
+def _declared_outputs(
+    tasks: Sequence[Any], index: Mapping[str, int]
+) -> dict[str, _Declared]:
+    declared: dict[str, _Declared] = {}
+    for name, i in index.items():
+        outputs = _mapping_at(tasks[i], "outputs")
+        parameters: dict[str, bool] = {}
+        entries = outputs.get("parameters")
+        for entry in entries if _is_list(entries) else ():
+            output = _name_of(entry)
+            if output is not None:
+                parameters.setdefault(
+                    output, isinstance(entry, Mapping) and entry.get("secret") is True
+                )
+        artifacts = outputs.get("artifacts")
+        declared[name] = _Declared(
+            parameters,
+            frozenset(
+                output
+                for entry in (artifacts if _is_list(artifacts) else ())
+                if (output := _name_of(entry)) is not None
+            ),
+        )
+    return declared
+
+
+def _upstreams(
+    tasks: Sequence[Any], index: Mapping[str, int]
+) -> dict[str, frozenset[str]]:
+    """Every task's upstream tasks, direct and transitive (a cycle's tasks are
+    upstream of each other; the cycle itself is reported elsewhere)."""
+    direct: dict[str, list[str]] = {}
+    for name, i in index.items():
+        dependencies = (
+            tasks[i].get("dependencies") if isinstance(tasks[i], Mapping) else None
+        )
+        direct[name] = [
+            d
+            for d in (dependencies if _is_list(dependencies) else ())
+            if isinstance(d, str) and d in index
+        ]
+    closure: dict[str, frozenset[str]] = {}
+    for start in direct:
+        seen: set[str] = set()
+        pending = list(direct[start])
+        while pending:
+            upstream = pending.pop()
+            if upstream in seen:
+                continue
+            seen.add(upstream)
+            known = closure.get(upstream)
+            if known is not None:
+                seen |= known
+            else:
+                pending.extend(direct[upstream])
+        closure[start] = frozenset(seen)
+    return closure
 
 
 def _cycles(
@@ -137,6 +205,12 @@ class Checks:
                 self.task_index.setdefault(name, i)
         self.default_image = _mapping_at(spec, "defaults").get("image") is not None
         self.cycles = _cycles(task_list, self.task_index)
+        self.declared_outputs = _declared_outputs(task_list, self.task_index)
+        self.upstreams = _upstreams(task_list, self.task_index)
+        # The task whose fields are being checked (None outside a task): its
+        # references may name its upstream tasks' outputs only.
+        self.current_task: str | None = None
+        self.in_defaults = False  # spec.defaults: no task's outputs exist there
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
@@ -353,15 +427,82 @@ class Checks:
         return amount
 
     def template(
-        self, value: object, path: str, nonempty: bool = False
+        self,
+        value: object,
+        path: str,
+        nonempty: bool = False,
+        *,
+        env_value: bool = False,
     ) -> TypeGuard[str]:
+        """A text that may hold references: every `{{params...}}` must name a
+        declared parameter, every `{{tasks...}}` an output of an upstream task
+        (a secret one only in an env value, which is masked like the output)."""
         if not self.string(value, path, nonempty=nonempty):
             return False
-        names = dict.fromkeys(m.group(1) for m in PARAM_REF.finditer(value))
-        for name in names:
-            if name not in self.parameters:
-                self.error(path, f"refers to unknown parameter {name!r}")
+        seen: set[str] = set()
+        for found in find_references(value):
+            if found.text in seen:
+                continue
+            seen.add(found.text)
+            if found.reference is None:
+                self.error(path, f"{found.text}: {found.problem}")
+                continue
+            problem = self.reference_problem(found.reference, env_value=env_value)
+            if problem is None:
+                continue
+            if found.reference.root == "params":
+                self.error(path, problem)  # the parameter's name says it all
+            else:
+                self.error(path, f"{found.text}: {problem}")
         return True
+
+    def reference_problem(
+        self, reference: Reference, *, env_value: bool = False, artifact: bool = False
+    ) -> str | None:
+        """What is wrong with a reference where it is written; None if nothing.
+        `artifact`: it stands where an artifact is expected (inputs.artifacts'
+        `from`), not in a text."""
+        if reference.root == "params":
+            if artifact:
+                return "must name an output artifact of an upstream task"
+            if reference.name in self.parameters:
+                return None
+            return f"refers to unknown parameter {reference.name!r}"
+        task = reference.name
+        if self.in_defaults:
+            return "a task's outputs cannot be used in spec.defaults"
+        declared = self.declared_outputs.get(task)
+        if declared is None:
+            return f"refers to unknown task {task!r}"
+        current = self.current_task
+        if current is not None:
+            if task == current:
+                return "a task cannot use its own outputs"
+            if task not in self.upstreams.get(current, frozenset()):
+                return (
+                    f"task {task!r} is not upstream of {current!r}: add it to "
+                    f"{current!r}'s dependencies (or to an upstream's)"
+                )
+        if reference.kind == ARTIFACTS:
+            if not artifact:
+                return "an artifact is passed with inputs.artifacts, not in a text"
+            if reference.output not in declared.artifacts:
+                return f"task {task!r} declares no output artifact {reference.output!r}"
+            return None
+        if artifact:
+            return "must name an output artifact of an upstream task"
+        if reference.kind == PARAMETERS:
+            secret = declared.parameters.get(reference.output)
+            if secret is None:
+                return (
+                    f"task {task!r} declares no output parameter {reference.output!r}"
+                )
+            if secret and not env_value:
+                return (
+                    "a secret output can be passed in an env value only (where it "
+                    "stays masked)"
+                )
+        return None
 
     def templates(self, value: object, path: str) -> None:
         for where, item in self.items(value, path):

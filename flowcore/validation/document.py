@@ -33,6 +33,7 @@ from flowcore.validation.checks import (
     _is_list,
     _name_of,
 )
+from flowcore.validation.data import DataChecks
 from flowcore.validation.pod import PodChecks, _volumes_of
 
 
@@ -55,7 +56,7 @@ def _shares_containers(document: object) -> bool:
     return False
 
 
-class Validator(PodChecks):
+class Validator(DataChecks, PodChecks):
     """The whole document: where validation starts."""
 
     def document(self, document: object) -> None:
@@ -121,6 +122,7 @@ class Validator(PodChecks):
             "timeout": self.duration,
             "namespace": self.dns_label,
             "tasks": self.tasks,
+            "outputs": self.workflow_outputs,
             "ui": self.ui,
         }
         self.fields(value, path, checks, required=("tasks",))
@@ -170,7 +172,11 @@ class Validator(PodChecks):
             "affinity": self.affinity,
             "securityContext": self.security_context,
         }
-        self.fields(value, path, checks)
+        self.in_defaults = True
+        try:
+            self.fields(value, path, checks)
+        finally:
+            self.in_defaults = False
 
     def image(self, value: object, path: str) -> None:
         if self.template(value, path, nonempty=True):
@@ -233,8 +239,15 @@ class Validator(PodChecks):
             "volumes": self.volumes,
             "volumeMounts": partial(self.volume_mounts, declared=_volumes_of(value)),
             "securityContext": self.security_context,
+            "outputs": self.outputs,
+            "inputs": self.inputs,
         }
-        task = self.fields(value, path, checks, required=("name",))
+        own = _name_of(value)
+        self.current_task = own if own in self.task_index else None
+        try:
+            task = self.fields(value, path, checks, required=("name",))
+        finally:
+            self.current_task = None
         if task is not None and task.get("image") is None and not self.default_image:
             self.error(
                 field_path(path, "image"), "is required here or in spec.defaults.image"
@@ -271,7 +284,7 @@ class Validator(PodChecks):
         for where, item in self.items(value, path):
             checks: dict[str, _Check] = {
                 "name": partial(self.env_name, first=first, entry=where),
-                "value": self.template,
+                "value": partial(self.template, env_value=True),
                 "valueFrom": self.value_from,
                 "secret": self.boolean,
             }
