@@ -387,8 +387,9 @@ def test_the_json_schema_takes_outputs_and_inputs() -> None:
     import jsonschema
 
     schema = json.loads(
-        (Path(__file__).resolve().parents[2] / "flowcore" / "spec_schema.json")
-        .read_text()
+        (
+            Path(__file__).resolve().parents[2] / "flowcore" / "spec_schema.json"
+        ).read_text()
     )
     validator = jsonschema.Draft202012Validator(schema)
     assert list(validator.iter_errors(etl())) == []
