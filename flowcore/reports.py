@@ -6,10 +6,35 @@ k8s_runner.pod_status can build one; workflows.services.attempts records them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from flowcore.states import AttemptStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArtifact:
+    """An output artifact, in the artifact store under its content's sha256."""
+
+    name: str
+    sha256: str
+    size: int
+    filename: str  # what a download is called
+    directory: bool = False  # a directory, stored as a .tar.gz of it
+
+
+@dataclass(frozen=True, slots=True)
+class CollectedOutputs:
+    """What a finished attempt left for its dependants. A `problem` (an output
+    over its cap, a file that must exist and does not) fails the attempt with
+    `reason` instead: nothing is recorded half."""
+
+    result: str | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    artifacts: tuple[StoredArtifact, ...] = ()
+    reason: str = ""  # OutputTooLarge, OutputMissing, OutputUnreadable
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +50,4 @@ class Report:
     log_path: str = ""
     at: datetime | None = None
     run_id: int | None = None  # saves a lookup when the backend knows it
+    outputs: CollectedOutputs | None = None  # with Succeeded, when it declared some

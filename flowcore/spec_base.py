@@ -96,6 +96,9 @@ class Limits:
     # unreadable. Only what building the spec needs is checked; the engine and
     # the backends cope with the values older rules let through.
     strict: bool = True
+    # Tasks outside the document whose outputs its references may use: a debug
+    # run's task alone reads what its upstreams left in the run it debugs.
+    external_tasks: frozenset[str] = frozenset()
 
 
 # --- scalars -------------------------------------------------------------------

@@ -13,6 +13,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# What a task may leave for its dependants, by default (each a setting).
+MAX_PARAMETER_BYTES = 256 * 1024
+MAX_OUTPUT_BYTES = 1024 * 1024
+MAX_RESULT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsRequest:
+    """Which outputs to collect when the attempt succeeds, and their caps.
+    Paths are the container's (under /flowdeck/outputs/)."""
+
+    parameters: tuple[tuple[str, str, str | None], ...] = ()  # name, path, default
+    artifacts: tuple[tuple[str, str, bool], ...] = ()  # name, path, optional
+    result: bool = False  # keep the result (someone reads it)
+    result_path: str | None = None  # the result's file; None: the task's log
+    max_parameter_bytes: int = MAX_PARAMETER_BYTES
+    max_total_bytes: int = MAX_OUTPUT_BYTES
+    max_result_bytes: int = MAX_RESULT_BYTES
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.parameters or self.artifacts or self.result)
+
+
+@dataclass(frozen=True, slots=True)
+class InputArtifactRequest:
+    """An upstream artifact to place at `path` before the command starts."""
+
+    name: str
+    path: str
+    sha256: str
+    filename: str
+    size: int = 0
+    directory: bool = False  # stored as .tar.gz, unpacked at `path`
+
 
 @dataclass(frozen=True, slots=True)
 class PodRequest:
@@ -47,6 +82,8 @@ class PodRequest:
     # The run's project's namespace, used when the workflow names none; None
     # (and then `namespace` None too): the backend's FLOWDECK_K8S_NAMESPACE.
     project_namespace: str | None = None
+    outputs: OutputsRequest = field(default_factory=OutputsRequest)
+    input_artifacts: tuple[InputArtifactRequest, ...] = ()
 
     @property
     def name(self) -> str:

@@ -22,6 +22,7 @@ from django.db import close_old_connections, connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
+import artifacts
 from flowcore.states import (
     LIVE_ATTEMPT_STATUSES,
     TERMINAL_ATTEMPT_STATUSES,
@@ -29,7 +30,7 @@ from flowcore.states import (
     RunStatus,
 )
 from k8s_runner.backends.base import Backend, BackendError, LiveAttempt
-from k8s_runner.pod_request import PodRequest
+from k8s_runner.pod_request import InputArtifactRequest, OutputsRequest, PodRequest
 from workflows.models import Attempt, Run
 from workflows.services.advance import Advance, Launch, advance_run
 from workflows.services.attempts import Report, record_reports
@@ -118,7 +119,11 @@ def _make_backend() -> Backend:
             [Path(path) for path in settings.FLOWDECK_LOCAL_SANDBOX_PATHS],
         )
         return LocalBackend(
-            report_pump.submit, data_dir=data_dir, slots=slots, sandbox=sandbox
+            report_pump.submit,
+            data_dir=data_dir,
+            slots=slots,
+            sandbox=sandbox,
+            store=artifacts.from_settings(),
         )
     if settings.FLOWDECK_BACKEND == "kubernetes":
         from k8s_runner.backends.kubernetes import KubernetesBackend
@@ -318,6 +323,39 @@ def pod_request(launch: Launch, project_namespace: str | None = None) -> PodRequ
         security_context=rendered.get("security_context") or {},
         namespace=rendered.get("namespace"),
         project_namespace=project_namespace or None,
+        outputs=outputs_request(rendered),
+        input_artifacts=tuple(
+            InputArtifactRequest(
+                name=item["name"],
+                path=item["path"],
+                sha256=item["sha256"],
+                filename=item.get("filename", ""),
+                size=item.get("size", 0),
+                directory=item.get("directory", False),
+            )
+            for item in (rendered.get("inputs") or {}).get("artifacts", ())
+        ),
+    )
+
+
+def outputs_request(rendered: dict[str, Any]) -> OutputsRequest:
+    """What to collect of an attempt, from its rendered task and the caps the
+    settings put on outputs."""
+    declared = rendered.get("outputs") or {}
+    return OutputsRequest(
+        parameters=tuple(
+            (p["name"], p["path"], p.get("default"))
+            for p in declared.get("parameters", ())
+        ),
+        artifacts=tuple(
+            (a["name"], a["path"], a.get("optional", False))
+            for a in declared.get("artifacts", ())
+        ),
+        result=bool(rendered.get("result_wanted")),
+        result_path=declared.get("result_path"),
+        max_parameter_bytes=settings.FLOWDECK_OUTPUT_PARAMETER_MAX_BYTES,
+        max_total_bytes=settings.FLOWDECK_OUTPUT_TASK_MAX_BYTES,
+        max_result_bytes=settings.FLOWDECK_OUTPUT_RESULT_MAX_BYTES,
     )
 
 

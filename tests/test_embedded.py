@@ -215,7 +215,7 @@ def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) ->
     server.start()
     status, after = server.request("GET", "/api/workflows/")
     assert status == 200
-    assert after["count"] == before["count"] == 3
+    assert after["count"] == before["count"] == 5
 
 
 def test_a_browser_watching_the_embedded_server_gets_every_event_live(
@@ -295,3 +295,25 @@ def test_the_data_directory_is_private_to_the_account(server: Server) -> None:
     assert server.data_dir.stat().st_mode & 0o777 == 0o700
     for name in ("flowdeck.sqlite3", "secret_key"):
         assert (server.data_dir / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_the_etl_example_passes_its_values_over_http(server: Server) -> None:
+    etl = workflow_id(server, "etl-values")
+    status, run = server.request("POST", f"/api/workflows/{etl}/runs/", {})
+    assert status == 201, run
+    run = server.wait_for_run(run["id"])
+    assert run["status"] == "Succeeded", run
+    status, log = server.request("GET", f"/api/runs/{run['id']}/tasks/load/logs/")
+    assert log == "[10, 20, 30, 40, 50]\n"
+    status, outputs = server.request(
+        "GET", f"/api/runs/{run['id']}/tasks/load/outputs/"
+    )
+    assert [(i["reference"], i["value"]) for i in outputs["inputs"]] == [
+        ("{{tasks.transform.outputs.result}}", "[10, 20, 30, 40, 50]")
+    ]
+    assert run["outputs"]["parameters"]["loaded"]["value"] == "[10, 20, 30, 40, 50]"
+    counter = workflow_id(server, "csv-line-count")
+    status, run = server.request("POST", f"/api/workflows/{counter}/runs/", {})
+    run = server.wait_for_run(run["id"])
+    assert run["status"] == "Succeeded", run
+    assert run["outputs"]["parameters"]["lines"]["value"] == "4"

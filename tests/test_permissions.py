@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve
 from django.utils import timezone
@@ -25,9 +26,18 @@ from rest_framework.test import APIClient
 
 from accounts import tokens
 from accounts.models import AuditEntry
+from artifacts.store import FilesystemStore
 from flowcore.spec import dump_document
 from tests.conftest import diamond_document, member
-from workflows.models import Attempt, Membership, Project, Role, Run, Workflow
+from workflows.models import (
+    Attempt,
+    AttemptOutput,
+    Membership,
+    Project,
+    Role,
+    Run,
+    Workflow,
+)
 from workflows.services.submit import create_workflow, submit_run
 
 pytestmark = pytest.mark.django_db
@@ -90,8 +100,17 @@ def world(django_user_model: Any, tmp_path: Path) -> World:
     run = submit_run(workflow.latest_version, user=users[PADMIN])
     log = tmp_path / "a.log"
     log.write_text("hello\n")
-    Attempt.objects.create(
+    attempt = Attempt.objects.create(
         task_run=run.tasks.get(name="a"), number=1, backend="local", log_path=str(log)
+    )
+    stored = FilesystemStore(Path(settings.DATA_DIR) / "artifacts").put_file(log)
+    AttemptOutput.objects.create(
+        attempt=attempt,
+        kind=AttemptOutput.Kind.ARTIFACT,
+        name="data",
+        sha256=stored.sha256,
+        size=stored.size,
+        filename="a.log",
     )
     return World(
         project=project,
@@ -287,6 +306,14 @@ API: dict[str, Case] = {
     ),
     "task request": Case(
         "get", "/api/runs/{run}/tasks/a/request/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "task outputs": Case(
+        "get", "/api/runs/{run}/tasks/a/outputs/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "task artifact": Case(
+        "get",
+        "/api/runs/{run}/tasks/a/artifacts/data/",
+        (401, 200, 200, 200, 200, 200, 404),
     ),
     "list projects": Case("get", "/api/projects/", (401, 200, 200, 200, 200, 200, 200)),
     "create project": Case(

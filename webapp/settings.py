@@ -254,6 +254,34 @@ FLOWDECK_LOCAL_SANDBOX = env_choice(
     "FLOWDECK_LOCAL_SANDBOX", "auto", ("auto", "on", "off")
 )
 FLOWDECK_LOCAL_SANDBOX_PATHS = env_list("FLOWDECK_LOCAL_SANDBOX_PATHS", [])
+
+# --- Data between tasks (docs/spec.md) -----------------------------------------------
+# Caps on what a task leaves for its dependants: past one, the attempt ends as
+# an Error (OutputTooLarge), never silently cut.
+FLOWDECK_OUTPUT_PARAMETER_MAX_BYTES = env_int(
+    "FLOWDECK_OUTPUT_PARAMETER_MAX_BYTES", 256 * 1024, minimum=1
+)
+FLOWDECK_OUTPUT_RESULT_MAX_BYTES = env_int(
+    "FLOWDECK_OUTPUT_RESULT_MAX_BYTES", 256 * 1024, minimum=1
+)
+FLOWDECK_OUTPUT_TASK_MAX_BYTES = env_int(
+    "FLOWDECK_OUTPUT_TASK_MAX_BYTES", 1024 * 1024, minimum=1
+)
+# Where output artifacts are kept: "filesystem" (DATA_DIR/artifacts) or "s3".
+FLOWDECK_ARTIFACT_STORE = env_choice(
+    "FLOWDECK_ARTIFACT_STORE", "filesystem", ("filesystem", "s3")
+)
+FLOWDECK_ARTIFACT_S3_BUCKET = env_str("FLOWDECK_ARTIFACT_S3_BUCKET", "")
+FLOWDECK_ARTIFACT_S3_PREFIX = env_str("FLOWDECK_ARTIFACT_S3_PREFIX", "artifacts/")
+FLOWDECK_ARTIFACT_S3_ENDPOINT = env_str("FLOWDECK_ARTIFACT_S3_ENDPOINT", "")
+FLOWDECK_ARTIFACT_S3_REGION = env_str("FLOWDECK_ARTIFACT_S3_REGION", "")
+FLOWDECK_ARTIFACT_S3_ACCESS_KEY = env_str("FLOWDECK_ARTIFACT_S3_ACCESS_KEY", "")
+FLOWDECK_ARTIFACT_S3_SECRET_KEY = env_str("FLOWDECK_ARTIFACT_S3_SECRET_KEY", "")
+# Artifacts of runs finished longer ago are deleted by `manage.py gc_artifacts`
+# (0: kept for ever).
+FLOWDECK_ARTIFACT_RETENTION_DAYS = env_int(
+    "FLOWDECK_ARTIFACT_RETENTION_DAYS", 0, minimum=0
+)
 FLOWDECK_MAX_TASKS = env_int("FLOWDECK_MAX_TASKS", 2000, minimum=1)
 FLOWDECK_MAX_SPEC_BYTES = env_int(
     "FLOWDECK_MAX_SPEC_BYTES", 2 * 1024 * 1024, minimum=1024

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from threading import Lock
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +80,9 @@ def blueprint_of(run: Run) -> Blueprint:
         pk=run.version_id
     )
     document = debug_document(version, run.debug_task, run.overrides or {})
-    blueprint = Blueprint.of(parse_spec(document, STORED))
+    blueprint = Blueprint.of(
+        parse_spec(document, debug_limits(STORED, version, run.debug_task))
+    )
     with _lock:
         _debug_cache[run.pk] = blueprint
         if len(_debug_cache) > _CACHE_SIZE:
@@ -120,7 +123,19 @@ def debug_document(
         ]
         debugged["env"] = [*kept, *added]
     spec["tasks"] = [debugged]
+    spec.pop("outputs", None)  # a debug run returns nothing
     return {**document, "spec": spec}
+
+
+def debug_limits(limits: Limits, document: Mapping[str, Any], task: str) -> Limits:
+    """`limits` for the debug document of `task`: its references to the other
+    tasks' outputs stay valid (they are read from the run it debugs)."""
+    others = {
+        item.get("name")
+        for item in document["spec"]["tasks"]
+        if isinstance(item, Mapping) and item.get("name") != task
+    }
+    return replace(limits, external_tasks=frozenset(n for n in others if n))
 
 
 _identities: dict[int, tuple[str, int]] = {}

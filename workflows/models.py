@@ -258,6 +258,9 @@ class Run(models.Model):
     )
     debug_task = models.CharField(max_length=63, blank=True)
     overrides = models.JSONField(null=True, blank=True)
+    # What the run returns (spec.outputs), set when it succeeds:
+    # {"parameters": {name: {"value", "secret"}}, "artifacts": {name: {...}}}.
+    outputs = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -351,6 +354,46 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_run} #{self.number}"
+
+
+class AttemptOutput(models.Model):
+    """What an attempt left for its dependants: its result, a named output
+    parameter, or an artifact (kept in the artifact store by its sha256).
+    Recorded with the attempt's end, before its dependants are planned."""
+
+    class Kind(models.TextChoices):
+        RESULT = "result"
+        PARAMETER = "parameter"
+        ARTIFACT = "artifact"
+
+    attempt = models.ForeignKey(
+        Attempt, on_delete=models.CASCADE, related_name="outputs"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=63, blank=True)  # "" for the result
+    value = models.TextField(blank=True)  # a parameter's or the result's text
+    secret = models.BooleanField(default=False)  # never shown back
+    size = models.BigIntegerField(default=0)  # bytes
+    sha256 = models.CharField(max_length=64, blank=True)  # an artifact's blob
+    filename = models.CharField(max_length=255, blank=True)  # its download name
+    directory = models.BooleanField(default=False)  # stored as a .tar.gz
+
+    class Meta:
+        ordering = ["attempt", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt", "kind", "name"], name="unique_attempt_output"
+            )
+        ]
+        indexes = [
+            # Garbage collection asks which blobs are still referenced.
+            models.Index(
+                fields=["sha256"], name="artifact_blobs", condition=~Q(sha256="")
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attempt} {self.kind} {self.name}".rstrip()
 
 
 class RunEvent(models.Model):

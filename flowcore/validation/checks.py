@@ -472,6 +472,8 @@ class Checks:
         if self.in_defaults:
             return "a task's outputs cannot be used in spec.defaults"
         declared = self.declared_outputs.get(task)
+        if declared is None and task in self.limits.external_tasks:
+            return None  # checked where that task is declared
         if declared is None:
             return f"refers to unknown task {task!r}"
         current = self.current_task

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -30,14 +31,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flowcore.reports import Report
+from artifacts.store import ArtifactStore
+from flowcore.reports import CollectedOutputs, Report
 from flowcore.states import AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
-from k8s_runner.pod_request import PodRequest
+from k8s_runner.outputs import collect, local_path, place_input
+from k8s_runner.pod_request import OutputsRequest, PodRequest
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,16 @@ class AttemptFiles:
     def exit(self) -> Path:
         """The exit status, written by the wrapper when the command ends."""
         return self.log.with_suffix(".exit")
+
+    @property
+    def flowdeck(self) -> Path:
+        """What the task sees as /flowdeck: its outputs and inputs."""
+        return self.workdir / ".flowdeck"
+
+    @property
+    def wanted(self) -> Path:
+        """The outputs to collect, kept for a worker that restarts meanwhile."""
+        return self.log.with_suffix(".outputs.json")
 
     @property
     def pid(self) -> Path:
@@ -157,8 +170,15 @@ class Sandbox:
             )
         return None
 
-    def prefix(self, run_dir: Path, workdir: Path) -> list[str]:
-        """The command line to put before the task's own."""
+    def prefix(
+        self,
+        run_dir: Path,
+        workdir: Path,
+        flowdeck: Path | None = None,
+        inputs: Sequence[tuple[Path, str]] = (),
+    ) -> list[str]:
+        """The command line to put before the task's own: `flowdeck` is shown
+        at /flowdeck, each (file, path) of `inputs` read-only at its path."""
         program = self.program
         if program is None:
             if self.mode == "on":
@@ -170,11 +190,12 @@ class Sandbox:
         # Later mounts cover earlier ones: the data directory is hidden even
         # where it lies under /tmp or a writable path, then this run's part of
         # it is shown again, writable.
-        command = [
-            program,
-            "--ro-bind",
-            "/",
-            "/",
+        # The root is an empty tmpfs holding the host's top-level entries
+        # read-only, so an input artifact can be placed in a new top-level
+        # directory (/data/in.csv) as it can in a container.
+        command = [program, "--tmpfs", "/"]
+        command += _root_entries()
+        command += [
             "--dev",
             "/dev",
             "--proc",
@@ -193,11 +214,32 @@ class Sandbox:
             "--bind",
             str(run_dir),
             str(run_dir),
-            "--chdir",
-            str(workdir),
-            "--",
         ]
+        if flowdeck is not None:
+            command += ["--bind", str(flowdeck), "/flowdeck"]
+        for source, path in inputs:
+            command += ["--ro-bind", str(source), path]
+        command += ["--chdir", str(workdir), "--"]
         return command
+
+
+_OWN_MOUNTS = {"dev", "proc", "tmp"}
+
+
+def _root_entries() -> list[str]:
+    """bwrap arguments that show each top-level entry of the host's file
+    system read-only (symbolic links as links)."""
+    arguments: list[str] = []
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        if entry.name in _OWN_MOUNTS:
+            continue
+        if entry.is_symlink():
+            arguments += ["--symlink", os.readlink(entry.path), entry.path]
+        elif entry.is_dir():
+            arguments += ["--ro-bind", entry.path, entry.path]
+        else:
+            arguments += ["--ro-bind-try", entry.path, entry.path]
+    return arguments
 
 
 class LocalBackend:
@@ -212,8 +254,10 @@ class LocalBackend:
         data_dir: Path,
         slots: int,
         sandbox: Sandbox | None = None,
+        store: ArtifactStore | None = None,
     ) -> None:
         self._reporter = reporter
+        self._store = store
         self._data_dir = data_dir
         self._slots = max(1, slots)
         self._sandbox = sandbox or Sandbox("off", data_dir)
@@ -314,7 +358,9 @@ class LocalBackend:
             if pid and process_start_time(pid) == started:
                 self._adopt(attempt.attempt_id, pid, started, exit_file)
             else:
-                self._reporter(_ended(attempt.attempt_id, exit_file, cancelled=False))
+                self._reporter(
+                    self._ended(attempt.attempt_id, exit_file, cancelled=False)
+                )
         return relaunch
 
     def idle(self) -> bool:
@@ -379,7 +425,9 @@ class LocalBackend:
                     ),
                 )
 
-    def _environment(self, request: PodRequest, workdir: Path) -> dict[str, str]:
+    def _environment(
+        self, request: PodRequest, workdir: Path, flowdeck: str
+    ) -> dict[str, str]:
         env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         env["HOME"] = str(workdir)
@@ -389,6 +437,10 @@ class LocalBackend:
         env["FLOWDECK_ATTEMPT"] = str(request.attempt)
         # Scratch space the run's tasks and attempts share (workdir's grandparent).
         env["FLOWDECK_RUN_DIR"] = str(workdir.parent.parent)
+        # Where to write outputs and find inputs: /flowdeck/... in the sandbox
+        # (as in a pod), the attempt's own directory without one.
+        env["FLOWDECK_OUTPUTS"] = f"{flowdeck}/outputs"
+        env["FLOWDECK_INPUTS"] = f"{flowdeck}/inputs"
         for variable in request.env:
             env[variable["name"]] = variable.get("value") or ""
         return env
@@ -400,7 +452,10 @@ class LocalBackend:
         if self._resume(request, files):
             return
         program = (request.command or request.args)[0]
-        env = self._environment(request, files.workdir)
+        sandboxed = self._sandbox.program is not None
+        env = self._environment(
+            request, files.workdir, "/flowdeck" if sandboxed else str(files.flowdeck)
+        )
         if shutil.which(program, path=env["PATH"]) is None:
             with self._lock:
                 self._live.pop(request.attempt_id, None)
@@ -418,7 +473,10 @@ class LocalBackend:
             return
         files.workdir.mkdir(parents=True, exist_ok=True)
         files.log.parent.mkdir(parents=True, exist_ok=True)
-        sandbox = self._sandbox.prefix(files.workdir.parent.parent, files.workdir)
+        bound = self._prepare_data(request, files, sandboxed=sandboxed)
+        sandbox = self._sandbox.prefix(
+            files.workdir.parent.parent, files.workdir, files.flowdeck, bound
+        )
         with open(files.log, "ab") as log:
             process = subprocess.Popen(
                 [
@@ -486,7 +544,7 @@ class LocalBackend:
             self._live.pop(request.attempt_id, None)
         self._reporter(
             replace(
-                _ended(request.attempt_id, files.exit, cancelled=False),
+                self._ended(request.attempt_id, files.exit, cancelled=False),
                 handle=handle,
                 log_path=str(files.log),
                 run_id=request.run_id or None,
@@ -519,6 +577,13 @@ class LocalBackend:
             )
         else:
             report = _exit_report(request.attempt_id, code)
+            if report.status == AttemptStatus.SUCCEEDED and request.outputs.wanted:
+                report = self._with_outputs(
+                    report,
+                    request.outputs,
+                    self.files(request).flowdeck,
+                    self.files(request).log,
+                )
         # Report before forgetting the attempt: a sweep that finds it unknown
         # must find its report already queued ahead of any "lost" verdict.
         self._report(request, report)
@@ -543,6 +608,84 @@ class LocalBackend:
 
         threading.Thread(target=escalate, daemon=True).start()
 
+    def _prepare_data(
+        self, request: PodRequest, files: AttemptFiles, *, sandboxed: bool
+    ) -> list[tuple[Path, str]]:
+        """Make the attempt's /flowdeck, fetch its input artifacts, and note
+        the outputs to collect; the inputs to bind at their own paths."""
+        (files.flowdeck / "outputs").mkdir(parents=True, exist_ok=True)
+        (files.flowdeck / "inputs").mkdir(parents=True, exist_ok=True)
+        if request.outputs.wanted:
+            files.wanted.write_text(
+                json.dumps(
+                    {"outputs": asdict(request.outputs), "root": str(files.flowdeck)}
+                )
+            )
+        if not request.input_artifacts:
+            return []
+        if self._store is None:
+            raise BackendError("no artifact store is configured", permanent=True)
+        elsewhere = [
+            item
+            for item in request.input_artifacts
+            if not item.path.startswith("/flowdeck/")
+        ]
+        if elsewhere and not sandboxed:
+            paths = ", ".join(item.path for item in elsewhere)
+            raise BackendError(
+                f"input artifacts at {paths} need the sandbox (bubblewrap) on the "
+                "local backend; place them under /flowdeck/inputs/ and read them "
+                "at $FLOWDECK_INPUTS instead",
+                permanent=True,
+            )
+        bound: list[tuple[Path, str]] = []
+        for item in request.input_artifacts:
+            if item.path.startswith("/flowdeck/"):
+                place_input(item, self._store, local_path(files.flowdeck, item.path))
+            else:
+                target = files.flowdeck / "inputs" / ".bound" / item.name
+                place_input(item, self._store, target)
+                bound.append((target, item.path))
+        return bound
+
+    def _with_outputs(
+        self, report: Report, wanted: OutputsRequest, root: Path, log: Path | None
+    ) -> Report:
+        """The Succeeded report with what the attempt left, or a failure
+        saying which output is wrong."""
+        try:
+            outputs = collect(wanted, root, log=log, store=self._store)
+        except OSError as error:
+            outputs = CollectedOutputs(
+                reason="OutputUnreadable", problem=f"reading outputs failed: {error}"
+            )
+        if not outputs.problem:
+            return replace(report, outputs=outputs)
+        status = (
+            AttemptStatus.FAILED
+            if outputs.reason in ("OutputMissing", "OutputUnreadable")
+            else AttemptStatus.ERROR
+        )
+        return replace(
+            report, status=status, reason=outputs.reason, message=outputs.problem
+        )
+
+    def _ended(
+        self, attempt_id: int, exit_file: Path | None, *, cancelled: bool
+    ) -> Report:
+        """_ended, with the outputs of a success that no worker watched."""
+        report = _ended(attempt_id, exit_file, cancelled=cancelled)
+        if report.status != AttemptStatus.SUCCEEDED or exit_file is None:
+            return report
+        try:
+            noted = json.loads(exit_file.with_suffix(".outputs.json").read_text())
+        except (OSError, ValueError):
+            return report  # it declared no outputs
+        wanted = _outputs_request(noted["outputs"])
+        return self._with_outputs(
+            report, wanted, Path(noted["root"]), exit_file.with_suffix(".log")
+        )
+
     def _adopt(
         self, attempt_id: int, pid: int, started: str, exit_file: Path | None
     ) -> None:
@@ -557,7 +700,7 @@ class LocalBackend:
         def poll() -> None:
             while process_start_time(pid) == started:
                 time.sleep(_ADOPTED_POLL_SECONDS)
-            self._reporter(_ended(attempt_id, exit_file, cancelled=live.cancelled))
+            self._reporter(self._ended(attempt_id, exit_file, cancelled=live.cancelled))
             with self._lock:
                 self._live.pop(attempt_id, None)
             self._fill()
@@ -618,6 +761,20 @@ def _ended(attempt_id: int, exit_file: Path | None, *, cancelled: bool) -> Repor
     if cancelled:
         return Report(attempt_id, AttemptStatus.CANCELLED, exit_code=code, at=ended_at)
     return replace(_exit_report(attempt_id, code), at=ended_at)
+
+
+def _outputs_request(noted: dict[str, object]) -> OutputsRequest:
+    def rows(key: str) -> tuple[tuple[object, ...], ...]:
+        value = noted.get(key) or []
+        assert isinstance(value, list)
+        return tuple(tuple(row) for row in value)
+
+    fields = {k: v for k, v in noted.items() if k not in ("parameters", "artifacts")}
+    return OutputsRequest(
+        parameters=rows("parameters"),  # type: ignore[arg-type]
+        artifacts=rows("artifacts"),  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def _parse_handle(handle: str) -> tuple[int | None, str]:

@@ -373,6 +373,8 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
         Role.ADMIN
     )
     assert set(project.workflows.values_list("name", flat=True)) == {
+        "csv-line-count",
+        "etl-values",
         "fan-out",
         "flaky-etl",
         "hello-diamond",
@@ -380,7 +382,7 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 3
+    assert Workflow.objects.count() == 5
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,7 +18,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from flowcore.secrets import mask_secrets
+from flowcore.secrets import MASK, mask_secrets
 from flowcore.spec import API_VERSION, KIND, FieldError, SpecError
 from workflows.blueprints import blueprint_of
 from workflows.models import (
@@ -355,9 +355,38 @@ class RunDetailSerializer(RunSerializer):
         help_text="Every task in topological order, each with its attempts."
     )
 
+    outputs = serializers.SerializerMethodField(
+        help_text="What the run returned (spec.outputs), once it succeeded: "
+        "parameters {name: {value, secret}} (secret values masked) and artifacts "
+        "{name: {size, sha256, filename, task, url}}."
+    )
+
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "tasks"]
+        fields = [*RunSerializer.Meta.fields, "outputs", "tasks"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField())
+    def get_outputs(self, run: Run) -> dict[str, Any]:
+        returned = run.outputs or {}
+        if not returned:
+            return {}
+        request = self.context.get("request")
+        parameters = {
+            name: {**item, "value": MASK if item.get("secret") else item["value"]}
+            for name, item in returned.get("parameters", {}).items()
+        }
+        artifacts = {}
+        for name, item in returned.get("artifacts", {}).items():
+            url = reverse(
+                "api:run-task-artifact",
+                args=[run.pk, item["task"], item.get("artifact", name)],
+                request=request,
+            )
+            artifacts[name] = {**item, "url": url}
+        shown: dict[str, Any] = {"parameters": parameters, "artifacts": artifacts}
+        if returned.get("missing"):
+            shown["missing"] = returned["missing"]
+        return shown
 
     @extend_schema_field(TaskRunSerializer(many=True))
     def get_tasks(self, run: Run) -> list[dict[str, Any]]:

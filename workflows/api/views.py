@@ -42,6 +42,7 @@ from workflows.api.parsers import (
     YAMLParser,
 )
 from workflows.api.permissions import ProjectRole
+from workflows.api.run_outputs import RunOutputsActions
 from workflows.api.serializers import (
     AttemptRequestSerializer,
     DebugOverridesSerializer,
@@ -479,7 +480,7 @@ def run_response(
 
 
 @extend_schema(tags=["runs"])
-class RunViewSet(viewsets.ReadOnlyModelViewSet):
+class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
     """Runs: their tasks and attempts, logs, events, and what a person does to
     them (retry, retry from a task, cancel, resubmit)."""
 

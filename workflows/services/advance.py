@@ -16,7 +16,7 @@ from django.db import transaction
 
 from flowcore import engine
 from flowcore.engine import Blueprint, Plan, RunState, TaskState
-from flowcore.spec import render_task
+from flowcore.spec import SpecError, render_task
 from flowcore.states import (
     BUSY_TASK_STATUSES,
     LIVE_ATTEMPT_STATUSES,
@@ -27,7 +27,7 @@ from flowcore.states import (
 )
 from workflows.blueprints import blueprint_of, version_identity
 from workflows.models import Attempt, RunEvent, TaskRun
-from workflows.services import quotas, rows
+from workflows.services import outputs, quotas, rows
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 
@@ -204,9 +204,13 @@ def _apply(
                     task_rows[name], TaskStatus.QUEUED, retry_at=None, defer=True
                 )
             case engine.StartTask(task=name, attempt=number):
-                result.launch.append(
-                    _start_attempt(txn, blueprint, task_rows[name], number, backend)
+                launch, moved = _start_attempt(
+                    txn, blueprint, task_rows[name], number, backend
                 )
+                if launch is not None:
+                    result.launch.append(launch)
+                elif moved is not None:
+                    follow_up[name] = moved
             case engine.WaitForQuota(task=name, reason=message):
                 _wait_for_quota(txn, task_rows[name], message)
             case engine.SkipTask(task=name, upstream=upstream):
@@ -238,6 +242,10 @@ def _apply(
                     # the run's last live task.
                     follow_up[name] = TaskStatus.CANCELLED
             case engine.FinishRun(status=status, message=message):
+                if status is RunStatus.SUCCEEDED:
+                    returned = outputs.run_outputs(txn.run, blueprint)
+                    if returned:
+                        txn.set_run_outputs(returned)
                 txn.set_run_status(status, message)
                 result.finished = True
     txn.save_tasks()
@@ -277,9 +285,33 @@ def _start_attempt(
     task: TaskRun,
     number: int,
     backend: str,
-) -> Launch:
-    rendered = render_task(blueprint.tasks[task.name], txn.run.parameters)
-    request = _jsonable(dataclasses.asdict(rendered))
+) -> tuple[Launch | None, TaskStatus | None]:
+    """Record the attempt as Launching and what to launch; or, when the inputs
+    it reads are not there (an upstream output missing), its end at once: the
+    attempt is an Error and the task moves on (the second value)."""
+    spec = blueprint.tasks[task.name]
+    reads = blueprint.data.upstreams_read(task.name)
+    upstream = outputs.upstream_outputs(txn.run, reads) if reads else None
+    problem = ""
+    try:
+        rendered = render_task(
+            spec,
+            txn.run.parameters,
+            upstream.values if upstream else None,
+            frozenset(upstream.secret) if upstream else frozenset(),
+        )
+        artifacts = outputs.input_artifacts(spec, upstream) if upstream else []
+    except SpecError as error:
+        problem = "; ".join(e.message for e in error.errors)
+    except LookupError as error:
+        problem = str(error)
+    request = _jsonable(dataclasses.asdict(rendered)) if not problem else {}
+    if request and task.name in blueprint.data.results:
+        request["result_wanted"] = True
+    if request and upstream is not None:
+        # Which attempt of each upstream it read (the run page shows those
+        # values as its inputs), and the blobs it takes.
+        request["inputs"] = {"attempts": upstream.attempts, "artifacts": artifacts}
     attempt = Attempt(task_run=task, number=number, backend=backend, request=request)
     rows.insert(attempt, _ATTEMPT_INSERT_FIELDS)
     txn.set_task_status(
@@ -297,8 +329,22 @@ def _start_attempt(
         attempt=number,
         status=AttemptStatus.LAUNCHING,
     )
+    if problem:
+        moved = end_attempt(
+            txn,
+            blueprint,
+            task,
+            attempt,
+            AttemptStatus.ERROR,
+            reason="InputsUnavailable",
+            message=problem,
+        )
+        return None, moved
     workflow, version = version_identity(txn.run.version_id)
-    return Launch(attempt.pk, txn.run.pk, workflow, version, task.name, number, request)
+    launch = Launch(
+        attempt.pk, txn.run.pk, workflow, version, task.name, number, request
+    )
+    return launch, None
 
 
 def _cancel_task(

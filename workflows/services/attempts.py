@@ -18,7 +18,7 @@ from flowcore.states import (
 )
 from workflows.blueprints import blueprint_of
 from workflows.models import Attempt, Run, RunEvent
-from workflows.services import rows
+from workflows.services import outputs, rows
 from workflows.services.advance import Advance, advance_locked, end_attempt
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
@@ -202,6 +202,11 @@ def _apply_report(
     ):
         extra["started_at"] = at
     task = attempt.task_run
+    if report.status == AttemptStatus.SUCCEEDED and report.outputs is not None:
+        # Before the end is recorded: its dependants are planned with them.
+        outputs.record_outputs(
+            attempt, blueprint_of(txn.run).tasks[task.name], report.outputs
+        )
     if report.status not in TERMINAL_ATTEMPT_STATUSES:
         txn.set_attempt_status(
             attempt,

@@ -21,6 +21,7 @@ from workflows.blueprints import (
     DEBUG_OVERRIDES,
     blueprint_of,
     debug_document,
+    debug_limits,
     spec_limits,
 )
 from workflows.models import Project, Run, RunEvent, TaskRun
@@ -124,7 +125,9 @@ def debug_task(
     overrides = _checked_overrides(overrides or {})
     document = debug_document(run.version.document, task_name, overrides)
     try:
-        spec = parse_spec(document, spec_limits())
+        spec = parse_spec(
+            document, debug_limits(spec_limits(), run.version.document, task_name)
+        )
     except SpecError as error:
         kept = len(document["spec"]["tasks"][0].get("env", ())) - len(
             overrides.get("env", ())

@@ -93,6 +93,19 @@ class RunTransaction:
         self.event(RunEvent.Kind.RUN, status=status, previous=current, message=message)
         return True
 
+    def set_run_outputs(self, outputs: dict[str, Any]) -> None:
+        """What the run returns (spec.outputs), recorded as it succeeds."""
+        self.run.outputs = outputs
+        self._run_fields.add("outputs")
+        self.event(
+            RunEvent.Kind.MESSAGE,
+            message="outputs: "
+            + ", ".join(
+                [*outputs.get("parameters", {}), *outputs.get("artifacts", {})]
+            ),
+            data={"missing": outputs["missing"]} if outputs.get("missing") else None,
+        )
+
     def set_task_status(
         self,
         task: TaskRun,

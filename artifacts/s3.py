@@ -1,0 +1,150 @@
+"""S3-compatible object storage for artifacts (AWS S3, MinIO, Ceph RGW...).
+
+Blobs are objects `<prefix><sha256>` in one bucket. Uploads stream from the
+file (boto3's managed transfer: multipart past 8 MiB), downloads stream from
+the response body, ranges included. Configured by FLOWDECK_ARTIFACT_S3_*
+(docs/configuration.md); credentials may also come from boto3's own chain
+(AWS_* variables, an instance role) when the settings leave them empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from artifacts.store import Blob, Readable, StoreError, hash_file
+
+
+class S3Store:
+    name = "s3"
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    @classmethod
+    def from_settings(cls) -> S3Store:
+        from django.conf import settings
+
+        return cls.connect(
+            bucket=settings.FLOWDECK_ARTIFACT_S3_BUCKET,
+            prefix=settings.FLOWDECK_ARTIFACT_S3_PREFIX,
+            endpoint_url=settings.FLOWDECK_ARTIFACT_S3_ENDPOINT or None,
+            region=settings.FLOWDECK_ARTIFACT_S3_REGION or None,
+            access_key=settings.FLOWDECK_ARTIFACT_S3_ACCESS_KEY or None,
+            secret_key=settings.FLOWDECK_ARTIFACT_S3_SECRET_KEY or None,
+        )
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> S3Store:
+        import boto3
+        from botocore.config import Config
+
+        if not bucket:
+            raise StoreError("FLOWDECK_ARTIFACT_S3_BUCKET is not set")
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=Config(
+                retries={"max_attempts": 5, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
+                # Path-style addressing works with MinIO and any endpoint name.
+                s3={"addressing_style": "path"},
+            ),
+        )
+        return cls(client, bucket, prefix)
+
+    def _key(self, sha256: str) -> str:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise StoreError(f"not an artifact key: {sha256!r}")
+        return f"{self.prefix}{sha256}"
+
+    def put_file(self, path: Path) -> Blob:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        blob = hash_file(path)
+        if self.size(blob.sha256) == blob.size:
+            return blob  # content-addressed: already there
+        try:
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                self._key(blob.sha256),
+                ExtraArgs={"ContentType": "application/octet-stream"},
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise StoreError(
+                f"uploading to s3://{self.bucket} failed: {error}"
+            ) from error
+        return blob
+
+    def open(self, sha256: str, start: int = 0, end: int | None = None) -> Readable:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(sha256)}
+        if start or end is not None:
+            last = "" if end is None else str(end - 1)
+            arguments["Range"] = f"bytes={start}-{last}"
+        try:
+            response = self.client.get_object(**arguments)
+        except (BotoCoreError, ClientError) as error:
+            raise StoreError(
+                f"artifact {sha256[:12]} could not be read: {error}"
+            ) from error
+        body: Readable = response["Body"]
+        return body
+
+    def size(self, sha256: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(sha256))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in (
+                "404",
+                "NoSuchKey",
+                "NotFound",
+            ):
+                return None
+            raise StoreError(f"s3://{self.bucket}: {error}") from error
+        return int(head["ContentLength"])
+
+    def delete(self, sha256: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(sha256))
+
+    def keys(self) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", ()):
+                key = item["Key"][len(self.prefix) :]
+                if len(key) == 64:
+                    yield key
+
+    def check(self) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return f"bucket {self.bucket!r} does not exist"
+            return f"bucket {self.bucket!r}: {code or error}"
+        except BotoCoreError as error:
+            return f"cannot reach the object store: {error}"
+        return None
