@@ -171,3 +171,7 @@ def _next_retry(run: Run) -> Any:
 
 
 __all__ = ["drive_run", "member", "submit_run", "requires_service"]
+
+
+# A real S3-protocol server (moto's), for the artifact store's tests.
+from tests.s3 import s3_bucket, s3_endpoint  # noqa: E402, F401

@@ -1,0 +1,53 @@
+"""Both artifact stores behave the same: content-addressed, streamed, ranged."""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import closing
+
+import pytest
+
+from artifacts.s3 import S3Store
+from artifacts.store import FilesystemStore, StoreError, fetch
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def store(request, tmp_path):
+    if request.param == "filesystem":
+        return FilesystemStore(tmp_path / "blobs")
+    bucket = request.getfixturevalue("s3_bucket")
+    return S3Store.connect(**bucket.connect_kwargs)
+
+
+def test_a_file_is_kept_under_its_sha256_once_and_read_back_whole_or_in_part(
+    store, tmp_path
+):
+    source = tmp_path / "people.csv"
+    content = b"id,name\n1,ada\n2,grace\n" * 1000
+    source.write_bytes(content)
+    blob = store.put_file(source)
+    assert blob.sha256 == hashlib.sha256(content).hexdigest()
+    assert blob.size == len(content)
+    assert store.put_file(source) == blob  # stored again: the same blob
+    assert list(store.keys()) == [blob.sha256]
+    assert store.size(blob.sha256) == len(content)
+    with closing(store.open(blob.sha256)) as whole:
+        assert whole.read() == content
+    with closing(store.open(blob.sha256, 8, 14)) as part:
+        assert part.read() == content[8:14]
+    copy = tmp_path / "copy.csv"
+    fetch(store, blob.sha256, copy)
+    assert copy.read_bytes() == content
+    store.delete(blob.sha256)
+    assert store.size(blob.sha256) is None
+    with pytest.raises(StoreError):
+        store.open(blob.sha256).read()
+
+
+def test_the_store_says_when_it_cannot_be_used(s3_bucket, tmp_path):
+    missing = S3Store.connect(
+        **{**s3_bucket.connect_kwargs, "bucket": "no-such-bucket"}
+    )
+    assert missing.check() == "bucket 'no-such-bucket' does not exist"
+    assert S3Store.connect(**s3_bucket.connect_kwargs).check() is None
+    assert FilesystemStore(tmp_path / "fine").check() is None
