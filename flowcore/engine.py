@@ -9,14 +9,23 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from flowcore.conditions import (
+    Node,
+    Unresolved,
+    evaluate,
+    evaluate_depends,
+    parse_condition,
+    parse_depends,
+    show,
+)
 from flowcore.dag import Graph
 from flowcore.dataflow import DataFlow
 from flowcore.spec import TaskSpec, WorkflowSpec
-from flowcore.spec_base import MAX_TIMEOUT, quantity_value
+from flowcore.spec_base import MAX_TIMEOUT, TRIGGER_RULES, quantity_value
 from flowcore.states import (
     BUSY_TASK_STATUSES,
     TERMINAL_TASK_STATUSES,
@@ -25,6 +34,7 @@ from flowcore.states import (
     RunStatus,
     TaskStatus,
 )
+from flowcore.templates import Reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,12 @@ class RunState:
     examine: frozenset[str] | None = None
     queued: Sequence[str] = ()
     capacity: Capacity | None = None  # None: the project has no quota
+    # The run's parameters and the upstream outputs the `when` conditions of
+    # the examined tasks read (Reference.key -> value).
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, str] = field(default_factory=dict)
+    # Failed or Errored tasks whose continueOn forgives it: no run failure.
+    forgiven: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +110,21 @@ class WaitForQuota:
 
 
 @dataclass(frozen=True, slots=True)
-class SkipTask:
+class FailUpstream:
+    """The task will not run because an upstream failed (UpstreamFailed)."""
+
     task: str
     upstream: str  # the dependency that failed for good
+
+
+@dataclass(frozen=True, slots=True)
+class SkipTask:
+    """The task will not run, and that is no failure (Skipped): its condition
+    was false, or its trigger rule makes it moot."""
+
+    task: str
+    reason: str  # Condition, TriggerRule, Depends, UpstreamSkipped
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +150,7 @@ Action = (
     | QueueTask
     | StartTask
     | WaitForQuota
+    | FailUpstream
     | SkipTask
     | TimeOutTask
     | CancelTask
@@ -137,6 +166,10 @@ class Plan:
     rescan: bool = False
     # The earliest moment a later plan has something to do (a retry's backoff).
     wake_at: datetime | None = None
+    # Tasks this plan settled without running them (Skipped, UpstreamFailed)
+    # whose dependants it did not see: plan again with their downstream, as
+    # with any change (tasks_to_load).
+    unsettled: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,15 +227,25 @@ def has_passed(started: datetime, seconds: float, now: datetime) -> bool:
         return False
 
 
-def tasks_to_load(graph: Graph, changed: Mapping[str, TaskStatus]) -> set[str]:
+def tasks_to_load(
+    graph: Graph,
+    changed: Mapping[str, TaskStatus],
+    cascading: frozenset[str] = frozenset(),
+) -> set[str]:
     """The tasks whose states a plan needs after `changed` reached these states.
 
-    A success may make its children ready; a final failure skips everything
-    downstream, so the whole closure is examined in one plan.
+    A success may make its children ready; a final failure may settle
+    everything downstream, so the whole closure is examined in one plan; so is
+    a success of a task in `cascading` (one with a child whose condition or
+    trigger rule may skip it, and a skip settles that child's downstream).
     """
     examine = set(changed)
     for name, status in changed.items():
-        if status in UNSUCCESSFUL_TASK_STATUSES:
+        if (
+            status in UNSUCCESSFUL_TASK_STATUSES
+            or status is TaskStatus.SKIPPED
+            or name in cascading
+        ):
             examine |= graph.downstream_closure([name])
         else:
             examine.update(graph.downstream[name])
@@ -217,12 +260,56 @@ class Blueprint:
     graph: Graph
     tasks: Mapping[str, TaskSpec]
     data: DataFlow
+    # Parsed `when` and `depends` of the tasks that have them.
+    conditions: Mapping[str, Node]
+    depends: Mapping[str, Node]
+    # Tasks with the default rule, no condition and no forgiving upstream:
+    # judged by their shared upstream tuple (the fast path).
+    plain: frozenset[str]
+    # Tasks whose success may skip a child (see tasks_to_load).
+    cascading: frozenset[str]
+    # Tasks whose failures do not fail the run: {name: forgiven statuses}.
+    forgiving: Mapping[str, frozenset[str]]
 
     @classmethod
     def of(cls, spec: WorkflowSpec) -> Blueprint:
         graph = Graph.build({task.name: task.dependencies for task in spec.tasks})
         tasks = {task.name: task for task in spec.tasks}
-        return cls(spec, graph, tasks, DataFlow.of(spec))
+        conditions = {t.name: parse_condition(t.when) for t in spec.tasks if t.when}
+        depends = {t.name: parse_depends(t.depends) for t in spec.tasks if t.depends}
+        forgiving = {t.name: t.continue_on for t in spec.tasks if t.continue_on}
+        special = {
+            t.name
+            for t in spec.tasks
+            if t.name in conditions
+            or t.name in depends
+            or t.trigger_rule != TRIGGER_RULES[0]
+            or any(upstream in forgiving for upstream in t.dependencies)
+        }
+        cascading = frozenset(
+            upstream for name in special for upstream in graph.upstream[name]
+        )
+        plain = frozenset(tasks) - special
+        return cls(
+            spec,
+            graph,
+            tasks,
+            DataFlow.of(spec),
+            conditions,
+            depends,
+            plain,
+            cascading,
+            forgiving,
+        )
+
+
+class _Ready:
+    """The verdict that a task may start (its condition still to be checked)."""
+
+
+_READY = _Ready()
+# None: wait; _READY: start; FailUpstream or SkipTask: settled without running.
+_Verdict = _Ready | FailUpstream | SkipTask | None
 
 
 def plan(blueprint: Blueprint, run: RunState, now: datetime) -> Plan:
@@ -237,7 +324,7 @@ class _Planner:
     status: dict[str, TaskStatus] = field(default_factory=dict)
     counts: Counter[TaskStatus] = field(default_factory=Counter)
     actions: list[Action] = field(default_factory=list)
-    verdicts: dict[int, tuple[str | None, bool]] = field(default_factory=dict)
+    verdicts: dict[int, _Verdict] = field(default_factory=dict)
 
     def plan(self) -> Plan:
         run = self.run
@@ -290,7 +377,21 @@ class _Planner:
         else:
             self._start_queued(newly_queued)
         self._maybe_finish()
-        return Plan(self.actions, rescan=rescan, wake_at=wake_at)
+        return Plan(
+            self.actions, rescan=rescan, wake_at=wake_at, unsettled=self._unsettled()
+        )
+
+    def _unsettled(self) -> frozenset[str]:
+        examined = self.run.examine
+        if examined is None:
+            return frozenset()
+        downstream = self.graph.downstream
+        return frozenset(
+            action.task
+            for action in self.actions
+            if isinstance(action, FailUpstream | SkipTask)
+            and not examined.issuperset(downstream[action.task])
+        )
 
     def _examined(self) -> list[str]:
         names: Iterable[str] = (
@@ -309,35 +410,151 @@ class _Planner:
         )
 
     def _settle_pending(self, name: str, newly_queued: list[str]) -> None:
-        failed_upstream, ready = self._judge(self.graph.upstream[name])
-        if failed_upstream is not None:
-            self._move(
-                name, TaskStatus.UPSTREAM_FAILED, SkipTask(name, failed_upstream)
+        if name in self.blueprint.plain:
+            verdict = self._judge(self.graph.upstream[name])
+        else:
+            verdict = self._decide(name)
+        if verdict is None:
+            return  # wait
+        if isinstance(verdict, FailUpstream | SkipTask):
+            status = (
+                TaskStatus.UPSTREAM_FAILED
+                if isinstance(verdict, FailUpstream)
+                else TaskStatus.SKIPPED
             )
-        elif ready:
-            self._move(name, TaskStatus.QUEUED, QueueTask(name))
-            newly_queued.append(name)
+            self._move(name, status, replace(verdict, task=name))
+            return
+        condition = self.blueprint.conditions.get(name)
+        if condition is not None:
+            skipped = self._condition_false(name, condition)
+            if skipped is not None:
+                self._move(name, TaskStatus.SKIPPED, skipped)
+                return
+        self._move(name, TaskStatus.QUEUED, QueueTask(name))
+        newly_queued.append(name)
 
-    def _judge(self, upstreams: tuple[str, ...]) -> tuple[str | None, bool]:
-        """(an upstream that failed for good, whether all succeeded).
+    def _judge(self, upstreams: tuple[str, ...]) -> _Verdict:
+        """The default rule (allSucceeded) over plain upstreams: an upstream
+        that failed fails it, one skipped skips it, all succeeded start it.
 
-        Cached per shared upstream tuple within one plan: every member of the
-        tuple comes earlier in topological order and so is settled before the
-        first task that depends on it is judged.
+        Cached per shared upstream tuple within one plan (the verdict names no
+        task: _settle_pending fills it in): every member of the tuple comes
+        earlier in topological order and so is settled before the first task
+        that depends on it is judged.
         """
         key = id(upstreams)
-        verdict = self.verdicts.get(key)
-        if verdict is None:
-            failed, ready = None, True
-            for upstream in upstreams:
-                status = self.status[upstream]
-                if status in UNSUCCESSFUL_TASK_STATUSES:
-                    failed = upstream
-                    break
-                if status is not TaskStatus.SUCCEEDED:
-                    ready = False
-            verdict = self.verdicts[key] = (failed, ready and failed is None)
+        if key in self.verdicts:
+            return self.verdicts[key]
+        verdict: _Verdict = _READY
+        skipped: str | None = None
+        for upstream in upstreams:
+            status = self.status[upstream]
+            if status in UNSUCCESSFUL_TASK_STATUSES:
+                verdict = FailUpstream("", upstream)
+                break
+            if status is TaskStatus.SKIPPED:
+                skipped = skipped or upstream
+            elif status is not TaskStatus.SUCCEEDED:
+                verdict = None
+        if verdict is _READY and skipped is not None:
+            verdict = SkipTask(
+                "", "UpstreamSkipped", f"upstream task {skipped} was skipped"
+            )
+        self.verdicts[key] = verdict
         return verdict
+
+    def _outcome(self, upstream: str) -> str:
+        """An upstream as a trigger rule sees it: ok, skipped, failed or
+        pending. A failure its continueOn forgives counts as ok."""
+        status = self.status[upstream]
+        if status is TaskStatus.SUCCEEDED:
+            return "ok"
+        if status is TaskStatus.SKIPPED:
+            return "skipped"
+        if status in UNSUCCESSFUL_TASK_STATUSES:
+            if status.value in self.blueprint.forgiving.get(upstream, ()):
+                return "ok"
+            return "failed"
+        return "pending"
+
+    def _decide(self, name: str) -> _Verdict:
+        """A task with a trigger rule, a depends expression or a forgiving
+        upstream: wait (None), start (_READY), or a FailUpstream/SkipTask."""
+        upstreams = self.graph.upstream[name]
+        outcomes = {upstream: self._outcome(upstream) for upstream in upstreams}
+        first = {
+            kind: next((u for u, o in outcomes.items() if o == kind), None)
+            for kind in ("ok", "skipped", "failed", "pending")
+        }
+        done = first["pending"] is None
+        depends = self.blueprint.depends.get(name)
+        if depends is not None:
+            if not done:
+                return None
+            if evaluate_depends(depends, self.status.__getitem__):
+                return _READY
+            text = self.blueprint.tasks[name].depends
+            return SkipTask("", "Depends", f"depends {text!r} is false")
+        rule = self.blueprint.tasks[name].trigger_rule
+        if rule == "allSucceeded":
+            if first["failed"] is not None:
+                return FailUpstream("", first["failed"])
+            if not done:
+                return None
+            if first["skipped"] is not None:
+                return SkipTask(
+                    "",
+                    "UpstreamSkipped",
+                    f"upstream task {first['skipped']} was skipped",
+                )
+            return _READY
+        if rule == "noneFailed":
+            if first["failed"] is not None:
+                return FailUpstream("", first["failed"])
+            return _READY if done else None
+        if rule == "allDone":
+            return _READY if done else None
+        if rule == "anyFailed":
+            if first["failed"] is not None:
+                return _READY
+            if not done:
+                return None
+            return SkipTask("", "TriggerRule", "anyFailed: no upstream task failed")
+        if rule == "anySucceeded":
+            if first["ok"] is not None:
+                return _READY
+            if not done:
+                return None
+            if first["failed"] is not None:
+                return FailUpstream("", first["failed"])
+            return SkipTask(
+                "", "TriggerRule", "anySucceeded: no upstream task succeeded"
+            )
+        # allFailed
+        survivor = first["ok"] or first["skipped"]
+        if survivor is not None:
+            return SkipTask(
+                "", "TriggerRule", f"allFailed: upstream task {survivor} did not fail"
+            )
+        return _READY if done else None
+
+    def _condition_false(self, name: str, condition: Node) -> SkipTask | None:
+        """A Skip when the task's `when` is false (or reads a value that is
+        not there); None when it is true."""
+        text = self.blueprint.tasks[name].when or ""
+
+        def resolve(reference: Reference) -> str | None:
+            if reference.root == "params":
+                return self.run.parameters.get(reference.name)
+            return self.run.values.get(reference.key)
+
+        try:
+            if evaluate(condition, resolve):
+                return None
+        except Unresolved as missing:
+            return SkipTask(name, "ConditionUnresolved", f"when {text!r}: {missing}")
+        shown = show(condition, resolve)
+        return SkipTask(name, "Condition", f"when {text!r} is false ({shown})")
 
     def _check_timeout(self, name: str, state: TaskState) -> None:
         timeout = self.spec_task(name).timeout
@@ -398,7 +615,8 @@ class _Planner:
         return Plan(self.actions, rescan=self.run.examine is not None)
 
     def _has_failure(self) -> bool:
-        return bool(self.counts[TaskStatus.FAILED] or self.counts[TaskStatus.ERROR])
+        failures = self.counts[TaskStatus.FAILED] + self.counts[TaskStatus.ERROR]
+        return failures > self.run.forgiven
 
     def _maybe_finish(self) -> None:
         unfinished = sum(
@@ -410,7 +628,9 @@ class _Planner:
             return
         if self.run.status is RunStatus.CANCELLING:
             self.actions.append(FinishRun(RunStatus.CANCELLED, "cancelled"))
-        elif self.counts[TaskStatus.SUCCEEDED] == len(self.graph):
+        elif (
+            sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES) <= self.run.forgiven
+        ):
             self.actions.append(FinishRun(RunStatus.SUCCEEDED))
         elif self._deadline_passed():
             self.actions.append(
@@ -418,6 +638,7 @@ class _Planner:
             )
         else:
             unsuccessful = sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES)
+            unsuccessful -= self.run.forgiven
             self.actions.append(
                 FinishRun(RunStatus.FAILED, f"{unsuccessful} task(s) did not succeed")
             )

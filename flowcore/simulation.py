@@ -16,9 +16,17 @@ from decimal import Decimal
 
 from flowcore import engine
 from flowcore.engine import Blueprint, Capacity, RunState, TaskState
-from flowcore.states import AttemptStatus, RunStatus, TaskStatus
+from flowcore.states import (
+    TERMINAL_TASK_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
+    AttemptStatus,
+    RunStatus,
+    TaskStatus,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_TERMINAL = TERMINAL_TASK_STATUSES
+_UNSUCCESSFUL = UNSUCCESSFUL_TASK_STATUSES
 
 
 @dataclass
@@ -39,6 +47,10 @@ class Simulation:
     quota: Capacity | None = None
     # Called around each engine.plan call, for the benchmark's timers.
     on_plan: Callable[[float], None] | None = None
+    # The upstream outputs `when` conditions read (Reference.key -> value) and
+    # the run's parameters: what the services would load.
+    values: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_status = {status: {} for status in TaskStatus}
@@ -73,8 +85,13 @@ class Simulation:
                 None,
                 queued,
                 capacity,
+                parameters=self.parameters,
+                values=self.values,
+                forgiven=self.forgiven(),
             )
-        names = engine.tasks_to_load(self.blueprint.graph, self.changed)
+        names = engine.tasks_to_load(
+            self.blueprint.graph, self.changed, self.blueprint.cascading
+        )
         names.update(
             n
             for n in self.by_status[TaskStatus.RETRYING]
@@ -89,6 +106,17 @@ class Simulation:
             frozenset(names),
             queued,
             capacity,
+            parameters=self.parameters,
+            values=self.values,
+            forgiven=self.forgiven(),
+        )
+
+    def forgiven(self) -> int:
+        """Failed or Errored tasks whose continueOn forgives it."""
+        return sum(
+            1
+            for name, statuses in self.blueprint.forgiving.items()
+            if self.tasks[name].status.value in statuses
         )
 
     def usage(self) -> tuple[int, Decimal, Decimal]:
@@ -132,10 +160,13 @@ class Simulation:
         self.changed = {}
         for action in plan.actions:
             self.apply(action)
+        if plan.unsettled and self.incremental:
+            # As the services do: plan again with the settled tasks' downstream.
+            self.changed = {name: self.tasks[name].status for name in plan.unsettled}
+            return self.step()
         return plan
 
     def apply(self, action: engine.Action) -> None:
-        graph = self.blueprint.graph
         match action:
             case engine.StartRun():
                 self.run_status = RunStatus.RUNNING
@@ -145,17 +176,19 @@ class Simulation:
                 state = self.tasks[name]
                 if state.status is not TaskStatus.QUEUED:
                     self.violations.append(f"{name} started from {state.status}")
-                for upstream in graph.upstream[name]:
-                    if self.tasks[upstream].status is not TaskStatus.SUCCEEDED:
-                        self.violations.append(f"{name} started before {upstream}")
+                why = self.not_yet(name)
+                if why:
+                    self.violations.append(f"{name} started although {why}")
                 if number != state.attempts + 1:
                     self.violations.append(f"{name} attempt {number} out of order")
                 self._put(name, TaskState(TaskStatus.RUNNING, number, self.now))
                 self.started.append(name)
                 if self.changed is not None:
                     self.changed[name] = TaskStatus.RUNNING
-            case engine.SkipTask(task=name):
+            case engine.FailUpstream(task=name):
                 self.set(name, TaskStatus.UPSTREAM_FAILED)
+            case engine.SkipTask(task=name):
+                self.set(name, TaskStatus.SKIPPED)
             case engine.CancelTask(task=name):
                 self.set(name, TaskStatus.CANCELLED)
             case engine.TimeOutTask(task=name):
@@ -165,6 +198,46 @@ class Simulation:
                     self.violations.append(f"{name} waits for quota, not queued")
             case engine.FinishRun(status=status):
                 self.run_status = status
+
+    def not_yet(self, name: str) -> str:
+        """Why `name` may not start now, by the rules of docs/spec.md read
+        plainly (an oracle for the engine, written apart from it); "" when
+        it may."""
+        task = self.blueprint.tasks[name]
+        upstreams = self.blueprint.graph.upstream[name]
+        done = {
+            u: self.tasks[u].status
+            for u in upstreams
+            if self.tasks[u].status in _TERMINAL
+        }
+        waiting = [u for u in upstreams if u not in done]
+
+        def failed(u: str) -> bool:
+            status = done[u]
+            forgiven = status.value in self.blueprint.forgiving.get(u, ())
+            return status in _UNSUCCESSFUL and not forgiven
+
+        def ok(u: str) -> bool:
+            return done[u] is TaskStatus.SUCCEEDED or (
+                done[u] in _UNSUCCESSFUL and not failed(u)
+            )
+
+        rule = task.trigger_rule
+        if task.depends is not None:
+            rule = "allDone"  # and the expression held: checked by its own test
+        if rule == "anyFailed":
+            return "" if any(failed(u) for u in done) else "no upstream failed yet"
+        if rule == "anySucceeded":
+            return "" if any(ok(u) for u in done) else "no upstream succeeded yet"
+        if waiting:
+            return f"{waiting[0]} has not finished"
+        if rule == "allSucceeded" and not all(ok(u) for u in upstreams):
+            return "an upstream did not succeed"
+        if rule == "noneFailed" and any(failed(u) for u in upstreams):
+            return "an upstream failed"
+        if rule == "allFailed" and not all(failed(u) for u in upstreams):
+            return "an upstream did not fail"
+        return ""
 
     def set(self, name: str, status: TaskStatus) -> None:
         self._put(name, replace(self.tasks[name], status=status))

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flowcore.conditions import depended_tasks, parse_depends
 from flowcore.spec_base import (
     API_VERSION,
     DEFAULT_MAX_SPEC_BYTES,
@@ -32,6 +33,7 @@ from flowcore.spec_base import (
     STANDARD_RESOURCES,
     TOLERATION_EFFECTS,
     TOLERATION_OPERATORS,
+    TRIGGER_RULES,
     FieldError,
     Limits,
     SpecError,
@@ -222,6 +224,11 @@ class TaskSpec:
     namespace: str | None = None  # the workflow's spec.namespace, for every task
     outputs: Outputs = field(default_factory=Outputs)
     input_artifacts: tuple[InputArtifact, ...] = ()
+    # Control flow (docs/spec.md): whether and when the task runs.
+    when: str | None = None  # a condition over values; false: Skipped
+    depends: str | None = None  # over upstream results; sets `dependencies`
+    trigger_rule: str = TRIGGER_RULES[0]
+    continue_on: frozenset[str] = frozenset()  # "Failed", "Error": no run failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +361,14 @@ def _build_input_artifact(entry: Mapping[str, Any]) -> InputArtifact:
     )
 
 
+def _dependencies(task: Mapping[str, Any]) -> tuple[str, ...]:
+    """Its `dependencies`, or the tasks its `depends` names (in order, once)."""
+    if "depends" in task:
+        named = depended_tasks(parse_depends(task["depends"]))
+        return tuple(dict.fromkeys(item.task for item in named))
+    return tuple(task.get("dependencies", ()))
+
+
 def _build_task(
     task: Mapping[str, Any], defaults: Mapping[str, Any], namespace: str | None
 ) -> TaskSpec:
@@ -385,7 +400,7 @@ def _build_task(
         priority=task.get("priority", 0),
         retry=_build_retry(defaults.get("retry"), task.get("retry")),
         timeout=_optional_seconds(task.get("timeout", defaults.get("timeout"))),
-        dependencies=tuple(task.get("dependencies", ())),
+        dependencies=_dependencies(task),
         image_pull_policy=own_or_default("imagePullPolicy"),
         working_dir=task.get("workingDir"),
         affinity=own_or_default("affinity", {}),
@@ -396,6 +411,14 @@ def _build_task(
         volume_mounts=tuple(task.get("volumeMounts", ())),
         security_context=own_or_default("securityContext", {}),
         namespace=namespace,
+        when=task.get("when"),
+        depends=task.get("depends"),
+        trigger_rule=task.get("triggerRule", TRIGGER_RULES[0]),
+        continue_on=frozenset(
+            status
+            for key, status in (("failed", "Failed"), ("error", "Error"))
+            if task.get("continueOn", {}).get(key)
+        ),
         outputs=_build_outputs(task.get("outputs", {})),
         input_artifacts=tuple(
             _build_input_artifact(entry)

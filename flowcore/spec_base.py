@@ -55,6 +55,18 @@ MAX_EXTENDED = (Decimal(1_000_000), "1000000")
 ALLOW_PRIVILEGED_SETTING = "FLOWDECK_K8S_ALLOW_PRIVILEGED"
 
 
+# When a task may start, given its upstreams' outcomes (docs/spec.md,
+# "Trigger rules"); the first is the default.
+TRIGGER_RULES = (
+    "allSucceeded",
+    "allDone",
+    "anyFailed",
+    "anySucceeded",
+    "noneFailed",
+    "allFailed",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class FieldError:
     path: str

@@ -17,6 +17,9 @@ class TaskStatus(StrEnum):
     FAILED = "Failed"  # the program failed (non-zero exit, timeout)
     ERROR = "Error"  # the infrastructure failed (process lost, pod evicted)
     UPSTREAM_FAILED = "UpstreamFailed"
+    # Did not run, and that is no failure: its condition (`when`, `depends`) was
+    # false, or its trigger rule says an upstream's outcome makes it moot.
+    SKIPPED = "Skipped"
     # Cancelled while its attempt ran: the attempt is being stopped (a pod
     # deleted within its grace period) and still holds its slot and quota.
     CANCELLING = "Cancelling"
@@ -58,11 +61,16 @@ TERMINAL_TASK_STATUSES = frozenset(
         TaskStatus.FAILED,
         TaskStatus.ERROR,
         TaskStatus.UPSTREAM_FAILED,
+        TaskStatus.SKIPPED,
         TaskStatus.CANCELLED,
     }
 )
-# A task in one of these did not succeed and will not run again unless a person retries.
-UNSUCCESSFUL_TASK_STATUSES = TERMINAL_TASK_STATUSES - {TaskStatus.SUCCEEDED}
+# A task in one of these did not succeed and will not run again unless a person
+# retries. (Skipped is no failure: nothing to retry, and it fails no run.)
+UNSUCCESSFUL_TASK_STATUSES = TERMINAL_TASK_STATUSES - {
+    TaskStatus.SUCCEEDED,
+    TaskStatus.SKIPPED,
+}
 TERMINAL_RUN_STATUSES = frozenset(
     {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 )
@@ -87,7 +95,7 @@ BUSY_TASK_STATUSES = frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLING})
 
 _T = TaskStatus
 TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    _T.PENDING: frozenset({_T.QUEUED, _T.UPSTREAM_FAILED, _T.CANCELLED}),
+    _T.PENDING: frozenset({_T.QUEUED, _T.UPSTREAM_FAILED, _T.SKIPPED, _T.CANCELLED}),
     _T.QUEUED: frozenset({_T.RUNNING, _T.UPSTREAM_FAILED, _T.CANCELLED}),
     _T.RUNNING: frozenset(
         {_T.SUCCEEDED, _T.FAILED, _T.ERROR, _T.RETRYING, _T.CANCELLING, _T.CANCELLED}
@@ -100,6 +108,7 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _T.FAILED: frozenset({_T.PENDING}),
     _T.ERROR: frozenset({_T.PENDING}),
     _T.UPSTREAM_FAILED: frozenset({_T.PENDING}),
+    _T.SKIPPED: frozenset({_T.PENDING}),
     _T.CANCELLED: frozenset({_T.PENDING}),
 }
 

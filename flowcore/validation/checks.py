@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeGuard
 
+from flowcore.conditions import ExpressionError, depended_tasks, parse_depends
 from flowcore.dag import find_cycles
 from flowcore.spec_base import (
     MAX_BACKOFF_FACTOR,
@@ -105,6 +106,22 @@ def _declared_outputs(
     return declared
 
 
+def _dependencies_of(task: object) -> object:
+    """A task's `dependencies`; or, for a task with `depends` instead, the
+    tasks its expression names (in order, once each)."""
+    if not isinstance(task, Mapping):
+        return None
+    dependencies = task.get("dependencies")
+    depends = task.get("depends")
+    if dependencies is None and isinstance(depends, str):
+        try:
+            node = parse_depends(depends)
+        except ExpressionError:
+            return None  # reported where depends is checked
+        return list(dict.fromkeys(item.task for item in depended_tasks(node)))
+    return dependencies
+
+
 def _upstreams(
     tasks: Sequence[Any], index: Mapping[str, int]
 ) -> dict[str, frozenset[str]]:
@@ -112,9 +129,7 @@ def _upstreams(
     upstream of each other; the cycle itself is reported elsewhere)."""
     direct: dict[str, list[str]] = {}
     for name, i in index.items():
-        dependencies = (
-            tasks[i].get("dependencies") if isinstance(tasks[i], Mapping) else None
-        )
+        dependencies = _dependencies_of(tasks[i])
         direct[name] = [
             d
             for d in (dependencies if _is_list(dependencies) else ())
@@ -156,7 +171,7 @@ def _cycles(
     entries: dict[tuple[str, str], tuple[int, int]] = {}  # edge -> its entry
     for i, task in enumerate(tasks):
         own = _name_of(task)
-        dependencies = task.get("dependencies") if isinstance(task, Mapping) else None
+        dependencies = _dependencies_of(task)
         if own is None or index[own] != i or not _is_list(dependencies):
             continue
         for j, dependency in enumerate(dependencies):

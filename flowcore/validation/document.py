@@ -34,6 +34,7 @@ from flowcore.validation.checks import (
     _name_of,
 )
 from flowcore.validation.data import DataChecks
+from flowcore.validation.flow import FlowChecks
 from flowcore.validation.pod import PodChecks, _volumes_of
 
 
@@ -56,7 +57,7 @@ def _shares_containers(document: object) -> bool:
     return False
 
 
-class Validator(DataChecks, PodChecks):
+class Validator(FlowChecks, DataChecks, PodChecks):
     """The whole document: where validation starts."""
 
     def document(self, document: object) -> None:
@@ -241,11 +242,16 @@ class Validator(DataChecks, PodChecks):
             "securityContext": self.security_context,
             "outputs": self.outputs,
             "inputs": self.inputs,
+            "when": self.when,
+            "depends": partial(self.depends, index=index, own=_name_of(value)),
+            "triggerRule": self.trigger_rule,
+            "continueOn": self.continue_on,
         }
         own = _name_of(value)
         self.current_task = own if own in self.task_index else None
         try:
             task = self.fields(value, path, checks, required=("name",))
+            self.flow_rules(task, path)
         finally:
             self.current_task = None
         if task is not None and task.get("image") is None and not self.default_image:

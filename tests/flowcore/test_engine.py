@@ -545,3 +545,220 @@ def test_the_engine_never_starts_tasks_beyond_the_project_quota(
         sim.run_to_end(list(outcomes))
         assert sim.violations == []
         assert sim.run_status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+
+# --- control flow: trigger rules, conditions, depends, continueOn ------------------
+
+RULES = [
+    "allSucceeded",
+    "allDone",
+    "anyFailed",
+    "anySucceeded",
+    "noneFailed",
+    "allFailed",
+]
+
+
+@st.composite
+def random_flow_runs(
+    draw: st.DrawFn,
+) -> tuple[WorkflowSpec, list[AttemptStatus], dict[str, str]]:
+    """Random DAGs whose tasks have random trigger rules, `when` conditions on
+    random upstream results, and forgiving (continueOn) tasks."""
+    spec, outcomes = draw(random_runs())
+    tasks = []
+    values: dict[str, str] = {}
+    for task in spec.tasks:
+        rule = draw(st.sampled_from(RULES)) if task.dependencies else RULES[0]
+        when = None
+        if task.dependencies and draw(st.booleans()):
+            upstream = draw(st.sampled_from(task.dependencies))
+            when = f"{{{{tasks.{upstream}.outputs.result}}}} == yes"
+        forgive = draw(
+            st.sampled_from(
+                [frozenset(), frozenset({"Failed"}), frozenset({"Failed", "Error"})]
+            )
+        )
+        values[f"tasks.{task.name}.outputs.result"] = draw(
+            st.sampled_from(["yes", "no"])
+        )
+        tasks.append(replace(task, trigger_rule=rule, when=when, continue_on=forgive))
+    return replace(spec, tasks=tuple(tasks)), outcomes, values
+
+
+def _simulate(spec, outcomes, values, incremental=False):
+    sim = Simulation(Blueprint.of(spec), incremental=incremental, values=values)
+    sim.run_to_end(list(outcomes))
+    return sim
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_flow_runs())
+def test_no_task_starts_before_its_rule_allows_and_the_run_ends_as_its_tasks_say(
+    case,
+) -> None:
+    spec, outcomes, values = case
+    sim = _simulate(spec, outcomes, values)
+    # The simulation checks every start against the rules read plainly.
+    assert sim.violations == []
+    statuses = {n: s.status for n, s in sim.tasks.items()}
+    assert all(status in TERMINAL_TASK_STATUSES for status in statuses.values())
+    failed = [
+        n
+        for n, status in statuses.items()
+        if status in UNSUCCESSFUL_TASK_STATUSES
+        and status.value not in spec.task(n).continue_on
+    ]
+    assert sim.run_status is (RunStatus.FAILED if failed else RunStatus.SUCCEEDED)
+    for task in spec.tasks:
+        status = statuses[task.name]
+        if task.when and status is TaskStatus.SUCCEEDED:
+            # It ran: its condition held.
+            upstream = task.when.split(".")[1]
+            assert values[f"tasks.{upstream}.outputs.result"] == "yes"
+        if status is TaskStatus.UPSTREAM_FAILED and task.trigger_rule in (
+            "allSucceeded",
+            "noneFailed",
+            "anySucceeded",
+        ):
+            assert any(
+                statuses[u] in UNSUCCESSFUL_TASK_STATUSES for u in task.dependencies
+            )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_flow_runs())
+def test_incremental_plans_equal_full_plans_with_control_flow(case) -> None:
+    spec, outcomes, values = case
+    full = _simulate(spec, outcomes, values)
+    partial = _simulate(spec, outcomes, values, incremental=True)
+    assert partial.violations == []
+    assert partial.started == full.started
+    assert partial.tasks == full.tasks
+    assert partial.run_status is full.run_status
+
+
+def _run(deps, outcomes=(), values=None, **changes):
+    spec = make_spec(deps)
+    tasks = tuple(replace(task, **changes.get(task.name, {})) for task in spec.tasks)
+    sim = Simulation(Blueprint.of(replace(spec, tasks=tasks)), values=values or {})
+    sim.run_to_end(list(outcomes))
+    assert sim.violations == []
+    return sim
+
+
+def _statuses(sim):
+    return {n: s.status.value for n, s in sim.tasks.items()}
+
+
+def test_a_false_condition_skips_the_task_and_its_plain_dependants_but_not_a_join():
+    sim = _run(
+        {
+            "flip": [],
+            "heads": ["flip"],
+            "tails": ["flip"],
+            "after": ["heads"],
+            "join": ["heads", "tails"],
+        },
+        values={"tasks.flip.outputs.result": "tails"},
+        heads={"when": "{{tasks.flip.outputs.result}} == heads"},
+        tails={"when": "{{tasks.flip.outputs.result}} == tails"},
+        join={"trigger_rule": "noneFailed"},
+    )
+    assert _statuses(sim) == {
+        "flip": "Succeeded",
+        "heads": "Skipped",
+        "tails": "Succeeded",
+        "after": "Skipped",
+        "join": "Succeeded",
+    }
+    assert sim.run_status is RunStatus.SUCCEEDED
+
+
+def test_the_skip_message_shows_the_condition_with_its_values():
+    blueprint = Blueprint.of(
+        replace(
+            make_spec({"t": [], "d": ["t"]}),
+            tasks=(
+                TaskSpec(name="t", image="i"),
+                TaskSpec(
+                    name="d",
+                    image="i",
+                    dependencies=("t",),
+                    when="{{tasks.t.outputs.result}} == ok",
+                ),
+            ),
+        )
+    )
+    state = RunState(
+        RunStatus.RUNNING,
+        T0,
+        {"t": TaskState(TaskStatus.SUCCEEDED), "d": TaskState(TaskStatus.PENDING)},
+        {TaskStatus.SUCCEEDED: 1, TaskStatus.PENDING: 1},
+        values={"tasks.t.outputs.result": "broken"},
+    )
+    [skip, _finish] = engine.plan(blueprint, state, T0).actions
+    assert skip == engine.SkipTask(
+        "d",
+        "Condition",
+        "when '{{tasks.t.outputs.result}} == ok' is false (broken == ok)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "upstreams", "expected"),
+    [
+        (
+            "allSucceeded",
+            [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED],
+            "UpstreamFailed",
+        ),
+        ("allDone", [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED], "Succeeded"),
+        ("anyFailed", [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED], "Succeeded"),
+        ("anyFailed", [AttemptStatus.SUCCEEDED, AttemptStatus.SUCCEEDED], "Skipped"),
+        ("anySucceeded", [AttemptStatus.FAILED, AttemptStatus.SUCCEEDED], "Succeeded"),
+        (
+            "anySucceeded",
+            [AttemptStatus.FAILED, AttemptStatus.FAILED],
+            "UpstreamFailed",
+        ),
+        (
+            "noneFailed",
+            [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED],
+            "UpstreamFailed",
+        ),
+        ("allFailed", [AttemptStatus.FAILED, AttemptStatus.ERROR], "Succeeded"),
+        ("allFailed", [AttemptStatus.FAILED, AttemptStatus.SUCCEEDED], "Skipped"),
+    ],
+)
+def test_each_trigger_rule_decides_as_documented(rule, upstreams, expected):
+    sim = _run(
+        {"a": [], "b": [], "handler": ["a", "b"]},
+        outcomes=upstreams,
+        handler={"trigger_rule": rule},
+    )
+    assert sim.tasks["handler"].status.value == expected
+
+
+def test_a_forgiven_failure_neither_fails_the_run_nor_its_dependants():
+    sim = _run(
+        {"flaky": [], "next": ["flaky"]},
+        outcomes=[AttemptStatus.FAILED],
+        flaky={"continue_on": frozenset({"Failed"})},
+    )
+    assert _statuses(sim) == {"flaky": "Failed", "next": "Succeeded"}
+    assert sim.run_status is RunStatus.SUCCEEDED
+
+
+def test_depends_runs_on_the_results_it_names():
+    sim = _run(
+        {"a": [], "b": [], "report": ["a", "b"]},
+        outcomes=[AttemptStatus.SUCCEEDED, AttemptStatus.FAILED],
+        report={"depends": "a.Succeeded && b.Failed"},
+    )
+    assert sim.tasks["report"].status is TaskStatus.SUCCEEDED
+    sim = _run(
+        {"a": [], "b": [], "report": ["a", "b"]},
+        report={"depends": "a.Succeeded && b.Failed"},
+    )
+    assert sim.tasks["report"].status is TaskStatus.SKIPPED

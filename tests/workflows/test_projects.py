@@ -373,6 +373,7 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
         Role.ADMIN
     )
     assert set(project.workflows.values_list("name", flat=True)) == {
+        "coin-flip",
         "csv-line-count",
         "etl-values",
         "fan-out",
@@ -382,7 +383,7 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 5
+    assert Workflow.objects.count() == 6
 
 
 @pytest.mark.django_db(transaction=True)

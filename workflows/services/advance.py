@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from flowcore import engine
+from flowcore.conditions import references
 from flowcore.engine import Blueprint, Plan, RunState, TaskState
 from flowcore.spec import SpecError, render_task
 from flowcore.states import (
@@ -26,14 +27,14 @@ from flowcore.states import (
     TaskStatus,
 )
 from workflows.blueprints import blueprint_of, version_identity
-from workflows.models import Attempt, RunEvent, TaskRun
+from workflows.models import Attempt, Run, RunEvent, TaskRun
 from workflows.services import outputs, quotas, rows
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 
 # Bounds the queued tasks loaded per plan when a run has no parallelism limit.
 _QUEUE_WINDOW = 1000
-_MAX_FOLLOW_UPS = 3
+_MAX_FOLLOW_UPS = 5
 _ATTEMPT_INSERT_FIELDS = (
     "task_run",
     "number",
@@ -112,6 +113,10 @@ def advance_locked(
             state, rows = _load_state(txn, blueprint, None)
             plan = engine.plan(blueprint, state, txn.now)
         follow_up = _apply(txn, blueprint, plan, result, rows, backend=backend)
+        for name in plan.unsettled:
+            # Settled without running (Skipped, UpstreamFailed): its dependants
+            # decide now, not at the next sweep.
+            follow_up.setdefault(name, TaskStatus.SKIPPED)
         if not follow_up or run.status in TERMINAL_RUN_STATUSES:
             break
         pending = follow_up
@@ -144,7 +149,7 @@ def _load_state(
         }
         examine = None
     else:
-        names = engine.tasks_to_load(blueprint.graph, changed)
+        names = engine.tasks_to_load(blueprint.graph, changed, blueprint.cascading)
         if counts.get(TaskStatus.RETRYING):
             names.update(rows.due_retries(run.pk, txn.now))
         examine = frozenset(names)
@@ -167,12 +172,53 @@ def _load_state(
         counts=counts,
         examine=examine,
         queued=queued,
+        parameters=run.parameters,
+        values=_condition_values(run, blueprint, loaded, examine),
+        forgiven=_forgiven(run, blueprint, counts),
         # Only a run in a project with a quota pays for the usage query.
         capacity=quotas.capacity(run.quota_project_id)
         if run.quota_project_id is not None and queued_any(counts, queued)
         else None,
     )
     return state, loaded_rows
+
+
+def _condition_values(
+    run: Run,
+    blueprint: Blueprint,
+    loaded: Mapping[str, TaskState],
+    examine: frozenset[str] | None,
+) -> dict[str, str]:
+    """The upstream outputs the `when` of the Pending tasks examined read: one
+    query, and none when no such task is examined."""
+    if not blueprint.conditions:
+        return {}
+    names = loaded.keys() if examine is None else examine
+    tasks: set[str] = set()
+    for name in names:
+        condition = blueprint.conditions.get(name)
+        if condition is not None and loaded[name].status is TaskStatus.PENDING:
+            tasks.update(
+                ref.reference.name
+                for ref in references(condition)
+                if ref.reference.root == "tasks"
+            )
+    return outputs.upstream_outputs(run, tasks).values if tasks else {}
+
+
+def _forgiven(run: Run, blueprint: Blueprint, counts: Mapping[TaskStatus, int]) -> int:
+    """How many failed tasks their continueOn forgives (a query only when the
+    spec forgives any and something failed)."""
+    if not blueprint.forgiving or not (
+        counts.get(TaskStatus.FAILED) or counts.get(TaskStatus.ERROR)
+    ):
+        return 0
+    failed = TaskRun.objects.filter(
+        run_id=run.pk,
+        name__in=list(blueprint.forgiving),
+        status__in=[TaskStatus.FAILED, TaskStatus.ERROR],
+    ).values_list("name", "status")
+    return sum(1 for name, status in failed if status in blueprint.forgiving[name])
 
 
 def _apply(
@@ -213,12 +259,20 @@ def _apply(
                     follow_up[name] = moved
             case engine.WaitForQuota(task=name, reason=message):
                 _wait_for_quota(txn, task_rows[name], message)
-            case engine.SkipTask(task=name, upstream=upstream):
+            case engine.FailUpstream(task=name, upstream=upstream):
                 txn.set_task_status(
                     task_rows[name],
                     TaskStatus.UPSTREAM_FAILED,
                     reason="UpstreamFailed",
                     message=f"upstream task {upstream} did not succeed",
+                    defer=True,
+                )
+            case engine.SkipTask(task=name, reason=reason, message=message):
+                txn.set_task_status(
+                    task_rows[name],
+                    TaskStatus.SKIPPED,
+                    reason=reason,
+                    message=message,
                     defer=True,
                 )
             case engine.TimeOutTask(task=name, message=message):

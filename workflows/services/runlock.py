@@ -134,6 +134,7 @@ class RunTransaction:
             TaskStatus.FAILED,
             TaskStatus.ERROR,
             TaskStatus.UPSTREAM_FAILED,
+            TaskStatus.SKIPPED,
             TaskStatus.CANCELLED,
         ):
             fields.setdefault("finished_at", self.now)

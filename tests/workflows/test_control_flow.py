@@ -1,0 +1,104 @@
+"""Control flow for real: conditions, trigger rules, depends and continueOn
+through the services and the local backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import shell_task, workflow_document
+from tests.workflows.test_outputs import example, quiet_backend, run_to_end  # noqa: F401
+from workflows.models import TaskRun
+from workflows.services.submit import create_workflow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def statuses(run: Any) -> dict[str, tuple[str, str]]:
+    return {
+        name: (status, message)
+        for name, status, message in TaskRun.objects.filter(run=run).values_list(
+            "name", "status", "message"
+        )
+    }
+
+
+def test_the_coin_flip_runs_one_side_and_skips_the_other_saying_why(project, user, api):
+    workflow = create_workflow(example("coin-flip"), author=user, project=project)
+    run = run_to_end(workflow, user)
+    assert run.status == "Succeeded"
+    tasks = statuses(run)
+    side = "heads" if tasks["heads"][0] == "Succeeded" else "tails"
+    other = "tails" if side == "heads" else "heads"
+    assert tasks[side][0] == "Succeeded"
+    assert tasks[other] == (
+        "Skipped",
+        f"when '{{{{tasks.flip.outputs.result}}}} == {other}' is false "
+        f"({side} == {other})",
+    )
+    assert tasks["report"][0] == "Succeeded"
+    body = api.get(f"/api/runs/{run.pk}/").json()
+    shown = {t["name"]: (t["status"], t["reason"]) for t in body["tasks"]}
+    assert shown[other] == ("Skipped", "Condition")
+
+
+def test_failure_handlers_run_when_their_rules_say(project, user):
+    doc = workflow_document(
+        "handlers",
+        [
+            shell_task("load", "exit 3"),
+            shell_task("cleanup", dependencies=["load"], triggerRule="anyFailed"),
+            shell_task("celebrate", dependencies=["load"], triggerRule="allSucceeded"),
+            shell_task("report", depends="load.Failed && cleanup"),
+        ],
+    )
+    run = run_to_end(create_workflow(doc, author=user, project=project), user)
+    assert {n: s for n, (s, _) in statuses(run).items()} == {
+        "load": "Failed",
+        "cleanup": "Succeeded",
+        "celebrate": "UpstreamFailed",
+        "report": "Succeeded",
+    }
+    assert run.status == "Failed"  # load failed, handled or not
+
+
+def test_continue_on_forgives_a_failure_for_its_dependants_and_the_run(project, user):
+    doc = workflow_document(
+        "forgiving",
+        [
+            shell_task("optional", "exit 3", continueOn={"failed": True}),
+            shell_task("next", dependencies=["optional"]),
+        ],
+    )
+    run = run_to_end(create_workflow(doc, author=user, project=project), user)
+    assert {n: s for n, (s, _) in statuses(run).items()} == {
+        "optional": "Failed",
+        "next": "Succeeded",
+    }
+    assert run.status == "Succeeded"
+
+
+def test_a_condition_on_a_missing_output_skips_and_names_it(project, user):
+    doc = workflow_document(
+        "unresolved",
+        [
+            shell_task("a", "echo x", when="{{params.go}} == yes"),
+            shell_task(
+                "b",
+                "echo y",
+                dependencies=["a"],
+                triggerRule="allDone",
+                when="{{tasks.a.outputs.result}} == x",
+            ),
+        ],
+        parameters=[{"name": "go", "default": "no"}],
+    )
+    run = run_to_end(create_workflow(doc, author=user, project=project), user)
+    tasks = statuses(run)
+    assert tasks["a"][0] == "Skipped"
+    assert tasks["b"] == (
+        "Skipped",
+        "when '{{tasks.a.outputs.result}} == x': "
+        "{{tasks.a.outputs.result}} has no value",
+    )
