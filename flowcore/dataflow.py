@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from flowcore.conditions import parse_condition, references
 from flowcore.spec import TaskSpec, WorkflowSpec
 from flowcore.templates import ARTIFACTS, RESULT, Reference, find_references
 
@@ -62,6 +63,13 @@ def _task_reads(task: TaskSpec) -> Iterable[Reference]:
     if task.image is not None:
         texts.append(task.image)
     texts.extend(env.value for env in task.env if env.value is not None)
+    # A condition's and withParam's references are values read the same way.
+    if task.fan_out is not None and task.fan_out.param is not None:
+        texts.append(task.fan_out.param)
     yield from _references(texts)
+    if task.when is not None:
+        for ref in references(parse_condition(task.when)):
+            if ref.reference.root == "tasks":
+                yield ref.reference
     for artifact in task.input_artifacts:
         yield Reference("tasks", artifact.task, ARTIFACTS, artifact.artifact)

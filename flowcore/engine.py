@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from flowcore.conditions import (
     Node,
@@ -24,6 +25,15 @@ from flowcore.conditions import (
 )
 from flowcore.dag import Graph
 from flowcore.dataflow import DataFlow
+from flowcore.fanout import (
+    DEFAULT_MAX_ITEMS,
+    FanOut,
+    ItemsError,
+    instance_name,
+    items_from_value,
+    split_instance,
+    static_items,
+)
 from flowcore.spec import TaskSpec, WorkflowSpec
 from flowcore.spec_base import MAX_TIMEOUT, TRIGGER_RULES, quantity_value
 from flowcore.states import (
@@ -34,7 +44,7 @@ from flowcore.states import (
     RunStatus,
     TaskStatus,
 )
-from flowcore.templates import Reference
+from flowcore.templates import TEMPLATE, Reference, parse_reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,11 @@ class TaskState:
     attempts: int = 0  # attempts started so far
     started_at: datetime | None = None  # of the live attempt, for its timeout
     retry_at: datetime | None = None  # while Retrying: when the next attempt may start
+    # A fan-out task once expanded: its instances, how many are done, and
+    # how many of those did not succeed (kept by the services).
+    fan_out: int | None = None
+    fan_done: int = 0
+    fan_failed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +98,9 @@ class RunState:
     values: Mapping[str, str] = field(default_factory=dict)
     # Failed or Errored tasks whose continueOn forgives it: no run failure.
     forgiven: int = 0
+    # Running instances of the fan-outs that limit theirs (parallelism).
+    group_running: Mapping[str, int] = field(default_factory=dict)
+    max_fan_out: int = DEFAULT_MAX_ITEMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +146,26 @@ class SkipTask:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpandTask:
+    """A fan-out task's upstreams allow it: one instance per item (its
+    instances, `task[0]`..., are Queued, and some start in this plan)."""
+
+    task: str
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FinishTask:
+    """A task ends without an attempt: a fan-out when its instances are done
+    (or it had no items), or one whose items could not be read (Error)."""
+
+    task: str
+    status: TaskStatus
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TimeOutTask:
     task: str
     message: str
@@ -152,6 +190,8 @@ Action = (
     | WaitForQuota
     | FailUpstream
     | SkipTask
+    | ExpandTask
+    | FinishTask
     | TimeOutTask
     | CancelTask
     | FinishRun
@@ -240,7 +280,13 @@ def tasks_to_load(
     trigger rule may skip it, and a skip settles that child's downstream).
     """
     examine = set(changed)
-    for name, status in changed.items():
+    for changed_name, status in changed.items():
+        name, index = split_instance(changed_name)
+        if index is not None:
+            # An instance: its fan-out may now be done (a plan settles it and
+            # asks for its downstream then, see Plan.unsettled).
+            examine.add(name)
+            continue
         if (
             status in UNSUCCESSFUL_TASK_STATUSES
             or status is TaskStatus.SKIPPED
@@ -270,6 +316,25 @@ class Blueprint:
     cascading: frozenset[str]
     # Tasks whose failures do not fail the run: {name: forgiven statuses}.
     forgiving: Mapping[str, frozenset[str]]
+    fan_outs: Mapping[str, FanOut]
+
+    def spec_of(self, name: str) -> TaskSpec:
+        """The spec of a task, or of the fan-out an instance belongs to."""
+        return self.tasks[split_instance(name)[0]]
+
+    def needed(self, names: Iterable[str]) -> set[str]:
+        """`names` and what deciding them reads: their direct upstreams, and
+        each instance's fan-out."""
+        tasks = set()
+        result = set()
+        for name in names:
+            group, index = split_instance(name)
+            result.add(name)
+            tasks.add(group)
+            if index is not None:
+                result.add(group)
+        result |= self.graph.with_upstreams(tasks)
+        return result
 
     @classmethod
     def of(cls, spec: WorkflowSpec) -> Blueprint:
@@ -290,6 +355,7 @@ class Blueprint:
             upstream for name in special for upstream in graph.upstream[name]
         )
         plain = frozenset(tasks) - special
+        fan_outs = {t.name: t.fan_out for t in spec.tasks if t.fan_out is not None}
         return cls(
             spec,
             graph,
@@ -300,6 +366,7 @@ class Blueprint:
             plain,
             cascading,
             forgiving,
+            fan_outs,
         )
 
 
@@ -359,10 +426,13 @@ class _Planner:
                 newly_queued.append(name)
             elif status is TaskStatus.RUNNING:
                 self._check_timeout(name, state)
+            elif status is TaskStatus.EXPANDED:
+                self._settle_fan_out(name, state)
         failed = self._has_failure()
         rescan = False
         if failed and self.spec.fail_fast:
             rescan = run.examine is not None
+            cancelled = []
             for name in examine:
                 if self.status[name] in (
                     TaskStatus.PENDING,
@@ -374,12 +444,15 @@ class _Planner:
                         TaskStatus.CANCELLED,
                         CancelTask(name, "failFast: another task failed"),
                     )
-        else:
+                    cancelled.append(name)
+            self._settle_after_cancel(cancelled)
+        unsettled = self._unsettled()
+        if not (failed and self.spec.fail_fast) and not unsettled:
+            # With tasks unsettled, the follow-up plan (their dependants seen)
+            # starts what is queued: in the order a full plan would.
             self._start_queued(newly_queued)
         self._maybe_finish()
-        return Plan(
-            self.actions, rescan=rescan, wake_at=wake_at, unsettled=self._unsettled()
-        )
+        return Plan(self.actions, rescan=rescan, wake_at=wake_at, unsettled=unsettled)
 
     def _unsettled(self) -> frozenset[str]:
         examined = self.run.examine
@@ -389,7 +462,7 @@ class _Planner:
         return frozenset(
             action.task
             for action in self.actions
-            if isinstance(action, FailUpstream | SkipTask)
+            if isinstance(action, FailUpstream | SkipTask | FinishTask)
             and not examined.issuperset(downstream[action.task])
         )
 
@@ -397,9 +470,13 @@ class _Planner:
         names: Iterable[str] = (
             self.run.tasks if self.run.examine is None else self.run.examine
         )
-        position = self.graph.position
-        # Topological order lets a skip cascade through the DAG in one pass.
-        return sorted(names, key=position.__getitem__)
+        # Topological order lets a skip cascade through the DAG in one pass;
+        # a fan-out comes before its instances.
+        return sorted(names, key=self._order)
+
+    def _order(self, name: str) -> tuple[int, int]:
+        group, index = split_instance(name)
+        return self.graph.position[group], -1 if index is None else index
 
     def _deadline_passed(self) -> bool:
         timeout, started = self.spec.timeout, self.run.started_at
@@ -410,6 +487,13 @@ class _Planner:
         )
 
     def _settle_pending(self, name: str, newly_queued: list[str]) -> None:
+        group, index = split_instance(name)
+        if index is not None:
+            # An instance (retried): it may start while its fan-out runs.
+            if self.status.get(group) is TaskStatus.EXPANDED:
+                self._move(name, TaskStatus.QUEUED, QueueTask(name))
+                newly_queued.append(name)
+            return
         if name in self.blueprint.plain:
             verdict = self._judge(self.graph.upstream[name])
         else:
@@ -430,8 +514,92 @@ class _Planner:
             if skipped is not None:
                 self._move(name, TaskStatus.SKIPPED, skipped)
                 return
+        fan_out = self.blueprint.fan_outs.get(name)
+        if fan_out is not None:
+            self._expand(name, fan_out, newly_queued)
+            return
         self._move(name, TaskStatus.QUEUED, QueueTask(name))
         newly_queued.append(name)
+
+    def _expand(self, name: str, fan_out: FanOut, newly_queued: list[str]) -> None:
+        items = static_items(fan_out)
+        if items is None:
+            value = self._resolve_text(fan_out.param or "")
+            try:
+                if value is None:
+                    raise ItemsError(f"withParam: {fan_out.param} has no value")
+                items = items_from_value(value, self.run.max_fan_out)
+            except ItemsError as error:
+                self._move(
+                    name,
+                    TaskStatus.ERROR,
+                    FinishTask(name, TaskStatus.ERROR, "BadItems", str(error)),
+                )
+                return
+        if not items:
+            self._move(
+                name,
+                TaskStatus.SUCCEEDED,
+                FinishTask(name, TaskStatus.SUCCEEDED, "NoItems", "no items"),
+            )
+            return
+        self._move(name, TaskStatus.EXPANDED, ExpandTask(name, tuple(items)))
+        for index in range(len(items)):
+            instance = instance_name(name, index)
+            self.status[instance] = TaskStatus.QUEUED
+            self.counts[TaskStatus.QUEUED] += 1
+            newly_queued.append(instance)
+
+    def _settle_after_cancel(self, cancelled: list[str]) -> None:
+        """Settle the fan-outs whose last unfinished instances this plan
+        cancelled (the services count those only as they apply the plan)."""
+        newly_done: Counter[str] = Counter()
+        for name in cancelled:
+            group, index = split_instance(name)
+            if index is not None:
+                newly_done[group] += 1
+        for group, count in newly_done.items():
+            state = self.run.tasks.get(group)
+            if state is None or self.status.get(group) is not TaskStatus.EXPANDED:
+                continue
+            self._settle_fan_out(
+                group,
+                replace(
+                    state,
+                    fan_done=state.fan_done + count,
+                    fan_failed=state.fan_failed + count,
+                ),
+            )
+
+    def _settle_fan_out(self, name: str, state: TaskState) -> None:
+        """A fan-out whose instances are all done ends: Failed when one did
+        not succeed."""
+        if state.fan_out is None or state.fan_done < state.fan_out:
+            return
+        if state.fan_failed:
+            message = f"{state.fan_failed} of {state.fan_out} instances did not succeed"
+            self._move(
+                name,
+                TaskStatus.FAILED,
+                FinishTask(name, TaskStatus.FAILED, "InstancesFailed", message),
+            )
+        else:
+            message = f"all {state.fan_out} instances succeeded"
+            self._move(
+                name,
+                TaskStatus.SUCCEEDED,
+                FinishTask(name, TaskStatus.SUCCEEDED, "", message),
+            )
+
+    def _resolve_text(self, text: str) -> str | None:
+        """The value of a lone reference (withParam) from what the plan has."""
+        match = TEMPLATE.fullmatch(text.strip())
+        if match is None:
+            return None
+        reference = parse_reference(match.group(1))
+        if reference.root == "params":
+            return self.run.parameters.get(reference.name)
+        return self.run.values.get(reference.key)
 
     def _judge(self, upstreams: tuple[str, ...]) -> _Verdict:
         """The default rule (allSucceeded) over plain upstreams: an upstream
@@ -577,11 +745,11 @@ class _Planner:
             return
         candidates = dict.fromkeys(self.run.queued)
         candidates.update(dict.fromkeys(newly_queued))
-        position = self.graph.position
         ordered = sorted(
             (name for name in candidates if self.status.get(name) is TaskStatus.QUEUED),
-            key=lambda name: (-self.spec_task(name).priority, position[name]),
+            key=lambda name: (-self.spec_task(name).priority, *self._order(name)),
         )
+        ordered = self._within_fan_out_limits(ordered)
         if free is not None:
             ordered = ordered[:free]
         quota = None if self.run.capacity is None else _Quota(self.run.capacity)
@@ -601,6 +769,27 @@ class _Planner:
                 quota.take(requests)
             attempts = self.run.tasks[name].attempts if name in self.run.tasks else 0
             self._move(name, TaskStatus.RUNNING, StartTask(name, attempts + 1))
+
+    def _within_fan_out_limits(self, ordered: list[str]) -> list[str]:
+        """`ordered` without the instances past their fan-out's parallelism."""
+        limited = {
+            group: fan_out.parallelism
+            for group, fan_out in self.blueprint.fan_outs.items()
+            if fan_out.parallelism is not None
+        }
+        if not limited:
+            return ordered
+        running = dict(self.run.group_running)
+        kept = []
+        for name in ordered:
+            group, index = split_instance(name)
+            limit = limited.get(group) if index is not None else None
+            if limit is not None:
+                if running.get(group, 0) >= limit:
+                    continue
+                running[group] = running.get(group, 0) + 1
+            kept.append(name)
+        return kept
 
     def _cancel_all(self, examine: list[str], reason: str) -> Plan:
         for name in examine:
@@ -658,7 +847,7 @@ class _Planner:
         return self.blueprint.graph
 
     def spec_task(self, name: str) -> TaskSpec:
-        return self.blueprint.tasks[name]
+        return self.blueprint.spec_of(name)
 
 
 def task_requests(task: TaskSpec) -> tuple[Decimal, Decimal]:

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from flowcore import engine
 from flowcore.engine import Blueprint, Capacity, RunState, TaskState
+from flowcore.fanout import instance_name, split_instance
 from flowcore.states import (
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
@@ -63,17 +64,42 @@ class Simulation:
         if old is not None:
             self.counts[old.status] -= 1
             del self.by_status[old.status][name]
+            self._count_instance(name, old.status, state.status)
         self.tasks[name] = state
         self.counts[state.status] += 1
         self.by_status[state.status][name] = None
 
+    def _count_instance(self, name: str, old: TaskStatus, new: TaskStatus) -> None:
+        """What the services keep on a fan-out's row as its instances end."""
+        group, index = split_instance(name)
+        if index is None:
+            return
+        done = (new in _TERMINAL) - (old in _TERMINAL)
+        failed = (new in _UNSUCCESSFUL) - (old in _UNSUCCESSFUL)
+        if done or failed:
+            counters = self.tasks[group]
+            self.tasks[group] = replace(
+                counters,
+                fan_done=counters.fan_done + done,
+                fan_failed=counters.fan_failed + failed,
+            )
+
+    def _order(self, name: str) -> tuple[int, int, int]:
+        group, index = split_instance(name)
+        priority = self.blueprint.tasks[group].priority
+        position = self.blueprint.graph.position[group]
+        return -priority, position, -1 if index is None else index
+
+    def group_running(self) -> dict[str, int]:
+        running: Counter[str] = Counter()
+        for name in self.by_status[TaskStatus.RUNNING]:
+            group, index = split_instance(name)
+            if index is not None:
+                running[group] += 1
+        return dict(running)
+
     def view(self) -> RunState:
-        position = self.blueprint.graph.position
-        specs = self.blueprint.tasks
-        queued = sorted(
-            self.by_status[TaskStatus.QUEUED],
-            key=lambda n: (-specs[n].priority, position[n]),
-        )
+        queued = sorted(self.by_status[TaskStatus.QUEUED], key=self._order)
         counts = +self.counts
         capacity = self.capacity()
         if not self.incremental or self.changed is None:
@@ -88,6 +114,7 @@ class Simulation:
                 parameters=self.parameters,
                 values=self.values,
                 forgiven=self.forgiven(),
+                group_running=self.group_running(),
             )
         names = engine.tasks_to_load(
             self.blueprint.graph, self.changed, self.blueprint.cascading
@@ -97,7 +124,7 @@ class Simulation:
             for n in self.by_status[TaskStatus.RETRYING]
             if (retry_at := self.tasks[n].retry_at) is not None and retry_at <= self.now
         )
-        needed = self.blueprint.graph.with_upstreams(names) | set(queued)
+        needed = self.blueprint.needed(names) | set(queued)
         return RunState(
             self.run_status,
             T0,
@@ -109,6 +136,7 @@ class Simulation:
             parameters=self.parameters,
             values=self.values,
             forgiven=self.forgiven(),
+            group_running=self.group_running(),
         )
 
     def forgiven(self) -> int:
@@ -122,7 +150,7 @@ class Simulation:
     def usage(self) -> tuple[int, Decimal, Decimal]:
         """(running tasks, CPU and memory they request)."""
         running = self.by_status[TaskStatus.RUNNING]
-        requests = [engine.task_requests(self.blueprint.tasks[n]) for n in running]
+        requests = [engine.task_requests(self.blueprint.spec_of(n)) for n in running]
         return (
             len(running),
             sum((cpu for cpu, _ in requests), Decimal(0)),
@@ -185,6 +213,19 @@ class Simulation:
                 self.started.append(name)
                 if self.changed is not None:
                     self.changed[name] = TaskStatus.RUNNING
+            case engine.ExpandTask(task=name, items=items):
+                self._put(
+                    name,
+                    TaskState(TaskStatus.EXPANDED, fan_out=len(items)),
+                )
+                if self.changed is not None:
+                    self.changed[name] = TaskStatus.EXPANDED
+                for index in range(len(items)):
+                    instance = instance_name(name, index)
+                    self._put(instance, TaskState(TaskStatus.QUEUED))
+                    self.round_start[instance] = 1
+            case engine.FinishTask(task=name, status=status):
+                self.set(name, status)
             case engine.FailUpstream(task=name):
                 self.set(name, TaskStatus.UPSTREAM_FAILED)
             case engine.SkipTask(task=name):
@@ -203,6 +244,10 @@ class Simulation:
         """Why `name` may not start now, by the rules of docs/spec.md read
         plainly (an oracle for the engine, written apart from it); "" when
         it may."""
+        group, index = split_instance(name)
+        if index is not None:
+            status = self.tasks[group].status
+            return "" if status is TaskStatus.EXPANDED else f"its fan-out is {status}"
         task = self.blueprint.tasks[name]
         upstreams = self.blueprint.graph.upstream[name]
         done = {
@@ -247,7 +292,7 @@ class Simulation:
     def finish(self, name: str, result: AttemptStatus) -> None:
         state = self.tasks[name]
         outcome = engine.after_attempt(
-            self.blueprint.tasks[name],
+            self.blueprint.spec_of(name),
             state.attempts - self.round_start[name] + 1,
             result,
             self.now,
@@ -284,6 +329,10 @@ class Simulation:
             running = self.by_status[TaskStatus.RUNNING]
             if parallelism is not None and len(running) > parallelism:
                 self.violations.append(f"{len(running)} running > {parallelism}")
+            for group, count in self.group_running().items():
+                limit = self.blueprint.fan_outs[group].parallelism
+                if limit is not None and count > limit:
+                    self.violations.append(f"{count} instances of {group} > {limit}")
             self._check_quota()
             if running:
                 self.finish(next(iter(running)), next(draws, AttemptStatus.SUCCEEDED))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flowcore.conditions import depended_tasks, parse_depends
+from flowcore.fanout import FanOut, Sequence_, item_field, item_text
 from flowcore.spec_base import (
     API_VERSION,
     DEFAULT_MAX_SPEC_BYTES,
@@ -229,6 +230,7 @@ class TaskSpec:
     depends: str | None = None  # over upstream results; sets `dependencies`
     trigger_rule: str = TRIGGER_RULES[0]
     continue_on: frozenset[str] = frozenset()  # "Failed", "Error": no run failure
+    fan_out: FanOut | None = None  # one instance per item (docs/spec.md, Fan-out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +363,21 @@ def _build_input_artifact(entry: Mapping[str, Any]) -> InputArtifact:
     )
 
 
+def _build_fan_out(task: Mapping[str, Any]) -> FanOut | None:
+    sequence = task.get("withSequence")
+    if "withItems" in task:
+        fan_out = FanOut(items=tuple(task["withItems"]))
+    elif "withParam" in task:
+        fan_out = FanOut(param=task["withParam"].strip())
+    elif sequence is not None:
+        start = sequence.get("start", 0)
+        end = sequence["end"] if "end" in sequence else start + sequence["count"] - 1
+        fan_out = FanOut(sequence=Sequence_(start, end, sequence.get("format")))
+    else:
+        return None
+    return replace(fan_out, parallelism=task.get("parallelism"))
+
+
 def _dependencies(task: Mapping[str, Any]) -> tuple[str, ...]:
     """Its `dependencies`, or the tasks its `depends` names (in order, once)."""
     if "depends" in task:
@@ -419,6 +436,7 @@ def _build_task(
             for key, status in (("failed", "Failed"), ("error", "Error"))
             if task.get("continueOn", {}).get(key)
         ),
+        fan_out=_build_fan_out(task),
         outputs=_build_outputs(task.get("outputs", {})),
         input_artifacts=tuple(
             _build_input_artifact(entry)
@@ -521,11 +539,15 @@ def render_parameters(
     return result
 
 
+_NO_ITEM = object()
+
+
 def render_task(
     task: TaskSpec,
     parameters: Mapping[str, str],
     outputs: Mapping[str, str] | None = None,
     secret_outputs: frozenset[str] = frozenset(),
+    item: Any = _NO_ITEM,
 ) -> TaskSpec:
     """The task with every {{params.x}} and {{tasks.X.outputs...}} in image,
     command, args and env replaced.
@@ -540,7 +562,15 @@ def render_task(
     missing: dict[str, Reference] = {}
 
     def resolve(reference: Reference) -> str | None:
-        if reference.root == "params":
+        if reference.root == "item":
+            if item is _NO_ITEM:
+                return None  # not an instance: left as written
+            value = (
+                item_field(item, reference.name.split("."))
+                if reference.name
+                else item_text(item)
+            )
+        elif reference.root == "params":
             value = parameters.get(reference.name)
         else:
             value = known.get(reference.key)
@@ -572,6 +602,11 @@ def render_task(
             [
                 FieldError(field_path("parameters", ref.name), "is required")
                 if ref.root == "params"
+                else FieldError(
+                    field_path("tasks", task.name),
+                    f"{ref}: the item has no such field",
+                )
+                if ref.root == "item"
                 else FieldError(
                     field_path("tasks", task.name),
                     f"{ref}: task {ref.name!r} has no such output (it did not "

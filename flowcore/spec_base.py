@@ -111,6 +111,9 @@ class Limits:
     # Tasks outside the document whose outputs its references may use: a debug
     # run's task alone reads what its upstreams left in the run it debugs.
     external_tasks: frozenset[str] = frozenset()
+    # The most instances one fan-out may have (withItems, withSequence here;
+    # withParam's list when the run expands it).
+    max_fan_out: int = 10_000
 
 
 # --- scalars -------------------------------------------------------------------

@@ -12,6 +12,8 @@ class TaskStatus(StrEnum):
     PENDING = "Pending"  # waiting for its dependencies
     QUEUED = "Queued"  # dependencies met, waiting for a slot (parallelism)
     RUNNING = "Running"  # an attempt is live in the backend
+    # A fan-out whose instances (task[0], task[1], ...) were made and run.
+    EXPANDED = "Expanded"
     RETRYING = "Retrying"  # the last attempt failed; the next waits for its backoff
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"  # the program failed (non-zero exit, timeout)
@@ -95,7 +97,19 @@ BUSY_TASK_STATUSES = frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLING})
 
 _T = TaskStatus
 TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    _T.PENDING: frozenset({_T.QUEUED, _T.UPSTREAM_FAILED, _T.SKIPPED, _T.CANCELLED}),
+    _T.PENDING: frozenset(
+        {
+            _T.QUEUED,
+            _T.UPSTREAM_FAILED,
+            _T.SKIPPED,
+            _T.CANCELLED,
+            # A fan-out: expanded, or done at once (no items; items unreadable).
+            _T.EXPANDED,
+            _T.SUCCEEDED,
+            _T.ERROR,
+        }
+    ),
+    _T.EXPANDED: frozenset({_T.SUCCEEDED, _T.FAILED, _T.CANCELLED}),
     _T.QUEUED: frozenset({_T.RUNNING, _T.UPSTREAM_FAILED, _T.CANCELLED}),
     _T.RUNNING: frozenset(
         {_T.SUCCEEDED, _T.FAILED, _T.ERROR, _T.RETRYING, _T.CANCELLING, _T.CANCELLED}
@@ -104,12 +118,13 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _T.CANCELLING: frozenset({_T.CANCELLED}),
     _T.RETRYING: frozenset({_T.QUEUED, _T.CANCELLED}),
     # Terminal states only move back to Pending, when a person asks for a retry.
-    _T.SUCCEEDED: frozenset({_T.PENDING}),
-    _T.FAILED: frozenset({_T.PENDING}),
+    # A retried fan-out goes back to Expanded: only its failed instances rerun.
+    _T.SUCCEEDED: frozenset({_T.PENDING, _T.EXPANDED}),
+    _T.FAILED: frozenset({_T.PENDING, _T.EXPANDED}),
     _T.ERROR: frozenset({_T.PENDING}),
     _T.UPSTREAM_FAILED: frozenset({_T.PENDING}),
     _T.SKIPPED: frozenset({_T.PENDING}),
-    _T.CANCELLED: frozenset({_T.PENDING}),
+    _T.CANCELLED: frozenset({_T.PENDING, _T.EXPANDED}),
 }
 
 _R = RunStatus

@@ -9,6 +9,7 @@ Go template inside a command, say) is text and left as it is.
     {{tasks.TASK.outputs.parameters.NAME}}
     {{tasks.TASK.outputs.artifacts.NAME}}   (in inputs.artifacts[].from and
                                              spec.outputs.artifacts[].from only)
+    {{item}}, {{item.FIELD}}                 (in a fan-out task: its instance's item)
 
 Pure: the standard library only.
 """
@@ -20,7 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 # A `{{ ... }}` whose first word is a root Flowdeck interprets.
-TEMPLATE = re.compile(r"\{\{\s*((?:params|tasks)\.[^{}\s]*|params|tasks)\s*\}\}")
+TEMPLATE = re.compile(
+    r"\{\{\s*((?:params|tasks|item)\.[^{}\s]*|params|tasks|item)\s*\}\}"
+)
 _NAME = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_]*")
 
 RESULT = "result"
@@ -45,6 +48,8 @@ class Reference:
         """The canonical text inside the braces: one key per distinct value."""
         if self.root == "params":
             return f"params.{self.name}"
+        if self.root == "item":
+            return f"item.{self.name}" if self.name else "item"
         if self.kind == RESULT:
             return f"tasks.{self.name}.outputs.result"
         return f"tasks.{self.name}.outputs.{self.kind}.{self.output}"
@@ -62,6 +67,10 @@ def parse_reference(expression: str) -> Reference:
     wrong with it."""
     parts = expression.split(".")
     root = parts[0]
+    if root == "item":
+        if any(not part for part in parts[1:]):
+            raise ReferenceError_("an item reference is {{item}} or {{item.FIELD}}")
+        return Reference("item", ".".join(parts[1:]))
     if root == "params":
         if len(parts) != 2 or not parts[1]:
             raise ReferenceError_("a parameter reference is {{params.NAME}}")

@@ -215,7 +215,7 @@ def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) ->
     server.start()
     status, after = server.request("GET", "/api/workflows/")
     assert status == 200
-    assert after["count"] == before["count"] == 6
+    assert after["count"] == before["count"] == 7
 
 
 def test_a_browser_watching_the_embedded_server_gets_every_event_live(

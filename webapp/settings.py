@@ -267,6 +267,8 @@ FLOWDECK_OUTPUT_RESULT_MAX_BYTES = env_int(
 FLOWDECK_OUTPUT_TASK_MAX_BYTES = env_int(
     "FLOWDECK_OUTPUT_TASK_MAX_BYTES", 1024 * 1024, minimum=1
 )
+# The most instances one fan-out may have (withItems, withParam, withSequence).
+FLOWDECK_MAX_FAN_OUT = env_int("FLOWDECK_MAX_FAN_OUT", 10_000, minimum=1)
 # Where output artifacts are kept: "filesystem" (DATA_DIR/artifacts) or "s3".
 FLOWDECK_ARTIFACT_STORE = env_choice(
     "FLOWDECK_ARTIFACT_STORE", "filesystem", ("filesystem", "s3")

@@ -41,6 +41,7 @@ def spec_limits() -> Limits:
         max_tasks=settings.FLOWDECK_MAX_TASKS,
         max_spec_bytes=settings.FLOWDECK_MAX_SPEC_BYTES,
         allow_privileged=settings.FLOWDECK_K8S_ALLOW_PRIVILEGED,
+        max_fan_out=settings.FLOWDECK_MAX_FAN_OUT,
     )
 
 

@@ -275,7 +275,9 @@ class Run(models.Model):
 
 class TaskRun(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tasks")
-    name = models.CharField(max_length=63)
+    # A task's name, or an instance's: `process[3]` (a task of at most 63
+    # characters and an index of up to 6 digits).
+    name = models.CharField(max_length=72)
     status = models.CharField(
         max_length=16, choices=_choices(TaskStatus), default=TaskStatus.PENDING
     )
@@ -294,15 +296,32 @@ class TaskRun(models.Model):
     # for its quota (see services.quotas).
     cpu_request_milli = models.BigIntegerField(default=0)
     memory_request_bytes = models.BigIntegerField(default=0)
+    # An instance of a fan-out (docs/spec.md, "Fan-out"): its task, the
+    # index and value of its item.
+    fan_group = models.CharField(max_length=63, blank=True)
+    fan_index = models.PositiveIntegerField(null=True, blank=True)
+    fan_item = models.JSONField(null=True, blank=True)
+    # A fan-out once expanded: its instances, how many are done and how many
+    # of those did not succeed (kept by RunTransaction.set_task_status).
+    fan_out = models.PositiveIntegerField(null=True, blank=True)
+    fan_done = models.PositiveIntegerField(default=0)
+    fan_failed = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["run", "position"]
+        ordering = ["run", "position", "fan_index"]
         constraints = [
             models.UniqueConstraint(fields=["run", "name"], name="unique_task_in_run")
         ]
         indexes = [
             models.Index(
-                fields=["run", "status", "-priority", "position"], name="task_queue"
+                fields=["run", "status", "-priority", "position", "fan_index"],
+                name="task_queue_fan",
+            ),
+            # A fan-out's instances, for their outputs and their counts.
+            models.Index(
+                fields=["run", "fan_group", "fan_index"],
+                name="fan_instances",
+                condition=~Q(fan_group=""),
             ),
             # A project's quota sums its running tasks and finds runs waiting.
             models.Index(
@@ -419,7 +438,7 @@ class RunEvent(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    task = models.CharField(max_length=63, blank=True)
+    task = models.CharField(max_length=72, blank=True)  # a task's or an instance's
     attempt = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, blank=True)
     previous = models.CharField(max_length=16, blank=True)

@@ -226,6 +226,7 @@ class Checks:
         # references may name its upstream tasks' outputs only.
         self.current_task: str | None = None
         self.in_defaults = False  # spec.defaults: no task's outputs exist there
+        self.fanning_out = False  # the current task has withItems/withParam/...
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
@@ -477,6 +478,15 @@ class Checks:
         """What is wrong with a reference where it is written; None if nothing.
         `artifact`: it stands where an artifact is expected (inputs.artifacts'
         `from`), not in a text."""
+        if reference.root == "item":
+            if artifact:
+                return "must name an output artifact of an upstream task"
+            if not self.fanning_out:
+                return (
+                    "{{item}} is set only in a task with withItems, withParam or "
+                    "withSequence"
+                )
+            return None
         if reference.root == "params":
             if artifact:
                 return "must name an output artifact of an upstream task"

@@ -246,14 +246,23 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             "depends": partial(self.depends, index=index, own=_name_of(value)),
             "triggerRule": self.trigger_rule,
             "continueOn": self.continue_on,
+            "withItems": self.with_items,
+            "withParam": self.with_param,
+            "withSequence": self.with_sequence,
+            "parallelism": self.task_parallelism,
         }
         own = _name_of(value)
         self.current_task = own if own in self.task_index else None
+        self.fanning_out = isinstance(value, Mapping) and any(
+            value.get(key) is not None
+            for key in ("withItems", "withParam", "withSequence")
+        )
         try:
             task = self.fields(value, path, checks, required=("name",))
             self.flow_rules(task, path)
         finally:
             self.current_task = None
+            self.fanning_out = False
         if task is not None and task.get("image") is None and not self.default_image:
             self.error(
                 field_path(path, "image"), "is required here or in spec.defaults.image"

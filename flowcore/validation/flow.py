@@ -6,6 +6,7 @@ expression, its trigger rule and what failures it forgives (`continueOn`)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from flowcore.conditions import (
     ExpressionError,
@@ -14,7 +15,8 @@ from flowcore.conditions import (
     parse_depends,
     references,
 )
-from flowcore.spec_base import TRIGGER_RULES, field_path
+from flowcore.spec_base import MAX_PARALLELISM, TRIGGER_RULES, field_path
+from flowcore.templates import TEMPLATE, ReferenceError_, parse_reference
 from flowcore.validation.checks import Checks, _Check
 
 
@@ -58,6 +60,80 @@ class FlowChecks(Checks):
             if (index, position) in self.cycles:
                 self.error(path, self.cycles[(index, position)])
 
+    def with_items(self, value: object, path: str) -> None:
+        items = self.items(value, path)
+        if isinstance(value, list) and not items:
+            self.error(path, "must have at least one item")
+        elif len(items) > self.limits.max_fan_out:
+            self.error(
+                path,
+                f"must have at most {self.limits.max_fan_out} items (has {len(items)})",
+            )
+        for where, item in items:
+            if isinstance(item, str):
+                self.storable(item, where)
+            elif not isinstance(item, int | float | bool | dict | list):
+                self.error(where, "must be a string, number, boolean, list or mapping")
+            else:
+                self.free_form(item, where)
+
+    def with_param(self, value: object, path: str) -> None:
+        """One reference to a JSON list: an upstream output or a parameter."""
+        if not self.string(value, path, nonempty=True):
+            return
+        match = TEMPLATE.fullmatch(value.strip())
+        if match is None:
+            self.error(
+                path,
+                "must be one reference to a JSON list, such as "
+                "{{tasks.discover.outputs.result}} or {{params.files}}",
+            )
+            return
+        try:
+            reference = parse_reference(match.group(1))
+        except ReferenceError_ as error:
+            self.error(path, f"{value.strip()}: {error}")
+            return
+        if reference.root == "item":
+            problem: str | None = "must name an upstream output or a parameter"
+        else:
+            problem = self.reference_problem(reference)
+        if problem is not None:
+            self.error(path, f"{value.strip()}: {problem}")
+
+    def with_sequence(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "count": partial(self.integer, low=1, high=self.limits.max_fan_out),
+            "start": partial(self.integer, low=-(10**9), high=10**9),
+            "end": partial(self.integer, low=-(10**9), high=10**9),
+            "format": self.sequence_format,
+        }
+        sequence = self.fields(value, path, checks)
+        if sequence is None:
+            return
+        has = {key: sequence.get(key) is not None for key in ("count", "end")}
+        if has["count"] == has["end"]:
+            self.error(path, "must set exactly one of count or end")
+            return
+        start, end = sequence.get("start", 0), sequence.get("end")
+        if (
+            isinstance(start, int)
+            and isinstance(end, int)
+            and abs(end - start) + 1 > self.limits.max_fan_out
+        ):
+            self.error(path, f"must have at most {self.limits.max_fan_out} items")
+
+    def sequence_format(self, value: object, path: str) -> None:
+        if not self.string(value, path, nonempty=True):
+            return
+        try:
+            value % 1
+        except (TypeError, ValueError):
+            self.error(path, "must hold one %d, such as item-%03d")
+
+    def task_parallelism(self, value: object, path: str) -> None:
+        self.integer(value, path, low=1, high=MAX_PARALLELISM)
+
     def trigger_rule(self, value: object, path: str) -> None:
         self.choice(value, path, TRIGGER_RULES)
 
@@ -73,6 +149,21 @@ class FlowChecks(Checks):
             self.error(
                 field_path(path, "depends"),
                 "set depends or dependencies, not both (depends names its tasks)",
+            )
+        fan_outs = [
+            key for key in ("withItems", "withParam", "withSequence") if task.get(key)
+        ]
+        if len(fan_outs) > 1:
+            self.error(
+                field_path(path, fan_outs[1]),
+                f"set one of withItems, withParam or withSequence (not {fan_outs[0]} "
+                "too)",
+            )
+        if task.get("parallelism") is not None and not fan_outs:
+            self.error(
+                field_path(path, "parallelism"),
+                "limits the instances of a fan-out: set withItems, withParam or "
+                "withSequence",
             )
         rule = task.get("triggerRule")
         has_upstream = bool(task.get("depends") or task.get("dependencies"))

@@ -314,7 +314,7 @@ def test_duplicate_outputs_and_clashing_paths_are_errors() -> None:
 
 
 def test_other_templates_in_a_command_are_left_alone() -> None:
-    doc = document(task("helm", "helm template --set x={{ .Values.x }} {{item}}"))
+    doc = document(task("helm", "helm template --set x={{ .Values.x }} {{ itemx }}"))
     assert errors_of(doc) == []
     [helm] = parse_spec(doc).tasks
     assert render_task(helm, {}).command[2] == helm.command[2]
@@ -396,3 +396,24 @@ def test_the_json_schema_takes_outputs_and_inputs() -> None:
     bad = etl()
     bad["spec"]["tasks"][0]["outputs"]["parameters"][0]["valueFrom"]["path"] = "/tmp/x"
     assert list(validator.iter_errors(bad))
+
+
+def test_a_result_read_only_by_a_condition_or_a_fan_out_is_kept() -> None:
+    doc = document(
+        task("flip", "echo heads"),
+        task("discover", "echo []"),
+        task(
+            "heads",
+            dependencies=["flip"],
+            when="{{tasks.flip.outputs.result}} == heads",
+        ),
+        task(
+            "each",
+            "echo {{item}}",
+            dependencies=["discover"],
+            withParam="{{tasks.discover.outputs.result}}",
+        ),
+    )
+    flow = DataFlow.of(parse_spec(doc))
+    assert flow.results == {"flip", "discover"}
+    assert flow.upstreams_read("heads") == {"flip"}

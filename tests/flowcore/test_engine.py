@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from flowcore import engine
 from flowcore.engine import Blueprint, Capacity, RunState, TaskState
+from flowcore.fanout import FanOut
 from flowcore.simulation import T0, Simulation
 from flowcore.spec import Backoff, Resources, RetryPolicy, TaskSpec, WorkflowSpec
 from flowcore.spec_base import MAX_BACKOFF_FACTOR, MAX_RETRY_DELAY, MAX_RETRY_LIMIT
@@ -762,3 +763,119 @@ def test_depends_runs_on_the_results_it_names():
         report={"depends": "a.Succeeded && b.Failed"},
     )
     assert sim.tasks["report"].status is TaskStatus.SKIPPED
+
+
+# --- fan-out ----------------------------------------------------------------------
+
+
+def _fan_spec(deps, fan_outs, **spec_options):
+    spec = make_spec(deps, **spec_options)
+    return replace(
+        spec,
+        tasks=tuple(
+            replace(task, fan_out=fan_outs[task.name])
+            if task.name in fan_outs
+            else task
+            for task in spec.tasks
+        ),
+    )
+
+
+def test_a_fan_out_runs_an_instance_per_item_within_its_parallelism():
+    spec = _fan_spec(
+        {"process": [], "sum": ["process"]},
+        {"process": FanOut(items=tuple(range(7)), parallelism=2)},
+    )
+    sim = Simulation(Blueprint.of(spec))
+    sim.run_to_end([])
+    assert sim.violations == []
+    assert sim.started == [f"process[{i}]" for i in range(7)] + ["sum"]
+    assert sim.tasks["process"] == TaskState(
+        TaskStatus.SUCCEEDED, fan_out=7, fan_done=7
+    )
+    assert sim.run_status is RunStatus.SUCCEEDED
+
+
+def test_a_failed_instance_fails_its_fan_out_once_all_are_done():
+    spec = _fan_spec(
+        {"process": [], "after": ["process"]},
+        {"process": FanOut(items=("a", "b", "c"))},
+    )
+    sim = Simulation(Blueprint.of(spec))
+    sim.run_to_end(
+        [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.SUCCEEDED]
+    )
+    assert sim.violations == []
+    statuses = {n: s.status.value for n, s in sim.tasks.items()}
+    assert statuses == {
+        "process": "Failed",
+        "after": "UpstreamFailed",
+        "process[0]": "Succeeded",
+        "process[1]": "Failed",
+        "process[2]": "Succeeded",
+    }
+
+
+def test_with_param_expands_over_an_upstream_list_or_errors_clearly():
+    fan_out = FanOut(param="{{tasks.discover.outputs.result}}")
+    spec = _fan_spec({"discover": [], "each": ["discover"]}, {"each": fan_out})
+    sim = Simulation(
+        Blueprint.of(spec), values={"tasks.discover.outputs.result": '["x", "y"]'}
+    )
+    sim.run_to_end([])
+    assert sim.started == ["discover", "each[0]", "each[1]"]
+    sim = Simulation(Blueprint.of(spec), values={"tasks.discover.outputs.result": "{}"})
+    sim.run_to_end([])
+    assert sim.tasks["each"].status is TaskStatus.ERROR
+    sim = Simulation(Blueprint.of(spec), values={"tasks.discover.outputs.result": "[]"})
+    sim.run_to_end([])
+    assert sim.tasks["each"].status is TaskStatus.SUCCEEDED  # no items: nothing to do
+
+
+@st.composite
+def random_fan_out_runs(draw):
+    spec, outcomes = draw(random_runs())
+    fan_outs = {}
+    for task in spec.tasks:
+        if draw(st.integers(0, 3)) == 0:
+            fan_outs[task.name] = FanOut(
+                items=tuple(range(draw(st.integers(1, 6)))),
+                parallelism=draw(st.one_of(st.none(), st.integers(1, 3))),
+            )
+    outcomes = outcomes + draw(
+        st.lists(
+            st.sampled_from([AttemptStatus.SUCCEEDED] * 4 + [AttemptStatus.FAILED]),
+            max_size=40,
+        )
+    )
+    return replace(
+        spec,
+        tasks=tuple(
+            replace(t, fan_out=fan_outs[t.name]) if t.name in fan_outs else t
+            for t in spec.tasks
+        ),
+    ), outcomes
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_fan_out_runs())
+def test_fan_outs_never_exceed_their_parallelism_and_end_as_their_instances_say(case):
+    spec, outcomes = case
+    full = Simulation(Blueprint.of(spec))
+    full.run_to_end(list(outcomes))
+    assert full.violations == []
+    for group in Blueprint.of(spec).fan_outs:
+        state = full.tasks[group]
+        if state.fan_out is None:
+            continue  # never expanded (an upstream failed)
+        instances = [full.tasks[f"{group}[{i}]"].status for i in range(state.fan_out)]
+        if all(s is TaskStatus.SUCCEEDED for s in instances):
+            assert state.status is TaskStatus.SUCCEEDED
+        elif all(s in TERMINAL_TASK_STATUSES for s in instances):
+            assert state.status in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+    partial = Simulation(Blueprint.of(spec), incremental=True)
+    partial.run_to_end(list(outcomes))
+    assert partial.violations == []
+    assert partial.started == full.started
+    assert partial.tasks == full.tasks
+    assert partial.run_status is full.run_status

@@ -102,3 +102,61 @@ def test_a_condition_on_a_missing_output_skips_and_names_it(project, user):
         "when '{{tasks.a.outputs.result}} == x': "
         "{{tasks.a.outputs.result}} has no value",
     )
+
+
+def test_a_map_fans_out_over_a_generated_list_and_sums_it_back(project, user, api):
+    workflow = create_workflow(example("map-sum"), author=user, project=project)
+    run = run_to_end(workflow, user, timeout=60)
+    assert run.status == "Succeeded", statuses(run)
+    tasks = TaskRun.objects.filter(run=run)
+    instances = tasks.filter(fan_group="square").order_by("fan_index")
+    assert [(t.name, t.fan_item, t.status) for t in instances] == [
+        (f"square[{i}]", i + 1, "Succeeded") for i in range(6)
+    ]
+    square = tasks.get(name="square")
+    assert (square.status, square.fan_out, square.fan_done, square.fan_failed) == (
+        "Succeeded",
+        6,
+        6,
+        0,
+    )
+    # 1 + 4 + 9 + 16 + 25 + 36
+    assert run.outputs["parameters"]["total"]["value"] == "91"
+    shown = {t["name"]: t for t in api.get(f"/api/runs/{run.pk}/").json()["tasks"]}
+    assert shown["square[2]"]["fan_group"] == "square"
+    assert shown["square[2]"]["fan_item"] == 3
+
+
+def test_a_retry_reruns_only_the_failed_instances(project, user, tmp_path):
+    marker = tmp_path / "fixed"
+    doc = workflow_document(
+        "flaky-map",
+        [
+            shell_task(
+                "each",
+                f'test "{{{{item}}}}" != b || test -e {marker}',
+                withItems=["a", "b", "c"],
+            ),
+            shell_task("after", dependencies=["each"]),
+        ],
+    )
+    run = run_to_end(create_workflow(doc, author=user, project=project), user)
+    assert run.status == "Failed"
+    tasks = statuses(run)
+    assert tasks["each[1]"][0] == "Failed"
+    assert tasks["each"] == ("Failed", "1 of 3 instances did not succeed")
+    assert tasks["after"][0] == "UpstreamFailed"
+    marker.touch()
+    from k8s_runner import reconcile
+    from tests.workflows.test_outputs import wait_for
+    from workflows.services.control import retry_run
+
+    rerun = retry_run(run.pk, user=user)
+    assert rerun == ["each", "after", "each[1]"]
+    reconcile.reconcile(run.pk)
+    run = wait_for(run)
+    assert run.status == "Succeeded"
+    attempts = dict(
+        TaskRun.objects.filter(run=run).values_list("name", "attempts_count")
+    )
+    assert attempts == {"each": 0, "each[0]": 1, "each[1]": 2, "each[2]": 1, "after": 1}

@@ -379,11 +379,12 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
         "fan-out",
         "flaky-etl",
         "hello-diamond",
+        "map-sum",
     }
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 6
+    assert Workflow.objects.count() == 7
 
 
 @pytest.mark.django_db(transaction=True)

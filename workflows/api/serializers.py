@@ -277,9 +277,25 @@ class TaskRunSerializer(serializers.ModelSerializer):
             "reason",
             "message",
             "dependencies",
+            "fan_group",
+            "fan_index",
+            "fan_item",
+            "fan_out",
+            "fan_done",
+            "fan_failed",
             "attempts",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "fan_group": {"help_text": "For an instance of a fan-out: its task."},
+            "fan_index": {"help_text": "For an instance: its item's index."},
+            "fan_item": {"help_text": "For an instance: its item."},
+            "fan_out": {"help_text": "For a fan-out once expanded: its instances."},
+            "fan_done": {"help_text": "For a fan-out: its instances that ended."},
+            "fan_failed": {
+                "help_text": "For a fan-out: its instances that did not succeed."
+            },
+        }
 
     def get_dependencies(self, task: TaskRun) -> list[str]:
         upstream: Mapping[str, tuple[str, ...]] = self.context["upstream"]

@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 
 from flowcore import engine
 from flowcore.conditions import references
 from flowcore.engine import Blueprint, Plan, RunState, TaskState
+from flowcore.fanout import instance_name
 from flowcore.spec import SpecError, render_task
 from flowcore.states import (
     BUSY_TASK_STATUSES,
@@ -26,6 +29,7 @@ from flowcore.states import (
     RunStatus,
     TaskStatus,
 )
+from flowcore.templates import find_references
 from workflows.blueprints import blueprint_of, version_identity
 from workflows.models import Attempt, Run, RunEvent, TaskRun
 from workflows.services import outputs, quotas, rows
@@ -138,12 +142,19 @@ def _load_state(
         queued = rows.queued_names(run.pk, limit)
     loaded_rows: dict[str, TaskRun] = {}
     if changed is None:
-        columns = ("name", "status", "attempts_count", "started_at", "retry_at")
+        columns = (
+            "name",
+            "status",
+            "attempts_count",
+            "started_at",
+            "retry_at",
+            "fan_out",
+            "fan_done",
+            "fan_failed",
+        )
         loaded = {
-            name: TaskState(TaskStatus(status), attempts, started_at, retry_at)
-            for name, status, attempts, started_at, retry_at in TaskRun.objects.filter(
-                run_id=run.pk
-            )
+            row[0]: TaskState(TaskStatus(row[1]), *row[2:])
+            for row in TaskRun.objects.filter(run_id=run.pk)
             .order_by()
             .values_list(*columns)
         }
@@ -153,7 +164,7 @@ def _load_state(
         if counts.get(TaskStatus.RETRYING):
             names.update(rows.due_retries(run.pk, txn.now))
         examine = frozenset(names)
-        needed = blueprint.graph.with_upstreams(names)
+        needed = blueprint.needed(names)
         needed.update(queued)
         loaded_rows = rows.tasks_named(run.pk, needed)
         loaded = {
@@ -162,6 +173,9 @@ def _load_state(
                 task.attempts_count,
                 task.started_at,
                 task.retry_at,
+                task.fan_out,
+                task.fan_done,
+                task.fan_failed,
             )
             for name, task in loaded_rows.items()
         }
@@ -175,6 +189,8 @@ def _load_state(
         parameters=run.parameters,
         values=_condition_values(run, blueprint, loaded, examine),
         forgiven=_forgiven(run, blueprint, counts),
+        group_running=_group_running(run, blueprint, counts),
+        max_fan_out=settings.FLOWDECK_MAX_FAN_OUT,
         # Only a run in a project with a quota pays for the usage query.
         capacity=quotas.capacity(run.quota_project_id)
         if run.quota_project_id is not None and queued_any(counts, queued)
@@ -191,19 +207,50 @@ def _condition_values(
 ) -> dict[str, str]:
     """The upstream outputs the `when` of the Pending tasks examined read: one
     query, and none when no such task is examined."""
-    if not blueprint.conditions:
+    if not blueprint.conditions and not blueprint.fan_outs:
         return {}
     names = loaded.keys() if examine is None else examine
     tasks: set[str] = set()
     for name in names:
+        if name not in loaded or loaded[name].status is not TaskStatus.PENDING:
+            continue
         condition = blueprint.conditions.get(name)
-        if condition is not None and loaded[name].status is TaskStatus.PENDING:
+        if condition is not None:
             tasks.update(
                 ref.reference.name
                 for ref in references(condition)
                 if ref.reference.root == "tasks"
             )
-    return outputs.upstream_outputs(run, tasks).values if tasks else {}
+        fan_out = blueprint.fan_outs.get(name)
+        if fan_out is not None and fan_out.param is not None:
+            # withParam's list, read like a condition's value.
+            tasks.update(
+                found.reference.name
+                for found in find_references(fan_out.param)
+                if found.reference is not None and found.reference.root == "tasks"
+            )
+    if not tasks:
+        return {}
+    return outputs.upstream_outputs(run, tasks, blueprint).values
+
+
+def _group_running(
+    run: Run, blueprint: Blueprint, counts: Mapping[TaskStatus, int]
+) -> dict[str, int]:
+    """Running instances of each fan-out that limits them (one query, only
+    when there are such fan-outs and something runs)."""
+    limited = [n for n, f in blueprint.fan_outs.items() if f.parallelism is not None]
+    if not limited or not any(counts.get(s) for s in BUSY_TASK_STATUSES):
+        return {}
+    running = (
+        TaskRun.objects.filter(
+            run_id=run.pk, fan_group__in=limited, status__in=BUSY_TASK_STATUSES
+        )
+        .values("fan_group")
+        .annotate(count=Count("id"))
+        .values_list("fan_group", "count")
+    )
+    return dict(running)
 
 
 def _forgiven(run: Run, blueprint: Blueprint, counts: Mapping[TaskStatus, int]) -> int:
@@ -232,11 +279,18 @@ def _apply(
 ) -> dict[str, TaskStatus]:
     """Carry out the plan; returns tasks moved by side effects of the actions."""
     follow_up: dict[str, TaskStatus] = {}
+    expanded = {
+        instance_name(action.task, index)
+        for action in plan.actions
+        if isinstance(action, engine.ExpandTask)
+        for index in range(len(action.items))
+    }
+    # Instances an expansion creates are not in the database yet.
     touched = {
         action.task
         for action in plan.actions
         if not isinstance(action, engine.StartRun | engine.FinishRun)
-    }
+    } - expanded
     task_rows = {name: loaded[name] for name in touched if name in loaded}
     missing = touched - task_rows.keys()
     if missing:
@@ -259,6 +313,12 @@ def _apply(
                     follow_up[name] = moved
             case engine.WaitForQuota(task=name, reason=message):
                 _wait_for_quota(txn, task_rows[name], message)
+            case engine.ExpandTask(task=name, items=items):
+                task_rows.update(_expand(txn, task_rows[name], items))
+            case engine.FinishTask(task=name, status=status, reason=why, message=text):
+                txn.set_task_status(
+                    task_rows[name], status, reason=why, message=text, defer=True
+                )
             case engine.FailUpstream(task=name, upstream=upstream):
                 txn.set_task_status(
                     task_rows[name],
@@ -309,6 +369,39 @@ def _apply(
     return follow_up
 
 
+def _expand(
+    txn: RunTransaction, group: TaskRun, items: tuple[Any, ...]
+) -> dict[str, TaskRun]:
+    """Make a fan-out's instances, Queued, and count them on its row."""
+    instances = [
+        TaskRun(
+            run_id=group.run_id,
+            name=instance_name(group.name, index),
+            status=TaskStatus.QUEUED,
+            position=group.position,
+            priority=group.priority,
+            cpu_request_milli=group.cpu_request_milli,
+            memory_request_bytes=group.memory_request_bytes,
+            fan_group=group.name,
+            fan_index=index,
+            fan_item=item,
+        )
+        for index, item in enumerate(items)
+    ]
+    TaskRun.objects.bulk_create(instances, batch_size=1000)
+    txn.set_task_status(
+        group,
+        TaskStatus.EXPANDED,
+        reason="Expanded",
+        message=f"{len(items)} instances",
+        fan_out=len(items),
+        fan_done=0,
+        fan_failed=0,
+        defer=True,
+    )
+    return {task.name: task for task in instances}
+
+
 def queued_any(counts: Mapping[TaskStatus, int], queued: list[str]) -> bool:
     # Tasks queued in this very plan (Pending or Retrying before) may start too.
     return bool(
@@ -343,9 +436,9 @@ def _start_attempt(
     """Record the attempt as Launching and what to launch; or, when the inputs
     it reads are not there (an upstream output missing), its end at once: the
     attempt is an Error and the task moves on (the second value)."""
-    spec = blueprint.tasks[task.name]
-    reads = blueprint.data.upstreams_read(task.name)
-    upstream = outputs.upstream_outputs(txn.run, reads) if reads else None
+    spec = blueprint.spec_of(task.name)
+    reads = blueprint.data.upstreams_read(spec.name)
+    upstream = outputs.upstream_outputs(txn.run, reads, blueprint) if reads else None
     problem = ""
     try:
         rendered = render_task(
@@ -353,6 +446,7 @@ def _start_attempt(
             txn.run.parameters,
             upstream.values if upstream else None,
             frozenset(upstream.secret) if upstream else frozenset(),
+            **({"item": task.fan_item} if task.fan_group else {}),
         )
         artifacts = outputs.input_artifacts(spec, upstream) if upstream else []
     except SpecError as error:
@@ -360,7 +454,7 @@ def _start_attempt(
     except LookupError as error:
         problem = str(error)
     request = _jsonable(dataclasses.asdict(rendered)) if not problem else {}
-    if request and task.name in blueprint.data.results:
+    if request and spec.name in blueprint.data.results:
         request["result_wanted"] = True
     if request and upstream is not None:
         # Which attempt of each upstream it read (the run page shows those
@@ -495,7 +589,7 @@ def end_attempt(
     retries_allowed = txn.run.status == RunStatus.RUNNING
     round_number = attempt.number - task.round_start + 1
     outcome = engine.after_attempt(
-        blueprint.tasks[task.name],
+        blueprint.spec_of(task.name),
         round_number,
         status,
         txn.now,

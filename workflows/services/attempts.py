@@ -205,7 +205,7 @@ def _apply_report(
     if report.status == AttemptStatus.SUCCEEDED and report.outputs is not None:
         # Before the end is recorded: its dependants are planned with them.
         outputs.record_outputs(
-            attempt, blueprint_of(txn.run).tasks[task.name], report.outputs
+            attempt, blueprint_of(txn.run).spec_of(task.name), report.outputs
         )
     if report.status not in TERMINAL_ATTEMPT_STATUSES:
         txn.set_attempt_status(

@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
+from flowcore.fanout import split_instance
 from flowcore.spec import FieldError, SpecError, parse_spec, render_parameters
 from flowcore.states import (
     TERMINAL_RUN_STATUSES,
@@ -88,7 +90,7 @@ def rerun_preview(run: Run, task_name: str | None = None) -> list[str]:
                 "name", flat=True
             )
         )
-    closure = graph.downstream_closure(starts)
+    closure = graph.downstream_closure({split_instance(name)[0] for name in starts})
     return sorted(closure, key=graph.position.__getitem__)
 
 
@@ -223,17 +225,49 @@ def _require_finished(txn: RunTransaction) -> None:
 
 
 def _rerun(txn: RunTransaction, starts: list[str], message: str) -> list[str]:
-    graph = blueprint_of(txn.run).graph
-    names = graph.downstream_closure(starts)
-    tasks = TaskRun.objects.filter(run_id=txn.run.pk, name__in=names)
+    """Reset `starts` and everything downstream of them to run again.
+
+    A fan-out in the closure runs again over the items it expanded into
+    (withParam is not read again): the failed instances only when the retry
+    started from them, every instance otherwise; its row goes back to
+    Expanded. Instances that succeeded and are not rerun keep their outputs.
+    """
+    blueprint = blueprint_of(txn.run)
+    graph = blueprint.graph
+    instances = {name for name in starts if split_instance(name)[1] is not None}
+    # The failed instances' fan-outs are in the closure through their task.
+    tasks = {split_instance(name)[0] for name in starts}
+    names = graph.downstream_closure(tasks)
+    # Fan-outs reached other than through their own failed instances rerun
+    # whole.
+    whole = {
+        name
+        for name in names
+        if name in blueprint.fan_outs
+        and not any(split_instance(i)[0] == name for i in instances)
+    }
+    rows = TaskRun.objects.filter(run_id=txn.run.pk).filter(
+        Q(name__in=names) | Q(name__in=instances) | Q(fan_group__in=whole)
+    )
     try:
         txn.set_run_status(RunStatus.RUNNING, message)
     except IllegalTransition as error:
         raise ActionRefused(str(error)) from error
-    for task in sorted(tasks, key=lambda t: t.position):
+    rerun: list[str] = []
+    for task in sorted(rows, key=lambda t: (t.position, t.fan_index or -1)):
+        expanded = task.name in blueprint.fan_outs and task.fan_out is not None
+        if (
+            task.fan_group
+            and task.fan_group not in whole
+            and task.status in _SETTLED_FOR_RETRY
+        ):
+            continue  # an instance that succeeded: kept
+        target = TaskStatus.EXPANDED if expanded else TaskStatus.PENDING
+        if TaskStatus(task.status) == target:
+            continue
         txn.set_task_status(
             task,
-            TaskStatus.PENDING,
+            target,
             reason="Retried",
             message=message,
             round_start=task.attempts_count + 1,
@@ -241,9 +275,18 @@ def _rerun(txn: RunTransaction, starts: list[str], message: str) -> list[str]:
             started_at=None,
             finished_at=None,
         )
+        rerun.append(task.name)
     run_id = txn.run.pk
     txn.after_commit(lambda: request_reconcile(run_id))
-    return sorted(names, key=graph.position.__getitem__)
+    return sorted(names, key=graph.position.__getitem__) + sorted(
+        (n for n in rerun if split_instance(n)[1] is not None),
+        key=lambda n: (graph.position[split_instance(n)[0]], split_instance(n)[1]),
+    )
+
+
+# An instance that ended so is kept by a retry that does not rerun its fan-out
+# whole.
+_SETTLED_FOR_RETRY = frozenset({TaskStatus.SUCCEEDED, TaskStatus.SKIPPED})
 
 
 def _who(user: Any) -> str:

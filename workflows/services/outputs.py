@@ -10,6 +10,7 @@ are planned.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,15 +42,23 @@ class UpstreamOutputs:
     attempts: dict[str, int] = field(default_factory=dict)  # task -> attempt number
 
 
-def upstream_outputs(run: Run, tasks: Iterable[str]) -> UpstreamOutputs:
+def upstream_outputs(
+    run: Run, tasks: Iterable[str], blueprint: Blueprint | None = None
+) -> UpstreamOutputs:
     """The outputs of `tasks` in `run` (for a debug run, in the run it
     debugs: the debugged task sees the inputs it failed with), from each
-    task's latest attempt if it succeeded."""
+    task's latest attempt if it succeeded. A fan-out's output is the JSON
+    list of its instances' values, in item order (`blueprint` says which
+    tasks fan out)."""
     names = set(tasks)
     found = UpstreamOutputs()
     if not names:
         return found
     source_run = run.debug_of_id if run.debug_task and run.debug_of_id else run.pk
+    fan_outs = names & set(blueprint.fan_outs) if blueprint is not None else set()
+    if fan_outs:
+        _gather_instances(source_run, fan_outs, found)
+        names -= fan_outs
     rows = AttemptOutput.objects.filter(
         attempt__task_run__run_id=source_run,
         attempt__task_run__name__in=names,
@@ -97,6 +106,40 @@ def upstream_outputs(run: Run, tasks: Iterable[str]) -> UpstreamOutputs:
         if secret:
             found.secret.add(key)
     return found
+
+
+def _gather_instances(run_id: int, groups: set[str], found: UpstreamOutputs) -> None:
+    """Each fan-out's result and parameters as the JSON list of its
+    instances' values (JSON values embedded as such), in item order."""
+    rows = (
+        AttemptOutput.objects.filter(
+            attempt__task_run__run_id=run_id,
+            attempt__task_run__fan_group__in=groups,
+            attempt__status=AttemptStatus.SUCCEEDED,
+            attempt__number=F("attempt__task_run__attempts_count"),
+        )
+        .exclude(kind=AttemptOutput.Kind.ARTIFACT)
+        .order_by("attempt__task_run__fan_index")
+        .values_list("attempt__task_run__fan_group", "kind", "name", "value", "secret")
+    )
+    lists: dict[str, list[Any]] = {}
+    for group, kind, name, value, secret in rows:
+        if kind == AttemptOutput.Kind.RESULT:
+            key = Reference("tasks", group, RESULT).key
+        else:
+            key = Reference("tasks", group, PARAMETERS, name).key
+        lists.setdefault(key, []).append(_as_json(value))
+        if secret:
+            found.secret.add(key)
+    for key, values in lists.items():
+        found.values[key] = json.dumps(values)
+
+
+def _as_json(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def input_artifacts(task: TaskSpec, upstream: UpstreamOutputs) -> list[dict[str, Any]]:
@@ -166,7 +209,7 @@ def run_outputs(run: Run, blueprint: Blueprint) -> dict[str, Any]:
     if not spec.output_parameters and not spec.output_artifacts:
         return {}
     upstream = upstream_outputs(
-        run, {reference.name for reference in blueprint.data.workflow_reads}
+        run, {reference.name for reference in blueprint.data.workflow_reads}, blueprint
     )
     parameters: dict[str, Any] = {}
     missing: dict[str, str] = {}

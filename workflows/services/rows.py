@@ -149,7 +149,8 @@ def queued_names(run_id: int, limit: int) -> list[str]:
     sql = (
         f"SELECT {quote('name')} FROM {table(TaskRun)} WHERE {quote('run_id')} = %s "
         f"AND {quote('status')} = %s "
-        f"ORDER BY {quote('priority')} DESC, {quote('position')} LIMIT %s"
+        f"ORDER BY {quote('priority')} DESC, {quote('position')}, "
+        f"{quote('fan_index')} LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [run_id, "Queued", limit])
@@ -186,3 +187,14 @@ def attempts_with_tasks(run_id: int, attempt_ids: Iterable[int]) -> dict[int, At
             attempt.task_run = task
             found[attempt.pk] = attempt
     return found
+
+
+def count_instance(run_id: int, group: str, done: int, failed: int) -> None:
+    """Add to a fan-out's counts of done and unsuccessful instances."""
+    sql = (
+        f"UPDATE {table(TaskRun)} SET {quote('fan_done')} = {quote('fan_done')} + %s, "
+        f"{quote('fan_failed')} = {quote('fan_failed')} + %s "
+        f"WHERE {quote('run_id')} = %s AND {quote('name')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [done, failed, run_id, group])

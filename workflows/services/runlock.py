@@ -17,6 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from flowcore.states import (
+    TERMINAL_TASK_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
     AttemptStatus,
     RunStatus,
     TaskStatus,
@@ -126,6 +128,8 @@ class RunTransaction:
         if current == status:
             return False
         check_task_transition(current, status)
+        if task.fan_group:
+            _count_instance(task, current, status)
         task.status = status
         task.reason = reason
         task.message = message
@@ -218,6 +222,17 @@ class RunTransaction:
         for callback in self._after_commit:
             transaction.on_commit(callback)
         self._after_commit = []
+
+
+def _count_instance(task: TaskRun, current: TaskStatus, status: TaskStatus) -> None:
+    """Keep a fan-out's counts of done and unsuccessful instances as one of
+    them moves (the engine ends the fan-out when all are done)."""
+    done = (status in TERMINAL_TASK_STATUSES) - (current in TERMINAL_TASK_STATUSES)
+    failed = (status in UNSUCCESSFUL_TASK_STATUSES) - (
+        current in UNSUCCESSFUL_TASK_STATUSES
+    )
+    if done or failed:
+        rows.count_instance(task.run_id, task.fan_group, done, failed)
 
 
 @contextmanager
