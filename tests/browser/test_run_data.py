@@ -151,6 +151,12 @@ def test_an_artifact_downloads_from_the_drawer_and_the_header_with_its_checksum(
     sha = card.locator("[data-sha256]")
     expect(sha).to_have_text(digest[:12] + "…")
     assert sha.get_attribute("title") == digest
+    live_page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    card.get_by_role("button", name="Copy the sha256 of people").click()
+    expect(card.get_by_role("button", name="Copy the sha256 of people")).to_have_text(
+        "copied"
+    )
+    assert live_page.evaluate("navigator.clipboard.readText()") == digest
     screenshot(live_page, "run-data-3-write-csv-artifact")
 
     with live_page.expect_download() as downloading:

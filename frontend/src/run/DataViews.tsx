@@ -55,6 +55,22 @@ export function ValueView({ value, secret = false, label }: { value: string; sec
   );
 }
 
+/** Put `text` on the clipboard: the Clipboard API where the page is a secure
+ * context, else the older copy command (a Flowdeck served over plain HTTP on
+ * an intranet has no navigator.clipboard). */
+async function copyText(text: string): Promise<void> {
+  if (navigator.clipboard) return navigator.clipboard.writeText(text);
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.className = "visually-hidden";
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand("copy");
+  area.remove();
+  if (!copied) throw new Error("the browser refused to copy");
+}
+
 /** The first digits of a sha256, the whole on hover and a button to copy it. */
 export function Checksum({ sha256, name }: { sha256: string; name: string }) {
   const [copied, setCopied] = useState(false);
@@ -63,22 +79,22 @@ export function Checksum({ sha256, name }: { sha256: string; name: string }) {
     const timer = setTimeout(() => setCopied(false), 1500);
     return () => clearTimeout(timer);
   }, [copied]);
-  const clipboard = typeof navigator !== "undefined" ? navigator.clipboard : undefined;
   return (
     <span className="fd-sha">
       sha256 <code title={sha256} data-sha256={sha256}>{shortSha(sha256)}</code>
-      {clipboard ? (
-        <button
-          type="button"
-          className="link small"
-          aria-label={`Copy the sha256 of ${name}`}
-          onClick={() => {
-            clipboard.writeText(sha256).then(() => setCopied(true), () => undefined);
-          }}
-        >
-          {copied ? "copied" : "copy"}
-        </button>
-      ) : null}
+      <button
+        type="button"
+        className="link small"
+        aria-label={`Copy the sha256 of ${name}`}
+        onClick={() => {
+          copyText(sha256).then(
+            () => setCopied(true),
+            () => undefined,
+          );
+        }}
+      >
+        {copied ? "copied" : "copy"}
+      </button>
       <span className="visually-hidden" role="status">
         {copied ? "Copied" : ""}
       </span>
