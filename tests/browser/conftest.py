@@ -150,3 +150,13 @@ def log_in(page: Any, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state()
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Save a picture of the page under $FLOWDECK_TEST_SCREENSHOTS (a
+    directory outside the repository) when it is set, for a person to look
+    at how a state reads; nothing otherwise."""
+    directory = os.environ.get("FLOWDECK_TEST_SCREENSHOTS")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)

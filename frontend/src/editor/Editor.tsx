@@ -14,6 +14,7 @@ import { ErrorList, HistoryDialog, RunDialog, SaveDialog, errorsOf } from "./Dia
 import { Palette, Problems, Shortcuts } from "./Panels";
 import { canonical } from "./canonical";
 import { Canvas } from "./Canvas";
+import { taskReferences } from "./dataflow";
 import { type FieldError, placeErrors } from "./errors";
 import {
   type Clipboard,
@@ -149,6 +150,8 @@ function EditorView({ initial }: { initial: InitialData }) {
   );
   const name = String(metadataOf(doc).name ?? "");
   const only = selected.size === 1 ? findTask(doc, [...selected][0]) : undefined;
+  // What the selected task's fields may refer to (its upstream tasks' outputs).
+  const references = useMemo(() => (only ? taskReferences(doc, only.name) : null), [doc, only]);
 
   // Drop selections of tasks that no longer exist (undo, text edits).
   useEffect(() => {
@@ -551,12 +554,13 @@ function EditorView({ initial }: { initial: InitialData }) {
         {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={(next) => apply(() => next, "text")} /> : null}
 
         <aside className="fd-panel" aria-label="Properties">
-          {only ? (
+          {only && references ? (
             <TaskForm
               key={only.name}
               task={only}
               others={tasks.map((task) => task.name).filter((other) => other !== only.name)}
               errors={placed.byTask.get(only.name)}
+              references={references}
               onChange={updateSelected}
               onRename={renameSelected}
               onDependency={setDependency}

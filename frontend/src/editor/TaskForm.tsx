@@ -2,9 +2,12 @@
 // each showing the server's errors for its path.
 import { useId, useState } from "react";
 
-import { type PlacedError, errorsUnder } from "./errors";
-import { CommitInput, DurationInput, Field, FieldErrors, KeyValueList, QuantityInput, TextInput } from "./fields";
+import { TaskInputsFields, TaskOutputsFields } from "./DataForm";
+import { type TaskReferences } from "./dataflow";
+import { type PlacedError, errorsUnder, lineErrors } from "./errors";
+import { CommitInput, DurationInput, Field, FieldErrors, KeyValueList, QuantityInput } from "./fields";
 import { type Obj, type Task, dependenciesOf, getIn, isObj, orderTaskKeys, setField, setIn } from "./model";
+import { ReferenceField } from "./ReferenceField";
 import { type CommandMode, commandMode, linesToList } from "./templates";
 import { CPU_UNITS, MEMORY_UNITS } from "./units";
 
@@ -12,6 +15,8 @@ export interface TaskFormProps {
   task: Task;
   others: string[];
   errors: PlacedError[] | undefined;
+  /** What its fields may refer to: parameters, upstream outputs and artifacts. */
+  references: TaskReferences;
   onChange: (change: (task: Task) => Obj, key: string) => void;
   onRename: (name: string) => boolean;
   onDependency: (upstream: string, on: boolean) => void;
@@ -37,7 +42,9 @@ function envKind(entry: Obj): string {
   return entry.secret ? "secret" : "value";
 }
 
-export function TaskForm({ task, others, errors, onChange, onRename, onDependency, onDelete, onDuplicate }: TaskFormProps) {
+const REFERENCE_HINT = "Type {{ to insert a parameter or an output of a task this one runs after.";
+
+export function TaskForm({ task, others, errors, references, onChange, onRename, onDependency, onDelete, onDuplicate }: TaskFormProps) {
   const set = (path: string[], value: unknown) =>
     onChange((current) => orderTaskKeys(setIn(current, path, value)), path.join("."));
   const under = (field: string) => errorsUnder(errors, field);
@@ -73,7 +80,9 @@ export function TaskForm({ task, others, errors, onChange, onRename, onDependenc
         {(props) => <CommitInput {...props} name="name" value={task.name} onCommit={onRename} autoComplete="off" />}
       </Field>
       <Field label="Image" errors={under("image")} hint="A container image, such as busybox:1.36">
-        {(props) => <TextInput {...props} name="image" value={str(task.image)} onChange={(value) => set(["image"], value)} />}
+        {(props) => (
+          <ReferenceField {...props} name="image" value={str(task.image)} completions={references.text} onChange={(value) => set(["image"], value)} />
+        )}
       </Field>
 
       <Field label="What it runs" errors={[]}>
@@ -97,41 +106,44 @@ export function TaskForm({ task, others, errors, onChange, onRename, onDependenc
         )}
       </Field>
       {mode === "raw" ? (
-        <Field label="Command" errors={under("command")} hint="One argument per line; empty uses the image's entrypoint.">
+        <Field label="Command" errors={lineErrors(errors, "command")} hint="One argument per line; empty uses the image's entrypoint.">
           {(props) => (
-            <textarea
+            <ReferenceField
               {...props}
+              multiline
               name="command"
               rows={3}
-              spellCheck={false}
               value={command.join("\n")}
-              onChange={(event) => set(["command"], linesToList(event.target.value))}
+              completions={references.text}
+              onChange={(value) => set(["command"], linesToList(value))}
             />
           )}
         </Field>
       ) : (
-        <Field label={mode === "shell" ? "Script" : "Python code"} errors={under("command")}>
+        <Field label={mode === "shell" ? "Script" : "Python code"} errors={under("command")} hint={REFERENCE_HINT}>
           {(props) => (
-            <textarea
+            <ReferenceField
               {...props}
+              multiline
               name="script"
               rows={5}
-              spellCheck={false}
               value={command[2] ?? ""}
-              onChange={(event) => set(["command"], [command[0], "-c", event.target.value])}
+              completions={references.text}
+              onChange={(value) => set(["command"], [command[0], "-c", value])}
             />
           )}
         </Field>
       )}
-      <Field label="Arguments" errors={under("args")} hint="One per line. {{params.name}} inserts a parameter.">
+      <Field label="Arguments" errors={lineErrors(errors, "args")} hint={`One per line. ${REFERENCE_HINT}`}>
         {(props) => (
-          <textarea
+          <ReferenceField
             {...props}
+            multiline
             name="args"
             rows={2}
-            spellCheck={false}
             value={Array.isArray(task.args) ? task.args.map(String).join("\n") : ""}
-            onChange={(event) => set(["args"], linesToList(event.target.value))}
+            completions={references.text}
+            onChange={(value) => set(["args"], linesToList(value))}
           />
         )}
       </Field>
@@ -175,13 +187,15 @@ export function TaskForm({ task, others, errors, onChange, onRename, onDependenc
                 </button>
               </div>
               {kind === "value" || kind === "secret" ? (
-                <input
+                <ReferenceField
                   aria-label={`Variable ${index + 1} value`}
+                  aria-invalid={under(`env[${index}].value`).length > 0}
+                  aria-describedby={rowErrors.length ? `${envId}-${index}` : undefined}
                   type={kind === "secret" ? "password" : "text"}
-                  autoComplete="off"
-                  placeholder={kind === "secret" ? "hidden once saved" : "value"}
+                  placeholder={kind === "secret" ? "hidden once saved" : "value, or {{ for a reference"}
                   value={str(entry.value)}
-                  onChange={(event) => change({ ...entry, value: event.target.value })}
+                  completions={references.value}
+                  onChange={(value) => change({ ...entry, value })}
                 />
               ) : (
                 <div className="fd-row">
@@ -371,6 +385,18 @@ export function TaskForm({ task, others, errors, onChange, onRename, onDependenc
         <FieldErrors id={`${envId}-deps`} errors={under("dependencies")} />
       </fieldset>
 
+      <TaskInputsFields
+        task={task}
+        choices={references.artifacts}
+        under={under}
+        onSet={(inputs) => onChange((current) => orderTaskKeys(setField(current, "inputs", inputs)), "inputs")}
+      />
+      <TaskOutputsFields
+        task={task}
+        under={under}
+        onSet={(outputs) => onChange((current) => orderTaskKeys(setField(current, "outputs", outputs)), "outputs")}
+      />
+
       <details open={Boolean(task.nodeSelector || task.tolerations)}>
         <summary>Scheduling</summary>
         <KeyValueList
@@ -470,7 +496,7 @@ function AddDependency({ others, deps, onAdd }: { others: string[]; deps: string
   );
 }
 
-const SHOWN = /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations)(\b|\[|\.|$)/;
+const SHOWN = /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs)(\b|\[|\.|$)/;
 
 /** Errors at fields the form has no control for (volumes, affinity, ...),
  * so nothing the server says is hidden. */

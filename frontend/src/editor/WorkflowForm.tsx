@@ -1,7 +1,14 @@
-// Workflow-level settings: name, labels, parameters and the run's limits.
+// Workflow-level settings: name, labels, parameters, what a run returns and
+// the run's limits.
+import { useMemo } from "react";
+
+import { SPEC_KEYS, canonical } from "./canonical";
+import { WorkflowOutputsFields } from "./DataForm";
+import { artifactChoices, referenceCompletions } from "./dataflow";
 import { type PlacedError, errorsUnder } from "./errors";
 import { DurationInput, Field, FieldErrors, KeyValueList, TextInput } from "./fields";
 import { type Doc, type Obj, getIn, isObj, metadataOf, setField, setIn, specOf, withMetadata, withSpec } from "./model";
+import { ReferenceField } from "./ReferenceField";
 import { toNumber } from "./TaskForm";
 
 export interface Project {
@@ -29,7 +36,15 @@ export function WorkflowForm({ doc, errors, existing, projects, project, onProje
     onChange((current) => withSpec(current, (s) => setIn(s, path, value)), `spec.${path.join(".")}`);
   const parameters = Array.isArray(spec.parameters) ? (spec.parameters as unknown[]).filter(isObj) : [];
   const setParameters = (next: Obj[]) => setSpec(["parameters"], next);
-  const shown = /^(metadata\.(name|description|labels)|spec\.(parameters|parallelism|failFast|timeout|defaults\.image|namespace)|project)/;
+  const shown = /^(metadata\.(name|description|labels)|spec\.(parameters|parallelism|failFast|timeout|defaults\.image|namespace|outputs)|project)/;
+  const references = useMemo(
+    () => ({
+      defaults: referenceCompletions(doc, null, "defaults"),
+      outputs: referenceCompletions(doc, null, "value"),
+      artifacts: artifactChoices(doc, null),
+    }),
+    [doc],
+  );
   const rest = errors.filter((error) => !shown.test(error.field));
   return (
     <form className="fd-form" aria-label="Workflow settings" onSubmit={(event) => event.preventDefault()}>
@@ -66,7 +81,13 @@ export function WorkflowForm({ doc, errors, existing, projects, project, onProje
       <KeyValueList label="Labels" itemName="label" value={metadata.labels} errors={under("metadata.labels")} onChange={(value) => setMeta("labels", value)} />
       <Field label="Default image" errors={under("spec.defaults.image")} hint="For tasks that name no image.">
         {(props) => (
-          <TextInput {...props} name="default-image" value={str(getIn(spec, ["defaults", "image"]))} onChange={(value) => setSpec(["defaults", "image"], value)} />
+          <ReferenceField
+            {...props}
+            name="default-image"
+            value={str(getIn(spec, ["defaults", "image"]))}
+            completions={references.defaults}
+            onChange={(value) => setSpec(["defaults", "image"], value)}
+          />
         )}
       </Field>
 
@@ -94,6 +115,14 @@ export function WorkflowForm({ doc, errors, existing, projects, project, onProje
           + Add parameter
         </button>
       </fieldset>
+
+      <WorkflowOutputsFields
+        outputs={spec.outputs}
+        completions={references.outputs}
+        choices={references.artifacts}
+        under={under}
+        onSet={(outputs) => onChange((current) => withSpec(current, (s) => canonical(setField(s, "outputs", outputs), SPEC_KEYS)), "spec.outputs")}
+      />
 
       <div className="fd-grid">
         <Field label="Parallelism" errors={under("spec.parallelism")} hint="Most tasks at once; empty: no limit">

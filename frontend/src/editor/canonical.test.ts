@@ -31,4 +31,37 @@ describe("canonical key order", () => {
       }),
     );
   });
+
+  it("orders outputs, inputs and the workflow's outputs as docs/spec.md does", () => {
+    const stored = {
+      spec: {
+        outputs: { artifacts: [{ from: "{{tasks.a.outputs.artifacts.d}}", name: "d" }], parameters: [{ value: "v", name: "p" }] },
+        tasks: [
+          {
+            inputs: { artifacts: [{ path: "/in", from: "f", name: "i" }] },
+            outputs: { artifacts: [{ path: "/flowdeck/outputs/d", name: "d" }], parameters: [{ secret: true, valueFrom: { default: "0", path: "/p" }, name: "p" }] },
+            dependencies: ["z"],
+            name: "a",
+          },
+        ],
+        ui: {},
+      },
+    };
+    expect(JSON.stringify(canonical(stored))).toBe(
+      JSON.stringify({
+        spec: {
+          tasks: [
+            {
+              name: "a",
+              dependencies: ["z"],
+              outputs: { parameters: [{ name: "p", valueFrom: { path: "/p", default: "0" }, secret: true }], artifacts: [{ name: "d", path: "/flowdeck/outputs/d" }] },
+              inputs: { artifacts: [{ name: "i", from: "f", path: "/in" }] },
+            },
+          ],
+          outputs: { parameters: [{ name: "p", value: "v" }], artifacts: [{ name: "d", from: "{{tasks.a.outputs.artifacts.d}}" }] },
+          ui: {},
+        },
+      }),
+    );
+  });
 });

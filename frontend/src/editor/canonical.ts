@@ -19,6 +19,14 @@ const SECURITY: Shape = {
 };
 const AFFINITY: Shape = { nodeAffinity: null, podAffinity: null, podAntiAffinity: null };
 const ITEMS: Shape = { key: null, path: null, mode: null };
+// Data between tasks (docs/spec.md): the fields in the order the spec lists them.
+export const OUTPUT_PARAMETER_SHAPE: Shape = { name: null, valueFrom: { path: null, default: null }, secret: null, description: null };
+export const OUTPUT_ARTIFACT_SHAPE: Shape = { name: null, path: null, optional: null, description: null };
+export const INPUT_ARTIFACT_SHAPE: Shape = { name: null, from: null, path: null, optional: null };
+export const RUN_OUTPUT_PARAMETER_SHAPE: Shape = { name: null, value: null, description: null };
+export const RUN_OUTPUT_ARTIFACT_SHAPE: Shape = { name: null, from: null, description: null };
+export const OUTPUTS_SHAPE: Shape = { result: { valueFrom: { path: null } }, parameters: OUTPUT_PARAMETER_SHAPE, artifacts: OUTPUT_ARTIFACT_SHAPE };
+export const RUN_OUTPUTS_SHAPE: Shape = { parameters: RUN_OUTPUT_PARAMETER_SHAPE, artifacts: RUN_OUTPUT_ARTIFACT_SHAPE };
 
 export const TASK_SHAPE: Shape = {
   name: null,
@@ -48,6 +56,8 @@ export const TASK_SHAPE: Shape = {
   retry: RETRY,
   timeout: null,
   dependencies: null,
+  outputs: OUTPUTS_SHAPE,
+  inputs: { artifacts: INPUT_ARTIFACT_SHAPE },
 };
 
 export const DOCUMENT_SHAPE: Shape = {
@@ -72,9 +82,13 @@ export const DOCUMENT_SHAPE: Shape = {
     timeout: null,
     namespace: null,
     tasks: TASK_SHAPE,
+    outputs: RUN_OUTPUTS_SHAPE,
     ui: null,
   },
 };
+
+/** The spec's own keys in order, without descending into them (tasks). */
+export const SPEC_KEYS: Shape = Object.fromEntries(Object.keys(DOCUMENT_SHAPE.spec ?? {}).map((key) => [key, null]));
 
 /** A copy of `value` with each mapping's keys in the shape's order (a list's
  * items share their list's shape). */

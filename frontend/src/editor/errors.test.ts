@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { errorsUnder, placeErrors } from "./errors";
+import { errorsUnder, lineErrors, placeErrors } from "./errors";
 
 const doc = {
   spec: { tasks: [{ name: "a" }, "junk", { name: "c" }] },
@@ -29,5 +29,16 @@ describe("placing server errors", () => {
     ];
     expect(errorsUnder(errors, "env").length).toBe(1);
     expect(errorsUnder(errors, "retry").map((error) => error.message)).toEqual(["y"]);
+  });
+
+  it("says which line of a one-per-line list a reference error is on", () => {
+    const placed = placeErrors({ spec: { tasks: [{ name: "load" }] } }, [
+      { path: "spec.tasks[0].args[1]", message: "{{tasks.report.outputs.result}}: task 'report' is not upstream of 'load'" },
+      { path: "spec.tasks[0].args", message: "must be a list" },
+    ]);
+    expect(lineErrors(placed.byTask.get("load"), "args").map((error) => error.message)).toEqual([
+      "Line 2: {{tasks.report.outputs.result}}: task 'report' is not upstream of 'load'",
+      "must be a list",
+    ]);
   });
 });

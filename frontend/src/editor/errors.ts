@@ -41,6 +41,16 @@ export function placeErrors(doc: Doc, errors: FieldError[]): PlacedErrors {
   return { byTask, workflow };
 }
 
+/** The errors of a list edited one item per line (args, a command), each
+ * saying its line: `args[1]` is line 2 of the Arguments box. */
+export function lineErrors(errors: PlacedError[] | undefined, field: string): PlacedError[] {
+  const item = new RegExp(`^${field.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\[(\\d+)\\]`);
+  return errorsUnder(errors, field).map((error) => {
+    const match = error.field.match(item);
+    return match ? { ...error, message: `Line ${Number(match[1]) + 1}: ${error.message}` } : error;
+  });
+}
+
 /** The errors of a field and everything inside it: "env" matches "env[0].name",
  * "retry.backoff" matches "retry.backoff.delay" but not "retryx". */
 export function errorsUnder(errors: PlacedError[] | undefined, field: string): PlacedError[] {

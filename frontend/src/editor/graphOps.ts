@@ -3,6 +3,7 @@
 // no React, no DOM; tested in graphOps.test.ts.
 import { DAGRE_LIMIT, fastLayout } from "../graph/fastLayout";
 import { type LayoutInput, layoutGraph } from "../graph/layout";
+import { renameReferences } from "./dataflow";
 import {
   type Direction,
   type Doc,
@@ -21,6 +22,7 @@ import {
   taskNames,
   tasksOf,
   withPositions,
+  withSpec,
   withTasks,
   withUi,
 } from "./model";
@@ -170,7 +172,9 @@ export function updateTask(doc: Doc, name: string, change: (task: Task) => Obj):
   );
 }
 
-/** Rename a task and every dependency on it and its saved position. */
+/** Rename a task, every dependency on it, every reference to its outputs
+ * (`{{tasks.old.outputs...}}` in other tasks and the workflow's outputs) and
+ * its saved position. */
 export function renameTask(doc: Doc, from: string, to: string): EditResult {
   if (from === to) return { ok: true, doc };
   if (!to) return { ok: false, message: "A task needs a name." };
@@ -189,6 +193,11 @@ export function renameTask(doc: Doc, from: string, to: string): EditResult {
       return changed;
     }),
   );
+  next = withSpec(next, (spec) => {
+    const renamed = { ...spec };
+    for (const key of ["tasks", "outputs"]) if (key in spec) renamed[key] = renameReferences(spec[key], from, to);
+    return renamed;
+  });
   next = withPositions(next, (positions) => {
     if (from in positions) {
       positions[to] = positions[from];

@@ -205,6 +205,8 @@ export const TASK_KEY_ORDER = [
   "retry",
   "timeout",
   "dependencies",
+  "outputs",
+  "inputs",
 ];
 
 export function orderTaskKeys(task: Obj): Obj {

@@ -7,6 +7,7 @@ import { DagView } from "../graph/DagView";
 import type { Direction } from "../graph/layout";
 import { collapseFanOuts, GROUP_PREFIX, summarizeCounts } from "./collapse";
 import { can, type RunPageConfig, urls } from "./config";
+import { RunOutputsView } from "./DataViews";
 import { CancelDialog, DebugDialog, ResubmitDialog, RetryDialog, type RetryResponse } from "./dialogs";
 import { type Connection, LiveSocket, wsUrl } from "./socket";
 import {
@@ -21,7 +22,7 @@ import {
   TERMINAL_RUN,
   TERMINAL_TASK,
 } from "./state";
-import { TaskDrawer } from "./TaskDrawer";
+import { type Tab, TaskDrawer } from "./TaskDrawer";
 import { Timeline } from "./Timeline";
 import type { Run, RunEvent, RunMessage } from "./types";
 import { formatTime, LiveIndicator, showValue, StatusBadge, useNow } from "./ui";
@@ -43,6 +44,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   const [connection, setConnection] = useState<Connection>("connecting");
   const [connectionDetail, setConnectionDetail] = useState("");
   const [selected, setSelected] = useState<string | null>(null);
+  const [tab, setTab] = useState<Tab>("logs");
   const [expanded, setExpanded] = useState<Set<string>>(() => new Set());
   const [direction, setDirection] = useState<Direction>("LR");
   const [dialog, setDialog] = useState<Dialog>(null);
@@ -88,6 +90,21 @@ export function RunApp({ config }: { config: RunPageConfig }) {
     socket.start();
     return () => socket.stop();
   }, [runId, commit]);
+
+  // The run's outputs are computed as it succeeds and are not in its events:
+  // read the run once more when it turns Succeeded while the page is open
+  // (once per success: a retried run that succeeds again is read again).
+  const outputsRead = useRef(run.status === "Succeeded" ? run.finished_at : null);
+  useEffect(() => {
+    if (run.status !== "Succeeded" || outputsRead.current === run.finished_at) return;
+    outputsRead.current = run.finished_at;
+    api<Run>(urls.apiRun(runId))
+      .then((fresh) => {
+        const current = stateRef.current;
+        commit({ ...current, run: { ...current.run, outputs: fresh.outputs } });
+      })
+      .catch((failure) => setNotice({ kind: "error", text: `Could not read the run's outputs: ${String(failure)}` }));
+  }, [run.status, run.finished_at, runId, commit]);
 
   useEffect(() => {
     // The server-rendered page underneath is for browsers without JavaScript.
@@ -223,6 +240,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
             </>
           ) : null}
         </dl>
+        <RunOutputsView outputs={run.outputs} />
       </section>
       <div className={selectedTask ? "fd-run__main fd-run__main--drawer" : "fd-run__main"}>
         <section className="card fd-run__graph">
@@ -261,6 +279,8 @@ export function RunApp({ config }: { config: RunPageConfig }) {
             events={live.events}
             now={now}
             loadHistory={loadHistory}
+            tab={tab}
+            onTab={setTab}
             onClose={() => setSelected(null)}
             actions={{
               retryFromHere:

@@ -1,15 +1,19 @@
 // The task drawer: what happened to one task — its attempts, its state
-// history, its pod's events and request, its log — and what to do about it.
-import { useEffect, useState } from "react";
+// history, its pod's events and request, its log, the data it read and left —
+// and what to do about it.
+import { useEffect, useId, useState } from "react";
 
 import { api } from "../common/api";
 import { urls } from "./config";
+import { TaskData } from "./DataViews";
 import { LogView } from "./LogView";
 import { formatDuration, secondsBetween, taskHistory } from "./state";
 import type { RunEvent, Task } from "./types";
 import { formatClock, formatTime, StatusBadge } from "./ui";
 
-type Tab = "logs" | "attempts" | "history" | "pod" | "request";
+export type Tab = "logs" | "data" | "attempts" | "history" | "pod" | "request";
+/** The tabs that show one attempt, with the attempt picker above them. */
+const PER_ATTEMPT = new Set<Tab>(["logs", "data", "pod", "request"]);
 
 interface PodEvent {
   type: string;
@@ -27,12 +31,15 @@ export interface TaskDrawerProps {
   events: RunEvent[];
   now: number;
   loadHistory: () => Promise<RunEvent[]>;
+  /** The open tab: kept by the page, so moving from task to task keeps it. */
+  tab: Tab;
+  onTab: (tab: Tab) => void;
   onClose: () => void;
   actions: { retryFromHere?: () => void; debug?: () => void };
 }
 
-export function TaskDrawer({ runId, task, events, now, loadHistory, onClose, actions }: TaskDrawerProps) {
-  const [tab, setTab] = useState<Tab>("logs");
+export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: setTab, onClose, actions }: TaskDrawerProps) {
+  const ids = useId();
   const latest = task.attempts.length ? task.attempts[task.attempts.length - 1].number : 0;
   const [attempt, setAttempt] = useState(latest);
   // Follow a new attempt (a retry) unless the user picked an older one.
@@ -42,11 +49,12 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, onClose, act
   }, [latest, pinned]);
   useEffect(() => {
     setPinned(false);
-    setTab("logs");
   }, [task.name]);
+  const shown = task.attempts.find((a) => a.number === attempt);
 
   const tabs: [Tab, string][] = [
     ["logs", "Logs"],
+    ["data", "Inputs / Outputs"],
     ["attempts", `Attempts (${task.attempts.length})`],
     ["history", "History"],
     ["pod", "Pod events"],
@@ -102,7 +110,10 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, onClose, act
             key={id}
             type="button"
             role="tab"
+            id={`${ids}-${id}`}
+            aria-controls={`${ids}-panel`}
             aria-selected={tab === id}
+            data-tab={id}
             className={tab === id ? "fd-tab fd-tab--on" : "fd-tab"}
             onClick={() => setTab(id)}
           >
@@ -110,7 +121,7 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, onClose, act
           </button>
         ))}
       </div>
-      {task.attempts.length > 1 && (tab === "logs" || tab === "pod" || tab === "request") ? (
+      {task.attempts.length > 1 && PER_ATTEMPT.has(tab) ? (
         <label className="fd-attempt-pick">
           Attempt{" "}
           <select
@@ -128,7 +139,7 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, onClose, act
           </select>
         </label>
       ) : null}
-      <div className="fd-drawer__body">
+      <div className="fd-drawer__body" role="tabpanel" id={`${ids}-panel`} aria-labelledby={`${ids}-${tab}`}>
         {tab === "logs" ? (
           attempt ? (
             <LogView runId={runId} task={task.name} attempt={attempt} />
@@ -136,6 +147,7 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, onClose, act
             <p className="muted">No attempt yet: the log appears when the task starts.</p>
           )
         ) : null}
+        {tab === "data" ? <TaskData runId={runId} task={task.name} attempt={attempt} status={shown?.status ?? ""} /> : null}
         {tab === "attempts" ? <Attempts task={task} now={now} /> : null}
         {tab === "history" ? <History name={task.name} live={events} load={loadHistory} /> : null}
         {tab === "pod" ? <PodEvents runId={runId} task={task.name} attempt={attempt} /> : null}

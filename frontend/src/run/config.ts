@@ -25,6 +25,8 @@ export const urls = {
   events: (id: number, since: number) => `/api/runs/${id}/events/?since=${since}&limit=1000`,
   request: (id: number, name: string, attempt: number) =>
     `/api/runs/${id}/tasks/${task(name)}/request/?attempt=${attempt}`,
+  outputs: (id: number, name: string, attempt: number) =>
+    `/api/runs/${id}/tasks/${task(name)}/outputs/?attempt=${attempt}`,
   podEvents: (id: number, name: string, attempt: number) =>
     `/api/runs/${id}/tasks/${task(name)}/events/?attempt=${attempt}`,
   log: (id: number, name: string, attempt: number) => `/api/runs/${id}/tasks/${task(name)}/logs/?attempt=${attempt}`,

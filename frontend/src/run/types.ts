@@ -1,4 +1,5 @@
 // The shapes of GET /api/runs/{id}/ and of the websocket messages (docs/live.md).
+import type { RunOutputs } from "./outputs";
 
 export interface Attempt {
   number: number;
@@ -51,6 +52,8 @@ export interface RunSummary {
 
 export interface Run extends RunSummary {
   tasks: Task[];
+  /** What the run returned (spec.outputs), once it succeeded; {} otherwise. */
+  outputs?: RunOutputs;
 }
 
 export interface RunEvent {
