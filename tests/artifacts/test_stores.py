@@ -11,14 +11,6 @@ from artifacts.s3 import S3Store
 from artifacts.store import FilesystemStore, StoreError, fetch
 
 
-@pytest.fixture(params=["filesystem", "s3"])
-def store(request, tmp_path):
-    if request.param == "filesystem":
-        return FilesystemStore(tmp_path / "blobs")
-    bucket = request.getfixturevalue("s3_bucket")
-    return S3Store.connect(**bucket.connect_kwargs)
-
-
 def test_a_file_is_kept_under_its_sha256_once_and_read_back_whole_or_in_part(
     store, tmp_path
 ):
