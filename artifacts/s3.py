@@ -15,27 +15,25 @@ from typing import Any
 
 from artifacts.store import Blob, Readable, StoreError, hash_file
 
+_MISSING = ("404", "NoSuchKey", "NotFound")
+# Parts in flight per upload. Over plain HTTP botocore reads each part in
+# 1 MiB chunks to checksum and sign it, about 2 MiB a part, so 4 keep an
+# upload near 8 MiB of memory however large the file (boto3's default of 10
+# held 17 MiB here) while still overlapping the parts' round trips.
+_UPLOAD_CONCURRENCY = 4
+
 
 class S3Store:
     name = "s3"
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+    def __init__(
+        self, client: Any, bucket: str, prefix: str = "", *, probe: Any = None
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
-
-    @classmethod
-    def from_settings(cls) -> S3Store:
-        from django.conf import settings
-
-        return cls.connect(
-            bucket=settings.FLOWDECK_ARTIFACT_S3_BUCKET,
-            prefix=settings.FLOWDECK_ARTIFACT_S3_PREFIX,
-            endpoint_url=settings.FLOWDECK_ARTIFACT_S3_ENDPOINT or None,
-            region=settings.FLOWDECK_ARTIFACT_S3_REGION or None,
-            access_key=settings.FLOWDECK_ARTIFACT_S3_ACCESS_KEY or None,
-            secret_key=settings.FLOWDECK_ARTIFACT_S3_SECRET_KEY or None,
-        )
+        # check() answers a readiness probe: one try, short timeouts.
+        self.probe = probe or client
 
     @classmethod
     def connect(
@@ -48,26 +46,42 @@ class S3Store:
         access_key: str | None = None,
         secret_key: str | None = None,
     ) -> S3Store:
-        import boto3
+        import boto3.session
         from botocore.config import Config
 
         if not bucket:
             raise StoreError("FLOWDECK_ARTIFACT_S3_BUCKET is not set")
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
+        # A session of its own: boto3's default session is not safe to make
+        # clients from in several threads at once (web requests, the worker's
+        # threads).
+        session = boto3.session.Session(
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
-            config=Config(
+            region_name=region,
+        )
+
+        def client(**config: Any) -> Any:
+            return session.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                # Path-style addressing works with MinIO and any endpoint name.
+                config=Config(s3={"addressing_style": "path"}, **config),
+            )
+
+        return cls(
+            client(
                 retries={"max_attempts": 5, "mode": "standard"},
                 connect_timeout=5,
                 read_timeout=60,
-                # Path-style addressing works with MinIO and any endpoint name.
-                s3={"addressing_style": "path"},
+            ),
+            bucket,
+            prefix,
+            probe=client(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                connect_timeout=2,
+                read_timeout=2,
             ),
         )
-        return cls(client, bucket, prefix)
 
     def _key(self, sha256: str) -> str:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -75,6 +89,7 @@ class S3Store:
         return f"{self.prefix}{sha256}"
 
     def put_file(self, path: Path) -> Blob:
+        from boto3.s3.transfer import TransferConfig
         from botocore.exceptions import BotoCoreError, ClientError
 
         blob = hash_file(path)
@@ -86,6 +101,7 @@ class S3Store:
                 self.bucket,
                 self._key(blob.sha256),
                 ExtraArgs={"ContentType": "application/octet-stream"},
+                Config=TransferConfig(max_concurrency=_UPLOAD_CONCURRENCY),
             )
         except (BotoCoreError, ClientError) as error:
             raise StoreError(
@@ -115,17 +131,18 @@ class S3Store:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self._key(sha256))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in (
-                "404",
-                "NoSuchKey",
-                "NotFound",
-            ):
+            if _code(error) in _MISSING:
                 return None
             raise StoreError(f"s3://{self.bucket}: {error}") from error
         return int(head["ContentLength"])
 
     def delete(self, sha256: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(sha256))
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(sha256))
+        except (BotoCoreError, ClientError) as error:
+            raise StoreError(f"s3://{self.bucket}: {error}") from error
 
     def keys(self) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -139,12 +156,16 @@ class S3Store:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client.head_bucket(Bucket=self.bucket)
+            self.probe.head_bucket(Bucket=self.bucket)
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
+            code = _code(error)
             if code in ("404", "NoSuchBucket", "NotFound"):
                 return f"bucket {self.bucket!r} does not exist"
             return f"bucket {self.bucket!r}: {code or error}"
         except BotoCoreError as error:
             return f"cannot reach the object store: {error}"
         return None
+
+
+def _code(error: Any) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

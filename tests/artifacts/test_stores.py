@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import time
 from contextlib import closing
 
 import pytest
@@ -43,3 +45,24 @@ def test_the_store_says_when_it_cannot_be_used(s3_bucket, tmp_path):
     assert missing.check() == "bucket 'no-such-bucket' does not exist"
     assert S3Store.connect(**s3_bucket.connect_kwargs).check() is None
     assert FilesystemStore(tmp_path / "fine").check() is None
+
+
+def test_the_readiness_check_gives_up_quickly_on_a_store_that_does_not_answer():
+    """Within the readiness probe's 5 s (deploy/kubernetes/web.yaml), not after
+    the 5 tries of 60 s the store's other calls allow."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # connections queue, nobody answers
+        port = silent.getsockname()[1]
+        store = S3Store.connect(
+            bucket="flowdeck",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region="us-east-1",
+            access_key="x",
+            secret_key="y",
+        )
+        started = time.monotonic()
+        problem = store.check()
+        elapsed = time.monotonic() - started
+    assert problem is not None and problem.startswith("cannot reach the object store")
+    assert elapsed < 4
