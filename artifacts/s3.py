@@ -5,15 +5,20 @@ file (boto3's managed transfer: multipart past 8 MiB), downloads stream from
 the response body, ranges included. Configured by FLOWDECK_ARTIFACT_S3_*
 (docs/configuration.md); credentials may also come from boto3's own chain
 (AWS_* variables, an instance role) when the settings leave them empty.
+
+A blob's time is its object's LastModified (the object store's clock, whole
+seconds): storing an existing blob again copies the object onto itself,
+server-side, which refreshes it for the garbage collector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from artifacts.store import Blob, Readable, StoreError, hash_file
+from artifacts.store import Blob, Readable, StoredBlob, StoreError, hash_file
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
 # Parts in flight per upload. Over plain HTTP botocore reads each part in
@@ -21,6 +26,9 @@ _MISSING = ("404", "NoSuchKey", "NotFound")
 # upload near 8 MiB of memory however large the file (boto3's default of 10
 # held 17 MiB here) while still overlapping the parts' round trips.
 _UPLOAD_CONCURRENCY = 4
+# CopyObject handles up to 5 GiB in one request; boto3 copies larger blobs in
+# parts.
+_COPY_IN_ONE = 5 * 1024**3
 
 
 class S3Store:
@@ -93,7 +101,7 @@ class S3Store:
         from botocore.exceptions import BotoCoreError, ClientError
 
         blob = hash_file(path)
-        if self.size(blob.sha256) == blob.size:
+        if self.size(blob.sha256) == blob.size and self._touch(blob.sha256):
             return blob  # content-addressed: already there
         try:
             self.client.upload_file(
@@ -108,6 +116,33 @@ class S3Store:
                 f"uploading to s3://{self.bucket} failed: {error}"
             ) from error
         return blob
+
+    def _touch(self, sha256: str) -> bool:
+        """Refresh the blob's LastModified (copy it onto itself, server-side);
+        False when it is gone (the garbage collector took it meanwhile)."""
+        from boto3.s3.transfer import TransferConfig
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self._key(sha256)
+        try:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": key},
+                self.bucket,
+                key,
+                ExtraArgs={
+                    # S3 copies an object onto itself only when something changes.
+                    "MetadataDirective": "REPLACE",
+                    "ContentType": "application/octet-stream",
+                },
+                Config=TransferConfig(multipart_threshold=_COPY_IN_ONE),
+            )
+        except ClientError as error:
+            if _code(error) in _MISSING:
+                return False
+            raise StoreError(f"s3://{self.bucket}: {error}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"s3://{self.bucket}: {error}") from error
+        return True
 
     def open(self, sha256: str, start: int = 0, end: int | None = None) -> Readable:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -145,12 +180,42 @@ class S3Store:
             raise StoreError(f"s3://{self.bucket}: {error}") from error
 
     def keys(self) -> Iterator[str]:
+        for blob in self.blobs():
+            yield blob.sha256
+
+    def blobs(self) -> Iterator[StoredBlob]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for item in page.get("Contents", ()):
-                key = item["Key"][len(self.prefix) :]
-                if len(key) == 64:
-                    yield key
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", ()):
+                    key = item["Key"][len(self.prefix) :]
+                    if len(key) == 64 and not key.strip("0123456789abcdef"):
+                        yield StoredBlob(key, item["Size"], item["LastModified"])
+        except (BotoCoreError, ClientError) as error:
+            raise StoreError(f"listing s3://{self.bucket} failed: {error}") from error
+
+    def delete_stale(self, sha256: str, before: datetime) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self._key(sha256)
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            # S3 has no delete-if-unmodified: a store of the same bytes in the
+            # moment between this look and the delete would be lost. The
+            # collector only gets here for a blob no row references that has
+            # not been stored again for its whole grace period.
+            if head["LastModified"] >= before:
+                return False
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in _MISSING:
+                return False
+            raise StoreError(f"s3://{self.bucket}: {error}") from error
+        except BotoCoreError as error:
+            raise StoreError(f"s3://{self.bucket}: {error}") from error
+        return True
 
     def check(self) -> str | None:
         from botocore.exceptions import BotoCoreError, ClientError

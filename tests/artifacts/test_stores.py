@@ -6,6 +6,7 @@ import hashlib
 import socket
 import time
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -45,6 +46,54 @@ def test_the_store_says_when_it_cannot_be_used(s3_bucket, tmp_path):
     assert missing.check() == "bucket 'no-such-bucket' does not exist"
     assert S3Store.connect(**s3_bucket.connect_kwargs).check() is None
     assert FilesystemStore(tmp_path / "fine").check() is None
+
+
+def next_second() -> datetime:
+    """Wait for the next whole second and return it: a blob stored before is
+    older, one stored after is not, even by S3's whole-second clock."""
+    now = datetime.now(UTC)
+    boundary = now.replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep((boundary - now).total_seconds() + 0.05)
+    return boundary
+
+
+def test_storing_a_blob_again_refreshes_its_time_so_it_is_not_stale(store, tmp_path):
+    source = tmp_path / "a.txt"
+    source.write_bytes(b"kept by whoever stores it last\n")
+    blob = store.put_file(source)
+    before = next_second()
+    [listed] = store.blobs()
+    assert (listed.sha256, listed.size) == (blob.sha256, blob.size)
+    assert listed.modified < before
+    assert listed.modified.utcoffset() == timedelta(0)
+
+    assert store.put_file(source) == blob  # a running attempt stores it again
+    [listed] = store.blobs()
+    assert listed.modified >= before
+    assert store.delete_stale(blob.sha256, before) is False
+    assert store.size(blob.sha256) == blob.size
+
+    later = next_second()
+    assert store.delete_stale(blob.sha256, later) is True
+    assert store.size(blob.sha256) is None
+    assert list(store.blobs()) == []
+    assert store.delete_stale(blob.sha256, later) is False  # already gone
+    assert store.put_file(source) == blob  # and stored afresh
+    assert store.size(blob.sha256) == blob.size
+
+
+def test_a_blob_stored_while_the_collector_has_it_aside_is_written_again(tmp_path):
+    store = FilesystemStore(tmp_path / "blobs")
+    source = tmp_path / "a.txt"
+    source.write_bytes(b"x" * 100)
+    blob = store.put_file(source)
+    target = store._path(blob.sha256)
+    aside = target.with_name(".deleting-" + target.name)
+    target.rename(aside)  # delete_stale, between its move and its look
+    assert list(store.keys()) == []
+    assert store.put_file(source) == blob
+    assert target.read_bytes() == b"x" * 100
+    assert list(store.keys()) == [blob.sha256]
 
 
 def test_the_readiness_check_gives_up_quickly_on_a_store_that_does_not_answer():
