@@ -9,8 +9,8 @@ instead; under the test client and WSGI it is the plain StreamingHttpResponse.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
@@ -24,11 +24,12 @@ def _next(chunks: Any) -> Any:
 
 class ChunkedStreamingResponse(StreamingHttpResponse):
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self.streaming_content
         if self.is_async:
-            async for part in self.streaming_content:  # type: ignore[union-attr]
+            async for part in cast(AsyncIterator[bytes], content):
                 yield part
             return
-        chunks = iter(self.streaming_content)
+        chunks = iter(cast(Iterator[bytes], content))
         # Not thread-sensitive: a chunk's read (a file, an HTTP body from the
         # object store) need not wait behind every synchronous view.
         pull = sync_to_async(_next, thread_sensitive=False)
