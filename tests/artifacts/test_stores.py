@@ -6,12 +6,13 @@ import hashlib
 import socket
 import time
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from artifacts.s3 import S3Store
 from artifacts.store import FilesystemStore, StoreError, fetch
+from tests.artifacts.timing import next_second
 
 
 def test_a_file_is_kept_under_its_sha256_once_and_read_back_whole_or_in_part(
@@ -46,15 +47,6 @@ def test_the_store_says_when_it_cannot_be_used(s3_bucket, tmp_path):
     assert missing.check() == "bucket 'no-such-bucket' does not exist"
     assert S3Store.connect(**s3_bucket.connect_kwargs).check() is None
     assert FilesystemStore(tmp_path / "fine").check() is None
-
-
-def next_second() -> datetime:
-    """Wait for the next whole second and return it: a blob stored before is
-    older, one stored after is not, even by S3's whole-second clock."""
-    now = datetime.now(UTC)
-    boundary = now.replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep((boundary - now).total_seconds() + 0.05)
-    return boundary
 
 
 def test_storing_a_blob_again_refreshes_its_time_so_it_is_not_stale(store, tmp_path):
