@@ -8,6 +8,8 @@ object storage for production (s3.py). Nothing here imports Django except
 
 from __future__ import annotations
 
+import functools
+
 from artifacts.store import ArtifactStore, Blob, FilesystemStore, StoreError
 
 __all__ = ["ArtifactStore", "Blob", "FilesystemStore", "StoreError", "from_settings"]
@@ -20,7 +22,37 @@ def from_settings() -> ArtifactStore:
     from django.conf import settings
 
     if settings.FLOWDECK_ARTIFACT_STORE == "s3":
-        from artifacts.s3 import S3Store
-
-        return S3Store.from_settings()
+        return _s3_store(
+            settings.FLOWDECK_ARTIFACT_S3_BUCKET,
+            settings.FLOWDECK_ARTIFACT_S3_PREFIX,
+            settings.FLOWDECK_ARTIFACT_S3_ENDPOINT,
+            settings.FLOWDECK_ARTIFACT_S3_REGION,
+            settings.FLOWDECK_ARTIFACT_S3_ACCESS_KEY,
+            settings.FLOWDECK_ARTIFACT_S3_SECRET_KEY,
+        )
     return FilesystemStore(Path(settings.DATA_DIR) / "artifacts")
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_store(
+    bucket: str,
+    prefix: str,
+    endpoint: str,
+    region: str,
+    access_key: str,
+    secret_key: str,
+) -> ArtifactStore:
+    """One S3 store per configuration and process: a boto3 session and its
+    clients cost a few MiB and tens of milliseconds to make (the service's
+    model is parsed again), too much for every download and readiness probe.
+    The clients are thread-safe."""
+    from artifacts.s3 import S3Store
+
+    return S3Store.connect(
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=endpoint or None,
+        region=region or None,
+        access_key=access_key or None,
+        secret_key=secret_key or None,
+    )

@@ -3,6 +3,12 @@
 Artifacts are content-addressed: a blob's key is the sha256 of its bytes, so
 the same file stored twice is kept once and a key never changes meaning.
 Everything streams: a 1 GiB artifact never sits in memory.
+
+Garbage collection (workflows/services/retention.py) deletes blobs no row
+references once they are older than a grace period, by the store's own
+clock: storing a blob again refreshes its time, and `delete_stale` looks at
+the time again as it deletes, so a blob stored again while the collector runs
+(by an attempt whose row is not committed yet) is kept.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +36,16 @@ class StoreError(Exception):
 class Blob:
     sha256: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob as the store lists it: `modified` is when it was last stored
+    (written, or stored again), by the store's clock, in UTC."""
+
+    sha256: str
+    size: int
+    modified: datetime
 
 
 def hash_file(path: Path) -> Blob:
@@ -53,7 +70,8 @@ class ArtifactStore(Protocol):
     name: str
 
     def put_file(self, path: Path) -> Blob:
-        """Store the file's bytes under their sha256; storing them again is a no-op."""
+        """Store the file's bytes under their sha256. Storing them again
+        uploads nothing but refreshes the blob's time (see StoredBlob)."""
 
     def open(self, sha256: str, start: int = 0, end: int | None = None) -> Readable:
         """The blob's bytes from `start` up to (not including) `end`, streamed."""
@@ -65,7 +83,14 @@ class ArtifactStore(Protocol):
         """Forget the blob; idempotent."""
 
     def keys(self) -> Iterator[str]:
-        """Every blob's sha256 (for garbage collection)."""
+        """Every blob's sha256."""
+
+    def blobs(self) -> Iterator[StoredBlob]:
+        """Every blob with its size and time, streamed (for garbage collection)."""
+
+    def delete_stale(self, sha256: str, before: datetime) -> bool:
+        """Delete the blob unless it was stored at or after `before` (looking
+        at its time again now); True when it was deleted."""
 
     def check(self) -> str | None:
         """Why the store cannot be used now (readiness); None when it can."""
@@ -103,8 +128,14 @@ class FilesystemStore:
     def put_file(self, path: Path) -> Blob:
         blob = hash_file(path)
         target = self._path(blob.sha256)
-        if target.exists():
+        try:
+            # Already there: refresh its time, so the garbage collector's grace
+            # period counts from now. If the collector took it away meanwhile
+            # (delete_stale), this fails and the blob is written again.
+            os.utime(target)
             return blob
+        except FileNotFoundError:
+            pass
         target.parent.mkdir(parents=True, exist_ok=True)
         # Copy aside, then rename: a reader never sees a half-written blob.
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
@@ -139,13 +170,49 @@ class FilesystemStore:
             self._path(sha256).unlink()
 
     def keys(self) -> Iterator[str]:
+        for path in self._files():
+            yield path.parent.name + path.name
+
+    def blobs(self) -> Iterator[StoredBlob]:
+        for path in self._files():
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # deleted since it was listed
+            yield StoredBlob(
+                path.parent.name + path.name,
+                stat.st_size,
+                datetime.fromtimestamp(stat.st_mtime, UTC),
+            )
+
+    def _files(self) -> Iterator[Path]:
         if not self.root.is_dir():
             return
-        for folder in self.root.iterdir():
+        for folder in sorted(self.root.iterdir()):
             if len(folder.name) == 2 and folder.is_dir():
                 for blob in folder.iterdir():
+                    # Dot files are uploads in progress and blobs being deleted.
                     if not blob.name.startswith("."):
-                        yield folder.name + blob.name
+                        yield blob
+
+    def delete_stale(self, sha256: str, before: datetime) -> bool:
+        target = self._path(sha256)
+        # Move it aside first, then look at its time: a put_file that touched
+        # it before the move shows in that time (and the blob is put back); one
+        # after the move finds no blob and writes it again. So no store that
+        # reported success is lost. (A reader misses the blob only while it is
+        # aside, and only through a row committed after the collector looked.)
+        aside = target.with_name(f".deleting-{target.name}-{os.getpid()}")
+        try:
+            os.rename(target, aside)
+        except FileNotFoundError:
+            return False
+        modified = datetime.fromtimestamp(aside.stat().st_mtime, UTC)
+        if modified >= before:
+            os.replace(aside, target)  # the same bytes, whoever wrote them
+            return False
+        aside.unlink()
+        return True
 
     def check(self) -> str | None:
         try:

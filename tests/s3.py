@@ -44,6 +44,10 @@ class S3Bucket:
             "secret_key": SECRET_KEY,
         }
 
+    def client(self) -> Any:
+        """A boto3 client of the server, to look in the bucket."""
+        return _client(self.endpoint)
+
     @property
     def environment(self) -> dict[str, str]:
         """The settings' environment variables for a Flowdeck process."""

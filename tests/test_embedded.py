@@ -3,6 +3,7 @@ Daphne and a Celery worker process, driven over HTTP like a person would."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -11,12 +12,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.net import free_port, watch_run
+from tests.s3 import S3Bucket
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -113,6 +116,16 @@ class Server:
             raw, status, kind = error.read(), error.code, error.headers["Content-Type"]
         return status, json.loads(raw) if "json" in (kind or "") else raw.decode()
 
+    def download(self, url: str) -> tuple[int, dict[str, str], bytes]:
+        """GET an absolute URL of the server: its status, headers (names in
+        lower case) and bytes."""
+        req = urllib.request.Request(
+            url, headers={"Authorization": f"Token {self.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as response:
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            return response.status, headers, response.read()
+
     def login(self) -> None:
         status, body = self.request(
             "POST",
@@ -134,15 +147,27 @@ class Server:
         raise AssertionError(f"run {run_id} did not finish:\n{self.output()}")
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    server = Server(tmp_path / "data")
+def serve(server: Server) -> Iterator[Server]:
     server.manage("migrate", "--noinput")
     server.manage("bootstrap")
     server.start()
     server.login()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    yield from serve(Server(tmp_path / "data"))
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path, s3_bucket: S3Bucket) -> Iterator[Server]:
+    """The embedded server with its artifacts in a bucket of the suite's S3
+    server (moto's, over HTTP on loopback)."""
+    server = Server(tmp_path / "data")
+    server.env.update(s3_bucket.environment)
+    yield from serve(server)
 
 
 def workflow_id(server: Server, name: str) -> int:
@@ -317,3 +342,35 @@ def test_the_etl_example_passes_its_values_over_http(server: Server) -> None:
     run = server.wait_for_run(run["id"])
     assert run["status"] == "Succeeded", run
     assert run["outputs"]["parameters"]["lines"]["value"] == "4"
+
+
+def test_the_embedded_server_keeps_artifacts_in_s3(
+    s3_server: Server, s3_bucket: S3Bucket
+) -> None:
+    """csv-line-count with FLOWDECK_ARTIFACT_STORE=s3: write-csv's worker
+    uploads the CSV, count-lines' fetches it, the web process serves it."""
+    status, ready = s3_server.request("GET", "/readyz", auth=False)
+    assert (status, ready["checks"]["artifact store"]) == (200, "ok"), ready
+    counter = workflow_id(s3_server, "csv-line-count")
+    status, run = s3_server.request("POST", f"/api/workflows/{counter}/runs/", {})
+    assert status == 201, run
+    run = s3_server.wait_for_run(run["id"])
+    assert run["status"] == "Succeeded", (run, s3_server.output())
+    assert run["outputs"]["parameters"]["lines"]["value"] == "4"
+
+    status, outputs = s3_server.request(
+        "GET", f"/api/runs/{run['id']}/tasks/write-csv/outputs/"
+    )
+    [artifact] = outputs["artifacts"]
+    status, headers, content = s3_server.download(artifact["url"])
+    assert status == 200
+    assert content == b"id,name\n1,ada\n2,grace\n3,linus\n"
+    digest = hashlib.sha256(content).hexdigest()
+    assert digest == artifact["sha256"] == headers["x-flowdeck-sha256"]
+    assert run["outputs"]["artifacts"]["people"]["sha256"] == digest
+
+    head = s3_bucket.client().head_object(
+        Bucket=s3_bucket.name, Key=f"artifacts/{digest}"
+    )
+    assert head["ContentLength"] == len(content)
+    assert not (s3_server.data_dir / "artifacts").exists()

@@ -1,5 +1,7 @@
 """Liveness and readiness probes, answered without authentication by design:
-they reveal only whether the process, the database and the broker answer."""
+they reveal only whether the process, the database, the broker and the
+artifact store answer (and, for the store, why not: a missing bucket's name,
+an unwritable directory)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+import artifacts
 from webapp.celery import app as celery_app
 
 
@@ -30,8 +33,21 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["broker"] = "ok"
     except Exception as error:  # noqa: BLE001
         checks["broker"] = f"unavailable: {type(error).__name__}"
+    checks["artifact store"] = _artifact_store()
     ready = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
+
+
+def _artifact_store() -> str:
+    """ "ok", or why no artifact can be stored or served: workers store them
+    as tasks end and the web serves them, so neither is ready without it."""
+    try:
+        problem = artifacts.from_settings().check()
+    except artifacts.StoreError as error:  # a bucket not configured
+        problem = str(error)
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
+        problem = type(error).__name__
+    return "ok" if problem is None else f"unavailable: {problem}"

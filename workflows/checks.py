@@ -1,5 +1,6 @@
-"""System checks: tell an operator at start-up what the pages will miss, and
-refuse an admin that would let search find secret values."""
+"""System checks: tell an operator at start-up what the pages will miss or
+what is misconfigured, and refuse an admin that would let search find secret
+values. None of them reaches out to another server: /readyz does that."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
@@ -25,6 +27,28 @@ def graphviz_dot_installed(**kwargs: Any) -> list[Warning]:
             id="flowdeck.W001",
         )
     ]
+
+
+@register()
+def artifact_store_configured(**kwargs: Any) -> list[Error]:
+    """S3 without a bucket stores no artifact: every task that leaves one
+    would fail as it ends. Whether the bucket exists is /readyz's question."""
+    if (
+        settings.FLOWDECK_ARTIFACT_STORE == "s3"
+        and not settings.FLOWDECK_ARTIFACT_S3_BUCKET
+    ):
+        return [
+            Error(
+                "FLOWDECK_ARTIFACT_STORE is s3 but FLOWDECK_ARTIFACT_S3_BUCKET "
+                "is not set: no task could store an output artifact and none "
+                "could be downloaded.",
+                hint="Set FLOWDECK_ARTIFACT_S3_BUCKET to an existing bucket (and "
+                "FLOWDECK_ARTIFACT_S3_ENDPOINT for MinIO or Ceph), or "
+                "FLOWDECK_ARTIFACT_STORE=filesystem; see docs/configuration.md.",
+                id="flowdeck.E002",
+            )
+        ]
+    return []
 
 
 def _searched_field(model: Any, path: str) -> models.Field[Any, Any] | None:

@@ -2,7 +2,7 @@
 and the download of its artifacts, under the same checks as its log.
 
 Secret values read as the mask; artifacts stream from the artifact store,
-ranges included, never whole in memory.
+ranges included, never whole in memory (under Daphne too: workflows.streaming).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -28,6 +28,7 @@ from flowcore.secrets import MASK
 from workflows.api.filters import int_param
 from workflows.blueprints import blueprint_of
 from workflows.models import Attempt, AttemptOutput, Run
+from workflows.streaming import ChunkedStreamingResponse
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -295,7 +296,7 @@ def artifact_response(row: AttemptOutput, range_header: str) -> HttpResponse:
         raise NotFound(
             f"artifact {row.name!r} is not in the artifact store: {error}"
         ) from error
-    response = StreamingHttpResponse(
+    response = ChunkedStreamingResponse(
         _chunks(blob), content_type="application/octet-stream", status=status
     )
     response["Content-Length"] = str(end - start)

@@ -108,6 +108,26 @@ class RunTransaction:
             data={"missing": outputs["missing"]} if outputs.get("missing") else None,
         )
 
+    def expire_artifacts(self, artifacts: list[str], reason: str) -> None:
+        """The artifacts of the run's tasks (`task/name`) were deleted (the
+        caller deleted their rows): the run's own outputs name theirs as
+        missing, with `reason`, and an event says what went."""
+        outputs = dict(self.run.outputs or {})
+        returned = outputs.get("artifacts") or {}
+        if returned:
+            outputs["artifacts"] = {}
+            outputs["missing"] = {
+                **outputs.get("missing", {}),
+                **dict.fromkeys(returned, reason),
+            }
+            self.run.outputs = outputs
+            self._run_fields.add("outputs")
+        self.event(
+            RunEvent.Kind.MESSAGE,
+            message=f"artifacts deleted: {reason}",
+            data={"artifacts": artifacts, "outputs": sorted(returned)},
+        )
+
     def set_task_status(
         self,
         task: TaskRun,
