@@ -6,6 +6,13 @@ ManifestSettings. The Kubernetes-shaped parts of a task (env sources,
 tolerations, affinity, volumes, mounts, the security context) arrive in
 Kubernetes' wire shape and become the client's models as they are; the spec
 validated them when the workflow was saved.
+
+A task that leaves outputs or takes input artifacts gets more (docs/
+kubernetes.md, "Data between tasks"): an emptyDir at /flowdeck shared with
+Flowdeck's init container (`flowdeck-init`: the directories, the inputs) and
+helper container (`flowdeck-outputs`: collects the outputs once the task's
+command has ended, which a small /bin/sh wrapper around it records). Every
+other pod stays as it was.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes.client.models import (
     V1Affinity,
+    V1Capabilities,
     V1Container,
+    V1EmptyDirVolumeSource,
     V1EnvVar,
     V1EnvVarSource,
     V1LocalObjectReference,
@@ -29,16 +38,55 @@ from kubernetes.client.models import (
     V1PodSpec,
     V1ResourceRequirements,
     V1SeccompProfile,
+    V1SecretKeySelector,
     V1SecurityContext,
     V1Toleration,
     V1Volume,
     V1VolumeMount,
 )
 
+from k8s_runner.pod_request import FLOWDECK_DIR, inputs_to_json
+
 if TYPE_CHECKING:
     from k8s_runner.pod_request import PodRequest
 
 CONTAINER = "main"
+# Flowdeck's own containers and volume in a pod with outputs or inputs.
+INIT_CONTAINER = "flowdeck-init"
+OUTPUTS_CONTAINER = "flowdeck-outputs"
+FLOWDECK_VOLUME = "flowdeck"
+HELPER_COMMAND = ("python", "-m", "k8s_runner.helper")
+# The helper's request, and the Secret keys of the artifact store's credentials
+# (the helper module's names: it runs in the pod and cannot import this one).
+HELPER_REQUEST_ENV = "FLOWDECK_HELPER_REQUEST"
+ACCESS_KEY_KEY = "accessKey"
+SECRET_KEY_KEY = "secretKey"
+# kubectl logs/exec pick this container when none is named (kubectl 1.21+).
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+# Runs the task's command as it would run ("$@"), then records its exit status
+# for the outputs helper. The shell is the container's PID 1, which the kernel
+# shields from signals it has no handler for: it forwards SIGTERM (a delete,
+# the deadline) to the command, whose own exit status it then keeps. It
+# makes the outputs readable by the helper, whatever user wrote them.
+WRAPPER = (
+    "trap 'kill -TERM \"$pid\" 2>/dev/null' TERM; "
+    '"$@" & pid=$!; '
+    'while :; do wait "$pid"; code=$?; kill -0 "$pid" 2>/dev/null || break; done; '
+    f"chmod -R a+rX {FLOWDECK_DIR}/outputs 2>/dev/null; "
+    f'echo "$code" > {FLOWDECK_DIR}/.exit; exit "$code"'
+)
+# $0 of the wrapper: what `ps` shows.
+WRAPPER_NAME = "flowdeck-main"
+_HELPER_SECURITY = V1SecurityContext(
+    run_as_non_root=True,
+    allow_privilege_escalation=False,
+    capabilities=V1Capabilities(drop=["ALL"]),
+)
+# Small: waiting costs nothing; collecting hashes and uploads. A task whose
+# own container is Guaranteed keeps its pod Guaranteed (requests = limits).
+_HELPER_REQUESTS = {"cpu": "50m", "memory": "64Mi"}
+_HELPER_LIMITS = {"memory": "256Mi"}
+_HELPER_GUARANTEED = {"cpu": "100m", "memory": "256Mi"}
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "flowdeck"
 # Selects every pod Flowdeck manages: the watch, recovery and clean-up use it.
@@ -64,6 +112,22 @@ _MAX_LABEL = 63
 _SYS_ADMIN = frozenset({"SYS_ADMIN", "CAP_SYS_ADMIN"})
 
 
+class ManifestError(ValueError):
+    """A request no pod can carry out as asked (a permanent launch failure)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactBucket:
+    """The S3 artifact store, as the helper containers reach it. Credentials
+    never travel in the manifest: they come from a Secret (or the pod's own
+    identity, such as IRSA or workload identity)."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint: str = ""
+    region: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ManifestSettings:
     """What the deployment decides for every pod."""
@@ -73,6 +137,13 @@ class ManifestSettings:
     # The container's allowPrivilegeEscalation unless the task sets it (and left
     # out where Kubernetes would refuse it: privileged, or adding SYS_ADMIN).
     allow_privilege_escalation: bool | None = False
+    # Flowdeck's image, for the helper containers of pods with outputs/inputs.
+    helper_image: str = "flowdeck:latest"
+    # The S3 store the helpers upload to and fetch from; None: no artifacts.
+    artifact_bucket: ArtifactBucket | None = None
+    # A Secret in the pod's namespace with the store's `accessKey` and
+    # `secretKey`; "" leaves credentials to the pod's identity.
+    artifact_secret: str = ""
 
 
 def label_value(text: str) -> str:
@@ -141,10 +212,27 @@ def pod_manifest(
     request: PodRequest, *, namespace: str, settings: ManifestSettings
 ) -> V1Pod:
     """The Pod for one attempt. Its name derives from the attempt's identity, so
-    creating it twice fails with AlreadyExists instead of running it twice."""
+    creating it twice fails with AlreadyExists instead of running it twice.
+    ManifestError when the request cannot be carried out as asked."""
+    shared = uses_flowdeck_volume(request)
+    if shared:
+        _check_data(request, settings)
+    main = _container(request, settings)
+    containers = [main]
+    init_containers = None
+    volumes = [V1Volume.model_validate(dict(v)) for v in request.volumes]
+    if shared:
+        _share_data(request, main)
+        volumes.append(
+            V1Volume(name=FLOWDECK_VOLUME, empty_dir=V1EmptyDirVolumeSource())
+        )
+        init_containers = [_init_container(request, settings, main)]
+        if request.outputs.wanted:
+            containers.append(_outputs_container(request, settings, main))
     spec = V1PodSpec(
         restart_policy="Never",
-        containers=[_container(request, settings)],
+        init_containers=init_containers,
+        containers=containers,
         node_selector=dict(request.node_selector) or None,
         tolerations=[V1Toleration.model_validate(dict(t)) for t in request.tolerations]
         or None,
@@ -157,7 +245,7 @@ def pod_manifest(
             V1LocalObjectReference(name=name) for name in request.image_pull_secrets
         ]
         or None,
-        volumes=[V1Volume.model_validate(dict(v)) for v in request.volumes] or None,
+        volumes=volumes or None,
         active_deadline_seconds=_deadline_seconds(request.timeout),
         security_context=V1PodSecurityContext(
             seccomp_profile=V1SeccompProfile(type=settings.seccomp_profile)
@@ -165,17 +253,178 @@ def pod_manifest(
         if settings.seccomp_profile
         else None,
     )
+    annotations = {
+        WORKFLOW_ANNOTATION: request.workflow,
+        VERSION_ANNOTATION: str(request.version),
+        TASK_ANNOTATION: request.task,
+    }
+    if shared:
+        annotations[DEFAULT_CONTAINER_ANNOTATION] = CONTAINER
     metadata = V1ObjectMeta(
         name=request.name,
         namespace=namespace,
         labels=labels_for(request),
-        annotations={
-            WORKFLOW_ANNOTATION: request.workflow,
-            VERSION_ANNOTATION: str(request.version),
-            TASK_ANNOTATION: request.task,
-        },
+        annotations=annotations,
     )
     return V1Pod(api_version="v1", kind="Pod", metadata=metadata, spec=spec)
+
+
+def uses_flowdeck_volume(request: PodRequest) -> bool:
+    """Whether the pod needs Flowdeck's /flowdeck volume and containers."""
+    return request.outputs.wanted or bool(request.input_artifacts)
+
+
+def _check_data(request: PodRequest, settings: ManifestSettings) -> None:
+    if request.outputs.wanted and not request.command:
+        raise ManifestError(
+            "a task with outputs needs a `command` on Kubernetes: Flowdeck runs "
+            "it under /bin/sh to learn when it ends, and cannot wrap the "
+            "image's own entrypoint"
+        )
+    if request.input_artifacts and settings.artifact_bucket is None:
+        raise ManifestError(
+            "input artifacts on Kubernetes need the S3 artifact store "
+            "(FLOWDECK_ARTIFACT_STORE=s3): the pod fetches them itself"
+        )
+    for volume in request.volumes:
+        if volume.get("name") == FLOWDECK_VOLUME:
+            raise ManifestError(
+                f"the volume name {FLOWDECK_VOLUME!r} is Flowdeck's own in a "
+                "task with outputs or input artifacts: rename it"
+            )
+    for mount in request.volume_mounts:
+        where = str(mount.get("mountPath", ""))
+        if where == FLOWDECK_DIR or where.startswith(f"{FLOWDECK_DIR}/"):
+            raise ManifestError(
+                f"volumeMounts at {where}: {FLOWDECK_DIR} is Flowdeck's own in a "
+                "task with outputs or input artifacts"
+            )
+    for item in request.input_artifacts:
+        if item.path == FLOWDECK_DIR:
+            raise ManifestError(
+                f"input artifact {item.name} cannot be placed at {FLOWDECK_DIR}"
+            )
+
+
+def _share_data(request: PodRequest, main: V1Container) -> None:
+    """The task's side of /flowdeck: the volume, its inputs mounted where it
+    reads them, and the command under the wrapper."""
+    mounts = list(main.volume_mounts or [])
+    mounts.append(V1VolumeMount(name=FLOWDECK_VOLUME, mount_path=FLOWDECK_DIR))
+    # Every input its own read-only mount, under /flowdeck too: read-only for
+    # whatever user the task runs as, root included.
+    for item in request.input_artifacts:
+        mounts.append(
+            V1VolumeMount(
+                name=FLOWDECK_VOLUME,
+                mount_path=item.path,
+                sub_path=item.placed_at,
+                read_only=True,
+            )
+        )
+    main.volume_mounts = mounts
+    if request.outputs.wanted:
+        main.command = ["sh", "-c", WRAPPER, WRAPPER_NAME, *request.command]
+        main.args = list(request.args) or None
+
+
+def _init_container(
+    request: PodRequest, settings: ManifestSettings, main: V1Container
+) -> V1Container:
+    env = [
+        V1EnvVar(name=HELPER_REQUEST_ENV, value=inputs_to_json(request.input_artifacts))
+    ]
+    if request.input_artifacts:
+        env += _store_env(settings)
+    return _helper("prepare", INIT_CONTAINER, env, settings, main, read_only=False)
+
+
+def _outputs_container(
+    request: PodRequest, settings: ManifestSettings, main: V1Container
+) -> V1Container:
+    env = [V1EnvVar(name=HELPER_REQUEST_ENV, value=request.outputs.to_json())]
+    if request.outputs.artifacts:
+        env += _store_env(settings)
+    return _helper("outputs", OUTPUTS_CONTAINER, env, settings, main, read_only=True)
+
+
+def _helper(
+    command: str,
+    name: str,
+    env: list[V1EnvVar],
+    settings: ManifestSettings,
+    main: V1Container,
+    *,
+    read_only: bool,
+) -> V1Container:
+    if _guaranteed(main.resources):
+        resources = V1ResourceRequirements(
+            requests=dict(_HELPER_GUARANTEED), limits=dict(_HELPER_GUARANTEED)
+        )
+    else:
+        resources = V1ResourceRequirements(
+            requests=dict(_HELPER_REQUESTS), limits=dict(_HELPER_LIMITS)
+        )
+    return V1Container(
+        name=name,
+        image=settings.helper_image,
+        command=[*HELPER_COMMAND, command],
+        env=env,
+        resources=resources,
+        volume_mounts=[
+            V1VolumeMount(
+                name=FLOWDECK_VOLUME,
+                mount_path=FLOWDECK_DIR,
+                read_only=read_only or None,
+            )
+        ],
+        security_context=_HELPER_SECURITY,
+    )
+
+
+def _guaranteed(resources: V1ResourceRequirements | None) -> bool:
+    """Whether a container's resources make it Guaranteed: CPU and memory
+    limits, and requests equal to them (Kubernetes fills in missing ones)."""
+    limits = (resources.limits if resources else None) or {}
+    requests = (resources.requests if resources else None) or {}
+    return all(
+        kind in limits and str(requests.get(kind, limits[kind])) == str(limits[kind])
+        for kind in ("cpu", "memory")
+    )
+
+
+def _store_env(settings: ManifestSettings) -> list[V1EnvVar]:
+    """Where the helpers find the artifact store: the bucket inline, the
+    credentials by reference to a Secret (never their values)."""
+    bucket = settings.artifact_bucket
+    if bucket is None:
+        return []
+    env = [
+        V1EnvVar(name=name, value=value)
+        for name, value in (
+            ("FLOWDECK_ARTIFACT_S3_BUCKET", bucket.bucket),
+            ("FLOWDECK_ARTIFACT_S3_PREFIX", bucket.prefix),
+            ("FLOWDECK_ARTIFACT_S3_ENDPOINT", bucket.endpoint),
+            ("FLOWDECK_ARTIFACT_S3_REGION", bucket.region),
+        )
+        if value
+    ]
+    if settings.artifact_secret:
+        env += [
+            V1EnvVar(
+                name=name,
+                value_from=V1EnvVarSource(
+                    secret_key_ref=V1SecretKeySelector(
+                        name=settings.artifact_secret, key=key
+                    )
+                ),
+            )
+            for name, key in (
+                ("FLOWDECK_ARTIFACT_S3_ACCESS_KEY", ACCESS_KEY_KEY),
+                ("FLOWDECK_ARTIFACT_S3_SECRET_KEY", SECRET_KEY_KEY),
+            )
+        ]
+    return env
 
 
 def _container(request: PodRequest, settings: ManifestSettings) -> V1Container:
@@ -213,6 +462,9 @@ def _env(request: PodRequest) -> list[V1EnvVar]:
         "FLOWDECK_TASK": request.task,
         "FLOWDECK_ATTEMPT": str(request.attempt),
     }
+    if uses_flowdeck_volume(request):
+        flowdeck["FLOWDECK_OUTPUTS"] = f"{FLOWDECK_DIR}/outputs"
+        flowdeck["FLOWDECK_INPUTS"] = f"{FLOWDECK_DIR}/inputs"
     env = [
         V1EnvVar(name=name, value=value)
         for name, value in flowdeck.items()

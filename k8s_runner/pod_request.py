@@ -8,11 +8,14 @@ from a recorded attempt.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Where a task finds its outputs' and inputs' directories, in every backend.
+FLOWDECK_DIR = "/flowdeck"
 # What a task may leave for its dependants, by default (each a setting).
 MAX_PARAMETER_BYTES = 256 * 1024
 MAX_OUTPUT_BYTES = 1024 * 1024
@@ -36,6 +39,33 @@ class OutputsRequest:
     def wanted(self) -> bool:
         return bool(self.parameters or self.artifacts or self.result)
 
+    def to_json(self) -> str:
+        """Compact JSON, as a pod carries it to Flowdeck's helper container."""
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> OutputsRequest:
+        """The request to_json wrote; ValueError (or KeyError, TypeError) for
+        anything else."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("an outputs request is a JSON object")
+        return cls(
+            parameters=tuple(
+                (str(name), str(path), None if default is None else str(default))
+                for name, path, default in data.get("parameters", ())
+            ),
+            artifacts=tuple(
+                (str(name), str(path), bool(optional))
+                for name, path, optional in data.get("artifacts", ())
+            ),
+            result=bool(data.get("result", False)),
+            result_path=data.get("result_path"),
+            max_parameter_bytes=int(data["max_parameter_bytes"]),
+            max_total_bytes=int(data["max_total_bytes"]),
+            max_result_bytes=int(data["max_result_bytes"]),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class InputArtifactRequest:
@@ -47,6 +77,25 @@ class InputArtifactRequest:
     filename: str
     size: int = 0
     directory: bool = False  # stored as .tar.gz, unpacked at `path`
+
+    @property
+    def placed_at(self) -> str:
+        """Where a pod fetches it to, relative to its /flowdeck volume; it is
+        mounted from there at `path`, read-only (names are unique in a task)."""
+        return f".inputs/{self.name}"
+
+
+def inputs_to_json(items: tuple[InputArtifactRequest, ...]) -> str:
+    return json.dumps(
+        [asdict(item) for item in items], separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def inputs_from_json(text: str) -> tuple[InputArtifactRequest, ...]:
+    data = json.loads(text)
+    if not isinstance(data, list):
+        raise ValueError("input artifacts are a JSON list")
+    return tuple(InputArtifactRequest(**item) for item in data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,12 @@ eviction. How each case is classified (docs/kubernetes.md has the table):
 * A pod with a deletionTimestamp whose container has not ended is Cancelling:
   deleted (by a cancel, or by someone else) and stopping within its grace
   period; still using its node meanwhile.
+* A pod with outputs (Flowdeck's `flowdeck-outputs` container beside the
+  task's) has not succeeded until that helper has ended too: the task's exit
+  0 is Running (collecting) until then. Its Succeeded report carries no
+  outputs yet: the backend reads them from the helper's log (outputs_wanted
+  says what to expect). A failing init container `flowdeck-init` is an Error
+  (InputsUnavailable), with its termination message.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from datetime import datetime, timedelta
 
 from kubernetes.client.models import (
     V1ContainerStateTerminated,
+    V1ContainerStateWaiting,
     V1ContainerStatus,
     V1ObjectMeta,
     V1Pod,
@@ -36,7 +43,15 @@ from kubernetes.client.models import (
 
 from flowcore.reports import Report
 from flowcore.states import AttemptStatus
-from k8s_runner.manifests import CONTAINER, RUN_LABEL, attempt_id_of
+from k8s_runner.manifests import (
+    CONTAINER,
+    HELPER_REQUEST_ENV,
+    INIT_CONTAINER,
+    OUTPUTS_CONTAINER,
+    RUN_LABEL,
+    attempt_id_of,
+)
+from k8s_runner.pod_request import OutputsRequest
 
 # Waiting reasons that may heal, so they become an Error only after the grace.
 PULL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff", "RegistryUnavailable"})
@@ -46,6 +61,7 @@ HOPELESS_WAITING = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 _DEADLINE = "DeadlineExceeded"
 _START_FAILURES = frozenset({"StartError", "ContainerCannotRun"})
 _MESSAGE_LIMIT = 2000
+_SHELL_HINT = " (a task with outputs runs under /bin/sh: its image needs one)"
 
 
 def handle_of(pod: V1Pod) -> str:
@@ -87,8 +103,18 @@ def report_for(
             # Evicted, preempted, OutOfcpu and friends: the node's doing.
             reason, message = disruption
             return said(AttemptStatus.ERROR, reason, message, exit_code, ended_at)
+    failed_init = _failed_init(pod)
+    if failed_init is not None:
+        name, ended = failed_init
+        detail = _trim(ended.message or "") or f"exited with code {ended.exit_code}"
+        reason = "InputsUnavailable" if name == INIT_CONTAINER else "InitFailed"
+        at = ended.finished_at or now
+        return said(AttemptStatus.ERROR, reason, f"{name}: {detail}", at=at)
+    helper = has_outputs_helper(pod)
     if terminated is not None:
-        return _ended(said, terminated, ended_at)
+        if terminated.exit_code == 0 and helper:
+            return _collecting(said, pod, terminated, now, image_pull_grace_seconds)
+        return _ended(said, terminated, ended_at, wrapped=helper)
     if metadata.deletion_timestamp is not None:
         if is_finished(pod):
             return None  # a clean-up of a finished pod: nothing new
@@ -104,14 +130,14 @@ def report_for(
     if status.phase == "Unknown":
         return None  # the node stopped reporting; it may come back
     if state is not None and state.running is not None:
-        return said(AttemptStatus.RUNNING, at=state.running.started_at or now)
-    waiting = state.waiting if state else None
-    if waiting is not None and waiting.reason:
-        reason, message = waiting.reason, _trim(waiting.message or "")
-        may_heal = reason in PULL_WAITING or reason in CONFIG_WAITING
-        if reason in HOPELESS_WAITING or (
-            may_heal and _waited(pod, now) >= image_pull_grace_seconds
-        ):
+        started = state.running.started_at or now
+        stuck = _stuck(said, pod, now, image_pull_grace_seconds)
+        return stuck or said(AttemptStatus.RUNNING, at=started)
+    blocked = _waiting_on(pod)
+    if blocked is not None and blocked[1].reason:
+        name, waiting = blocked
+        reason, message = waiting.reason or "", _waiting_message(name, waiting)
+        if _hopeless(reason, pod, now, image_pull_grace_seconds):
             return said(AttemptStatus.ERROR, reason, message, at=now)
         return said(AttemptStatus.PENDING, reason, message)
     scheduled = _condition(pod, "PodScheduled")
@@ -125,14 +151,37 @@ def pending_deadline(pod: V1Pod, image_pull_grace_seconds: float) -> datetime | 
     """When a pod waiting on something that may heal (an image pull, a missing
     secret) becomes an Error, so the watcher can look again then even if no
     event comes; None when it waits on nothing of the kind."""
-    container = _main_container(pod)
-    waiting = container.state.waiting if container and container.state else None
+    blocked = _waiting_on(pod)
+    waiting = blocked[1] if blocked else None
     if waiting is None or waiting.reason not in PULL_WAITING | CONFIG_WAITING:
         return None
     started = _started(pod)
     if started is None:
         return None
     return started + timedelta(seconds=image_pull_grace_seconds)
+
+
+def has_outputs_helper(pod: V1Pod) -> bool:
+    """Whether Flowdeck's outputs helper runs beside the task in `pod`."""
+    containers = (pod.spec.containers if pod.spec else None) or []
+    return any(container.name == OUTPUTS_CONTAINER for container in containers)
+
+
+def outputs_wanted(pod: V1Pod) -> OutputsRequest | None:
+    """What the pod's outputs helper collects, read from its environment (the
+    pod alone says it: a watcher has no PodRequest); None without a helper.
+    ValueError when it cannot be read."""
+    for container in (pod.spec.containers if pod.spec else None) or []:
+        if container.name != OUTPUTS_CONTAINER:
+            continue
+        for variable in container.env or []:
+            if variable.name == HELPER_REQUEST_ENV and variable.value:
+                try:
+                    return OutputsRequest.from_json(variable.value)
+                except (KeyError, TypeError) as error:
+                    raise ValueError(f"unreadable outputs request: {error}") from error
+        raise ValueError(f"{OUTPUTS_CONTAINER} has no {HELPER_REQUEST_ENV}")
+    return None
 
 
 def is_finished(pod: V1Pod) -> bool:
@@ -170,7 +219,13 @@ class _Said:
         )
 
 
-def _ended(said: _Said, terminated: V1ContainerStateTerminated, at: datetime) -> Report:
+def _ended(
+    said: _Said,
+    terminated: V1ContainerStateTerminated,
+    at: datetime,
+    *,
+    wrapped: bool = False,
+) -> Report:
     code = terminated.exit_code
     reason = terminated.reason or ""
     detail = _trim(terminated.message or "")
@@ -181,9 +236,107 @@ def _ended(said: _Said, terminated: V1ContainerStateTerminated, at: datetime) ->
         return said(AttemptStatus.FAILED, "OOMKilled", message, code, at)
     if reason in _START_FAILURES:
         message = detail or f"the container could not start ({reason})"
+        if wrapped:
+            message += _SHELL_HINT
         return said(AttemptStatus.FAILED, "StartError", message, code, at)
     message = f"exited with code {code}" + (f": {detail}" if detail else "")
     return said(AttemptStatus.FAILED, reason or "Error", message, code, at)
+
+
+def _collecting(
+    said: _Said,
+    pod: V1Pod,
+    task: V1ContainerStateTerminated,
+    now: datetime,
+    image_pull_grace_seconds: float,
+) -> Report | None:
+    """The task exited 0 in a pod with outputs: Succeeded once the helper has
+    collected them (the attempt ends then: uploads are part of it), Running
+    while it works."""
+    helper = _status_named(pod, OUTPUTS_CONTAINER)
+    done = helper.state.terminated if helper and helper.state else None
+    if done is not None:
+        at = done.finished_at or now
+        if done.exit_code == 0:
+            return said(AttemptStatus.SUCCEEDED, exit_code=0, at=at)
+        detail = _trim(done.message or "")
+        message = f"Flowdeck's outputs helper exited with code {done.exit_code}"
+        message += f": {detail}" if detail else ""
+        return said(AttemptStatus.ERROR, "OutputsHelperFailed", message, 0, at)
+    metadata = pod.metadata or V1ObjectMeta()
+    if metadata.deletion_timestamp is not None:
+        message = "the pod is being deleted while its outputs were being collected"
+        return said(AttemptStatus.CANCELLING, "Terminating", message)
+    stuck = _stuck(said, pod, now, image_pull_grace_seconds)
+    return stuck or said(AttemptStatus.RUNNING, at=task.started_at or now)
+
+
+def _stuck(
+    said: _Said, pod: V1Pod, now: datetime, image_pull_grace_seconds: float
+) -> Report | None:
+    """The Error of a running pod whose outputs helper cannot start (its image,
+    its Secret) once that no longer may heal; None otherwise."""
+    blocked = _waiting_on(pod)
+    if blocked is None or not blocked[1].reason:
+        return None
+    name, waiting = blocked
+    reason = waiting.reason or ""
+    if not _hopeless(reason, pod, now, image_pull_grace_seconds):
+        return None
+    return said(AttemptStatus.ERROR, reason, _waiting_message(name, waiting), at=now)
+
+
+def _hopeless(reason: str, pod: V1Pod, now: datetime, grace: float) -> bool:
+    may_heal = reason in PULL_WAITING or reason in CONFIG_WAITING
+    return reason in HOPELESS_WAITING or (may_heal and _waited(pod, now) >= grace)
+
+
+def _waiting_on(pod: V1Pod) -> tuple[str, V1ContainerStateWaiting] | None:
+    """The container the attempt waits on, and how: an init container not yet
+    done, else the task's; else, with the task's running or done, the
+    outputs helper if it cannot start (an image pull, a missing Secret)."""
+    status = pod.status or V1PodStatus()
+    for init in status.init_container_statuses or []:
+        state = init.state
+        if state is not None and state.terminated is not None:
+            continue  # done (a failure is handled before)
+        if state is not None and state.waiting is not None:
+            return init.name, state.waiting
+        return None  # running
+    main = _main_container(pod)
+    if main is not None and main.state is not None and main.state.waiting:
+        return main.name, main.state.waiting
+    helper = _status_named(pod, OUTPUTS_CONTAINER)
+    waiting = helper.state.waiting if helper and helper.state else None
+    if waiting is not None and waiting.reason in (
+        PULL_WAITING | CONFIG_WAITING | HOPELESS_WAITING
+    ):
+        return helper.name if helper else OUTPUTS_CONTAINER, waiting
+    return None
+
+
+def _waiting_message(name: str, waiting: V1ContainerStateWaiting) -> str:
+    message = _trim(waiting.message or "")
+    if name == CONTAINER:
+        return message
+    return f"{name}: {message}" if message else name
+
+
+def _failed_init(pod: V1Pod) -> tuple[str, V1ContainerStateTerminated] | None:
+    """The init container that ended with a non-zero exit, if one did."""
+    status = pod.status or V1PodStatus()
+    for init in status.init_container_statuses or []:
+        ended = init.state.terminated if init.state else None
+        if ended is not None and ended.exit_code != 0:
+            return init.name, ended
+    return None
+
+
+def _status_named(pod: V1Pod, name: str) -> V1ContainerStatus | None:
+    for status in (pod.status.container_statuses if pod.status else None) or []:
+        if status.name == name:
+            return status
+    return None
 
 
 def _main_container(pod: V1Pod) -> V1ContainerStatus | None:

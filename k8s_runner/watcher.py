@@ -17,10 +17,14 @@ deleted here after `_CANCEL_RETRY_SECONDS`.
 Every event goes through report_for to the reporter (the report pump, which
 records it and launches the successors of a finished task in this process).
 A finished attempt's log is archived under the data directory first, so the
-report that ends it names a complete log. Once the database has recorded an
-attempt's end, and `keep_finished_seconds` have passed, its pod is deleted;
-so is a pod whose attempt ended for another reason (a cancel whose delete
-failed, a timeout) or that no attempt owns.
+report that ends it names a complete log. A pod with outputs succeeds with
+them (KubernetesBackend.complete reads them through the API); when they
+cannot be read yet, nothing is reported and the pod is looked at again
+`_OUTPUTS_RETRY_SECONDS` later: it stays until its end is recorded, so a
+watcher killed meanwhile loses nothing (the next one's list finds it).
+Once the database has recorded an attempt's end, and `keep_finished_seconds`
+have passed, its pod is deleted; so is a pod whose attempt ended for another
+reason (a cancel whose delete failed, a timeout) or that no attempt owns.
 
 `PodWatcher.run_once()` drives every namespace one step (a list, or one watch
 request) plus the housekeeping, deterministically, for tests; `run_forever`
@@ -34,7 +38,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from kubernetes.client import V1Pod
@@ -49,7 +53,13 @@ from k8s_runner.backends.kubernetes import (
     where,
 )
 from k8s_runner.manifests import attempt_id_of
-from k8s_runner.pod_status import handle_of, pending_deadline, report_for
+from k8s_runner.pod_status import (
+    handle_of,
+    has_outputs_helper,
+    is_finished,
+    pending_deadline,
+    report_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +67,8 @@ _TERMINAL = frozenset(status.value for status in TERMINAL_ATTEMPT_STATUSES)
 # The canceller deletes the pod just after it records Cancelling; only a pod
 # still not deleted this long after is deleted here.
 _CANCEL_RETRY_SECONDS = 10.0
+# A pod's outputs that could not be read (an API fault) are read again then.
+_OUTPUTS_RETRY_SECONDS = 2.0
 
 
 class AttemptBook(Protocol):
@@ -130,6 +142,7 @@ class _Tracked:
     deleting: bool = False
     recheck_at: datetime | None = None  # a wait that may turn into an Error
     cancelling_since: datetime | None = None  # its attempt first seen Cancelling
+    completed: Report | None = None  # its end with its outputs, once read
 
 
 class NamespaceWatch:
@@ -334,6 +347,21 @@ class PodWatcher:
                 tracked.log_path = self.backend.archive_quietly(pod)
             if tracked.log_path:
                 report = replace(report, log_path=tracked.log_path)
+            if has_outputs_helper(pod):
+                if tracked.completed is None:
+                    try:
+                        tracked.completed = self.backend.complete(pod, report)
+                    except BackendError as error:
+                        logger.warning(
+                            "the outputs of %s cannot be read yet: %s",
+                            handle_of(pod),
+                            error,
+                        )
+                        tracked.recheck_at = now + timedelta(
+                            seconds=_OUTPUTS_RETRY_SECONDS
+                        )
+                        return None
+                report = tracked.completed
         else:
             grace = self.backend.image_pull_grace_seconds
             tracked.recheck_at = pending_deadline(pod, grace)
@@ -353,6 +381,20 @@ class PodWatcher:
                 reason="PodDeleted",
                 message="the pod was deleted before its container finished",
                 at=now,
+            )
+        elif tracked.completed is not None:
+            report = tracked.completed
+        elif report.status is AttemptStatus.SUCCEEDED and has_outputs_helper(
+            tracked.pod
+        ):
+            # Its logs went with it: a success without its outputs would
+            # starve its dependants.
+            report = replace(
+                report,
+                status=AttemptStatus.ERROR,
+                reason="PodDeleted",
+                message="the pod was deleted before its outputs were read",
+                log_path=tracked.log_path or "",
             )
         elif tracked.log_path:
             report = replace(report, log_path=tracked.log_path)
@@ -414,10 +456,15 @@ class PodWatcher:
             if status is not None and status not in _TERMINAL:
                 continue
             # Ended (or owned by no attempt at all): delete it once kept long
-            # enough, with its log archived first.
+            # enough, with its log archived first. An ended attempt's pod whose
+            # outputs helper still runs (waiting for a task that died without
+            # a word: OOM-killed with its shell, say) is not kept: it would
+            # wait for ever, holding its node.
             if pod.ended_at is None:
                 pod.ended_at = now
-            if (now - pod.ended_at).total_seconds() < self.keep_finished_seconds:
+            waits = has_outputs_helper(pod.pod) and not is_finished(pod.pod)
+            keep = 0.0 if status is not None and waits else self.keep_finished_seconds
+            if (now - pod.ended_at).total_seconds() < keep:
                 continue
             if pod.log_path is None:
                 pod.log_path = self.backend.archive_quietly(pod.pod)

@@ -313,6 +313,12 @@ FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS = env_int(
     "FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS", 300, minimum=1
 )
 FLOWDECK_K8S_ALLOW_PRIVILEGED = env_bool("FLOWDECK_K8S_ALLOW_PRIVILEGED", False)
+# Flowdeck's own image, run beside tasks with outputs or input artifacts (its
+# helper containers); keep it the image this deployment runs.
+FLOWDECK_K8S_HELPER_IMAGE = env_str("FLOWDECK_K8S_HELPER_IMAGE", "flowdeck:latest")
+# A Secret (in every namespace tasks run in) with the S3 artifact store's
+# `accessKey` and `secretKey` for those containers; empty: the pod's identity.
+FLOWDECK_K8S_ARTIFACT_SECRET = env_str("FLOWDECK_K8S_ARTIFACT_SECRET", "")
 
 # --- Cache: login throttling, API rate limits -------------------------------------
 # Per process without Redis; production shares one through REDIS_URL so a

@@ -9,6 +9,11 @@ the watcher, which turns pod events into reports (k8s_runner/pod_status.py).
 API faults become BackendError: transient ones (429, 5xx, a lost connection)
 are tried again later, the rest (a refused manifest, a missing namespace, a
 quota) fail the attempt as Error. docs/kubernetes.md has the whole story.
+
+A pod with outputs succeeds only with them: `complete` reads the line
+Flowdeck's helper container left in its log (k8s_runner/helper.py) and the
+result from the task's archived log, through the API, for as long as the pod
+exists; the watcher deletes a pod only once its end is recorded.
 """
 
 from __future__ import annotations
@@ -35,22 +40,27 @@ from kubernetes.client.exceptions import ApiException
 from flowcore.reports import Report
 from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
+from k8s_runner.helper import decode_line
 from k8s_runner.manifests import (
     ALLOW_PRIVILEGED_HINT,
     ATTEMPT_ID_LABEL,
     ATTEMPT_LABEL,
     CONTAINER,
+    OUTPUTS_CONTAINER,
     RUN_LABEL,
     SELECTOR,
     TASK_ANNOTATION,
     TASK_LABEL,
+    ArtifactBucket,
+    ManifestError,
     ManifestSettings,
     attempt_id_of,
     pod_manifest,
     refused_privileges,
 )
+from k8s_runner.outputs import apply_outputs, result_from_log
 from k8s_runner.pod_request import PodRequest
-from k8s_runner.pod_status import handle_of, report_for, split_handle
+from k8s_runner.pod_status import handle_of, outputs_wanted, report_for, split_handle
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +68,9 @@ _LIST_PAGE = 500
 _ORPHAN_AGE_SECONDS = 120.0
 _LOG_READ_SECONDS = 300.0
 _LOG_CHUNK = 64 * 1024
+# The helper's line is bounded by the caps (base64: 4/3 of the values, plus
+# the artifacts' names and hashes); read at most this much more of its log.
+_HELPER_LOG_SLACK = 1024 * 1024
 # Faults worth trying again: throttling, timeouts, conflicts, a server in trouble,
 # and 401 (a rotated service-account token is read again on the next call).
 _TRANSIENT_STATUSES = frozenset({0, 401, 408, 409, 425, 429})
@@ -218,6 +231,16 @@ class KubernetesBackend:
 
         kubeconfig = settings.FLOWDECK_K8S_KUBECONFIG
         context = settings.FLOWDECK_K8S_CONTEXT
+        bucket = (
+            ArtifactBucket(
+                bucket=settings.FLOWDECK_ARTIFACT_S3_BUCKET,
+                prefix=settings.FLOWDECK_ARTIFACT_S3_PREFIX,
+                endpoint=settings.FLOWDECK_ARTIFACT_S3_ENDPOINT,
+                region=settings.FLOWDECK_ARTIFACT_S3_REGION,
+            )
+            if settings.FLOWDECK_ARTIFACT_STORE == "s3"
+            else None
+        )
         return cls(
             reporter,
             api_client=lambda: client_from_config(kubeconfig, context),
@@ -228,6 +251,11 @@ class KubernetesBackend:
             create_qps=settings.FLOWDECK_K8S_CREATE_QPS,
             create_burst=settings.FLOWDECK_K8S_CREATE_BURST,
             allow_privileged=settings.FLOWDECK_K8S_ALLOW_PRIVILEGED,
+            manifest_settings=ManifestSettings(
+                helper_image=settings.FLOWDECK_K8S_HELPER_IMAGE,
+                artifact_bucket=bucket,
+                artifact_secret=settings.FLOWDECK_K8S_ARTIFACT_SECRET,
+            ),
         )
 
     # -- the Backend interface ---------------------------------------------------
@@ -244,6 +272,8 @@ class KubernetesBackend:
             pod = pod_manifest(
                 request, namespace=namespace, settings=self.manifest_settings
             )
+        except ManifestError as error:
+            raise BackendError(str(error), permanent=True) from error
         except ValueError as error:  # the client's models refused a field
             raise BackendError(
                 f"invalid pod for {request.name}: {error}", permanent=True
@@ -299,11 +329,12 @@ class KubernetesBackend:
         pod = self.read_pod(namespace or self.namespace, name)
         if pod is None or attempt_id_of(_labels(pod)) != attempt_id:
             return None
-        return report_for(
+        report = report_for(
             pod,
             now=self.clock(),
             image_pull_grace_seconds=self.image_pull_grace_seconds,
         )
+        return None if report is None else self.complete(pod, report)
 
     def logs(self, log_path: str, handle: str, *, offset: int = 0) -> bytes:
         """The archived log when there is one, else what the pod has logged."""
@@ -413,8 +444,65 @@ class KubernetesBackend:
             path = self.archive_quietly(pod)
             if path:
                 report = replace(report, log_path=path)
+            try:
+                report = self.complete(pod, report)
+            except BackendError as error:
+                # The pod stays until its end is recorded: the watcher (its
+                # list, or a look again) reads the outputs later.
+                logger.warning(
+                    "the outputs of %s cannot be read yet: %s", handle_of(pod), error
+                )
+                return None
         self._reporter(report)
         return report
+
+    def complete(self, pod: V1Pod, report: Report) -> Report:
+        """A Succeeded report of a pod with outputs, with them: the helper's
+        line from its log, the result from the task's log (archived first if
+        `report` names no archive), held to their caps; or the failure they
+        make. Any other report as it is. BackendError (transient) when they
+        cannot be read now: ask again later, the pod is still there."""
+        if report.status is not AttemptStatus.SUCCEEDED:
+            return report
+        try:
+            wanted = outputs_wanted(pod)
+        except ValueError as error:
+            return _helper_failed(report, str(error))
+        if wanted is None:
+            return report
+        namespace, name = where(pod)
+        try:
+            log = b"".join(
+                self._log_chunks(
+                    namespace,
+                    name,
+                    container=OUTPUTS_CONTAINER,
+                    limit_bytes=2 * wanted.max_total_bytes + _HELPER_LOG_SLACK,
+                )
+            )
+        except NoLog as error:
+            if not error.gone:
+                raise BackendError(str(error)) from error
+            return _outputs_lost(report)
+        try:
+            decoded = decode_line(log.decode("utf-8", errors="replace"))
+        except (ValueError, KeyError, TypeError) as error:
+            return _helper_failed(report, f"its line cannot be read: {error}")
+        if decoded is None:
+            return _helper_failed(report, "it left no outputs in its log")
+        outputs, counted, seen = decoded
+        if seen != 0:
+            return _helper_failed(report, f"it saw the task exit with {seen}")
+        if wanted.result and not wanted.result_path and not outputs.problem:
+            try:
+                path = report.log_path or self.archive_log(pod)
+            except NoLog as error:
+                if not error.gone:
+                    raise BackendError(str(error)) from error
+                return _outputs_lost(report)
+            report = replace(report, log_path=path)
+            outputs = result_from_log(outputs, counted, wanted, Path(path))
+        return apply_outputs(report, outputs)
 
     def list_pods(self, namespace: str) -> tuple[list[V1Pod], str]:
         """Every Flowdeck pod in `namespace`, and the list's resourceVersion to
@@ -665,14 +753,24 @@ class KubernetesBackend:
             found.extend(page.items or [])
         return found
 
-    def _log_chunks(self, namespace: str, name: str) -> Iterator[bytes]:
+    def _log_chunks(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        container: str = CONTAINER,
+        limit_bytes: int | None = None,
+    ) -> Iterator[bytes]:
         doing = f"reading the log of {namespace}/{name}"
+        if container != CONTAINER:
+            doing += f" ({container})"
         try:
             # Not preloaded: the raw urllib3 response, read in chunks.
             response: urllib3.BaseHTTPResponse = self.core.read_namespaced_pod_log(  # type: ignore[assignment]
                 name,
                 namespace,
-                container=CONTAINER,
+                container=container,
+                limit_bytes=limit_bytes,
                 _preload_content=False,
                 _request_timeout=(self.request_timeout, _LOG_READ_SECONDS),
             )
@@ -695,6 +793,24 @@ class KubernetesBackend:
             raise api_error(error, doing) from error
         finally:
             response.release_conn()
+
+
+def _helper_failed(report: Report, problem: str) -> Report:
+    return replace(
+        report,
+        status=AttemptStatus.ERROR,
+        reason="OutputsHelperFailed",
+        message=f"Flowdeck's outputs helper failed: {problem}",
+    )
+
+
+def _outputs_lost(report: Report) -> Report:
+    return replace(
+        report,
+        status=AttemptStatus.ERROR,
+        reason="PodDeleted",
+        message="the pod was deleted before its outputs were read",
+    )
 
 
 def where(pod: V1Pod) -> tuple[str, str]:

@@ -39,7 +39,7 @@ from artifacts.store import ArtifactStore
 from flowcore.reports import CollectedOutputs, Report
 from flowcore.states import AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
-from k8s_runner.outputs import collect, local_path, place_input
+from k8s_runner.outputs import apply_outputs, collect, local_path, place_input
 from k8s_runner.pod_request import OutputsRequest, PodRequest
 
 logger = logging.getLogger(__name__)
@@ -659,16 +659,7 @@ class LocalBackend:
             outputs = CollectedOutputs(
                 reason="OutputUnreadable", problem=f"reading outputs failed: {error}"
             )
-        if not outputs.problem:
-            return replace(report, outputs=outputs)
-        status = (
-            AttemptStatus.FAILED
-            if outputs.reason in ("OutputMissing", "OutputUnreadable")
-            else AttemptStatus.ERROR
-        )
-        return replace(
-            report, status=status, reason=outputs.reason, message=outputs.problem
-        )
+        return apply_outputs(report, outputs)
 
     def _ended(
         self, attempt_id: int, exit_file: Path | None, *, cancelled: bool

@@ -8,18 +8,26 @@ With FLOWDECK_TEST_KUBECONFIG set, the tests use that cluster instead.
 `kube_namespace` (function): a fresh namespace. `kubelet` (function): a
 `KubeletSimulator` for that namespace; against a real cluster it is a stand-in
 whose `script()` skips the test, since a real kubelet cannot be scripted.
+`flowdeck` (function): Flowdeck's Kubernetes backend on that namespace, with a
+pod watcher to start and stop (tests/k8s_runner/flowdeck_kube.py).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 
+from k8s_runner import reconcile
+from tests.k8s_runner.flowdeck_kube import Flowdeck, wait_until
 from tests.k8s_runner.kube_cluster import ClusterUnavailable, KubeCluster
 from tests.k8s_runner.kubelet_sim import Behaviour, KubeletSimulator
+from workflows.models import Project
+from workflows.services.submit import default_project
 
 
 class KubeEnvironment:
@@ -80,3 +88,34 @@ def kubelet(
     with kube.api_client() as api, KubeletSimulator(api, kube_namespace) as sim:
         yield sim
     assert not sim.errors, f"kubelet simulator errors: {sim.errors}"
+
+
+@pytest.fixture
+def flowdeck(
+    kube: Any,
+    kube_namespace: str,
+    kubelet: Any,
+    settings: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Flowdeck]:
+    if not getattr(kubelet, "simulated", True):
+        pytest.skip("these runs script pods through the kubelet simulator")
+    # The project's namespace is where its runs' pods go.
+    Project.objects.filter(pk=default_project().pk).update(namespace=kube_namespace)
+    reconcile.run_namespaces.clear()
+    settings.FLOWDECK_BACKEND = "kubernetes"
+    settings.FLOWDECK_K8S_KUBECONFIG = str(kube.kubeconfig)
+    settings.FLOWDECK_K8S_CONTEXT = ""
+    settings.FLOWDECK_K8S_NAMESPACE = kube_namespace
+    settings.FLOWDECK_K8S_DELETE_GRACE_SECONDS = 0
+    settings.FLOWDECK_K8S_IMAGE_PULL_GRACE_SECONDS = 1.0
+    settings.DATA_DIR = tmp_path
+    monkeypatch.setattr(reconcile, "_backend", None)
+    deck = Flowdeck(kube.core(), kube_namespace)
+    try:
+        yield deck
+    finally:
+        deck.stop_watcher()
+        wait_until(lambda: reconcile.report_pump.unrecorded() == 0, 10, "the pump")
+        reconcile._backend = None

@@ -119,3 +119,11 @@ class Unschedulable(Behaviour):
     """Never bound: PodScheduled=False, reason Unschedulable, `message`."""
 
     message: str = "0/3 nodes are available: 3 Insufficient cpu."
+
+
+@dataclass(frozen=True)
+class RunContainers(Behaviour):
+    """Run the pod's containers for real, the way a kubelet would: init
+    containers in order, then every container at once, as local processes
+    sharing the pod's emptyDir volumes (kubelet_containers.py). The default
+    for pods with Flowdeck's own containers (outputs, input artifacts)."""

@@ -27,10 +27,17 @@ Scripts are chosen by pod name or by the `flowdeck.io/task` label:
     ...
     sim.stop()
 
+`RunContainers()` plays a pod for real instead: its init containers, then its
+containers, run as local processes under bubblewrap with the pod's emptyDir
+volumes, env (Secrets read from the API server), logs, termination messages
+and exit codes (kubelet_containers.py). Pods with Flowdeck's own containers
+(`flowdeck-init`, `flowdeck-outputs`: outputs and input artifacts) get it
+unless a script names them.
+
 Not simulated: image pulls, probes, restarts (restartPolicy is not looked at:
-containers never restart), resource accounting, init containers (reported
-Completed at once), several containers (all containers of a pod share the
-behaviour and its log lines), node heartbeats and leases, `previous` logs.
+containers never restart), resource accounting, node heartbeats and leases,
+`previous` logs. The scripted behaviours report init containers Completed at
+once, and give every container of a pod the same behaviour and log lines.
 
 The behaviours are in kubelet_behaviours.py (re-exported here), the log
 server in kubelet_logs.py.
@@ -58,11 +65,13 @@ from tests.k8s_runner.kubelet_behaviours import (
     Fail,
     ImagePullBackOff,
     OOMKilled,
+    RunContainers,
     RunUntilDeleted,
     Succeed,
     Unschedulable,
     Waiting,
 )
+from tests.k8s_runner.kubelet_containers import ContainerRunner
 from tests.k8s_runner.kubelet_logs import ContainerLog, LogServer, LogStore, now
 
 __all__ = [
@@ -76,6 +85,7 @@ __all__ = [
     "ImagePullBackOff",
     "KubeletSimulator",
     "OOMKilled",
+    "RunContainers",
     "RunUntilDeleted",
     "Succeed",
     "Unschedulable",
@@ -87,6 +97,8 @@ logger = logging.getLogger(__name__)
 NODE_NAME = "flowdeck-sim-node"
 TASK_LABEL = "flowdeck.io/task"
 NODE_IP = "127.0.0.1"
+# Flowdeck's own containers: their pods run for real unless scripted.
+FLOWDECK_CONTAINERS = frozenset({"flowdeck-init", "flowdeck-outputs"})
 _ENDED = ("Succeeded", "Failed")
 
 
@@ -364,6 +376,9 @@ class KubeletSimulator:
             queue = self._scripts.get(key) if key else None
             if queue:
                 return queue.pop(0) if len(queue) > 1 else queue[0]
+        containers = [*(pod.spec.init_containers or []), *pod.spec.containers]
+        if any(container.name in FLOWDECK_CONTAINERS for container in containers):
+            return RunContainers()
         return self.default
 
     def _next_pod_ip(self) -> str:
@@ -383,6 +398,8 @@ class _Player:
     ) -> None:
         self.sim = sim
         self.core = sim._core
+        self.pod = pod
+        self.runner: ContainerRunner | None = None
         self.name: str = pod.metadata.name
         self.namespace: str = pod.metadata.namespace
         self.uid: str = pod.metadata.uid
@@ -425,6 +442,8 @@ class _Player:
             logger.exception("kubelet simulator: pod %s", self.name)
             self.sim.errors.append(f"{self.namespace}/{self.name}: {error!r}")
         finally:
+            if self.runner is not None:
+                self.runner.clean_up()  # a pod gone, or the simulator stopping
             self.log(lambda log: setattr(log, "closed", True))
 
     def sleep(self, seconds: float) -> None:
@@ -439,6 +458,13 @@ class _Player:
     def play(self, behaviour: Behaviour) -> None:
         if isinstance(behaviour, Unschedulable):
             self.update(self.unschedulable(behaviour.message))
+            return
+        if isinstance(behaviour, RunContainers):
+            if not self.bound:
+                self.bind()
+            self.start_time = now()
+            self.runner = ContainerRunner(self, self.pod)
+            self.runner.run()
             return
         # Log requests get "waiting to start" (not "not found") once bound.
         for container in self.images:
@@ -509,6 +535,8 @@ class _Player:
         A behaviour with a `stop_delay` keeps running that long first (the
         pod lingers with its deletionTimestamp, as within a grace period)."""
         try:
+            if self.runner is not None:
+                self.runner.stop(self.grace_period())
             delay = getattr(self.behaviour, "stop_delay", 0.0)
             if delay and self.started_at is not None and not self.finished:
                 self.sim._stopping.wait(delay)
@@ -528,6 +556,17 @@ class _Player:
         except client.ApiException as error:
             if error.status not in (404, 409):
                 raise
+
+    def grace_period(self) -> float:
+        """The deleted pod's grace period, as the API server set it."""
+        try:
+            pod = self.core.read_namespaced_pod(self.name, self.namespace)
+        except client.ApiException as error:
+            if error.status == 404:
+                return 0.0
+            raise
+        grace = pod.metadata.deletion_grace_period_seconds
+        return 30.0 if grace is None else float(grace)
 
     def log(self, change: Callable[[ContainerLog], None]) -> None:
         for container in self.images:

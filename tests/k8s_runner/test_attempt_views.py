@@ -14,14 +14,11 @@ from rest_framework.test import APIClient
 from flowcore.states import AttemptStatus
 from k8s_runner import reconcile
 from tests.conftest import shell_task, workflow_document
-from tests.k8s_runner import test_kubernetes_backend
+from tests.k8s_runner.flowdeck_kube import Flowdeck, wait_until
 from tests.k8s_runner.kubelet_behaviours import RunUntilDeleted, Waiting
-from tests.k8s_runner.test_kubernetes_backend import Flowdeck, wait_until
 from workflows.models import Attempt, Project, Run
 from workflows.services.control import cancel_run
 from workflows.services.submit import create_workflow, submit_run
-
-flowdeck = test_kubernetes_backend.flowdeck  # the fixture: Flowdeck on the cluster
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -14,16 +14,13 @@ import pytest
 from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 from k8s_runner import reconcile
 from tests.conftest import shell_task, workflow_document
-from tests.k8s_runner import test_kubernetes_backend
+from tests.k8s_runner.flowdeck_kube import Flowdeck, attempts_of, wait_until
 from tests.k8s_runner.kubelet_behaviours import RunUntilDeleted
-from tests.k8s_runner.test_kubernetes_backend import Flowdeck, attempts_of, wait_until
 from workflows.models import Attempt, Run, RunEvent, TaskRun
 from workflows.services.advance import advance_run
 from workflows.services.attempts import Report, record_report
 from workflows.services.control import cancel_run
 from workflows.services.submit import create_workflow, submit_run
-
-flowdeck = test_kubernetes_backend.flowdeck  # the fixture: Flowdeck on the cluster
 
 
 def started_run(user: Any, *, handle: bool = True) -> tuple[Run, Attempt]:

@@ -181,3 +181,15 @@ def test_the_api_server_accepts_every_manifest_in_a_dry_run(
             .items
         ]
         assert "flowdeck-settings" not in names
+
+
+def test_the_helper_image_is_the_image_flowdeck_runs() -> None:
+    """Pods with outputs run Flowdeck's image beside the task; the setting
+    must name the image the Deployments run (kustomize cannot rewrite it)."""
+    (settings,) = of_kind("ConfigMap")
+    images = {
+        container["image"]
+        for _, spec in pod_specs()
+        for container in spec["containers"] + spec.get("initContainers", [])
+    }
+    assert images == {settings["data"]["FLOWDECK_K8S_HELPER_IMAGE"]}

@@ -6,27 +6,29 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from flowcore.spec import Limits
 from flowcore.states import TERMINAL_RUN_STATUSES, AttemptStatus, RunStatus
 from k8s_runner import reconcile
 from k8s_runner.backends.base import BackendError, LiveAttempt
-from k8s_runner.backends.kubernetes import KubernetesBackend, ResourceExpired
-from k8s_runner.manifests import ATTEMPT_ID_LABEL, SELECTOR
+from k8s_runner.backends.kubernetes import ResourceExpired
 from k8s_runner.pod_request import PodRequest
 from k8s_runner.watcher import PodWatcher
 from tests.conftest import shell_task, workflow_document
+from tests.k8s_runner.flowdeck_kube import (
+    FAST_RETRY,
+    Flowdeck,
+    attempts_of,
+    wait_until,
+)
 from tests.k8s_runner.kubelet_sim import (
     Evicted,
     Fail,
@@ -39,131 +41,9 @@ from tests.k8s_runner.kubelet_sim import (
 from tests.k8s_runner.test_manifests import SHAPES, requests_of
 from workflows.models import Attempt, Project, Run
 from workflows.services.control import cancel_run
-from workflows.services.submit import create_workflow, default_project, submit_run
+from workflows.services.submit import create_workflow, submit_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-FAST_RETRY = {"limit": 2, "backoff": {"delay": "1s", "factor": 1}}
-
-
-def wait_until(
-    condition: Callable[[], Any], timeout: float = 30, what: str = ""
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
-
-
-class Flowdeck:
-    """Flowdeck on the test cluster: the backend the settings describe, the
-    report pump, and a pod watcher thread that can be stopped and restarted."""
-
-    def __init__(self, core: CoreV1Api, namespace: str) -> None:
-        self.core = core
-        self.namespace = namespace
-        self.backend = reconcile.get_backend()
-        assert isinstance(self.backend, KubernetesBackend)
-        self._stop: threading.Event | None = None
-        self._thread: threading.Thread | None = None
-        self.watcher: PodWatcher | None = None
-
-    def start_watcher(self) -> PodWatcher:
-        assert self._thread is None
-        self.watcher = PodWatcher(
-            self.backend,
-            watch_timeout_seconds=5,
-            housekeeping_seconds=0.1,
-            backoff_seconds=(0.1, 1.0),
-            keep_finished_seconds=self.backend_keep,
-        )
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self.watcher.run_forever, args=(self._stop,), daemon=True
-        )
-        self._thread.start()
-        return self.watcher
-
-    def stop_watcher(self) -> None:
-        if self._thread is None or self._stop is None:
-            return
-        self._stop.set()
-        self._thread.join(15)
-        assert not self._thread.is_alive()
-        self._thread = None
-
-    backend_keep = 0.0
-
-    def run(
-        self, name: str, tasks: list[dict[str, Any]], user: Any, **spec: Any
-    ) -> Run:
-        workflow = create_workflow(workflow_document(name, tasks, **spec), author=user)
-        run = submit_run(workflow.latest_version, user=user)
-        reconcile.reconcile(run.pk)
-        return run
-
-    def finish(self, run: Run, timeout: float = 60) -> Run:
-        """Wait for the run's end; the sweep stands in for Celery beat (it wakes
-        retries once their backoff has passed)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run.refresh_from_db()
-            if run.status in TERMINAL_RUN_STATUSES:
-                return run
-            reconcile.sweep()
-            time.sleep(0.2)
-        raise AssertionError(f"run still {run.status} after {timeout}s")
-
-    def pods(self) -> list[Any]:
-        return self.core.list_namespaced_pod(
-            self.namespace, label_selector=SELECTOR
-        ).items
-
-    def pods_per_attempt(self) -> Counter[str]:
-        return Counter(pod.metadata.labels[ATTEMPT_ID_LABEL] for pod in self.pods())
-
-
-@pytest.fixture
-def flowdeck(
-    kube: Any,
-    kube_namespace: str,
-    kubelet: Any,
-    settings: Any,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Flowdeck]:
-    if not getattr(kubelet, "simulated", True):
-        pytest.skip("these runs script pods through the kubelet simulator")
-    # The project's namespace is where its runs' pods go.
-    Project.objects.filter(pk=default_project().pk).update(namespace=kube_namespace)
-    reconcile.run_namespaces.clear()
-    settings.FLOWDECK_BACKEND = "kubernetes"
-    settings.FLOWDECK_K8S_KUBECONFIG = str(kube.kubeconfig)
-    settings.FLOWDECK_K8S_CONTEXT = ""
-    settings.FLOWDECK_K8S_NAMESPACE = kube_namespace
-    settings.FLOWDECK_K8S_DELETE_GRACE_SECONDS = 0
-    settings.FLOWDECK_K8S_IMAGE_PULL_GRACE_SECONDS = 1.0
-    settings.DATA_DIR = tmp_path
-    monkeypatch.setattr(reconcile, "_backend", None)
-    deck = Flowdeck(kube.core(), kube_namespace)
-    try:
-        yield deck
-    finally:
-        deck.stop_watcher()
-        wait_until(lambda: reconcile.report_pump.unrecorded() == 0, 10, "the pump")
-        reconcile._backend = None
-
-
-def attempts_of(run: Run, task: str) -> list[Attempt]:
-    return list(
-        Attempt.objects.filter(task_run__run=run, task_run__name=task).order_by(
-            "number"
-        )
-    )
-
 
 # --- whole runs ------------------------------------------------------------------
 

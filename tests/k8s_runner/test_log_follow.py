@@ -19,13 +19,10 @@ from flowcore.states import AttemptStatus, RunStatus
 from k8s_runner import logs, reconcile
 from k8s_runner.logs import LineBuffer, StreamResume, follow_log, timestamp_key
 from tests.conftest import shell_task
-from tests.k8s_runner import test_kubernetes_backend
+from tests.k8s_runner.flowdeck_kube import Flowdeck, attempts_of, wait_until
 from tests.k8s_runner.kubelet_behaviours import RunUntilDeleted, Succeed
-from tests.k8s_runner.test_kubernetes_backend import Flowdeck, attempts_of, wait_until
 from workflows.models import Attempt, Run, TaskRun, Workflow
 from workflows.services.submit import submit_run
-
-flowdeck = test_kubernetes_backend.flowdeck  # the fixture: Flowdeck on the cluster
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,6 +7,7 @@ import dataclasses
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,24 @@ from kubernetes.client.models import V1Pod
 
 from flowcore.spec import Limits, parse_document, parse_spec, render_task
 from k8s_runner.manifests import (
+    HELPER_COMMAND,
+    HELPER_REQUEST_ENV,
+    WRAPPER,
+    ArtifactBucket,
+    ManifestError,
     ManifestSettings,
     attempt_id_of,
     label_value,
     pod_manifest,
     refused_privileges,
 )
-from k8s_runner.pod_request import PodRequest, pod_name
+from k8s_runner.pod_request import (
+    InputArtifactRequest,
+    OutputsRequest,
+    PodRequest,
+    inputs_from_json,
+    pod_name,
+)
 from k8s_runner.reconcile import pod_request
 from tests.conftest import shell_task, workflow_document
 from workflows.services.advance import Launch
@@ -565,3 +577,229 @@ def test_the_module_is_pure() -> None:
         check=True,
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- data between tasks: Flowdeck's volume and containers ----------------------------
+
+BUCKET = ArtifactBucket("flowdeck-artifacts", "artifacts/", "http://minio:9000", "eu")
+WANTED = OutputsRequest(
+    parameters=(("rows", "/flowdeck/outputs/rows", "[]"),),
+    artifacts=(("data", "/flowdeck/outputs/data.csv", False),),
+    result=True,
+)
+INPUTS = (
+    InputArtifactRequest("people", "/flowdeck/inputs/people.csv", "a" * 64, "p.csv"),
+    InputArtifactRequest("model", "/models/m.bin", "b" * 64, "m.bin"),
+)
+
+
+def data_manifest(request: PodRequest, **settings: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "artifact_bucket": BUCKET,
+        "artifact_secret": "flowdeck-artifacts",
+        "helper_image": "registry.example.com/flowdeck:1.2",
+    }
+    return assert_valid(manifest(request, **{**base, **settings}))
+
+
+def containers(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    spec = data["spec"]
+    return {c["name"]: c for c in spec.get("initContainers", []) + spec["containers"]}
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_a_task_with_outputs_shares_a_volume_with_flowdeck_s_containers() -> None:
+    data = data_manifest(request(outputs=WANTED))
+    spec = data["spec"]
+    assert spec["volumes"] == [{"name": "flowdeck", "emptyDir": {}}]
+    assert [c["name"] for c in spec["initContainers"]] == ["flowdeck-init"]
+    assert [c["name"] for c in spec["containers"]] == ["main", "flowdeck-outputs"]
+    main = spec["containers"][0]
+    # The task's own command and args, run under the wrapper.
+    assert main["command"] == ["sh", "-c", WRAPPER, "flowdeck-main", "sh", "-c"]
+    assert main["args"] == ["echo hi"]
+    assert main["volumeMounts"] == [{"name": "flowdeck", "mountPath": "/flowdeck"}]
+    assert env_of(main)["FLOWDECK_OUTPUTS"] == "/flowdeck/outputs"
+    assert env_of(main)["FLOWDECK_INPUTS"] == "/flowdeck/inputs"
+    helper = spec["containers"][1]
+    assert helper["image"] == "registry.example.com/flowdeck:1.2"
+    assert helper["command"] == ["python", "-m", "k8s_runner.helper", "outputs"]
+    assert helper["volumeMounts"] == [
+        {"name": "flowdeck", "mountPath": "/flowdeck", "readOnly": True}
+    ]
+    assert helper["securityContext"] == {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    # The pod alone says what to collect: the watcher has no PodRequest.
+    assert OutputsRequest.from_json(env_of(helper)["FLOWDECK_HELPER_REQUEST"]) == (
+        WANTED
+    )
+    assert data["metadata"]["annotations"][
+        "kubectl.kubernetes.io/default-container"
+    ] == ("main")
+
+
+def test_the_store_s_credentials_are_referenced_never_written() -> None:
+    data = data_manifest(request(outputs=WANTED))
+    env = env_of(containers(data)["flowdeck-outputs"])
+    assert env["FLOWDECK_ARTIFACT_S3_BUCKET"] == "flowdeck-artifacts"
+    assert env["FLOWDECK_ARTIFACT_S3_ENDPOINT"] == "http://minio:9000"
+    assert env["FLOWDECK_ARTIFACT_S3_ACCESS_KEY"] == {
+        "secretKeyRef": {"name": "flowdeck-artifacts", "key": "accessKey"}
+    }
+    assert env["FLOWDECK_ARTIFACT_S3_SECRET_KEY"] == {
+        "secretKeyRef": {"name": "flowdeck-artifacts", "key": "secretKey"}
+    }
+    # Without a Secret the pod's own identity (IRSA, workload identity) serves.
+    bare = env_of(
+        containers(data_manifest(request(outputs=WANTED), artifact_secret=""))[
+            "flowdeck-outputs"
+        ]
+    )
+    assert "FLOWDECK_ARTIFACT_S3_SECRET_KEY" not in bare
+    # Outputs without artifacts need no store at all.
+    plain = data_manifest(request(outputs=OutputsRequest(result=True)))
+    assert not any(
+        name.startswith("FLOWDECK_ARTIFACT_")
+        for container in containers(plain).values()
+        for name in env_of(container)
+    )
+
+
+def test_inputs_are_fetched_first_and_mounted_read_only_where_the_task_reads() -> None:
+    data = data_manifest(request(input_artifacts=INPUTS))
+    spec = data["spec"]
+    # No outputs: no helper, and the command is the task's own, unwrapped.
+    assert [c["name"] for c in spec["containers"]] == ["main"]
+    main = spec["containers"][0]
+    assert main["command"] == ["sh", "-c"]
+    assert main["volumeMounts"] == [
+        {"name": "flowdeck", "mountPath": "/flowdeck"},
+        {
+            "name": "flowdeck",
+            "mountPath": "/flowdeck/inputs/people.csv",
+            "subPath": ".inputs/people",
+            "readOnly": True,
+        },
+        {
+            "name": "flowdeck",
+            "mountPath": "/models/m.bin",
+            "subPath": ".inputs/model",
+            "readOnly": True,
+        },
+    ]
+    [init] = spec["initContainers"]
+    assert init["command"] == ["python", "-m", "k8s_runner.helper", "prepare"]
+    assert inputs_from_json(env_of(init)["FLOWDECK_HELPER_REQUEST"]) == INPUTS
+    assert env_of(init)["FLOWDECK_ARTIFACT_S3_SECRET_KEY"] == {
+        "secretKeyRef": {"name": "flowdeck-artifacts", "key": "secretKey"}
+    }
+
+
+def test_the_examples_make_valid_pods_on_kubernetes() -> None:
+    upstream = {
+        "tasks.extract.outputs.result": "[1, 2]",
+        "tasks.transform.outputs.result": "[10, 20]",
+    }
+    for name in ("etl-values", "csv-line-count"):
+        document = parse_document((ROOT / "examples" / f"{name}.yaml").read_text())
+        spec = parse_spec(document, Limits())
+        for task in spec.tasks:
+            rendered = dataclasses.asdict(render_task(task, {}, upstream))
+            rendered["retry"]["on"] = sorted(rendered["retry"]["on"])
+            rendered["result_wanted"] = True  # as if someone read every result
+            rendered["inputs"] = {
+                "attempts": {},
+                "artifacts": [
+                    {"name": a.name, "path": a.path, "sha256": "c" * 64}
+                    for a in task.input_artifacts
+                ],
+            }
+            launch = Launch(1, 7, spec.name, 3, task.name, 1, rendered)
+            pod = containers(data_manifest(pod_request(launch)))
+            assert {"flowdeck-init", "main", "flowdeck-outputs"} == set(pod)
+
+
+def test_a_guaranteed_task_keeps_its_pod_guaranteed() -> None:
+    exact = {
+        "requests": {"cpu": "1", "memory": "1Gi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+    helper = containers(data_manifest(request(outputs=WANTED, resources=exact)))[
+        "flowdeck-outputs"
+    ]
+    assert helper["resources"]["requests"] == helper["resources"]["limits"]
+    burstable = containers(data_manifest(request(outputs=WANTED)))["flowdeck-outputs"]
+    assert burstable["resources"] == {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"memory": "256Mi"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "chosen", "message"),
+    [
+        (
+            {"outputs": WANTED, "command": (), "args": ("x",)},
+            {},
+            "a task with outputs needs a `command`",
+        ),
+        ({"input_artifacts": INPUTS}, {"artifact_bucket": None}, "need the S3"),
+        (
+            {"outputs": WANTED, "volumes": ({"name": "flowdeck", "emptyDir": {}},)},
+            {},
+            "the volume name 'flowdeck' is Flowdeck's own",
+        ),
+        (
+            {
+                "outputs": WANTED,
+                "volumes": ({"name": "v", "emptyDir": {}},),
+                "volume_mounts": ({"name": "v", "mountPath": "/flowdeck/outputs"},),
+            },
+            {},
+            "volumeMounts at /flowdeck/outputs",
+        ),
+    ],
+)
+def test_what_cannot_work_is_refused_with_a_reason(
+    fields: dict[str, Any], chosen: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        manifest(request(**fields), **{"artifact_bucket": BUCKET, **chosen})
+
+
+def test_the_pod_builder_and_the_helper_agree_and_the_kubelet_leaves_it_alone() -> None:
+    from k8s_runner import helper
+
+    assert HELPER_REQUEST_ENV == helper.REQUEST_ENV
+    assert HELPER_COMMAND == ("python", "-m", "k8s_runner.helper")
+    # The kubelet expands $(VAR) in command and args and turns $$ into $.
+    assert "$(" not in WRAPPER and "$$" not in WRAPPER
+
+
+def test_the_wrapper_keeps_the_exit_status_and_forwards_sigterm(tmp_path: Path) -> None:
+    """The wrapper's shell, with /flowdeck standing at a temporary directory
+    (the pod tests run it for real, as PID 1, in the kubelet simulator)."""
+    wrapper = WRAPPER.replace("/flowdeck", str(tmp_path))
+    (tmp_path / "outputs").mkdir()
+    script = f"umask 077; echo secret > {tmp_path}/outputs/f; exit 3"
+    done = subprocess.run(["sh", "-c", wrapper, "flowdeck-main", "sh", "-c", script])
+    assert done.returncode == 3
+    assert (tmp_path / ".exit").read_text() == "3\n"
+    # Readable by the helper, whoever wrote it how.
+    assert (tmp_path / "outputs" / "f").stat().st_mode & 0o044 == 0o044
+    trapped = "trap 'echo stopping; exit 7' TERM; while :; do sleep 0.1; done"
+    process = subprocess.Popen(
+        ["sh", "-c", wrapper, "flowdeck-main", "sh", "-c", trapped],
+        stdout=subprocess.PIPE,
+    )
+    time.sleep(0.5)
+    process.terminate()
+    out, _ = process.communicate(timeout=5)
+    assert (process.returncode, out) == (7, b"stopping\n")
+    assert (tmp_path / ".exit").read_text() == "7\n"

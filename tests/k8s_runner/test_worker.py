@@ -156,7 +156,10 @@ def test_a_worker_killed_mid_run_loses_no_task_and_starts_none_twice(
         [
             shell_task("first", "echo first"),
             shell_task("slow", "sleep 3; echo slept", dependencies=["first"]),
-            shell_task("last", "echo last", dependencies=["slow"]),
+            # Reads slow's result: the value must cross the crash too.
+            shell_task(
+                "last", "echo got {{tasks.slow.outputs.result}}", dependencies=["slow"]
+            ),
         ],
     )
     workflow = create_workflow(doc, author=user)
@@ -198,3 +201,5 @@ def test_a_worker_killed_mid_run_loses_no_task_and_starts_none_twice(
     slow = Attempt.objects.get(task_run__run=run, task_run__name="slow")
     assert slow.exit_code == 0
     assert Path(slow.log_path).read_text() == "slept\n"
+    last = Attempt.objects.get(task_run__run=run, task_run__name="last")
+    assert Path(last.log_path).read_text() == "got slept\n"
