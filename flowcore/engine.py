@@ -317,6 +317,7 @@ class Blueprint:
     # Tasks whose failures do not fail the run: {name: forgiven statuses}.
     forgiving: Mapping[str, frozenset[str]]
     fan_outs: Mapping[str, FanOut]
+    exit_tasks: frozenset[str]
 
     def spec_of(self, name: str) -> TaskSpec:
         """The spec of a task, or of the fan-out an instance belongs to."""
@@ -367,6 +368,7 @@ class Blueprint:
             cascading,
             forgiving,
             fan_outs,
+            frozenset(t.name for t in spec.tasks if t.exit_handler),
         )
 
 
@@ -434,6 +436,8 @@ class _Planner:
             rescan = run.examine is not None
             cancelled = []
             for name in examine:
+                if name in self.blueprint.exit_tasks:
+                    continue  # they run once the tasks are done
                 if self.status[name] in (
                     TaskStatus.PENDING,
                     TaskStatus.QUEUED,
@@ -447,7 +451,9 @@ class _Planner:
                     cancelled.append(name)
             self._settle_after_cancel(cancelled)
         unsettled = self._unsettled()
-        if not (failed and self.spec.fail_fast) and not unsettled:
+        if failed and self.spec.fail_fast and self.blueprint.exit_tasks:
+            self._run_exit_handlers(examine)
+        elif not (failed and self.spec.fail_fast) and not unsettled:
             # With tasks unsettled, the follow-up plan (their dependants seen)
             # starts what is queued: in the order a full plan would.
             self._start_queued(newly_queued)
@@ -494,6 +500,12 @@ class _Planner:
                 self._move(name, TaskStatus.QUEUED, QueueTask(name))
                 newly_queued.append(name)
             return
+        if (
+            name in self.blueprint.exit_tasks
+            and not self.graph.upstream[name]
+            and self._main_unfinished()
+        ):
+            return  # an exit handler waits for every task to end
         if name in self.blueprint.plain:
             verdict = self._judge(self.graph.upstream[name])
         else:
@@ -792,7 +804,10 @@ class _Planner:
         return kept
 
     def _cancel_all(self, examine: list[str], reason: str) -> Plan:
+        exits = self.blueprint.exit_tasks
         for name in examine:
+            if name in exits:
+                continue  # exit handlers run whatever ended the run
             status = self.status[name]
             if status is TaskStatus.RUNNING:
                 # Its attempt is stopped; the task is Cancelled once it ended
@@ -800,8 +815,41 @@ class _Planner:
                 self._move(name, TaskStatus.CANCELLING, CancelTask(name, reason))
             elif status not in TERMINAL_TASK_STATUSES | {TaskStatus.CANCELLING}:
                 self._move(name, TaskStatus.CANCELLED, CancelTask(name, reason))
+        if exits:
+            self._run_exit_handlers(examine)
         self._maybe_finish()
         return Plan(self.actions, rescan=self.run.examine is not None)
+
+    def _run_exit_handlers(self, examine: list[str]) -> None:
+        """Exit handlers of a cancelled (or timed out) run still run."""
+        queued: list[str] = []
+        for name in examine:
+            if name in self.blueprint.exit_tasks:
+                if self.status[name] is TaskStatus.PENDING:
+                    self._settle_pending(name, queued)
+                elif self.status[name] is TaskStatus.QUEUED:
+                    queued.append(name)
+        self._start_queued(queued)
+
+    def _main_unfinished(self) -> int:
+        """Tasks other than exit handlers that have not ended."""
+        unfinished = sum(
+            count
+            for status, count in self.counts.items()
+            if status not in TERMINAL_TASK_STATUSES
+        )
+        return unfinished - sum(
+            1
+            for name in self.blueprint.exit_tasks
+            if self.status.get(name, TaskStatus.PENDING) not in TERMINAL_TASK_STATUSES
+        )
+
+    def _exit_unsuccessful(self) -> int:
+        return sum(
+            1
+            for name in self.blueprint.exit_tasks
+            if self.status.get(name) in UNSUCCESSFUL_TASK_STATUSES
+        )
 
     def _has_failure(self) -> bool:
         failures = self.counts[TaskStatus.FAILED] + self.counts[TaskStatus.ERROR]
@@ -815,19 +863,18 @@ class _Planner:
         )
         if unfinished:
             return
+        # An exit handler's failure is recorded, not the run's (as Argo's).
+        unsuccessful = sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES)
+        unsuccessful -= self.run.forgiven + self._exit_unsuccessful()
         if self.run.status is RunStatus.CANCELLING:
             self.actions.append(FinishRun(RunStatus.CANCELLED, "cancelled"))
-        elif (
-            sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES) <= self.run.forgiven
-        ):
+        elif unsuccessful <= 0:
             self.actions.append(FinishRun(RunStatus.SUCCEEDED))
         elif self._deadline_passed():
             self.actions.append(
                 FinishRun(RunStatus.FAILED, "the run exceeded its timeout")
             )
         else:
-            unsuccessful = sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES)
-            unsuccessful -= self.run.forgiven
             self.actions.append(
                 FinishRun(RunStatus.FAILED, f"{unsuccessful} task(s) did not succeed")
             )

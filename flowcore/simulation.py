@@ -119,6 +119,8 @@ class Simulation:
         names = engine.tasks_to_load(
             self.blueprint.graph, self.changed, self.blueprint.cascading
         )
+        # As the services do: exit handlers are few and always examined.
+        names |= self.blueprint.exit_tasks
         names.update(
             n
             for n in self.by_status[TaskStatus.RETRYING]
@@ -250,6 +252,15 @@ class Simulation:
             return "" if status is TaskStatus.EXPANDED else f"its fan-out is {status}"
         task = self.blueprint.tasks[name]
         upstreams = self.blueprint.graph.upstream[name]
+        if task.exit_handler:
+            main = [
+                n
+                for n, state in self.tasks.items()
+                if split_instance(n)[0] not in self.blueprint.exit_tasks
+                and state.status not in _TERMINAL
+            ]
+            if main:
+                return f"task {main[0]} has not ended (an exit handler waits)"
         done = {
             u: self.tasks[u].status
             for u in upstreams

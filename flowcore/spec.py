@@ -77,6 +77,7 @@ __all__ = [
     "Resources",
     "RetryPolicy",
     "SpecError",
+    "SubWorkflow",
     "TaskSpec",
     "WorkflowSpec",
     "dump_document",
@@ -198,6 +199,15 @@ class WorkflowOutputArtifact:
 
 
 @dataclass(frozen=True, slots=True)
+class SubWorkflow:
+    """`workflow:` on a task: run another workflow of the project as its step."""
+
+    name: str
+    version: int | None = None  # None: its latest version when the task starts
+    parameters: Mapping[str, str] = field(default_factory=dict)  # templates
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
     image: str | None = None
@@ -231,6 +241,8 @@ class TaskSpec:
     trigger_rule: str = TRIGGER_RULES[0]
     continue_on: frozenset[str] = frozenset()  # "Failed", "Error": no run failure
     fan_out: FanOut | None = None  # one instance per item (docs/spec.md, Fan-out)
+    workflow: SubWorkflow | None = None  # runs that workflow instead of a container
+    exit_handler: bool = False  # in spec.onExit: runs once the other tasks are done
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +375,19 @@ def _build_input_artifact(entry: Mapping[str, Any]) -> InputArtifact:
     )
 
 
+def _build_sub_workflow(value: Mapping[str, Any] | None) -> SubWorkflow | None:
+    if value is None:
+        return None
+    return SubWorkflow(
+        name=value["name"],
+        version=value.get("version"),
+        parameters={
+            key: parameter_text(item) or ""
+            for key, item in value.get("parameters", {}).items()
+        },
+    )
+
+
 def _build_fan_out(task: Mapping[str, Any]) -> FanOut | None:
     sequence = task.get("withSequence")
     if "withItems" in task:
@@ -437,6 +462,7 @@ def _build_task(
             if task.get("continueOn", {}).get(key)
         ),
         fan_out=_build_fan_out(task),
+        workflow=_build_sub_workflow(task.get("workflow")),
         outputs=_build_outputs(task.get("outputs", {})),
         input_artifacts=tuple(
             _build_input_artifact(entry)
@@ -468,7 +494,11 @@ def parse_spec(
     )
     return WorkflowSpec(
         name=metadata["name"],
-        tasks=tuple(_build_task(task, defaults, namespace) for task in spec["tasks"]),
+        tasks=tuple(_build_task(task, defaults, namespace) for task in spec["tasks"])
+        + tuple(
+            replace(_build_task(task, defaults, namespace), exit_handler=True)
+            for task in spec.get("onExit", ())
+        ),
         description=metadata.get("description", ""),
         labels=dict(metadata.get("labels", {})),
         parameters=parameters,
@@ -548,6 +578,7 @@ def render_task(
     outputs: Mapping[str, str] | None = None,
     secret_outputs: frozenset[str] = frozenset(),
     item: Any = _NO_ITEM,
+    run_values: Mapping[str, str] | None = None,
 ) -> TaskSpec:
     """The task with every {{params.x}} and {{tasks.X.outputs...}} in image,
     command, args and env replaced.
@@ -570,6 +601,8 @@ def render_task(
                 if reference.name
                 else item_text(item)
             )
+        elif reference.root == "run":
+            value = (run_values or {}).get(reference.name)
         elif reference.root == "params":
             value = parameters.get(reference.name)
         else:

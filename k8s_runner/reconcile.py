@@ -32,6 +32,7 @@ from flowcore.states import (
 from k8s_runner.backends.base import Backend, BackendError, LiveAttempt
 from k8s_runner.pod_request import InputArtifactRequest, OutputsRequest, PodRequest
 from workflows.models import Attempt, Run
+from workflows.services import subworkflows
 from workflows.services.advance import Advance, Launch, advance_run
 from workflows.services.attempts import Report, record_reports
 
@@ -371,6 +372,9 @@ def sweep() -> None:
             reconcile(run_id)
         except Exception:
             logger.exception("reconciling run %s failed", run_id)
+    # A sub-workflow whose end was not reported to its parent (a crash
+    # between the child's commit and the report).
+    subworkflows.settle_children()
     stale = Attempt.objects.filter(
         status=AttemptStatus.LAUNCHING,
         handle="",

@@ -240,7 +240,7 @@ def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) ->
     server.start()
     status, after = server.request("GET", "/api/workflows/")
     assert status == 200
-    assert after["count"] == before["count"] == 7
+    assert after["count"] == before["count"] == 9
 
 
 def test_a_browser_watching_the_embedded_server_gets_every_event_live(
@@ -374,3 +374,37 @@ def test_the_embedded_server_keeps_artifacts_in_s3(
     )
     assert head["ContentLength"] == len(content)
     assert not (s3_server.data_dir / "artifacts").exists()
+
+
+def test_the_control_flow_examples_run_over_http(server: Server) -> None:
+    def run_of(name: str) -> dict[str, Any]:
+        status, run = server.request(
+            "POST", f"/api/workflows/{workflow_id(server, name)}/runs/", {}
+        )
+        assert status == 201, run
+        return server.wait_for_run(run["id"])
+
+    def tasks(run: dict[str, Any]) -> dict[str, str]:
+        return {t["name"]: t["status"] for t in run["tasks"]}
+
+    flip = run_of("coin-flip")
+    assert flip["status"] == "Succeeded"
+    assert sorted([tasks(flip)["heads"], tasks(flip)["tails"]]) == [
+        "Skipped",
+        "Succeeded",
+    ]
+    mapped = run_of("map-sum")
+    assert mapped["status"] == "Succeeded"
+    assert mapped["outputs"]["parameters"]["total"]["value"] == "91"
+    assert sum(1 for t in mapped["tasks"] if t["fan_group"] == "square") == 6
+    called = run_of("sub-workflow")
+    assert called["status"] == "Succeeded"
+    [child] = called["children"]
+    status, log = server.request(
+        "GET", f"/api/runs/{called['id']}/tasks/announce/logs/"
+    )
+    assert log == "etl loaded [10, 20, 30, 40, 50]\n"
+    handled = run_of("exit-handler")
+    assert (handled["status"], tasks(handled)["report"]) == ("Failed", "Succeeded")
+    status, log = server.request("GET", f"/api/runs/{handled['id']}/tasks/report/logs/")
+    assert log.startswith('the run Failed: failures [{"task": "load"')

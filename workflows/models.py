@@ -217,6 +217,7 @@ class Run(models.Model):
         RESUBMIT = "resubmit"
         SCHEDULE = "schedule"
         DEBUG = "debug"
+        SUBWORKFLOW = "subworkflow"
 
     workflow = models.ForeignKey(
         Workflow, on_delete=models.CASCADE, related_name="runs"
@@ -258,6 +259,20 @@ class Run(models.Model):
     )
     debug_task = models.CharField(max_length=63, blank=True)
     overrides = models.JSONField(null=True, blank=True)
+    # A sub-workflow's run: the run, task and attempt that started it, and
+    # how deep in such calls it is (FLOWDECK_MAX_SUBWORKFLOW_DEPTH).
+    parent_run = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+    )
+    parent_task = models.CharField(max_length=72, blank=True)
+    parent_attempt = models.ForeignKey(
+        "Attempt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    depth = models.PositiveSmallIntegerField(default=0)
     # What the run returns (spec.outputs), set when it succeeds:
     # {"parameters": {name: {"value", "secret"}}, "artifacts": {name: {...}}}.
     outputs = models.JSONField(default=dict, blank=True)

@@ -19,6 +19,24 @@ from flowcore.spec_base import MAX_PARALLELISM, TRIGGER_RULES, field_path
 from flowcore.templates import TEMPLATE, ReferenceError_, parse_reference
 from flowcore.validation.checks import Checks, _Check
 
+# What a sub-workflow task may not have: it starts a run, not a container.
+_CONTAINER_FIELDS = (
+    "image",
+    "command",
+    "args",
+    "env",
+    "resources",
+    "volumes",
+    "volumeMounts",
+    "workingDir",
+    "securityContext",
+    "outputs",
+    "inputs",
+    "withItems",
+    "withParam",
+    "withSequence",
+)
+
 
 class FlowChecks(Checks):
     """Checks of the fields that decide whether and when a task runs."""
@@ -133,6 +151,37 @@ class FlowChecks(Checks):
 
     def task_parallelism(self, value: object, path: str) -> None:
         self.integer(value, path, low=1, high=MAX_PARALLELISM)
+
+    def sub_workflow(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "name": self.dns_label,
+            "version": partial(self.integer, low=1, high=10**9),
+            "parameters": self.sub_workflow_parameters,
+        }
+        self.fields(value, path, checks, required=("name",))
+
+    def sub_workflow_parameters(self, value: object, path: str) -> None:
+        if not isinstance(value, Mapping):
+            self.error(path, "must be a mapping of parameter names to values")
+            return
+        for key, item in value.items():
+            where = field_path(path, key)
+            if not isinstance(key, str) or not key:
+                self.error(where, "keys must be parameter names")
+            elif isinstance(item, bool | int | float):
+                continue
+            else:
+                self.template(item, where)
+
+    def sub_workflow_rules(self, task: Mapping[object, object], path: str) -> None:
+        """A sub-workflow task runs another workflow, not a container."""
+        for key in _CONTAINER_FIELDS:
+            if task.get(key) is not None:
+                self.error(
+                    field_path(path, key),
+                    "a task with workflow runs that workflow, not a container: "
+                    f"leave {key} out",
+                )
 
     def trigger_rule(self, value: object, path: str) -> None:
         self.choice(value, path, TRIGGER_RULES)

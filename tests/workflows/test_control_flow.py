@@ -160,3 +160,101 @@ def test_a_retry_reruns_only_the_failed_instances(project, user, tmp_path):
         TaskRun.objects.filter(run=run).values_list("name", "attempts_count")
     )
     assert attempts == {"each": 0, "each[0]": 1, "each[1]": 2, "each[2]": 1, "after": 1}
+
+
+def test_an_exit_handler_reports_the_runs_failures_and_its_own_fail_changes_nothing(
+    project, user
+):
+    from tests.workflows.test_outputs import log_of
+
+    workflow = create_workflow(example("exit-handler"), author=user, project=project)
+    run = run_to_end(workflow, user)
+    assert run.status == "Failed"
+    tasks = statuses(run)
+    assert tasks["report"][0] == "Succeeded"
+    line = log_of(run, "report")
+    assert line.startswith(
+        'the run Failed: failures [{"task": "load", "status": "Failed"'
+    )
+    # An exit handler that fails leaves a succeeding run green.
+    doc = workflow_document(
+        "failing-handler",
+        [shell_task("a")],
+        onExit=[shell_task("notify", "exit 1")],
+    )
+    run = run_to_end(create_workflow(doc, author=user, project=project), user)
+    assert (run.status, statuses(run)["notify"][0]) == ("Succeeded", "Failed")
+
+
+def test_a_sub_workflow_runs_as_one_step_and_hands_back_its_outputs(project, user, api):
+    from tests.workflows.test_outputs import log_of
+
+    create_workflow(example("etl-values"), author=user, project=project)
+    parent = create_workflow(example("sub-workflow"), author=user, project=project)
+    run = run_to_end(parent, user, timeout=60)
+    assert run.status == "Succeeded", statuses(run)
+    assert log_of(run, "announce") == "etl loaded [10, 20, 30, 40, 50]\n"
+    [child] = run.children.all()
+    assert (child.parent_task, child.status, child.depth) == ("etl", "Succeeded", 1)
+    assert child.trigger == "subworkflow"
+    body = api.get(f"/api/runs/{run.pk}/").json()
+    assert body["children"] == [{"id": child.pk, "task": "etl", "status": "Succeeded"}]
+    child_body = api.get(f"/api/runs/{child.pk}/").json()
+    assert (child_body["parent_run"], child_body["parent_task"]) == (run.pk, "etl")
+    outputs = api.get(f"/api/runs/{run.pk}/tasks/etl/outputs/").json()
+    assert outputs["parameters"][0]["value"] == "[10, 20, 30, 40, 50]"
+
+
+def test_cancelling_a_parent_cancels_its_child(project, user):
+    from k8s_runner import reconcile
+    from tests.workflows.test_outputs import wait_for
+    from workflows.services.control import cancel_run
+    from workflows.services.submit import submit_run
+
+    slow = workflow_document("slow", [shell_task("wait", "sleep 30")])
+    create_workflow(slow, author=user, project=project)
+    doc = workflow_document(
+        "calls-slow", [{"name": "inner", "workflow": {"name": "slow"}}]
+    )
+    parent = create_workflow(doc, author=user, project=project)
+    run = submit_run(parent.latest_version, user=user)
+    reconcile.reconcile(run.pk)
+    import time
+
+    deadline = time.monotonic() + 20
+    while not run.children.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = run.children.get()
+    reconcile.reconcile(child.pk)
+    cancel_run(run.pk, user=user)
+    reconcile.reconcile(run.pk)
+    child = wait_for(child)
+    run = wait_for(run)
+    assert (run.status, child.status) == ("Cancelled", "Cancelled")
+
+
+def test_a_workflow_that_reaches_itself_through_sub_workflows_is_refused(project, user):
+    from flowcore.spec import SpecError
+
+    a = workflow_document("a", [shell_task("t")])
+    workflow_a = create_workflow(a, author=user, project=project)
+    create_workflow(
+        workflow_document("b", [{"name": "call-a", "workflow": {"name": "a"}}]),
+        author=user,
+        project=project,
+    )
+    from workflows.services.submit import update_workflow
+
+    a_calls_b = workflow_document("a", [{"name": "call-b", "workflow": {"name": "b"}}])
+    with pytest.raises(SpecError) as error:
+        update_workflow(workflow_a, a_calls_b, author=user)
+    assert [(e.path, e.message) for e in error.value.errors] == [
+        (
+            "spec.tasks[0].workflow.name",
+            "a -> b -> a: a workflow cannot reach itself through its sub-workflows",
+        )
+    ]
+    missing = workflow_document("c", [{"name": "x", "workflow": {"name": "nope"}}])
+    with pytest.raises(SpecError) as error:
+        create_workflow(missing, author=user, project=project)
+    assert error.value.errors[0].message == "project team has no workflow 'nope'"

@@ -376,15 +376,17 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
         "coin-flip",
         "csv-line-count",
         "etl-values",
+        "exit-handler",
         "fan-out",
         "flaky-etl",
         "hello-diamond",
         "map-sum",
+        "sub-workflow",
     }
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 7
+    assert Workflow.objects.count() == 9
 
 
 @pytest.mark.django_db(transaction=True)

@@ -346,9 +346,19 @@ class RunSerializer(serializers.ModelSerializer):
             "finished_at",
             "duration_seconds",
             "last_seq",
+            "parent_run",
+            "parent_task",
+            "depth",
             "urls",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "parent_run": {
+                "help_text": "A sub-workflow's run: the run it is a step of."
+            },
+            "parent_task": {"help_text": "A sub-workflow's run: the task it is."},
+            "depth": {"help_text": "How many sub-workflow calls deep the run is."},
+        }
 
     def get_duration_seconds(self, run: Run) -> float | None:
         if run.started_at is None:
@@ -377,9 +387,25 @@ class RunDetailSerializer(RunSerializer):
         "{name: {size, sha256, filename, task, url}}."
     )
 
+    children = serializers.SerializerMethodField(
+        help_text="The runs its sub-workflow tasks started: {id, task, status}."
+    )
+
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "outputs", "tasks"]
+        fields = [*RunSerializer.Meta.fields, "outputs", "children", "tasks"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_children(self, run: Run) -> list[dict[str, Any]]:
+        # Only a run whose spec calls sub-workflows can have any: no query else.
+        if not any(task.workflow for task in blueprint_of(run).spec.tasks):
+            return []
+        return [
+            {"id": pk, "task": task, "status": status}
+            for pk, task, status in run.children.order_by("pk").values_list(
+                "pk", "parent_task", "status"
+            )
+        ]
 
     @extend_schema_field(serializers.DictField())
     def get_outputs(self, run: Run) -> dict[str, Any]:

@@ -7,9 +7,11 @@ through a backend once the transaction has committed.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,14 +27,15 @@ from flowcore.states import (
     BUSY_TASK_STATUSES,
     LIVE_ATTEMPT_STATUSES,
     TERMINAL_RUN_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
     AttemptStatus,
     RunStatus,
     TaskStatus,
 )
-from flowcore.templates import find_references
+from flowcore.templates import Reference, find_references
 from workflows.blueprints import blueprint_of, version_identity
 from workflows.models import Attempt, Run, RunEvent, TaskRun
-from workflows.services import outputs, quotas, rows
+from workflows.services import outputs, quotas, rows, subworkflows
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 
@@ -161,6 +164,9 @@ def _load_state(
         examine = None
     else:
         names = engine.tasks_to_load(blueprint.graph, changed, blueprint.cascading)
+        # Exit handlers are few: always examined, so they start as the last
+        # task ends (the engine waits them until then).
+        names |= blueprint.exit_tasks
         if counts.get(TaskStatus.RETRYING):
             names.update(rows.due_retries(run.pk, txn.now))
         examine = frozenset(names)
@@ -361,6 +367,8 @@ def _apply(
                     if returned:
                         txn.set_run_outputs(returned)
                 txn.set_run_status(status, message)
+                if txn.run.parent_attempt_id is not None:
+                    txn.after_commit(partial(subworkflows.report_child_end, txn.run.pk))
                 result.finished = True
     txn.save_tasks()
     if plan.wake_at is not None:
@@ -447,6 +455,7 @@ def _start_attempt(
             upstream.values if upstream else None,
             frozenset(upstream.secret) if upstream else frozenset(),
             **({"item": task.fan_item} if task.fan_group else {}),
+            run_values=_run_values(txn, blueprint) if spec.exit_handler else None,
         )
         artifacts = outputs.input_artifacts(spec, upstream) if upstream else []
     except SpecError as error:
@@ -460,6 +469,8 @@ def _start_attempt(
         # Which attempt of each upstream it read (the run page shows those
         # values as its inputs), and the blobs it takes.
         request["inputs"] = {"attempts": upstream.attempts, "artifacts": artifacts}
+    if spec.workflow is not None:
+        backend = subworkflows.BACKEND
     attempt = Attempt(task_run=task, number=number, backend=backend, request=request)
     rows.insert(attempt, _ATTEMPT_INSERT_FIELDS)
     txn.set_task_status(
@@ -477,6 +488,29 @@ def _start_attempt(
         attempt=number,
         status=AttemptStatus.LAUNCHING,
     )
+    reason = "InputsUnavailable"
+    if not problem and spec.workflow is not None:
+        # No backend: the attempt is the child run, started right here.
+        try:
+            child = subworkflows.start_child(
+                txn.run,
+                task,
+                attempt,
+                spec.workflow,
+                _resolver(txn.run, upstream.values if upstream else {}),
+            )
+        except subworkflows.ChildRefused as refused:
+            problem, reason = str(refused), refused.reason
+        else:
+            txn.set_attempt_status(
+                attempt,
+                task.name,
+                AttemptStatus.RUNNING,
+                message=f"started run {child.pk} of {spec.workflow.name}",
+                handle=subworkflows.handle_of(child),
+                started_at=txn.now,
+            )
+            return None, None
     if problem:
         moved = end_attempt(
             txn,
@@ -484,7 +518,7 @@ def _start_attempt(
             task,
             attempt,
             AttemptStatus.ERROR,
-            reason="InputsUnavailable",
+            reason=reason,
             message=problem,
         )
         return None, moved
@@ -493,6 +527,43 @@ def _start_attempt(
         attempt.pk, txn.run.pk, workflow, version, task.name, number, request
     )
     return launch, None
+
+
+def _resolver(run: Run, values: Mapping[str, str]) -> Any:
+    """Values of the references a sub-workflow's parameters make."""
+
+    def resolve(reference: Reference) -> str | None:
+        if reference.root == "params":
+            return run.parameters.get(reference.name)
+        return values.get(reference.key)
+
+    return resolve
+
+
+def _run_values(txn: RunTransaction, blueprint: Blueprint) -> dict[str, str]:
+    """What an exit handler reads of the run: the status its tasks imply,
+    their failures (a JSON list, at most 100), its id."""
+    run = txn.run
+    failed = list(
+        TaskRun.objects.filter(run_id=run.pk, status__in=UNSUCCESSFUL_TASK_STATUSES)
+        .exclude(name__in=blueprint.exit_tasks)
+        .order_by("position", "fan_index")
+        .values("name", "status", "reason", "message")[:100]
+    )
+    if run.status == RunStatus.CANCELLING:
+        status = RunStatus.CANCELLED
+    else:
+        forgiven = sum(
+            1
+            for task in failed
+            if task["status"] in blueprint.forgiving.get(task["name"], ())
+        )
+        status = RunStatus.FAILED if len(failed) > forgiven else RunStatus.SUCCEEDED
+    return {
+        "status": status.value,
+        "failures": json.dumps([{"task": task.pop("name"), **task} for task in failed]),
+        "id": str(run.pk),
+    }
 
 
 def _cancel_task(
@@ -506,7 +577,12 @@ def _cancel_task(
     attempt = _live_attempt(task)
     running = task.status == TaskStatus.RUNNING
     if attempt is not None:
-        result.cancel.append(attempt.pk)
+        child = subworkflows.child_of(attempt.handle)
+        if attempt.backend == subworkflows.BACKEND and child is not None:
+            # Its child run ends as cancelled and reports it (no backend).
+            txn.after_commit(lambda: subworkflows.cancel_child(child, reason))
+        else:
+            result.cancel.append(attempt.pk)
         launched = attempt.status != AttemptStatus.LAUNCHING or bool(attempt.handle)
         if running and launched:
             txn.set_attempt_status(

@@ -12,6 +12,7 @@ from flowcore.spec import FieldError, SpecError, parse_spec, render_parameters
 from flowcore.states import TERMINAL_RUN_STATUSES
 from workflows.blueprints import blueprint_for, spec_limits
 from workflows.models import (
+    Attempt,
     Project,
     Run,
     RunEvent,
@@ -28,6 +29,71 @@ from workflows.services.runlock import RunTransaction
 def _validated(document: Mapping[str, Any]) -> dict[str, Any]:
     parse_spec(document, spec_limits())  # raises SpecError with every problem
     return dict(document)
+
+
+def _check_sub_workflows(project: Project, document: Mapping[str, Any]) -> None:
+    """Every `workflow:` a task calls is a workflow of `project`, and none of
+    them reaches this workflow again (through their latest versions): a 400
+    naming the task's field; SpecError."""
+    own = document["metadata"]["name"]
+    tasks = [*document["spec"]["tasks"], *document["spec"].get("onExit", ())]
+    calls = {
+        index: task["workflow"]["name"]
+        for index, task in enumerate(tasks)
+        if task.get("workflow") is not None
+    }
+    if not calls:
+        return
+    known = dict(
+        Workflow.objects.filter(project=project).values_list(
+            "name", "latest_version__document"
+        )
+    )
+    known[own] = document
+    errors = []
+    main = len(document["spec"]["tasks"])
+    for index, name in calls.items():
+        where = (
+            f"spec.tasks[{index}].workflow.name"
+            if index < main
+            else f"spec.onExit[{index - main}].workflow.name"
+        )
+        if name not in known:
+            errors.append(
+                FieldError(where, f"project {project.name} has no workflow {name!r}")
+            )
+            continue
+        path = _path_back(name, own, known)
+        if path is not None:
+            errors.append(
+                FieldError(
+                    where,
+                    f"{' -> '.join([own, *path])}: a workflow cannot reach itself "
+                    "through its sub-workflows",
+                )
+            )
+    if errors:
+        raise SpecError(errors)
+
+
+def _path_back(start: str, target: str, known: Mapping[str, Any]) -> list[str] | None:
+    """The chain of sub-workflow calls from `start` back to `target`, if any."""
+    pending: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while pending:
+        name, path = pending.pop()
+        if name == target:
+            return path
+        if name in seen:
+            continue
+        seen.add(name)
+        document = known.get(name) or {}
+        spec = document.get("spec", {}) if isinstance(document, dict) else {}
+        for task in [*spec.get("tasks", ()), *spec.get("onExit", ())]:
+            call = task.get("workflow") if isinstance(task, dict) else None
+            if isinstance(call, dict) and isinstance(call.get("name"), str):
+                pending.append((call["name"], [*path, call["name"]]))
+    return None
 
 
 DEFAULT_PROJECT = "default"
@@ -53,6 +119,7 @@ def create_workflow(
     document = _validated(restore_secrets(document, None))
     if project is None:
         project = default_project()
+    _check_sub_workflows(project, document)
     metadata = document["metadata"]
     name_taken = SpecError(
         [
@@ -98,6 +165,7 @@ def update_workflow(
     latest = workflow.latest_version
     document = restore_secrets(document, latest.document if latest else None)
     document = _validated(document)
+    _check_sub_workflows(workflow.project, document)
     if document["metadata"]["name"] != workflow.name:
         raise SpecError(
             [
@@ -168,8 +236,10 @@ def submit_run(
     user: Any = None,
     trigger: str = Run.Trigger.API,
     resubmitted_from: Run | None = None,
+    parent: tuple[Run, str, Attempt] | None = None,
 ) -> Run:
-    """A new Pending run of `version` with one Pending TaskRun per task.
+    """A new Pending run of `version` with one Pending TaskRun per task;
+    `parent` (run, task, attempt) for a sub-workflow's run.
 
     Raises SpecError naming a parameter that is unknown or missing.
     """
@@ -185,6 +255,16 @@ def submit_run(
             trigger=trigger,
             triggered_by=user if user is not None and user.is_authenticated else None,
             resubmitted_from=resubmitted_from,
+            **(
+                {
+                    "parent_run": parent[0],
+                    "parent_task": parent[1],
+                    "parent_attempt": parent[2],
+                    "depth": parent[0].depth + 1,
+                }
+                if parent is not None
+                else {}
+            ),
         )
         graph = blueprint.graph
         TaskRun.objects.bulk_create(
@@ -207,7 +287,8 @@ def submit_run(
         txn.event(
             RunEvent.Kind.RUN,
             status=run.status,
-            message=f"submitted by {who} ({trigger}) from version {version.number}",
+            message=f"submitted by {who} ({trigger}) from version {version.number}"
+            + (f" for task {parent[1]} of run {parent[0].pk}" if parent else ""),
             data={"parameters": values},
         )
         txn.after_commit(lambda: request_reconcile(run.pk))
