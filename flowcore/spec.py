@@ -423,7 +423,10 @@ def _build_task(
 
     return TaskSpec(
         name=task["name"],
-        image=task.get("image", defaults.get("image")),
+        # A sub-workflow task runs no container: the default image is not its.
+        image=None
+        if task.get("workflow")
+        else task.get("image", defaults.get("image")),
         command=tuple(task.get("command", ())),
         args=tuple(task.get("args", ())),
         env=tuple(_build_env(entry) for entry in task.get("env", ())),
