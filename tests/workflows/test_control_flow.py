@@ -186,6 +186,25 @@ def test_an_exit_handler_reports_the_runs_failures_and_its_own_fail_changes_noth
     assert (run.status, statuses(run)["notify"][0]) == ("Succeeded", "Failed")
 
 
+def test_exit_handler_conditions_read_the_runs_status(project, user):
+    handlers = [
+        shell_task("celebrate", when="{{run.status}} == Succeeded"),
+        shell_task("cry", when="{{run.status}} != Succeeded"),
+    ]
+    for script, ran, skipped in (
+        ("exit 1", "cry", "celebrate"),
+        ("true", "celebrate", "cry"),
+    ):
+        doc = workflow_document(
+            f"moods-{ran}", [shell_task("main", script)], onExit=handlers
+        )
+        run = run_to_end(create_workflow(doc, author=user, project=project), user)
+        tasks = statuses(run)
+        assert tasks[ran][0] == "Succeeded"
+        assert tasks[skipped][0] == "Skipped"
+        assert "is false" in tasks[skipped][1]
+
+
 def test_a_sub_workflow_runs_as_one_step_and_hands_back_its_outputs(project, user, api):
     from tests.workflows.test_outputs import log_of
 

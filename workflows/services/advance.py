@@ -211,22 +211,22 @@ def _condition_values(
     loaded: Mapping[str, TaskState],
     examine: frozenset[str] | None,
 ) -> dict[str, str]:
-    """The upstream outputs the `when` of the Pending tasks examined read: one
-    query, and none when no such task is examined."""
+    """The upstream outputs the `when` of the Pending tasks examined read (and
+    what an exit handler's reads of the run): one query, and none when no such
+    task is examined."""
     if not blueprint.conditions and not blueprint.fan_outs:
         return {}
     names = loaded.keys() if examine is None else examine
     tasks: set[str] = set()
+    reads_run = False
     for name in names:
         if name not in loaded or loaded[name].status is not TaskStatus.PENDING:
             continue
         condition = blueprint.conditions.get(name)
         if condition is not None:
-            tasks.update(
-                ref.reference.name
-                for ref in references(condition)
-                if ref.reference.root == "tasks"
-            )
+            found = [ref.reference for ref in references(condition)]
+            tasks.update(ref.name for ref in found if ref.root == "tasks")
+            reads_run = reads_run or any(ref.root == "run" for ref in found)
         fan_out = blueprint.fan_outs.get(name)
         if fan_out is not None and fan_out.param is not None:
             # withParam's list, read like a condition's value.
@@ -235,9 +235,14 @@ def _condition_values(
                 for found in find_references(fan_out.param)
                 if found.reference is not None and found.reference.root == "tasks"
             )
-    if not tasks:
-        return {}
-    return outputs.upstream_outputs(run, tasks, blueprint).values
+    values: dict[str, str] = {}
+    if reads_run:
+        values |= {
+            f"run.{key}": value for key, value in _run_values(run, blueprint).items()
+        }
+    if tasks:
+        values |= outputs.upstream_outputs(run, tasks, blueprint).values
+    return values
 
 
 def _group_running(
@@ -455,7 +460,7 @@ def _start_attempt(
             upstream.values if upstream else None,
             frozenset(upstream.secret) if upstream else frozenset(),
             **({"item": task.fan_item} if task.fan_group else {}),
-            run_values=_run_values(txn, blueprint) if spec.exit_handler else None,
+            run_values=_run_values(txn.run, blueprint) if spec.exit_handler else None,
         )
         artifacts = outputs.input_artifacts(spec, upstream) if upstream else []
     except SpecError as error:
@@ -540,10 +545,9 @@ def _resolver(run: Run, values: Mapping[str, str]) -> Any:
     return resolve
 
 
-def _run_values(txn: RunTransaction, blueprint: Blueprint) -> dict[str, str]:
+def _run_values(run: Run, blueprint: Blueprint) -> dict[str, str]:
     """What an exit handler reads of the run: the status its tasks imply,
     their failures (a JSON list, at most 100), its id."""
-    run = txn.run
     failed = list(
         TaskRun.objects.filter(run_id=run.pk, status__in=UNSUCCESSFUL_TASK_STATUSES)
         .exclude(name__in=blueprint.exit_tasks)
