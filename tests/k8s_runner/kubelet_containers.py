@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
-from k8s_runner.backends.local import _root_entries
+from k8s_runner.backends.local import _shown
 from tests.k8s_runner.kubelet_logs import LOOPBACK, now
 
 if TYPE_CHECKING:
@@ -272,7 +272,8 @@ class ContainerRunner:
     def sandbox(self, container: Container, info: int) -> list[str]:
         assert self.program is not None and container.termination is not None
         spec = container.spec
-        arguments = [self.program, "--tmpfs", "/", *_root_entries()]
+        targets = {mount.mount_path for mount in spec.volume_mounts or []}
+        arguments = [self.program, "--tmpfs", "/", *_shown("/", targets)]
         arguments += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         arguments += ["--unshare-pid", "--as-pid-1", "--die-with-parent"]
         arguments += ["--info-fd", str(info)]
