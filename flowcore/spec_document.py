@@ -191,15 +191,40 @@ def parse_document(text: str | bytes) -> dict[str, Any]:
     return document
 
 
+def parse_documents(text: str | bytes) -> list[Any]:
+    """Every document of a YAML stream (`---` between them), read as
+    parse_document reads one; empty ones left out. SpecError naming the line
+    of a syntax error."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            message = f"document is not valid UTF-8 (byte {exc.start})"
+            raise _document_error(message) from None
+    text = text.removeprefix("\ufeff")
+    try:
+        loaded = list(yaml.load_all(text, Loader=_Loader))  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        message = _yaml_message(text, exc)
+    except RecursionError:
+        message = "invalid YAML: nested too deeply"
+    except (ValueError, TypeError, OverflowError) as exc:
+        message = f"invalid YAML: {exc}"
+    else:
+        return [document for document in loaded if document is not None]
+    raise _document_error(message)
+
+
+def dump_yaml(value: Any) -> str:
+    """Any JSON-shaped value as YAML, keys in their order, strings quoted
+    wherever a YAML 1.1 or 1.2 reader would take them for something else."""
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
 def dump_document(spec_document: Mapping[str, Any]) -> str:
     """The document as YAML for export, each object's fields in the format's
     order; parse_document reads it back unchanged."""
-    return yaml.dump(
-        _plain(spec_document, _DOCUMENT),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-    )
+    return dump_yaml(_plain(spec_document, _DOCUMENT))
 
 
 # PostgreSQL's jsonb keeps no key order: a stored document comes back with "args"

@@ -124,7 +124,7 @@ def world(django_user_model: Any, tmp_path: Path) -> World:
     )
 
 
-Body = dict[str, Any] | Callable[[World], dict[str, Any]] | None
+Body = dict[str, Any] | str | Callable[[World], dict[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,8 @@ class Case:
     path: str
     expected: tuple[int, int, int, int, int, int, int]  # in the order of PEOPLE
     body: Body = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The client's keyword arguments: a JSON body unless they say otherwise.
+    extra: dict[str, Any] = field(default_factory=lambda: {"format": "json"})
 
     def status_for(self, person: str) -> int:
         return self.expected[PEOPLE.index(person)]
@@ -212,6 +213,15 @@ def _schedule_ids(world: World) -> dict[str, Any]:
 
 NEW_PASSWORD = "Sturdy-horse-9431"
 
+ARGO_FILE = """apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: from-argo}
+spec:
+  entrypoint: main
+  templates:
+    - {name: main, container: {image: busybox, command: ["true"]}}
+"""
+
 API: dict[str, Case] = {
     # anonymous, viewer, editor, operator, project admin, site admin, outsider
     "list workflows": Case(
@@ -263,6 +273,27 @@ API: dict[str, Case] = {
         "/api/workflows/graph/?as=svg",
         (401, 200, 200, 200, 200, 200, 200),
         diamond_document(),
+    ),
+    # Argo interop (docs/argo.md): importing creates workflows.
+    "import an argo file": Case(
+        "post",
+        "/api/workflows/import/?project={project}",
+        (401, 403, 201, 201, 201, 201, 400),
+        ARGO_FILE,
+        {"content_type": "application/yaml"},
+    ),
+    # A dry run converts the posted file and saves nothing.
+    "convert an argo file": Case(
+        "post",
+        "/api/workflows/import/?dry_run=true",
+        (401, 200, 200, 200, 200, 200, 200),
+        ARGO_FILE,
+        {"content_type": "application/yaml"},
+    ),
+    "export a version to argo": Case(
+        "get",
+        "/api/workflows/{workflow}/versions/1/export/?format=argo",
+        (401, 200, 200, 200, 200, 200, 404),
     ),
     "submit run": Case(
         "post",
@@ -640,7 +671,7 @@ def _path(case: Case, world: World, user: Any) -> str:
     return case.path.format(**ids)
 
 
-def _body(case: Case, world: World) -> dict[str, Any] | None:
+def _body(case: Case, world: World) -> dict[str, Any] | str | None:
     return case.body(world) if callable(case.body) else case.body
 
 
@@ -653,7 +684,7 @@ def test_the_api_answers_each_person_as_the_matrix_says(world, name, person):
     if user is not None:
         client.force_authenticate(user)
     response = getattr(client, case.method)(
-        _path(case, world, user), _body(case, world), format="json"
+        _path(case, world, user), _body(case, world), **case.extra
     )
     expected = case.status_for(person)
     assert response.status_code == expected, (name, person, response.content[:300])

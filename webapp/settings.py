@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "k8s_runner",
     "schedules",
+    "interop",
 ]
 
 MIDDLEWARE = [

@@ -190,6 +190,10 @@ class WorkflowVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     message = models.CharField(max_length=500, blank=True)
+    # What the document was converted from, kept for reference: {"format":
+    # "argo", "text": the original document as it was given}. None for a
+    # document written as Flowdeck's own.
+    source = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

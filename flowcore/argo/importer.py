@@ -22,9 +22,12 @@ from typing import Any
 
 import yaml
 
-from flowcore.spec_base import API_VERSION, KIND
+from flowcore.spec_base import API_VERSION, KIND, SpecError
+from flowcore.spec_document import parse_documents
 
 ARGO_API_VERSION = "argoproj.io/v1alpha1"
+# What a file may expand to (its values, aliases written out).
+MAX_VALUES = 1_000_000
 KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
 OUTPUTS_DIR = "/flowdeck/outputs"
 _ANNOTATION = "flowdeck.io/"
@@ -113,17 +116,21 @@ class Converted:
         return [note for note in self.notes if note.essential]
 
 
-def convert_text(text: str) -> list[Converted]:
+def convert_text(text: str | bytes) -> list[Converted]:
     """Every document of a YAML (or JSON) text, converted; ArgoError for one
     that is not an Argo workflow."""
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ArgoError("", f"{where}invalid YAML: {error}") from None
+        documents = parse_documents(text)
+    except SpecError as error:
+        raise ArgoError("", error.errors[0].message) from None
     if not documents:
         raise ArgoError("", "the file holds no document")
+    if _expanded_size(documents) > MAX_VALUES:
+        raise ArgoError(
+            "",
+            f"the file expands to more than {MAX_VALUES} values (through YAML "
+            "aliases): write it out",
+        )
     batch = {
         str(_mapping(doc.get("metadata")).get("name", "")): doc
         for doc in documents
@@ -154,6 +161,28 @@ def convert_document(
     if kind not in KINDS:
         raise ArgoError(_at(where, "kind"), f"must be one of {', '.join(KINDS)}")
     return _Importer(document, str(kind), batch or {}, where).convert()
+
+
+def _expanded_size(value: Any) -> int:
+    """How many values `value` holds once its shared parts (YAML aliases) are
+    written out: counted once per container, so an alias bomb costs what its
+    text does to measure."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes or not isinstance(node, dict | list):
+            continue
+        children = list(node.values() if isinstance(node, dict) else node)
+        if done:
+            sizes[id(node)] = 1 + sum(
+                sizes.get(id(child), 1) if isinstance(child, dict | list) else 1
+                for child in children
+            )
+            continue
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+    return sizes.get(id(value), 1)
 
 
 def _at(path: str, key: str | int) -> str:

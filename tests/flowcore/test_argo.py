@@ -625,7 +625,8 @@ def test_a_template_ref_outside_the_file_is_a_sub_workflow_the_project_must_have
 @pytest.mark.parametrize(
     ("text", "path", "words"),
     [
-        ("a: [1,", "", "line 1"),
+        ("a: b: c\n", "", "invalid YAML at line 1, column 5"),
+        ("a: 1\na: 2\n", "", "duplicate key 'a'"),
         ("", "", "holds no document"),
         ("- 1\n", "", "must be a mapping"),
         ("apiVersion: v1\nkind: Pod\n", "apiVersion", "must be argoproj.io/v1alpha1"),
@@ -657,6 +658,14 @@ def test_a_document_that_is_not_an_argo_workflow_is_an_error_naming_where(
         convert_text(text)
     assert raised.value.path == path
     assert words in raised.value.message
+
+
+def test_an_alias_bomb_is_refused_before_it_is_written_out() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    with pytest.raises(ArgoError) as raised:
+        convert_text("\n".join(lines))
+    assert "expands to more than 1000000 values" in raised.value.message
 
 
 def test_a_second_document_error_names_the_document() -> None:

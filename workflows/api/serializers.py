@@ -86,13 +86,24 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class VersionSourceSerializer(serializers.Serializer):
+    format = serializers.CharField(help_text="What it was: argo.")
+    text = serializers.CharField(help_text="The original document, as it was given.")
+
+
 class VersionSerializer(VersionSummarySerializer):
     document = serializers.SerializerMethodField(
         help_text="The spec document; secret env values are masked."
     )
+    source = VersionSourceSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="What the document was converted from (an Argo workflow), "
+        "kept for reference; null for a document written as Flowdeck's.",
+    )
 
     class Meta(VersionSummarySerializer.Meta):
-        fields = [*VersionSummarySerializer.Meta.fields, "document"]
+        fields = [*VersionSummarySerializer.Meta.fields, "document", "source"]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.OBJECT)
@@ -164,7 +175,9 @@ class WorkflowSerializer(WorkflowListSerializer):
 
 
 class WorkflowDocumentSerializer(serializers.BaseSerializer):
-    """Input: the request body is the spec document itself (JSON or YAML).
+    """Input: the request body is the spec document itself (JSON or YAML), or
+    `{"document": <the spec document>, "source": {"format": "argo", "text":
+    <what it was converted from>}}` to keep the original with the version.
 
     A partial update merges the body over the latest document (merge_patch).
     Saving goes through services.create_workflow / update_workflow, which raise
@@ -188,11 +201,24 @@ class WorkflowDocumentSerializer(serializers.BaseSerializer):
             raise SpecError(
                 [FieldError("", "the body must be a spec document (a mapping)")]
             )
+        source = None
+        if "document" in data and "apiVersion" not in data:
+            extra = sorted(set(data) - {"document", "source"})
+            if extra:
+                raise SpecError(
+                    [FieldError(extra[0], "is not a field (document, source)")]
+                )
+            if not isinstance(data["document"], Mapping):
+                raise SpecError(
+                    [FieldError("document", "must be a spec document (a mapping)")]
+                )
+            source = data.get("source")
+            data = data["document"]
         document = dict(data)
         if self.partial and self.instance is not None:
             latest = self.instance.latest_version
             document = merge_patch(latest.document if latest else {}, document)
-        return {"document": document}
+        return {"document": document, "source": source}
 
     def create(self, validated_data: dict[str, Any]) -> Workflow:
         return create_workflow(
@@ -200,6 +226,7 @@ class WorkflowDocumentSerializer(serializers.BaseSerializer):
             project=validated_data["project"],
             author=validated_data["author"],
             message=validated_data.get("message", ""),
+            source=validated_data.get("source"),
         )
 
     def update(self, instance: Workflow, validated_data: dict[str, Any]) -> Workflow:
@@ -208,6 +235,7 @@ class WorkflowDocumentSerializer(serializers.BaseSerializer):
             validated_data["document"],
             author=validated_data["author"],
             message=validated_data.get("message", ""),
+            source=validated_data.get("source"),
         )
         return Workflow.objects.select_related(
             "owner", "project", "latest_version__author"

@@ -384,7 +384,9 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"], filter_backends=[])
     def versions(self, request: Request, pk: str | None = None) -> Response:
         workflow = self.get_object()
-        versions = workflow.versions.select_related("author").defer("document")
+        versions = workflow.versions.select_related("author").defer(
+            "document", "source"
+        )
         page = self.paginate_queryset(versions)
         serializer = VersionSummarySerializer(page, many=True)
         return self.get_paginated_response(serializer.data)

@@ -25,6 +25,46 @@ from workflows.services.errors import ActionRefused
 from workflows.services.quotas import requested
 from workflows.services.runlock import RunTransaction
 
+SOURCE_FORMATS = ("argo",)
+MAX_SOURCE_CHARACTERS = 1024 * 1024
+
+
+def checked_source(source: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """What a version keeps of the document it was converted from:
+    {"format": one of SOURCE_FORMATS, "text": the original}; SpecError at
+    `source` otherwise."""
+    if source is None:
+        return None
+    errors = []
+    if not isinstance(source, Mapping):
+        errors.append(FieldError("source", "must be an object with format and text"))
+    else:
+        if source.get("format") not in SOURCE_FORMATS:
+            errors.append(
+                FieldError(
+                    "source.format", f"must be one of {', '.join(SOURCE_FORMATS)}"
+                )
+            )
+        text = source.get("text")
+        if not isinstance(text, str):
+            errors.append(FieldError("source.text", "must be a string"))
+        elif len(text) > MAX_SOURCE_CHARACTERS:
+            errors.append(
+                FieldError(
+                    "source.text",
+                    f"must be at most {MAX_SOURCE_CHARACTERS} characters",
+                )
+            )
+        elif "\x00" in text:
+            errors.append(FieldError("source.text", "may not contain a NUL character"))
+        extra = sorted(set(source) - {"format", "text"})
+        if extra:
+            errors.append(FieldError(f"source.{extra[0]}", "is not a field of source"))
+    if errors:
+        raise SpecError(errors)
+    assert isinstance(source, Mapping)
+    return {"format": str(source["format"]), "text": str(source["text"])}
+
 
 def _validated(document: Mapping[str, Any]) -> dict[str, Any]:
     parse_spec(document, spec_limits())  # raises SpecError with every problem
@@ -112,10 +152,13 @@ def create_workflow(
     author: Any,
     project: Project | None = None,
     message: str = "",
+    source: Mapping[str, Any] | None = None,
 ) -> Workflow:
     """A new workflow in `project` (the "default" project when None) with its
-    first version; SpecError when the spec is invalid or the name is taken in
-    the project. Callers check permissions first (workflows.permissions)."""
+    first version (keeping `source`, what the document was converted from);
+    SpecError when the spec is invalid or the name is taken in the project.
+    Callers check permissions first (workflows.permissions)."""
+    source = checked_source(source)
     document = _validated(restore_secrets(document, None))
     if project is None:
         project = default_project()
@@ -141,7 +184,11 @@ def create_workflow(
                 owner=author,
             )
             _add_version(
-                workflow, document, author=author, message=message or "created"
+                workflow,
+                document,
+                author=author,
+                message=message or "created",
+                source=source,
             )
     except IntegrityError:
         # Someone created the same name between the check and the insert.
@@ -155,13 +202,16 @@ def update_workflow(
     *,
     author: Any,
     message: str = "",
+    source: Mapping[str, Any] | None = None,
 ) -> WorkflowVersion:
-    """Save `document` as the workflow's next version; the name cannot change.
+    """Save `document` as the workflow's next version (keeping `source`, what
+    it was converted from); the name cannot change.
 
     A document identical to the latest version's is not saved again: the
     latest version is returned. Secret env values that come back masked keep
     the latest version's value (flowcore.secrets).
     """
+    source = checked_source(source)
     latest = workflow.latest_version
     document = restore_secrets(document, latest.document if latest else None)
     document = _validated(document)
@@ -180,7 +230,9 @@ def update_workflow(
         latest = locked.latest_version
         if latest is not None and latest.document == document:
             return latest
-        version = _add_version(locked, document, author=author, message=message)
+        version = _add_version(
+            locked, document, author=author, message=message, source=source
+        )
     workflow.refresh_from_db()
     return version
 
@@ -206,7 +258,12 @@ def delete_workflow(workflow: Workflow) -> None:
 
 
 def _add_version(
-    workflow: Workflow, document: dict[str, Any], *, author: Any, message: str
+    workflow: Workflow,
+    document: dict[str, Any],
+    *,
+    author: Any,
+    message: str,
+    source: dict[str, str] | None = None,
 ) -> WorkflowVersion:
     # The caller holds the workflow's lock (or just created it), so numbers are
     # allocated one at a time.
@@ -218,6 +275,7 @@ def _add_version(
         document=document,
         author=author,
         message=message,
+        source=source,
     )
     metadata = document["metadata"]
     workflow.latest_version = version
