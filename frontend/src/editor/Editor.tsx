@@ -203,6 +203,10 @@ function EditorView({ initial }: { initial: InitialData }) {
     setSelected(nodes);
     setSelectedEdges(edges);
   }, []);
+  const selectOnCanvas = useCallback((nodes: Set<string> | null, edges: Set<string> | null) => {
+    if (nodes) setSelected(nodes);
+    if (edges) setSelectedEdges(edges);
+  }, []);
 
   const addFromTemplate = useCallback(
     (templateId: string, at?: Point) => {
@@ -542,7 +546,7 @@ function EditorView({ initial }: { initial: InitialData }) {
             errors={placed}
             selected={selected}
             selectedEdges={selectedEdges}
-            onSelect={select}
+            onSelect={selectOnCanvas}
             onMove={onMove}
             onConnect={connectTasks}
             onDropTemplate={addFromTemplate}
