@@ -121,13 +121,21 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   // second, and only while some are missing).
   const missing = itemsMissing(run);
   const itemsRead = useRef(0);
+  // Reads that brought no item (the server should always have them): three
+  // in a row and the page stops asking, until none is missing any more.
+  const fruitless = useRef(0);
   useEffect(() => {
-    if (!missing) return;
+    if (!missing) fruitless.current = 0;
+    if (!missing || fruitless.current >= 3) return;
     const wait = Math.max(0, itemsRead.current + 1000 - Date.now());
     const timer = setTimeout(() => {
       itemsRead.current = Date.now();
       api<Run>(urls.apiRun(runId))
-        .then((fresh) => commit(mergeItems(stateRef.current, fresh)))
+        .then((fresh) => {
+          const merged = mergeItems(stateRef.current, fresh);
+          fruitless.current = merged === stateRef.current ? fruitless.current + 1 : 0;
+          commit(merged);
+        })
         .catch((failure) => setNotice({ kind: "error", text: `Could not read the instances' items: ${String(failure)}` }));
     }, wait);
     return () => clearTimeout(timer);
