@@ -19,7 +19,7 @@ from django.core.validators import (
     RegexValidator,
 )
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from flowcore.spec_base import quantity_value
 from flowcore.states import AttemptStatus, RunStatus, TaskStatus
@@ -290,6 +290,12 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow.name} run {self.pk}"
+
+
+# A run's tasks as pages show them: in the workflow's order, each fan-out
+# followed by its instances in item order (its own row has no fan_index, which
+# PostgreSQL would otherwise sort last and SQLite first).
+TASK_PAGE_ORDER = ("position", F("fan_index").asc(nulls_first=True))
 
 
 class TaskRun(models.Model):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import shell_task, workflow_document
 from tests.workflows.test_outputs import example, quiet_backend, run_to_end  # noqa: F401
-from workflows.models import TaskRun
+from workflows.models import RunEvent, TaskRun
 from workflows.services.submit import create_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,9 +122,21 @@ def test_a_map_fans_out_over_a_generated_list_and_sums_it_back(project, user, ap
     )
     # 1 + 4 + 9 + 16 + 25 + 36
     assert run.outputs["parameters"]["total"]["value"] == "91"
-    shown = {t["name"]: t for t in api.get(f"/api/runs/{run.pk}/").json()["tasks"]}
+    listed = api.get(f"/api/runs/{run.pk}/").json()["tasks"]
+    shown = {t["name"]: t for t in listed}
     assert shown["square[2]"]["fan_group"] == "square"
     assert shown["square[2]"]["fan_item"] == 3
+    # Each fan-out is followed by its instances in item order, whatever the
+    # database does with the fan-out's empty index.
+    assert [t["name"] for t in listed] == [
+        "generate",
+        "square",
+        *(f"square[{i}]" for i in range(6)),
+        "total",
+    ]
+    # The live page learns of the instances from the expansion's event alone.
+    expanded = RunEvent.objects.get(run=run, task="square", status="Expanded")
+    assert expanded.data == {"reason": "Expanded", "fan_out": 6}
 
 
 def test_a_retry_reruns_only_the_failed_instances(project, user, tmp_path):
@@ -277,3 +289,34 @@ def test_a_workflow_that_reaches_itself_through_sub_workflows_is_refused(project
     with pytest.raises(SpecError) as error:
         create_workflow(missing, author=user, project=project)
     assert error.value.errors[0].message == "project team has no workflow 'nope'"
+
+
+def test_the_page_without_javascript_lists_instances_under_their_fan_out(
+    project, user, client
+):
+    workflow = create_workflow(example("map-sum"), author=user, project=project)
+    run = run_to_end(workflow, user, timeout=60)
+    client.force_login(user)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    rows = page[page.index("<h2>Tasks</h2>") : page.index("<h2>Recent events</h2>")]
+    order = [rows.index(f'id="task-{name}"') for name in ("square", "square[0]")]
+    assert order == sorted(order)
+    assert rows.count('class="fan-instance"') == 6
+    assert '<code class="fan-item" title="its item">3</code>' in rows
+    assert "6 of 6 done" in rows
+    # Expanded's reason only repeats its status: not shown as "Expanded: ...".
+    assert "<strong>Expanded</strong>" not in rows
+
+
+def test_the_page_without_javascript_shows_a_skipped_task_with_its_condition(
+    project, user, client
+):
+    workflow = create_workflow(example("coin-flip"), author=user, project=project)
+    run = run_to_end(workflow, user)
+    skipped = TaskRun.objects.get(run=run, status="Skipped")
+    client.force_login(user)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert '<span class="badge status-skipped">Skipped</span>' in page
+    why = "<strong>Condition</strong>: when &#x27;{{tasks.flip.outputs.result}}"
+    assert why in page
+    assert f"== {skipped.name}&#x27; is false" in page

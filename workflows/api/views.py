@@ -73,7 +73,14 @@ from workflows.dag_pictures import (
     render_document,
 )
 from workflows.ids import is_digits, parse_id
-from workflows.models import Attempt, Project, Run, TaskRun, Workflow
+from workflows.models import (
+    TASK_PAGE_ORDER,
+    Attempt,
+    Project,
+    Run,
+    TaskRun,
+    Workflow,
+)
 from workflows.permissions import Action, require, visible, visible_projects
 from workflows.services.control import (
     cancel_run,
@@ -461,7 +468,7 @@ def trigger_of(request: Request) -> str:
 
 def detail_queryset(user: Any) -> QuerySet[Run]:
     attempts = Attempt.objects.defer("request").order_by("number")
-    tasks = TaskRun.objects.order_by("position").prefetch_related(
+    tasks = TaskRun.objects.order_by(*TASK_PAGE_ORDER).prefetch_related(
         Prefetch("attempts", queryset=attempts)
     )
     return (

@@ -411,6 +411,9 @@ def _expand(
         fan_done=0,
         fan_failed=0,
         defer=True,
+        # The live page learns of the instances from this event alone (their
+        # rows are made without one each): it draws them Queued at once.
+        event_data={"fan_out": len(items)},
     )
     return {task.name: task for task in instances}
 

@@ -8,7 +8,7 @@ the run first, always, gives every writer the same lock order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -136,13 +136,15 @@ class RunTransaction:
         reason: str = "",
         message: str = "",
         defer: bool = False,
+        event_data: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> bool:
         """Move a task and set `fields` with it; False when it is already there.
 
         `defer` holds the row's UPDATE until save_tasks(), so a task that moves
         twice in one plan (Queued, then Running) is written once. Queries that
-        read task rows must come after save_tasks().
+        read task rows must come after save_tasks(). `event_data` goes into the
+        event's data next to the reason (docs/live.md).
         """
         current = TaskStatus(task.status)
         if current == status:
@@ -177,7 +179,8 @@ class RunTransaction:
             status=status,
             previous=current,
             message=message,
-            data={"reason": reason} if reason else None,
+            data={**({"reason": reason} if reason else {}), **(event_data or {})}
+            or None,
         )
         return True
 

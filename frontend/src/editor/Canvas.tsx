@@ -30,7 +30,10 @@ export interface CanvasProps {
   errors: PlacedErrors;
   selected: Set<string>;
   selectedEdges: Set<string>;
-  onSelect: (nodes: Set<string>, edges: Set<string>) => void;
+  /** The canvas's selection changed: nodes, edges or both (null: unchanged).
+   * React Flow reports a click on an edge as two changes (the tasks
+   * unselected, the edge selected), each of which must keep the other's. */
+  onSelect: (nodes: Set<string> | null, edges: Set<string> | null) => void;
   onMove: (moved: Record<string, Point>) => void;
   onConnect: (source: string, target: string) => void;
   onDropTemplate: (templateId: string, at: Point) => void;
@@ -82,9 +85,9 @@ export function Canvas(props: CanvasProps) {
         }
       }
       if (Object.keys(moved).length) onMove(moved);
-      if (selection) onSelect(selection, selectedEdges);
+      if (selection) onSelect(selection, null);
     },
-    [onMove, onSelect, selected, selectedEdges],
+    [onMove, onSelect, selected],
   );
 
   const onEdgesChange = useCallback(
@@ -97,9 +100,9 @@ export function Canvas(props: CanvasProps) {
           else selection.delete(change.id);
         }
       }
-      if (selection) onSelect(selected, selection);
+      if (selection) onSelect(null, selection);
     },
-    [onSelect, selected, selectedEdges],
+    [onSelect, selectedEdges],
   );
 
   const handleConnect = useCallback(

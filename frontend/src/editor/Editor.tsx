@@ -21,6 +21,7 @@ import {
   autoLayout,
   connect,
   copyTasks,
+  dependsEdges,
   disconnect,
   duplicateTasks,
   addTask,
@@ -203,6 +204,10 @@ function EditorView({ initial }: { initial: InitialData }) {
     setSelected(nodes);
     setSelectedEdges(edges);
   }, []);
+  const selectOnCanvas = useCallback((nodes: Set<string> | null, edges: Set<string> | null) => {
+    if (nodes) setSelected(nodes);
+    if (edges) setSelectedEdges(edges);
+  }, []);
 
   const addFromTemplate = useCallback(
     (templateId: string, at?: Point) => {
@@ -236,17 +241,27 @@ function EditorView({ initial }: { initial: InitialData }) {
 
   const deleteSelection = useCallback(() => {
     if (selected.size === 0 && selectedEdges.size === 0) return;
-    const edges = [...selectedEdges].map((id) => {
+    let edges = [...selectedEdges].map((id) => {
       const [source, target] = id.split("->");
       return { source, target };
     });
+    // An edge a depends expression draws goes when the expression says so.
+    const locked = dependsEdges(history.present, edges).filter((edge) => !selected.has(edge.source) && !selected.has(edge.target));
+    const kept = locked.length
+      ? ` ${locked[0].target} runs after ${locked[0].source} by its depends expression: edit the expression in its form to remove that.`
+      : "";
+    edges = edges.filter((edge) => !locked.includes(edge));
+    if (edges.length === 0 && selected.size === 0) {
+      say("error", kept.trim());
+      return;
+    }
     apply((current) => removeTasks(disconnect(current, edges), selected));
     const parts = [];
     if (selected.size) parts.push(`${selected.size} task${selected.size > 1 ? "s" : ""}`);
     if (edges.length) parts.push(`${edges.length} connection${edges.length > 1 ? "s" : ""}`);
-    say("info", `Deleted ${parts.join(" and ")}. Ctrl+Z brings them back.`);
+    say(kept ? "error" : "info", `Deleted ${parts.join(" and ")}. Ctrl+Z brings them back.${kept}`);
     select(new Set());
-  }, [apply, say, select, selected, selectedEdges]);
+  }, [apply, history.present, say, select, selected, selectedEdges]);
 
   const duplicateSelection = useCallback(() => {
     if (selected.size === 0) return;
@@ -542,7 +557,7 @@ function EditorView({ initial }: { initial: InitialData }) {
             errors={placed}
             selected={selected}
             selectedEdges={selectedEdges}
-            onSelect={select}
+            onSelect={selectOnCanvas}
             onMove={onMove}
             onConnect={connectTasks}
             onDropTemplate={addFromTemplate}

@@ -2,11 +2,12 @@
 // each showing the server's errors for its path.
 import { useId, useState } from "react";
 
+import { ControlFlowForm } from "./ControlFlowForm";
 import { TaskInputsFields, TaskOutputsFields } from "./DataForm";
 import { type TaskReferences } from "./dataflow";
 import { type PlacedError, errorsUnder, lineErrors } from "./errors";
 import { CommitInput, DurationInput, Field, FieldErrors, KeyValueList, QuantityInput } from "./fields";
-import { type Obj, type Task, dependenciesOf, getIn, isObj, orderTaskKeys, setField, setIn } from "./model";
+import { type Obj, type Task, dependenciesOf, getIn, isObj, orderTaskKeys, setField, setIn, usesDepends } from "./model";
 import { ReferenceField } from "./ReferenceField";
 import { type CommandMode, commandMode, linesToList } from "./templates";
 import { CPU_UNITS, MEMORY_UNITS } from "./units";
@@ -54,6 +55,9 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
   const env = Array.isArray(task.env) ? (task.env as unknown[]).filter(isObj) : [];
   const tolerations = Array.isArray(task.tolerations) ? (task.tolerations as unknown[]).filter(isObj) : [];
   const deps = dependenciesOf(task);
+  // A depends expression names the tasks this one runs after (docs/spec.md);
+  // dependencies listed beside one (from the text view) stay editable, to be removed.
+  const locked = usesDepends(task) && !Array.isArray(task.dependencies);
   const whole = errors?.filter((error) => error.field === "") ?? [];
   const envId = useId();
   const tolId = useId();
@@ -370,10 +374,16 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
         </Field>
       </div>
 
-      <fieldset className="fd-list">
+      <fieldset className="fd-list" disabled={locked} aria-describedby={locked ? `${envId}-locked` : undefined}>
         <legend>Runs after</legend>
+        {locked ? (
+          <p className="fd-hint" id={`${envId}-locked`}>
+            Set by its <em>depends</em> expression (Control flow, below): edit the expression, or switch it back to a trigger rule to
+            pick tasks here.
+          </p>
+        ) : null}
         {others.length === 0 ? <p className="fd-hint">No other tasks yet.</p> : null}
-        <div className="fd-deps">
+        <div className={locked ? "fd-deps fd-deps--locked" : "fd-deps"}>
           {(others.length <= MAX_CHECKLIST ? others : deps).map((other) => (
             <label key={other} className="fd-check">
               <input type="checkbox" checked={deps.includes(other)} onChange={(event) => onDependency(other, event.target.checked)} />
@@ -381,9 +391,11 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
             </label>
           ))}
         </div>
-        {others.length > MAX_CHECKLIST ? <AddDependency others={others} deps={deps} onAdd={(name) => onDependency(name, true)} /> : null}
+        {others.length > MAX_CHECKLIST && !locked ? <AddDependency others={others} deps={deps} onAdd={(name) => onDependency(name, true)} /> : null}
         <FieldErrors id={`${envId}-deps`} errors={under("dependencies")} />
       </fieldset>
+
+      <ControlFlowForm task={task} errors={errors} references={references} onChange={onChange} />
 
       <TaskInputsFields
         task={task}
@@ -496,7 +508,8 @@ function AddDependency({ others, deps, onAdd }: { others: string[]; deps: string
   );
 }
 
-const SHOWN = /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs)(\b|\[|\.|$)/;
+const SHOWN =
+  /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism)(\b|\[|\.|$)/;
 
 /** Errors at fields the form has no control for (volumes, affinity, ...),
  * so nothing the server says is hidden. */

@@ -58,6 +58,15 @@ export const TASK_SHAPE: Shape = {
   dependencies: null,
   outputs: OUTPUTS_SHAPE,
   inputs: { artifacts: INPUT_ARTIFACT_SHAPE },
+  // Control flow (docs/spec.md): in the order the task table lists it.
+  when: null,
+  triggerRule: null,
+  depends: null,
+  continueOn: { failed: null, error: null },
+  withItems: null,
+  withParam: null,
+  withSequence: { count: null, start: null, end: null, format: null },
+  parallelism: null,
 };
 
 export const DOCUMENT_SHAPE: Shape = {

@@ -5,7 +5,8 @@
 // a task reads only the outputs of tasks upstream of it, a secret output only
 // in an env value, an artifact only through inputs.artifacts. Pure: tested in
 // dataflow.test.ts.
-import { type Doc, type Obj, dependenciesOf, isObj, specOf, tasksOf } from "./model";
+import { fanOutMode, itemFields } from "./controlFlow";
+import { type Doc, type Obj, dependenciesOf, findTask, isObj, specOf, tasksOf } from "./model";
 
 export const OUTPUTS_DIR = "/flowdeck/outputs";
 export const INPUTS_DIR = "/flowdeck/inputs";
@@ -165,13 +166,31 @@ export function artifactChoices(doc: Doc, task: string | null): ArtifactChoice[]
 export interface TaskReferences {
   text: Completion[];
   value: Completion[];
+  /** `when` and `withParam`: read before the task runs once per item, so no `{{item}}`. */
+  condition: Completion[];
   artifacts: ArtifactChoice[];
 }
 
+/** `{{item}}` and the fields of mapping items, in a task that runs once per item. */
+export function itemCompletions(task: Obj): Completion[] {
+  if (fanOutMode(task) === "none") return [];
+  return [
+    { text: "{{item}}", label: "item", detail: "this instance's item (text as it is, anything else as JSON)" },
+    ...itemFields(task.withItems).map((field) => ({
+      text: `{{item.${field}}}`,
+      label: `item.${field}`,
+      detail: `the ${field} of this instance's item`,
+    })),
+  ];
+}
+
 export function taskReferences(doc: Doc, task: string): TaskReferences {
+  const items = itemCompletions(findTask(doc, task) ?? {});
+  const text = referenceCompletions(doc, task, "text");
   return {
-    text: referenceCompletions(doc, task, "text"),
-    value: referenceCompletions(doc, task, "value"),
+    text: [...items, ...text],
+    value: [...items, ...referenceCompletions(doc, task, "value")],
+    condition: text,
     artifacts: artifactChoices(doc, task),
   };
 }

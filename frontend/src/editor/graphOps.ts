@@ -3,6 +3,7 @@
 // no React, no DOM; tested in graphOps.test.ts.
 import { DAGRE_LIMIT, fastLayout } from "../graph/fastLayout";
 import { type LayoutInput, layoutGraph } from "../graph/layout";
+import { addToDepends, dependsNames, renameInDepends } from "./controlFlow";
 import { renameReferences } from "./dataflow";
 import {
   type Direction,
@@ -14,6 +15,7 @@ import {
   dependenciesOf,
   edgesOf,
   isObj,
+  listedDependencies,
   orderTaskKeys,
   positionsOf,
   rawTasks,
@@ -21,6 +23,7 @@ import {
   setField,
   taskNames,
   tasksOf,
+  usesDepends,
   withPositions,
   withSpec,
   withTasks,
@@ -120,7 +123,9 @@ export function downstreamPath(doc: Doc, from: string, to: string): string[] | n
 }
 
 /** Make `target` depend on `source` (an edge source → target), refusing an
- * edge that would close a cycle with a message that names the cycle. */
+ * edge that would close a cycle with a message that names the cycle. A
+ * target with a `depends` expression gets `&& source` in it (the two are
+ * exclusive: docs/spec.md). */
 export function connect(doc: Doc, source: string, target: string): EditResult {
   const names = taskNames(doc);
   if (!names.has(source) || !names.has(target)) {
@@ -143,9 +148,21 @@ export function connect(doc: Doc, source: string, target: string): EditResult {
   return {
     ok: true,
     doc: updateTask(doc, target, (task) =>
-      orderTaskKeys({ ...task, dependencies: [...dependenciesOf(task), source] }),
+      usesDepends(task)
+        ? { ...task, depends: addToDepends(task.depends as string, source) }
+        : orderTaskKeys({ ...task, dependencies: [...listedDependencies(task), source] }),
     ),
   };
+}
+
+/** The edges of `edges` that come from a `depends` expression: cutting one
+ * means rewriting the expression, which is the user's to do. */
+export function dependsEdges(doc: Doc, edges: GraphEdge[]): GraphEdge[] {
+  const byName = new Map(tasksOf(doc).map((task) => [task.name, task]));
+  return edges.filter((edge) => {
+    const task = byName.get(edge.target);
+    return task !== undefined && usesDepends(task) && dependsNames(task.depends).includes(edge.source);
+  });
 }
 
 export function disconnect(doc: Doc, edges: GraphEdge[]): Doc {
@@ -160,7 +177,7 @@ export function disconnect(doc: Doc, edges: GraphEdge[]): Doc {
     tasks.map((task) => {
       if (!isObj(task) || typeof task.name !== "string" || !cut.has(task.name)) return task;
       const drop = cut.get(task.name)!;
-      const deps = dependenciesOf(task).filter((dep) => !drop.has(dep));
+      const deps = listedDependencies(task).filter((dep) => !drop.has(dep));
       return setField(task, "dependencies", deps);
     }),
   );
@@ -189,6 +206,9 @@ export function renameTask(doc: Doc, from: string, to: string): EditResult {
           ...changed,
           dependencies: task.dependencies.map((dep) => (dep === from ? to : dep)),
         };
+      }
+      if (typeof task.depends === "string" && dependsNames(task.depends).includes(from)) {
+        changed = { ...changed, depends: renameInDepends(task.depends, from, to) };
       }
       return changed;
     }),
@@ -220,10 +240,14 @@ export function copyTasks(doc: Doc, names: Iterable<string>): Clipboard {
   const tasks = tasksOf(doc)
     .filter((task) => chosen.has(task.name))
     .map((task) => {
-      const copy = structuredClone(task);
+      let copy: Task = structuredClone(task);
       if ("dependencies" in copy) {
-        const deps = dependenciesOf(copy).filter((dep) => chosen.has(dep));
-        return setField(copy, "dependencies", deps) as Task;
+        const deps = listedDependencies(copy).filter((dep) => chosen.has(dep));
+        copy = setField(copy, "dependencies", deps) as Task;
+      }
+      // A depends expression is kept only with every task it names.
+      if ("depends" in copy && !dependsNames(copy.depends).every((name) => chosen.has(name))) {
+        copy = setField(copy, "depends", undefined) as Task;
       }
       return copy;
     });
@@ -249,7 +273,15 @@ export function pasteTasks(
   const added = clipboard.tasks.map((task) => {
     const copy: Obj = { ...structuredClone(task), name: renamed.get(task.name)! };
     if ("dependencies" in copy) {
-      copy.dependencies = dependenciesOf(copy).map((dep) => renamed.get(dep) ?? dep);
+      copy.dependencies = listedDependencies(copy).map((dep) => renamed.get(dep) ?? dep);
+    }
+    if (typeof copy.depends === "string") {
+      let expression = copy.depends;
+      // Through placeholders (no task name has "_"), so renaming a to b and b to c gives b, c.
+      const names = dependsNames(expression);
+      names.forEach((name, i) => (expression = renameInDepends(expression, name, `__${i}__`)));
+      names.forEach((name, i) => (expression = renameInDepends(expression, `__${i}__`, renamed.get(name) ?? name)));
+      copy.depends = expression;
     }
     return copy;
   });

@@ -3,6 +3,7 @@
 // YAML view and the saved version can never drift from what is drawn. These
 // helpers read a possibly malformed document without throwing; validation of
 // what they find is the server's job.
+import { dependsNames } from "./controlFlow";
 
 export type Obj = Record<string, unknown>;
 export type Doc = Obj;
@@ -59,9 +60,23 @@ export function findTask(doc: Doc, name: string): Task | undefined {
   return tasksOf(doc).find((task) => task.name === name);
 }
 
+/** The tasks `task` runs after: its `dependencies`, or the tasks its
+ * `depends` expression names (the server takes those as its dependencies). */
 export function dependenciesOf(task: Obj): string[] {
+  const listed = listedDependencies(task);
+  if (typeof task.depends !== "string") return listed;
+  return [...new Set([...listed, ...dependsNames(task.depends)])];
+}
+
+/** What `dependencies` itself lists (what graph edits write). */
+export function listedDependencies(task: Obj): string[] {
   const deps = task.dependencies;
   return Array.isArray(deps) ? deps.filter((dep): dep is string => typeof dep === "string") : [];
+}
+
+/** A task whose `depends` expression decides what it runs after. */
+export function usesDepends(task: Obj): boolean {
+  return typeof task.depends === "string" && task.depends.trim() !== "";
 }
 
 export interface GraphEdge {
@@ -207,6 +222,14 @@ export const TASK_KEY_ORDER = [
   "dependencies",
   "outputs",
   "inputs",
+  "when",
+  "triggerRule",
+  "depends",
+  "continueOn",
+  "withItems",
+  "withParam",
+  "withSequence",
+  "parallelism",
 ];
 
 export function orderTaskKeys(task: Obj): Obj {

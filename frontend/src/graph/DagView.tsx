@@ -8,28 +8,36 @@ import {
   Controls,
   type Edge,
   MiniMap,
+  type NodeChange,
   ReactFlow,
   ReactFlowProvider,
 } from "@xyflow/react";
-import { useMemo } from "react";
+import { useCallback, useMemo, useRef, useState } from "react";
 
+import type { FanCounts } from "./fanCounts";
 import { fastLayout } from "./fastLayout";
 import { type Direction, layoutGraph } from "./layout";
-import { statusColour } from "./status";
+import { describeTask, statusColour } from "./status";
 import { nodeTypes, type TaskFlowNode, type TaskNodeData } from "./TaskNode";
 
 /** From this many nodes on, the linear-time layout instead of dagre's. */
 export const FAST_LAYOUT_FROM = 300;
+/** A fan-out's node is taller: its counts' bar and two lines of words. */
+export const FAN_NODE_HEIGHT = 84;
 
 export interface DagTask {
   id: string;
   dependencies: string[];
   label: string;
   status?: string;
+  reason?: string;
+  message?: string;
   subtitle?: string;
   attempts?: number;
   error?: string;
   collapsed?: number;
+  /** A fan-out's instances counted by state: drawn as a stack. */
+  fan?: FanCounts;
 }
 
 export interface DagViewProps {
@@ -62,12 +70,31 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
     () => {
       // dagre takes seconds past a few hundred nodes (an expanded fan-out).
       const layout = tasks.length > FAST_LAYOUT_FROM ? fastLayout : layoutGraph;
-      return layout(tasks.map((task) => ({ id: task.id })), edgesIn, direction);
+      return layout(tasks.map((task) => ({ id: task.id, height: task.fan ? FAN_NODE_HEIGHT : undefined })), edgesIn, direction);
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [edgesIn, direction],
   );
   const statusById = useMemo(() => new Map(tasks.map((task) => [task.id, task.status])), [tasks]);
+  // The sizes React Flow measured, handed back with every node it is given:
+  // a node object without `measured` is hidden until measured again, and a
+  // live run rebuilds its nodes on every batch of events (a busy fan-out's
+  // node stayed hidden, and the minimap empty).
+  const sizes = useRef(new Map<string, { width: number; height: number }>());
+  // Measuring a node that is not drawn again soon (a finished run) draws the
+  // nodes once more with their sizes, or the minimap stays empty.
+  const [measuredAt, setMeasuredAt] = useState(0);
+  const onNodesChange = useCallback((changes: NodeChange<TaskFlowNode>[]) => {
+    let grown = false;
+    for (const change of changes) {
+      if (change.type !== "dimensions" || !change.dimensions) continue;
+      const old = sizes.current.get(change.id);
+      if (old?.width === change.dimensions.width && old.height === change.dimensions.height) continue;
+      sizes.current.set(change.id, change.dimensions);
+      grown = true;
+    }
+    if (grown) setMeasuredAt((count) => count + 1);
+  }, []);
   const nodes: TaskFlowNode[] = useMemo(
     () =>
       tasks.map((task) => {
@@ -77,13 +104,16 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
           id,
           type: "task" as const,
           position: positions.get(id) ?? { x: 0, y: 0 },
+          measured: sizes.current.get(id),
           data,
           selected: id === selected,
+          ariaLabel: task.fan ? `Fan-out ${describeTask(task.label, task.status)}: open its instances` : describeTask(task.label, task.status, task.reason, task.message),
           draggable: false,
           connectable: false,
         };
       }),
-    [tasks, positions, direction, selected],
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [tasks, positions, direction, selected, measuredAt],
   );
   const edges: Edge[] = useMemo(
     () =>
@@ -101,6 +131,7 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
       nodes={nodes}
       edges={edges}
       nodeTypes={nodeTypes}
+      onNodesChange={onNodesChange}
       onNodeClick={(_event, node) => onSelect?.(node.id)}
       nodesDraggable={false}
       nodesConnectable={false}
@@ -117,5 +148,5 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
 }
 
 function shapeKey(tasks: DagTask[]): string {
-  return tasks.map((task) => `${task.id}<${task.dependencies.join(",")}`).join(";");
+  return tasks.map((task) => `${task.id}${task.fan ? "*" : ""}<${task.dependencies.join(",")}`).join(";");
 }

@@ -1,14 +1,25 @@
 // The Gantt chart of attempts: one row per task, bars coloured by state;
-// running bars grow with the clock.
+// running bars grow with the clock. A fan-out is one row (its instance list
+// has each one); a skipped task is a grey mark at the moment it was skipped.
 import { useMemo } from "react";
 
-import { statusColour } from "../graph/status";
+import { describeTask, statusColour } from "../graph/status";
+import { StatusIcon } from "../graph/StatusIcon";
+import type { FanOut } from "./fanouts";
 import { computeGantt, ticks } from "./gantt";
 import { formatDuration } from "./state";
 import type { Task } from "./types";
 
-export function Timeline({ tasks, now, onSelect, selected }: { tasks: Task[]; now: number; onSelect: (name: string) => void; selected: string | null }) {
-  const gantt = useMemo(() => computeGantt(tasks, now), [tasks, now]);
+export interface TimelineProps {
+  tasks: Task[];
+  fanOuts?: ReadonlyMap<string, FanOut>;
+  now: number;
+  onSelect: (name: string) => void;
+  selected: string | null;
+}
+
+export function Timeline({ tasks, fanOuts, now, onSelect, selected }: TimelineProps) {
+  const gantt = useMemo(() => computeGantt(tasks, now, fanOuts), [tasks, now, fanOuts]);
   if (!gantt.rows.length) return <p className="muted">No attempt has started yet.</p>;
   const span = gantt.end - gantt.start;
   return (
@@ -28,10 +39,12 @@ export function Timeline({ tasks, now, onSelect, selected }: { tasks: Task[]; no
           <div
             key={row.task}
             className={`fd-gantt__row${row.task === selected ? " fd-gantt__row--selected" : ""}`}
+            data-row={row.task}
             onClick={() => onSelect(row.task)}
           >
             <div className="fd-gantt__label" title={row.task}>
               {row.task}
+              {row.instances !== undefined ? <span className="fd-gantt__count"> ×{row.instances}</span> : null}
             </div>
             <div className="fd-gantt__track">
               {row.bars.map((bar) => (
@@ -39,7 +52,11 @@ export function Timeline({ tasks, now, onSelect, selected }: { tasks: Task[]; no
                   key={bar.attempt}
                   className={`fd-gantt__bar${bar.running ? " fd-gantt__bar--running" : ""}`}
                   data-status={bar.status}
-                  title={`${row.task} #${bar.attempt}: ${bar.status}, ${formatDuration((bar.end - bar.start) / 1000)}`}
+                  title={
+                    bar.attempt === 0
+                      ? `${row.task}: ${row.instances} instances, ${bar.status}, ${formatDuration((bar.end - bar.start) / 1000)}`
+                      : `${row.task} #${bar.attempt}: ${bar.status}, ${formatDuration((bar.end - bar.start) / 1000)}`
+                  }
                   style={{
                     left: `${bar.left * 100}%`,
                     width: `${bar.width * 100}%`,
@@ -47,6 +64,17 @@ export function Timeline({ tasks, now, onSelect, selected }: { tasks: Task[]; no
                   }}
                 />
               ))}
+              {row.mark ? (
+                <span
+                  className="fd-gantt__mark"
+                  data-status={row.mark.status}
+                  style={{ left: `${row.mark.left * 100}%` }}
+                  title={`${describeTask(row.task, row.mark.status, row.mark.reason, row.mark.message)} (+${formatDuration((row.mark.at - gantt.start) / 1000)})`}
+                >
+                  <StatusIcon status={row.mark.status} size={11} />
+                  <span className="fd-gantt__mark-text">{row.mark.status}</span>
+                </span>
+              ) : null}
             </div>
           </div>
         ))}

@@ -29,6 +29,15 @@ export interface Task {
   message: string;
   dependencies: string[];
   attempts: Attempt[];
+  /** An instance of a fan-out (`square[2]`): its fan-out's name; "" otherwise. */
+  fan_group?: string;
+  /** An instance's index, and its item (absent while the page has not read it yet). */
+  fan_index?: number | null;
+  fan_item?: unknown;
+  /** A fan-out once expanded: how many instances it has; null before. */
+  fan_out?: number | null;
+  fan_done?: number;
+  fan_failed?: number;
 }
 
 export interface RunSummary {
