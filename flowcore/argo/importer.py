@@ -54,6 +54,89 @@ _HARMLESS = {
     "retryStrategy": "a workflow-level retryStrategy is not carried over "
     "(retries are per task)",
 }
+# What the importer reads, at each level of a document; any other field is
+# reported as not carried over (no silent drops).
+_SPEC_FIELDS = {
+    "entrypoint",
+    "arguments",
+    "templates",
+    "volumes",
+    "onExit",
+    "parallelism",
+    "activeDeadlineSeconds",
+    "serviceAccountName",
+    "priorityClassName",
+    "affinity",
+    "imagePullSecrets",
+    "nodeSelector",
+    "tolerations",
+    "podSpecPatch",
+    *_HARMLESS,
+}
+# Fields the workflow cannot run as Argo would without.
+_ESSENTIAL_SPEC_FIELDS = {
+    "workflowTemplateRef": "a Workflow that only refers to a WorkflowTemplate: "
+    "import the WorkflowTemplate itself",
+}
+_TEMPLATE_FIELDS = {
+    "name",
+    "inputs",
+    "outputs",
+    "container",
+    "script",
+    "dag",
+    "steps",
+    "metadata",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "priorityClassName",
+    "serviceAccountName",
+    "retryStrategy",
+    "activeDeadlineSeconds",
+    "timeout",
+    "volumes",
+    "podSpecPatch",
+    "sidecars",
+    "initContainers",
+    "daemon",
+    "memoize",
+    "synchronization",
+    "metrics",
+    "parallelism",
+    "failFast",
+}
+_CONTAINER_FIELDS = {
+    "name",
+    "image",
+    "command",
+    "args",
+    "source",
+    "env",
+    "envFrom",
+    "workingDir",
+    "imagePullPolicy",
+    "resources",
+    "securityContext",
+    "volumeMounts",
+}
+_CALL_FIELDS = {
+    "name",
+    "template",
+    "templateRef",
+    "inline",
+    "arguments",
+    "dependencies",
+    "depends",
+    "when",
+    "withItems",
+    "withParam",
+    "withSequence",
+    "continueOn",
+    "onExit",
+    "hooks",
+    "target",
+}
 _UNSUPPORTED_TEMPLATES = (
     "resource",
     "suspend",
@@ -289,6 +372,14 @@ class _Importer:
         for key in self.spec:
             if key in _HARMLESS:
                 self.note(_at(self.spec_path, key), _HARMLESS[key])
+            elif key in _ESSENTIAL_SPEC_FIELDS:
+                self.note(
+                    _at(self.spec_path, key),
+                    _ESSENTIAL_SPEC_FIELDS[key],
+                    essential=True,
+                )
+            elif key not in _SPEC_FIELDS:
+                self.note(_at(self.spec_path, key), "not carried over")
         spec: dict[str, Any] = {}
         if parameters:
             spec["parameters"] = parameters
@@ -498,6 +589,7 @@ class _Importer:
                 path, "templates call each other more than 20 deep", essential=True
             )
             return _Sub([], [])
+        self._left_out(template, _TEMPLATE_FIELDS, path)
         inputs = {**self._input_defaults(template), **inputs}
         if "dag" in template:
             return self._dag(template, path, prefix, inputs, depth)
@@ -517,6 +609,14 @@ class _Importer:
             return _Sub([name], [name], tasks=[task], single=name)
         self.note(path, "a template with nothing to run", essential=True)
         return _Sub([], [])
+
+    def _left_out(self, value: Mapping[str, Any], read: set[str], path: str) -> None:
+        """Report each field of `value` the importer does not read, once."""
+        for key in value:
+            if key not in read and key not in _UNSUPPORTED_TEMPLATES:
+                where = _at(path, str(key))
+                if not any(note.path == where for note in self.notes):
+                    self.note(where, "not carried over")
 
     def _input_defaults(self, template: Mapping[str, Any]) -> dict[str, str]:
         defaults = {}
@@ -723,6 +823,7 @@ class _Importer:
     ) -> _Sub:
         """A dag task or a step: the template it calls, with its arguments,
         condition, loop and continueOn."""
+        self._left_out(entry, _CALL_FIELDS, path)
         arguments = _mapping(entry.get("arguments"))
         values = {
             str(p.get("name")): self._rewrite(
@@ -863,6 +964,7 @@ class _Importer:
         script = "script" in template
         body = _mapping(template.get("script" if script else "container"))
         body_path = _at(path, "script" if script else "container")
+        self._left_out(body, _CONTAINER_FIELDS, body_path)
 
         def text(value: Any, where: str) -> str:
             return self._rewrite(str(value), {}, inputs, where)
@@ -911,6 +1013,20 @@ class _Importer:
         ):
             if template.get(key):
                 task[key] = template[key]
+        # The workflow's own apply to every pod: Argo merges a node selector
+        # (the template's keys winning) and adds the tolerations.
+        if isinstance(self.spec.get("nodeSelector"), Mapping):
+            merged = {**self.spec["nodeSelector"], **task.get("nodeSelector", {})}
+            task["nodeSelector"] = merged
+        if isinstance(self.spec.get("tolerations"), list):
+            task["tolerations"] = [
+                *self.spec["tolerations"],
+                *task.get("tolerations", []),
+            ]
+        if "podSpecPatch" in self.spec:
+            self._pod_spec_patch(
+                task, self.spec["podSpecPatch"], self.spec_path, once=True
+            )
         if "retryStrategy" in template:
             retry = self._retry(
                 _mapping(template["retryStrategy"]), _at(path, "retryStrategy")
@@ -944,16 +1060,21 @@ class _Importer:
         self._flowdeck_annotations(task, template, path)
         return task
 
-    def _pod_spec_patch(self, task: dict[str, Any], patch: Any, path: str) -> None:
+    def _pod_spec_patch(
+        self, task: dict[str, Any], patch: Any, path: str, *, once: bool = False
+    ) -> None:
         """The parts of a podSpecPatch a task has fields for: the pod's
-        scheduling fields and the main container's resources."""
+        scheduling fields and the main container's resources. `once`: the
+        workflow's, applied to every task but reported once."""
         where = _at(path, "podSpecPatch")
+        reported = once and any(note.path == where for note in self.notes)
         try:
             parsed = yaml.safe_load(patch) if isinstance(patch, str) else patch
         except yaml.YAMLError:
             parsed = None
         if not isinstance(parsed, Mapping):
-            self.note(where, "not a YAML or JSON object: not carried over")
+            if not reported:
+                self.note(where, "not a YAML or JSON object: not carried over")
             return
         left = []
         for key, value in parsed.items():
@@ -976,7 +1097,7 @@ class _Importer:
                         left.append(f"containers[{container.get('name')}]")
             else:
                 left.append(str(key))
-        if left:
+        if left and not reported:
             self.note(
                 where,
                 f"{', '.join(left)} of the patch not carried over (only the pod's "

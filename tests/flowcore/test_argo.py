@@ -769,3 +769,56 @@ def test_an_export_keeps_what_argo_has_no_field_for_in_annotations() -> None:
     )
     assert entry["arguments"] == {"parameters": [{"name": "item", "value": "{{item}}"}]}
     assert parse_spec(convert_document(exported).document) == parse_spec(document)
+
+
+def test_every_field_left_out_is_reported_never_dropped_in_silence() -> None:
+    template = container("main", schedulerName="fast")
+    template["container"]["ports"] = [{"containerPort": 80}]
+    result = convert_document(
+        argo_workflow(
+            [dag("flow", {"name": "x", "template": "main", "retries": 3}), template],
+            hostAliases=[{"ip": "10.0.0.1", "hostnames": ["db"]}],
+        )
+    )
+    assert result.refused == []
+    assert {(n.path, n.message) for n in result.notes} == {
+        ("spec.hostAliases", "not carried over"),
+        ("spec.templates[0].dag.tasks[0].retries", "not carried over"),
+        ("spec.templates[1].schedulerName", "not carried over"),
+        ("spec.templates[1].container.ports", "not carried over"),
+    }
+
+
+def test_a_workflow_that_only_refers_to_a_template_is_refused() -> None:
+    document = argo_workflow([container("main")])
+    document["spec"] = {
+        "workflowTemplateRef": {"name": "shared"},
+        "entrypoint": "main",
+        "templates": [container("main")],
+    }
+    [refused] = convert_document(document).refused
+    assert refused.path == "spec.workflowTemplateRef"
+
+
+def test_the_workflows_node_selector_and_tolerations_apply_to_every_task() -> None:
+    ssd = {"key": "ssd", "operator": "Exists"}
+    gpu = {"key": "gpu", "operator": "Exists"}
+    result = convert_document(
+        argo_workflow(
+            [
+                dag(
+                    "flow",
+                    {"name": "a", "template": "plain"},
+                    {"name": "b", "template": "own"},
+                ),
+                container("plain"),
+                container("own", nodeSelector={"pool": "gpu"}, tolerations=[gpu]),
+            ],
+            nodeSelector={"pool": "general", "zone": "a"},
+            tolerations=[ssd],
+        )
+    )
+    assert task(result, "a")["nodeSelector"] == {"pool": "general", "zone": "a"}
+    assert task(result, "a")["tolerations"] == [ssd]
+    assert task(result, "b")["nodeSelector"] == {"pool": "gpu", "zone": "a"}
+    assert task(result, "b")["tolerations"] == [ssd, gpu]
