@@ -40,7 +40,7 @@ def real_containers(kubelet: KubeletSimulator) -> None:
 
 
 def run_argo_file(flowdeck: Flowdeck, name: str, user: Any) -> Run:
-    [imported] = import_argo(
+    [imported, *_] = import_argo(
         (FIXTURES / name).read_text(),
         project=default_project(),
         author=user,
@@ -70,6 +70,7 @@ def log_of(run: Run, task: str) -> str:
         "scripts.yaml",
         "resources-node-selector.yaml",
         "volumes-emptydir.yaml",
+        "loop-over-dag.yaml",
     ],
 )
 def test_an_imported_argo_file_runs_on_kubernetes_to_the_status_argo_documents(
