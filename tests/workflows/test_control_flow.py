@@ -287,7 +287,8 @@ def test_a_sub_workflow_fans_out_one_child_run_per_item(project, user):
             },
             shell_task(
                 "total",
-                "python3 -c 'import json, sys; print(sum(map(int, json.loads(sys.argv[1]))))'"
+                "python3 -c 'import json, sys; "
+                "print(sum(map(int, json.loads(sys.argv[1]))))'"
                 " '{{tasks.each.outputs.parameters.sq}}'",
                 dependencies=["each"],
             ),
