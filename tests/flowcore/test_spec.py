@@ -374,6 +374,28 @@ def test_any_string_survives_a_dump_and_a_load(text: str) -> None:
     assert parse_document(dump_document({"value": text})) == {"value": text}
 
 
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+        | st.sampled_from(["", " ", "  x", "\tx", "x ", "# c", "- a", "'q'"]),
+        max_size=6,
+    ).map("\n".join)
+)
+def test_any_text_survives_a_dump_with_literal_blocks(text: str) -> None:
+    assert parse_document(dump_document({"value": text}, blocks=True)) == {
+        "value": text
+    }
+
+
+def test_scripts_dump_as_literal_blocks_when_asked() -> None:
+    script = "def f():\n    return 1\n"
+    assert dump_document({"value": script}, blocks=True) == (
+        "value: |\n  def f():\n      return 1\n"
+    )
+    assert "|" not in dump_document({"value": script})
+
+
 # --- validate: the whole document --------------------------------------------
 
 
