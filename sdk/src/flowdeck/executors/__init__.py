@@ -118,7 +118,7 @@ class DaskExecutor(Executor):
                     LocalClusterProcess(self.n_workers, self.threads_per_worker)
                 )
                 address = cluster.address
-            client = Client(address, **self.client_kwargs)
+            client = Client(address, **self.client_kwargs)  # type: ignore[no-untyped-call]
             stack.callback(client.close)
             yield _DaskSubmitter(client)
 

@@ -14,7 +14,7 @@ def main(argv: list[str]) -> None:
     from distributed import LocalCluster
 
     address_file, workers, threads = argv[0], int(argv[1]), int(argv[2])
-    cluster = LocalCluster(
+    cluster = LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=workers,
         threads_per_worker=threads,
         processes=True,
