@@ -283,9 +283,7 @@ def test_search_finds_workflows_by_name_or_description(api, user, project):
     assert names("absent") == []
 
 
-def test_the_name_filter_matches_the_whole_name_only(
-    api, user, project, other_project
-):
+def test_the_name_filter_matches_the_whole_name_only(api, user, project, other_project):
     create_workflow(diamond_document("etl"), author=user, project=project)
     create_workflow(diamond_document("etl-nightly"), author=user, project=project)
     member(other_project, user, "viewer")
