@@ -164,3 +164,15 @@ def test_cron_fire_times_come_from_the_servers_code() -> None:
         "timezone": "Europe/Berlin",
     }
     assert IntervalSchedule(interval=10).server_fields()["expression"] == "every 10s"
+
+
+def test_the_larger_example_runs_here_with_its_retries() -> None:
+    import runpy
+
+    example = runpy.run_path("examples/python/orders.py", run_name="orders_example")
+    result = example["flow"].run(
+        parameters={"region": "apac", "limit": "2"}, run_on_schedule=False, quiet=True
+    )
+    assert result.state == "Succeeded", result.summary()
+    assert result["price"].attempts == 4  # each of the 2 instances failed once
+    assert result["report"].value == {"region": "apac", "orders": 2, "total": 45.0}

@@ -77,3 +77,26 @@ def test_a_failing_flow_reports_its_failure_from_the_server(server: Server) -> N
     assert result["broken"].state == "Failed"
     assert result["after"].state == "UpstreamFailed"
     assert "ZeroDivisionError" in client.log(result.run_id or 0, "broken")[0]
+
+
+def test_the_larger_example_deploys_with_its_schedule_and_retries(
+    server: Server,
+) -> None:
+    import runpy
+
+    client = Client(url_of(server), server.token)
+    flow = runpy.run_path("examples/python/orders.py", run_name="orders_example")[
+        "flow"
+    ]
+    deployment = flow.deploy(client)
+    assert deployment.schedule is not None
+    assert (deployment.schedule["expression"], deployment.schedule["timezone"]) == (
+        "0 6 * * *",
+        "Europe/Berlin",
+    )
+    result = flow.submit({"region": "apac", "limit": 2}, wait=True, quiet=True)
+    assert result.state == "Succeeded", result.summary()
+    run = client.run(result.run_id or 0)
+    instances = [t for t in run["tasks"] if t["fan_group"] == "price"]
+    assert [t["attempts_count"] for t in instances] == [2, 2]  # failed once, retried
+    assert result.outputs == {"report": {"region": "apac", "orders": 2, "total": 45.0}}
