@@ -109,13 +109,15 @@ class Client:
     ) -> None:
         config = read_config() if server is None or token is None else {}
         server = server or os.environ.get("FLOWDECK_SERVER") or config.get("server")
-        self.token = token or os.environ.get("FLOWDECK_TOKEN") or config.get("token")
         if not server:
             raise NotLoggedIn(
                 "no Flowdeck server: run `flowdeck login SERVER` "
                 "(or set FLOWDECK_SERVER and FLOWDECK_TOKEN)"
             )
         self.server = normalise_server(server)
+        # The saved token only goes to the server it was made for.
+        saved = config.get("token") if config.get("server") == self.server else None
+        self.token = token or os.environ.get("FLOWDECK_TOKEN") or saved
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "flowdeck-sdk"
