@@ -123,12 +123,20 @@ def test_login_with_a_token_and_refusals_say_what_to_do(
         and "run `flowdeck login`" in expired.stderr
     )
 
+    elsewhere = f"http://127.0.0.1:{free_port()}"
     nobody = other(
-        "get", "runs", env={"FLOWDECK_SERVER": f"http://127.0.0.1:{free_port()}"}
+        "get", "runs", env={"FLOWDECK_SERVER": elsewhere, "FLOWDECK_TOKEN": token}
     )
     assert nobody.returncode == 1
-    assert nobody.stderr.startswith(
-        "error: cannot reach the Flowdeck server at http://127.0.0.1:"
+    assert nobody.stderr == (
+        f"error: cannot reach the Flowdeck server at {elsewhere}: is it running, "
+        "and is the address right?\n"
+    )
+    # The saved token is for the saved server only: never sent elsewhere.
+    stranger = other("get", "runs", env={"FLOWDECK_SERVER": elsewhere})
+    assert (
+        stranger.stderr
+        == f"error: not logged in to {elsewhere}: run `flowdeck login`\n"
     )
 
     fresh = Cli(tmp_path / "none.json", cli.server)("get", "workflows")
