@@ -392,6 +392,8 @@ def test_get_lists_workflows_runs_and_schedules(cli: Cli) -> None:
         "cancel",
         "export",
         "validate",
+        "convert",
+        "import",
         "completion",
     ],
 )
@@ -410,3 +412,77 @@ def test_shell_completion_knows_every_command(cli: Cli) -> None:
     assert checked.returncode == 0, checked.stderr
     for command in ("apply", "describe", "validate", "--follow", "schedules"):
         assert command in script
+
+
+ARGO = ROOT / "tests" / "fixtures" / "argo"
+
+
+def test_convert_turns_argo_files_into_flowdeck_specs_offline(
+    cli: Cli, tmp_path: Path
+) -> None:
+    one = cli("convert", "-f", str(ARGO / "conditionals.yaml"))
+    assert one.returncode == 0, one.stderr
+    document = yaml.safe_load(one.stdout)
+    assert document["metadata"]["name"] == "conditional"
+    assert one.stderr == (
+        f"{ARGO / 'conditionals.yaml'}: spec.arguments.parameters[0].name: note: "
+        "parameter 'should-print' is 'should_print' (letters, digits and _ only)\n"
+    )
+    out = tmp_path / "flowdeck"
+    every = cli("convert", "-f", str(ARGO), "--out", str(out), "-o", "json")
+    # Two files of the set cannot be imported: the exit status says so.
+    assert every.returncode == 1
+    written = json.loads(every.stdout)
+    refused = {Path(w["file"]).name for w in written if not w["imported"]}
+    assert refused == {"unsupported-resource.yaml", "unsupported-suspend.yaml"}
+    assert "spec.templates[0].resource: cannot be imported" in every.stderr
+    assert (out / "loop-dag.yaml").exists() and (out / "loop-dag-pair.yaml").exists()
+    # What convert writes is what validate and apply take.
+    valid = cli("validate", "-f", str(out / "dag-diamond.yaml"))
+    assert valid.returncode == 0, valid.stdout
+    missing = cli("convert", "-f", str(tmp_path / "nowhere"))
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        f"error: no such file or directory: {tmp_path / 'nowhere'}\n",
+    )
+
+
+def test_import_sends_argo_files_to_the_server_and_export_gives_argo_back(
+    cli: Cli, tmp_path: Path
+) -> None:
+    folder = tmp_path / "argo"
+    folder.mkdir()
+    for name in ("steps.yaml", "cron.yaml", "unsupported-suspend.yaml"):
+        (folder / name).write_text((ARGO / name).read_text())
+    dry = cli("import", "-f", str(folder), "--dry-run", "-o", "json")
+    assert dry.returncode == 1  # the suspend
+    assert {row["workflow"]: row["state"] for row in json.loads(dry.stdout)} == {
+        "hello-world": "checked",
+        "steps": "checked",
+    }
+    done = cli("import", "-f", str(folder), "-o", "json")
+    assert done.returncode == 1
+    rows = {row["workflow"]: row for row in json.loads(done.stdout)}
+    assert rows["steps"]["state"] == "created"
+    assert rows["hello-world"]["schedules"] == ["hello-world"]
+    assert "spec.templates[1].suspend: cannot be imported" in done.stderr
+    again = cli("import", "-f", str(folder / "steps.yaml"), "--replace", "-o", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)[0]["state"] == "updated"
+
+    exported = cli("export", "steps", "--format", "argo")
+    assert exported.returncode == 0, exported.stderr
+    argo_document = yaml.safe_load(exported.stdout)
+    assert argo_document["kind"] == "Workflow"
+    assert [t["name"] for t in argo_document["spec"]["templates"]][:1] == ["main"]
+    template = cli("export", "steps", "--format", "argo", "--kind", "WorkflowTemplate")
+    assert yaml.safe_load(template.stdout)["kind"] == "WorkflowTemplate"
+    # The export converts back to the same workflow.
+    (tmp_path / "back.yaml").write_text(exported.stdout)
+    back = cli("convert", "-f", str(tmp_path / "back.yaml"))
+    assert back.returncode == 0, back.stderr
+    assert [t["name"] for t in yaml.safe_load(back.stdout)["spec"]["tasks"]] == [
+        "hello1",
+        "hello2a",
+        "hello2b",
+    ]

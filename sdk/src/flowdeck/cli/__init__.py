@@ -44,7 +44,17 @@ EXAMPLES = {
   flowdeck cancel 42""",
     "export": """examples:
   flowdeck export etl > etl.yaml
-  flowdeck export etl --version 3 -o json""",
+  flowdeck export etl --version 3 -o json
+  flowdeck export etl --format argo > etl.argo.yaml       # an Argo Workflow
+  flowdeck export etl --format argo --kind WorkflowTemplate""",
+    "convert": """examples:
+  flowdeck convert -f coinflip.yaml            # Flowdeck YAML out, the report on stderr
+  flowdeck convert -f argo/ --out flowdeck/    # a directory, one file per workflow
+  flowdeck convert -f argo/ --out flowdeck/ -o json   # what was written, as JSON""",
+    "import": """examples:
+  flowdeck import -f pipelines.yaml --project data    # Argo files into a project
+  flowdeck import -f argo/ --project data --replace   # again, after changing them
+  flowdeck import -f argo/ --dry-run                  # what the server makes of it""",
     "validate": """examples:
   flowdeck validate -f workflow.yaml             # the server's checks, offline
   flowdeck validate -f flows.py -o json""",
@@ -190,6 +200,53 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=int, help="this version (default latest)")
     _project(export)
     export.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
+    export.add_argument(
+        "--format",
+        choices=["flowdeck", "argo"],
+        default="flowdeck",
+        help="the spec as Flowdeck's (default) or as an Argo document",
+    )
+    export.add_argument(
+        "--kind",
+        choices=["Workflow", "WorkflowTemplate"],
+        default="Workflow",
+        help="with --format argo: the Argo kind (default Workflow)",
+    )
+
+    convert = command(
+        "convert", "Convert Argo Workflows files to Flowdeck specs, offline"
+    )
+    convert.add_argument(
+        "-f", "--file", required=True, help="an Argo file, or a directory of them"
+    )
+    convert.add_argument(
+        "--out", help="write each workflow to DIR/<name>.yaml (default: stdout)"
+    )
+    convert.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="with --out: what was written, as text or JSON",
+    )
+
+    importing = command(
+        "import", "Import Argo Workflows files into a project (on the server)"
+    )
+    importing.add_argument(
+        "-f", "--file", required=True, help="an Argo file, or a directory of them"
+    )
+    importing.add_argument(
+        "--replace",
+        action="store_true",
+        help="save a new version of a workflow of the same name",
+    )
+    importing.add_argument(
+        "--dry-run", action="store_true", help="convert and check only, save nothing"
+    )
+    importing.add_argument("-m", "--message", default="", help="the versions' message")
+    _project(importing)
+    _formats(importing)
 
     check = command("validate", "Check a spec offline with the server's own rules")
     check.add_argument(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from flowdeck.cli import output
+from flowdeck.cli import argo, output
 from flowdeck.cli.completion import completion_script
 from flowdeck.cli.output import age, duration, emit, note, table
 from flowdeck.cli.validate import Problem, validate_document, validate_text
@@ -41,6 +41,8 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "retry": retry,
         "cancel": cancel,
         "export": export,
+        "convert": convert,
+        "import": import_argo,
         "validate": validate,
         "completion": completion,
     }[args.command]
@@ -192,6 +194,13 @@ def export(args: argparse.Namespace) -> int:
 
     client = client_of(args)
     workflow = client.workflow(args.workflow, project_of(args))
+    if args.format == "argo":
+        latest = int((workflow.get("latest_version") or {}).get("number") or 1)
+        print(
+            argo.export_argo(client, workflow, args.version or latest, args.kind),
+            end="",
+        )
+        return 0
     document = workflow["document"]
     if args.version is not None:
         version = client.get(
@@ -203,6 +212,14 @@ def export(args: argparse.Namespace) -> int:
     else:
         print(dump_document(document, blocks=True), end="")
     return 0
+
+
+def convert(args: argparse.Namespace) -> int:
+    return argo.convert(args)
+
+
+def import_argo(args: argparse.Namespace) -> int:
+    return argo.import_files(args, client_of(args), project_of(args))
 
 
 def validate(args: argparse.Namespace) -> int:
