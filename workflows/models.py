@@ -280,12 +280,24 @@ class Run(models.Model):
     # What the run returns (spec.outputs), set when it succeeds:
     # {"parameters": {name: {"value", "secret"}}, "artifacts": {name: {...}}}.
     outputs = models.JSONField(default=dict, blank=True)
+    # The `Idempotency-Key` a submission came with (scoped to the workflow and
+    # the person) and a hash of its body: a retry with the same key returns
+    # this run, one with another body is refused (services/submit.py).
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    idempotency_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["status"], name="run_status"),
             models.Index(fields=["workflow", "-id"], name="run_workflow"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "triggered_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="run_idempotency_key",
+            )
         ]
 
     def __str__(self) -> str:
