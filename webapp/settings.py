@@ -57,6 +57,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the health probes answer whatever the Host (a kubelet sends the
+    # pod's IP), before the host check and the HTTPS redirect.
+    "webapp.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "webapp.nul.RefuseNulMiddleware",
     "webapp.csp.ContentSecurityPolicyMiddleware",
