@@ -246,19 +246,19 @@ def launch_attempt(request: PodRequest) -> None:
             # The sweep launches it again once it is stale.
             logger.warning("launching %s failed, will retry: %s", request.name, error)
             return
-        _launch_failed(request, str(error))
+        _launch_failed(request, str(error), error.reason)
     except Exception as error:
         logger.exception("launching %s failed", request.name)
         _launch_failed(request, f"{type(error).__name__}: {error}")
 
 
-def _launch_failed(request: PodRequest, message: str) -> None:
+def _launch_failed(request: PodRequest, message: str, reason: str = "") -> None:
     handle_reports(
         [
             Report(
                 request.attempt_id,
                 AttemptStatus.ERROR,
-                reason="LaunchFailed",
+                reason=reason or "LaunchFailed",
                 message=message,
                 at=timezone.now(),
             )

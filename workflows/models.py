@@ -69,10 +69,16 @@ def validate_memory_quota(value: str) -> None:
 class Project(models.Model):
     name = models.CharField(max_length=63, unique=True, validators=[dns_label])
     description = models.TextField(blank=True)
+    # Empty: the installation's namespace (FLOWDECK_K8S_NAMESPACE). Read it
+    # through namespaces() / default_namespace: the namespace-isolation work
+    # turns this field into a list of the namespaces the project may use, the
+    # first its default, and nothing else needs to change.
     namespace = models.CharField(
         max_length=63,
+        blank=True,
         validators=[dns_label],
-        help_text="The Kubernetes namespace of the project's pods.",
+        help_text="The Kubernetes namespace of the project's pods; empty: the "
+        "installation's (FLOWDECK_K8S_NAMESPACE).",
     )
     # Quotas over the running tasks of all the project's runs; null or empty:
     # no limit.
@@ -102,10 +108,14 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self.namespace:
-            self.namespace = self.name
-        super().save(*args, **kwargs)
+    def namespaces(self) -> list[str]:
+        """The Kubernetes namespaces the project's pods go to, its default
+        first: today one, its own or the installation's."""
+        return [self.namespace or settings.FLOWDECK_K8S_NAMESPACE]
+
+    @property
+    def default_namespace(self) -> str:
+        return self.namespaces()[0]
 
     @property
     def has_quota(self) -> bool:

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import audit
+from k8s_runner.namespaces import namespace_problem
 from workflows.forms import MemberAddForm, ProjectForm, ProjectSettingsForm, RoleForm
 from workflows.models import Membership, Project, Role
 from workflows.permissions import (
@@ -84,6 +85,7 @@ def _project_page(
         "settings_form": settings_form or ProjectSettingsForm(instance=project),
         "member_form": member_form or MemberAddForm(),
         "workflows": project.workflows.order_by("name").only("pk", "name")[:100],
+        "namespace_problem": namespace_problem(project.default_namespace),
     }
     return render(request, "workflows/project_detail.html", context, status=status)
 
