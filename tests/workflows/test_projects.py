@@ -76,6 +76,35 @@ def test_a_member_of_several_projects_must_name_one(api, user, other_project):
     assert by_id.status_code == 201
 
 
+def test_the_several_projects_answer_names_them(api, user, other_project):
+    member(other_project, user, Role.EDITOR)
+    response = api.post("/api/workflows/", diamond_document(), format="json")
+    assert response.json()["project"] == [
+        "you are a member of several projects (elsewhere, team): name one with "
+        "?project=<id or name>"
+    ]
+
+
+def test_a_site_admin_in_no_project_creates_in_the_default_project(
+    admin_user, project, other_project
+):
+    """The first administrator, made with createsuperuser, is a member of no
+    project but sees them all: not "a member of several projects"."""
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = client.post("/api/workflows/", diamond_document(), format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["project"]["name"] == "default"
+
+
+def test_a_site_admin_in_one_project_creates_there(admin_user, project, other_project):
+    member(project, admin_user, Role.ADMIN)
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = client.post("/api/workflows/", diamond_document(), format="json")
+    assert response.json()["project"]["name"] == "team"
+
+
 def test_an_unknown_or_invisible_project_is_a_400_naming_it(api, other_project):
     for name in ("nowhere", "elsewhere", str(other_project.pk)):
         response = api.post(

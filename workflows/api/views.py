@@ -93,7 +93,12 @@ from workflows.services.control import (
     retry_run,
 )
 from workflows.services.dispatch import deferred_dispatches
-from workflows.services.submit import delete_workflow, submit_run, submit_run_once
+from workflows.services.submit import (
+    default_project,
+    delete_workflow,
+    submit_run,
+    submit_run_once,
+)
 
 MAX_VERSION_MESSAGE = 500
 MAX_LOG_TAIL = 10 * 1024 * 1024
@@ -166,22 +171,33 @@ def project_for_create(request: Request) -> Project:
                 {"project": [f"no project {raw!r} that you are a member of"]}
             )
     else:
-        candidates = list(visible[:2])
-        if not candidates:
+        # Where the person works, not all they may see: a site administrator
+        # sees every project without being a member of any.
+        mine = list(
+            Project.objects.filter(memberships__user=request.user)
+            .order_by("name")
+            .values_list("name", flat=True)[:6]
+        )
+        if len(mine) > 1:
+            listed = ", ".join(mine[:5]) + (", ..." if len(mine) > 5 else "")
+            raise ValidationError(
+                {
+                    "project": [
+                        f"you are a member of several projects ({listed}): name "
+                        "one with ?project=<id or name>"
+                    ]
+                }
+            )
+        if mine:
+            project = Project.objects.get(name=mine[0])
+        elif request.user.is_superuser:
+            # The first administrator (createsuperuser) is in no project yet.
+            project = default_project()
+        else:
             raise PermissionDenied(
                 "you are not a member of any project; creating workflows needs "
                 "the editor role in one"
             )
-        if len(candidates) > 1:
-            raise ValidationError(
-                {
-                    "project": [
-                        "you are a member of several projects: name one with "
-                        "?project=<id or name>"
-                    ]
-                }
-            )
-        project = candidates[0]
     require(request, Action.CREATE_WORKFLOW, project)
     return project
 
