@@ -13,7 +13,6 @@ from rest_framework.test import APIClient
 
 from k8s_runner import reconcile
 from tests.conftest import diamond_document
-from tests.net import free_port
 from workflows.models import Run
 from workflows.services.submit import create_workflow
 
@@ -24,17 +23,6 @@ def submit(client: APIClient, workflow: Any, body: Any = None, **headers: str) -
     return client.post(
         f"{WORKFLOWS}{workflow.pk}/runs/", body or {}, format="json", headers=headers
     )
-
-
-@pytest.fixture
-def broker_down(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Celery app publishes to a port nobody listens on, as when Redis is
-    stopped: fresh connection pools, so nothing cached hides it."""
-    from webapp.celery import app
-
-    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
-    monkeypatch.setattr(app, "_pool", None)
-    monkeypatch.setattr(app.amqp, "_producer_pool", None)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime
 
 from celery import current_app
 from kombu.exceptions import OperationalError
@@ -35,6 +35,12 @@ def request_reconcile(run_id: int, *, at: datetime | None = None) -> bool:
     """Ask a worker to plan and advance the run, now or at `at`. Call after
     commit. False when the broker could not take the message (logged): the
     sweep advances the run instead, once the broker answers again."""
+    if at is not None and _beyond_visibility(at):
+        # A worker holds a delayed message unacknowledged until its time;
+        # past the broker's visibility timeout Redis hands it to another
+        # worker too, again and again. The sweep plans every unfinished run
+        # every few seconds: it wakes this one when the time comes.
+        return True
     try:
         current_app.send_task(RECONCILE_TASK, args=[run_id], eta=at)
     except (OperationalError, OSError) as error:
@@ -49,6 +55,15 @@ def request_reconcile(run_id: int, *, at: datetime | None = None) -> bool:
             deferred.add(run_id)
         return False
     return True
+
+
+def _beyond_visibility(at: datetime) -> bool:
+    """Whether `at` is further away than half the broker's visibility timeout
+    (a margin for the task's own run time); never on a broker without one."""
+    timeout = current_app.conf.broker_transport_options.get("visibility_timeout")
+    if not timeout:
+        return False
+    return (at - datetime.now(UTC)).total_seconds() > timeout / 2
 
 
 @contextmanager
