@@ -172,3 +172,57 @@ def _relative(path: Path, start: Path) -> str:
 
     # kustomize refuses absolute paths to a base.
     return os.path.relpath(path.resolve(), start.resolve())
+
+
+def poster(api: Any) -> Any:
+    """POST a rendered object as kubectl does (its kind's collection URL);
+    True when the server answered `expect` instead of accepting it."""
+
+    def post(document: dict[str, Any], *, dry_run: bool, expect: int = 0) -> bool:
+        group_version = document["apiVersion"]
+        prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        plural = PLURALS[document["kind"]]
+        namespace = document["metadata"].get("namespace")
+        path = (
+            f"{prefix}/namespaces/{namespace}/{plural}"
+            if document["kind"] != "Namespace"
+            else f"{prefix}/{plural}"
+        )
+        request = api.param_serialize(
+            method="POST",
+            resource_path=path,
+            query_params=[("dryRun", "All")] if dry_run else [],
+            header_params={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            body=document,
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(*request).response
+        body = response.read().decode()
+        if expect and response.status == expect:
+            assert f'namespaces \\"{namespace}\\" not found' in body, body
+            return True
+        where = f"{document['kind']}/{document['metadata']['name']}"
+        assert response.status == 201, f"{where}: {response.status} {body}"
+        assert not expect, f"{where} was accepted, expected {expect}"
+        return False
+
+    return post
+
+
+PLURALS = {
+    "Namespace": "namespaces",
+    "ServiceAccount": "serviceaccounts",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "Service": "services",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "Deployment": "deployments",
+    "CronJob": "cronjobs",
+    "Job": "jobs",
+    "Ingress": "ingresses",
+}

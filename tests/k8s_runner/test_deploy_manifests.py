@@ -16,7 +16,7 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
-from tests.k8s_runner.kustomize import render, write_overlay
+from tests.k8s_runner.kustomize import poster, render, write_overlay
 from tests.k8s_runner.test_manifests import SCHEMA_VERSIONS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
@@ -290,7 +290,7 @@ def test_the_rendered_base_passes_a_server_side_dry_run(
             if o["kind"] != "Namespace"
             and (o["kind"] != "CronJob" or "CronJob" in batch)
         ]
-        post = _poster(api)
+        post = poster(api)
         post(ns_object, dry_run=True)
         refused = [o for o in rest if post(o, dry_run=True, expect=404)]
         assert len(refused) == len(rest)
@@ -308,56 +308,3 @@ def test_the_rendered_base_passes_a_server_side_dry_run(
             .items
         ]
         assert "flowdeck-settings" not in names
-
-
-def _poster(api: Any) -> Any:
-    """POST a rendered object as kubectl does (its kind's collection URL);
-    True when the server answered `expect` instead of accepting it."""
-
-    def post(document: dict[str, Any], *, dry_run: bool, expect: int = 0) -> bool:
-        group_version = document["apiVersion"]
-        prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-        plural = PLURALS[document["kind"]]
-        namespace = document["metadata"].get("namespace")
-        path = (
-            f"{prefix}/namespaces/{namespace}/{plural}"
-            if document["kind"] != "Namespace"
-            else f"{prefix}/{plural}"
-        )
-        request = api.param_serialize(
-            method="POST",
-            resource_path=path,
-            query_params=[("dryRun", "All")] if dry_run else [],
-            header_params={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-            body=document,
-            auth_settings=["BearerToken"],
-        )
-        response = api.call_api(*request).response
-        body = response.read().decode()
-        if expect and response.status == expect:
-            assert f'namespaces \\"{namespace}\\" not found' in body, body
-            return True
-        where = f"{document['kind']}/{document['metadata']['name']}"
-        assert response.status == 201, f"{where}: {response.status} {body}"
-        assert not expect, f"{where} was accepted, expected {expect}"
-        return False
-
-    return post
-
-
-PLURALS = {
-    "Namespace": "namespaces",
-    "ServiceAccount": "serviceaccounts",
-    "Role": "roles",
-    "RoleBinding": "rolebindings",
-    "ConfigMap": "configmaps",
-    "Secret": "secrets",
-    "Service": "services",
-    "PersistentVolumeClaim": "persistentvolumeclaims",
-    "Deployment": "deployments",
-    "CronJob": "cronjobs",
-    "Job": "jobs",
-}
