@@ -60,6 +60,18 @@ def test_a_new_project_without_a_namespace_uses_the_installation_s(
 
 
 @pytest.mark.django_db
+def test_the_project_pages_show_the_installation_s_namespace(
+    settings: Any, client: Any, admin_user: Any
+) -> None:
+    settings.FLOWDECK_K8S_NAMESPACE = "flowdeck"
+    project = create_project(name="team-x")
+    client.force_login(admin_user)
+    assert "<code>flowdeck</code>" in client.get("/projects/").content.decode()
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "Namespace <code>flowdeck</code> (the installation's)" in page
+
+
+@pytest.mark.django_db
 def test_the_project_api_shows_where_pods_go(settings: Any, admin_user: Any) -> None:
     from rest_framework.test import APIClient
 
