@@ -114,6 +114,13 @@ NAMESPACE_FORBIDDEN = (
 )
 
 
+def _rbac_denied(error: ApiException) -> bool:
+    """A 403 from authorization ("pods is forbidden: User ... cannot create
+    resource"), not one from admission (a quota, Pod Security): only the
+    former is about the namespace."""
+    return error.status == 403 and "cannot create resource" in str(error.body)
+
+
 def namespace_error(status: int, namespace: str, request: PodRequest) -> BackendError:
     """A pod refused for its namespace (404: it does not exist; 403: no
     rights there, which is also what RBAC answers for one that does not
@@ -332,7 +339,7 @@ class KubernetesBackend:
                 namespace, pod, _request_timeout=self.request_timeout
             )
         except ApiException as error:
-            if error.status in (403, 404):
+            if error.status == 404 or _rbac_denied(error):
                 raise namespace_error(error.status, namespace, request) from error
             if error.status != 409:
                 raise api_error(
@@ -399,10 +406,10 @@ class KubernetesBackend:
         except ApiException as error:
             if error.status == 404:
                 return NAMESPACE_MISSING.format(namespace=namespace)
-            if error.status == 403 and "cannot create resource" in str(error.body):
+            if _rbac_denied(error):
                 return NAMESPACE_FORBIDDEN.format(namespace=namespace)
-            if error.status in (403, 422):
-                return None
+            if error.status and error.status < 500:
+                return None  # a policy, a quota, a webhook: about the pod
             return f"could not check namespace {namespace}: {error.status}"
         except _API_FAULTS as error:
             return f"could not check namespace {namespace}: {error}"

@@ -159,3 +159,67 @@ def test_the_backend_says_which_namespaces_it_may_use(
 def test_another_backend_never_warns(settings: Any, missing_namespace: str) -> None:
     settings.FLOWDECK_BACKEND = "local"
     assert namespaces.namespace_problem(missing_namespace) is None
+
+
+# --- refusals that are about the namespace, and those that are not ------------------
+
+RBAC_DENIED = (
+    '{"kind":"Status","message":"pods is forbidden: User \\"system:serviceaccount:'
+    'flowdeck:flowdeck\\" cannot create resource \\"pods\\" in API group \\"\\" in '
+    'the namespace \\"team-x\\"","reason":"Forbidden","code":403}'
+)
+QUOTA_EXCEEDED = (
+    '{"kind":"Status","message":"pods \\"x\\" is forbidden: exceeded quota: '
+    'compute","reason":"Forbidden","code":403}'
+)
+
+
+def refusing_backend(tmp_path: Any, status: int, body: str) -> Any:
+    from kubernetes.client.exceptions import ApiException
+
+    from k8s_runner.backends.kubernetes import KubernetesBackend
+
+    class Refusing:
+        def create_namespaced_pod(self, *args: Any, **kwargs: Any) -> Any:
+            error = ApiException(status=status, reason="Forbidden")
+            error.body = body
+            raise error
+
+    class Backend(KubernetesBackend):
+        @property
+        def core(self) -> Any:
+            return Refusing()
+
+    return Backend(lambda report: None, api_client=lambda: None, data_dir=tmp_path)
+
+
+def a_request(**fields: Any) -> Any:
+    from k8s_runner.pod_request import PodRequest
+
+    return PodRequest(1, 1, "wf", 1, "t", 1, "busybox", ("true",), (), **fields)
+
+
+def test_rbac_refusing_the_namespace_is_namespace_forbidden(tmp_path: Any) -> None:
+    from k8s_runner.backends.base import BackendError
+
+    backend = refusing_backend(tmp_path, 403, RBAC_DENIED)
+    with pytest.raises(BackendError) as raised:
+        backend.launch(a_request(project_namespace="team-x"))
+    assert (raised.value.permanent, raised.value.reason) == (True, "NamespaceForbidden")
+    assert str(raised.value).startswith(
+        "Flowdeck's service account may not use namespace team-x"
+    )
+    assert backend.namespace_problem("team-x").startswith(
+        "Flowdeck's service account may not use namespace team-x"
+    )
+
+
+def test_a_quota_refusing_the_pod_is_not_about_the_namespace(tmp_path: Any) -> None:
+    from k8s_runner.backends.base import BackendError
+
+    backend = refusing_backend(tmp_path, 403, QUOTA_EXCEEDED)
+    with pytest.raises(BackendError) as raised:
+        backend.launch(a_request(project_namespace="team-x"))
+    assert raised.value.reason == ""  # LaunchFailed, with the API's message
+    assert "exceeded quota" in str(raised.value)
+    assert backend.namespace_problem("team-x") is None
