@@ -242,13 +242,22 @@ class Walk:
         opener = urllib.request.build_opener(NoRedirects)
         try:
             with opener.open(request, timeout=30) as response:
-                return response.status, dict(response.headers), response.read()
+                return response.status, _headers(response.headers), response.read()
         except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
+            return error.code, _headers(error.headers), error.read()
 
     def json(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         status, _, body = self.http(method, path, **kwargs)
         return status, json.loads(body)
+
+
+def _headers(message: Any) -> dict[str, str]:
+    """The headers, each Set-Cookie kept (a dict would keep the last)."""
+    headers = dict(message)
+    cookies = message.get_all("Set-Cookie") or []
+    if cookies:
+        headers["Set-Cookie"] = "\n".join(cookies)
+    return headers
 
 
 class NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -378,8 +387,36 @@ def reach_through_the_proxy(walk: Walk) -> None:
     # Without the proxy, plain HTTP is redirected (FLOWDECK_SECURE_COOKIES).
     status, headers, _ = walk.http("GET", "/api/workflows/", proxied=False)
     assert status == 301 and headers["Location"].startswith(f"https://{HOST}/")
-    status, _, _ = walk.http("GET", "/login/")
+    # A person signs in through the proxy: the CSRF check passes with the
+    # https origin, and the session cookie is Secure.
+    status, headers, page = walk.http("GET", "/login/")
     assert status == 200
+    csrf_cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"])[1]
+    form_token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    status, headers, body = walk.http(
+        "POST",
+        "/login/",
+        data=urllib.parse.urlencode(
+            {
+                "username": "admin",
+                "password": walk.password,
+                "csrfmiddlewaretoken": form_token.decode(),
+            }
+        ).encode(),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={csrf_cookie}",
+            "Origin": f"https://{HOST}",
+            "Referer": f"https://{HOST}/login/",
+        },
+    )
+    assert status == 302, body[:500]
+    (session,) = [
+        line
+        for line in headers["Set-Cookie"].splitlines()
+        if line.startswith("sessionid=")
+    ]
+    assert "Secure" in session and "HttpOnly" in session
 
 
 def get_a_token(walk: Walk) -> None:
@@ -458,9 +495,8 @@ STEPS: dict[str, Callable[[Walk], None]] = {
     "kubectl apply -k deploy/overlays/prod\n"
     "kubectl -n flowdeck wait --for=condition=complete job/flowdeck-migrate "
     "--timeout=5m\n"
-    "kubectl -n flowdeck rollout status deployment/flowdeck-web "
-    "deployment/flowdeck-worker deployment/flowdeck-beat "
-    "deployment/flowdeck-watcher": apply_and_roll_out,
+    "for name in web worker beat watcher; do kubectl -n flowdeck rollout status "
+    "deployment/flowdeck-$name; done": apply_and_roll_out,
     "kubectl -n flowdeck exec deploy/flowdeck-web -- python manage.py bootstrap": (
         bootstrap
     ),
