@@ -65,7 +65,9 @@ class RunNamespaces:
         self._lock = threading.Lock()
 
     def get(self, run_ids: set[int]) -> dict[int, str]:
-        """{run id: its project's namespace} ("" for a run that is gone)."""
+        """{run id: its project's namespace} ("" for a run that is gone, and
+        for a project without one: the backend then uses its own,
+        FLOWDECK_K8S_NAMESPACE, as Project.namespaces() says)."""
         with self._lock:
             found = {r: self._cache[r] for r in run_ids if r in self._cache}
             for run_id in found:
