@@ -155,3 +155,19 @@ def test_a_malformed_key_is_a_400_naming_the_header(api, diamond, key):
         "Idempotency-Key": ["must be 1 to 255 printable ASCII characters"]
     }
     assert not Run.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_login_while_redis_is_down_is_a_json_503(monkeypatch, user):
+    """Login throttling keeps its counts in Django's cache, on Redis."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("Error 111 connecting to redis:6379")
+
+    monkeypatch.setattr("accounts.throttling.cache.get_many", down)
+    response = APIClient().post(
+        "/api/auth/token/", {"username": "alice", "password": "pw-alice-123"}
+    )
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Redis is unavailable; try again shortly"}

@@ -1,6 +1,6 @@
 """Map domain errors to HTTP answers: 400 with every field error, 409 for
 actions the state forbids, 404 for what does not exist or is not visible, 413
-for a body over the size limit, 503 when the database does not answer,
+for a body over the size limit, 503 when the database or Redis does not answer,
 always as JSON (webapp/errors.py turns Django's own 500 into JSON too)."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from django.core.exceptions import (
     SuspiciousOperation,
 )
 from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -44,6 +46,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # same Idempotency-Key cannot start twice.
         return Response(
             {"detail": "the database is unavailable; try again shortly"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # Django's cache on Redis (login throttling) did not answer.
+        return Response(
+            {"detail": "Redis is unavailable; try again shortly"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
