@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 
 from flowcore.concurrency import SEMAPHORE
 from workflows.models import Project, Semaphore, SemaphoreClaim
@@ -82,25 +83,39 @@ class Usage:
 
     kind: str
     name: str
-    holders: list[Holder] = field(default_factory=list)
-    waiting: list[Holder] = field(default_factory=list)
+    held: int = 0
+    waits: int = 0
+    holders: list[Holder] = field(default_factory=list)  # the first few
+    waiting: list[Holder] = field(default_factory=list)  # the first few
 
 
 _SHOWN = 50
 
 
 def usage(project: Project) -> dict[tuple[str, str], Usage]:
-    """Each semaphore or mutex of the project someone holds or waits for:
-    holders and waiters, oldest run first (the first 50 of each)."""
-    found: dict[tuple[str, str], Usage] = {}
-    claims = SemaphoreClaim.objects.filter(project=project).order_by(
-        "kind", "name", "run_id", "task"
-    )
-    for kind, name, run, task, held in claims.values_list(
-        "kind", "name", "run_id", "task", "held"
-    )[:5000]:
-        entry = found.setdefault((kind, name), Usage(kind, name))
-        line = entry.holders if held else entry.waiting
-        if len(line) < _SHOWN:
-            line.append(Holder(run, task, held))
+    """Each semaphore or mutex of the project someone holds or waits for: how
+    many hold and wait, and the first 50 holders and waiters, oldest run
+    first (the order waiters get it in)."""
+    claims = SemaphoreClaim.objects.filter(project=project)
+    found = {
+        (kind, name): Usage(kind, name, held, waits)
+        for kind, name, held, waits in claims.values("kind", "name")
+        .annotate(
+            holding=Count("id", filter=Q(held=True)),
+            waiting=Count("id", filter=Q(held=False)),
+        )
+        .values_list("kind", "name", "holding", "waiting")
+    }
+    for entry in found.values():
+        line = claims.filter(kind=entry.kind, name=entry.name).order_by(
+            "run_id", "task"
+        )
+        for held in (True, False):
+            entry_line = entry.holders if held else entry.waiting
+            entry_line.extend(
+                Holder(run, task, held)
+                for run, task in line.filter(held=held).values_list("run_id", "task")[
+                    :_SHOWN
+                ]
+            )
     return found
