@@ -127,6 +127,22 @@ def test_a_run_beyond_max_active_runs_waits_pending_saying_why(
     assert _task(third, "a").status == TaskStatus.RUNNING
 
 
+def test_the_runs_list_and_the_run_page_say_why_a_run_waits(
+    user: Any, project: Project, client: Any
+) -> None:
+    etl = _workflow(user, project, "etl", [shell_task("a")], maxActiveRuns=1)
+    first, second = _submit(etl, user), _submit(etl, user)
+    advance_run(first.pk)
+    advance_run(second.pk)
+    message = f"waiting: 1 of 1 runs of etl are active (run {first.pk})"
+    client.force_login(user)
+    runs = client.get("/runs/").content.decode()
+    assert f'<div class="run-note muted">{message}</div>' in runs
+    assert runs.count("run-note") == 1  # the running one has none
+    page = client.get(f"/runs/{second.pk}/").content.decode()
+    assert f'<dt>Message</dt><dd class="pre-line">{message}</dd>' in page
+
+
 def test_waiting_runs_start_oldest_first(
     user: Any, project: Project, woken: list[int]
 ) -> None:
