@@ -406,11 +406,8 @@ def wake_all_waiters(project_id: int, kind: str, name: str) -> None:
 # --- saving a workflow ------------------------------------------------------------
 
 
-def undefined_semaphores(
-    project: Project, document: Mapping[str, Any]
-) -> list[FieldError]:
-    """Errors at each `synchronization.semaphore` of a validated document that
-    names no semaphore of the project (mutexes need none)."""
+def named_semaphores(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(path, name) of each semaphore (not mutex) a validated document names."""
     spec = document.get("spec") or {}
     named: list[tuple[str, str]] = []
     own = spec.get("synchronization") or {}
@@ -419,9 +416,17 @@ def undefined_semaphores(
     for index, task in enumerate(spec.get("tasks") or ()):
         sync = task.get("synchronization") or {}
         if sync.get(SEMAPHORE):
-            named.append(
-                (f"spec.tasks[{index}].synchronization.semaphore", sync[SEMAPHORE])
-            )
+            path = f"spec.tasks[{index}].synchronization.semaphore"
+            named.append((path, sync[SEMAPHORE]))
+    return named
+
+
+def undefined_semaphores(
+    project: Project, document: Mapping[str, Any]
+) -> list[FieldError]:
+    """Errors at each `synchronization.semaphore` of a validated document that
+    names no semaphore of the project (mutexes need none)."""
+    named = named_semaphores(document)
     if not named:
         return []
     defined = set(
