@@ -444,6 +444,31 @@ def test_two_planners_never_hold_a_semaphore_beyond_its_limit(
         Run.objects.filter(pk__in=[r.pk for r in runs]).delete()
 
 
+def test_an_exit_handler_waits_for_its_mutex_like_any_task(
+    user: Any, project: Project, woken: list[int]
+) -> None:
+    holder = _workflow(
+        user, project, "holder", [shell_task("hold", synchronization={"mutex": "m"})]
+    )
+    tidy = shell_task("tidy", synchronization={"mutex": "m"})
+    etl = _workflow(user, project, "etl", [shell_task("a")], onExit=[tidy])
+    first, second = _submit(holder, user), _submit(etl, user)
+    advance_run(first.pk)
+    advance_run(second.pk)
+    _finish(_task(second, "a"))
+    waiting = _task(second, "tidy")
+    assert (waiting.status, waiting.message) == (
+        TaskStatus.QUEUED,
+        f"waiting for mutex m (held by run {first.pk})",
+    )
+    _finish_run(first)
+    assert second.pk in woken
+    advance_run(second.pk)
+    assert _task(second, "tidy").status == TaskStatus.RUNNING
+    _finish_run(second)
+    assert not SemaphoreClaim.objects.exists()
+
+
 # --- semaphores on a whole run ------------------------------------------------------
 
 
@@ -480,7 +505,12 @@ def test_saving_a_workflow_that_names_an_undefined_semaphore_is_an_error_at_the_
         shell_task("a", synchronization={"mutex": "free-for-all"}),
         shell_task("b", synchronization={"semaphore": "warehouse"}),
     ]
-    document = workflow_document("etl", tasks, synchronization={"semaphore": "lanes"})
+    document = workflow_document(
+        "etl",
+        tasks,
+        synchronization={"semaphore": "lanes"},
+        onExit=[shell_task("tidy", synchronization={"semaphore": "warehouse"})],
+    )
     with pytest.raises(SpecError) as raised:
         create_workflow(document, author=user, project=project)
     assert [(e.path, e.message) for e in raised.value.errors] == [
@@ -492,6 +522,12 @@ def test_saving_a_workflow_that_names_an_undefined_semaphore_is_an_error_at_the_
         ),
         (
             "spec.tasks[1].synchronization.semaphore",
+            "semaphore 'warehouse' is not defined in project team: a project "
+            "admin defines it on the project page, or use a mutex "
+            "(synchronization: {mutex: warehouse})",
+        ),
+        (
+            "spec.onExit[0].synchronization.semaphore",
             "semaphore 'warehouse' is not defined in project team: a project "
             "admin defines it on the project page, or use a mutex "
             "(synchronization: {mutex: warehouse})",

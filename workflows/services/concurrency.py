@@ -413,11 +413,12 @@ def named_semaphores(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     own = spec.get("synchronization") or {}
     if own.get(SEMAPHORE):
         named.append(("spec.synchronization.semaphore", own[SEMAPHORE]))
-    for index, task in enumerate(spec.get("tasks") or ()):
-        sync = task.get("synchronization") or {}
-        if sync.get(SEMAPHORE):
-            path = f"spec.tasks[{index}].synchronization.semaphore"
-            named.append((path, sync[SEMAPHORE]))
+    for key in ("tasks", "onExit"):
+        for index, task in enumerate(spec.get(key) or ()):
+            sync = task.get("synchronization") or {}
+            if sync.get(SEMAPHORE):
+                path = f"spec.{key}[{index}].synchronization.semaphore"
+                named.append((path, sync[SEMAPHORE]))
     return named
 
 
