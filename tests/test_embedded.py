@@ -271,6 +271,89 @@ def test_two_workflows_sharing_a_semaphore_of_one_never_load_at_once(
     )
 
 
+def test_a_kill_mid_load_neither_leaks_the_semaphore_nor_lets_two_loads_overlap(
+    server: Server, tmp_path: Path
+) -> None:
+    """kill -9 of every Flowdeck process while one load holds a semaphore of
+    1 and another waits for it: after a restart the holder's process (which
+    lived on) keeps its slot until it ends, then the waiter takes it; both
+    loads ran once, one after the other, and nothing is held at the end."""
+    ledger = tmp_path / "ledger"
+    status, projects = server.request("GET", "/api/projects/")
+    [project] = projects["results"]
+    status, body = server.request(
+        "POST",
+        f"/api/projects/{project['id']}/semaphores/",
+        {"name": "ledger", "limit": 1},
+    )
+    assert status == 201, body
+
+    def workflow(name: str) -> int:
+        script = f"echo start {name} >> {ledger}; sleep 4; echo end {name} >> {ledger}"
+        document = {
+            "apiVersion": "flowdeck.io/v1",
+            "kind": "Workflow",
+            "metadata": {"name": name},
+            "spec": {
+                "defaults": {"image": "busybox", "retry": {"limit": 0}},
+                "tasks": [
+                    {
+                        "name": "load",
+                        "synchronization": {"semaphore": "ledger"},
+                        "command": ["sh", "-c", script],
+                    }
+                ],
+            },
+        }
+        status, body = server.request("POST", "/api/workflows/", document)
+        assert status == 201, body
+        return int(body["id"])
+
+    runs = []
+    for name in ("ledger-a", "ledger-b"):
+        status, run = server.request(
+            "POST", f"/api/workflows/{workflow(name)}/runs/", {}
+        )
+        assert status == 201, run
+        runs.append(run["id"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        loads = [server.request("GET", f"/api/runs/{r}/")[1]["tasks"][0] for r in runs]
+        if sorted((t["status"], t["reason"]) for t in loads) == [
+            ("Queued", "Semaphore"),
+            ("Running", ""),
+        ]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"no load waited for the other: {loads}")
+    assert server.process is not None
+    os.killpg(server.process.pid, signal.SIGKILL)  # Daphne, the worker, its beat
+    server.process.wait()
+    server.log.close()
+    server.process = None
+    server.start()
+    finished = [server.wait_for_run(r) for r in runs]
+    assert [f["status"] for f in finished] == ["Succeeded"] * 2, server.output()
+    assert [f["tasks"][0]["attempts_count"] for f in finished] == [1, 1]
+    lines = ledger.read_text().split("\n")[:-1]
+    first, second = (line.split()[1] for line in lines[::2])
+    assert lines == [
+        f"start {first}",
+        f"end {first}",
+        f"start {second}",
+        f"end {second}",
+    ], "the two loads overlapped"
+    status, semaphore = server.request(
+        "GET", f"/api/projects/{project['id']}/semaphores/ledger/"
+    )
+    assert (semaphore["held"], semaphore["holders"], semaphore["waiting"]) == (
+        0,
+        [],
+        [],
+    )
+
+
 def test_a_workflow_posted_as_yaml_runs_with_its_parameters(server: Server) -> None:
     document = """
 apiVersion: flowdeck.io/v1
