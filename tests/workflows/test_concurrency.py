@@ -469,6 +469,103 @@ def test_an_exit_handler_waits_for_its_mutex_like_any_task(
     assert not SemaphoreClaim.objects.exists()
 
 
+# --- crashes: no claim outlives what it claims for ---------------------------------
+
+
+def test_a_crash_before_commit_leaves_no_claim_behind(
+    user: Any, project: Project, woken: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker killed (-9) mid-plan never commits: its connection drops and
+    # the claim goes with the task's start, written in the same transaction.
+    create_semaphore(project, name="warehouse", limit=1)
+    load = shell_task("load", synchronization={"semaphore": "warehouse"})
+    run = _submit(_workflow(user, project, "orders", [load]), user)
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("killed after the claim was written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("workflows.services.advance._start_attempt", killed)
+        with pytest.raises(RuntimeError):
+            advance_run(run.pk)
+    assert not SemaphoreClaim.objects.exists()
+    assert (_status(run), _task(run, "load").status) == ("Pending", "Pending")
+    advance_run(run.pk)  # the restarted worker's plan
+    assert _holders("warehouse") == [(run.pk, "load")]
+
+
+def test_an_attempt_lost_in_a_crash_gives_its_slot_back(
+    user: Any, project: Project, woken: list[int]
+) -> None:
+    # After a restart the backend reports a process that died with the worker
+    # as lost: the task ends, and its slot goes to the run waiting for it.
+    orders, customers = _warehouse_pair(user, project)
+    first, second = _submit(orders, user), _submit(customers, user)
+    advance_run(first.pk)
+    advance_run(second.pk)
+    load = _task(first, "load")
+    attempt = Attempt.objects.get(task_run=load, number=1)
+    record_report(Report(attempt.pk, AttemptStatus.RUNNING, handle="fake"))
+    record_report(
+        Report(
+            attempt.pk,
+            AttemptStatus.ERROR,
+            reason="ProcessLost",
+            message="the process ended while no worker watched it",
+        )
+    )
+    assert _task(first, "load").status == TaskStatus.ERROR
+    assert _holders("warehouse") == []
+    assert second.pk in woken
+    advance_run(second.pk)
+    assert _holders("warehouse") == [(second.pk, "load")]
+
+
+def test_the_sweep_releases_claims_left_behind_and_wakes_their_waiters(
+    user: Any, project: Project, woken: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from k8s_runner import reconcile
+
+    orders, customers = _warehouse_pair(user, project)
+    first, second = _submit(orders, user), _submit(customers, user)
+    advance_run(first.pk)
+    advance_run(second.pk)
+    # What no service does (a bug, a hand-edited database): the task ended
+    # and its claim stayed, which would keep the semaphore full for ever.
+    TaskRun.objects.filter(run=first, name="load").update(status=TaskStatus.FAILED)
+    planned: list[int] = []
+    monkeypatch.setattr(reconcile, "reconcile", planned.append)
+    reconcile.sweep()  # as after every restart, and every few seconds
+    assert _holders("warehouse") == []
+    assert SemaphoreClaim.objects.get().run_id == second.pk  # still in line
+    assert woken == [second.pk]
+    assert second.pk in planned
+    [event] = RunEvent.objects.filter(run=first, data__reason="ClaimLeftBehind")
+    assert event.message == (
+        "released what it no longer held or waited for: semaphore warehouse (load)"
+    )
+    advance_run(second.pk)
+    assert _holders("warehouse") == [(second.pk, "load")]
+    # What matches its owner's state stays.
+    assert concurrency.release_left_behind() == 0
+    assert _holders("warehouse") == [(second.pk, "load")]
+
+
+def test_a_finished_runs_claims_left_behind_are_released(
+    user: Any, project: Project, woken: list[int]
+) -> None:
+    orders, customers = _warehouse_pair(user, project)
+    first, second = _submit(orders, user), _submit(customers, user)
+    advance_run(first.pk)
+    advance_run(second.pk)
+    Run.objects.filter(pk=second.pk).update(status=RunStatus.CANCELLED)
+    assert concurrency.release_left_behind() == 1
+    assert list(SemaphoreClaim.objects.values_list("run_id", "held")) == [
+        (first.pk, True)
+    ]
+    assert woken == []  # it only waited: it freed no slot
+
+
 # --- semaphores on a whole run ------------------------------------------------------
 
 

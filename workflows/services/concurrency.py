@@ -16,12 +16,13 @@ locks nothing and queries nothing here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from flowcore.concurrency import (
     MUTEX,
@@ -37,13 +38,19 @@ from flowcore.concurrency import (
 )
 from flowcore.engine import Blueprint, TaskState
 from flowcore.spec import FieldError
-from flowcore.states import BUSY_TASK_STATUSES, RunStatus, TaskStatus
+from flowcore.states import (
+    BUSY_TASK_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    RunStatus,
+    TaskStatus,
+)
 from workflows.models import (
     Project,
     Run,
     RunEvent,
     Semaphore,
     SemaphoreClaim,
+    TaskRun,
     Workflow,
 )
 from workflows.services.dispatch import request_reconcile
@@ -53,6 +60,8 @@ from workflows.services.rows import table as _table
 
 if TYPE_CHECKING:
     from workflows.services.runlock import RunTransaction
+
+logger = logging.getLogger(__name__)
 
 _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING)
 _ACTIVE = (RunStatus.RUNNING, RunStatus.CANCELLING)
@@ -401,6 +410,66 @@ def wake_all_waiters(project_id: int, kind: str, name: str) -> None:
     )
     for run_id in list(waiting):
         request_reconcile(run_id)
+
+
+# --- repair, in the sweep ---------------------------------------------------------
+
+
+def _left_behind() -> Q:
+    """Claims whose owner no longer claims anything: the run finished, or the
+    task is neither Queued nor busy (release_run's and release_task's rules)."""
+    claiming = TaskRun.objects.filter(
+        run_id=OuterRef("run_id"), name=OuterRef("task"), status__in=_CLAIMING
+    )
+    return Q(run__status__in=TERMINAL_RUN_STATUSES) | (~Q(task="") & ~Exists(claiming))
+
+
+def release_left_behind(limit: int = 100) -> int:
+    """For the sweep, and so after every restart: delete the claims that no
+    longer match their task's or run's state, and wake what waits for them.
+    How many were deleted.
+
+    Claims are written in the transaction that moves their owner, so a crash
+    (kill -9 of a worker) rolls both back together and leaves none behind;
+    this is the safety net for a bug or a hand-edited database, which would
+    otherwise keep a semaphore full for ever. One query finds nothing in the
+    usual case; each run found is repaired under its own lock, where the rule
+    is checked again (the owner may have moved since).
+    """
+    # Imported here: runlock imports this module.
+    from workflows.services.runlock import locked_run
+
+    runs = list(
+        SemaphoreClaim.objects.filter(_left_behind())
+        .order_by("run_id")
+        .values_list("run_id", flat=True)
+        .distinct()[:limit]
+    )
+    deleted = 0
+    for run_id in runs:
+        with locked_run(run_id) as txn:
+            stale = SemaphoreClaim.objects.filter(_left_behind(), run_id=run_id)
+            found = list(
+                stale.values_list("project_id", "kind", "name", "task", "held")
+            )
+            if not found:
+                continue
+            stale.delete()
+            deleted += len(found)
+            txn.released.update(
+                (project, kind, name) for project, kind, name, _, held in found if held
+            )
+            named = ", ".join(
+                f"{kind} {name} ({task or 'the run'})"
+                for _, kind, name, task, _ in found
+            )
+            logger.warning("run %s: released claims left behind: %s", run_id, named)
+            txn.event(
+                RunEvent.Kind.MESSAGE,
+                message=f"released what it no longer held or waited for: {named}",
+                data={"reason": "ClaimLeftBehind"},
+            )
+    return deleted
 
 
 # --- saving a workflow ------------------------------------------------------------
