@@ -693,6 +693,41 @@ def test_the_run_detail_has_every_task_with_its_dependencies_and_attempts(
     }
 
 
+def test_the_run_detail_marks_exit_handlers_and_names_the_workflow_a_task_runs(
+    api, user, project
+):
+    create_workflow(
+        workflow_document("etl", [shell_task("load")]), author=user, project=project
+    )
+    document = workflow_document(
+        "nightly",
+        [
+            {"name": "latest", "workflow": {"name": "etl"}},
+            {"name": "pinned", "workflow": {"name": "etl", "version": 1}},
+            shell_task("check", dependencies=["latest", "pinned"]),
+        ],
+        onExit=[
+            shell_task("report"),
+            shell_task("notify", dependencies=["report"]),
+        ],
+    )
+    workflow = create_workflow(document, author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    body = api.get(f"{RUNS}{run.pk}/").json()
+    tasks = {
+        task["name"]: (task["exit_handler"], task["workflow"], task["dependencies"])
+        for task in body["tasks"]
+    }
+    assert tasks == {
+        "latest": (False, {"name": "etl", "version": None}, []),
+        "pinned": (False, {"name": "etl", "version": 1}, []),
+        "check": (False, None, ["latest", "pinned"]),
+        "report": (True, None, []),
+        "notify": (True, None, ["report"]),
+    }
+    assert body["children"] == []
+
+
 @driven
 def test_the_run_detail_never_shows_the_rendered_request(api, diamond, user):
     run = drive_run(submit_run(diamond.latest_version, user=user))

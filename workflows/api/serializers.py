@@ -287,8 +287,22 @@ class AttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SubWorkflowCallSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The workflow of the project it runs.")
+    version = serializers.IntegerField(
+        allow_null=True, help_text="Its version; null: the latest when it starts."
+    )
+
+
 class TaskRunSerializer(serializers.ModelSerializer):
     dependencies = serializers.SerializerMethodField()
+    exit_handler = serializers.SerializerMethodField(
+        help_text="In spec.onExit: runs once every other task has ended."
+    )
+    workflow = serializers.SerializerMethodField(
+        help_text="A sub-workflow task: the workflow it runs (its child runs are "
+        "the run's children); null for a container."
+    )
     attempts = AttemptSerializer(many=True, read_only=True)
 
     class Meta:
@@ -305,6 +319,8 @@ class TaskRunSerializer(serializers.ModelSerializer):
             "reason",
             "message",
             "dependencies",
+            "exit_handler",
+            "workflow",
             "fan_group",
             "fan_index",
             "fan_item",
@@ -328,6 +344,15 @@ class TaskRunSerializer(serializers.ModelSerializer):
     def get_dependencies(self, task: TaskRun) -> list[str]:
         upstream: Mapping[str, tuple[str, ...]] = self.context["upstream"]
         return list(upstream.get(task.name, ()))
+
+    def get_exit_handler(self, task: TaskRun) -> bool:
+        # An instance of a fan-out is one if its fan-out is.
+        return (task.fan_group or task.name) in self.context["exit_tasks"]
+
+    @extend_schema_field(SubWorkflowCallSerializer(allow_null=True))
+    def get_workflow(self, task: TaskRun) -> dict[str, Any] | None:
+        call = self.context["calls"].get(task.name)
+        return None if call is None else {"name": call.name, "version": call.version}
 
 
 class WorkflowRefSerializer(serializers.ModelSerializer):
@@ -462,8 +487,17 @@ class RunDetailSerializer(RunSerializer):
     def get_tasks(self, run: Run) -> list[dict[str, Any]]:
         # The blueprint is cached per version (a debug run's per run), so this
         # parses the spec at most once.
-        upstream = blueprint_of(run).graph.upstream
-        context = {**self.context, "upstream": upstream}
+        blueprint = blueprint_of(run)
+        context = {
+            **self.context,
+            "upstream": blueprint.graph.upstream,
+            "exit_tasks": blueprint.exit_tasks,
+            "calls": {
+                task.name: task.workflow
+                for task in blueprint.spec.tasks
+                if task.workflow is not None
+            },
+        }
         return TaskRunSerializer(run.tasks.all(), many=True, context=context).data
 
 
