@@ -467,7 +467,29 @@ def test_versions_are_listed_newest_first_without_documents(api, diamond, user):
         "message": "second",
         "author": "alice",
         "created_at": results[0]["created_at"],
+        "source_format": None,
     }
+
+
+def test_the_version_list_says_which_versions_were_converted_from_argo(
+    api, diamond, user
+):
+    from workflows.services.submit import update_workflow
+
+    source = {"format": "argo", "text": "apiVersion: argoproj.io/v1alpha1\n"}
+    update_workflow(
+        diamond, diamond_document(parallelism=2), author=user, source=source
+    )
+    update_workflow(diamond, diamond_document(parallelism=3), author=user)
+    results = api.get(f"{WORKFLOWS}{diamond.pk}/versions/").json()["results"]
+    assert [(v["number"], v["source_format"]) for v in results] == [
+        (3, None),
+        (2, "argo"),
+        (1, None),
+    ]
+    # The original's text is in the version itself only.
+    assert "source" not in results[1]
+    assert api.get(f"{WORKFLOWS}{diamond.pk}/versions/2/").json()["source"] == source
 
 
 def test_one_version_comes_with_its_document(api, diamond):

@@ -86,6 +86,19 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class VersionListItemSerializer(VersionSummarySerializer):
+    source_format = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="What the version was converted from (argo), its original kept "
+        "in the version's `source`; null for a document written as Flowdeck's.",
+    )
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [*VersionSummarySerializer.Meta.fields, "source_format"]
+        read_only_fields = fields
+
+
 class VersionSourceSerializer(serializers.Serializer):
     format = serializers.CharField(help_text="What it was: argo.")
     text = serializers.CharField(help_text="The original document, as it was given.")
