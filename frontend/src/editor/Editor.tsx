@@ -30,6 +30,7 @@ import {
   placeMissing,
   removeTasks,
   renameTask,
+  setExitHandler,
   updateTask,
 } from "./graphOps";
 import { canRedo, canUndo, record, redo, startHistory, undo } from "./history";
@@ -41,6 +42,7 @@ import {
   type Task,
   directionOf,
   emptyDocument,
+  exitNames,
   findTask,
   metadataOf,
   positionsOf,
@@ -151,6 +153,7 @@ function EditorView({ initial }: { initial: InitialData }) {
   );
   const name = String(metadataOf(doc).name ?? "");
   const only = selected.size === 1 ? findTask(doc, [...selected][0]) : undefined;
+  const exits = useMemo(() => exitNames(doc), [doc]);
   // What the selected task's fields may refer to (its upstream tasks' outputs).
   const references = useMemo(() => (only ? taskReferences(doc, only.name) : null), [doc, only]);
 
@@ -324,6 +327,26 @@ function EditorView({ initial }: { initial: InitialData }) {
       else apply((current) => disconnect(current, [{ source: upstream, target: only.name }]));
     },
     [apply, connectTasks, only],
+  );
+
+  const setExit = useCallback(
+    (on: boolean) => {
+      if (!only) return;
+      const result = setExitHandler(history.present, only.name, on);
+      if (!result.ok) {
+        say("error", result.message);
+        return;
+      }
+      apply(() => result.doc);
+      const cut = result.cut.map((edge) => `${edge.source} → ${edge.target}`);
+      say(
+        cut.length ? "info" : "success",
+        `${only.name} is ${on ? "an exit handler: it runs once every other task has ended" : "a task of the run again"}.${
+          cut.length ? ` Removed ${cut.join(", ")}: exit handlers run after every task, and after each other only.` : ""
+        }`,
+      );
+    },
+    [apply, history.present, only, say],
   );
 
   const doUndo = useCallback(() => setHistory((current) => undo(current)), []);
@@ -573,7 +596,7 @@ function EditorView({ initial }: { initial: InitialData }) {
             <TaskForm
               key={only.name}
               task={only}
-              others={tasks.map((task) => task.name).filter((other) => other !== only.name)}
+              others={tasks.map((task) => task.name).filter((other) => other !== only.name && exits.has(other) === exits.has(only.name))}
               errors={placed.byTask.get(only.name)}
               references={references}
               onChange={updateSelected}
@@ -581,6 +604,8 @@ function EditorView({ initial }: { initial: InitialData }) {
               onDependency={setDependency}
               onDelete={deleteSelection}
               onDuplicate={duplicateSelection}
+              exitHandler={exits.has(only.name)}
+              onExitHandler={setExit}
             />
           ) : (
             <>

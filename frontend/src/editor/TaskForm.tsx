@@ -23,6 +23,9 @@ export interface TaskFormProps {
   onDependency: (upstream: string, on: boolean) => void;
   onDelete: () => void;
   onDuplicate: () => void;
+  /** In spec.onExit: runs once every other task has ended. */
+  exitHandler: boolean;
+  onExitHandler: (on: boolean) => void;
 }
 
 export function toNumber(text: string): number | string | undefined {
@@ -45,7 +48,9 @@ function envKind(entry: Obj): string {
 
 const REFERENCE_HINT = "Type {{ to insert a parameter or an output of a task this one runs after.";
 
-export function TaskForm({ task, others, errors, references, onChange, onRename, onDependency, onDelete, onDuplicate }: TaskFormProps) {
+export function TaskForm(props: TaskFormProps) {
+  const { task, others, errors, references, onChange, onRename, onDependency, onDelete, onDuplicate } = props;
+  const { exitHandler, onExitHandler } = props;
   const set = (path: string[], value: unknown) =>
     onChange((current) => orderTaskKeys(setIn(current, path, value)), path.join("."));
   const under = (field: string) => errorsUnder(errors, field);
@@ -83,6 +88,19 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
       <Field label="Name" errors={under("name")} hint="Lowercase letters, digits and '-'. Press Enter to rename.">
         {(props) => <CommitInput {...props} name="name" value={task.name} onCommit={onRename} autoComplete="off" />}
       </Field>
+      <div className="fd-field">
+        <label className="fd-check">
+          <input type="checkbox" name="exit-handler" checked={exitHandler} onChange={(event) => onExitHandler(event.target.checked)} />
+          Exit handler: runs once every other task has ended, whatever the outcome
+        </label>
+        {exitHandler ? (
+          <small className="fd-hint">
+            Drawn in the <em>On exit</em> group. It may run after other exit handlers only, reads any task's outputs, and{" "}
+            <code>{"{{run.status}}"}</code>, <code>{"{{run.failures}}"}</code>, <code>{"{{run.id}}"}</code>. Its failure does not
+            change the run's status.
+          </small>
+        ) : null}
+      </div>
       <Field label="Image" errors={under("image")} hint="A container image, such as busybox:1.36">
         {(props) => (
           <ReferenceField {...props} name="image" value={str(task.image)} completions={references.text} onChange={(value) => set(["image"], value)} />
@@ -376,13 +394,14 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
 
       <fieldset className="fd-list" disabled={locked} aria-describedby={locked ? `${envId}-locked` : undefined}>
         <legend>Runs after</legend>
+        {exitHandler ? <p className="fd-hint">Other exit handlers only: every task of the run has ended before it starts.</p> : null}
         {locked ? (
           <p className="fd-hint" id={`${envId}-locked`}>
             Set by its <em>depends</em> expression (Control flow, below): edit the expression, or switch it back to a trigger rule to
             pick tasks here.
           </p>
         ) : null}
-        {others.length === 0 ? <p className="fd-hint">No other tasks yet.</p> : null}
+        {others.length === 0 ? <p className="fd-hint">{exitHandler ? "No other exit handlers." : "No other tasks yet."}</p> : null}
         <div className={locked ? "fd-deps fd-deps--locked" : "fd-deps"}>
           {(others.length <= MAX_CHECKLIST ? others : deps).map((other) => (
             <label key={other} className="fd-check">

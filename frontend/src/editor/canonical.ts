@@ -92,6 +92,7 @@ export const DOCUMENT_SHAPE: Shape = {
     namespace: null,
     tasks: TASK_SHAPE,
     outputs: RUN_OUTPUTS_SHAPE,
+    onExit: TASK_SHAPE,
     ui: null,
   },
 };

@@ -6,7 +6,7 @@
 // in an env value, an artifact only through inputs.artifacts. Pure: tested in
 // dataflow.test.ts.
 import { fanOutMode, itemFields } from "./controlFlow";
-import { type Doc, type Obj, dependenciesOf, findTask, isObj, specOf, tasksOf } from "./model";
+import { type Doc, type Obj, dependenciesOf, exitNames, findTask, isObj, specOf, tasksOf } from "./model";
 
 export const OUTPUTS_DIR = "/flowdeck/outputs";
 export const INPUTS_DIR = "/flowdeck/inputs";
@@ -101,6 +101,13 @@ function parameterCompletions(doc: Doc): Completion[] {
     });
 }
 
+/** What an exit handler may read of the run that ended (docs/spec.md, "Exit handlers"). */
+export const RUN_COMPLETIONS: Completion[] = [
+  { text: "{{run.status}}", label: "run.status", detail: "how the run ended: Succeeded, Failed or Cancelled" },
+  { text: "{{run.failures}}", label: "run.failures", detail: "the tasks that did not succeed, as JSON: [{task, status, reason, message}]" },
+  { text: "{{run.id}}", label: "run.id", detail: "the run's id" },
+];
+
 function taskCompletions(task: Obj, place: Place): Completion[] {
   const name = text(task.name);
   const declared = declaredOutputs(task);
@@ -122,15 +129,29 @@ function taskCompletions(task: Obj, place: Place): Completion[] {
   return found;
 }
 
-/** The references a field may use: the workflow's parameters, then the
- * outputs of the task's upstream tasks, nearest first (`task` null: a
- * workflow output, which may name any task). */
+/** The tasks whose outputs `task` may read, nearest first: its upstream
+ * tasks; for an exit handler also every task of the run (they have all
+ * ended); `task` null (a workflow output): every task of the run. */
+export function readableTasks(doc: Doc, task: string | null): string[] {
+  const exits = exitNames(doc);
+  const main = tasksOf(doc)
+    .map((item) => item.name)
+    .filter((name) => !exits.has(name));
+  if (task === null) return main;
+  const upstream = upstreamOf(doc, task);
+  return exits.has(task) ? [...upstream, ...main.filter((name) => !upstream.includes(name))] : upstream;
+}
+
+/** The references a field may use: the workflow's parameters (and, in an
+ * exit handler, the run's status, failures and id), then the outputs of the
+ * tasks it may read, nearest first (`task` null: a workflow output, which
+ * may name any task of the run). */
 export function referenceCompletions(doc: Doc, task: string | null, place: Place): Completion[] {
   const found = parameterCompletions(doc);
   if (place === "defaults") return found;
+  if (task !== null && exitNames(doc).has(task)) found.push(...RUN_COMPLETIONS);
   const byName = new Map(tasksOf(doc).map((item) => [item.name, item]));
-  const names = task === null ? [...byName.keys()] : upstreamOf(doc, task);
-  for (const name of names) found.push(...taskCompletions(byName.get(name)!, place));
+  for (const name of readableTasks(doc, task)) found.push(...taskCompletions(byName.get(name)!, place));
   return found;
 }
 
@@ -147,9 +168,8 @@ export interface ArtifactChoice {
  * tasks (`task` null: by any task, for the workflow's outputs). */
 export function artifactChoices(doc: Doc, task: string | null): ArtifactChoice[] {
   const byName = new Map(tasksOf(doc).map((item) => [item.name, item]));
-  const names = task === null ? [...byName.keys()] : upstreamOf(doc, task);
   const choices: ArtifactChoice[] = [];
-  for (const name of names) {
+  for (const name of readableTasks(doc, task)) {
     for (const artifact of declaredOutputs(byName.get(name)!).artifacts) {
       choices.push({
         value: `{{tasks.${name}.outputs.artifacts.${artifact.name}}}`,
