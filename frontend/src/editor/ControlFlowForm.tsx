@@ -29,6 +29,8 @@ export interface ControlFlowProps {
   errors: PlacedError[] | undefined;
   references: TaskReferences;
   onChange: (change: (task: Task) => Obj, key: string) => void;
+  /** Whether it may run once per item (a task that runs a workflow may not). */
+  fanOut?: boolean;
 }
 
 /** The key each way of running once per item writes. */
@@ -49,7 +51,7 @@ function toInteger(text: string): number | string | undefined {
   return Number.isFinite(number) ? number : text;
 }
 
-export function ControlFlowForm({ task, errors, references, onChange }: ControlFlowProps) {
+export function ControlFlowForm({ task, errors, references, onChange, fanOut = true }: ControlFlowProps) {
   const ids = useId();
   const under = (field: string) => errorsUnder(errors, field);
   const change = (key: string, edit: (current: Task) => Obj) => onChange((current) => orderTaskKeys(edit(current)), key);
@@ -202,6 +204,8 @@ export function ControlFlowForm({ task, errors, references, onChange }: ControlF
         <FieldErrorsFor errors={under("continueOn")} id={`${ids}-continue-errors`} />
       </div>
 
+      {fanOut ? (
+      <>
       <Field label="Run once per item" errors={[]}>
         {(props) => (
           <select {...props} name="fan-out" value={fan} onChange={(event) => chooseFan(event.target.value as FanOutMode)}>
@@ -270,6 +274,8 @@ export function ControlFlowForm({ task, errors, references, onChange }: ControlF
         </Field>
       ) : null}
       {fan === "none" && under("parallelism").length ? <FieldErrorsFor errors={under("parallelism")} id={`${ids}-par`} /> : null}
+      </>
+      ) : null}
     </fieldset>
   );
 }

@@ -6,7 +6,7 @@ import { ApiError, api } from "../common/api";
 import { canonical } from "./canonical";
 import { type DiffRow, diffLines } from "./diff";
 import { type FieldError } from "./errors";
-import { type Doc, isObj, specOf } from "./model";
+import { type Doc, isObj, parametersOf } from "./model";
 import { toText } from "./yamlText";
 
 export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
@@ -83,28 +83,6 @@ export function SaveDialog({
         </div>
       </form>
     </Modal>
-  );
-}
-
-interface Parameter {
-  name: string;
-  default?: string;
-  description?: string;
-}
-
-export function parametersOf(doc: Doc): Parameter[] {
-  const raw = specOf(doc).parameters;
-  if (!Array.isArray(raw)) return [];
-  return raw.filter(isObj).flatMap((item) =>
-    typeof item.name === "string"
-      ? [
-          {
-            name: item.name,
-            default: item.default === undefined || item.default === null ? undefined : String(item.default),
-            description: typeof item.description === "string" ? item.description : undefined,
-          },
-        ]
-      : [],
   );
 }
 

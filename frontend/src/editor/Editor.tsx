@@ -10,11 +10,12 @@ import { ReactFlowProvider } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { api, csrfToken } from "../common/api";
+import { useCatalogue } from "./catalogue";
 import { ErrorList, HistoryDialog, RunDialog, SaveDialog, errorsOf } from "./Dialogs";
 import { Palette, Problems, Shortcuts } from "./Panels";
 import { canonical } from "./canonical";
 import { Canvas } from "./Canvas";
-import { taskReferences } from "./dataflow";
+import { type Called, taskReferences } from "./dataflow";
 import { type FieldError, placeErrors } from "./errors";
 import {
   type Clipboard,
@@ -49,6 +50,7 @@ import {
   tasksOf,
   withMetadata,
 } from "./model";
+import { calledNames, calledOutputs } from "./subworkflow";
 import { TaskForm } from "./TaskForm";
 import { templateById } from "./templates";
 import { TextPane } from "./TextPane";
@@ -154,8 +156,15 @@ function EditorView({ initial }: { initial: InitialData }) {
   const name = String(metadataOf(doc).name ?? "");
   const only = selected.size === 1 ? findTask(doc, [...selected][0]) : undefined;
   const exits = useMemo(() => exitNames(doc), [doc]);
+  // The project's workflows, and what those the tasks run return.
+  const calls = useMemo(() => calledNames(tasks), [tasks]);
+  const catalogue = useCatalogue(project, calls);
+  const called: Called = useMemo(
+    () => new Map([...catalogue.documents].map(([called, document]) => [called, calledOutputs(document)])),
+    [catalogue.documents],
+  );
   // What the selected task's fields may refer to (its upstream tasks' outputs).
-  const references = useMemo(() => (only ? taskReferences(doc, only.name) : null), [doc, only]);
+  const references = useMemo(() => (only ? taskReferences(doc, only.name, called) : null), [doc, only, called]);
 
   // Drop selections of tasks that no longer exist (undo, text edits).
   useEffect(() => {
@@ -606,6 +615,8 @@ function EditorView({ initial }: { initial: InitialData }) {
               onDuplicate={duplicateSelection}
               exitHandler={exits.has(only.name)}
               onExitHandler={setExit}
+              catalogue={catalogue}
+              self={workflow ? workflow.name : name}
             />
           ) : (
             <>

@@ -67,6 +67,7 @@ export const TASK_SHAPE: Shape = {
   withParam: null,
   withSequence: { count: null, start: null, end: null, format: null },
   parallelism: null,
+  workflow: { name: null, version: null, parameters: null },
 };
 
 export const DOCUMENT_SHAPE: Shape = {

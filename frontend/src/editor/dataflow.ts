@@ -7,6 +7,7 @@
 // dataflow.test.ts.
 import { fanOutMode, itemFields } from "./controlFlow";
 import { type Doc, type Obj, dependenciesOf, exitNames, findTask, isObj, specOf, tasksOf } from "./model";
+import { type CalledOutputs, callOf } from "./subworkflow";
 
 export const OUTPUTS_DIR = "/flowdeck/outputs";
 export const INPUTS_DIR = "/flowdeck/inputs";
@@ -101,6 +102,22 @@ function parameterCompletions(doc: Doc): Completion[] {
     });
 }
 
+/** What the workflows that tasks run return, by workflow name (known once read). */
+export type Called = ReadonlyMap<string, CalledOutputs>;
+
+/** A task that runs a workflow hands back that workflow's outputs (no result). */
+function callCompletions(task: Obj, called: Called): Completion[] {
+  const name = text(task.name);
+  const workflow = callOf(task)?.name ?? "";
+  const outputs = called.get(workflow);
+  if (!outputs) return [];
+  return outputs.parameters.map((parameter) => ({
+    text: `{{tasks.${name}.outputs.parameters.${parameter.name}}}`,
+    label: `tasks.${name}.outputs.parameters.${parameter.name}`,
+    detail: `returned by ${name} (workflow ${workflow})${parameter.description ? `: ${parameter.description}` : ""}`,
+  }));
+}
+
 /** What an exit handler may read of the run that ended (docs/spec.md, "Exit handlers"). */
 export const RUN_COMPLETIONS: Completion[] = [
   { text: "{{run.status}}", label: "run.status", detail: "how the run ended: Succeeded, Failed or Cancelled" },
@@ -108,7 +125,8 @@ export const RUN_COMPLETIONS: Completion[] = [
   { text: "{{run.id}}", label: "run.id", detail: "the run's id" },
 ];
 
-function taskCompletions(task: Obj, place: Place): Completion[] {
+function taskCompletions(task: Obj, place: Place, called: Called): Completion[] {
+  if (callOf(task)) return callCompletions(task, called);
   const name = text(task.name);
   const declared = declaredOutputs(task);
   const found: Completion[] = [
@@ -146,12 +164,12 @@ export function readableTasks(doc: Doc, task: string | null): string[] {
  * exit handler, the run's status, failures and id), then the outputs of the
  * tasks it may read, nearest first (`task` null: a workflow output, which
  * may name any task of the run). */
-export function referenceCompletions(doc: Doc, task: string | null, place: Place): Completion[] {
+export function referenceCompletions(doc: Doc, task: string | null, place: Place, called: Called = new Map()): Completion[] {
   const found = parameterCompletions(doc);
   if (place === "defaults") return found;
   if (task !== null && exitNames(doc).has(task)) found.push(...RUN_COMPLETIONS);
   const byName = new Map(tasksOf(doc).map((item) => [item.name, item]));
-  for (const name of readableTasks(doc, task)) found.push(...taskCompletions(byName.get(name)!, place));
+  for (const name of readableTasks(doc, task)) found.push(...taskCompletions(byName.get(name)!, place, called));
   return found;
 }
 
@@ -166,10 +184,17 @@ export interface ArtifactChoice {
 
 /** The artifacts an input of `task` may take: those declared by its upstream
  * tasks (`task` null: by any task, for the workflow's outputs). */
-export function artifactChoices(doc: Doc, task: string | null): ArtifactChoice[] {
+export function artifactChoices(doc: Doc, task: string | null, called: Called = new Map()): ArtifactChoice[] {
   const byName = new Map(tasksOf(doc).map((item) => [item.name, item]));
   const choices: ArtifactChoice[] = [];
   for (const name of readableTasks(doc, task)) {
+    const call = callOf(byName.get(name)!);
+    if (call) {
+      for (const artifact of called.get(call.name)?.artifacts ?? []) {
+        choices.push({ value: `{{tasks.${name}.outputs.artifacts.${artifact.name}}}`, task: name, artifact: artifact.name, basename: artifact.name });
+      }
+      continue;
+    }
     for (const artifact of declaredOutputs(byName.get(name)!).artifacts) {
       choices.push({
         value: `{{tasks.${name}.outputs.artifacts.${artifact.name}}}`,
@@ -204,14 +229,14 @@ export function itemCompletions(task: Obj): Completion[] {
   ];
 }
 
-export function taskReferences(doc: Doc, task: string): TaskReferences {
+export function taskReferences(doc: Doc, task: string, called: Called = new Map()): TaskReferences {
   const items = itemCompletions(findTask(doc, task) ?? {});
-  const text = referenceCompletions(doc, task, "text");
+  const text = referenceCompletions(doc, task, "text", called);
   return {
     text: [...items, ...text],
-    value: [...items, ...referenceCompletions(doc, task, "value")],
+    value: [...items, ...referenceCompletions(doc, task, "value", called)],
     condition: text,
-    artifacts: artifactChoices(doc, task),
+    artifacts: artifactChoices(doc, task, called),
   };
 }
 

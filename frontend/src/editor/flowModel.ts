@@ -10,10 +10,13 @@ import type { TaskFlowNode, TaskNodeData } from "../graph/TaskNode";
 import { DEFAULT_RULE, dependsResults, fanOutBadge } from "./controlFlow";
 import { type PlacedErrors } from "./errors";
 import { type Direction, type Doc, type Point, type Task, edgeId, edgesOf, tasksOf, usesDepends } from "./model";
+import { callOf } from "./subworkflow";
 
 const ARROW = { type: "arrowclosed" as MarkerType, width: 16, height: 16 };
 
 function subtitleOf(task: Task): string {
+  const call = callOf(task);
+  if (call) return `runs ${call.name || "another workflow"}${call.version !== null ? ` v${call.version}` : ""}`;
   return typeof task.image === "string" ? task.image : "";
 }
 
@@ -74,7 +77,7 @@ export function buildNodes(
       width: NODE_WIDTH,
       height: NODE_HEIGHT,
       selected: isSelected,
-      ariaLabel: `${exitHandler ? "Exit handler" : "Task"} ${task.name}${fanOut ? `, runs once per item (${fanOut})` : ""}${condition ? `, runs only when ${condition}` : ""}${error ? `: ${error}` : ""}`,
+      ariaLabel: `${exitHandler ? "Exit handler" : "Task"} ${task.name}${subtitle.startsWith("runs ") ? `, ${subtitle}` : ""}${fanOut ? `, runs once per item (${fanOut})` : ""}${condition ? `, runs only when ${condition}` : ""}${error ? `: ${error}` : ""}`,
       data,
     };
   });

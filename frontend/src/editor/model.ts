@@ -115,6 +115,29 @@ export function edgesOf(doc: Doc): GraphEdge[] {
   return edges;
 }
 
+export interface Parameter {
+  name: string;
+  default?: string;
+  description?: string;
+}
+
+/** The workflow's parameters (`spec.parameters`), those with a name. */
+export function parametersOf(doc: Doc): Parameter[] {
+  const raw = specOf(doc).parameters;
+  if (!Array.isArray(raw)) return [];
+  return raw.filter(isObj).flatMap((item) =>
+    typeof item.name === "string"
+      ? [
+          {
+            name: item.name,
+            default: item.default === undefined || item.default === null ? undefined : String(item.default),
+            description: typeof item.description === "string" ? item.description : undefined,
+          },
+        ]
+      : [],
+  );
+}
+
 export function uiOf(doc: Doc): Obj {
   const ui = specOf(doc).ui;
   return isObj(ui) ? ui : {};
@@ -272,6 +295,7 @@ export const TASK_KEY_ORDER = [
   "withParam",
   "withSequence",
   "parallelism",
+  "workflow",
 ];
 
 export function orderTaskKeys(task: Obj): Obj {
