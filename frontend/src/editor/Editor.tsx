@@ -10,6 +10,8 @@ import { ReactFlowProvider } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { api, csrfToken } from "../common/api";
+import { type ExportKind, isArgoText, saveBody } from "./argo";
+import { ArgoImportDialog, ConversionReportPanel, downloadArgo, useArgo } from "./ArgoViews";
 import { useCatalogue } from "./catalogue";
 import { ErrorList, HistoryDialog, RunDialog, SaveDialog, errorsOf } from "./Dialogs";
 import { Palette, Problems, Shortcuts } from "./Panels";
@@ -76,6 +78,8 @@ interface Validation {
 type Toast = { kind: "info" | "error" | "success"; text: string } | null;
 type DialogName = "save" | "run" | "history" | "shortcuts" | null;
 
+const EXPORT_LABEL: Record<ExportKind, string> = { Workflow: "an Argo Workflow", WorkflowTemplate: "an Argo WorkflowTemplate" };
+
 const VALIDATE_DELAY_MS = 400;
 const NO_ERRORS: FieldError[] = [];
 
@@ -136,6 +140,19 @@ function EditorView({ initial }: { initial: InitialData }) {
     const handle = window.setTimeout(() => setToast(null), toast.kind === "error" ? 9000 : 5000);
     return () => window.clearTimeout(handle);
   }, [toast]);
+
+  // A converted Argo document goes onto the canvas as an imported file does.
+  const placeImported = useCallback(
+    (imported: Doc) => {
+      let next = canonical(imported);
+      if (workflow) next = withMetadata(next, (metadata) => ({ ...metadata, name: workflow.name }));
+      apply(() => placeMissing(next));
+      setSelected(new Set());
+      setSelectedEdges(new Set());
+    },
+    [apply, workflow],
+  );
+  const argo = useArgo({ place: placeImported, say });
 
   // --- derived ---------------------------------------------------------------
   const tasks = useMemo(() => tasksOf(doc), [doc]);
@@ -401,16 +418,19 @@ function EditorView({ initial }: { initial: InitialData }) {
   const save = async (message: string) => {
     const toSave = placeMissing(doc);
     const query = `message=${encodeURIComponent(message)}`;
+    // The first save after an Argo import keeps the original with the version.
+    const body = saveBody(toSave, argo.source);
     try {
       const saved = workflow
         ? await api<{ id: number; name: string; latest_version: { number: number }; project: Project }>(
             `/api/workflows/${workflow.id}/?${query}`,
-            { method: "PUT", body: toSave },
+            { method: "PUT", body },
           )
         : await api<{ id: number; name: string; latest_version: { number: number }; project: Project }>(
             `/api/workflows/?project=${encodeURIComponent(project)}&${query}`,
-            { method: "POST", body: toSave },
+            { method: "POST", body },
           );
+      argo.setSource(null);
       if (toSave !== doc) apply(() => toSave);
       setSavedDoc(toSave);
       setSaveErrors(NO_ERRORS);
@@ -439,7 +459,14 @@ function EditorView({ initial }: { initial: InitialData }) {
   };
 
   const importFile = async (file: File) => {
-    const result = parseText(await file.text(), "yaml");
+    const text = await file.text();
+    if (isArgoText(text)) {
+      await argo.importArgo(file.name, text);
+      return;
+    }
+    argo.dismissReport();
+    argo.setSource(null);
+    const result = parseText(text, "yaml");
     if (!result.ok) {
       say("error", `Cannot import ${file.name}: ${describeParseError(result)}`);
       return;
@@ -449,6 +476,15 @@ function EditorView({ initial }: { initial: InitialData }) {
     apply(() => placeMissing(imported));
     select(new Set());
     say("success", `Imported ${file.name}${workflow ? ` (kept the name ${workflow.name})` : ""}. Save to keep it.`);
+  };
+
+  const exportArgo = async (kind: ExportKind) => {
+    if (!workflow?.version) return;
+    const shown = { id: workflow.id, name: workflow.name, version: workflow.version };
+    const problem = await downloadArgo(shown, kind, download);
+    if (problem) say("error", `Cannot export v${shown.version} as ${EXPORT_LABEL[kind]}: ${problem}`);
+    else if (dirty) say("info", `Downloaded v${shown.version} as ${EXPORT_LABEL[kind]}: the saved version, without your unsaved changes.`);
+    else say("success", `Downloaded v${shown.version} as ${EXPORT_LABEL[kind]}.`);
   };
 
   const exportPicture = async (kind: "svg" | "png") => {
@@ -465,6 +501,11 @@ function EditorView({ initial }: { initial: InitialData }) {
     }
     download(await response.blob(), `${name || "workflow"}.${kind}`);
   };
+
+  // The project the editor works in: a saved workflow's, or the one chosen for a new one.
+  const currentProject = workflow
+    ? workflow.project
+    : (initial.projects.find((item) => String(item.id) === project) ?? null);
 
   const problemCount = allErrors.length;
   const status =
@@ -532,6 +573,20 @@ function EditorView({ initial }: { initial: InitialData }) {
               <button type="button" onClick={() => void exportPicture("png")}>
                 Picture (PNG)
               </button>
+              <hr />
+              <button type="button" disabled={!workflow?.version} onClick={() => void exportArgo("Workflow")}>
+                Argo Workflow (YAML)
+              </button>
+              <button type="button" disabled={!workflow?.version} onClick={() => void exportArgo("WorkflowTemplate")}>
+                Argo WorkflowTemplate (YAML)
+              </button>
+              <p className="fd-menu__note" data-testid="argo-export-note">
+                {!workflow?.version
+                  ? "Argo exports a saved version: create the workflow first."
+                  : dirty && !fresh
+                    ? `Argo: exports v${workflow.version} as saved, without your unsaved changes.`
+                    : `Argo: exports v${workflow.version}.`}
+              </p>
             </div>
           </details>
           <button type="button" onClick={() => setShowText(!showText)} aria-pressed={showText}>
@@ -582,6 +637,7 @@ function EditorView({ initial }: { initial: InitialData }) {
               </button>
             </div>
           ) : null}
+          <div className="fd-stage">
           <Canvas
             doc={doc}
             positions={positions}
@@ -595,6 +651,8 @@ function EditorView({ initial }: { initial: InitialData }) {
             onDropTemplate={addFromTemplate}
             registerCentre={(fn) => (centre.current = fn)}
           />
+          {argo.report ? <ConversionReportPanel report={argo.report} onDismiss={argo.dismissReport} /> : null}
+          </div>
           <Problems placed={placed} onSelect={(name) => select(new Set(name ? [name] : []))} />
         </div>
 
@@ -652,6 +710,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           onClose={() => setDialog(null)}
           onRestore={(restored, number) => {
             apply(() => placeMissing(canonical(restored)));
+            argo.setSource(null);
             select(new Set());
             setSaveMessage(`restore v${number}`);
             setDialog(null);
@@ -660,6 +719,16 @@ function EditorView({ initial }: { initial: InitialData }) {
         />
       ) : null}
       {dialog === "shortcuts" ? <Shortcuts onClose={() => setDialog(null)} /> : null}
+      {argo.choice ? (
+        <ArgoImportDialog
+          choice={argo.choice}
+          project={currentProject}
+          projects={initial.projects}
+          onOpen={argo.openOne}
+          onImported={() => catalogue.reload()}
+          onClose={argo.closeChoice}
+        />
+      ) : null}
       {saveErrors.length && !problemCount ? <ErrorList errors={saveErrors} /> : null}
     </div>
   );
