@@ -221,10 +221,31 @@ def dump_yaml(value: Any) -> str:
     return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 
-def dump_document(spec_document: Mapping[str, Any]) -> str:
+def dump_document(spec_document: Mapping[str, Any], *, blocks: bool = False) -> str:
     """The document as YAML for export, each object's fields in the format's
-    order; parse_document reads it back unchanged."""
-    return dump_yaml(_plain(spec_document, _DOCUMENT))
+    order; parse_document reads it back unchanged. `blocks`: multi-line text
+    (a script) as a literal block (`|`) wherever that keeps it exactly."""
+    return yaml.dump(
+        _plain(spec_document, _DOCUMENT),
+        Dumper=_BlockDumper if blocks else _Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+    )
+
+
+class _BlockDumper(_Dumper):
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if "\n" in data and _BLOCK_SAFE.fullmatch(data):
+            return self.represent_scalar(_YAML_TAG + "str", data, style="|")
+        return super().represent_str(data)
+
+
+# A literal block keeps text exactly unless a line ends in white space, or it
+# holds a control character or a line break other than \n.
+_BLOCK_SAFE = re.compile(
+    r"(?:[^\x00-\x09\x0b-\x1f\x7f\x85\u2028\u2029\ufeff]*[^\s])?(?:\n(?:[^\x00-\x1f\x7f\x85\u2028\u2029\ufeff]*[^\s])?)*\n?"
+)
+_BlockDumper.add_representer(str, _BlockDumper.represent_str)
 
 
 # PostgreSQL's jsonb keeps no key order: a stored document comes back with "args"

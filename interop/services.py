@@ -79,15 +79,15 @@ def import_argo(
     errors += _repeated_names(converted)
     if errors:
         raise SpecError(errors)
-    originals = _original_texts(text, len(converted))
+    originals = _original_texts(text, converted[-1].document_index + 1)
     imported: dict[int, Imported] = {}
     with transaction.atomic():
         for index in _callees_first(converted):
             result = converted[index]
             imported[index] = _save(
                 result,
-                index if len(converted) > 1 else None,
-                originals[index],
+                result.document_index if len(originals) > 1 else None,
+                originals[result.document_index],
                 project=project,
                 author=author,
                 now=now,

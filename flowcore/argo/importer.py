@@ -54,6 +54,89 @@ _HARMLESS = {
     "retryStrategy": "a workflow-level retryStrategy is not carried over "
     "(retries are per task)",
 }
+# What the importer reads, at each level of a document; any other field is
+# reported as not carried over (no silent drops).
+_SPEC_FIELDS = {
+    "entrypoint",
+    "arguments",
+    "templates",
+    "volumes",
+    "onExit",
+    "parallelism",
+    "activeDeadlineSeconds",
+    "serviceAccountName",
+    "priorityClassName",
+    "affinity",
+    "imagePullSecrets",
+    "nodeSelector",
+    "tolerations",
+    "podSpecPatch",
+    *_HARMLESS,
+}
+# Fields the workflow cannot run as Argo would without.
+_ESSENTIAL_SPEC_FIELDS = {
+    "workflowTemplateRef": "a Workflow that only refers to a WorkflowTemplate: "
+    "import the WorkflowTemplate itself",
+}
+_TEMPLATE_FIELDS = {
+    "name",
+    "inputs",
+    "outputs",
+    "container",
+    "script",
+    "dag",
+    "steps",
+    "metadata",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "priorityClassName",
+    "serviceAccountName",
+    "retryStrategy",
+    "activeDeadlineSeconds",
+    "timeout",
+    "volumes",
+    "podSpecPatch",
+    "sidecars",
+    "initContainers",
+    "daemon",
+    "memoize",
+    "synchronization",
+    "metrics",
+    "parallelism",
+    "failFast",
+}
+_CONTAINER_FIELDS = {
+    "name",
+    "image",
+    "command",
+    "args",
+    "source",
+    "env",
+    "envFrom",
+    "workingDir",
+    "imagePullPolicy",
+    "resources",
+    "securityContext",
+    "volumeMounts",
+}
+_CALL_FIELDS = {
+    "name",
+    "template",
+    "templateRef",
+    "inline",
+    "arguments",
+    "dependencies",
+    "depends",
+    "when",
+    "withItems",
+    "withParam",
+    "withSequence",
+    "continueOn",
+    "onExit",
+    "hooks",
+    "target",
+}
 _UNSUPPORTED_TEMPLATES = (
     "resource",
     "suspend",
@@ -110,6 +193,14 @@ class Converted:
     schedules: list[dict[str, Any]]  # a CronWorkflow's, as schedule settings
     notes: list[Note]
     original: dict[str, Any]
+    # Which document of the file it came from (0 for a file of one).
+    document_index: int = 0
+    # Made of one of the document's templates (a loop over a dag or steps
+    # template runs it as a sub-workflow): that template's name.
+    generated_from: str | None = None
+    # The workflows made that way for this one (convert_text lists them
+    # after it).
+    generated: list[Converted] = field(default_factory=list)
 
     @property
     def refused(self) -> list[Note]:
@@ -136,10 +227,15 @@ def convert_text(text: str | bytes) -> list[Converted]:
         for doc in documents
         if isinstance(doc, Mapping)
     }
-    return [
-        convert_document(doc, batch=batch, index=i if len(documents) > 1 else None)
-        for i, doc in enumerate(documents)
-    ]
+    converted = []
+    for i, doc in enumerate(documents):
+        result = convert_document(
+            doc, batch=batch, index=i if len(documents) > 1 else None
+        )
+        for each in (result, *result.generated):
+            each.document_index = i
+            converted.append(each)
+    return converted
 
 
 def convert_document(
@@ -236,11 +332,24 @@ class _Importer:
         kind: str,
         batch: Mapping[str, Any],
         where: str,
+        *,
+        made_of: str | None = None,
+        name: str | None = None,
+        made: dict[str, tuple[str, set[str]]] | None = None,
+        generated: list[Converted] | None = None,
     ) -> None:
         self.document = document
         self.kind = kind
         self.batch = batch
         self.where = where
+        # A workflow made of template `made_of` of the document, named `name`.
+        self.made_of = made_of
+        self.forced_name = name
+        # Shared by every importer of the document: the workflows made of its
+        # templates (template -> (name, parameters)), and their conversions.
+        self.made = made if made is not None else {}
+        self.generated = generated if generated is not None else []
+        self.name = ""
         self.notes: list[Note] = []
         self.names: set[str] = set()
         self.tasks: list[dict[str, Any]] = []
@@ -272,10 +381,11 @@ class _Importer:
     def convert(self) -> Converted:
         metadata = _mapping(self.document.get("metadata"))
         raw_name = str(metadata.get("name") or metadata.get("generateName") or "")
-        name = dns_label(raw_name.rstrip("-"))
+        name = self.forced_name or dns_label(raw_name.rstrip("-"))
         if not raw_name:
             raise ArgoError(_at(self.where, "metadata.name"), "is required")
-        entrypoint = self.spec.get("entrypoint")
+        self.name = name
+        entrypoint = self.made_of or self.spec.get("entrypoint")
         if entrypoint is None and len(self.templates) == 1:
             entrypoint = next(iter(self.templates))
         if entrypoint is None:
@@ -286,9 +396,17 @@ class _Importer:
                 f"names no template of the document ({entrypoint!r})",
             )
         parameters = self._parameters(str(entrypoint))
-        for key in self.spec:
+        for key in self.spec if self.made_of is None else ():
             if key in _HARMLESS:
                 self.note(_at(self.spec_path, key), _HARMLESS[key])
+            elif key in _ESSENTIAL_SPEC_FIELDS:
+                self.note(
+                    _at(self.spec_path, key),
+                    _ESSENTIAL_SPEC_FIELDS[key],
+                    essential=True,
+                )
+            elif key not in _SPEC_FIELDS:
+                self.note(_at(self.spec_path, key), "not carried over")
         spec: dict[str, Any] = {}
         if parameters:
             spec["parameters"] = parameters
@@ -310,7 +428,7 @@ class _Importer:
         self.tasks = main.tasks
         outputs = self._workflow_outputs(str(entrypoint), main)
         spec["tasks"] = self.tasks
-        on_exit = self.spec.get("onExit")
+        on_exit = self.spec.get("onExit") if self.made_of is None else None
         if on_exit is not None:
             if str(on_exit) not in self.templates:
                 self.note(
@@ -331,13 +449,16 @@ class _Importer:
             "metadata": self._metadata(name, metadata),
             "spec": spec,
         }
+        made_alone = self.kind == "CronWorkflow" and self.made_of is None
         return Converted(
             self.kind,
             name,
             document,
-            self._schedules(name) if self.kind == "CronWorkflow" else [],
+            self._schedules(name) if made_alone else [],
             self.notes,
             dict(self.document),
+            generated_from=self.made_of,
+            generated=self.generated if self.made_of is None else [],
         )
 
     def _metadata(self, name: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -498,6 +619,7 @@ class _Importer:
                 path, "templates call each other more than 20 deep", essential=True
             )
             return _Sub([], [])
+        self._left_out(template, _TEMPLATE_FIELDS, path)
         inputs = {**self._input_defaults(template), **inputs}
         if "dag" in template:
             return self._dag(template, path, prefix, inputs, depth)
@@ -517,6 +639,14 @@ class _Importer:
             return _Sub([name], [name], tasks=[task], single=name)
         self.note(path, "a template with nothing to run", essential=True)
         return _Sub([], [])
+
+    def _left_out(self, value: Mapping[str, Any], read: set[str], path: str) -> None:
+        """Report each field of `value` the importer does not read, once."""
+        for key in value:
+            if key not in read and key not in _UNSUPPORTED_TEMPLATES:
+                where = _at(path, str(key))
+                if not any(note.path == where for note in self.notes):
+                    self.note(where, "not carried over")
 
     def _input_defaults(self, template: Mapping[str, Any]) -> dict[str, str]:
         defaults = {}
@@ -723,6 +853,7 @@ class _Importer:
     ) -> _Sub:
         """A dag task or a step: the template it calls, with its arguments,
         condition, loop and continueOn."""
+        self._left_out(entry, _CALL_FIELDS, path)
         arguments = _mapping(entry.get("arguments"))
         values = {
             str(p.get("name")): self._rewrite(
@@ -742,7 +873,17 @@ class _Importer:
             if isinstance(a, Mapping) and a.get("from")
         }
         if "templateRef" in entry:
-            return self._template_ref(entry, path, prefix, values)
+            sub = self._template_ref(entry, path, prefix, values)
+            return self._call_fields(entry, path, inputs, scope, sub)
+        called = self.templates.get(str(entry.get("template")))
+        looped = any(k in entry for k in ("withItems", "withParam", "withSequence"))
+        if (
+            looped
+            and called is not None
+            and ("dag" in called[1] or "steps" in called[1])
+        ):
+            sub = self._looped_group(str(entry["template"]), path, prefix, values)
+            return self._call_fields(entry, path, inputs, scope, sub)
         if "inline" in entry:
             self.note(
                 _at(path, "inline"),
@@ -761,6 +902,17 @@ class _Importer:
             depth=depth + 1,
             call_path=_at(path, "template"),
         )
+        return self._call_fields(entry, path, inputs, scope, sub)
+
+    def _call_fields(
+        self,
+        entry: Mapping[str, Any],
+        path: str,
+        inputs: Mapping[str, str],
+        scope: Mapping[str, _Sub],
+        sub: _Sub,
+    ) -> _Sub:
+        """A call's condition, loop and continueOn, on what it expanded to."""
         single = len(sub.tasks) == 1
         for key in ("withItems", "withParam", "withSequence", "when", "continueOn"):
             if key not in entry:
@@ -793,6 +945,50 @@ class _Importer:
             if key in entry:
                 self.note(_at(path, key), "not carried over")
         return sub
+
+    def _looped_group(
+        self, template_name: str, path: str, prefix: str, values: Mapping[str, str]
+    ) -> _Sub:
+        """A loop over a dag or steps template: the template becomes a
+        workflow of its own (made once per document), and the call a task
+        that runs it as a sub-workflow, one child run per item."""
+        made = self.made.get(template_name)
+        if made is None:
+            child_name = dns_label(f"{self.name}-{template_name}")
+            child = _Importer(
+                self.document,
+                self.kind,
+                self.batch,
+                self.where,
+                made_of=template_name,
+                name=child_name,
+                made=self.made,
+                generated=self.generated,
+            )
+            # Known before it converts: a template that loops over itself.
+            self.made[template_name] = (child_name, set())
+            converted = child.convert()
+            made = (child_name, set(child.parameter_names.values()))
+            self.made[template_name] = made
+            self.generated.append(converted)
+        child_name, accepted = made
+        passed = {parameter_name(k): v for k, v in values.items()}
+        # The workflow's own parameters, which its templates read too.
+        for flowdeck_name in self.parameter_names.values():
+            passed.setdefault(flowdeck_name, "{{params." + flowdeck_name + "}}")
+        name = self._unique(prefix.rstrip("-"))
+        call: dict[str, Any] = {"name": child_name}
+        parameters = {k: v for k, v in passed.items() if k in accepted}
+        if parameters:
+            call["parameters"] = parameters
+        self.note(
+            path,
+            f"a loop over template {template_name!r}: each item runs workflow "
+            f"{child_name!r}, made of that template, as a sub-workflow",
+        )
+        return _Sub(
+            [name], [name], tasks=[{"name": name, "workflow": call}], single=name
+        )
 
     def _template_ref(
         self,
@@ -863,6 +1059,7 @@ class _Importer:
         script = "script" in template
         body = _mapping(template.get("script" if script else "container"))
         body_path = _at(path, "script" if script else "container")
+        self._left_out(body, _CONTAINER_FIELDS, body_path)
 
         def text(value: Any, where: str) -> str:
             return self._rewrite(str(value), {}, inputs, where)
@@ -911,6 +1108,20 @@ class _Importer:
         ):
             if template.get(key):
                 task[key] = template[key]
+        # The workflow's own apply to every pod: Argo merges a node selector
+        # (the template's keys winning) and adds the tolerations.
+        if isinstance(self.spec.get("nodeSelector"), Mapping):
+            merged = {**self.spec["nodeSelector"], **task.get("nodeSelector", {})}
+            task["nodeSelector"] = merged
+        if isinstance(self.spec.get("tolerations"), list):
+            task["tolerations"] = [
+                *self.spec["tolerations"],
+                *task.get("tolerations", []),
+            ]
+        if "podSpecPatch" in self.spec:
+            self._pod_spec_patch(
+                task, self.spec["podSpecPatch"], self.spec_path, once=True
+            )
         if "retryStrategy" in template:
             retry = self._retry(
                 _mapping(template["retryStrategy"]), _at(path, "retryStrategy")
@@ -944,16 +1155,21 @@ class _Importer:
         self._flowdeck_annotations(task, template, path)
         return task
 
-    def _pod_spec_patch(self, task: dict[str, Any], patch: Any, path: str) -> None:
+    def _pod_spec_patch(
+        self, task: dict[str, Any], patch: Any, path: str, *, once: bool = False
+    ) -> None:
         """The parts of a podSpecPatch a task has fields for: the pod's
-        scheduling fields and the main container's resources."""
+        scheduling fields and the main container's resources. `once`: the
+        workflow's, applied to every task but reported once."""
         where = _at(path, "podSpecPatch")
+        reported = once and any(note.path == where for note in self.notes)
         try:
             parsed = yaml.safe_load(patch) if isinstance(patch, str) else patch
         except yaml.YAMLError:
             parsed = None
         if not isinstance(parsed, Mapping):
-            self.note(where, "not a YAML or JSON object: not carried over")
+            if not reported:
+                self.note(where, "not a YAML or JSON object: not carried over")
             return
         left = []
         for key, value in parsed.items():
@@ -976,7 +1192,7 @@ class _Importer:
                         left.append(f"containers[{container.get('name')}]")
             else:
                 left.append(str(key))
-        if left:
+        if left and not reported:
             self.note(
                 where,
                 f"{', '.join(left)} of the patch not carried over (only the pod's "

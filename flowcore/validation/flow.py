@@ -32,9 +32,6 @@ _CONTAINER_FIELDS = (
     "securityContext",
     "outputs",
     "inputs",
-    "withItems",
-    "withParam",
-    "withSequence",
 )
 
 

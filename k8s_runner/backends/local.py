@@ -211,6 +211,10 @@ class Sandbox:
         ]
         for path in self.writable:
             command += ["--bind-try", str(path), str(path)]
+        # Before the run's own directory, which must show even where a volume
+        # covers where it lies (a scratch /tmp, with the data directory in it).
+        for source, path, read_only in volumes:
+            command += ["--ro-bind" if read_only else "--bind", str(source), path]
         command += [
             "--tmpfs",
             str(self.data_dir),
@@ -222,8 +226,6 @@ class Sandbox:
             command += ["--bind", str(flowdeck), "/flowdeck"]
         for source, path in inputs:
             command += ["--ro-bind", str(source), path]
-        for source, path, read_only in volumes:
-            command += ["--ro-bind" if read_only else "--bind", str(source), path]
         # The directories made on the way to them, read-only again once they
         # hold what they show.
         for directory in _made_on_the_way(targets):
@@ -685,7 +687,7 @@ class LocalBackend:
                     permanent=True,
                 )
             place = os.path.normpath(str(mount.get("mountPath")))
-            if place == "/" or place.split("/")[1] in (*_OWN_MOUNTS, "flowdeck"):
+            if place == "/" or place.split("/")[1] in ("dev", "proc", "flowdeck"):
                 raise BackendError(
                     f"volume {mount.get('name')}: the local backend cannot mount "
                     f"a volume at {place}",

@@ -468,11 +468,6 @@ def test_a_task_after_a_conditional_one_runs_when_it_is_skipped_as_in_argo() -> 
     ("call", "path", "words"),
     [
         (
-            {"name": "loop", "template": "pair", "withItems": [1, 2]},
-            "spec.templates[0].dag.tasks[0].withItems",
-            "withItems on a call of a dag or steps template",
-        ),
-        (
             {"name": "x", "inline": {"container": {"image": "busybox"}}},
             "spec.templates[0].dag.tasks[0].inline",
             "inline templates",
@@ -769,3 +764,110 @@ def test_an_export_keeps_what_argo_has_no_field_for_in_annotations() -> None:
     )
     assert entry["arguments"] == {"parameters": [{"name": "item", "value": "{{item}}"}]}
     assert parse_spec(convert_document(exported).document) == parse_spec(document)
+
+
+def test_every_field_left_out_is_reported_never_dropped_in_silence() -> None:
+    template = container("main", schedulerName="fast")
+    template["container"]["ports"] = [{"containerPort": 80}]
+    result = convert_document(
+        argo_workflow(
+            [dag("flow", {"name": "x", "template": "main", "retries": 3}), template],
+            hostAliases=[{"ip": "10.0.0.1", "hostnames": ["db"]}],
+        )
+    )
+    assert result.refused == []
+    assert {(n.path, n.message) for n in result.notes} == {
+        ("spec.hostAliases", "not carried over"),
+        ("spec.templates[0].dag.tasks[0].retries", "not carried over"),
+        ("spec.templates[1].schedulerName", "not carried over"),
+        ("spec.templates[1].container.ports", "not carried over"),
+    }
+
+
+def test_a_workflow_that_only_refers_to_a_template_is_refused() -> None:
+    document = argo_workflow([container("main")])
+    document["spec"] = {
+        "workflowTemplateRef": {"name": "shared"},
+        "entrypoint": "main",
+        "templates": [container("main")],
+    }
+    [refused] = convert_document(document).refused
+    assert refused.path == "spec.workflowTemplateRef"
+
+
+def test_the_workflows_node_selector_and_tolerations_apply_to_every_task() -> None:
+    ssd = {"key": "ssd", "operator": "Exists"}
+    gpu = {"key": "gpu", "operator": "Exists"}
+    result = convert_document(
+        argo_workflow(
+            [
+                dag(
+                    "flow",
+                    {"name": "a", "template": "plain"},
+                    {"name": "b", "template": "own"},
+                ),
+                container("plain"),
+                container("own", nodeSelector={"pool": "gpu"}, tolerations=[gpu]),
+            ],
+            nodeSelector={"pool": "general", "zone": "a"},
+            tolerations=[ssd],
+        )
+    )
+    assert task(result, "a")["nodeSelector"] == {"pool": "general", "zone": "a"}
+    assert task(result, "a")["tolerations"] == [ssd]
+    assert task(result, "b")["nodeSelector"] == {"pool": "gpu", "zone": "a"}
+    assert task(result, "b")["tolerations"] == [ssd, gpu]
+
+
+def test_a_loop_over_a_dag_runs_it_as_a_sub_workflow_per_item() -> None:
+    parent, made = convert_text((FIXTURES / "loop-over-dag.yaml").read_text())
+    assert (made.name, made.generated_from) == ("loop-dag-pair", "pair")
+    assert task(parent, "each") == {
+        "name": "each",
+        "workflow": {
+            "name": "loop-dag-pair",
+            "parameters": {"who": "{{item}}", "greeting": "{{params.greeting}}"},
+        },
+        "withItems": ["ada", "grace"],
+    }
+    # The loop's output is each child's, fanned in.
+    assert task(parent, "after")["command"] == [
+        "echo",
+        "{{tasks.each.outputs.parameters.said}}",
+    ]
+    assert made.document["spec"]["parameters"] == [
+        {"name": "greeting", "default": "hi"},
+        {"name": "who"},
+    ]
+    assert task(made, "first")["command"] == [
+        "echo",
+        "{{params.greeting}} {{params.who}}",
+    ]
+    assert made.document["spec"]["outputs"] == {
+        "parameters": [{"name": "said", "value": "{{tasks.second.outputs.result}}"}]
+    }
+    [note] = parent.notes
+    assert note.path == "spec.templates[0].dag.tasks[0]"
+    assert "runs workflow 'loop-dag-pair'" in note.message
+    assert made.notes == []
+
+
+def test_a_template_looped_over_twice_is_made_once() -> None:
+    looped = {"template": "pair", "withItems": [1, 2]}
+    [parent, made] = convert_text(
+        yaml.safe_dump(
+            argo_workflow(
+                [
+                    dag("main", {"name": "a", **looped}, {"name": "b", **looped}),
+                    dag("pair", {"name": "x", "template": "leaf"}),
+                    container("leaf"),
+                ]
+            )
+        )
+    )
+    assert made.name == "w-pair"
+    assert (
+        task(parent, "a")["workflow"]
+        == task(parent, "b")["workflow"]
+        == {"name": "w-pair"}
+    )

@@ -25,7 +25,8 @@ def imported(api: APIClient, name: str) -> Workflow:
         content_type="application/yaml",
     )
     assert response.status_code == 201, response.content
-    [workflow] = response.json()["workflows"]
+    # The file's own workflow first (those made of its templates after).
+    workflow = response.json()["workflows"][0]
     return Workflow.objects.get(pk=workflow["id"])
 
 
@@ -78,6 +79,7 @@ EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
     "resources-node-selector.yaml": ("Succeeded", {"main": "Succeeded"}),
     "volumes-emptydir.yaml": ("Succeeded", {"volumes-emptydir-example": "Succeeded"}),
     "cron.yaml": ("Succeeded", {"hello": "Succeeded"}),
+    "loop-over-dag.yaml": ("Succeeded", {"each": "Succeeded", "after": "Succeeded"}),
 }
 
 
@@ -152,3 +154,15 @@ def test_a_secret_key_ref_says_it_needs_kubernetes_on_the_embedded_default(
     task = TaskRun.objects.get(run=run, name="print-secret")
     assert task.status == "Error"
     assert "valueFrom references need the Kubernetes backend" in task.message
+
+
+def test_a_loop_over_a_dag_runs_a_child_run_per_item(api: APIClient, user: Any) -> None:
+    run = run_to_end(imported(api, "loop-over-dag.yaml"), user, timeout=60)
+    assert run.status == "Succeeded"
+    children = sorted(run.children.all(), key=lambda child: child.parent_task)
+    assert [(c.parent_task, c.parameters["who"]) for c in children] == [
+        ("each[0]", "ada"),
+        ("each[1]", "grace"),
+    ]
+    assert [log_of(c, "first") for c in children] == ["hi ada\n", "hi grace\n"]
+    assert log_of(run, "after") == '["bye ada", "bye grace"]\n'

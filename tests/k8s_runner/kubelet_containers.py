@@ -357,9 +357,11 @@ class ContainerRunner:
             self.key(container), lambda log: setattr(log, "closed", True)
         )
         assert container.termination is not None
-        message = container.termination.read_bytes()[:_TERMINATION_MAX].decode(
-            "utf-8", errors="replace"
-        )
+        try:
+            written = container.termination.read_bytes()
+        except FileNotFoundError:
+            written = b""  # the pod was deleted and its directory removed
+        message = written[:_TERMINATION_MAX].decode("utf-8", errors="replace")
         container.state = client.V1ContainerState(
             terminated=client.V1ContainerStateTerminated(
                 exit_code=code,

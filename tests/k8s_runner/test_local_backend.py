@@ -380,6 +380,17 @@ def test_an_empty_dir_volume_is_the_attempts_own_directory_at_its_path(
     again = reports.wait_for(91, {AttemptStatus.RUNNING})
     assert reports.wait_for(91, TERMINAL).status == AttemptStatus.SUCCEEDED
     assert Path(again.log_path).read_text().strip() == "0"
+    # A scratch /tmp of its own, as pods often have.
+    backend.launch(
+        with_volume(
+            95, "echo x > /tmp/a; mount | grep -c ' /tmp '", volume, mountPath="/tmp"
+        )
+    )
+    tmp = reports.wait_for(95, {AttemptStatus.RUNNING})
+    assert reports.wait_for(95, TERMINAL).status == AttemptStatus.SUCCEEDED
+    assert int(Path(tmp.log_path).read_text()) >= 1
+    [kept] = (tmp_path / "data" / "work").glob("run-7/task-95/.volumes-1/scratch/a")
+    assert kept.read_text() == "x\n"
 
 
 def test_a_read_only_empty_dir_cannot_be_written(reports, tmp_path):

@@ -10,7 +10,13 @@ import yaml
 from rest_framework.test import APIClient
 
 from flowcore.states import AttemptStatus, RunStatus, TaskStatus
-from tests.conftest import diamond_document, drive_run, shell_task, workflow_document
+from tests.conftest import (
+    diamond_document,
+    drive_run,
+    member,
+    shell_task,
+    workflow_document,
+)
 from workflows.models import Attempt, Run, TaskRun, Workflow, WorkflowVersion
 from workflows.services.submit import create_workflow, submit_run
 
@@ -275,6 +281,22 @@ def test_search_finds_workflows_by_name_or_description(api, user, project):
     assert names("warehouse") == ["nightly"]
     assert names("PORT") == ["reports"]
     assert names("absent") == []
+
+
+def test_the_name_filter_matches_the_whole_name_only(api, user, project, other_project):
+    create_workflow(diamond_document("etl"), author=user, project=project)
+    create_workflow(diamond_document("etl-nightly"), author=user, project=project)
+    member(other_project, user, "viewer")
+    create_workflow(diamond_document("etl"), author=user, project=other_project)
+
+    def found(**query: str) -> list[tuple[str, str]]:
+        response = api.get(WORKFLOWS, query)
+        assert response.status_code == 200, response.json()
+        return [(w["project"]["name"], w["name"]) for w in response.json()["results"]]
+
+    assert sorted(found(name="etl")) == [("elsewhere", "etl"), ("team", "etl")]
+    assert found(name="etl", project="team") == [("team", "etl")]
+    assert found(name="et") == []
 
 
 def test_the_label_filter_matches_keys_and_values(api, user, project):

@@ -264,6 +264,50 @@ def test_cancelling_a_parent_cancels_its_child(project, user):
     assert (run.status, child.status) == ("Cancelled", "Cancelled")
 
 
+def test_a_sub_workflow_fans_out_one_child_run_per_item(project, user):
+    from tests.workflows.test_outputs import log_of
+
+    child = workflow_document(
+        "square",
+        [shell_task("calc", "echo $(( {{params.n}} * {{params.n}} ))")],
+        parameters=[{"name": "n"}],
+        outputs={
+            "parameters": [{"name": "sq", "value": "{{tasks.calc.outputs.result}}"}]
+        },
+    )
+    create_workflow(child, author=user, project=project)
+    parent = workflow_document(
+        "squares",
+        [
+            {
+                "name": "each",
+                "workflow": {"name": "square", "parameters": {"n": "{{item}}"}},
+                "withItems": [2, 3, 4],
+                "parallelism": 2,
+            },
+            shell_task(
+                "total",
+                "python3 -c 'import json, sys; "
+                "print(sum(map(int, json.loads(sys.argv[1]))))'"
+                " '{{tasks.each.outputs.parameters.sq}}'",
+                dependencies=["each"],
+            ),
+        ],
+    )
+    run = run_to_end(
+        create_workflow(parent, author=user, project=project), user, timeout=60
+    )
+    assert run.status == "Succeeded", statuses(run)
+    children = {c.parent_task: c for c in run.children.all()}
+    assert sorted(children) == ["each[0]", "each[1]", "each[2]"]
+    assert [children[f"each[{i}]"].parameters for i in range(3)] == [
+        {"n": "2"},
+        {"n": "3"},
+        {"n": "4"},
+    ]
+    assert log_of(run, "total") == "29\n"
+
+
 def test_a_workflow_that_reaches_itself_through_sub_workflows_is_refused(project, user):
     from flowcore.spec import SpecError
 

@@ -21,7 +21,7 @@ from django.db.models import Count
 from flowcore import engine
 from flowcore.conditions import references
 from flowcore.engine import Blueprint, Plan, RunState, TaskState
-from flowcore.fanout import instance_name
+from flowcore.fanout import instance_name, item_field, item_text
 from flowcore.spec import SpecError, render_task
 from flowcore.states import (
     BUSY_TASK_STATUSES,
@@ -505,7 +505,11 @@ def _start_attempt(
                 task,
                 attempt,
                 spec.workflow,
-                _resolver(txn.run, upstream.values if upstream else {}),
+                _resolver(
+                    txn.run,
+                    upstream.values if upstream else {},
+                    task.fan_item if task.fan_group else _NO_ITEM,
+                ),
             )
         except subworkflows.ChildRefused as refused:
             problem, reason = str(refused), refused.reason
@@ -537,12 +541,22 @@ def _start_attempt(
     return launch, None
 
 
-def _resolver(run: Run, values: Mapping[str, str]) -> Any:
-    """Values of the references a sub-workflow's parameters make."""
+_NO_ITEM = object()
+
+
+def _resolver(run: Run, values: Mapping[str, str], item: Any = _NO_ITEM) -> Any:
+    """Values of the references a sub-workflow's parameters make (an
+    instance's item too, when it is one of a fan-out's)."""
 
     def resolve(reference: Reference) -> str | None:
         if reference.root == "params":
             return run.parameters.get(reference.name)
+        if reference.root == "item":
+            if item is _NO_ITEM:
+                return None
+            if reference.name:
+                return item_field(item, reference.name.split("."))
+            return item_text(item)
         return values.get(reference.key)
 
     return resolve
