@@ -29,8 +29,6 @@ export interface ControlFlowProps {
   errors: PlacedError[] | undefined;
   references: TaskReferences;
   onChange: (change: (task: Task) => Obj, key: string) => void;
-  /** Whether it may run once per item (a task that runs a workflow may not). */
-  fanOut?: boolean;
 }
 
 /** The key each way of running once per item writes. */
@@ -51,7 +49,7 @@ function toInteger(text: string): number | string | undefined {
   return Number.isFinite(number) ? number : text;
 }
 
-export function ControlFlowForm({ task, errors, references, onChange, fanOut = true }: ControlFlowProps) {
+export function ControlFlowForm({ task, errors, references, onChange }: ControlFlowProps) {
   const ids = useId();
   const under = (field: string) => errorsUnder(errors, field);
   const change = (key: string, edit: (current: Task) => Obj) => onChange((current) => orderTaskKeys(edit(current)), key);
@@ -204,8 +202,6 @@ export function ControlFlowForm({ task, errors, references, onChange, fanOut = t
         <FieldErrorsFor errors={under("continueOn")} id={`${ids}-continue-errors`} />
       </div>
 
-      {fanOut ? (
-      <>
       <Field label="Run once per item" errors={[]}>
         {(props) => (
           <select {...props} name="fan-out" value={fan} onChange={(event) => chooseFan(event.target.value as FanOutMode)}>
@@ -274,8 +270,6 @@ export function ControlFlowForm({ task, errors, references, onChange, fanOut = t
         </Field>
       ) : null}
       {fan === "none" && under("parallelism").length ? <FieldErrorsFor errors={under("parallelism")} id={`${ids}-par`} /> : null}
-      </>
-      ) : null}
     </fieldset>
   );
 }

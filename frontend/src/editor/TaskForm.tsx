@@ -460,7 +460,7 @@ export function TaskForm(props: TaskFormProps) {
         <FieldErrors id={`${envId}-deps`} errors={under("dependencies")} />
       </fieldset>
 
-      <ControlFlowForm task={task} errors={errors} references={references} onChange={onChange} fanOut={!sub} />
+      <ControlFlowForm task={task} errors={errors} references={references} onChange={onChange} />
 
       {sub ? null : (
       <>
@@ -581,7 +581,8 @@ const SHOWN =
   /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism|workflow)(\b|\[|\.|$)/;
 
 /** What the form shows of a task that runs a workflow (no container fields). */
-const SHOWN_SUB = /^(name|retry|timeout|priority|dependencies|when|triggerRule|depends|continueOn|workflow)(\b|\[|\.|$)/;
+const SHOWN_SUB =
+  /^(name|retry|timeout|priority|dependencies|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism|workflow)(\b|\[|\.|$)/;
 
 /** Errors at fields the form has no control for (volumes, affinity, ...;
  * a container field of a task that runs a workflow), so nothing the server

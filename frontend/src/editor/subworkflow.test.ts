@@ -30,13 +30,20 @@ const etlValues: Doc = {
 };
 
 describe("a task that runs another workflow", () => {
-  it("loses its container fields when it becomes one, and says which", () => {
+  it("loses its container fields when it becomes one, and says which, keeping its fan-out", () => {
     const task: Task = { name: "etl", image: "busybox", command: ["sh", "-c", "x"], retry: { limit: 2 }, withItems: [1], parallelism: 2 };
     const made = toSubWorkflow(task);
-    expect(made.removed).toEqual(["image", "command", "withItems", "parallelism"]);
-    expect(made.task).toEqual({ name: "etl", retry: { limit: 2 }, workflow: { name: "" } });
+    expect(made.removed).toEqual(["image", "command"]);
+    expect(made.task).toEqual({ name: "etl", retry: { limit: 2 }, withItems: [1], parallelism: 2, workflow: { name: "" } });
     expect(callOf(made.task)).toEqual({ name: "", version: null, parameters: {} });
-    expect(toContainer(made.task)).toEqual({ name: "etl", image: "busybox:1.36", command: ["sh", "-c", "echo hello"], retry: { limit: 2 } });
+    expect(toContainer(made.task)).toEqual({
+      name: "etl",
+      image: "busybox:1.36",
+      command: ["sh", "-c", "echo hello"],
+      retry: { limit: 2 },
+      withItems: [1],
+      parallelism: 2,
+    });
   });
 
   it("writes the call in the spec's order, and an empty value passes nothing", () => {

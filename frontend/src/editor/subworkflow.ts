@@ -6,7 +6,8 @@
 import { type Doc, type Obj, type Parameter, type Task, isObj, orderTaskKeys, setField, specOf } from "./model";
 
 /** The fields a task that runs a workflow may not have (flowcore's
- * `_CONTAINER_FIELDS`), and `parallelism`, which only limits a fan-out. */
+ * `_CONTAINER_FIELDS`), and `imagePullPolicy`, which means nothing without
+ * an image. Its fan-out stays: each item starts a child run of its own. */
 export const CONTAINER_FIELDS = [
   "image",
   "imagePullPolicy",
@@ -20,10 +21,6 @@ export const CONTAINER_FIELDS = [
   "securityContext",
   "outputs",
   "inputs",
-  "withItems",
-  "withParam",
-  "withSequence",
-  "parallelism",
 ];
 
 export interface Call {
