@@ -26,7 +26,7 @@ from tests.browser.test_run_data import (
     workflow_from,
 )
 from tests.browser.test_run_monitor import PASSWORD, node, open_run
-from tests.conftest import member
+from tests.conftest import member, shell_task, workflow_document
 from workflows.models import Project, Role, Run
 from workflows.services.submit import create_workflow
 
@@ -116,6 +116,51 @@ def test_a_sub_workflow_task_links_to_its_child_run_and_the_child_back_to_it(
     ).click()
     live_page.wait_for_url(re.compile(rf"/runs/{run.pk}/$"))
     expect(live_page.get_by_test_id("parent-run")).to_have_count(0)
+
+
+def test_each_instance_of_a_sub_workflow_fan_out_links_to_its_own_child_run(
+    live_page: Any, operator: Any, project: Project
+) -> None:
+    square = workflow_document(
+        "square",
+        [shell_task("calc", "echo $(( {{params.n}} * {{params.n}} ))")],
+        parameters=[{"name": "n"}],
+    )
+    create_workflow(square, author=operator, project=project)
+    each = {
+        "name": "each",
+        "workflow": {"name": "square", "parameters": {"n": "{{item}}"}},
+        "withItems": [2, 3],
+    }
+    run = run_to_end(
+        workflow_from(workflow_document("squares", [each]), operator, project), 60
+    )
+    assert run.status == "Succeeded"
+    children = {
+        child.parent_task: child for child in Run.objects.filter(parent_run=run)
+    }
+    assert sorted(children) == ["each[0]", "each[1]"]
+
+    live_page.set_viewport_size(WIDE)
+    open_run(live_page, run)
+    fan = node(live_page, "each", "Succeeded")
+    expect(fan).to_contain_text("runs square")
+    fan.click()
+    panel = live_page.locator('.fd-fanout[data-fanout="each"]')
+    panel.get_by_role("button", name="Open each[1]").click()
+    drawer = live_page.locator('.fd-drawer[data-task="each[1]"]')
+    expect(drawer).to_contain_text("workflow square (its latest version)")
+    child = children["each[1]"]
+    links = drawer.get_by_test_id("drawer-child-runs")
+    expect(links).to_have_text(re.compile(rf"^run #{child.pk}\s*Succeeded$"))
+    screenshot(live_page, "subworkflow-4-instance-drawer")
+
+    links.get_by_role("link", name=f"run #{child.pk}").click()
+    live_page.wait_for_url(re.compile(rf"/runs/{child.pk}/$"))
+    lineage = live_page.get_by_test_id("parent-run")
+    expect(lineage).to_have_text(f"run of task each[1] of run #{run.pk}")
+    lineage.get_by_role("link", name="each[1]").click()
+    expect(live_page.locator('.fd-drawer[data-task="each[1]"]')).to_be_visible()
 
 
 def test_an_exit_handler_is_drawn_in_the_on_exit_group_with_its_status(

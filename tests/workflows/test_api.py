@@ -18,6 +18,7 @@ from tests.conftest import (
     workflow_document,
 )
 from workflows.models import Attempt, Run, TaskRun, Workflow, WorkflowVersion
+from workflows.services.advance import advance_run
 from workflows.services.submit import create_workflow, submit_run
 
 WORKFLOWS = "/api/workflows/"
@@ -770,6 +771,46 @@ def test_the_run_detail_marks_exit_handlers_and_names_the_workflow_a_task_runs(
         "notify": (True, None, ["report"]),
     }
     assert body["children"] == []
+
+
+@driven
+def test_each_instance_of_a_sub_workflow_fan_out_names_the_workflow_it_runs(
+    api, user, project
+):
+    create_workflow(
+        workflow_document(
+            "square",
+            [shell_task("calc", "echo {{params.n}}")],
+            parameters=[{"name": "n"}],
+        ),
+        author=user,
+        project=project,
+    )
+    document = workflow_document(
+        "squares",
+        [
+            {
+                "name": "each",
+                "workflow": {"name": "square", "parameters": {"n": "{{item}}"}},
+                "withItems": [2, 3],
+            }
+        ],
+    )
+    workflow = create_workflow(document, author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    advance_run(run.pk)
+    body = api.get(f"{RUNS}{run.pk}/").json()
+    square = {"name": "square", "version": None}
+    assert {task["name"]: task["workflow"] for task in body["tasks"]} == {
+        "each": square,
+        "each[0]": square,
+        "each[1]": square,
+    }
+    # Each instance's child run is the run's child, under the instance's name.
+    assert sorted(child["task"] for child in body["children"]) == [
+        "each[0]",
+        "each[1]",
+    ]
 
 
 @driven

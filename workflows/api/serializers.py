@@ -313,8 +313,9 @@ class TaskRunSerializer(serializers.ModelSerializer):
         help_text="In spec.onExit: runs once every other task has ended."
     )
     workflow = serializers.SerializerMethodField(
-        help_text="A sub-workflow task: the workflow it runs (its child runs are "
-        "the run's children); null for a container."
+        help_text="A sub-workflow task (or an instance of one that fans out): the "
+        "workflow it runs (its child runs are the run's children); null for a "
+        "container."
     )
     attempts = AttemptSerializer(many=True, read_only=True)
 
@@ -364,7 +365,8 @@ class TaskRunSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(SubWorkflowCallSerializer(allow_null=True))
     def get_workflow(self, task: TaskRun) -> dict[str, Any] | None:
-        call = self.context["calls"].get(task.name)
+        # An instance of a fan-out runs its fan-out's workflow (a child run each).
+        call = self.context["calls"].get(task.fan_group or task.name)
         return None if call is None else {"name": call.name, "version": call.version}
 
 
