@@ -73,8 +73,16 @@ export function useArgo({ place, say }: ArgoHooks) {
         if (needsChoice(answer.documents)) setChoice({ file, text, documents: answer.documents });
         else open(file, answer.documents[0], text);
       } catch (error) {
-        setReport(refusedReport(file, errorsOf(error)));
-        say("error", `Cannot import ${file}: ${error instanceof ApiError ? error.message : String(error)} (see the report).`);
+        const errors = errorsOf(error);
+        setReport(refusedReport(file, errors));
+        // The API's own sentence speaks of "the workflow spec": name the parts instead.
+        const parts = errors.filter((item) => item.path).length;
+        const why = parts
+          ? `${parts} part${parts === 1 ? "" : "s"} Flowdeck cannot run`
+          : error instanceof ApiError
+            ? error.message
+            : String(error);
+        say("error", `Cannot import ${file}: ${why} (see the report).`);
       }
     },
     [open, say],

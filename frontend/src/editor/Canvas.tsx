@@ -40,6 +40,8 @@ export interface CanvasProps {
   onConnect: (source: string, target: string) => void;
   onDropTemplate: (templateId: string, at: Point) => void;
   registerCentre: (centre: () => Point) => void;
+  /** Changed: fit the workflow into view again (it was replaced whole). */
+  fitRequest?: number;
 }
 
 /** Past this many tasks only what is in view is drawn. */
@@ -164,6 +166,16 @@ export function Canvas(props: CanvasProps) {
   const [fitOptions] = useState(() =>
     many ? { nodes: tasks.slice(0, FIT_FIRST).map((task) => ({ id: task.name })), maxZoom: 1 } : { maxZoom: 1.2 },
   );
+  const fitted = useRef(props.fitRequest ?? 0);
+  useEffect(() => {
+    if (props.fitRequest === undefined || props.fitRequest === fitted.current) return;
+    fitted.current = props.fitRequest;
+    // Queued by React Flow until the new nodes are in: the fit sees them.
+    void flow.fitView(
+      tasks.length > MANY ? { nodes: tasks.slice(0, FIT_FIRST).map((task) => ({ id: task.name })), maxZoom: 1 } : { maxZoom: 1.2 },
+    );
+  }, [props.fitRequest, tasks, flow]);
+
   return (
     <div className="fd-canvas" ref={wrapper} onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
       <ReactFlow

@@ -141,16 +141,22 @@ function EditorView({ initial }: { initial: InitialData }) {
     return () => window.clearTimeout(handle);
   }, [toast]);
 
+  // A document that replaces the whole workflow (an import, a restored
+  // version) is fitted into view, as one opened is.
+  const [fitRequest, setFitRequest] = useState(0);
+  const refit = useCallback(() => setFitRequest((count) => count + 1), []);
+
   // A converted Argo document goes onto the canvas as an imported file does.
   const placeImported = useCallback(
     (imported: Doc) => {
       let next = canonical(imported);
       if (workflow) next = withMetadata(next, (metadata) => ({ ...metadata, name: workflow.name }));
       apply(() => placeMissing(next));
+      refit();
       setSelected(new Set());
       setSelectedEdges(new Set());
     },
-    [apply, workflow],
+    [apply, refit, workflow],
   );
   const argo = useArgo({ place: placeImported, say });
 
@@ -464,16 +470,18 @@ function EditorView({ initial }: { initial: InitialData }) {
       await argo.importArgo(file.name, text);
       return;
     }
-    argo.dismissReport();
-    argo.setSource(null);
     const result = parseText(text, "yaml");
     if (!result.ok) {
       say("error", `Cannot import ${file.name}: ${describeParseError(result)}`);
       return;
     }
+    // The canvas no longer holds what an Argo import converted.
+    argo.dismissReport();
+    argo.setSource(null);
     let imported = result.doc;
     if (workflow) imported = withMetadata(imported, (metadata) => ({ ...metadata, name: workflow.name }));
     apply(() => placeMissing(imported));
+    refit();
     select(new Set());
     say("success", `Imported ${file.name}${workflow ? ` (kept the name ${workflow.name})` : ""}. Save to keep it.`);
   };
@@ -563,7 +571,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           />
           <details className="fd-menu">
             <summary>Export</summary>
-            <div className="fd-menu__items">
+            <div className="fd-menu__items fd-menu__items--export">
               <button type="button" onClick={() => download(new Blob([toText(doc, "yaml")], { type: "application/yaml" }), `${name || "workflow"}.yaml`)}>
                 YAML file
               </button>
@@ -617,7 +625,7 @@ function EditorView({ initial }: { initial: InitialData }) {
         </div>
       </header>
 
-      <div className={showText ? "fd-body fd-body--text" : "fd-body"}>
+      <div className={`fd-body${showText ? " fd-body--text" : ""}${argo.report ? " fd-body--report" : ""}`}>
         <Palette
           selected={selected.size}
           anyEdge={selectedEdges.size > 0}
@@ -628,7 +636,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           onDelete={deleteSelection}
         />
 
-        <div className="fd-main">
+        <div className={argo.report ? "fd-main fd-main--report" : "fd-main"}>
           {toast ? (
             <div className={`fd-toast fd-toast--${toast.kind}`} role={toast.kind === "error" ? "alert" : "status"} data-testid="toast">
               {toast.text}
@@ -650,6 +658,7 @@ function EditorView({ initial }: { initial: InitialData }) {
             onConnect={connectTasks}
             onDropTemplate={addFromTemplate}
             registerCentre={(fn) => (centre.current = fn)}
+            fitRequest={fitRequest}
           />
           {argo.report ? <ConversionReportPanel report={argo.report} onDismiss={argo.dismissReport} /> : null}
           </div>
@@ -710,6 +719,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           onClose={() => setDialog(null)}
           onRestore={(restored, number) => {
             apply(() => placeMissing(canonical(restored)));
+            refit();
             argo.setSource(null);
             select(new Set());
             setSaveMessage(`restore v${number}`);
