@@ -3,7 +3,8 @@ through the Import… button is converted by the server and placed on the
 canvas with its report beside it, saved with its original (first save only),
 shown in the history and exported back; a file Flowdeck cannot run is
 refused in the report with its paths; a file of several documents and a
-CronWorkflow asks, opens one or imports them all into the project.
+CronWorkflow asks, opens one or imports them all into the project; a loop
+over a dag comes in as a sub-workflow that fans out.
 
 Set FLOWDECK_TEST_SCREENSHOTS=/tmp/somewhere to keep pictures of each state.
 """
@@ -315,3 +316,34 @@ def test_a_file_of_several_documents_opens_one_or_imports_all_into_the_project(
     done.locator('[data-workflow="caller"]').get_by_role("link", name="caller").click()
     page.wait_for_selector(node("greet"))
     expect(page.locator(node("greet"))).to_contain_text("runs greeting")
+
+
+def test_a_loop_over_a_dag_is_imported_as_a_sub_workflow_that_fans_out(
+    page: Any, user: Any, project: Project, tmp_path: Path
+) -> None:
+    open_editor(page, "/workflows/new/editor/")
+    text = (ARGO / "loop-over-dag.yaml").read_text()
+    page.set_input_files(
+        "[data-testid=import-file]", write(tmp_path, "loop.yaml", text)
+    )
+    # One Argo document, two workflows: the loop's dag became one of its own.
+    dialog = page.locator("dialog[open]")
+    rows = dialog.get_by_test_id("argo-documents").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    dialog.get_by_role("button", name="Import all into team").click()
+    done = dialog.get_by_test_id("argo-imported")
+    expect(done).to_contain_text("Imported 2 workflows into team")
+    done.locator('[data-workflow="loop-dag"]').get_by_role(
+        "link", name="loop-dag", exact=True
+    ).click()
+
+    each = page.locator(node("each"))
+    expect(each).to_contain_text("runs loop-dag-pair")
+    expect(each).to_contain_text("×2")
+    each.click()
+    panel = page.locator(".fd-panel")
+    expect(panel.locator("select[name=workflow-name]")).to_have_value("loop-dag-pair")
+    expect(panel.locator("input[name=workflow-param-who]")).to_have_value("{{item}}")
+    expect(panel.locator("select[name=fan-out]")).to_have_value("items")
+    wait_valid(page)
+    screenshot(page, "editor-argo-7-loop")
