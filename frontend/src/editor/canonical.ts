@@ -68,6 +68,7 @@ export const TASK_SHAPE: Shape = {
   withParam: null,
   withSequence: { count: null, start: null, end: null, format: null },
   parallelism: null,
+  workflow: { name: null, version: null, parameters: null },
   // Concurrency (docs/spec.md): the semaphore or mutex the task holds.
   synchronization: SYNCHRONIZATION,
 };
@@ -97,6 +98,7 @@ export const DOCUMENT_SHAPE: Shape = {
     namespace: null,
     tasks: TASK_SHAPE,
     outputs: RUN_OUTPUTS_SHAPE,
+    onExit: TASK_SHAPE,
     ui: null,
   },
 };
