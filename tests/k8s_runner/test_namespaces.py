@@ -22,7 +22,7 @@ from workflows.services.projects import create_project
 from workflows.services.submit import create_workflow, default_project, submit_run
 
 MIGRATION = importlib.import_module(
-    "workflows.migrations.0014_project_namespace_installation"
+    "workflows.migrations.0015_project_namespace_installation"
 )
 
 

@@ -19,7 +19,7 @@ def back(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0013_run_idempotency_key"),
+        ("workflows", "0014_run_idempotency_key"),
     ]
 
     operations = [
