@@ -426,6 +426,13 @@ def test_a_watcher_process_killed_mid_run_loses_no_value(
 
     first = watcher()
     try:
+        # Submitted sooner, slow's 2 s may pass while the watcher still
+        # imports Django: its first list would find the pod already ended.
+        wait_until(
+            lambda: first.poll() is None and b"watching pods in" in log.read_bytes(),
+            60,
+            "watch_pods to start watching",
+        )
         run = submit(flowdeck, sleepy_pipeline(), user)
         wait_until(
             lambda: attempts_of(run, "slow")[0].status == AttemptStatus.RUNNING,
