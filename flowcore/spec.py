@@ -64,6 +64,7 @@ __all__ = [
     "TOLERATION_EFFECTS",
     "TOLERATION_OPERATORS",
     "Backoff",
+    "ContainerSpec",
     "EnvVar",
     "FieldError",
     "InputArtifact",
@@ -130,6 +131,23 @@ class EnvVar:
 class Resources:
     requests: Mapping[str, str] = field(default_factory=dict)
     limits: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """One of a task's extra containers (`initContainers`, `sidecars`): the
+    main container's fields, sharing the task's volumes and security context.
+    `image` is the task's (after defaults) when the container names none."""
+
+    name: str
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    resources: Resources = field(default_factory=Resources)
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    working_dir: str | None = None
+    image_pull_policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +261,10 @@ class TaskSpec:
     fan_out: FanOut | None = None  # one instance per item (docs/spec.md, Fan-out)
     workflow: SubWorkflow | None = None  # runs that workflow instead of a container
     exit_handler: bool = False  # in spec.onExit: runs once the other tasks are done
+    # Run one after the other before the main container; a failure fails it.
+    init_containers: tuple[ContainerSpec, ...] = ()
+    # Run beside the main container and are stopped when it ends.
+    sidecars: tuple[ContainerSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +340,35 @@ def _build_env(entry: Mapping[str, Any]) -> EnvVar:
         value=entry.get("value"),
         value_from=entry.get("valueFrom"),
         secret=entry.get("secret", False),
+    )
+
+
+def _build_resources(resources: Mapping[str, Any]) -> Resources:
+    return Resources(
+        requests={
+            name: quantity_text(amount)
+            for name, amount in resources.get("requests", {}).items()
+        },
+        limits={
+            name: quantity_text(amount)
+            for name, amount in resources.get("limits", {}).items()
+        },
+    )
+
+
+def _build_container(
+    container: Mapping[str, Any], image: str | None, pull_policy: str | None
+) -> ContainerSpec:
+    return ContainerSpec(
+        name=container["name"],
+        image=container.get("image", image),
+        command=tuple(container.get("command", ())),
+        args=tuple(container.get("args", ())),
+        env=tuple(_build_env(entry) for entry in container.get("env", ())),
+        resources=_build_resources(container.get("resources", {})),
+        volume_mounts=tuple(container.get("volumeMounts", ())),
+        working_dir=container.get("workingDir"),
+        image_pull_policy=container.get("imagePullPolicy", pull_policy),
     )
 
 
@@ -415,38 +466,28 @@ def _build_task(
     task: Mapping[str, Any], defaults: Mapping[str, Any], namespace: str | None
 ) -> TaskSpec:
     task = _compact(task)
-    resources = task.get("resources", {})
 
     def own_or_default(key: str, empty: Any = None) -> Any:
         # A task's own value replaces the default whole; none is merged.
         return task.get(key, defaults.get(key, empty))
 
+    # A sub-workflow task runs no container: the default image is not its.
+    image = None if task.get("workflow") else task.get("image", defaults.get("image"))
+    pull_policy = own_or_default("imagePullPolicy")
     return TaskSpec(
         name=task["name"],
-        # A sub-workflow task runs no container: the default image is not its.
-        image=None
-        if task.get("workflow")
-        else task.get("image", defaults.get("image")),
+        image=image,
         command=tuple(task.get("command", ())),
         args=tuple(task.get("args", ())),
         env=tuple(_build_env(entry) for entry in task.get("env", ())),
-        resources=Resources(
-            requests={
-                name: quantity_text(amount)
-                for name, amount in resources.get("requests", {}).items()
-            },
-            limits={
-                name: quantity_text(amount)
-                for name, amount in resources.get("limits", {}).items()
-            },
-        ),
+        resources=_build_resources(task.get("resources", {})),
         node_selector=dict(task.get("nodeSelector", {})),
         tolerations=tuple(_compact(item) for item in task.get("tolerations", ())),
         priority=task.get("priority", 0),
         retry=_build_retry(defaults.get("retry"), task.get("retry")),
         timeout=_optional_seconds(task.get("timeout", defaults.get("timeout"))),
         dependencies=_dependencies(task),
-        image_pull_policy=own_or_default("imagePullPolicy"),
+        image_pull_policy=pull_policy,
         working_dir=task.get("workingDir"),
         affinity=own_or_default("affinity", {}),
         priority_class_name=own_or_default("priorityClassName"),
@@ -470,6 +511,14 @@ def _build_task(
         input_artifacts=tuple(
             _build_input_artifact(entry)
             for entry in task.get("inputs", {}).get("artifacts", ())
+        ),
+        init_containers=tuple(
+            _build_container(item, image, pull_policy)
+            for item in task.get("initContainers", ())
+        ),
+        sidecars=tuple(
+            _build_container(item, image, pull_policy)
+            for item in task.get("sidecars", ())
         ),
     )
 
@@ -584,7 +633,7 @@ def render_task(
     run_values: Mapping[str, str] | None = None,
 ) -> TaskSpec:
     """The task with every {{params.x}} and {{tasks.X.outputs...}} in image,
-    command, args and env replaced.
+    command, args and env replaced, its init containers' and sidecars' too.
 
     `outputs` maps each upstream output's key (Reference.key, such as
     "tasks.extract.outputs.result") to its value; an env var that takes a key
@@ -626,12 +675,23 @@ def render_task(
         )
         return replace(env, value=render(env.value), secret=env.secret or uses_secret)
 
+    def render_container(container: ContainerSpec) -> ContainerSpec:
+        return replace(
+            container,
+            image=None if container.image is None else render(container.image),
+            command=tuple(map(render, container.command)),
+            args=tuple(map(render, container.args)),
+            env=tuple(map(render_env, container.env)),
+        )
+
     rendered = replace(
         task,
         image=None if task.image is None else render(task.image),
         command=tuple(map(render, task.command)),
         args=tuple(map(render, task.args)),
         env=tuple(map(render_env, task.env)),
+        init_containers=tuple(map(render_container, task.init_containers)),
+        sidecars=tuple(map(render_container, task.sidecars)),
     )
     if missing:
         raise SpecError(

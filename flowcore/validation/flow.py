@@ -32,6 +32,8 @@ _CONTAINER_FIELDS = (
     "securityContext",
     "outputs",
     "inputs",
+    "initContainers",
+    "sidecars",
 )
 
 
