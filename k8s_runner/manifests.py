@@ -13,6 +13,12 @@ Flowdeck's init container (`flowdeck-init`: the directories, the inputs) and
 helper container (`flowdeck-outputs`: collects the outputs once the task's
 command has ended, which a small /bin/sh wrapper around it records). Every
 other pod stays as it was.
+
+A task's own init containers run after Flowdeck's, in order; its sidecars
+are native sidecars (init containers with `restartPolicy: Always`, after the
+task's init containers) when ManifestSettings.native_sidecars says the server
+has them (1.29+), else ordinary containers beside the task's, and the watcher
+deletes the pod once the task's container has ended.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from kubernetes.client.models import (
 from k8s_runner.pod_request import FLOWDECK_DIR, inputs_to_json
 
 if TYPE_CHECKING:
-    from k8s_runner.pod_request import PodRequest
+    from k8s_runner.pod_request import ContainerRequest, PodRequest
 
 CONTAINER = "main"
 # Flowdeck's own containers and volume in a pod with outputs or inputs.
@@ -99,6 +105,12 @@ ATTEMPT_ID_LABEL = "flowdeck.io/attempt-id"
 WORKFLOW_ANNOTATION = "flowdeck.io/workflow"
 VERSION_ANNOTATION = "flowdeck.io/version"
 TASK_ANNOTATION = "flowdeck.io/task"
+# The task's own extra containers, by name, so that the pod alone tells its
+# init containers and sidecars from Flowdeck's (the watcher has no request).
+INIT_CONTAINERS_ANNOTATION = "flowdeck.io/init-containers"
+SIDECARS_ANNOTATION = "flowdeck.io/sidecars"
+# The first Kubernetes minor version with native sidecars on by default.
+NATIVE_SIDECARS_SINCE = (1, 29)
 
 # What an error about a privileged setting says (the spec says the same).
 ALLOW_PRIVILEGED_HINT = (
@@ -144,6 +156,10 @@ class ManifestSettings:
     # A Secret in the pod's namespace with the store's `accessKey` and
     # `secretKey`; "" leaves credentials to the pod's identity.
     artifact_secret: str = ""
+    # Sidecars as init containers with restartPolicy Always (Kubernetes 1.29+:
+    # the kubelet stops them when the task's container ends); False: ordinary
+    # containers, the pod deleted by Flowdeck once the task's has ended.
+    native_sidecars: bool = False
 
 
 def label_value(text: str) -> str:
@@ -219,7 +235,7 @@ def pod_manifest(
         _check_data(request, settings)
     main = _container(request, settings)
     containers = [main]
-    init_containers = None
+    init_containers: list[V1Container] = []
     volumes = [V1Volume.model_validate(dict(v)) for v in request.volumes]
     if shared:
         _share_data(request, main)
@@ -229,9 +245,19 @@ def pod_manifest(
         init_containers = [_init_container(request, settings, main)]
         if request.outputs.wanted:
             containers.append(_outputs_container(request, settings, main))
+    init_containers += [
+        _extra_container(request, own, settings) for own in request.init_containers
+    ]
+    sidecars = [_extra_container(request, own, settings) for own in request.sidecars]
+    if settings.native_sidecars:
+        for sidecar in sidecars:
+            sidecar.restart_policy = "Always"
+        init_containers += sidecars
+    else:
+        containers += sidecars
     spec = V1PodSpec(
         restart_policy="Never",
-        init_containers=init_containers,
+        init_containers=init_containers or None,
         containers=containers,
         node_selector=dict(request.node_selector) or None,
         tolerations=[V1Toleration.model_validate(dict(t)) for t in request.tolerations]
@@ -258,8 +284,16 @@ def pod_manifest(
         VERSION_ANNOTATION: str(request.version),
         TASK_ANNOTATION: request.task,
     }
-    if shared:
+    if shared or request.sidecars:
         annotations[DEFAULT_CONTAINER_ANNOTATION] = CONTAINER
+    if request.init_containers:
+        annotations[INIT_CONTAINERS_ANNOTATION] = ",".join(
+            own.name for own in request.init_containers
+        )
+    if request.sidecars:
+        annotations[SIDECARS_ANNOTATION] = ",".join(
+            own.name for own in request.sidecars
+        )
     metadata = V1ObjectMeta(
         name=request.name,
         namespace=namespace,
@@ -452,17 +486,48 @@ def _container(request: PodRequest, settings: ManifestSettings) -> V1Container:
     )
 
 
-def _env(request: PodRequest) -> list[V1EnvVar]:
-    """The task's variables, after the ones Flowdeck sets (which the task may
-    override, as on the local backend)."""
-    own = {variable["name"] for variable in request.env}
+def _extra_container(
+    request: PodRequest, own: ContainerRequest, settings: ManifestSettings
+) -> V1Container:
+    """One of the task's init containers or sidecars: its own fields, the
+    task's security context, Flowdeck's variables."""
+    requests = dict(own.resources.get("requests") or {})
+    limits = dict(own.resources.get("limits") or {})
+    return V1Container(
+        name=own.name,
+        image=own.image,
+        image_pull_policy=own.image_pull_policy,
+        command=list(own.command) or None,
+        args=list(own.args) or None,
+        working_dir=own.working_dir,
+        env=_env(request, own.env),
+        resources=V1ResourceRequirements(
+            requests=requests or None, limits=limits or None
+        )
+        if requests or limits
+        else None,
+        volume_mounts=[V1VolumeMount.model_validate(dict(m)) for m in own.volume_mounts]
+        or None,
+        security_context=_security_context(request.security_context, settings),
+    )
+
+
+def _env(
+    request: PodRequest, variables: tuple[Mapping[str, Any], ...] | None = None
+) -> list[V1EnvVar]:
+    """The task's variables (or an extra container's `variables`), after the
+    ones Flowdeck sets (which the task may override, as on the local
+    backend)."""
+    variables = request.env if variables is None else variables
+    own = {variable["name"] for variable in variables}
     flowdeck = {
         "FLOWDECK_WORKFLOW": request.workflow,
         "FLOWDECK_RUN_ID": str(request.run_id),
         "FLOWDECK_TASK": request.task,
         "FLOWDECK_ATTEMPT": str(request.attempt),
     }
-    if uses_flowdeck_volume(request):
+    if uses_flowdeck_volume(request) and variables is request.env:
+        # Only the task's container mounts /flowdeck.
         flowdeck["FLOWDECK_OUTPUTS"] = f"{FLOWDECK_DIR}/outputs"
         flowdeck["FLOWDECK_INPUTS"] = f"{FLOWDECK_DIR}/inputs"
     env = [
@@ -470,7 +535,7 @@ def _env(request: PodRequest) -> list[V1EnvVar]:
         for name, value in flowdeck.items()
         if name not in own
     ]
-    for variable in request.env:
+    for variable in variables:
         source = variable.get("value_from")
         if source:
             env.append(

@@ -56,6 +56,7 @@ from k8s_runner.manifests import attempt_id_of
 from k8s_runner.pod_status import (
     handle_of,
     has_outputs_helper,
+    has_sidecars,
     is_finished,
     pending_deadline,
     report_for,
@@ -462,7 +463,11 @@ class PodWatcher:
             # wait for ever, holding its node.
             if pod.ended_at is None:
                 pod.ended_at = now
-            waits = has_outputs_helper(pod.pod) and not is_finished(pod.pod)
+            # Nor one whose sidecars outlive the task's container (a server
+            # without native sidecars): deleting the pod stops them.
+            waits = (
+                has_outputs_helper(pod.pod) or has_sidecars(pod.pod)
+            ) and not is_finished(pod.pod)
             keep = 0.0 if status is not None and waits else self.keep_finished_seconds
             if (now - pod.ended_at).total_seconds() < keep:
                 continue

@@ -63,11 +63,21 @@ class WorkloadChecks(PodChecks):
                 "command": self.templates,
                 "args": self.templates,
                 "workingDir": self.absolute_path,
-                "env": self.env,
+                "env": self.container_env,
                 "resources": self.resources,
                 "volumeMounts": partial(self.volume_mounts, declared=declared),
             }
             self.fields(item, where, checks, required=("name",))
+
+    def container_env(self, value: object, path: str) -> None:
+        self.env(value, path)
+        for where, entry in self.items(value, path) if _is_list(value) else ():
+            if isinstance(entry, Mapping) and entry.get("secret") is True:
+                self.error(
+                    f"{where}.secret",
+                    "secret values are the task's own env only: give this "
+                    "container the secret with valueFrom.secretKeyRef",
+                )
 
     def container_name(
         self, value: object, path: str, names: dict[str, str], place: str, task: str

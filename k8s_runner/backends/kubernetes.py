@@ -34,7 +34,14 @@ from typing import Any
 import urllib3
 from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
-from kubernetes.client import ApiClient, CoreV1Api, V1ListMeta, V1ObjectMeta, V1Pod
+from kubernetes.client import (
+    ApiClient,
+    CoreV1Api,
+    V1ListMeta,
+    V1ObjectMeta,
+    V1Pod,
+    VersionApi,
+)
 from kubernetes.client.exceptions import ApiException
 
 from flowcore.reports import Report
@@ -46,6 +53,7 @@ from k8s_runner.manifests import (
     ATTEMPT_ID_LABEL,
     ATTEMPT_LABEL,
     CONTAINER,
+    NATIVE_SIDECARS_SINCE,
     OUTPUTS_CONTAINER,
     RUN_LABEL,
     SELECTOR,
@@ -207,6 +215,7 @@ class KubernetesBackend:
         manifest_settings: ManifestSettings = ManifestSettings(),  # noqa: B008 - frozen
         request_timeout: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        native_sidecars: bool | None = None,
     ) -> None:
         self._reporter = reporter
         self._make_client = api_client
@@ -223,6 +232,9 @@ class KubernetesBackend:
         self.create_limiter = TokenBucket(create_qps, create_burst)
         self._namespaces = {namespace}
         self._namespaces_lock = threading.Lock()
+        # None: asked of the server (its version) the first time a task has
+        # sidecars.
+        self._native_sidecars = native_sidecars
 
     @classmethod
     def from_settings(cls, reporter: Reporter) -> KubernetesBackend:
@@ -268,10 +280,11 @@ class KubernetesBackend:
                 permanent=True,
             )
         namespace = self.namespace_for(request)
+        settings = self.manifest_settings
+        if request.sidecars:
+            settings = replace(settings, native_sidecars=self.native_sidecars())
         try:
-            pod = pod_manifest(
-                request, namespace=namespace, settings=self.manifest_settings
-            )
+            pod = pod_manifest(request, namespace=namespace, settings=settings)
         except ManifestError as error:
             raise BackendError(str(error), permanent=True) from error
         except ValueError as error:  # the client's models refused a field
@@ -307,6 +320,23 @@ class KubernetesBackend:
                 run_id=request.run_id,
             )
         )
+
+    def native_sidecars(self) -> bool:
+        """Whether the server runs sidecars natively (init containers with
+        restartPolicy Always: Kubernetes 1.29 and newer), asked once. An older
+        server would keep such an init container running and never start the
+        task's: there sidecars are ordinary containers instead."""
+        if self._native_sidecars is None:
+            try:
+                info = VersionApi(self.core.api_client).get_code(
+                    _request_timeout=self.request_timeout
+                )
+            except _API_FAULTS as error:
+                raise api_error(error, "reading the server's version") from error
+            self._native_sidecars = server_version(info.major, info.minor) >= (
+                NATIVE_SIDECARS_SINCE
+            )
+        return self._native_sidecars
 
     def namespace_for(self, request: PodRequest) -> str:
         """Where the attempt's pod goes: the workflow's spec.namespace, else its
@@ -793,6 +823,15 @@ class KubernetesBackend:
             raise api_error(error, doing) from error
         finally:
             response.release_conn()
+
+
+def server_version(major: str, minor: str) -> tuple[int, int]:
+    """(major, minor) of /version's strings; managed clusters write the minor
+    as "29+". (0, 0) when it cannot be read: the older shape is the safe one."""
+    try:
+        return int(major.rstrip("+")), int(minor.rstrip("+"))
+    except (AttributeError, ValueError):
+        return 0, 0
 
 
 def _helper_failed(report: Report, problem: str) -> Report:

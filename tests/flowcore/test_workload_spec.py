@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 
 from flowcore.dataflow import DataFlow
+from flowcore.secrets import MASK, mask_request
 from flowcore.spec import (
     API_VERSION,
     KIND,
@@ -228,3 +229,32 @@ def test_the_json_schema_knows_the_containers() -> None:
     bad = document(task(sidecars=[{"image": "x"}]))
     assert not errors_of(good) and checker.is_valid(good)
     assert errors_of(bad) and not checker.is_valid(bad)
+
+
+def test_a_secret_value_is_for_the_tasks_own_env() -> None:
+    doc = document(
+        task(
+            sidecars=[
+                {"name": "s", "env": [{"name": "T", "value": "x", "secret": True}]}
+            ]
+        )
+    )
+    assert errors_of(doc) == [
+        (
+            "spec.tasks[0].sidecars[0].env[0].secret",
+            "secret values are the task's own env only: give this container the "
+            "secret with valueFrom.secretKeyRef",
+        )
+    ]
+
+
+def test_an_attempts_request_masks_its_containers_secret_values() -> None:
+    request = {
+        "env": [],
+        "sidecars": [
+            {"name": "s", "env": [{"name": "T", "value": "tok", "secret": True}]}
+        ],
+    }
+    masked = mask_request(request)
+    assert masked["sidecars"][0]["env"][0]["value"] == MASK
+    assert request["sidecars"][0]["env"][0]["value"] == "tok"
