@@ -30,7 +30,7 @@ import subprocess
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,8 +39,9 @@ from artifacts.store import ArtifactStore
 from flowcore.reports import CollectedOutputs, Report
 from flowcore.states import AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
+from k8s_runner.backends.local_pod import Step, container_log, init_failure, pod_script
 from k8s_runner.outputs import apply_outputs, collect, local_path, place_input
-from k8s_runner.pod_request import OutputsRequest, PodRequest
+from k8s_runner.pod_request import ContainerRequest, OutputsRequest, PodRequest
 
 logger = logging.getLogger(__name__)
 
@@ -254,12 +255,13 @@ def _made_on_the_way(targets: set[str]) -> list[str]:
 
 
 def _empty_dirs(
-    request: PodRequest, files: AttemptFiles
+    volume_mounts: Sequence[Mapping[str, object]], files: AttemptFiles
 ) -> list[tuple[Path, str, bool]]:
-    """Each volume mount of the attempt as (directory, path, read only): an
-    emptyDir is a directory of the attempt's own, as it is the pod's."""
+    """Each volume mount of a container of the attempt as (directory, path,
+    read only): an emptyDir is a directory of the attempt's own, as it is the
+    pod's, which every container mounting it shares."""
     mounts = []
-    for mount in request.volume_mounts:
+    for mount in volume_mounts:
         directory = files.workdir.parent / f".volumes-{files.workdir.name}"
         directory = directory / str(mount["name"])
         if mount.get("subPath"):
@@ -340,7 +342,9 @@ class LocalBackend:
                     "Kubernetes backend",
                     permanent=True,
                 )
-        self._check_volumes(request)
+        self._check_volumes(request, request.volume_mounts)
+        for container in (*request.init_containers, *request.sidecars):
+            self._check_container(request, container)
         with self._lock:
             if request.attempt_id in self._queued or request.attempt_id in self._live:
                 return
@@ -483,8 +487,14 @@ class LocalBackend:
                 )
 
     def _environment(
-        self, request: PodRequest, workdir: Path, flowdeck: str
+        self,
+        request: PodRequest,
+        workdir: Path,
+        flowdeck: str,
+        variables: Sequence[Mapping[str, object]] | None = None,
     ) -> dict[str, str]:
+        """Flowdeck's variables and the task's (or an extra container's
+        `variables`)."""
         env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         env["HOME"] = str(workdir)
@@ -498,8 +508,8 @@ class LocalBackend:
         # (as in a pod), the attempt's own directory without one.
         env["FLOWDECK_OUTPUTS"] = f"{flowdeck}/outputs"
         env["FLOWDECK_INPUTS"] = f"{flowdeck}/inputs"
-        for variable in request.env:
-            env[variable["name"]] = variable.get("value") or ""
+        for variable in request.env if variables is None else variables:
+            env[str(variable["name"])] = str(variable.get("value") or "")
         return env
 
     def _start(self, request: PodRequest) -> None:
@@ -508,42 +518,72 @@ class LocalBackend:
         files = self.files(request)
         if self._resume(request, files):
             return
-        program = (request.command or request.args)[0]
         sandboxed = self._sandbox.program is not None
-        env = self._environment(
-            request, files.workdir, "/flowdeck" if sandboxed else str(files.flowdeck)
-        )
-        if shutil.which(program, path=env["PATH"]) is None:
-            with self._lock:
-                self._live.pop(request.attempt_id, None)
-            self._report(
-                request,
-                Report(
-                    request.attempt_id,
-                    AttemptStatus.FAILED,
-                    reason="StartError",
-                    message=f"could not start {program}: No such file or directory "
-                    "(or not executable)",
-                    log_path=str(files.log),
-                ),
-            )
-            return
+        flowdeck = "/flowdeck" if sandboxed else str(files.flowdeck)
+        env = self._environment(request, files.workdir, flowdeck)
+        extra = (*request.init_containers, *request.sidecars)
+        for argv, who in [
+            (request.command or request.args, ""),
+            *((own.command or own.args, f" (container {own.name})") for own in extra),
+        ]:
+            if shutil.which(argv[0], path=env["PATH"]) is None:
+                with self._lock:
+                    self._live.pop(request.attempt_id, None)
+                self._report(
+                    request,
+                    Report(
+                        request.attempt_id,
+                        AttemptStatus.FAILED,
+                        reason="StartError",
+                        message=f"could not start {argv[0]}{who}: No such file or "
+                        "directory (or not executable)",
+                        log_path=str(files.log),
+                    ),
+                )
+                return
         files.workdir.mkdir(parents=True, exist_ok=True)
         files.log.parent.mkdir(parents=True, exist_ok=True)
         bound = self._prepare_data(request, files, sandboxed=sandboxed)
-        sandbox = self._sandbox.prefix(
-            files.workdir.parent.parent,
-            files.workdir,
-            files.flowdeck,
-            bound,
-            _empty_dirs(request, files),
+
+        def sandbox_for(mounts: Sequence[Mapping[str, object]]) -> list[str]:
+            return self._sandbox.prefix(
+                files.workdir.parent.parent,
+                files.workdir,
+                files.flowdeck,
+                bound,
+                _empty_dirs(mounts, files),
+            )
+
+        def step(own: ContainerRequest) -> Step:
+            variables = self._environment(request, files.workdir, flowdeck, own.env)
+            return Step(
+                own.name,
+                (
+                    "env",
+                    "-i",
+                    *(f"{name}={value}" for name, value in variables.items()),
+                    *sandbox_for(own.volume_mounts),
+                    *own.command,
+                    *own.args,
+                ),
+                container_log(files.log, own.name),
+            )
+
+        wrapper = (
+            pod_script(
+                [step(own) for own in request.init_containers],
+                [step(own) for own in request.sidecars],
+            )
+            if extra
+            else _WRAPPER
         )
+        sandbox = sandbox_for(request.volume_mounts)
         with open(files.log, "ab") as log:
             process = subprocess.Popen(
                 [
                     "sh",
                     "-c",
-                    _WRAPPER,
+                    wrapper,
                     "flowdeck-attempt",
                     str(files.exit),
                     *sandbox,
@@ -638,6 +678,10 @@ class LocalBackend:
             )
         else:
             report = _exit_report(request.attempt_id, code)
+            if code and request.init_containers:
+                report = _init_report(request.attempt_id, self.files(request).exit) or (
+                    report
+                )
             if report.status == AttemptStatus.SUCCEEDED and request.outputs.wanted:
                 report = self._with_outputs(
                     report,
@@ -669,7 +713,26 @@ class LocalBackend:
 
         threading.Thread(target=escalate, daemon=True).start()
 
-    def _check_volumes(self, request: PodRequest) -> None:
+    def _check_container(self, request: PodRequest, own: ContainerRequest) -> None:
+        """What the local backend cannot do for an extra container, said."""
+        if not (own.command or own.args):
+            raise BackendError(
+                f"container {own.name}: the local backend runs `command` and "
+                "`args` and ignores `image`: give it a command",
+                permanent=True,
+            )
+        for variable in own.env:
+            if variable.get("value_from"):
+                raise BackendError(
+                    f"container {own.name}: env {variable['name']}: valueFrom "
+                    "references need the Kubernetes backend",
+                    permanent=True,
+                )
+        self._check_volumes(request, own.volume_mounts)
+
+    def _check_volumes(
+        self, request: PodRequest, volume_mounts: Sequence[Mapping[str, object]]
+    ) -> None:
         """A mounted volume is an emptyDir (the only kind this backend has),
         and the sandbox, which mounts it, is on."""
         kinds = {
@@ -678,7 +741,7 @@ class LocalBackend:
             )
             for volume in request.volumes
         }
-        for mount in request.volume_mounts:
+        for mount in volume_mounts:
             kind = kinds.get(str(mount.get("name")), "unknown")
             if kind != "emptyDir":
                 raise BackendError(
@@ -815,6 +878,25 @@ def _exit_report(attempt_id: int, code: int | None) -> Report:
     )
 
 
+def _init_failed(attempt_id: int, code: int, name: str) -> Report:
+    return Report(
+        attempt_id,
+        AttemptStatus.FAILED,
+        exit_code=code,
+        reason="InitContainerFailed",
+        message=f"init container {name} exited with code {code}",
+    )
+
+
+def _init_report(attempt_id: int, exit_file: Path) -> Report | None:
+    """The failure of an init container, when the exit file says one failed."""
+    try:
+        failed = init_failure(exit_file.read_text())
+    except OSError:
+        return None
+    return None if failed is None else _init_failed(attempt_id, *failed)
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -830,7 +912,10 @@ def _ended(attempt_id: int, exit_file: Path | None, *, cancelled: bool) -> Repor
             raise FileNotFoundError("no log path recorded")
         text = exit_file.read_text().strip()
         ended_at = datetime.fromtimestamp(exit_file.stat().st_mtime, UTC)
-        code = int(text)
+        failed_init = init_failure(text)
+        if failed_init is not None and not cancelled:
+            return replace(_init_failed(attempt_id, *failed_init), at=ended_at)
+        code = failed_init[0] if failed_init else int(text)
     except (OSError, ValueError):
         if cancelled:
             return Report(attempt_id, AttemptStatus.CANCELLED, at=_now())
