@@ -240,7 +240,7 @@ def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) ->
     server.start()
     status, after = server.request("GET", "/api/workflows/")
     assert status == 200
-    assert after["count"] == before["count"] == 9
+    assert after["count"] == before["count"] == 10
 
 
 def test_a_browser_watching_the_embedded_server_gets_every_event_live(
@@ -408,3 +408,7 @@ def test_the_control_flow_examples_run_over_http(server: Server) -> None:
     assert (handled["status"], tasks(handled)["report"]) == ("Failed", "Succeeded")
     status, log = server.request("GET", f"/api/runs/{handled['id']}/tasks/report/logs/")
     assert log.startswith('the run Failed: failures [{"task": "load"')
+    served = run_of("sidecar")
+    assert served["status"] == "Succeeded"
+    status, log = server.request("GET", f"/api/runs/{served['id']}/tasks/query/logs/")
+    assert log == "hello from the sidecar\n"

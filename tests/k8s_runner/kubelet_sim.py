@@ -195,6 +195,12 @@ class KubeletSimulator:
         for key in keys:
             self._store.update(key, lambda log: log.lines.append((now(), line)))
 
+    def logged(self, namespace: str, pod: str, container: str) -> list[str]:
+        """What a container wrote, kept after its pod is gone."""
+        with self._store.changed:
+            log = self._store.logs.get((namespace, pod, container))
+            return [line for _, line in log.lines] if log else []
+
     def stop(self) -> None:
         """Stop the threads and the log server (the node stays registered)."""
         self._stopping.set()

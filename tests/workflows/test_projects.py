@@ -381,12 +381,13 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
         "flaky-etl",
         "hello-diamond",
         "map-sum",
+        "sidecar",
         "sub-workflow",
     }
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 9
+    assert Workflow.objects.count() == 10
 
 
 @pytest.mark.django_db(transaction=True)
