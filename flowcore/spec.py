@@ -65,6 +65,7 @@ __all__ = [
     "TOLERATION_OPERATORS",
     "Backoff",
     "ContainerSpec",
+    "JobSpec",
     "EnvVar",
     "FieldError",
     "InputArtifact",
@@ -148,6 +149,24 @@ class ContainerSpec:
     volume_mounts: tuple[Mapping[str, Any], ...] = ()
     working_dir: str | None = None
     image_pull_policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """`kind: Job`: the task's pods run under a Kubernetes Job (docs/spec.md,
+    "Jobs"), which retries them itself; the attempt is the whole Job."""
+
+    completions: int = 1
+    parallelism: int = 1
+    completion_mode: str = "NonIndexed"  # Indexed: JOB_COMPLETION_INDEX 0 … n-1
+    backoff_limit: int = 0  # pod failures the Job tolerates before it fails
+    active_deadline_seconds: int | None = None
+    ttl_seconds_after_finished: int | None = None
+    pod_failure_policy: Mapping[str, Any] | None = None  # Kubernetes' shape
+
+    @property
+    def indexed(self) -> bool:
+        return self.completion_mode == "Indexed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +284,7 @@ class TaskSpec:
     init_containers: tuple[ContainerSpec, ...] = ()
     # Run beside the main container and are stopped when it ends.
     sidecars: tuple[ContainerSpec, ...] = ()
+    job: JobSpec | None = None  # kind: Job; None: one Pod
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +389,21 @@ def _build_container(
         volume_mounts=tuple(container.get("volumeMounts", ())),
         working_dir=container.get("workingDir"),
         image_pull_policy=container.get("imagePullPolicy", pull_policy),
+    )
+
+
+def _build_job(task: Mapping[str, Any]) -> JobSpec | None:
+    if task.get("kind") != "Job":
+        return None
+    job = task.get("job", {})
+    return JobSpec(
+        completions=job.get("completions", 1),
+        parallelism=job.get("parallelism", 1),
+        completion_mode=job.get("completionMode", "NonIndexed"),
+        backoff_limit=job.get("backoffLimit", 0),
+        active_deadline_seconds=job.get("activeDeadlineSeconds"),
+        ttl_seconds_after_finished=job.get("ttlSecondsAfterFinished"),
+        pod_failure_policy=job.get("podFailurePolicy"),
     )
 
 
@@ -520,6 +555,7 @@ def _build_task(
             _build_container(item, image, pull_policy)
             for item in task.get("sidecars", ())
         ),
+        job=_build_job(task),
     )
 
 

@@ -322,6 +322,18 @@ _TASK: _Shape = {
     "dependencies": None,
     "initContainers": _CONTAINER,
     "sidecars": _CONTAINER,
+    "kind": None,
+    "job": dict.fromkeys(
+        (
+            "completions",
+            "parallelism",
+            "completionMode",
+            "backoffLimit",
+            "activeDeadlineSeconds",
+            "ttlSecondsAfterFinished",
+            "podFailurePolicy",
+        )
+    ),
 }
 _DOCUMENT: _Shape = {
     "apiVersion": None,

@@ -166,6 +166,9 @@ class PodRequest:
     input_artifacts: tuple[InputArtifactRequest, ...] = ()
     init_containers: tuple[ContainerRequest, ...] = ()
     sidecars: tuple[ContainerRequest, ...] = ()
+    # kind: Job: the rendered JobSpec's fields (completions, parallelism,
+    # completion_mode, backoff_limit, ...); None: one pod.
+    job: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:

@@ -345,6 +345,7 @@ def pod_request(launch: Launch, project_namespace: str | None = None) -> PodRequ
             map(ContainerRequest.of, rendered.get("init_containers", ()))
         ),
         sidecars=tuple(map(ContainerRequest.of, rendered.get("sidecars", ()))),
+        job=rendered.get("job"),
     )
 
 

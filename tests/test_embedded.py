@@ -240,7 +240,7 @@ def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) ->
     server.start()
     status, after = server.request("GET", "/api/workflows/")
     assert status == 200
-    assert after["count"] == before["count"] == 10
+    assert after["count"] == before["count"] == 11
 
 
 def test_a_browser_watching_the_embedded_server_gets_every_event_live(
@@ -412,3 +412,7 @@ def test_the_control_flow_examples_run_over_http(server: Server) -> None:
     assert served["status"] == "Succeeded"
     status, log = server.request("GET", f"/api/runs/{served['id']}/tasks/query/logs/")
     assert log == "hello from the sidecar\n"
+    sharded = run_of("indexed-job")
+    assert sharded["status"] == "Succeeded"
+    status, log = server.request("GET", f"/api/runs/{sharded['id']}/tasks/shards/logs/")
+    assert sorted(log.splitlines()) == [f"index {i} succeeded" for i in range(4)]

@@ -485,4 +485,9 @@ def _annotations(task: Mapping[str, Any]) -> dict[str, str]:
     ]
     if secret_outputs:
         annotations[ANNOTATION + "secret-outputs"] = ",".join(secret_outputs)
+    if task.get("kind") == "Job":
+        # Argo runs the template as one pod; the import gives the Job back.
+        annotations[ANNOTATION + "job"] = json.dumps(
+            task.get("job") or {}, sort_keys=True, separators=(",", ":")
+        )
     return annotations

@@ -1288,6 +1288,17 @@ class _Importer:
         for parameter in task.get("outputs", {}).get("parameters", ()):
             if parameter["name"] in secret_outputs:
                 parameter["secret"] = True
+        if "job" in own:
+            try:
+                job = json.loads(own["job"])
+            except ValueError:
+                job = None
+            if isinstance(job, dict):
+                task["kind"] = "Job"
+                if job:
+                    task["job"] = job
+            else:
+                self.note(_at(path, "metadata"), "flowdeck.io/job is not a JSON object")
 
     def _env(
         self, body: Mapping[str, Any], path: str, inputs: Mapping[str, str]

@@ -263,6 +263,8 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
                 declared=_volumes_of(value),
                 names=container_names(value),
             ),
+            "kind": self.task_kind,
+            "job": self.job,
         }
         own = _name_of(value)
         self.current_task = own if own in self.task_index else None
@@ -278,6 +280,7 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
             self.fanning_out = False
         if task is None:
             return
+        self.job_rules(task, path)
         if task.get("workflow") is not None:
             self.sub_workflow_rules(task, path)
         elif task.get("image") is None and not self.default_image:

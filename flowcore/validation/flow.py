@@ -34,6 +34,8 @@ _CONTAINER_FIELDS = (
     "inputs",
     "initContainers",
     "sidecars",
+    "kind",
+    "job",
 )
 
 

@@ -1,5 +1,6 @@
-"""A task's extra containers: `initContainers` and `sidecars`, each shaped like
-the main container and sharing the task's volumes.
+"""What runs a task: its `kind` (a Pod, or a Job and its `job` settings) and
+its extra containers (`initContainers` and `sidecars`, each shaped like the
+main container and sharing the task's volumes).
 """
 
 from __future__ import annotations
@@ -7,9 +8,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 
-from flowcore.spec_base import IMAGE_PULL_POLICIES
+from flowcore.spec_base import (
+    COMPLETION_MODES,
+    IMAGE_PULL_POLICIES,
+    MAX_BACKOFF_LIMIT,
+    MAX_COMPLETIONS,
+    MAX_TIMEOUT,
+    TASK_KINDS,
+    field_path,
+)
 from flowcore.validation.checks import _Check, _is_list, _name_of
 from flowcore.validation.pod import PodChecks
+
+# Fields a Job task cannot have (yet): which of its pods' outputs would count?
+JOB_REFUSED = ("outputs", "inputs")
 
 # The main container's name, and the prefix of Flowdeck's own containers
 # (flowdeck-init, flowdeck-outputs): a task's containers may take neither.
@@ -95,3 +107,34 @@ class WorkloadChecks(PodChecks):
                 path,
                 f"duplicate container name {value!r} (first at {task}.{names[value]})",
             )
+
+    def task_kind(self, value: object, path: str) -> None:
+        self.choice(value, path, TASK_KINDS)
+
+    def job(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "completions": partial(self.integer, low=1, high=MAX_COMPLETIONS),
+            "parallelism": partial(self.integer, low=1, high=MAX_COMPLETIONS),
+            "completionMode": partial(self.choice, choices=COMPLETION_MODES),
+            "backoffLimit": partial(self.integer, low=0, high=MAX_BACKOFF_LIMIT),
+            "activeDeadlineSeconds": partial(self.integer, low=1, high=MAX_TIMEOUT),
+            "ttlSecondsAfterFinished": partial(self.integer, low=0, high=MAX_TIMEOUT),
+            "podFailurePolicy": partial(
+                self.kubernetes_object, model="V1PodFailurePolicy"
+            ),
+        }
+        self.fields(value, path, checks)
+
+    def job_rules(self, task: Mapping[object, object], path: str) -> None:
+        """`job` goes with `kind: Job`; a Job leaves no outputs (yet)."""
+        if task.get("kind") != "Job":
+            if task.get("job") is not None:
+                self.error(field_path(path, "job"), "needs kind: Job")
+            return
+        for key in JOB_REFUSED:
+            if task.get(key) is not None:
+                self.error(
+                    field_path(path, key),
+                    f"a Job task has no {key} (which of its pods would they be?): "
+                    "leave it out, or run the task as a Pod",
+                )

@@ -273,6 +273,10 @@ class KubernetesBackend:
     # -- the Backend interface ---------------------------------------------------
 
     def launch(self, request: PodRequest) -> None:
+        if request.job is not None:
+            raise BackendError(
+                "kind: Job is not run on the Kubernetes backend yet", permanent=True
+            )
         refused = refused_privileges(request.security_context)
         if refused and not self.allow_privileged:
             raise BackendError(

@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -38,6 +39,7 @@ from pathlib import Path
 from artifacts.store import ArtifactStore
 from flowcore.reports import CollectedOutputs, Report
 from flowcore.states import AttemptStatus
+from k8s_runner.backends import local_job
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
 from k8s_runner.backends.local_pod import Step, container_log, init_failure, pod_script
 from k8s_runner.outputs import apply_outputs, collect, local_path, place_input
@@ -60,6 +62,17 @@ _REMEMBERED_CANCELS = 10_000
 # the shell is gone, so a half-written file is never read.
 _WRAPPER = (
     'exit_file=$1; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
+)
+
+# A Job attempt's leader waits for the local Job controller to stop its
+# completions (each in a process group of its own) when the attempt is
+# cancelled, so the group's SIGKILL, sent once the leader is gone, finds
+# nothing left to kill.
+_JOB_WRAPPER = (
+    "exit_file=$1; shift; trap 'kill -TERM \"$pid\" 2>/dev/null' TERM; "
+    '"$@" & pid=$!; '
+    'while :; do wait "$pid"; code=$?; kill -0 "$pid" 2>/dev/null || break; done; '
+    'echo "$code" > "$exit_file"; exit "$code"'
 )
 
 
@@ -345,6 +358,14 @@ class LocalBackend:
         self._check_volumes(request, request.volume_mounts)
         for container in (*request.init_containers, *request.sidecars):
             self._check_container(request, container)
+        policy = (request.job or {}).get("pod_failure_policy") or {}
+        for rule in policy.get("rules") or ():
+            if rule.get("onPodConditions"):
+                raise BackendError(
+                    "job.podFailurePolicy: rules onPodConditions need the "
+                    "Kubernetes backend (the local backend matches exit codes)",
+                    permanent=True,
+                )
         with self._lock:
             if request.attempt_id in self._queued or request.attempt_id in self._live:
                 return
@@ -577,19 +598,19 @@ class LocalBackend:
             if extra
             else _WRAPPER
         )
-        sandbox = sandbox_for(request.volume_mounts)
+        command = [
+            *sandbox_for(request.volume_mounts),
+            *request.command,
+            *request.args,
+        ]
+        if request.job is not None:
+            command = self._job_command(
+                request, files, wrapper if extra else "", command
+            )
+            wrapper = _WRAPPER
         with open(files.log, "ab") as log:
             process = subprocess.Popen(
-                [
-                    "sh",
-                    "-c",
-                    wrapper,
-                    "flowdeck-attempt",
-                    str(files.exit),
-                    *sandbox,
-                    *request.command,
-                    *request.args,
-                ],
+                ["sh", "-c", wrapper, "flowdeck-attempt", str(files.exit), *command],
                 cwd=files.workdir,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -620,6 +641,31 @@ class LocalBackend:
         threading.Thread(
             target=self._wait, args=(live,), name=f"wait-{process.pid}", daemon=True
         ).start()
+
+    def _job_command(
+        self, request: PodRequest, files: AttemptFiles, script: str, one: list[str]
+    ) -> list[str]:
+        """The command line of a Job attempt: the local Job controller, told
+        how to run each completion (`one`, under the pod `script` of its init
+        containers and sidecars if it has any)."""
+        job = request.job or {}
+        if script:
+            pod_exit = str(files.log.with_suffix(".pod.exit"))  # read by none
+            one = ["sh", "-c", script, "flowdeck-pod", pod_exit, *one]
+        described = {
+            "completions": job.get("completions", 1),
+            "parallelism": min(job.get("parallelism", 1), self._slots),
+            "indexed": job.get("completion_mode") == "Indexed",
+            "backoff_limit": job.get("backoff_limit", 0),
+            "deadline": job.get("active_deadline_seconds"),
+            "rules": (job.get("pod_failure_policy") or {}).get("rules") or [],
+            "argv": one,
+            "logs": str(files.log.with_suffix(".{index}.log")),
+            "status": str(job_status_path(files.log)),
+        }
+        path = files.log.with_suffix(".job-request.json")
+        path.write_text(json.dumps(described))
+        return [sys.executable, local_job.__file__, str(path)]
 
     def _resume(self, request: PodRequest, files: AttemptFiles) -> bool:
         """True when this attempt started before: its end is reported, or its
@@ -678,7 +724,9 @@ class LocalBackend:
             )
         else:
             report = _exit_report(request.attempt_id, code)
-            if code and request.init_containers:
+            if request.job is not None:
+                report = _job_report(request.attempt_id, code, self.files(request).log)
+            elif code and request.init_containers:
                 report = _init_report(request.attempt_id, self.files(request).exit) or (
                     report
                 )
@@ -878,6 +926,34 @@ def _exit_report(attempt_id: int, code: int | None) -> Report:
     )
 
 
+def job_status_path(log: Path) -> Path:
+    """Where the local Job controller leaves a Job attempt's outcome."""
+    return log.with_suffix(".job.json")
+
+
+def _job_report(attempt_id: int, code: int | None, log: Path) -> Report:
+    """A Job attempt's end, as its conditions say (the controller's status
+    file); its exit status alone when there is none (it was killed)."""
+    try:
+        status = json.loads(job_status_path(log).read_text())
+    except (OSError, ValueError):
+        return _exit_report(attempt_id, code)
+    if status.get("condition") == "Complete":
+        return Report(
+            attempt_id,
+            AttemptStatus.SUCCEEDED,
+            exit_code=0,
+            message=str(status.get("message", "")),
+        )
+    return Report(
+        attempt_id,
+        AttemptStatus.FAILED,
+        exit_code=code,
+        reason=str(status.get("reason") or "JobFailed"),
+        message=str(status.get("message", "")),
+    )
+
+
 def _init_failed(attempt_id: int, code: int, name: str) -> Report:
     return Report(
         attempt_id,
@@ -913,6 +989,11 @@ def _ended(attempt_id: int, exit_file: Path | None, *, cancelled: bool) -> Repor
         text = exit_file.read_text().strip()
         ended_at = datetime.fromtimestamp(exit_file.stat().st_mtime, UTC)
         failed_init = init_failure(text)
+        if not cancelled and job_status_path(exit_file).exists():
+            return replace(
+                _job_report(attempt_id, int(text), exit_file.with_suffix(".log")),
+                at=ended_at,
+            )
         if failed_init is not None and not cancelled:
             return replace(_init_failed(attempt_id, *failed_init), at=ended_at)
         code = failed_init[0] if failed_init else int(text)

@@ -14,6 +14,7 @@ from flowcore.spec import (
     API_VERSION,
     KIND,
     ContainerSpec,
+    JobSpec,
     Limits,
     dump_document,
     parse_document,
@@ -258,3 +259,103 @@ def test_an_attempts_request_masks_its_containers_secret_values() -> None:
     masked = mask_request(request)
     assert masked["sidecars"][0]["env"][0]["value"] == MASK
     assert request["sidecars"][0]["env"][0]["value"] == "tok"
+
+
+# --- kind: Job ----------------------------------------------------------------------
+
+
+def test_a_job_task_parses_its_settings_with_kubernetes_defaults_made_explicit() -> (
+    None
+):
+    doc = document(
+        task(
+            kind="Job",
+            job={
+                "completions": 4,
+                "parallelism": 2,
+                "completionMode": "Indexed",
+                "backoffLimit": 3,
+                "activeDeadlineSeconds": 600,
+                "ttlSecondsAfterFinished": 60,
+                "podFailurePolicy": {
+                    "rules": [
+                        {
+                            "action": "FailJob",
+                            "onExitCodes": {"operator": "In", "values": [42]},
+                        }
+                    ]
+                },
+            },
+        ),
+        task("plain"),
+    )
+    job, plain = parse_spec(doc).tasks
+    assert job.job == JobSpec(
+        completions=4,
+        parallelism=2,
+        completion_mode="Indexed",
+        backoff_limit=3,
+        active_deadline_seconds=600,
+        ttl_seconds_after_finished=60,
+        pod_failure_policy={
+            "rules": [
+                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}
+            ]
+        },
+    )
+    assert job.job.indexed
+    assert plain.job is None
+    # Left out, a Job is one pod that is not retried by the Job controller:
+    # Flowdeck's retry is the one that counts.
+    bare = parse_spec(document(task(kind="Job"))).tasks[0].job
+    assert bare == JobSpec(completions=1, parallelism=1, backoff_limit=0)
+
+
+def test_a_job_tasks_mistakes_are_named_at_their_fields() -> None:
+    doc = document(
+        task("plain", job={"completions": 2}),
+        task(
+            "j",
+            kind="Job",
+            job={
+                "completions": 0,
+                "parallelism": 1001,
+                "completionMode": "Sharded",
+                "backoffLimit": -1,
+                "podFailurePolicy": {"rules": [{"action": "FailJob", "bogus": 1}]},
+            },
+            outputs={"result": {"valueFrom": {"path": "/flowdeck/outputs/r"}}},
+        ),
+        task("reader", args=["{{tasks.j.outputs.result}}"], dependencies=["j"]),
+        task("d", kind="Deployment"),
+    )
+    assert errors_of(doc) == [
+        ("spec.tasks[0].job", "needs kind: Job"),
+        ("spec.tasks[1].job.completions", "must be between 1 and 1000"),
+        ("spec.tasks[1].job.parallelism", "must be between 1 and 1000"),
+        ("spec.tasks[1].job.completionMode", "must be one of NonIndexed, Indexed"),
+        ("spec.tasks[1].job.backoffLimit", "must be between 0 and 100"),
+        ("spec.tasks[1].job.podFailurePolicy.rules[0].bogus", "unknown field 'bogus'"),
+        (
+            "spec.tasks[1].outputs",
+            "a Job task has no outputs (which of its pods would they be?): leave it "
+            "out, or run the task as a Pod",
+        ),
+        (
+            "spec.tasks[2].args[0]",
+            "{{tasks.j.outputs.result}}: task 'j' runs as a Job, which leaves no "
+            "outputs",
+        ),
+        ("spec.tasks[3].kind", "must be one of Pod, Job"),
+    ]
+
+
+def test_the_json_schema_knows_jobs() -> None:
+    schema = json.loads((ROOT / "flowcore" / "spec_schema.json").read_text())
+    checker = jsonschema.Draft202012Validator(schema)
+    good = document(
+        task(kind="Job", job={"completions": 3, "completionMode": "Indexed"})
+    )
+    bad = document(task(kind="Job", job={"completions": 0}))
+    assert not errors_of(good) and checker.is_valid(good)
+    assert errors_of(bad) and not checker.is_valid(bad)
