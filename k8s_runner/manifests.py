@@ -37,11 +37,15 @@ from kubernetes.client.models import (
     V1EmptyDirVolumeSource,
     V1EnvVar,
     V1EnvVarSource,
+    V1Job,
+    V1JobSpec,
     V1LocalObjectReference,
     V1ObjectMeta,
     V1Pod,
+    V1PodFailurePolicy,
     V1PodSecurityContext,
     V1PodSpec,
+    V1PodTemplateSpec,
     V1ResourceRequirements,
     V1SeccompProfile,
     V1SecretKeySelector,
@@ -111,6 +115,16 @@ INIT_CONTAINERS_ANNOTATION = "flowdeck.io/init-containers"
 SIDECARS_ANNOTATION = "flowdeck.io/sidecars"
 # The first Kubernetes minor version with native sidecars on by default.
 NATIVE_SIDECARS_SINCE = (1, 29)
+# A Job's pods carry this label instead of ATTEMPT_ID_LABEL: the pod watcher
+# follows the Job, not each of its pods.
+JOB_ATTEMPT_ID_LABEL = "flowdeck.io/job-attempt-id"
+# What the Job controller writes on an Indexed Job's pods.
+COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+# The versions that have each Job field (on by default); an older server
+# would drop the field without a word.
+INDEXED_JOBS_SINCE = (1, 21)
+TTL_AFTER_FINISHED_SINCE = (1, 21)
+POD_FAILURE_POLICY_SINCE = (1, 26)
 
 # What an error about a privileged setting says (the spec says the same).
 ALLOW_PRIVILEGED_HINT = (
@@ -301,6 +315,73 @@ def pod_manifest(
         annotations=annotations,
     )
     return V1Pod(api_version="v1", kind="Pod", metadata=metadata, spec=spec)
+
+
+def job_manifest(
+    request: PodRequest,
+    *,
+    namespace: str,
+    settings: ManifestSettings,
+    server: tuple[int, int] = (1, 99),
+) -> V1Job:
+    """The batch/v1 Job of a `kind: Job` attempt: the attempt's pod as its
+    template, the task's job settings. Its name is the attempt's (a repeated
+    launch meets AlreadyExists). ManifestError for what the `server` (its
+    major, minor) lacks and would silently drop: completionMode Indexed
+    (1.21), podFailurePolicy (1.26); ttlSecondsAfterFinished is left out
+    before 1.21 (Flowdeck deletes a finished Job once its end is recorded)."""
+    job = request.job or {}
+    indexed = job.get("completion_mode") == "Indexed"
+    policy = job.get("pod_failure_policy")
+    if indexed and server < INDEXED_JOBS_SINCE:
+        raise ManifestError(
+            "completionMode: Indexed needs Kubernetes 1.21 or newer (the server "
+            f"is {server[0]}.{server[1]})"
+        )
+    if policy and server < POD_FAILURE_POLICY_SINCE:
+        raise ManifestError(
+            "podFailurePolicy needs Kubernetes 1.26 or newer (the server is "
+            f"{server[0]}.{server[1]})"
+        )
+    pod = pod_manifest(request, namespace=namespace, settings=settings)
+    annotations = dict((pod.metadata.annotations if pod.metadata else None) or {})
+    labels = labels_for(request)
+    labels[JOB_ATTEMPT_ID_LABEL] = labels.pop(ATTEMPT_ID_LABEL)
+    template = V1PodTemplateSpec(
+        metadata=V1ObjectMeta(labels=labels, annotations=annotations),
+        spec=pod.spec,
+    )
+    ttl = job.get("ttl_seconds_after_finished")
+    spec = V1JobSpec(
+        template=template,
+        completions=job.get("completions", 1),
+        parallelism=job.get("parallelism", 1),
+        completion_mode="Indexed" if indexed else None,
+        backoff_limit=job.get("backoff_limit", 0),
+        active_deadline_seconds=job.get("active_deadline_seconds"),
+        ttl_seconds_after_finished=ttl if server >= TTL_AFTER_FINISHED_SINCE else None,
+        pod_failure_policy=V1PodFailurePolicy.model_validate(dict(policy))
+        if policy
+        else None,
+    )
+    metadata = V1ObjectMeta(
+        name=request.name,
+        namespace=namespace,
+        labels=labels_for(request),
+        annotations=annotations,
+    )
+    return V1Job(api_version="batch/v1", kind="Job", metadata=metadata, spec=spec)
+
+
+def job_attempt_id_of(labels: Mapping[str, str] | None) -> int | None:
+    """The attempt whose Job a pod belongs to, from its labels; None for a pod
+    that is not a Flowdeck Job's."""
+    if not labels or labels.get(MANAGED_BY) != MANAGER:
+        return None
+    try:
+        return int(labels.get(JOB_ATTEMPT_ID_LABEL, ""))
+    except ValueError:
+        return None
 
 
 def uses_flowdeck_volume(request: PodRequest) -> bool:

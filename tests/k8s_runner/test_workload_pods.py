@@ -5,6 +5,7 @@ and the watcher stopping sidecars that outlive the task's container."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,13 +18,22 @@ from kubernetes.client.models import (
     V1ContainerStateTerminated,
     V1ContainerStateWaiting,
     V1ContainerStatus,
+    V1Job,
+    V1JobCondition,
+    V1JobStatus,
     V1Pod,
     V1PodStatus,
 )
 
 from flowcore.spec import parse_document
 from k8s_runner.backends.kubernetes import server_version
-from k8s_runner.manifests import ManifestSettings, pod_manifest
+from k8s_runner.job_status import report_for_job, split_job_handle
+from k8s_runner.manifests import (
+    ManifestError,
+    ManifestSettings,
+    job_manifest,
+    pod_manifest,
+)
 from k8s_runner.pod_request import ContainerRequest, OutputsRequest, PodRequest
 from k8s_runner.pod_status import has_sidecars, report_for
 from k8s_runner.watcher import PodWatcher
@@ -311,3 +321,135 @@ def test_the_watcher_deletes_at_once_a_pod_whose_sidecar_outlives_the_task() -> 
     cluster.now += timedelta(seconds=601)
     watcher.housekeep()
     assert cluster.deleted == ["pod-a", "pod-b"]
+
+
+# --- Jobs -------------------------------------------------------------------------
+
+
+def job_request(**job: Any) -> PodRequest:
+    base = {
+        "completions": 4,
+        "parallelism": 2,
+        "completion_mode": "Indexed",
+        "backoff_limit": 1,
+        "active_deadline_seconds": 900,
+        "ttl_seconds_after_finished": 3600,
+        "pod_failure_policy": None,
+    }
+    return request(sidecars=(), init_containers=(), job={**base, **job})
+
+
+def test_a_job_manifest_is_valid_and_its_pods_are_not_the_attempts() -> None:
+    job = job_manifest(job_request(), namespace="w", settings=ManifestSettings())
+    data = as_json(job)
+    for version in SCHEMA_VERSIONS:
+        kubernetes_validate.validate(data, version, strict=True)
+    spec = data["spec"]
+    assert {k: spec[k] for k in spec if k != "template"} == {
+        "completions": 4,
+        "parallelism": 2,
+        "completionMode": "Indexed",
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": 900,
+        "ttlSecondsAfterFinished": 3600,
+    }
+    assert data["metadata"]["name"] == "etl-7-load-1"
+    assert data["metadata"]["labels"]["flowdeck.io/attempt-id"] == "41"
+    # The pod watcher follows the Job, not its pods: they carry another label.
+    labels = spec["template"]["metadata"]["labels"]
+    assert "flowdeck.io/attempt-id" not in labels
+    assert labels["flowdeck.io/job-attempt-id"] == "41"
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_a_pod_failure_policy_is_the_newer_schemas_only() -> None:
+    policy = {
+        "rules": [
+            {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}
+        ]
+    }
+    data = as_json(
+        job_manifest(
+            job_request(pod_failure_policy=policy),
+            namespace="w",
+            settings=ManifestSettings(),
+        )
+    )
+    kubernetes_validate.validate(data, SCHEMA_VERSIONS[-1], strict=True)
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(data, "1.25.0", strict=True)
+    assert data["spec"]["podFailurePolicy"] == policy
+
+
+@pytest.mark.parametrize(
+    ("server", "job", "words"),
+    [
+        ((1, 20), {}, "completionMode: Indexed needs Kubernetes 1.21 or newer"),
+        (
+            (1, 25),
+            {"pod_failure_policy": {"rules": []}, "completion_mode": "NonIndexed"},
+            "podFailurePolicy needs Kubernetes 1.26 or newer (the server is 1.25)",
+        ),
+    ],
+)
+def test_what_an_older_server_would_drop_is_refused(
+    server: tuple[int, int], job: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ManifestError, match=re.escape(words)):
+        job_manifest(
+            job_request(**job),
+            namespace="w",
+            settings=ManifestSettings(),
+            server=server,
+        )
+
+
+def test_before_1_21_the_ttl_is_left_to_flowdecks_clean_up() -> None:
+    job = job_manifest(
+        job_request(completion_mode="NonIndexed"),
+        namespace="w",
+        settings=ManifestSettings(),
+        server=(1, 20),
+    )
+    assert job.spec.ttl_seconds_after_finished is None
+    assert job.spec.completion_mode is None
+
+
+def a_job(conditions: list[V1JobCondition], **status: Any) -> V1Job:
+    job = job_manifest(job_request(), namespace="w", settings=ManifestSettings())
+    job.status = V1JobStatus(conditions=conditions or None, **status)
+    return job
+
+
+def job_said(job: V1Job) -> tuple[str, str, str]:
+    report = report_for_job(job, now=NOW)
+    assert report is not None
+    return report.status.value, report.reason, report.message
+
+
+def test_the_attempt_follows_the_jobs_conditions_not_its_pods() -> None:
+    assert job_said(a_job([]))[0] == "Pending"
+    # A pod failed, the controller runs another: still running.
+    assert job_said(a_job([], active=1, failed=1, start_time=NOW))[0] == "Running"
+    complete = V1JobCondition(type="Complete", status="True")
+    assert job_said(a_job([complete], succeeded=4)) == (
+        "Succeeded",
+        "",
+        "4 of 4 completions succeeded",
+    )
+    failed = V1JobCondition(
+        type="Failed",
+        status="True",
+        reason="BackoffLimitExceeded",
+        message="Job has reached the specified backoff limit",
+    )
+    assert job_said(a_job([failed], succeeded=1, failed=2)) == (
+        "Failed",
+        "BackoffLimitExceeded",
+        "Job has reached the specified backoff limit (1 of 4 completions "
+        "succeeded, 2 pods failed)",
+    )
+    report = report_for_job(a_job([]), now=NOW)
+    assert report is not None and report.handle == "job:w/etl-7-load-1"
+    assert split_job_handle(report.handle) == ("w", "etl-7-load-1")
+    assert split_job_handle("w/pod") is None
