@@ -15,7 +15,9 @@ from kubernetes.client import BatchV1Api
 
 from flowcore.states import AttemptStatus, RunStatus
 from k8s_runner import reconcile
+from k8s_runner.backends.base import LiveAttempt
 from k8s_runner.manifests import SELECTOR
+from k8s_runner.pod_request import PodRequest
 from tests.conftest import shell_task
 from tests.k8s_runner.flowdeck_kube import (
     FAST_RETRY,
@@ -169,3 +171,56 @@ def test_what_the_server_lacks_is_refused_saying_so(
         in (attempt.message)
     )
     assert not jobs(flowdeck)
+
+
+def test_a_job_that_ends_while_nobody_watches_is_recorded_after_a_restart(
+    flowdeck: Flowdeck, kubelet: Any, user: Any
+) -> None:
+    kubelet.script("late", Succeed(after=1.0, logs=["done"]))
+    flowdeck.start_watcher()
+    run = flowdeck.run("job-restart", [job_task("late")], user)
+    wait_until(
+        lambda: Attempt.objects.filter(
+            task_run__run=run, status=AttemptStatus.RUNNING
+        ).exists(),
+        what="the running attempt",
+    )
+    flowdeck.stop_watcher()  # the Job completes while nobody watches
+    wait_until(
+        lambda: any(
+            c.type == "Complete"
+            for job in jobs(flowdeck)
+            for c in (job.status.conditions or [])
+        ),
+        30,
+        "the Job's completion",
+    )
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    reconcile.recover()  # a restarted worker adopts the Job and records its end
+    run = flowdeck.finish(run, 30)
+    assert run.status == RunStatus.SUCCEEDED
+    [attempt] = attempts_of(run, "late")
+    assert Path(attempt.log_path).with_suffix(".0.log").read_text() == "done\n"
+    assert len(jobs(flowdeck)) == 1  # one Job: nothing launched twice
+
+
+def test_an_orphan_job_is_deleted_by_recovery(flowdeck: Flowdeck, kubelet: Any) -> None:
+    kubelet.script("orphan", RunUntilDeleted())
+    backend = flowdeck.backend
+    orphan = PodRequest(
+        attempt_id=999_998,
+        run_id=1,
+        workflow="gone",
+        version=1,
+        task="orphan",
+        attempt=1,
+        image="busybox",
+        command=("true",),
+        args=(),
+        job={"completions": 1, "parallelism": 1, "backoff_limit": 0},
+    )
+    backend.launch(orphan)
+    wait_until(lambda: job_pods(flowdeck), 30, "the orphan's pod")
+    assert backend.recover([LiveAttempt(123_457, "job:x/never")]) == []
+    wait_until(lambda: not jobs(flowdeck) and not job_pods(flowdeck), 30, "deletion")
