@@ -354,6 +354,8 @@ _DOCUMENT: _Shape = {
         },
         "parallelism": None,
         "failFast": None,
+        "maxActiveRuns": None,
+        "synchronization": dict.fromkeys(("semaphore", "mutex")),
         "timeout": None,
         "namespace": None,
         "tasks": _TASK,

@@ -121,6 +121,8 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
             "defaults": self.defaults,
             "parallelism": partial(self.integer, low=1, high=MAX_PARALLELISM),
             "failFast": self.boolean,
+            "maxActiveRuns": self.max_active_runs,
+            "synchronization": self.synchronization,
             "timeout": self.duration,
             "namespace": self.dns_label,
             "tasks": self.tasks,
@@ -253,6 +255,7 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
             "withSequence": self.with_sequence,
             "parallelism": self.task_parallelism,
             "workflow": self.sub_workflow,
+            "synchronization": self.synchronization,
             "initContainers": partial(
                 self.containers,
                 declared=_volumes_of(value),

@@ -384,11 +384,16 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
         "map-sum",
         "sidecar",
         "sub-workflow",
+        "warehouse-customers",
+        "warehouse-orders",
     }
+    # The two warehouse examples share a semaphore of 1, made for them once.
+    assert "defined semaphore warehouse (limit 1)" in out.getvalue()
+    assert list(project.semaphores.values_list("name", "limit")) == [("warehouse", 1)]
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 11
+    assert Workflow.objects.count() == 13
 
 
 @pytest.mark.django_db(transaction=True)
