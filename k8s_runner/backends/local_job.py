@@ -19,7 +19,8 @@ failures exceed `backoff_limit` (reason BackoffLimitExceeded); a rule of the
 pod failure policy may fail the Job at once (FailJob, reason
 PodFailurePolicy) or not count the failure (Ignore); past the deadline the
 Job fails (DeadlineExceeded). An Indexed Job's completions see
-JOB_COMPLETION_INDEX. The outcome (the condition, its reason and message,
+JOB_COMPLETION_INDEX. Completions are numbered as pods, 1, 2, ... in the
+order they start. The outcome (the condition, its reason and message,
 each index's result) is written as JSON to `status`, the exit status is 0
 when the Job completes and the failing completion's (or 1) otherwise. Each
 index logs to a file of its own; the attempt's log gets a line per event.
@@ -73,6 +74,7 @@ class Controller:
         self.results: dict[int, dict[str, Any]] = {}
         self.failures = 0
         self.runs = 0
+        self.runs_of: dict[int, int] = {}  # the latest pod number of each index
         self.stopping = False
 
     def say(self, text: str) -> None:
@@ -83,6 +85,7 @@ class Controller:
         if self.job["indexed"]:
             env["JOB_COMPLETION_INDEX"] = str(index)
         self.runs += 1
+        self.runs_of[index] = self.runs
         with open(self.job["logs"].format(index=index), "ab") as log:
             self.running[index] = subprocess.Popen(
                 self.job["argv"],
@@ -141,16 +144,18 @@ class Controller:
 
     def ended(self, index: int, code: int) -> tuple[str, str, str, int] | None:
         name = f"index {index}" if self.job["indexed"] else f"completion {index}"
+        # As the Kubernetes backend writes it: "index I: pod N <how it ended>".
+        said = f"index {index}: pod {self.runs_of[index]}"
         if code < 0:
             code = 128 - code
         if code == 0:
             self.results[index] = {"status": "Succeeded", "exit_code": 0}
-            self.say(f"{name} succeeded")
+            self.say(f"{said} succeeded")
             return None
         self.results[index] = {"status": "Failed", "exit_code": code}
         action = rule_action(self.job.get("rules") or [], code)
         if action == "FailJob":
-            self.say(f"{name} failed with exit code {code}: the policy fails the Job")
+            self.say(f"{said} failed with exit code {code} (the policy fails the Job)")
             return (
                 "Failed",
                 "PodFailurePolicy",
@@ -166,7 +171,7 @@ class Controller:
             if action == "Ignore"
             else (f"{self.failures} of {limit + 1} failures allowed")
         )
-        self.say(f"{name} failed with exit code {code} ({counted})")
+        self.say(f"{said} failed with exit code {code} ({counted})")
         if self.failures > limit:
             return (
                 "Failed",

@@ -68,9 +68,10 @@ def test_an_indexed_job_runs_every_index_with_its_number_up_to_the_slots(
     log = Path(running.log_path)
     assert index_logs(log) == {f"1.{i}.log": f"shard {i}\n" for i in range(4)}
     # The attempt's own log tells what happened, a line per completion.
-    assert sorted(log.read_text().splitlines()) == [
-        f"index {i} succeeded" for i in range(4)
-    ]
+    assert sorted(
+        line.split(" pod ")[0] + " " + line.split()[-1]
+        for line in log.read_text().splitlines()
+    ) == [f"index {i}: succeeded" for i in range(4)]
     # At most 2 at once (the slots), though parallelism says 3.
     starts = sorted(float(line.split()[2]) for line in trace.read_text().splitlines())
     assert starts[2] - starts[0] >= 0.25
@@ -106,8 +107,8 @@ def test_failures_are_retried_up_to_the_backoff_limit(
         "completion 0 with exit code 7"
     )
     assert Path(running.log_path).read_text().splitlines() == [
-        "completion 0 failed with exit code 7 (1 of 2 failures allowed)",
-        "completion 0 failed with exit code 7 (2 of 2 failures allowed)",
+        "index 0: pod 1 failed with exit code 7 (1 of 2 failures allowed)",
+        "index 0: pod 2 failed with exit code 7 (2 of 2 failures allowed)",
     ]
     assert index_logs(Path(running.log_path)) == {"1.0.log": "try 1\ntry 2\n"}
 
