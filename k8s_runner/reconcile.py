@@ -30,7 +30,12 @@ from flowcore.states import (
     RunStatus,
 )
 from k8s_runner.backends.base import Backend, BackendError, LiveAttempt
-from k8s_runner.pod_request import InputArtifactRequest, OutputsRequest, PodRequest
+from k8s_runner.pod_request import (
+    ContainerRequest,
+    InputArtifactRequest,
+    OutputsRequest,
+    PodRequest,
+)
 from workflows.models import Attempt, Run
 from workflows.services import concurrency, subworkflows
 from workflows.services.advance import Advance, Launch, advance_run
@@ -338,6 +343,11 @@ def pod_request(launch: Launch, project_namespace: str | None = None) -> PodRequ
             )
             for item in (rendered.get("inputs") or {}).get("artifacts", ())
         ),
+        init_containers=tuple(
+            map(ContainerRequest.of, rendered.get("init_containers", ()))
+        ),
+        sidecars=tuple(map(ContainerRequest.of, rendered.get("sidecars", ()))),
+        job=rendered.get("job"),
     )
 
 
