@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from flowcore.states import (
 )
 from k8s_runner.backends.base import Backend, BackendError, LiveAttempt
 from k8s_runner.pod_request import InputArtifactRequest, OutputsRequest, PodRequest
+from observability import metrics
 from workflows.models import Attempt, Run
 from workflows.services import subworkflows
 from workflows.services.advance import Advance, Launch, advance_run
@@ -200,15 +202,17 @@ report_pump = ReportPump()
 
 
 def handle_reports(reports: list[Report]) -> None:
-    for advance in record_reports(reports):
-        carry_out(advance)
+    with metrics.RECONCILE_DURATION.labels("reports").time():
+        for advance in record_reports(reports):
+            carry_out(advance)
 
 
 def reconcile(run_id: int) -> Advance:
     """Plan the whole run and carry out the plan; idempotent."""
-    backend = get_backend()
-    advance = advance_run(run_id, backend=backend.name)
-    carry_out(advance)
+    with metrics.RECONCILE_DURATION.labels("reconcile").time():
+        backend = get_backend()
+        advance = advance_run(run_id, backend=backend.name)
+        carry_out(advance)
     return advance
 
 
@@ -231,25 +235,34 @@ def carry_out(advance: Advance) -> None:
             else {}
         )
         for launch in advance.launch:
-            launch_attempt(pod_request(launch, namespaces.get(launch.run_id)))
+            launched = launch_attempt(
+                pod_request(launch, namespaces.get(launch.run_id))
+            )
+            if launched and launch.ready_at is not None:
+                metrics.LAUNCH_DELAY.labels(backend.name).observe(
+                    max(0.0, (timezone.now() - launch.ready_at).total_seconds())
+                )
 
 
-def launch_attempt(request: PodRequest) -> None:
-    """Hand the attempt to the backend; a launch that fails for good (a
-    permanent BackendError, or any other exception: a bug, a value the backend
-    chokes on) ends the attempt as an Error with the reason, so that nothing
-    waits on it."""
+def launch_attempt(request: PodRequest) -> bool:
+    """Hand the attempt to the backend (True when it took it); a launch that
+    fails for good (a permanent BackendError, or any other exception: a bug,
+    a value the backend chokes on) ends the attempt as an Error with the
+    reason, so that nothing waits on it."""
     try:
         get_backend().launch(request)
     except BackendError as error:
         if not error.permanent:
             # The sweep launches it again once it is stale.
             logger.warning("launching %s failed, will retry: %s", request.name, error)
-            return
+            return False
         _launch_failed(request, str(error))
     except Exception as error:
         logger.exception("launching %s failed", request.name)
         _launch_failed(request, f"{type(error).__name__}: {error}")
+    else:
+        return True
+    return False
 
 
 def _launch_failed(request: PodRequest, message: str) -> None:
@@ -363,6 +376,14 @@ def outputs_request(rendered: dict[str, Any]) -> OutputsRequest:
 def sweep() -> None:
     """Plan every unfinished run in full (timeouts, due retries, lost wake-ups)
     and launch attempts whose launcher died before launching them."""
+    began = time.monotonic()
+    try:
+        _sweep()
+    finally:
+        metrics.SWEEP_DURATION.observe(time.monotonic() - began)
+
+
+def _sweep() -> None:
     backend = get_backend()
     active = Run.objects.filter(
         status__in=[RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING]

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("webapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _serve_metrics(**kwargs: Any) -> None:
+    """The worker's metrics on FLOWDECK_METRICS_PORT, from its main process
+    (with PROMETHEUS_MULTIPROC_DIR, its pool's processes add up there)."""
+    from webapp.metrics import serve_from_settings
+
+    serve_from_settings()
+
+
+@worker_process_shutdown.connect
+def _forget_process(pid: int | None = None, **kwargs: Any) -> None:
+    from observability.exposition import process_exited
+
+    process_exited(pid or os.getpid())

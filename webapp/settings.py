@@ -11,6 +11,7 @@ from webapp.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_str,
     private_data_dir,
 )
@@ -57,6 +58,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it times what every other one does too.
+    "webapp.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "webapp.nul.RefuseNulMiddleware",
     "webapp.csp.ContentSecurityPolicyMiddleware",
@@ -127,8 +130,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = _HTTPS
 CSRF_COOKIE_SECURE = _HTTPS
 SECURE_SSL_REDIRECT = env_bool("FLOWDECK_SSL_REDIRECT", _HTTPS)
-# Health probes come over plain HTTP from inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Health probes and Prometheus come over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int(
     "FLOWDECK_HSTS_SECONDS", 31_536_000 if _HTTPS else 0, minimum=0
 )
@@ -362,6 +365,17 @@ FLOWDECK_LIVE_RESYNC_SECONDS = env_float(
     "FLOWDECK_LIVE_RESYNC_SECONDS", 5.0, minimum=0.1
 )
 FLOWDECK_WS_TICKET_SECONDS = env_int("FLOWDECK_WS_TICKET_SECONDS", 60, minimum=1)
+
+# --- Metrics (docs/operations.md) -------------------------------------------------
+# GET /metrics (and the workers' and the watcher's FLOWDECK_METRICS_PORT) answer
+# a client from one of these networks, or one that sends this bearer token;
+# nobody when neither is set (the embedded mode opens it to loopback).
+FLOWDECK_METRICS_TOKEN = env_str("FLOWDECK_METRICS_TOKEN", "")
+FLOWDECK_METRICS_ALLOWED_NETWORKS = env_networks(
+    "FLOWDECK_METRICS_ALLOWED_NETWORKS", []
+)
+# The port a Celery worker or the pod watcher serves its metrics on (0: none).
+FLOWDECK_METRICS_PORT = env_int("FLOWDECK_METRICS_PORT", 0, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -313,6 +313,8 @@ class TaskRun(models.Model):
     # count from here, so a person's retry gets the full retry budget again.
     round_start = models.PositiveIntegerField(default=1)
     retry_at = models.DateTimeField(null=True, blank=True)
+    # When it last became Queued: its scheduling latency counts from here.
+    queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)  # of the live attempt
     finished_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=64, blank=True)

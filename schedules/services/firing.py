@@ -30,6 +30,7 @@ from flowcore.fire_times import (
 )
 from flowcore.spec import SpecError
 from flowcore.states import TERMINAL_RUN_STATUSES
+from observability import metrics
 from schedules.models import Backfill, Schedule, ScheduledFire
 from schedules.services.editing import trigger_of
 from workflows.models import Run
@@ -58,10 +59,16 @@ class TickResult:
     queued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)  # schedule/backfill ids
+    # Seconds from each started fire's time to its run's submission.
+    lateness: list[float] = field(default_factory=list)
 
     def add(self, fire: ScheduledFire | None) -> None:
         if fire is None:
             return
+        if fire.status == Status.STARTED and fire.started_at is not None:
+            self.lateness.append(
+                max(0.0, (fire.started_at - fire.fire_time).total_seconds())
+            )
         bucket = {
             Status.STARTED: self.started,
             Status.SKIPPED: self.skipped,
@@ -92,7 +99,24 @@ def tick(now: datetime) -> TickResult:
     running = Backfill.objects.filter(status=Backfill.Status.RUNNING)
     for backfill_id in list(running.values_list("pk", flat=True)[:BATCH]):
         _guarded(advance_backfill, backfill_id, now, result)
+    _count(result)
     return result
+
+
+def _count(result: TickResult) -> None:
+    """The tick's fires in flowdeck_schedule_fires (committed: each schedule
+    commits on its own before the tick goes on)."""
+    for outcome, fires in (
+        ("submitted", result.started),
+        ("skipped", result.skipped),
+        ("queued", result.queued),
+        ("failed", result.failed),
+        ("error", result.errors),
+    ):
+        if fires:
+            metrics.SCHEDULE_FIRES.labels(outcome).inc(len(fires))
+    for seconds in result.lateness:
+        metrics.SCHEDULE_LATENESS.observe(seconds)
 
 
 def _guarded(

@@ -28,7 +28,8 @@ from flowcore.states import (
 )
 from workflows import live
 from workflows.models import Attempt, Run, RunEvent, TaskRun
-from workflows.services import rows
+from workflows.services import rows, telemetry
+from workflows.services.telemetry import Observation, elapsed
 
 
 class RunTransaction:
@@ -41,6 +42,8 @@ class RunTransaction:
         self._run_fields: set[str] = set()
         self._after_commit: list[Callable[[], None]] = []
         self._unsaved_tasks: dict[int, tuple[TaskRun, set[str]]] = {}
+        # Transitions to count once committed (workflows.services.telemetry).
+        self._observed: list[Observation] = []
         # Set once an attempt in a project with a quota ended (see quotas).
         self.quota_freed = False
 
@@ -81,6 +84,7 @@ class RunTransaction:
         self.run.status = status
         self._run_fields.add("status")
         if status is RunStatus.RUNNING:
+            self._observed.append(Observation("run_started"))
             if self.run.started_at is None:
                 self.run.started_at = self.now
                 self._run_fields.add("started_at")
@@ -89,6 +93,11 @@ class RunTransaction:
         elif status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
             self.run.finished_at = self.now
             self._run_fields.add("finished_at")
+            self._observed.append(
+                Observation(
+                    "run_finished", status, elapsed(self.run.started_at, self.now)
+                )
+            )
         if message or self.run.message:
             self.run.message = message
             self._run_fields.add("message")
@@ -164,6 +173,18 @@ class RunTransaction:
             TaskStatus.CANCELLED,
         ):
             fields.setdefault("finished_at", self.now)
+            self._observed.append(
+                Observation(
+                    "task_finished",
+                    status,
+                    elapsed(task.started_at, fields["finished_at"] or self.now),
+                )
+            )
+        elif status is TaskStatus.RUNNING:
+            self._observed.append(Observation("task_started"))
+        elif status is TaskStatus.QUEUED:
+            # Scheduling latency counts from here (see set_attempt_status).
+            fields.setdefault("queued_at", self.now)
         for name, value in fields.items():
             setattr(task, name, value)
         columns = {"status", "reason", "message", *fields}
@@ -198,6 +219,18 @@ class RunTransaction:
         if current == status:
             return False
         check_attempt_transition(current, status)
+        if (
+            fields.get("started_at")
+            and attempt.started_at is None
+            and Attempt.task_run.is_cached(attempt)  # type: ignore[attr-defined]
+        ):
+            # The program runs: from Queued to here is the scheduling latency.
+            self._observed.append(
+                Observation(
+                    "program_started",
+                    seconds=elapsed(attempt.task_run.queued_at, fields["started_at"]),
+                )
+            )
         attempt.status = status
         attempt.reason = reason or attempt.reason
         attempt.message = message or attempt.message
@@ -245,6 +278,10 @@ class RunTransaction:
         for callback in self._after_commit:
             transaction.on_commit(callback)
         self._after_commit = []
+        if self._observed:
+            observed, self._observed = self._observed, []
+            workflow_id = self.run.workflow_id
+            transaction.on_commit(lambda: telemetry.record(workflow_id, observed))
 
 
 def _count_instance(task: TaskRun, current: TaskStatus, status: TaskStatus) -> None:

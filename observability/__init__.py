@@ -1,0 +1,1 @@
+"""Operating Flowdeck: Prometheus metrics and their exposition (docs/operations.md)."""
