@@ -328,6 +328,7 @@ _DOCUMENT: _Shape = {
         "parallelism": None,
         "failFast": None,
         "timeout": None,
+        "sla": None,
         "namespace": None,
         "tasks": _TASK,
         "ui": None,

@@ -121,6 +121,7 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             "parallelism": partial(self.integer, low=1, high=MAX_PARALLELISM),
             "failFast": self.boolean,
             "timeout": self.duration,
+            "sla": self.duration,
             "namespace": self.dns_label,
             "tasks": self.tasks,
             "onExit": self.on_exit,
