@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "k8s_runner",
     "schedules",
     "interop",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -248,6 +249,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("FLOWDECK_SCHEDULE_TICK_SECONDS", 5.0, minimum=0.5),
     },
 }
+# Delivers notifications whose message was lost or whose retry is due.
+CELERY_BEAT_SCHEDULE["flowdeck-notifications"] = {
+    "task": "notifications.tasks.sweep",
+    "schedule": env_float("FLOWDECK_NOTIFY_SWEEP_SECONDS", 5.0, minimum=0.1),
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 FLOWDECK_BACKEND = env_choice("FLOWDECK_BACKEND", "local", ("local", "kubernetes"))
@@ -365,6 +371,27 @@ FLOWDECK_LIVE_RESYNC_SECONDS = env_float(
     "FLOWDECK_LIVE_RESYNC_SECONDS", 5.0, minimum=0.1
 )
 FLOWDECK_WS_TICKET_SECONDS = env_int("FLOWDECK_WS_TICKET_SECONDS", 60, minimum=1)
+
+# --- Notifications (docs/operations.md) --------------------------------------------
+# Links in notifications point here (the address people open Flowdeck at).
+FLOWDECK_BASE_URL = env_str("FLOWDECK_BASE_URL", "http://localhost:8000")
+FLOWDECK_NOTIFY_MAX_ATTEMPTS = env_int("FLOWDECK_NOTIFY_MAX_ATTEMPTS", 8, minimum=1)
+# The first retry's wait, doubled for each further one (at most an hour).
+FLOWDECK_NOTIFY_RETRY_SECONDS = env_float(
+    "FLOWDECK_NOTIFY_RETRY_SECONDS", 10.0, minimum=0.01
+)
+FLOWDECK_NOTIFY_TIMEOUT_SECONDS = env_float(
+    "FLOWDECK_NOTIFY_TIMEOUT_SECONDS", 10.0, minimum=0.1
+)
+# Email through Django's SMTP backend.
+EMAIL_HOST = env_str("FLOWDECK_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("FLOWDECK_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("FLOWDECK_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("FLOWDECK_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("FLOWDECK_EMAIL_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("FLOWDECK_EMAIL_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("FLOWDECK_EMAIL_FROM", "flowdeck@localhost")
 
 # --- Metrics (docs/operations.md) -------------------------------------------------
 # GET /metrics (and the workers' and the watcher's FLOWDECK_METRICS_PORT) answer

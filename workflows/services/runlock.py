@@ -26,6 +26,7 @@ from flowcore.states import (
     check_run_transition,
     check_task_transition,
 )
+from notifications import outbox
 from workflows import live
 from workflows.models import Attempt, Run, RunEvent, TaskRun
 from workflows.services import rows, telemetry
@@ -44,6 +45,8 @@ class RunTransaction:
         self._unsaved_tasks: dict[int, tuple[TaskRun, set[str]]] = {}
         # Transitions to count once committed (workflows.services.telemetry).
         self._observed: list[Observation] = []
+        # Changes notification rules may ask about: (event, its seq, task).
+        self._notify: list[tuple[str, int, str]] = []
         # Set once an attempt in a project with a quota ended (see quotas).
         self.quota_freed = False
 
@@ -102,6 +105,8 @@ class RunTransaction:
             self.run.message = message
             self._run_fields.add("message")
         self.event(RunEvent.Kind.RUN, status=status, previous=current, message=message)
+        if status in outbox.RUN_EVENTS:
+            self._notify.append((outbox.RUN_EVENTS[status], self.run.last_seq, ""))
         return True
 
     def set_run_outputs(self, outputs: dict[str, Any]) -> None:
@@ -203,6 +208,9 @@ class RunTransaction:
             data={**({"reason": reason} if reason else {}), **(event_data or {})}
             or None,
         )
+        if status in (TaskStatus.FAILED, TaskStatus.ERROR):
+            # Final: a task that will be retried goes to Retrying instead.
+            self._notify.append(("task.failed", self.run.last_seq, task.name))
         return True
 
     def set_attempt_status(
@@ -268,6 +276,10 @@ class RunTransaction:
 
     def flush(self) -> None:
         self.save_tasks()
+        if self._notify:
+            # The outbox rows commit with the change they report, or not at all.
+            outbox.enqueue(self.run, self._notify, self.now)
+            self._notify = []
         if self._events:
             rows.insert_events(self._events)
             live.publish_after_commit(self.run, self._events)
