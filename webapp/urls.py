@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path("api/", include("interop.urls")),
     path("api/", include("schedules.api_urls")),
+    path("api/", include("notifications.api_urls")),
     path("api/", include("workflows.api.urls")),
     path("", include("accounts.urls")),
     path("", include("workflows.urls_pages")),

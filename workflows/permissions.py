@@ -43,6 +43,8 @@ class Action(StrEnum):
     RESUME_SCHEDULE = "schedule.resume"
     BACKFILL_SCHEDULE = "schedule.backfill"
     CANCEL_BACKFILL = "schedule.backfill_cancel"
+    # A project-wide notification rule (a workflow's is UPDATE_WORKFLOW).
+    MANAGE_NOTIFICATIONS = "notification.manage"
     # Site-wide: only site administrators.
     CREATE_PROJECT = "project.create"
     MANAGE_USERS = "user.manage"
@@ -86,6 +88,7 @@ _GRANTS: dict[Role, frozenset[Action]] = {
             Action.CHANGE_MEMBER,
             Action.REMOVE_MEMBER,
             Action.VIEW_AUDIT,
+            Action.MANAGE_NOTIFICATIONS,
         }
     ),
 }
@@ -128,6 +131,7 @@ PHRASES: dict[Action, str] = {
     Action.RESUME_SCHEDULE: "resuming schedules",
     Action.BACKFILL_SCHEDULE: "backfilling schedules",
     Action.CANCEL_BACKFILL: "cancelling backfills",
+    Action.MANAGE_NOTIFICATIONS: "managing the project's notification rules",
     Action.CREATE_PROJECT: "creating projects",
     Action.MANAGE_USERS: "managing users",
 }
