@@ -571,6 +571,39 @@ PAGES: dict[str, Case] = {
         "/projects/{project}/members/{target}/remove/",
         (302, 403, 403, 403, 302, 302, 404),
     ),
+    "add project notification rule": Case(
+        "post",
+        "/projects/{project}/notifications/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {
+            "name": "all",
+            "events": ["run.failed"],
+            "channel": "webhook",
+            "url": "https://hooks.example.com/x",
+        },
+    ),
+    "add workflow notification rule": Case(
+        "post",
+        "/projects/{project}/notifications/",
+        (302, 403, 302, 302, 302, 302, 404),
+        lambda world: {
+            "name": "mine",
+            "workflow": str(world.workflow.pk),
+            "events": ["run.failed"],
+            "channel": "webhook",
+            "url": "https://hooks.example.com/x",
+        },
+    ),
+    "test notification rule": Case(
+        "post",
+        "/projects/{project}/notifications/{rule}/test/",
+        (302, 403, 403, 403, 302, 302, 404),
+    ),
+    "delete notification rule": Case(
+        "post",
+        "/projects/{project}/notifications/{rule}/delete/",
+        (302, 403, 403, 403, 302, 302, 404),
+    ),
     "new workflow form": Case(
         "get", "/workflows/new/", (302, 403, 200, 200, 200, 200, 200)
     ),

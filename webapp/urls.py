@@ -28,4 +28,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("workflows.urls_pages")),
     path("", include("schedules.urls")),
+    path("", include("notifications.urls")),
 ]

@@ -66,14 +66,22 @@ def project_list(request: HttpRequest) -> HttpResponse:
     return render(request, "workflows/project_list.html", context, status=status)
 
 
-def _project_page(
+def project_page(
     request: HttpRequest,
     project: Project,
     *,
     settings_form: ProjectSettingsForm | None = None,
     member_form: MemberAddForm | None = None,
+    rule_form: Any = None,
     status: int = 200,
 ) -> HttpResponse:
+    from notifications.forms import NotificationRuleForm
+    from notifications.models import Delivery
+    from notifications.rules import masked_url
+
+    rules = list(project.notification_rules.select_related("workflow"))
+    for rule in rules:
+        rule.shown_url = masked_url(rule)
     memberships = project.memberships.select_related("user").order_by("user__username")
     context: dict[str, Any] = {
         "project": project,
@@ -84,6 +92,11 @@ def _project_page(
         "settings_form": settings_form or ProjectSettingsForm(instance=project),
         "member_form": member_form or MemberAddForm(),
         "workflows": project.workflows.order_by("name").only("pk", "name")[:100],
+        "notification_rules": rules,
+        "rule_form": rule_form or NotificationRuleForm(project=project),
+        "deliveries": Delivery.objects.filter(notification__rule__project=project)
+        .select_related("notification__rule")
+        .order_by("-at", "-id")[:20],
     }
     return render(request, "workflows/project_detail.html", context, status=status)
 
@@ -92,11 +105,11 @@ def _project_page(
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
     if request.method != "POST":
-        return _project_page(request, project)
+        return project_page(request, project)
     require(request, Action.UPDATE_PROJECT, project)
     form = ProjectSettingsForm(request.POST, instance=Project.objects.get(pk=pk))
     if not form.is_valid():
-        return _project_page(request, project, settings_form=form, status=400)
+        return project_page(request, project, settings_form=form, status=400)
     with audit.recording(
         request,
         Action.UPDATE_PROJECT,
@@ -115,7 +128,7 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
     require(request, Action.ADD_MEMBER, project)
     form = MemberAddForm(request.POST)
     if not form.is_valid():
-        return _project_page(request, project, member_form=form, status=400)
+        return project_page(request, project, member_form=form, status=400)
     user, role = form.cleaned_data["username"], form.cleaned_data["role"]
     try:
         with audit.recording(
