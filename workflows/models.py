@@ -273,6 +273,9 @@ class Run(models.Model):
         related_name="children",
     )
     parent_task = models.CharField(max_length=72, blank=True)
+    # The W3C traceparent of its submission's span: the run's trace
+    # (observability.tracing; empty while tracing is off).
+    traceparent = models.CharField(max_length=64, blank=True)
     parent_attempt = models.ForeignKey(
         "Attempt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
