@@ -26,6 +26,7 @@ from notifications.models import (
     Notification,
     NotificationRule,
 )
+from observability import metrics
 from workflows.models import Run
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,9 @@ def _record(
                 lambda: outbox.send_for_delivery([notification.pk], countdown=wait)
             )
         Notification.objects.filter(pk=notification.pk).update(**fields)
-    return str(fields.get("status", Notification.Status.PENDING))
+    result = str(fields.get("status", "retry"))
+    metrics.NOTIFICATION_ATTEMPTS.labels(notification.rule.channel, result).inc()
+    return "pending" if result == "retry" else result
 
 
 def sweep() -> int:

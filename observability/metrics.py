@@ -131,6 +131,12 @@ WEBSOCKET_MESSAGES = Counter(
     "Messages sent to websocket clients, by consumer.",
     ["consumer"],
 )
+NOTIFICATION_ATTEMPTS = Counter(
+    "flowdeck_notification_attempts",
+    "Notification delivery attempts by channel (webhook, email, slack) and "
+    "result: delivered, retry (failed, tried again later), failed (gave up).",
+    ["channel", "result"],
+)
 HTTP_DURATION = Histogram(
     "flowdeck_http_request_duration_seconds",
     "HTTP requests by route pattern (never the raw path), method and status.",

@@ -20,6 +20,7 @@ from notifications import delivery
 from notifications.models import Delivery, Notification, NotificationRule
 from tests.conftest import drive_run, shell_task, workflow_document
 from tests.notifications.receivers import Receiver, SmtpServer, receiver_fixture, verify
+from tests.observability.scrape import sample
 from workflows.models import Attempt, Run
 from workflows.services.advance import advance_run
 from workflows.services.attempts import Report, record_report
@@ -151,6 +152,12 @@ def test_a_receiver_that_fails_twice_gets_it_on_the_third_try_with_backoff(
     diamond, user, project, fast_retries
 ):
     flaky_receiver = Receiver(fail_first=2)
+    retried = sample(
+        "flowdeck_notification_attempts_total", channel="webhook", result="retry"
+    )
+    delivered = sample(
+        "flowdeck_notification_attempts_total", channel="webhook", result="delivered"
+    )
     try:
         hook = rule(project, flaky_receiver.url)
         fail_b(diamond, user)
@@ -178,6 +185,9 @@ def test_a_receiver_that_fails_twice_gets_it_on_the_third_try_with_backoff(
         assert notification.attempts == 3 and notification.delivered_at
         keys = {r.headers["X-Flowdeck-Delivery"] for r in flaky_receiver.received}
         assert keys == {notification.key}  # one key, however many tries
+        attempts = "flowdeck_notification_attempts_total"
+        assert sample(attempts, channel="webhook", result="retry") == retried + 2
+        assert sample(attempts, channel="webhook", result="delivered") == delivered + 1
     finally:
         flaky_receiver.stop()
 

@@ -204,7 +204,8 @@ def test_no_label_names_a_run_or_a_fan_out_instance(settings, user, project):
     labels = set(re.findall(r'(\w+)="', ours))
     assert labels <= {
         "project", "workflow", "status", "reason", "backend", "verb", "code",
-        "type", "kind", "outcome", "consumer", "route", "method", "le",
+        "type", "kind", "outcome", "consumer", "route", "method", "le", "channel",
+        "result",
     }  # fmt: skip
     assert "each[" not in body
     assert f'"{run.pk}"' not in body
