@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from flowcore.concurrency import Missing, Semaphores, Slots, Synchronization
 from flowcore.conditions import (
     Node,
     Unresolved,
@@ -101,6 +102,8 @@ class RunState:
     # Running instances of the fan-outs that limit theirs (parallelism).
     group_running: Mapping[str, int] = field(default_factory=dict)
     max_fan_out: int = DEFAULT_MAX_ITEMS
+    # The semaphores the queued tasks may take (None: none of them needs one).
+    semaphores: Semaphores | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,15 @@ class WaitForQuota:
     """A Queued task that could start but for its project's quota."""
 
     task: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForSemaphore:
+    """A Queued task that could start but for its semaphore or mutex."""
+
+    task: str
+    synchronization: Synchronization
     reason: str
 
 
@@ -188,6 +200,7 @@ Action = (
     | QueueTask
     | StartTask
     | WaitForQuota
+    | WaitForSemaphore
     | FailUpstream
     | SkipTask
     | ExpandTask
@@ -318,6 +331,8 @@ class Blueprint:
     forgiving: Mapping[str, frozenset[str]]
     fan_outs: Mapping[str, FanOut]
     exit_tasks: frozenset[str]
+    # The semaphores and mutexes the tasks hold (spec.synchronization aside).
+    locks: frozenset[Synchronization] = frozenset()
 
     def spec_of(self, name: str) -> TaskSpec:
         """The spec of a task, or of the fan-out an instance belongs to."""
@@ -369,6 +384,7 @@ class Blueprint:
             forgiving,
             fan_outs,
             frozenset(t.name for t in spec.tasks if t.exit_handler),
+            frozenset(t.synchronization for t in spec.tasks if t.synchronization),
         )
 
 
@@ -456,7 +472,9 @@ class _Planner:
         elif not (failed and self.spec.fail_fast) and not unsettled:
             # With tasks unsettled, the follow-up plan (their dependants seen)
             # starts what is queued: in the order a full plan would.
-            self._start_queued(newly_queued)
+            # A task whose semaphore is gone ends Error there, after the
+            # others were judged: its dependants are judged in the next plan.
+            unsettled |= self._start_queued(newly_queued)
         self._maybe_finish()
         return Plan(self.actions, rescan=rescan, wake_at=wake_at, unsettled=unsettled)
 
@@ -748,13 +766,16 @@ class _Planner:
                 TimeOutTask(name, f"the attempt exceeded its timeout of {timeout:g}s")
             )
 
-    def _start_queued(self, newly_queued: list[str]) -> None:
+    def _start_queued(self, newly_queued: list[str]) -> frozenset[str]:
+        """Start what the queue's order, the parallelism, the semaphores and
+        the quota allow; returns the tasks ended because their semaphore no
+        longer exists."""
         limit = self.spec.parallelism
         # A Cancelling task's attempt still runs (a pod in its grace period).
         running = sum(self.counts[status] for status in BUSY_TASK_STATUSES)
         free = None if limit is None else max(0, limit - running)
         if free == 0:
-            return
+            return frozenset()
         candidates = dict.fromkeys(self.run.queued)
         candidates.update(dict.fromkeys(newly_queued))
         ordered = sorted(
@@ -765,8 +786,25 @@ class _Planner:
         if free is not None:
             ordered = ordered[:free]
         quota = None if self.run.capacity is None else _Quota(self.run.capacity)
+        slots = Slots(self.run.semaphores) if self.blueprint.locks else None
         blocked: str | None = None
+        gone: set[str] = set()
         for name in ordered:
+            lock = None if slots is None else self.spec_task(name).synchronization
+            if slots is not None and lock is not None:
+                # Before the quota: a task waiting for its semaphore does not
+                # hold back the tasks behind it that need another or none.
+                lacking = slots.lacking(lock)
+                if isinstance(lacking, Missing):
+                    action = FinishTask(
+                        name, TaskStatus.ERROR, lacking.reason, lacking.message
+                    )
+                    self._move(name, TaskStatus.ERROR, action)
+                    gone.add(name)
+                    continue
+                if lacking is not None:
+                    self.actions.append(WaitForSemaphore(name, lock, lacking.message))
+                    continue
             if quota is not None:
                 # In order: once a task does not fit, the ones after it wait
                 # too, so a big task is not starved by a stream of small ones.
@@ -779,8 +817,11 @@ class _Planner:
                     self.actions.append(WaitForQuota(name, why))
                     continue
                 quota.take(requests)
+            if slots is not None and lock is not None:
+                slots.take(lock)
             attempts = self.run.tasks[name].attempts if name in self.run.tasks else 0
             self._move(name, TaskStatus.RUNNING, StartTask(name, attempts + 1))
+        return frozenset(gone)
 
     def _within_fan_out_limits(self, ordered: list[str]) -> list[str]:
         """`ordered` without the instances past their fan-out's parallelism."""

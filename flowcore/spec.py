@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flowcore.concurrency import KINDS, Synchronization
 from flowcore.conditions import depended_tasks, parse_depends
 from flowcore.fanout import FanOut, Sequence_, item_field, item_text
 from flowcore.spec_base import (
@@ -78,6 +79,7 @@ __all__ = [
     "RetryPolicy",
     "SpecError",
     "SubWorkflow",
+    "Synchronization",
     "TaskSpec",
     "WorkflowSpec",
     "dump_document",
@@ -243,6 +245,9 @@ class TaskSpec:
     fan_out: FanOut | None = None  # one instance per item (docs/spec.md, Fan-out)
     workflow: SubWorkflow | None = None  # runs that workflow instead of a container
     exit_handler: bool = False  # in spec.onExit: runs once the other tasks are done
+    # A semaphore or mutex the task holds while it runs (docs/spec.md,
+    # Concurrency); a fan-out's instances each hold one.
+    synchronization: Synchronization | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +267,10 @@ class WorkflowSpec:
     namespace: str | None = None  # overrides the backend's namespace
     output_parameters: tuple[WorkflowOutputParameter, ...] = ()
     output_artifacts: tuple[WorkflowOutputArtifact, ...] = ()
+    # Concurrency (docs/spec.md): the most runs of the workflow active at once,
+    # and a semaphore or mutex each run holds while it runs.
+    max_active_runs: int | None = None
+    synchronization: Synchronization | None = None
 
     def task(self, name: str) -> TaskSpec:
         for task in self.tasks:
@@ -406,6 +415,14 @@ def _build_fan_out(task: Mapping[str, Any]) -> FanOut | None:
     return replace(fan_out, parallelism=task.get("parallelism"))
 
 
+def _build_synchronization(value: Mapping[str, Any] | None) -> Synchronization | None:
+    """`{semaphore: NAME}` or `{mutex: NAME}` (validated: exactly one)."""
+    for kind in KINDS:
+        if value and value.get(kind) is not None:
+            return Synchronization(kind, value[kind])
+    return None
+
+
 def _dependencies(task: Mapping[str, Any]) -> tuple[str, ...]:
     """Its `dependencies`, or the tasks its `depends` names (in order, once)."""
     if "depends" in task:
@@ -469,6 +486,7 @@ def _build_task(
         ),
         fan_out=_build_fan_out(task),
         workflow=_build_sub_workflow(task.get("workflow")),
+        synchronization=_build_synchronization(task.get("synchronization")),
         outputs=_build_outputs(task.get("outputs", {})),
         input_artifacts=tuple(
             _build_input_artifact(entry)
@@ -528,6 +546,8 @@ def parse_spec(
             )
             for entry in spec.get("outputs", {}).get("artifacts", ())
         ),
+        max_active_runs=spec.get("maxActiveRuns"),
+        synchronization=_build_synchronization(spec.get("synchronization")),
     )
 
 

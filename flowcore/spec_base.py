@@ -42,6 +42,9 @@ MAX_TIMEOUT = 365 * DAY  # timeouts (task, defaults, run) and backoff.maxDelay
 MAX_RETRY_DELAY = DAY  # backoff.delay
 MAX_TOLERATION_SECONDS = MAX_TIMEOUT  # longer is "forever": leave it out
 MAX_PARALLELISM = 100_000  # above any run's task count: "no limit"
+# spec.maxActiveRuns, and a project semaphore's limit (docs/spec.md,
+# "Concurrency"): far above any real need, small enough to count cheaply.
+MAX_ACTIVE_RUNS = 10_000
 MAX_AFFINITY_WEIGHT = 100  # Kubernetes' range for preferred terms, from 1
 # With the delay at most a day and at most 50 retries, delay × factor^(n−1)
 # stays below 1e56 seconds: a float, never an overflow.

@@ -327,6 +327,8 @@ _DOCUMENT: _Shape = {
         },
         "parallelism": None,
         "failFast": None,
+        "maxActiveRuns": None,
+        "synchronization": dict.fromkeys(("semaphore", "mutex")),
         "timeout": None,
         "sla": None,
         "namespace": None,

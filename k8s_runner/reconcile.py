@@ -34,7 +34,7 @@ from k8s_runner.backends.base import Backend, BackendError, LiveAttempt
 from k8s_runner.pod_request import InputArtifactRequest, OutputsRequest, PodRequest
 from observability import metrics, tracing
 from workflows.models import Attempt, Run
-from workflows.services import subworkflows
+from workflows.services import concurrency, subworkflows
 from workflows.services.advance import Advance, Launch, advance_run
 from workflows.services.attempts import Report, record_reports
 
@@ -451,7 +451,8 @@ def outputs_request(rendered: dict[str, Any]) -> OutputsRequest:
 
 def sweep() -> None:
     """Plan every unfinished run in full (timeouts, due retries, lost wake-ups)
-    and launch attempts whose launcher died before launching them."""
+    and launch attempts whose launcher died before launching them; release
+    semaphore claims left behind first (services.concurrency)."""
     began = time.monotonic()
     try:
         _sweep()
@@ -461,6 +462,11 @@ def sweep() -> None:
 
 def _sweep() -> None:
     backend = get_backend()
+    # First: a semaphore slot left behind is free for the plans that follow.
+    try:
+        concurrency.release_left_behind()
+    except Exception:
+        logger.exception("releasing semaphore claims left behind failed")
     active = Run.objects.filter(
         status__in=[RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING]
     ).values_list("pk", flat=True)

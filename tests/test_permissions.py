@@ -36,6 +36,7 @@ from workflows.models import (
     Project,
     Role,
     Run,
+    Semaphore,
     Workflow,
 )
 from workflows.services.submit import create_workflow, submit_run
@@ -78,6 +79,7 @@ class World:
 def world(django_user_model: Any, tmp_path: Path) -> World:
     project = Project.objects.create(name="team")
     other = Project.objects.create(name="elsewhere")
+    Semaphore.objects.create(project=project, name="warehouse", limit=1)
     make = django_user_model.objects.create_user
     users: dict[str, Any] = {ANON: None}
     for person, name, role in [
@@ -410,6 +412,34 @@ API: dict[str, Case] = {
         "/api/projects/{project}/members/{target}/",
         (401, 403, 403, 403, 204, 204, 404),
     ),
+    # Semaphores: members see them, project admins manage them.
+    "list semaphores": Case(
+        "get",
+        "/api/projects/{project}/semaphores/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
+    "create semaphore": Case(
+        "post",
+        "/api/projects/{project}/semaphores/",
+        (401, 403, 403, 403, 201, 201, 404),
+        {"name": "lanes", "limit": 2},
+    ),
+    "read semaphore": Case(
+        "get",
+        "/api/projects/{project}/semaphores/warehouse/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
+    "change semaphore": Case(
+        "patch",
+        "/api/projects/{project}/semaphores/warehouse/",
+        (401, 403, 403, 403, 200, 200, 404),
+        {"limit": 3},
+    ),
+    "delete semaphore": Case(
+        "delete",
+        "/api/projects/{project}/semaphores/warehouse/",
+        (401, 403, 403, 403, 204, 204, 404),
+    ),
     "list tokens": Case("get", "/api/tokens/", (401, 200, 200, 200, 200, 200, 200)),
     "websocket ticket": Case(
         "post", "/api/ws-ticket/", (401, 200, 200, 200, 200, 200, 200)
@@ -602,6 +632,23 @@ PAGES: dict[str, Case] = {
     "delete notification rule": Case(
         "post",
         "/projects/{project}/notifications/{rule}/delete/",
+        (302, 403, 403, 403, 302, 302, 404),
+    ),
+    "define semaphore": Case(
+        "post",
+        "/projects/{project}/semaphores/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {"name": "lanes", "limit": "2", "description": ""},
+    ),
+    "change semaphore": Case(
+        "post",
+        "/projects/{project}/semaphores/warehouse/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {"limit": "3"},
+    ),
+    "delete semaphore": Case(
+        "post",
+        "/projects/{project}/semaphores/warehouse/delete/",
         (302, 403, 403, 403, 302, 302, 404),
     ),
     "new workflow form": Case(

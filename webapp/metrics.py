@@ -21,14 +21,20 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from accounts.audit import client_address
+from flowcore.concurrency import MISSING_REASON, SEMAPHORE_REASON
 from flowcore.states import TaskStatus
 from observability import exposition, metrics
 from workflows.models import TaskRun
+from workflows.services.quotas import QUOTA_REASON
 
-# Why a Queued task waits: the project's quota (reason "Quota"), or a free
-# slot under its run's parallelism (no reason: the engine starts it as soon
-# as one is free).
-_WAITING = {"Quota": "quota"}
+# Why a Queued task waits: the project's quota, a semaphore or mutex, or a
+# free slot under its run's parallelism (no reason: the engine starts it as
+# soon as one is free).
+_WAITING = {
+    QUOTA_REASON: "quota",
+    SEMAPHORE_REASON: "semaphore",
+    MISSING_REASON: "semaphore",
+}
 
 
 class QueueCollector(Collector):
@@ -39,7 +45,7 @@ class QueueCollector(Collector):
         family = GaugeMetricFamily(
             "flowdeck_tasks",
             "Tasks Queued or Running now, per project; a Queued task's reason "
-            "says what it waits for (quota, parallelism).",
+            "says what it waits for (quota, semaphore, parallelism).",
             labels=["project", "status", "reason"],
         )
         counts: dict[tuple[str, str, str], int] = {}

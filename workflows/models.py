@@ -21,7 +21,8 @@ from django.core.validators import (
 from django.db import models
 from django.db.models import F, Q
 
-from flowcore.spec_base import quantity_value
+from flowcore.concurrency import MUTEX, SEMAPHORE
+from flowcore.spec_base import MAX_ACTIVE_RUNS, quantity_value
 from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 
 
@@ -110,6 +111,45 @@ class Project(models.Model):
     @property
     def has_quota(self) -> bool:
         return bool(self.max_running_tasks or self.max_cpu or self.max_memory)
+
+
+# A semaphore's name, as a spec names it: a DNS label (docs/spec.md).
+semaphore_name = RegexValidator(
+    r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z",
+    "must be at most 63 lower-case letters, digits and '-', starting and "
+    "ending with a letter or digit",
+)
+# The most holders a semaphore may admit (docs/api.md): maxActiveRuns' range.
+MAX_SEMAPHORE_LIMIT = MAX_ACTIVE_RUNS
+
+
+class Semaphore(models.Model):
+    """A named limit on how many tasks or runs of the project hold it at once
+    (`synchronization: {semaphore: NAME}` in a spec); project admins define
+    them. Who holds one is in SemaphoreClaim."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="semaphores"
+    )
+    name = models.CharField(max_length=63, validators=[semaphore_name])
+    limit = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SEMAPHORE_LIMIT)],
+        help_text="How many tasks or runs may hold it at once.",
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name"], name="unique_semaphore_in_project"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"semaphore {self.name} ({self.limit})"
 
 
 class Role(models.TextChoices):
@@ -289,6 +329,13 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["status"], name="run_status"),
             models.Index(fields=["workflow", "-id"], name="run_workflow"),
+            # maxActiveRuns counts a workflow's active runs and the Pending ones
+            # before a run, and wakes the oldest waiting one.
+            models.Index(
+                fields=["workflow", "id"],
+                name="run_unfinished",
+                condition=Q(status__in=["Pending", "Running", "Cancelling"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -363,6 +410,42 @@ class TaskRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.name}"
+
+
+class SemaphoreClaim(models.Model):
+    """A task, or a whole run (`task` empty), holding a project's semaphore or
+    mutex (`held`), or queued behind it. Written only by
+    workflows.services.concurrency, in the transaction that starts, queues or
+    ends what claims it, so the rows are exactly who holds what."""
+
+    class Kind(models.TextChoices):
+        SEMAPHORE = SEMAPHORE
+        MUTEX = MUTEX
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=63)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="claims")
+    task = models.CharField(max_length=72, blank=True)  # "": the whole run
+    held = models.BooleanField(default=False)
+    since = models.DateTimeField()  # when it started holding or waiting
+
+    class Meta:
+        ordering = ["project", "kind", "name", "run", "task"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "task"], name="unique_claim")
+        ]
+        indexes = [
+            # A semaphore's holders, and its waiters oldest run first.
+            models.Index(
+                fields=["project", "name", "kind", "held", "run"], name="claims"
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = f"run {self.run_id}" + (f" {self.task}" if self.task else "")
+        verb = "holds" if self.held else "waits for"
+        return f"{who} {verb} {self.kind} {self.name}"
 
 
 class Attempt(models.Model):

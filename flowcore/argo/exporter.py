@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flowcore.argo.importer import ARGO_API_VERSION
+from flowcore.argo.importer import ARGO_API_VERSION, SEMAPHORE_CONFIG_MAP
 from flowcore.spec_base import to_seconds
 
 ANNOTATION = "flowdeck.io/"
@@ -64,6 +64,8 @@ def export_workflow(
         ]
     if exits:
         argo_spec["onExit"] = "exit-handler"
+    if spec.get("synchronization"):
+        argo_spec["synchronization"] = argo_synchronization(spec["synchronization"])
     if any(_uses_flowdeck_dir(task) for task in [*tasks, *exits]):
         argo_spec["volumes"] = [{"name": "flowdeck", "emptyDir": {}}]
     main = _dag("main", tasks, spec.get("outputs", {}), "inputs.parameters", defaults)
@@ -93,11 +95,34 @@ def export_workflow(
         argo_metadata["annotations"] = {
             "workflows.argoproj.io/description": metadata["description"]
         }
+    if spec.get("maxActiveRuns") is not None:
+        # Argo has no such limit: kept for the way back.
+        argo_metadata.setdefault("annotations", {})[ANNOTATION + "max-active-runs"] = (
+            str(spec["maxActiveRuns"])
+        )
     return {
         "apiVersion": ARGO_API_VERSION,
         "kind": kind,
         "metadata": argo_metadata,
         "spec": argo_spec,
+    }
+
+
+def argo_synchronization(sync: Mapping[str, Any]) -> dict[str, Any]:
+    """`{semaphore: NAME}` or `{mutex: NAME}` as Argo's synchronization: a
+    mutex by name, a semaphore as a key of SEMAPHORE_CONFIG_MAP (whose value
+    Argo reads as its limit)."""
+    if sync.get("mutex"):
+        return {"mutexes": [{"name": sync["mutex"]}]}
+    return {
+        "semaphores": [
+            {
+                "configMapKeyRef": {
+                    "name": SEMAPHORE_CONFIG_MAP,
+                    "key": sync["semaphore"],
+                }
+            }
+        ]
     }
 
 
@@ -331,6 +356,8 @@ def _template(task: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str,
     template: dict[str, Any] = {"name": task["name"], "container": container}
     if task.get("volumes"):
         template["volumes"] = list(task["volumes"])
+    if task.get("synchronization"):
+        template["synchronization"] = argo_synchronization(task["synchronization"])
     for key in (
         "nodeSelector",
         "tolerations",

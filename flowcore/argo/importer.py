@@ -26,6 +26,9 @@ from flowcore.spec_base import API_VERSION, KIND, SpecError
 from flowcore.spec_document import parse_documents
 
 ARGO_API_VERSION = "argoproj.io/v1alpha1"
+# The ConfigMap a Flowdeck export names its semaphores in: Argo reads a
+# semaphore's limit from a ConfigMap key, Flowdeck from the project.
+SEMAPHORE_CONFIG_MAP = "flowdeck-semaphores"
 # What a file may expand to (its values, aliases written out).
 MAX_VALUES = 1_000_000
 KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
@@ -71,6 +74,7 @@ _SPEC_FIELDS = {
     "nodeSelector",
     "tolerations",
     "podSpecPatch",
+    "synchronization",
     *_HARMLESS,
 }
 # Fields the workflow cannot run as Argo would without.
@@ -355,6 +359,9 @@ class _Importer:
         self.tasks: list[dict[str, Any]] = []
         self.exit_tasks: list[dict[str, Any]] = []
         self.parameter_names: dict[str, str] = {}
+        # The entrypoint's synchronization: the whole run holds it.
+        self.entrypoint = ""
+        self.run_sync: dict[str, str] | None = None
         spec_path = _at(where, "spec")
         spec = _mapping(document.get("spec"))
         if kind == "CronWorkflow":
@@ -415,6 +422,16 @@ class _Importer:
             spec["defaults"] = defaults
         if isinstance(self.spec.get("parallelism"), int):
             spec["parallelism"] = self.spec["parallelism"]
+        if "synchronization" in self.spec:
+            sync = self._synchronization(
+                self.spec["synchronization"], _at(self.spec_path, "synchronization")
+            )
+            if sync:
+                spec["synchronization"] = sync
+        annotations = _mapping(metadata.get("annotations"))
+        most = str(annotations.get(_ANNOTATION + "max-active-runs", ""))
+        if most.isdigit():
+            spec["maxActiveRuns"] = int(most)
         deadline = self.spec.get("activeDeadlineSeconds")
         if deadline is not None:
             spec["timeout"] = _seconds(deadline)
@@ -424,7 +441,18 @@ class _Importer:
             original: "{{params." + name + "}}"
             for original, name in self.parameter_names.items()
         }
+        self.entrypoint = str(entrypoint)
         main = self._expand(str(entrypoint), "", arguments, {}, depth=0)
+        if self.run_sync is not None:
+            if "synchronization" in spec:
+                self.note(
+                    _at(self.spec_path, "synchronization"),
+                    "Flowdeck holds one semaphore or mutex per run: the "
+                    "entrypoint's synchronization is not carried over",
+                    essential=True,
+                )
+            else:
+                spec["synchronization"] = self.run_sync
         self.tasks = main.tasks
         outputs = self._workflow_outputs(str(entrypoint), main)
         spec["tasks"] = self.tasks
@@ -621,6 +649,8 @@ class _Importer:
             return _Sub([], [])
         self._left_out(template, _TEMPLATE_FIELDS, path)
         inputs = {**self._input_defaults(template), **inputs}
+        if ("dag" in template or "steps" in template) and "synchronization" in template:
+            self._group_synchronization(template, path, template_name, depth)
         if "dag" in template:
             return self._dag(template, path, prefix, inputs, depth)
         if "steps" in template:
@@ -639,6 +669,26 @@ class _Importer:
             return _Sub([name], [name], tasks=[task], single=name)
         self.note(path, "a template with nothing to run", essential=True)
         return _Sub([], [])
+
+    def _group_synchronization(
+        self, template: Mapping[str, Any], path: str, name: str, depth: int
+    ) -> None:
+        """A dag's or steps' synchronization holds for the whole group: the
+        entrypoint's is the run's (spec.synchronization); any other group's
+        has no Flowdeck equivalent, and dropping it would let two in."""
+        where = _at(path, "synchronization")
+        sync = self._synchronization(template["synchronization"], where)
+        if sync is None:
+            return
+        if depth == 0 and name == self.entrypoint and self.run_sync is None:
+            self.run_sync = sync
+            return
+        self.note(
+            where,
+            "a group's synchronization (held while its whole dag or steps run) "
+            "is not carried over: hold it on the workflow or on its tasks",
+            essential=True,
+        )
 
     def _left_out(self, value: Mapping[str, Any], read: set[str], path: str) -> None:
         """Report each field of `value` the importer does not read, once."""
@@ -1138,12 +1188,17 @@ class _Importer:
             task["inputs"] = {"artifacts": inputs_artifacts}
         if "podSpecPatch" in template:
             self._pod_spec_patch(task, template["podSpecPatch"], path)
+        if "synchronization" in template:
+            sync = self._synchronization(
+                template["synchronization"], _at(path, "synchronization")
+            )
+            if sync:
+                task["synchronization"] = sync
         for key in (
             "sidecars",
             "initContainers",
             "daemon",
             "memoize",
-            "synchronization",
             "metrics",
         ):
             if key in template:
@@ -1154,6 +1209,54 @@ class _Importer:
                 )
         self._flowdeck_annotations(task, template, path)
         return task
+
+    def _synchronization(self, value: Any, where: str) -> dict[str, str] | None:
+        """Argo's synchronization (`semaphores`, `mutexes`, or the older
+        `semaphore`, `mutex`) as Flowdeck's one semaphore or mutex: a
+        semaphore is named by its ConfigMap key, and its limit is the
+        project's (docs/spec.md, Concurrency)."""
+        sync = _mapping(value)
+        semaphores = [*_list(sync.get("semaphores")), sync.get("semaphore")]
+        mutexes = [*_list(sync.get("mutexes")), sync.get("mutex")]
+        found: list[tuple[str, str]] = []
+        for item in semaphores:
+            if item is None:
+                continue
+            ref = _mapping(_mapping(item).get("configMapKeyRef"))
+            if not ref.get("key"):
+                self.note(
+                    where,
+                    "a semaphore without a configMapKeyRef key is not carried over",
+                    essential=True,
+                )
+                continue
+            name = dns_label(str(ref["key"]))
+            found.append(("semaphore", name))
+            if ref.get("name") != SEMAPHORE_CONFIG_MAP:
+                self.note(
+                    where,
+                    f"semaphore {name}: its limit is the project's semaphore "
+                    f"{name} (a project admin defines it), not ConfigMap "
+                    f"{ref.get('name')}'s",
+                )
+        for item in mutexes:
+            if item is None:
+                continue
+            mutex = _mapping(item).get("name")
+            if mutex:
+                found.append(("mutex", dns_label(str(mutex))))
+        if len(found) > 1:
+            kind, name = found[0]
+            self.note(
+                where,
+                f"Flowdeck holds one semaphore or mutex per task or run: only "
+                f"{kind} {name} is carried over",
+                essential=True,
+            )
+        if not found:
+            return None
+        kind, name = found[0]
+        return {kind: name}
 
     def _pod_spec_patch(
         self, task: dict[str, Any], patch: Any, path: str, *, once: bool = False

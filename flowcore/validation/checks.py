@@ -110,6 +110,14 @@ def _declared_outputs(
     return declared
 
 
+def _lock_of(value: object) -> tuple[str, str] | None:
+    """(kind, name) of a `synchronization` mapping naming exactly one."""
+    if not isinstance(value, Mapping):
+        return None
+    named = [(k, value[k]) for k in ("semaphore", "mutex") if value.get(k) is not None]
+    return named[0] if len(named) == 1 and isinstance(named[0][1], str) else None
+
+
 def _dependencies_of(task: object) -> object:
     """A task's `dependencies`; or, for a task with `depends` instead, the
     tasks its expression names (in order, once each)."""
@@ -244,6 +252,9 @@ class Checks:
         self.current_task: str | None = None
         self.in_defaults = False  # spec.defaults: no task's outputs exist there
         self.fanning_out = False  # the current task has withItems/withParam/...
+        # What the whole run holds (spec.synchronization), which its tasks
+        # cannot take again.
+        self.run_lock = _lock_of(spec.get("synchronization"))
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))

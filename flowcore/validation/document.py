@@ -120,6 +120,8 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             "defaults": self.defaults,
             "parallelism": partial(self.integer, low=1, high=MAX_PARALLELISM),
             "failFast": self.boolean,
+            "maxActiveRuns": self.max_active_runs,
+            "synchronization": self.synchronization,
             "timeout": self.duration,
             "sla": self.duration,
             "namespace": self.dns_label,
@@ -253,6 +255,7 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             "withSequence": self.with_sequence,
             "parallelism": self.task_parallelism,
             "workflow": self.sub_workflow,
+            "synchronization": self.synchronization,
         }
         own = _name_of(value)
         self.current_task = own if own in self.task_index else None

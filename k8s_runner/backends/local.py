@@ -292,7 +292,9 @@ def _shown(directory: str, targets: set[str]) -> list[str]:
             if any(target.startswith(path + "/") for target in targets):
                 arguments += ["--tmpfs", path, *_shown(path, targets)]
             else:
-                arguments += ["--ro-bind", path, path]
+                # -try: an entry removed since it was listed (another
+                # program's scratch directory) must not stop the task.
+                arguments += ["--ro-bind-try", path, path]
         else:
             arguments += ["--ro-bind-try", path, path]
     return arguments
@@ -559,7 +561,17 @@ class LocalBackend:
                 close_fds=True,
                 umask=0o022,
             )
-        handle = f"{process.pid}:{process_start_time(process.pid) or ''}"
+        started = process_start_time(process.pid)
+        if started is None:
+            # Gone already: the handle cannot tell it from a later process
+            # with its pid, so only this worker's wait knows how it ended.
+            logger.warning(
+                "attempt %s: process %s ended as it started (exit status %s)",
+                request.attempt_id,
+                process.pid,
+                process.poll(),
+            )
+        handle = f"{process.pid}:{started or ''}"
         files.pid.write_text(handle)
         live = _Live(request, process, process.pid)
         with self._lock:

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("workflows", "0013_task_queued_at"),
+        ("workflows", "0014_task_queued_at"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -871,3 +871,95 @@ def test_a_template_looped_over_twice_is_made_once() -> None:
         == task(parent, "b")["workflow"]
         == {"name": "w-pair"}
     )
+
+
+# --- concurrency: synchronization and maxActiveRuns ---------------------------------
+
+
+def test_semaphores_mutexes_and_max_active_runs_export_and_come_back() -> None:
+    document = {
+        "apiVersion": "flowdeck.io/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "w"},
+        "spec": {
+            "maxActiveRuns": 2,
+            "synchronization": {"mutex": "nightly"},
+            "tasks": [
+                {
+                    "name": "load",
+                    "image": "busybox",
+                    "command": ["true"],
+                    "synchronization": {"semaphore": "warehouse"},
+                }
+            ],
+        },
+    }
+    exported = export_workflow(document)
+    assert_valid_argo(exported)
+    assert exported["spec"]["synchronization"] == {"mutexes": [{"name": "nightly"}]}
+    load = next(t for t in exported["spec"]["templates"] if t["name"] == "load")
+    assert load["synchronization"] == {
+        "semaphores": [
+            {"configMapKeyRef": {"name": "flowdeck-semaphores", "key": "warehouse"}}
+        ]
+    }
+    assert exported["metadata"]["annotations"] == {"flowdeck.io/max-active-runs": "2"}
+    back = convert_document(exported)
+    assert (back.refused, back.notes) == ([], [])
+    assert parse_spec(back.document) == parse_spec(document)
+
+
+def test_argo_synchronization_imports_as_one_semaphore_or_mutex() -> None:
+    sync = {"semaphores": [{"configMapKeyRef": {"name": "limits", "key": "db"}}]}
+    result = convert_document(
+        argo_workflow(
+            [
+                dag(
+                    "main",
+                    {"name": "a", "template": "write"},
+                    {"name": "b", "template": "index"},
+                ),
+                container("write", synchronization=sync),
+                container("index", synchronization={"mutex": {"name": "Search"}}),
+            ],
+            synchronization={"mutexes": [{"name": "nightly"}]},
+        )
+    )
+    assert result.refused == []
+    spec = result.document["spec"]
+    assert spec["synchronization"] == {"mutex": "nightly"}
+    assert task(result, "a")["synchronization"] == {"semaphore": "db"}
+    assert task(result, "b")["synchronization"] == {"mutex": "search"}
+    [note] = result.notes
+    assert note.path == "spec.templates[1].synchronization"
+    assert "its limit is the project's semaphore db" in note.message
+
+
+def test_two_locks_on_one_template_are_refused_naming_where() -> None:
+    both = {
+        "mutexes": [{"name": "a"}],
+        "semaphores": [
+            {"configMapKeyRef": {"name": "flowdeck-semaphores", "key": "b"}}
+        ],
+    }
+    result = convert_document(argo_workflow([container("main", synchronization=both)]))
+    assert [(n.path, n.message) for n in result.refused] == [
+        (
+            "spec.templates[0].synchronization",
+            "Flowdeck holds one semaphore or mutex per task or run: only "
+            "semaphore b is carried over",
+        )
+    ]
+
+
+def test_a_group_s_synchronization_is_the_run_s_at_the_entrypoint_only() -> None:
+    lock = {"mutexes": [{"name": "nightly"}]}
+    main = {**dag("main", {"name": "a", "template": "pair"}), "synchronization": lock}
+    pair = {
+        **dag("pair", {"name": "x", "template": "leaf"}),
+        "synchronization": {"mutexes": [{"name": "inner"}]},
+    }
+    result = convert_document(argo_workflow([main, pair, container("leaf")]))
+    assert result.document["spec"]["synchronization"] == {"mutex": "nightly"}
+    assert [n.path for n in result.refused] == ["spec.templates[1].synchronization"]
+    assert "hold it on the workflow or on its tasks" in result.refused[0].message

@@ -2654,6 +2654,7 @@ def _valid_documents(draw: st.DrawFn) -> dict[str, Any]:
                     {"capabilities": {"drop": ["ALL"]}, "privileged": False},
                 ]
             ),
+            "synchronization": pick([{"semaphore": "warehouse"}, {"mutex": "db"}]),
         }
         chosen = draw(st.sets(st.sampled_from(sorted(fields))))
         if "volumes" not in chosen:
@@ -2673,6 +2674,8 @@ def _valid_documents(draw: st.DrawFn) -> dict[str, Any]:
         },
         "parallelism": pick([1, 10]),
         "failFast": pick([True, False]),
+        "maxActiveRuns": pick([1, 10000]),
+        "synchronization": pick([{"mutex": "lane"}, {"semaphore": "lanes"}]),
         "timeout": pick(["6h", 3600]),
         "namespace": pick(["team-a"]),
         "ui": pick([{"positions": {"t0": {"x": 0, "y": 0}}}]),

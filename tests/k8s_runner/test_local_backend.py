@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +14,12 @@ import pytest
 
 from flowcore.states import AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt
-from k8s_runner.backends.local import LocalBackend, Sandbox, process_start_time
+from k8s_runner.backends.local import (
+    LocalBackend,
+    Sandbox,
+    _shown,
+    process_start_time,
+)
 from k8s_runner.pod_request import PodRequest
 from workflows.services.attempts import Report
 
@@ -442,3 +448,24 @@ def test_without_the_sandbox_an_empty_dir_is_refused(reports, tmp_path):
     with pytest.raises(BackendError) as raised:
         backend.launch(with_volume(94, "true", {"emptyDir": {}}, mountPath="/data"))
     assert "sandbox, which is off here" in str(raised.value)
+
+
+def test_a_directory_removed_after_it_was_listed_does_not_stop_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    """Another program's scratch directory may vanish between listing a
+    directory's entries and bwrap mounting them (pytest's own tmp dirs did)."""
+    program = shutil.which("bwrap")
+    if program is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    host = tmp_path / "host"
+    (host / "kept").mkdir(parents=True)
+    (host / "scratch").mkdir()
+    shown = _shown(str(host), {str(host / "mnt" / "volume")})
+    (host / "scratch").rmdir()
+    ended = subprocess.run(
+        [program, "--bind", "/", "/", "--tmpfs", str(host), *shown, "--", "true"],
+        capture_output=True,
+        text=True,
+    )
+    assert ended.returncode == 0, ended.stderr

@@ -243,6 +243,31 @@ def test_the_queue_gauge_reads_queued_and_running_tasks_per_project(
     )
 
 
+def test_a_task_waiting_for_a_semaphore_is_queued_for_that_reason(
+    open_metrics, user, project
+):
+    from workflows.services.semaphores import create_semaphore
+
+    create_semaphore(project, name="warehouse", limit=1)
+    workflow = create_workflow(
+        workflow_document(
+            "loads",
+            [shell_task("load", synchronization={"semaphore": "warehouse"})],
+        ),
+        author=user,
+        project=project,
+    )
+    for _ in range(2):
+        advance_run(submit_run(workflow.latest_version, user=user).pk)
+    samples = parse(scrape_view()[1])
+    team = {"project": "team"}
+    assert value(samples, "flowdeck_tasks", **team, status="Running", reason="") == 1
+    waiting = value(
+        samples, "flowdeck_tasks", **team, status="Queued", reason="semaphore"
+    )
+    assert waiting == 1
+
+
 # -- HTTP ---------------------------------------------------------------------------
 
 

@@ -86,6 +86,19 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class VersionListItemSerializer(VersionSummarySerializer):
+    source_format = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="What the version was converted from (argo), its original kept "
+        "in the version's `source`; null for a document written as Flowdeck's.",
+    )
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [*VersionSummarySerializer.Meta.fields, "source_format"]
+        read_only_fields = fields
+
+
 class VersionSourceSerializer(serializers.Serializer):
     format = serializers.CharField(help_text="What it was: argo.")
     text = serializers.CharField(help_text="The original document, as it was given.")
@@ -287,8 +300,23 @@ class AttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SubWorkflowCallSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The workflow of the project it runs.")
+    version = serializers.IntegerField(
+        allow_null=True, help_text="Its version; null: the latest when it starts."
+    )
+
+
 class TaskRunSerializer(serializers.ModelSerializer):
     dependencies = serializers.SerializerMethodField()
+    exit_handler = serializers.SerializerMethodField(
+        help_text="In spec.onExit: runs once every other task has ended."
+    )
+    workflow = serializers.SerializerMethodField(
+        help_text="A sub-workflow task (or an instance of one that fans out): the "
+        "workflow it runs (its child runs are the run's children); null for a "
+        "container."
+    )
     attempts = AttemptSerializer(many=True, read_only=True)
 
     class Meta:
@@ -305,6 +333,8 @@ class TaskRunSerializer(serializers.ModelSerializer):
             "reason",
             "message",
             "dependencies",
+            "exit_handler",
+            "workflow",
             "fan_group",
             "fan_index",
             "fan_item",
@@ -328,6 +358,16 @@ class TaskRunSerializer(serializers.ModelSerializer):
     def get_dependencies(self, task: TaskRun) -> list[str]:
         upstream: Mapping[str, tuple[str, ...]] = self.context["upstream"]
         return list(upstream.get(task.name, ()))
+
+    def get_exit_handler(self, task: TaskRun) -> bool:
+        # An instance of a fan-out is one if its fan-out is.
+        return (task.fan_group or task.name) in self.context["exit_tasks"]
+
+    @extend_schema_field(SubWorkflowCallSerializer(allow_null=True))
+    def get_workflow(self, task: TaskRun) -> dict[str, Any] | None:
+        # An instance of a fan-out runs its fan-out's workflow (a child run each).
+        call = self.context["calls"].get(task.fan_group or task.name)
+        return None if call is None else {"name": call.name, "version": call.version}
 
 
 class WorkflowRefSerializer(serializers.ModelSerializer):
@@ -462,8 +502,17 @@ class RunDetailSerializer(RunSerializer):
     def get_tasks(self, run: Run) -> list[dict[str, Any]]:
         # The blueprint is cached per version (a debug run's per run), so this
         # parses the spec at most once.
-        upstream = blueprint_of(run).graph.upstream
-        context = {**self.context, "upstream": upstream}
+        blueprint = blueprint_of(run)
+        context = {
+            **self.context,
+            "upstream": blueprint.graph.upstream,
+            "exit_tasks": blueprint.exit_tasks,
+            "calls": {
+                task.name: task.workflow
+                for task in blueprint.spec.tasks
+                if task.workflow is not None
+            },
+        }
         return TaskRunSerializer(run.tasks.all(), many=True, context=context).data
 
 

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from flowcore import engine
+from flowcore.concurrency import SEMAPHORE_REASON, Missing
 from flowcore.conditions import references
 from flowcore.engine import Blueprint, Plan, RunState, TaskState
 from flowcore.fanout import instance_name, item_field, item_text
@@ -35,7 +36,7 @@ from flowcore.states import (
 from flowcore.templates import Reference, find_references
 from workflows.blueprints import blueprint_of, version_identity
 from workflows.models import Attempt, Run, RunEvent, TaskRun
-from workflows.services import outputs, quotas, rows, subworkflows
+from workflows.services import concurrency, outputs, quotas, rows, subworkflows
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 
@@ -112,6 +113,8 @@ def advance_locked(
     if run.status in TERMINAL_RUN_STATUSES:
         return result
     blueprint = blueprint_of(run)
+    if run.status == RunStatus.PENDING and _held_back(txn, blueprint, result):
+        return result
     # Applying a plan can itself move tasks (a timed-out attempt fails its task);
     # those moves are planned again at once rather than at the next sweep.
     pending: Mapping[str, TaskStatus] | None = changed
@@ -130,6 +133,24 @@ def advance_locked(
             break
         pending = follow_up
     return result
+
+
+def _held_back(txn: RunTransaction, blueprint: Blueprint, result: Advance) -> bool:
+    """Whether the Pending run may not start now (maxActiveRuns, its own
+    semaphore): it waits, saying why, without its tasks even being read; or,
+    its semaphore deleted, it ends Failed and its tasks Cancelled."""
+    verdict = concurrency.admit_run(txn, blueprint)
+    if isinstance(verdict, Missing):
+        names = TaskRun.objects.filter(run_id=txn.run.pk).values_list("name", flat=True)
+        refusal = Plan(
+            [
+                engine.StartRun(),
+                *(engine.CancelTask(name, verdict.message) for name in names),
+                engine.FinishRun(RunStatus.FAILED, verdict.message),
+            ]
+        )
+        _apply(txn, blueprint, refusal, result, {}, backend="")
+    return verdict is not None
 
 
 def _load_state(
@@ -202,6 +223,12 @@ def _load_state(
         # Only a run in a project with a quota pays for the usage query.
         capacity=quotas.capacity(run.quota_project_id)
         if run.quota_project_id is not None and queued_any(counts, queued)
+        else None,
+        # Only a plan with a task that may take a semaphore reads (and locks).
+        semaphores=concurrency.semaphores(
+            txn, concurrency.needed(blueprint, loaded, {*queued, *(examine or loaded)})
+        )
+        if blueprint.locks
         else None,
     )
     return state, loaded_rows
@@ -317,6 +344,10 @@ def _apply(
                     task_rows[name], TaskStatus.QUEUED, retry_at=None, defer=True
                 )
             case engine.StartTask(task=name, attempt=number):
+                lock = blueprint.spec_of(name).synchronization
+                if lock is not None:
+                    # Before the attempt: one that cannot start gives it back.
+                    concurrency.hold_task(txn, name, lock)
                 launch, moved = _start_attempt(
                     txn, blueprint, task_rows[name], number, backend
                 )
@@ -325,7 +356,12 @@ def _apply(
                 elif moved is not None:
                     follow_up[name] = moved
             case engine.WaitForQuota(task=name, reason=message):
-                _wait_for_quota(txn, task_rows[name], message)
+                _note_waiting(txn, task_rows[name], quotas.QUOTA_REASON, message)
+            case engine.WaitForSemaphore(task=name, synchronization=lock, reason=text):
+                task = task_rows[name]
+                if task.reason != SEMAPHORE_REASON:
+                    concurrency.wait_task(txn, name, lock)  # in line, once
+                _note_waiting(txn, task, SEMAPHORE_REASON, text)
             case engine.ExpandTask(task=name, items=items):
                 task_rows.update(_expand(txn, task_rows[name], items))
             case engine.FinishTask(task=name, status=status, reason=why, message=text):
@@ -428,12 +464,15 @@ def queued_any(counts: Mapping[TaskStatus, int], queued: list[str]) -> bool:
     )
 
 
-def _wait_for_quota(txn: RunTransaction, task: TaskRun, message: str) -> None:
-    """Say why a Queued task waits; an event only when the reason changes, so
-    that every plan of a crowded project does not flood the run's log."""
-    if (task.reason, task.message) == (quotas.QUOTA_REASON, message):
+def _note_waiting(
+    txn: RunTransaction, task: TaskRun, reason: str, message: str
+) -> None:
+    """Say why a Queued task waits (Quota, Semaphore); an event only when the
+    reason changes, so that every plan of a crowded project does not flood the
+    run's log."""
+    if (task.reason, task.message) == (reason, message):
         return
-    task.reason, task.message = quotas.QUOTA_REASON, message
+    task.reason, task.message = reason, message
     txn.defer_task_fields(task, {"reason", "message"})
     txn.event(
         RunEvent.Kind.TASK,
@@ -441,7 +480,7 @@ def _wait_for_quota(txn: RunTransaction, task: TaskRun, message: str) -> None:
         status=task.status,
         previous=task.status,
         message=message,
-        data={"reason": quotas.QUOTA_REASON},
+        data={"reason": reason},
     )
 
 

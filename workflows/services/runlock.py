@@ -16,7 +16,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from flowcore.engine import Blueprint
 from flowcore.states import (
+    TERMINAL_RUN_STATUSES,
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
     AttemptStatus,
@@ -28,8 +30,9 @@ from flowcore.states import (
 )
 from notifications import outbox
 from workflows import live
+from workflows.blueprints import blueprint_of
 from workflows.models import Attempt, Run, RunEvent, TaskRun
-from workflows.services import rows, telemetry
+from workflows.services import concurrency, rows, telemetry
 from workflows.services.telemetry import Observation, elapsed
 
 
@@ -49,6 +52,25 @@ class RunTransaction:
         self._notify: list[tuple[str, int, str]] = []
         # Set once an attempt in a project with a quota ended (see quotas).
         self.quota_freed = False
+        # Set once the project's row is locked (services.concurrency).
+        self.project_locked = False
+        # What others may wait for, woken after commit (services.concurrency):
+        # semaphores given back, semaphores a waiter took (the next one looks),
+        # (project, kind, name); and whether the run finished or started
+        # after waiting (the workflow's next waiting run looks).
+        self.released: set[tuple[int, str, str]] = set()
+        self.chained: set[tuple[int, str, str]] = set()
+        self.runs_freed = False
+        self._blueprint: Blueprint | None = None
+
+    def blueprint(self) -> Blueprint:
+        if self._blueprint is None:
+            self._blueprint = blueprint_of(self.run)
+        return self._blueprint
+
+    def mark_run_fields(self, fields: set[str]) -> None:
+        """Write these columns of the run at flush() (no status change)."""
+        self._run_fields |= fields
 
     def event(
         self,
@@ -93,9 +115,13 @@ class RunTransaction:
                 self._run_fields.add("started_at")
             self.run.finished_at = None
             self._run_fields.add("finished_at")
-        elif status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+        elif status in TERMINAL_RUN_STATUSES:
             self.run.finished_at = self.now
             self._run_fields.add("finished_at")
+            # It holds and waits for nothing now: its semaphores' waiters, and
+            # the workflow's next run waiting for maxActiveRuns, may go.
+            concurrency.release_run(self, self.blueprint())
+            self.runs_freed = True
             self._observed.append(
                 Observation(
                     "run_finished", status, elapsed(self.run.started_at, self.now)
@@ -164,6 +190,8 @@ class RunTransaction:
         if current == status:
             return False
         check_task_transition(current, status)
+        if self.blueprint().locks:
+            concurrency.release_task(self, self.blueprint(), task.name, current, status)
         if task.fan_group:
             _count_instance(task, current, status)
         task.status = status
@@ -275,6 +303,8 @@ class RunTransaction:
         self._unsaved_tasks = {}
 
     def flush(self) -> None:
+        if self.released or self.chained or self.runs_freed:
+            concurrency.wake_after_commit(self)
         self.save_tasks()
         if self._notify:
             # The outbox rows commit with the change they report, or not at all.

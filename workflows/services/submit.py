@@ -21,6 +21,7 @@ from workflows.models import (
     Workflow,
     WorkflowVersion,
 )
+from workflows.services.concurrency import undefined_semaphores
 from workflows.services.dispatch import request_reconcile
 from workflows.services.errors import ActionRefused
 from workflows.services.quotas import requested
@@ -137,6 +138,14 @@ def _path_back(start: str, target: str, known: Mapping[str, Any]) -> list[str] |
     return None
 
 
+def _require_semaphores(project: Project, document: Mapping[str, Any]) -> None:
+    """The semaphores a document names must exist in its project: the pure
+    validator cannot know them, the server can (docs/spec.md, Concurrency)."""
+    errors = undefined_semaphores(project, document)
+    if errors:
+        raise SpecError(errors)
+
+
 DEFAULT_PROJECT = "default"
 
 
@@ -164,6 +173,7 @@ def create_workflow(
     if project is None:
         project = default_project()
     _check_sub_workflows(project, document)
+    _require_semaphores(project, document)
     metadata = document["metadata"]
     name_taken = SpecError(
         [
@@ -217,6 +227,7 @@ def update_workflow(
     document = restore_secrets(document, latest.document if latest else None)
     document = _validated(document)
     _check_sub_workflows(workflow.project, document)
+    _require_semaphores(workflow.project, document)
     if document["metadata"]["name"] != workflow.name:
         raise SpecError(
             [

@@ -10,10 +10,13 @@ import type { TaskFlowNode, TaskNodeData } from "../graph/TaskNode";
 import { DEFAULT_RULE, dependsResults, fanOutBadge } from "./controlFlow";
 import { type PlacedErrors } from "./errors";
 import { type Direction, type Doc, type Point, type Task, edgeId, edgesOf, tasksOf, usesDepends } from "./model";
+import { callOf } from "./subworkflow";
 
 const ARROW = { type: "arrowclosed" as MarkerType, width: 16, height: 16 };
 
 function subtitleOf(task: Task): string {
+  const call = callOf(task);
+  if (call) return `runs ${call.name || "another workflow"}${call.version !== null ? ` v${call.version}` : ""}`;
   return typeof task.image === "string" ? task.image : "";
 }
 
@@ -36,6 +39,7 @@ export function buildNodes(
   selected: Set<string>,
   direction: Direction,
   current: TaskFlowNode[],
+  exits: ReadonlySet<string> = new Set(),
 ): TaskFlowNode[] | null {
   const previous = new Map(current.map((node) => [node.id, node]));
   let changed = current.length !== tasks.length;
@@ -46,6 +50,7 @@ export function buildNodes(
     const fanOut = fanOutBadge(task) || undefined;
     const condition = conditionOf(task);
     const isSelected = selected.has(task.name);
+    const exitHandler = exits.has(task.name) || undefined;
     const old = previous.get(task.name);
     if (
       old &&
@@ -56,13 +61,14 @@ export function buildNodes(
       old.data.fanOut === fanOut &&
       old.data.condition === condition &&
       old.data.direction === direction &&
+      old.data.exitHandler === exitHandler &&
       Boolean(old.selected) === isSelected
     ) {
       if (current[index] !== old) changed = true;
       return old;
     }
     changed = true;
-    const data: TaskNodeData = { label: task.name, subtitle, error, direction, fanOut, condition };
+    const data: TaskNodeData = { label: task.name, subtitle, error, direction, fanOut, condition, exitHandler };
     return {
       ...old, // keeps `measured`
       id: task.name,
@@ -71,7 +77,7 @@ export function buildNodes(
       width: NODE_WIDTH,
       height: NODE_HEIGHT,
       selected: isSelected,
-      ariaLabel: `Task ${task.name}${fanOut ? `, runs once per item (${fanOut})` : ""}${condition ? `, runs only when ${condition}` : ""}${error ? `: ${error}` : ""}`,
+      ariaLabel: `${exitHandler ? "Exit handler" : "Task"} ${task.name}${subtitle.startsWith("runs ") ? `, ${subtitle}` : ""}${fanOut ? `, runs once per item (${fanOut})` : ""}${condition ? `, runs only when ${condition}` : ""}${error ? `: ${error}` : ""}`,
       data,
     };
   });

@@ -30,6 +30,12 @@ export interface TaskNodeData extends Record<string, unknown> {
   fanOut?: string;
   /** The editor: the task's `when` condition. */
   condition?: string;
+  /** An exit handler (spec.onExit): drawn in the "On exit" lane. */
+  exitHandler?: boolean;
+  /** The run page: the workflow a sub-workflow task runs. */
+  calls?: string;
+  /** The run page: a sub-workflow task's child run. */
+  link?: { href: string; label: string };
 }
 
 export type TaskFlowNode = Node<TaskNodeData, "task">;
@@ -43,6 +49,7 @@ function TaskNodeView({ data, selected }: NodeProps<TaskFlowNode>) {
   if (status === "Skipped") classes.push("fd-node--skipped");
   if (stacked) classes.push("fd-node--stack");
   if (data.error) classes.push("fd-node--invalid");
+  if (data.exitHandler) classes.push("fd-node--exit");
   if (selected) classes.push("fd-node--selected");
   const title =
     data.error ??
@@ -58,6 +65,7 @@ function TaskNodeView({ data, selected }: NodeProps<TaskFlowNode>) {
       data-task={data.label}
       data-status={status ?? ""}
       data-reason={data.reason || undefined}
+      data-exit-handler={data.exitHandler ? "true" : undefined}
     >
       <Handle type="target" position={horizontal ? Position.Left : Position.Top} />
       <div className="fd-node__label">
@@ -73,6 +81,13 @@ function TaskNodeView({ data, selected }: NodeProps<TaskFlowNode>) {
           {status && !data.collapsed ? <StatusIcon status={status} size={10} /> : null}
           {subtitle}
         </div>
+      ) : null}
+      {data.calls ? <div className="fd-node__subtitle fd-node__calls">runs {data.calls}</div> : null}
+      {data.link ? (
+        // Following the link must not also select the node (its drawer opens instead).
+        <a className="fd-node__link nodrag nopan" href={data.link.href} data-testid="child-run-link" onClick={(event) => event.stopPropagation()}>
+          {data.link.label}
+        </a>
       ) : null}
       {data.fan ? <FanBar counts={data.fan} /> : null}
       {data.collapsed ? <span className="fd-node__badge">×{data.collapsed}</span> : null}

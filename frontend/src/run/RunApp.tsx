@@ -12,6 +12,7 @@ import { CancelDialog, DebugDialog, ResubmitDialog, RetryDialog, type RetryRespo
 import { FanOutPanel } from "./FanOutPanel";
 import { type InstanceFilter, splitFanOuts } from "./fanouts";
 import { type Connection, LiveSocket, wsUrl } from "./socket";
+import { childRunsByTask, childrenStale, decorateNodes } from "./subruns";
 import {
   applyEvents,
   formatDuration,
@@ -47,7 +48,8 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   const [live, setLive] = useState<LiveRun>(stateRef.current);
   const [connection, setConnection] = useState<Connection>("connecting");
   const [connectionDetail, setConnectionDetail] = useState("");
-  const [selected, setSelected] = useState<string | null>(null);
+  // A link to a task of the run (`#task-etl`, from a child run's header) opens it.
+  const [selected, setSelected] = useState<string | null>(() => taskFromHash(config.run));
   const selectedRef = useRef(selected);
   selectedRef.current = selected;
   const [tab, setTab] = useState<Tab>("logs");
@@ -141,6 +143,31 @@ export function RunApp({ config }: { config: RunPageConfig }) {
     return () => clearTimeout(timer);
   }, [missing, live.seq, runId, commit]);
 
+  // A sub-workflow task's child run is not in the events: when a task starts
+  // one the page does not know of, or ends before its child reads as ended,
+  // read the run again for its `children` (at most once a second; three
+  // reads that bring nothing new and it stops).
+  const wantChildren = childrenStale(run);
+  const childrenRead = useRef(0);
+  const childrenFruitless = useRef(0);
+  useEffect(() => {
+    if (!wantChildren) childrenFruitless.current = 0;
+    if (!wantChildren || childrenFruitless.current >= 3) return;
+    const wait = Math.max(0, childrenRead.current + 1000 - Date.now());
+    const timer = setTimeout(() => {
+      childrenRead.current = Date.now();
+      api<Run>(urls.apiRun(runId))
+        .then((fresh) => {
+          const current = stateRef.current;
+          const same = JSON.stringify(fresh.children ?? []) === JSON.stringify(current.run.children ?? []);
+          childrenFruitless.current = same ? childrenFruitless.current + 1 : 0;
+          commit({ ...current, run: { ...current.run, children: fresh.children } });
+        })
+        .catch((failure) => setNotice({ kind: "error", text: `Could not read the sub-workflows' runs: ${String(failure)}` }));
+    }, wait);
+    return () => clearTimeout(timer);
+  }, [wantChildren, live.seq, runId, commit]);
+
   useEffect(() => {
     // The server-rendered page underneath is for browsers without JavaScript.
     document.getElementById("run-fallback")?.setAttribute("hidden", "");
@@ -154,6 +181,9 @@ export function RunApp({ config }: { config: RunPageConfig }) {
     () => collapseFanOuts(split.tasks, expanded, FAN_OUT_THRESHOLD, split.fanOuts),
     [split, expanded],
   );
+  // A sub-workflow task links to its child run; exit handlers go in their lane.
+  const nodes = useMemo(() => decorateNodes(graph.tasks, run, urls.page), [graph.tasks, run]);
+  const children = useMemo(() => childRunsByTask(run), [run]);
   const selectedFan = selected ? split.fanOuts.get(selected) : undefined;
   const selectedTask = selected && !selectedFan ? run.tasks[live.index.get(selected) ?? -1] : undefined;
 
@@ -210,10 +240,21 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   return (
     <div className="fd-run" data-run={runId} data-run-status={run.status}>
       <div className="heading">
-        <h1>
-          Run #{run.id} of <a href={config.urls.workflow}>{run.workflow.name}</a> <StatusBadge status={run.status} />{" "}
-          <LiveIndicator status={connection} detail={connectionDetail} />
-        </h1>
+        <div>
+          <h1>
+            Run #{run.id} of <a href={config.urls.workflow}>{run.workflow.name}</a> <StatusBadge status={run.status} />{" "}
+            <LiveIndicator status={connection} detail={connectionDetail} />
+          </h1>
+          {run.parent_run ? (
+            <p className="fd-lineage" data-testid="parent-run">
+              run of task{" "}
+              <a href={`${urls.page(run.parent_run)}#task-${encodeURIComponent(run.parent_task ?? "")}`}>
+                <code>{run.parent_task}</code>
+              </a>{" "}
+              of <a href={urls.page(run.parent_run)}>run #{run.parent_run}</a>
+            </p>
+          ) : null}
+        </div>
         <div className="actions">
           {can(config, "run.retry") ? (
             <button type="button" className="primary" disabled={!retryable} onClick={() => setDialog({ kind: "retry" })}>
@@ -323,7 +364,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
             <Dag
               // Remounted when the drawer opens or closes, so the graph fits its new width.
               key={selectedTask || selectedFan ? "narrow" : "wide"}
-              tasks={graph.tasks}
+              tasks={nodes}
               direction={direction}
               selected={selectedTask?.fan_group || selected}
               onSelect={onSelect}
@@ -356,6 +397,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
             key={selectedTask.name}
             runId={runId}
             task={selectedTask}
+            children={children.get(selectedTask.name) ?? []}
             events={live.events}
             now={now}
             loadHistory={loadHistory}
@@ -402,4 +444,12 @@ export function RunApp({ config }: { config: RunPageConfig }) {
       {dialog?.kind === "debug" ? <DebugDialog runId={runId} task={dialog.task} onClose={() => setDialog(null)} /> : null}
     </div>
   );
+}
+
+/** The task a `#task-<name>` in the address names, if the run has it. */
+function taskFromHash(run: Run): string | null {
+  const hash = window.location.hash;
+  if (!hash.startsWith("#task-")) return null;
+  const name = decodeURIComponent(hash.slice("#task-".length));
+  return run.tasks.some((task) => task.name === name) ? name : null;
 }

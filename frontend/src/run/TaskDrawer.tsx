@@ -10,7 +10,7 @@ import { LogView } from "./LogView";
 import { statusLine } from "../graph/status";
 import { compactItem, fullItem } from "./fanouts";
 import { formatDuration, secondsBetween, taskHistory, TERMINAL_TASK } from "./state";
-import type { RunEvent, Task } from "./types";
+import type { ChildRun, RunEvent, Task } from "./types";
 import { formatClock, formatTime, StatusBadge } from "./ui";
 
 export type Tab = "logs" | "data" | "attempts" | "history" | "pod" | "request";
@@ -40,6 +40,8 @@ export interface TaskDrawerProps {
   actions: { retryFromHere?: () => void; debug?: () => void };
   /** An instance of a fan-out: back to its fan-out's list of instances. */
   onBack?: () => void;
+  /** A sub-workflow task: the runs it started, oldest first. */
+  children?: ChildRun[];
 }
 
 /** Why the Logs tab has nothing: not started yet, or never will be. */
@@ -48,7 +50,7 @@ function noAttempt(task: Task): string {
   return "No attempt yet: the log appears when the task starts.";
 }
 
-export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: setTab, onClose, actions, onBack }: TaskDrawerProps) {
+export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: setTab, onClose, actions, onBack, children = [] }: TaskDrawerProps) {
   const ids = useId();
   const latest = task.attempts.length ? task.attempts[task.attempts.length - 1].number : 0;
   const [attempt, setAttempt] = useState(latest);
@@ -95,6 +97,31 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: 
               </code>{" "}
               <span className="muted">(#{task.fan_index} of {task.fan_group})</span>
             </dd>
+          </>
+        ) : null}
+        {task.workflow ? (
+          <>
+            <dt>Runs</dt>
+            <dd>
+              workflow <strong>{task.workflow.name}</strong>{" "}
+              {task.workflow.version !== null ? `v${task.workflow.version}` : <span className="muted">(its latest version)</span>}
+            </dd>
+            <dt>{children.length > 1 ? "Child runs" : "Child run"}</dt>
+            <dd data-testid="drawer-child-runs">
+              {children.length === 0 ? <span className="muted">not started yet</span> : null}
+              {children.map((child, index) => (
+                <span key={child.id}>
+                  {index ? " · " : null}
+                  <a href={urls.page(child.id)}>run #{child.id}</a> <StatusBadge status={child.status} />
+                </span>
+              ))}
+            </dd>
+          </>
+        ) : null}
+        {task.exit_handler ? (
+          <>
+            <dt>Exit handler</dt>
+            <dd>ran once every other task had ended, whatever the outcome; its failure does not change the run's status</dd>
           </>
         ) : null}
         <dt>Attempts</dt>
@@ -167,7 +194,12 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: 
       ) : null}
       <div className="fd-drawer__body" role="tabpanel" id={`${ids}-panel`} aria-labelledby={`${ids}-${tab}`}>
         {tab === "logs" ? (
-          attempt ? (
+          task.workflow && attempt ? (
+            <p className="muted">
+              A sub-workflow has no log of its own: its tasks' logs are on{" "}
+              {children.length ? <a href={urls.page(children[children.length - 1].id)}>run #{children[children.length - 1].id}</a> : "its run"}.
+            </p>
+          ) : attempt ? (
             <LogView runId={runId} task={task.name} attempt={attempt} />
           ) : (
             <p className="muted">{noAttempt(task)}</p>

@@ -1,13 +1,15 @@
 // The Gantt chart of attempts: one row per task, bars coloured by state;
 // running bars grow with the clock. A fan-out is one row (its instance list
 // has each one); a skipped task is a grey mark at the moment it was skipped.
-import { useMemo } from "react";
+// Exit handlers follow the run's tasks under their own heading, "On exit".
+import { Fragment, useMemo } from "react";
 
 import { describeTask, statusColour } from "../graph/status";
 import { StatusIcon } from "../graph/StatusIcon";
 import type { FanOut } from "./fanouts";
 import { computeGantt, ticks } from "./gantt";
 import { formatDuration } from "./state";
+import { splitExitHandlers } from "./subruns";
 import type { Task } from "./types";
 
 export interface TimelineProps {
@@ -19,9 +21,12 @@ export interface TimelineProps {
 }
 
 export function Timeline({ tasks, fanOuts, now, onSelect, selected }: TimelineProps) {
-  const gantt = useMemo(() => computeGantt(tasks, now, fanOuts), [tasks, now, fanOuts]);
+  const groups = useMemo(() => splitExitHandlers(tasks), [tasks]);
+  const gantt = useMemo(() => computeGantt([...groups.main, ...groups.exit], now, fanOuts), [groups, now, fanOuts]);
   if (!gantt.rows.length) return <p className="muted">No attempt has started yet.</p>;
   const span = gantt.end - gantt.start;
+  const exits = new Set(groups.exit.map((task) => task.name));
+  const firstExit = gantt.rows.findIndex((row) => exits.has(row.task));
   return (
     <div className="fd-gantt" data-testid="timeline">
       <div className="fd-gantt__axis">
@@ -35,9 +40,10 @@ export function Timeline({ tasks, fanOuts, now, onSelect, selected }: TimelinePr
         </div>
       </div>
       <div className="fd-gantt__rows">
-        {gantt.rows.map((row) => (
+        {gantt.rows.map((row, index) => (
+          <Fragment key={row.task}>
+          {index === firstExit ? <ExitHeading /> : null}
           <div
-            key={row.task}
             className={`fd-gantt__row${row.task === selected ? " fd-gantt__row--selected" : ""}`}
             data-row={row.task}
             onClick={() => onSelect(row.task)}
@@ -77,8 +83,20 @@ export function Timeline({ tasks, fanOuts, now, onSelect, selected }: TimelinePr
               ) : null}
             </div>
           </div>
+          </Fragment>
         ))}
+        {groups.exit.length && firstExit < 0 ? <ExitHeading waiting /> : null}
       </div>
+    </div>
+  );
+}
+
+/** The heading of the exit handlers' rows. */
+function ExitHeading({ waiting = false }: { waiting?: boolean }) {
+  return (
+    <div className="fd-gantt__group" data-testid="timeline-exit-group">
+      On exit
+      <span className="muted"> — {waiting ? "the exit handlers wait for every other task to end" : "exit handlers, after every other task"}</span>
     </div>
   );
 }

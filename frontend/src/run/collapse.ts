@@ -116,7 +116,8 @@ export function collapseFanOuts(
     for (const task of levels.get(d)!) {
       const deps = mapDeps(task);
       mapped.set(task.name, deps);
-      const key = `${d}|${deps.join(",")}`;
+      // Exit handlers are never grouped with the run's tasks: they have their own lane.
+      const key = `${d}|${task.exit_handler ? "exit" : ""}|${deps.join(",")}`;
       if (!siblings.has(key)) siblings.set(key, []);
       siblings.get(key)!.push(task);
     }
@@ -148,7 +149,7 @@ export function collapseFanOuts(
     if (!group) {
       group = { id, members: [], counts: {}, status: "Pending" };
       groups.set(id, group);
-      drawn.push({ id, label: "", dependencies: mapped.get(task.name) ?? [], status: "Pending" });
+      drawn.push({ id, label: "", dependencies: mapped.get(task.name) ?? [], status: "Pending", exitHandler: task.exit_handler || undefined });
     }
     group.members.push(task.name);
     group.counts[task.status] = (group.counts[task.status] ?? 0) + 1;

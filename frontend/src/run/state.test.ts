@@ -176,6 +176,19 @@ describe("control flow", () => {
     expect(mergeItems(merged, fresh)).toBe(merged);
   });
 
+  it("gives the instances of a sub-workflow or exit handler fan-out what their fan-out runs", () => {
+    const calls = run([
+      task("each", [], { workflow: { name: "square", version: null } }),
+      task("notify", [], { exit_handler: true }),
+    ]);
+    const { state } = applyEvents(fromSnapshot(calls), [
+      event(3, { task: "each", status: "Expanded", data: { fan_out: 1 } }),
+      event(4, { task: "notify[0]", status: "Running", previous: "Queued" }),
+    ]);
+    expect(state.run.tasks[2]).toMatchObject({ name: "each[0]", workflow: { name: "square", version: null } });
+    expect(state.run.tasks[3]).toMatchObject({ name: "notify[0]", exit_handler: true });
+  });
+
   it("opens a retried fan-out again", () => {
     const failed = run([task("each", [], { status: "Failed", fan_out: 3, finished_at: "2026-11-29T09:01:00Z" })]);
     const { state } = applyEvents(fromSnapshot(failed), [event(3, { task: "each", status: "Expanded", previous: "Failed", data: { reason: "Retried" } })]);

@@ -111,9 +111,13 @@ export function splitInstance(name: string): { group: string; index: number } | 
   return match ? { group: match[1], index: Number(match[2]) } : null;
 }
 
-/** An instance as an expansion makes it: Queued, its item not read yet. */
+/** An instance as an expansion makes it: Queued, its item not read yet; it
+ * runs what its fan-out runs (a workflow: a child run each) and is an exit
+ * handler when its fan-out is one, as the server says of it. */
 function placeholderInstance(group: Task, index: number): Task {
   return {
+    ...(group.workflow ? { workflow: group.workflow } : {}),
+    ...(group.exit_handler ? { exit_handler: true } : {}),
     name: `${group.name}[${index}]`,
     status: "Queued",
     position: group.position,

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0013_task_queued_at"),
+        ("workflows", "0014_task_queued_at"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0012_version_source"),
+        ("workflows", "0013_concurrency"),
     ]
 
     operations = [
