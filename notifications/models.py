@@ -16,6 +16,9 @@ class Event(models.TextChoices):
     RUN_CANCELLED = "run.cancelled"
     TASK_FAILED = "task.failed"  # a task failed its last retry
     DEADLINE_MISSED = "run.deadline_missed"  # still running past the workflow's sla
+    # A schedule's fire time that did not start a run within the tolerance:
+    # skipped, failed, or submitted late (FLOWDECK_SCHEDULE_TOLERANCE_SECONDS).
+    SCHEDULE_MISSED = "schedule.missed"
     TEST = "test"  # "Send test"
 
 
@@ -80,6 +83,8 @@ class Notification(models.Model):
     )
     event = models.CharField(max_length=32, choices=Event.choices)
     task = models.CharField(max_length=72, blank=True)
+    # What else the payload says (a missed schedule's fire).
+    detail = models.JSONField(default=dict, blank=True)
     # What the receiver dedupes on (X-Flowdeck-Delivery): one per rule and
     # state change, so a repeated change or a redelivery never makes another.
     key = models.CharField(max_length=200, unique=True)

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from notifications.models import Event, Notification, NotificationRule
-from workflows.models import Run
+from workflows.models import Run, Workflow
 
 DELIVER_TASK = "notifications.tasks.deliver"
 
@@ -57,6 +57,44 @@ def enqueue(run: Run, changes: Iterable[tuple[str, int, str]], now: datetime) ->
         for rule in rules
         for event, seq, task in changes
         if event in rule.events
+    ]
+    if rows:
+        store(rows)
+
+
+def schedule_missed(
+    fires: list[tuple[int, int, dict[str, object]]], now: datetime
+) -> None:
+    """Outbox rows for fire times that did not start in time: (workflow id,
+    fire id, what to say); the caller holds the transaction."""
+    if not fires:
+        return
+    rules = (
+        NotificationRule.objects.filter(enabled=True)
+        .filter(
+            Q(workflow_id__in={w for w, _, _ in fires})
+            | Q(workflow=None, project__workflows__id__in={w for w, _, _ in fires})
+        )
+        .select_related("project")
+    )
+    workflows = dict(
+        Workflow.objects.filter(pk__in={w for w, _, _ in fires}).values_list(
+            "pk", "project_id"
+        )
+    )
+    rows = [
+        Notification(
+            rule=rule,
+            event=Event.SCHEDULE_MISSED,
+            detail=detail,
+            key=f"rule-{rule.pk}/fire-{fire_id}",
+            next_attempt_at=now,
+        )
+        for rule in rules
+        if Event.SCHEDULE_MISSED in rule.events
+        for workflow_id, fire_id, detail in fires
+        if rule.workflow_id == workflow_id
+        or (rule.workflow_id is None and rule.project_id == workflows.get(workflow_id))
     ]
     if rows:
         store(rows)

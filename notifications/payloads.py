@@ -26,6 +26,7 @@ HEADLINES = {
     Event.RUN_CANCELLED: "was cancelled",
     Event.TASK_FAILED: "has a task that failed its last retry",
     Event.DEADLINE_MISSED: "is still running past its SLA",
+    Event.SCHEDULE_MISSED: "missed a scheduled start",
     Event.TEST: "(a test notification)",
 }
 
@@ -88,6 +89,8 @@ def build(notification: Notification) -> dict[str, Any]:
         "project": {"id": rule.project_id, "name": rule.project.name},
         "rule": {"id": rule.pk, "name": rule.name},
     }
+    if notification.detail:
+        payload["schedule"] = notification.detail
     run = notification.run
     if run is None:
         return payload
@@ -123,6 +126,12 @@ def notification_sla(run: Run) -> float | None:
 
 def subject(payload: dict[str, Any]) -> str:
     headline = HEADLINES.get(Event(payload["event"]), payload["event"])
+    if "schedule" in payload:
+        schedule = payload["schedule"]
+        return (
+            f"[Flowdeck] {schedule['workflow']}: schedule {schedule['name']} "
+            f"{headline} ({schedule['fire_time']})"
+        )
     if "run" in payload:
         return (
             f"[Flowdeck] {payload['workflow']['name']} run #{payload['run']['id']} "
@@ -134,6 +143,10 @@ def subject(payload: dict[str, Any]) -> str:
 def text(payload: dict[str, Any]) -> str:
     """The plain-text body (an email's, a chat message's)."""
     lines = [subject(payload).removeprefix("[Flowdeck] ")]
+    if "schedule" in payload:
+        schedule = payload["schedule"]
+        lines.append(f"Fire {schedule['status']}: {schedule['reason']}")
+        lines.append(schedule["url"])
     if "run" in payload:
         run = payload["run"]
         lines.append(f"Project {payload['project']['name']}, status {run['status']}")

@@ -307,6 +307,11 @@ FLOWDECK_MAX_SPEC_BYTES = env_int(
 FLOWDECK_SCHEDULE_MIN_INTERVAL = env_int(
     "FLOWDECK_SCHEDULE_MIN_INTERVAL", 60, minimum=1
 )
+# A fire time whose run starts later than this is a missed schedule for
+# notification rules (docs/operations.md, "Notifications").
+FLOWDECK_SCHEDULE_TOLERANCE_SECONDS = env_int(
+    "FLOWDECK_SCHEDULE_TOLERANCE_SECONDS", 300, minimum=0
+)
 
 # --- The Kubernetes backend (docs/kubernetes.md) ---------------------------------
 FLOWDECK_K8S_NAMESPACE = env_str("FLOWDECK_K8S_NAMESPACE", "default")
