@@ -302,6 +302,9 @@ class WorkflowSpec:
     parallelism: int | None = None  # max tasks running at once in one run
     fail_fast: bool = False
     timeout: float | None = None  # seconds for the whole run
+    # Seconds a run should take at most: past it, still running, it is a
+    # deadline miss (a notification), not a failure (that is `timeout`).
+    sla: float | None = None
     ui: Mapping[str, Any] = field(default_factory=dict)
     namespace: str | None = None  # overrides the backend's namespace
     output_parameters: tuple[WorkflowOutputParameter, ...] = ()
@@ -611,6 +614,7 @@ def parse_spec(
         parallelism=spec.get("parallelism"),
         fail_fast=spec.get("failFast", False),
         timeout=_optional_seconds(spec.get("timeout")),
+        sla=_optional_seconds(spec.get("sla")),
         ui=document["spec"].get("ui") or {},
         namespace=namespace,
         output_parameters=tuple(

@@ -357,6 +357,7 @@ _DOCUMENT: _Shape = {
         "maxActiveRuns": None,
         "synchronization": dict.fromkeys(("semaphore", "mutex")),
         "timeout": None,
+        "sla": None,
         "namespace": None,
         "tasks": _TASK,
         "ui": None,

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -62,6 +63,7 @@ from k8s_runner.pod_status import (
     pending_deadline,
     report_for,
 )
+from observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +157,10 @@ class NamespaceWatch:
         self.namespace = namespace
         self.resource_version: str | None = None
         self.lists = 0  # how many times it listed (a 410 lists again)
+        # When the apiserver last told it something (an event, a bookmark, a
+        # list, a watch request it ended on time): the watcher's lag counts
+        # from here (time.time(); None before the first list).
+        self.heard_at: float | None = None
         self._stream: PodStream | None = None
         self._lock = threading.Lock()
         self._stopped = False
@@ -177,10 +183,13 @@ class NamespaceWatch:
             self._stream = stream
         try:
             for event in stream:
+                self.heard()
+                metrics.WATCHER_EVENTS.labels(event.kind).inc()
                 if event.resource_version:
                     self.resource_version = event.resource_version
                 if event.pod is not None:
                     self.watcher.handle(event.kind, event.pod)
+            self.heard()  # the server ended the request on time: all was said
         except ResourceExpired:
             logger.info("watch of %s expired (410): listing again", self.namespace)
             self.resource_version = None
@@ -188,9 +197,15 @@ class NamespaceWatch:
             with self._lock:
                 self._stream = None
 
+    def heard(self) -> None:
+        self.heard_at = time.time()
+        metrics.WATCHER_LAST_EVENT.set(self.heard_at)
+
     def relist(self) -> None:
         pods, version = self.watcher.backend.list_pods(self.namespace)
         self.lists += 1
+        metrics.WATCHER_RELISTS.inc()
+        self.heard()
         present = set()
         for pod in pods:
             attempt_id = attempt_id_of(pod.metadata.labels if pod.metadata else None)
@@ -459,6 +474,15 @@ class PodWatcher:
                 continue
             job.deleting = True
 
+    def measure_lag(self) -> float:
+        """Seconds since the quietest namespace last heard from the apiserver
+        (flowdeck_watcher_lag_seconds); 0 before any namespace listed."""
+        with self._lock:
+            heard = [w.heard_at for w in self.watches.values() if w.heard_at]
+        lag = max(0.0, time.time() - min(heard)) if heard else 0.0
+        metrics.WATCHER_LAG.set(lag)
+        return lag
+
     # -- events --------------------------------------------------------------------
 
     def handle(self, kind: str, pod: V1Pod) -> Report | None:
@@ -583,6 +607,7 @@ class PodWatcher:
     def housekeep(self) -> None:
         """Look again at pods waiting on something that may heal once their
         grace is over, and delete the pods of ended attempts."""
+        self.measure_lag()
         now = self.clock()
         with self._lock:
             tracked = list(self._pods.values())

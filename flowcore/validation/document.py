@@ -124,6 +124,7 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
             "maxActiveRuns": self.max_active_runs,
             "synchronization": self.synchronization,
             "timeout": self.duration,
+            "sla": self.duration,
             "namespace": self.dns_label,
             "tasks": self.tasks,
             "onExit": self.on_exit,

@@ -78,6 +78,7 @@ from k8s_runner.manifests import (
 from k8s_runner.outputs import apply_outputs, result_from_log
 from k8s_runner.pod_request import PodRequest
 from k8s_runner.pod_status import handle_of, outputs_wanted, report_for, split_handle
+from observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +149,27 @@ def namespace_error(status: int, namespace: str, request: PodRequest) -> Backend
     )
 
 
+_VERBS = (
+    ("creating", "create"),
+    ("listing", "list"),
+    ("finding", "list"),
+    ("watching", "watch"),
+    ("reading the log", "log"),
+    ("following the log", "log"),
+    ("reading", "get"),
+    ("deleting", "delete"),
+)
+
+
+def _verb(doing: str) -> str:
+    return next((verb for start, verb in _VERBS if doing.startswith(start)), "other")
+
+
 def api_error(error: BaseException, doing: str) -> BackendError:
-    """A Kubernetes API fault as a BackendError that says whether it is final."""
+    """A Kubernetes API fault as a BackendError that says whether it is final
+    (and counted in flowdeck_kubernetes_api_errors by verb and status)."""
+    code = error.status or 0 if isinstance(error, ApiException) else 0
+    metrics.KUBE_API_ERRORS.labels(_verb(doing), str(code)).inc()
     if isinstance(error, ApiException):
         status = error.status or 0
         text = f"{doing}: {status} {_api_message(error)}".rstrip()
@@ -347,10 +367,12 @@ class KubernetesBackend:
             ) from error
         self.remember_namespace(namespace)
         self.create_limiter.acquire()
+        began = time.monotonic()
         try:
             created = self.core.create_namespaced_pod(
                 namespace, pod, _request_timeout=self.request_timeout
             )
+            metrics.POD_CREATE.observe(time.monotonic() - began)
         except ApiException as error:
             if error.status == 404 or _rbac_denied(error):
                 raise namespace_error(error.status, namespace, request) from error
