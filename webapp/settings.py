@@ -322,9 +322,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # Delivers notifications whose message was lost or whose retry is due.
+_NOTIFY_SWEEP_SECONDS = env_float("FLOWDECK_NOTIFY_SWEEP_SECONDS", 5.0, minimum=0.1)
 CELERY_BEAT_SCHEDULE["flowdeck-notifications"] = {
     "task": "notifications.tasks.sweep",
-    "schedule": env_float("FLOWDECK_NOTIFY_SWEEP_SECONDS", 5.0, minimum=0.1),
+    "schedule": _NOTIFY_SWEEP_SECONDS,
+    "options": {"expires": max(_NOTIFY_SWEEP_SECONDS * 2, 10.0)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
