@@ -72,6 +72,14 @@ class SpecErrorSerializer(serializers.Serializer):
 class ValidationResultSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     errors = FieldErrorSerializer(many=True)
+    backend = serializers.CharField(
+        help_text="The backend this server runs tasks on (local or kubernetes)."
+    )
+    warnings = FieldErrorSerializer(
+        many=True,
+        help_text="What this server's backend cannot run, though the document "
+        "is valid: a task without a command where the backend ignores images.",
+    )
 
 
 # --- workflows and versions -----------------------------------------------------

@@ -18,7 +18,7 @@ import { Palette, Problems, Shortcuts } from "./Panels";
 import { canonical } from "./canonical";
 import { Canvas } from "./Canvas";
 import { type Called, taskReferences } from "./dataflow";
-import { type FieldError, placeErrors } from "./errors";
+import { type FieldError, countPlaced, placeErrors } from "./errors";
 import {
   type Clipboard,
   autoLayout,
@@ -72,6 +72,9 @@ export interface InitialData {
 interface Validation {
   doc: Doc;
   errors: FieldError[];
+  /** What this server's backend cannot run in a valid document (a task
+   * without a command where the backend ignores images). */
+  warnings: FieldError[];
   state: "checking" | "valid" | "invalid" | "offline";
 }
 
@@ -119,7 +122,7 @@ function EditorView({ initial }: { initial: InitialData }) {
   const [project, setProject] = useState(initial.project);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [selectedEdges, setSelectedEdges] = useState<Set<string>>(new Set());
-  const [validation, setValidation] = useState<Validation>({ doc: first, errors: NO_ERRORS, state: "checking" });
+  const [validation, setValidation] = useState<Validation>({ doc: first, errors: NO_ERRORS, warnings: NO_ERRORS, state: "checking" });
   const [saveErrors, setSaveErrors] = useState<FieldError[]>(NO_ERRORS);
   const [toast, setToast] = useState<Toast>(null);
   const [dialog, setDialog] = useState<DialogName>(null);
@@ -140,6 +143,18 @@ function EditorView({ initial }: { initial: InitialData }) {
     const handle = window.setTimeout(() => setToast(null), toast.kind === "error" ? 9000 : 5000);
     return () => window.clearTimeout(handle);
   }, [toast]);
+  // An error is about the document as it was when it was said (a refused
+  // edge, "Not saved"): the next edit ends it. Bound after the render that
+  // showed it, so an edit and its own message (made together) keep it.
+  const toastDoc = useRef<Doc | null>(null);
+  useEffect(() => {
+    toastDoc.current = toast ? doc : null;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [toast]);
+  useEffect(() => {
+    if (toast?.kind === "error" && toastDoc.current !== null && toastDoc.current !== doc) setToast(null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [doc]);
 
   // A document that replaces the whole workflow (an import, a restored
   // version) is fitted into view, as one opened is.
@@ -166,12 +181,15 @@ function EditorView({ initial }: { initial: InitialData }) {
   const direction = directionOf(doc);
   // A new, untouched workflow is not "wrong" yet: problems show from the
   // first edit on.
-  const fresh = !workflow && history.past.length === 0;
+  const [checkedOnce, setCheckedOnce] = useState(false);
+  const fresh = !workflow && history.past.length === 0 && !checkedOnce;
   const allErrors = saveErrors.length ? saveErrors : fresh ? NO_ERRORS : validation.errors;
   const placed = useMemo(
     () => placeErrors(saveErrors.length ? doc : validation.doc, allErrors),
     [saveErrors, validation, allErrors, doc],
   );
+  const warnings = fresh ? NO_ERRORS : validation.warnings;
+  const placedWarnings = useMemo(() => placeErrors(validation.doc, warnings), [validation.doc, warnings]);
   const dirty = useMemo(
     () => savedDoc === null || (doc !== savedDoc && JSON.stringify(doc) !== JSON.stringify(savedDoc)),
     [doc, savedDoc],
@@ -205,13 +223,18 @@ function EditorView({ initial }: { initial: InitialData }) {
     setValidation((current) => ({ ...current, state: "checking" }));
     const handle = window.setTimeout(async () => {
       try {
-        const result = await api<{ valid: boolean; errors: FieldError[] }>("/api/workflows/validate/", {
-          method: "POST",
-          body: doc,
-        });
+        const result = await api<{ valid: boolean; errors: FieldError[]; warnings?: FieldError[] }>(
+          "/api/workflows/validate/",
+          { method: "POST", body: doc },
+        );
         if (!cancelled) {
           setSaveErrors(NO_ERRORS);
-          setValidation({ doc, errors: result.errors, state: result.valid ? "valid" : "invalid" });
+          setValidation({
+            doc,
+            errors: result.errors,
+            warnings: result.warnings ?? NO_ERRORS,
+            state: result.valid ? "valid" : "invalid",
+          });
         }
       } catch {
         if (!cancelled) setValidation((current) => ({ ...current, state: "offline" }));
@@ -448,11 +471,32 @@ function EditorView({ initial }: { initial: InitialData }) {
       setWorkflow({ id: saved.id, name: saved.name, version: number, project: saved.project });
       if (!workflow) window.history.replaceState(null, "", `/workflows/${saved.id}/editor/`);
     } catch (error) {
-      const problems = errorsOf(error);
-      setSaveErrors(problems);
+      setSaveErrors(errorsOf(error));
       setDialog(null);
-      say("error", `Not saved: ${problems.length} problem${problems.length === 1 ? "" : "s"} (see below).`);
+      say("error", "Not saved: the server found problems, listed under the canvas.");
     }
+  };
+
+  // A document with known problems is refused before a message is asked for:
+  // the validator is asked now, so a check still on its way is not missed.
+  const requestSave = async () => {
+    const checked = doc;
+    let result: { valid: boolean; errors: FieldError[]; warnings?: FieldError[] };
+    try {
+      result = await api("/api/workflows/validate/", { method: "POST", body: checked });
+    } catch {
+      setDialog("save"); // the server decides when it is reached
+      return;
+    }
+    setValidation({ doc: checked, errors: result.errors, warnings: result.warnings ?? NO_ERRORS, state: result.valid ? "valid" : "invalid" });
+    if (result.valid) {
+      setDialog("save");
+      return;
+    }
+    setSaveErrors(NO_ERRORS);
+    setCheckedOnce(true);
+    say("error", "Not saved: fix the problems listed under the canvas first.");
+    window.setTimeout(() => document.querySelector<HTMLElement>(".fd-problems summary")?.focus(), 0);
   };
 
   const startRun = () => {
@@ -515,10 +559,21 @@ function EditorView({ initial }: { initial: InitialData }) {
     ? workflow.project
     : (initial.projects.find((item) => String(item.id) === project) ?? null);
 
-  const problemCount = allErrors.length;
+  // The one count of problems: the header and the list under the canvas
+  // both read `placed`.
+  const problemCount = countPlaced(placed);
+  const warningCount = countPlaced(placedWarnings);
+  const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? "" : "s"}`;
+  const statusKind = saveErrors.length
+    ? "invalid"
+    : fresh
+      ? "fresh"
+      : validation.state === "valid" && warningCount
+        ? "warning"
+        : validation.state;
   const status =
     saveErrors.length > 0
-      ? `${problemCount} problem${problemCount === 1 ? "" : "s"}`
+      ? plural(problemCount, "problem")
       : fresh
         ? "Not saved yet"
         : validation.state === "checking"
@@ -526,8 +581,10 @@ function EditorView({ initial }: { initial: InitialData }) {
         : validation.state === "offline"
           ? "Cannot reach the validator"
           : validation.state === "valid"
-            ? "Valid"
-            : `${problemCount} problem${problemCount === 1 ? "" : "s"}`;
+            ? warningCount
+              ? `Valid, but ${plural(warningCount, "task")} cannot run here`
+              : "Valid"
+            : plural(problemCount, "problem");
 
   return (
     <div className="fd-editor" data-dirty={dirty ? "true" : "false"}>
@@ -610,10 +667,10 @@ function EditorView({ initial }: { initial: InitialData }) {
           </button>
         </div>
         <div className="fd-toolbar__group fd-toolbar__end">
-          <span className={`fd-status fd-status--${saveErrors.length ? "invalid" : fresh ? "fresh" : validation.state}`} role="status" data-testid="validation-status">
+          <span className={`fd-status fd-status--${statusKind}`} role="status" data-testid="validation-status">
             {status}
           </span>
-          <button type="button" className="fd-primary" onClick={() => setDialog("save")} disabled={!dirty && Boolean(workflow)}>
+          <button type="button" className="fd-primary" onClick={() => void requestSave()} disabled={!dirty && Boolean(workflow)}>
             {workflow ? "Save" : "Create"}
           </button>
           {workflow && (initial.canRun || initial.runProjects?.includes(workflow.project.id)) ? (
@@ -662,7 +719,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           />
           {argo.report ? <ConversionReportPanel report={argo.report} onDismiss={argo.dismissReport} /> : null}
           </div>
-          <Problems placed={placed} onSelect={(name) => select(new Set(name ? [name] : []))} />
+          <Problems placed={placed} warnings={placedWarnings} onSelect={(name) => select(new Set(name ? [name] : []))} />
         </div>
 
         {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={(next) => apply(() => next, "text")} /> : null}
@@ -674,6 +731,7 @@ function EditorView({ initial }: { initial: InitialData }) {
               task={only}
               others={tasks.map((task) => task.name).filter((other) => other !== only.name && exits.has(other) === exits.has(only.name))}
               errors={placed.byTask.get(only.name)}
+              warnings={placedWarnings.byTask.get(only.name)}
               references={references}
               onChange={updateSelected}
               onRename={renameSelected}

@@ -441,7 +441,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
           onDone={(fresh) => window.location.assign(urls.page(fresh.id))}
         />
       ) : null}
-      {dialog?.kind === "debug" ? <DebugDialog runId={runId} task={dialog.task} onClose={() => setDialog(null)} /> : null}
+      {dialog?.kind === "debug" ? <DebugDialog runId={runId} task={dialog.task} workflowId={run.workflow.id} version={run.version} onClose={() => setDialog(null)} /> : null}
     </div>
   );
 }
