@@ -4,9 +4,11 @@ first session in Chromium at 1440×900, each fixed and held here."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db.models import F
 
 from flowcore.states import AttemptStatus
 from tests.browser.conftest import log_in, screenshot
@@ -17,8 +19,8 @@ from tests.browser.test_editor import (
     wait_valid,
 )
 from tests.browser.test_run_monitor import off_loop
-from tests.conftest import drive_run, workflow_document
-from workflows.models import Project, Run, Workflow
+from tests.conftest import diamond_document, drive_run, workflow_document
+from workflows.models import Attempt, Project, Run, TaskRun, Workflow
 from workflows.services.submit import create_workflow, submit_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,3 +145,87 @@ def test_debug_starts_from_the_tasks_own_script_and_sends_only_what_changed(
     live_page.get_by_role("link", name=re.compile(r"run #\d+")).wait_for()
     new = Run.objects.exclude(pk=run.pk).get()
     assert new.overrides == {"command": ["sh", "-c", "echo debug one line; sleep 1"]}
+
+
+# --- 4, 5, 7. the run's duration and timeline after a retry; a near-zero run --
+
+
+def _backdate(run: Run, seconds: int) -> None:
+    """Move everything that happened in `run` so far `seconds` into the past,
+    as if the retry came that much later."""
+    shift = timedelta(seconds=seconds)
+    Run.objects.filter(pk=run.pk).update(
+        started_at=F("started_at") - shift, finished_at=F("finished_at") - shift
+    )
+    TaskRun.objects.filter(run=run).update(
+        started_at=F("started_at") - shift, finished_at=F("finished_at") - shift
+    )
+    Attempt.objects.filter(task_run__run=run).update(
+        created_at=F("created_at") - shift,
+        started_at=F("started_at") - shift,
+        finished_at=F("finished_at") - shift,
+    )
+
+
+def test_a_retried_run_shows_its_latest_round_apart_from_the_total(
+    live_page: Any, user: Any, project: Project
+) -> None:
+    workflow = create_workflow(diamond_document(), author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    run = off_loop(drive_run, run, {"b": AttemptStatus.FAILED})
+    _backdate(run, 400)
+    log_in(live_page, "alice", PASSWORD)
+    live_page.set_viewport_size({"width": 1440, "height": 900})
+    live_page.goto(live_page.live_url(f"/runs/{run.pk}/"))
+    live_page.locator('.fd-node[data-task="b"][data-status="Failed"]').click()
+    live_page.get_by_role("button", name="Retry from here").click()
+    live_page.get_by_role("button", name="Confirm retry").click()
+    notice = live_page.get_by_text(re.compile(r"^Retrying 2 tasks"))
+    notice.wait_for()
+    off_loop(drive_run, Run.objects.get(pk=run.pk))
+    live_page.locator('.fd-run[data-run-status="Succeeded"]').wait_for()
+    # The retry's banner ends with the run it was about.
+    notice.wait_for(state="detached")
+
+    round_seconds = live_page.get_by_test_id("round-duration").inner_text()
+    total = live_page.get_by_test_id("run-duration").inner_text()
+    assert re.fullmatch(r"\d\.\ds", round_seconds), round_seconds
+    assert re.fullmatch(r"6m \d\ds", total), total
+
+    timeline = live_page.get_by_test_id("timeline")
+    assert timeline.get_attribute("data-focus") == "round"
+    rows = timeline.locator(".fd-gantt__row")
+    assert [rows.nth(i).get_attribute("data-row") for i in range(rows.count())] == [
+        "b",
+        "d",
+    ]
+    # The round's bars use the width, not slivers at the right.
+    width = timeline.locator('[data-row="b"] .fd-gantt__track').bounding_box()["width"]
+    bar = timeline.locator('[data-row="b"] .fd-gantt__bar').bounding_box()
+    track = timeline.locator('[data-row="b"] .fd-gantt__track').bounding_box()
+    assert bar["x"] - track["x"] < width * 0.05
+    screenshot(live_page, "first-use-retried-run")
+    live_page.get_by_role("button", name="Whole run").click()
+    assert timeline.get_attribute("data-focus") == "run"
+    assert rows.count() == 4
+    assert timeline.locator('[data-row="b"] .fd-gantt__bar').count() == 2
+
+
+def test_a_run_over_in_milliseconds_is_drawn_from_the_left_on_a_readable_axis(
+    live_page: Any, user: Any, project: Project
+) -> None:
+    workflow = create_workflow(diamond_document(), author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    run = off_loop(drive_run, run, {"a": AttemptStatus.ERROR})
+    log_in(live_page, "alice", PASSWORD)
+    live_page.set_viewport_size({"width": 1440, "height": 900})
+    live_page.goto(live_page.live_url(f"/runs/{run.pk}/"))
+    timeline = live_page.get_by_test_id("timeline")
+    timeline.wait_for()
+    track = timeline.locator('[data-row="a"] .fd-gantt__track').bounding_box()
+    bar = timeline.locator('[data-row="a"] .fd-gantt__bar').bounding_box()
+    assert bar["x"] - track["x"] < track["width"] * 0.02
+    assert bar["width"] >= 2
+    ticks = timeline.locator(".fd-gantt__tick").all_inner_texts()
+    assert len(ticks) >= 5 and ticks[0] == "+0.0s" and ticks[-1] == "+1.0s", ticks
+    screenshot(live_page, "first-use-instant-run")

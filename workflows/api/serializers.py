@@ -335,6 +335,7 @@ class TaskRunSerializer(serializers.ModelSerializer):
             "position",
             "priority",
             "attempts_count",
+            "round_start",
             "started_at",
             "finished_at",
             "retry_at",
@@ -353,6 +354,10 @@ class TaskRunSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
         extra_kwargs = {
+            "round_start": {
+                "help_text": "The number of its first attempt since the run was "
+                "last retried (1 when it never was)."
+            },
             "fan_group": {"help_text": "For an instance of a fan-out: its task."},
             "fan_index": {"help_text": "For an instance: its item's index."},
             "fan_item": {"help_text": "For an instance: its item."},
