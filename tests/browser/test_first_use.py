@@ -8,12 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import yaml
 from django.db.models import F
 
 from flowcore.states import AttemptStatus
 from tests.browser.conftest import log_in, screenshot
 from tests.browser.test_editor import (
+    CANVAS,
     drop_template,
+    node,
     rename_selected,
     toast,
     wait_valid,
@@ -229,3 +232,83 @@ def test_a_run_over_in_milliseconds_is_drawn_from_the_left_on_a_readable_axis(
     ticks = timeline.locator(".fd-gantt__tick").all_inner_texts()
     assert len(ticks) >= 5 and ticks[0] == "+0.0s" and ticks[-1] == "+1.0s", ticks
     screenshot(live_page, "first-use-instant-run")
+
+
+# --- 8. tasks typed in the text view ----------------------------------------------
+
+
+def _inside(inner: dict[str, float], outer: dict[str, float]) -> bool:
+    return (
+        inner["x"] >= outer["x"]
+        and inner["y"] >= outer["y"]
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"]
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"]
+    )
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_tasks_added_in_the_yaml_are_placed_by_the_layout_in_view(
+    page: Any, user: Any, project: Project
+) -> None:
+    workflow = create_workflow(diamond_document(), author=user, project=project)
+    log_in(page, "alice", PASSWORD)
+    open_editor(page, f"/workflows/{workflow.pk}/editor/")
+    page.wait_for_selector(node("d"))
+    text = page.locator("textarea[name=spec-text]")
+    parsed = yaml.safe_load(text.input_value())
+    for name in ("e", "f", "g"):
+        parsed["spec"]["tasks"].append(
+            {
+                "name": name,
+                "image": "busybox:1.36",
+                "command": ["sh", "-c", "true"],
+                "dependencies": ["d"],
+            }
+        )
+    text.fill(yaml.safe_dump(parsed, sort_keys=False))
+    page.wait_for_selector(node("g"))
+    page.wait_for_timeout(400)  # the view settles
+    canvas = page.locator(CANVAS).bounding_box()
+    controls = page.locator(".react-flow__controls").bounding_box()
+    minimap = page.locator(".react-flow__minimap").bounding_box()
+    boxes = {name: page.locator(node(name)).bounding_box() for name in "defg"}
+    screenshot(page, "first-use-yaml-added")
+    for name in "efg":
+        assert _inside(boxes[name], canvas), name
+        assert not _overlap(boxes[name], controls), name
+        assert not _overlap(boxes[name], minimap), name
+        # One layer after d, not on it nor on each other.
+        assert boxes[name]["y"] > boxes["d"]["y"] + boxes["d"]["height"]
+    assert not _overlap(boxes["e"], boxes["f"])
+    assert not _overlap(boxes["f"], boxes["g"])
+
+
+# --- 6. the run page's minimap ------------------------------------------------------
+
+
+def test_the_run_pages_minimap_draws_every_node(
+    live_page: Any, user: Any, project: Project
+) -> None:
+    workflow = create_workflow(diamond_document(), author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    log_in(live_page, "alice", PASSWORD)
+    live_page.set_viewport_size({"width": 1440, "height": 900})
+    live_page.goto(live_page.live_url(f"/runs/{run.pk}/"))
+    minimap = live_page.locator(".fd-run .react-flow__minimap-node")
+    nodes = live_page.locator(".fd-run .react-flow__node")
+    nodes.first.wait_for()
+    live_page.wait_for_timeout(300)
+    assert minimap.count() == nodes.count() == 4
+    off_loop(drive_run, Run.objects.get(pk=run.pk))
+    live_page.locator('.fd-run[data-run-status="Succeeded"]').wait_for()
+    live_page.locator('.fd-node[data-task="b"]').click()  # the graph narrows
+    live_page.wait_for_timeout(300)
+    assert minimap.count() == 4

@@ -42,6 +42,9 @@ export interface CanvasProps {
   registerCentre: (centre: () => Point) => void;
   /** Changed: fit the workflow into view again (it was replaced whole). */
   fitRequest?: number;
+  /** Changed: tasks just added away from the canvas (the text view); brought
+   * into view, at no more than the current zoom, when they are outside it. */
+  reveal?: { names: string[]; seq: number };
 }
 
 /** Past this many tasks only what is in view is drawn. */
@@ -175,6 +178,25 @@ export function Canvas(props: CanvasProps) {
       tasks.length > MANY ? { nodes: tasks.slice(0, FIT_FIRST).map((task) => ({ id: task.name })), maxZoom: 1 } : { maxZoom: 1.2 },
     );
   }, [props.fitRequest, tasks, flow]);
+
+  const revealed = useRef(props.reveal?.seq ?? 0);
+  useEffect(() => {
+    const reveal = props.reveal;
+    if (!reveal || reveal.seq === revealed.current) return;
+    revealed.current = reveal.seq;
+    const box = wrapper.current?.getBoundingClientRect();
+    if (!box) return;
+    const view = flow.getViewport();
+    const margin = 48; // the zoom controls and the minimap sit in the corners
+    const outside = reveal.names.some((name) => {
+      const point = positions[name];
+      if (!point) return false;
+      const x = point.x * view.zoom + view.x;
+      const y = point.y * view.zoom + view.y;
+      return x < margin || y < 8 || x + NODE_WIDTH * view.zoom > box.width - 8 || y + NODE_HEIGHT * view.zoom > box.height - margin;
+    });
+    if (outside) void flow.fitView({ maxZoom: view.zoom, padding: 0.15 });
+  }, [props.reveal, positions, flow]);
 
   return (
     <div className="fd-canvas" ref={wrapper} onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">

@@ -404,6 +404,21 @@ function EditorView({ initial }: { initial: InitialData }) {
     [apply, history.present, only, say],
   );
 
+  // Tasks typed into the text view are placed by the layout (placeMissing)
+  // and brought into view.
+  const [reveal, setReveal] = useState<{ names: string[]; seq: number }>({ names: [], seq: 0 });
+  const fromText = useCallback(
+    (next: Doc) => {
+      const before = new Set(tasksOf(history.present).map((task) => task.name));
+      const added = tasksOf(next)
+        .map((task) => task.name)
+        .filter((taskName) => !before.has(taskName));
+      apply(() => next, "text");
+      if (added.length) setReveal((current) => ({ names: added, seq: current.seq + 1 }));
+    },
+    [apply, history.present],
+  );
+
   const doUndo = useCallback(() => setHistory((current) => undo(current)), []);
   const doRedo = useCallback(() => setHistory((current) => redo(current)), []);
 
@@ -716,13 +731,14 @@ function EditorView({ initial }: { initial: InitialData }) {
             onDropTemplate={addFromTemplate}
             registerCentre={(fn) => (centre.current = fn)}
             fitRequest={fitRequest}
+            reveal={reveal}
           />
           {argo.report ? <ConversionReportPanel report={argo.report} onDismiss={argo.dismissReport} /> : null}
           </div>
           <Problems placed={placed} warnings={placedWarnings} onSelect={(name) => select(new Set(name ? [name] : []))} />
         </div>
 
-        {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={(next) => apply(() => next, "text")} /> : null}
+        {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={fromText} /> : null}
 
         <aside className="fd-panel" aria-label="Properties">
           {only && references ? (
