@@ -312,3 +312,41 @@ def test_the_run_pages_minimap_draws_every_node(
     live_page.locator('.fd-node[data-task="b"]').click()  # the graph narrows
     live_page.wait_for_timeout(300)
     assert minimap.count() == 4
+
+
+# --- 9. unknown ids ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/workflows/999/", "/runs/999/", "/workflows/999/editor/", "/projects/999/"],
+)
+def test_an_unknown_id_gets_the_sites_404_page_with_a_way_back(
+    page: Any, user: Any, project: Project, path: str
+) -> None:
+    log_in(page, "alice", PASSWORD)
+    response = page.goto(page.live_url(path))
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "Not found"
+    assert page.locator(".topbar").is_visible()  # the site's navigation
+    page.get_by_role("link", name="Back to the workflows").click()
+    page.wait_for_url(page.live_url("/"))
+
+
+# --- 13. the admin's favicon ----------------------------------------------------------
+
+
+def test_the_admin_asks_for_no_icon_that_is_missing(
+    page: Any, django_user_model: Any
+) -> None:
+    django_user_model.objects.create_superuser("root", password="pw-root-123")
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+    log_in(page, "root", "pw-root-123")
+    page.goto(page.live_url("/admin/"))
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#site-name").count() == 1
+    assert missing == []
+    icon = page.request.get(page.live_url("/favicon.ico"))
+    assert icon.status == 200
+    assert icon.headers["content-type"] == "image/x-icon"
