@@ -350,3 +350,32 @@ def test_the_admin_asks_for_no_icon_that_is_missing(
     icon = page.request.get(page.live_url("/favicon.ico"))
     assert icon.status == 200
     assert icon.headers["content-type"] == "image/x-icon"
+
+
+# --- 10. a state said once ------------------------------------------------------------
+
+REPEATED = re.compile(r"\b(UpstreamFailed|Failed|Error|Skipped|Cancelled)\b\W+\1\b")
+
+
+def test_a_state_is_said_once_with_its_reason_only_when_it_adds_something(
+    live_page: Any, user: Any, project: Project
+) -> None:
+    workflow = create_workflow(diamond_document(), author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    run = off_loop(drive_run, run, {"a": AttemptStatus.FAILED})
+    log_in(live_page, "alice", PASSWORD)
+    live_page.set_viewport_size({"width": 1440, "height": 900})
+    live_page.goto(live_page.live_url(f"/runs/{run.pk}/"))
+    d = live_page.locator('.fd-node[data-task="d"][data-status="UpstreamFailed"]')
+    d.wait_for()
+    texts = [d.inner_text(), d.get_attribute("aria-label") or ""]
+    d.click()
+    drawer = live_page.locator(".fd-drawer, [data-testid=task-drawer]").first
+    for tab in ("Attempts", "History"):
+        live_page.get_by_role("tab", name=re.compile(f"^{tab}")).click()
+        live_page.wait_for_timeout(300)
+        texts.append(drawer.inner_text())
+    live_page.goto(live_page.live_url(f"/runs/{run.pk}/tasks/d/logs/"))
+    texts.append(live_page.locator("main, body").first.inner_text())
+    for text in texts:
+        assert not REPEATED.search(text), text
