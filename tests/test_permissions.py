@@ -559,8 +559,9 @@ PAGES: dict[str, Case] = {
     "new workflow editor": Case(
         "get", "/workflows/new/editor/", (302, 403, 200, 200, 200, 200, 200)
     ),
+    # A viewer gets it read-only (tests/workflows/test_editor_pages.py).
     "workflow editor": Case(
-        "get", "/workflows/{workflow}/editor/", (302, 403, 200, 200, 200, 200, 404)
+        "get", "/workflows/{workflow}/editor/", (302, 200, 200, 200, 200, 200, 404)
     ),
     "workflow page": Case(
         "get", "/workflows/{workflow}/", (302, 200, 200, 200, 200, 200, 404)

@@ -22,9 +22,9 @@ from tests.browser.test_editor import (
     wait_valid,
 )
 from tests.browser.test_run_monitor import off_loop
-from tests.conftest import diamond_document, drive_run, workflow_document
-from workflows.models import Attempt, Project, Run, TaskRun, Workflow
-from workflows.services.submit import create_workflow, submit_run
+from tests.conftest import diamond_document, drive_run, member, workflow_document
+from workflows.models import Attempt, Project, Role, Run, TaskRun, Workflow
+from workflows.services.submit import create_workflow, submit_run, update_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -379,3 +379,60 @@ def test_a_state_is_said_once_with_its_reason_only_when_it_adds_something(
     texts.append(live_page.locator("main, body").first.inner_text())
     for text in texts:
         assert not REPEATED.search(text), text
+
+
+# --- 12. viewers ---------------------------------------------------------------------
+
+
+def test_a_viewer_gets_the_editor_read_only_with_history_and_diff(
+    page: Any, user: Any, project: Project, django_user_model: Any
+) -> None:
+    workflow = create_workflow(
+        diamond_document(), author=user, project=project, message="first"
+    )
+    update_workflow(
+        workflow, diamond_document(parallelism=3), author=user, message="limit it"
+    )
+    member(
+        project,
+        django_user_model.objects.create_user("vera", password="pw-vera-123"),
+        Role.VIEWER,
+    )
+    log_in(page, "vera", "pw-vera-123")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(page.live_url(f"/workflows/{workflow.pk}/"))
+    page.get_by_role("link", name="View in editor").click()
+    page.wait_for_selector(node("d"))
+    assert page.locator("[data-testid=read-only]").is_visible()
+    for name in ("Save", "Create", "Run…", "Import…", "Undo", "Layout ↓"):
+        assert page.get_by_role("button", name=name, exact=True).count() == 0, name
+    assert page.locator("[data-template]").count() == 0  # no palette
+    assert (
+        page.locator("textarea[name=spec-text]").get_attribute("readonly") is not None
+    )
+
+    # A task's form is there to read, every control disabled.
+    before = page.locator(node("b")).bounding_box()
+    text = page.locator("textarea[name=spec-text]").input_value()
+    page.click(node("b"))
+    assert page.locator(".fd-panel input[name=image]").input_value() == "busybox:1.36"
+    assert page.locator(".fd-panel input[name=image]").is_disabled()
+    assert page.locator(".fd-panel button", has_text="Delete").is_disabled()
+    page.keyboard.press("Delete")
+    page.mouse.move(before["x"] + 20, before["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(before["x"] + 220, before["y"] + 160, steps=6)
+    page.mouse.up()
+    # Not deleted, not moved (a drag pans the view instead): the same document.
+    page.wait_for_timeout(300)
+    assert page.locator(node("b")).count() == 1
+    assert page.locator("textarea[name=spec-text]").input_value() == text
+    assert page.locator(".fd-editor").get_attribute("data-dirty") == "false"
+    screenshot(page, "first-use-viewer-editor")
+
+    # History and its diff are there; restoring is not.
+    page.get_by_role("button", name="History").click()
+    page.wait_for_selector(".fd-diff")
+    assert "parallelism: 3" in page.inner_text(".fd-diff--added, .fd-diff--changed")
+    assert "limit it" in page.inner_text(".fd-versions")
+    assert page.locator(".fd-versions button", has_text="Restore").count() == 0

@@ -45,6 +45,8 @@ export interface CanvasProps {
   /** Changed: tasks just added away from the canvas (the text view); brought
    * into view, at no more than the current zoom, when they are outside it. */
   reveal?: { names: string[]; seq: number };
+  /** A viewer's editor: tasks can be selected (to read their form), not moved, connected or dropped. */
+  readOnly?: boolean;
 }
 
 /** Past this many tasks only what is in view is drawn. */
@@ -199,8 +201,18 @@ export function Canvas(props: CanvasProps) {
   }, [props.reveal, positions, flow]);
 
   return (
-    <div className="fd-canvas" ref={wrapper} onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
+    <div
+      className="fd-canvas"
+      ref={wrapper}
+      onDragOver={props.readOnly ? undefined : onDragOver}
+      onDrop={props.readOnly ? undefined : onDrop}
+      data-testid="canvas"
+      data-readonly={props.readOnly ? "true" : undefined}
+    >
       <ReactFlow
+        nodesDraggable={!props.readOnly}
+        nodesConnectable={!props.readOnly}
+        edgesReconnectable={!props.readOnly}
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
@@ -222,7 +234,7 @@ export function Canvas(props: CanvasProps) {
         {lane ? <Lane box={lane} title="On exit" hint="Exit handlers: they run once every other task has ended, whatever the outcome." /> : null}
         <Controls aria-label="Zoom and fit" />
         <MiniMap pannable zoomable ariaLabel="Overview of the workflow" nodeStrokeWidth={3} />
-        {tasks.length === 0 ? (
+        {tasks.length === 0 && !props.readOnly ? (
           <Panel position="top-center" className="fd-empty" data-testid="empty-hint">
             <h2>Start your workflow</h2>
             <p>

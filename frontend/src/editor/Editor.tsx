@@ -67,6 +67,8 @@ export interface InitialData {
   canRun: boolean;
   /** For a new workflow: the projects where the user may start runs. */
   runProjects?: number[];
+  /** A viewer's editor: everything shown, nothing changed (the API refuses it anyway). */
+  readOnly?: boolean;
 }
 
 interface Validation {
@@ -133,9 +135,14 @@ function EditorView({ initial }: { initial: InitialData }) {
   const centre = useRef<() => Point>(() => ({ x: 0, y: 0 }));
   const fileInput = useRef<HTMLInputElement>(null);
 
-  const apply = useCallback((change: (doc: Doc) => Doc, key: string | null = null) => {
-    setHistory((current) => record(current, change(current.present), key));
-  }, []);
+  const readOnly = Boolean(initial.readOnly);
+  const apply = useCallback(
+    (change: (doc: Doc) => Doc, key: string | null = null) => {
+      if (readOnly) return;
+      setHistory((current) => record(current, change(current.present), key));
+    },
+    [readOnly],
+  );
 
   const say = useCallback((kind: "info" | "error" | "success", text: string) => setToast({ kind, text }), []);
   useEffect(() => {
@@ -219,6 +226,7 @@ function EditorView({ initial }: { initial: InitialData }) {
 
   // --- validation as you type, by the server's own validator ----------------
   useEffect(() => {
+    if (readOnly) return;
     let cancelled = false;
     setValidation((current) => ({ ...current, state: "checking" }));
     const handle = window.setTimeout(async () => {
@@ -244,7 +252,7 @@ function EditorView({ initial }: { initial: InitialData }) {
       cancelled = true;
       window.clearTimeout(handle);
     };
-  }, [doc]);
+  }, [doc, readOnly]);
 
   // --- unsaved changes guard ---------------------------------------------------
   useEffect(() => {
@@ -423,12 +431,13 @@ function EditorView({ initial }: { initial: InitialData }) {
   const doRedo = useCallback(() => setHistory((current) => redo(current)), []);
 
   // --- keyboard --------------------------------------------------------------
-  const keys = useRef({ deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select });
-  keys.current = { deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select };
+  const keys = useRef({ deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select, readOnly });
+  keys.current = { deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select, readOnly };
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (isTyping(event.target) || document.querySelector("dialog[open]")) return;
       const k = keys.current;
+      if (k.readOnly && event.key !== "Escape" && event.key !== "?" && !((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "a")) return;
       const mod = event.ctrlKey || event.metaKey;
       const key = event.key.toLowerCase();
       if (mod && key === "z") {
@@ -609,6 +618,8 @@ function EditorView({ initial }: { initial: InitialData }) {
           {workflow?.version ? <span className="fd-hint"> v{workflow.version}</span> : null}
           {dirty && !fresh ? <span className="fd-unsaved"> · unsaved changes</span> : null}
         </div>
+        {readOnly ? null : (
+        <>
         <div className="fd-toolbar__group">
           <button type="button" onClick={doUndo} disabled={!canUndo(history)} title="Undo (Ctrl+Z)">
             Undo
@@ -625,10 +636,14 @@ function EditorView({ initial }: { initial: InitialData }) {
             Layout →
           </button>
         </div>
+        </>
+        )}
         <div className="fd-toolbar__group">
+          {readOnly ? null : (
           <button type="button" onClick={() => fileInput.current?.click()}>
             Import…
           </button>
+          )}
           <input
             ref={fileInput}
             type="file"
@@ -682,13 +697,21 @@ function EditorView({ initial }: { initial: InitialData }) {
           </button>
         </div>
         <div className="fd-toolbar__group fd-toolbar__end">
+          {readOnly ? (
+            <span className="fd-status fd-status--readonly" role="status" data-testid="read-only" title="Editing this workflow needs the editor role in its project">
+              Read-only: you may look, not change
+            </span>
+          ) : (
+          <>
           <span className={`fd-status fd-status--${statusKind}`} role="status" data-testid="validation-status">
             {status}
           </span>
           <button type="button" className="fd-primary" onClick={() => void requestSave()} disabled={!dirty && Boolean(workflow)}>
             {workflow ? "Save" : "Create"}
           </button>
-          {workflow && (initial.canRun || initial.runProjects?.includes(workflow.project.id)) ? (
+          </>
+          )}
+          {workflow && !readOnly && (initial.canRun || initial.runProjects?.includes(workflow.project.id)) ? (
             <button type="button" onClick={startRun}>
               Run…
             </button>
@@ -698,6 +721,13 @@ function EditorView({ initial }: { initial: InitialData }) {
       </header>
 
       <div className={`fd-body${showText ? " fd-body--text" : ""}${argo.report ? " fd-body--report" : ""}`}>
+        {readOnly ? (
+          <aside className="fd-palette fd-palette--readonly" aria-label="Read-only">
+            <p className="fd-hint">
+              You see this workflow as a viewer: select a task to read its settings; History compares versions.
+            </p>
+          </aside>
+        ) : (
         <Palette
           selected={selected.size}
           anyEdge={selectedEdges.size > 0}
@@ -707,6 +737,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           onPaste={paste}
           onDelete={deleteSelection}
         />
+        )}
 
         <div className={argo.report ? "fd-main fd-main--report" : "fd-main"}>
           {toast ? (
@@ -732,15 +763,18 @@ function EditorView({ initial }: { initial: InitialData }) {
             registerCentre={(fn) => (centre.current = fn)}
             fitRequest={fitRequest}
             reveal={reveal}
+            readOnly={readOnly}
           />
           {argo.report ? <ConversionReportPanel report={argo.report} onDismiss={argo.dismissReport} /> : null}
           </div>
           <Problems placed={placed} warnings={placedWarnings} onSelect={(name) => select(new Set(name ? [name] : []))} />
         </div>
 
-        {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={fromText} /> : null}
+        {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={fromText} readOnly={readOnly} /> : null}
 
         <aside className="fd-panel" aria-label="Properties">
+          {/* A disabled fieldset disables every control in the forms at once. */}
+          <fieldset className="fd-panel__fields" disabled={readOnly}>
           {only && references ? (
             <TaskForm
               key={only.name}
@@ -775,9 +809,12 @@ function EditorView({ initial }: { initial: InitialData }) {
                 onProject={setProject}
                 onChange={apply}
               />
-              {tasks.length > 0 && selected.size === 0 ? <p className="fd-hint">Select a task to edit it.</p> : null}
+              {tasks.length > 0 && selected.size === 0 ? (
+                <p className="fd-hint">{readOnly ? "Select a task to see its settings." : "Select a task to edit it."}</p>
+              ) : null}
             </>
           )}
+          </fieldset>
         </aside>
       </div>
 
@@ -791,7 +828,7 @@ function EditorView({ initial }: { initial: InitialData }) {
         <HistoryDialog
           workflowId={workflow.id}
           onClose={() => setDialog(null)}
-          onRestore={(restored, number) => {
+          onRestore={readOnly ? undefined : (restored, number) => {
             apply(() => placeMissing(canonical(restored)));
             refit();
             argo.setSource(null);
