@@ -15,6 +15,7 @@ from flowcore.states import AttemptStatus
 from tests.browser.conftest import log_in, screenshot
 from tests.browser.test_editor import (
     CANVAS,
+    connect,
     drop_template,
     node,
     rename_selected,
@@ -436,3 +437,20 @@ def test_a_viewer_gets_the_editor_read_only_with_history_and_diff(
     assert "parallelism: 3" in page.inner_text(".fd-diff--added, .fd-diff--changed")
     assert "limit it" in page.inner_text(".fd-versions")
     assert page.locator(".fd-versions button", has_text="Restore").count() == 0
+
+
+# --- 7. messages end when their reason does -------------------------------------------
+
+
+def test_a_refusal_ends_with_the_next_edit(
+    page: Any, user: Any, project: Project
+) -> None:
+    workflow = create_workflow(diamond_document(), author=user, project=project)
+    log_in(page, "alice", PASSWORD)
+    open_editor(page, f"/workflows/{workflow.pk}/editor/")
+    page.wait_for_selector(node("d"))
+    connect(page, "d", "a")
+    assert "would close a cycle" in toast(page)
+    page.click(node("c"))
+    page.fill(".fd-panel input[name=image]", "busybox:1.37")
+    page.wait_for_selector("[data-testid=toast]", state="detached", timeout=3000)
