@@ -454,3 +454,31 @@ def test_a_refusal_ends_with_the_next_edit(
     page.click(node("c"))
     page.fill(".fd-panel input[name=image]", "busybox:1.37")
     page.wait_for_selector("[data-testid=toast]", state="detached", timeout=3000)
+
+
+# --- 11. the run page's graph fills its box -------------------------------------------
+
+
+def test_a_small_graph_on_the_run_page_is_not_lost_in_an_empty_box(
+    live_page: Any, user: Any, project: Project
+) -> None:
+    workflow = create_workflow(diamond_document(), author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    log_in(live_page, "alice", PASSWORD)
+    live_page.set_viewport_size({"width": 1440, "height": 900})
+    live_page.goto(live_page.live_url(f"/runs/{run.pk}/"))
+    live_page.locator('.fd-node[data-task="d"]').wait_for()
+    live_page.wait_for_timeout(500)
+    canvas = live_page.get_by_test_id("dag").bounding_box()
+    boxes = [
+        live_page.locator(f'.react-flow__node[data-id="{name}"]').bounding_box()
+        for name in "abcd"
+    ]
+    left = min(box["x"] for box in boxes)
+    right = max(box["x"] + box["width"] for box in boxes)
+    top = min(box["y"] for box in boxes)
+    bottom = max(box["y"] + box["height"] for box in boxes)
+    used = (right - left) * (bottom - top) / (canvas["width"] * canvas["height"])
+    screenshot(live_page, "first-use-run-graph")
+    assert used > 0.2, f"the graph uses {used:.0%} of its box"
+    assert all(_inside(box, canvas) for box in boxes)

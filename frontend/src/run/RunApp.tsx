@@ -236,6 +236,16 @@ export function RunApp({ config }: { config: RunPageConfig }) {
     });
   };
 
+  // The canvas is as tall as the graph drawn at most at full size needs
+  // (within bounds): a small DAG does not float in a big empty box.
+  const canvasBox = useRef<HTMLDivElement>(null);
+  const [extent, setExtent] = useState<{ width: number; height: number } | null>(null);
+  const canvasHeight = useMemo(() => {
+    if (!extent) return null;
+    const width = canvasBox.current?.clientWidth ?? 900;
+    const zoom = Math.min(1, (width - 80) / Math.max(extent.width, 1));
+    return Math.round(Math.min(540, Math.max(260, extent.height * zoom + 140)));
+  }, [extent]);
   const duration = secondsBetween(run.started_at, run.finished_at, now);
   // After a retry, the run's own duration runs from its first start; the
   // latest round's is what the retry took.
@@ -381,10 +391,12 @@ export function RunApp({ config }: { config: RunPageConfig }) {
               </button>
             ) : null}
           </div>
-          <div className="fd-run__canvas" data-testid="dag">
+          <div className="fd-run__canvas" data-testid="dag" ref={canvasBox} style={canvasHeight ? { height: canvasHeight } : undefined}>
             <Dag
-              // Remounted when the drawer opens or closes, so the graph fits its new width.
-              key={selectedTask || selectedFan ? "narrow" : "wide"}
+              // Remounted when the drawer opens or closes, or the canvas takes
+              // the graph's height, so the graph fits its new box.
+              key={`${selectedTask || selectedFan ? "narrow" : "wide"}-${canvasHeight ?? ""}`}
+              onExtent={setExtent}
               tasks={nodes}
               direction={direction}
               selected={selectedTask?.fan_group || selected}
