@@ -23,7 +23,13 @@ from tests.browser.test_editor import (
     wait_valid,
 )
 from tests.browser.test_run_monitor import off_loop
-from tests.conftest import diamond_document, drive_run, member, workflow_document
+from tests.conftest import (
+    diamond_document,
+    drive_run,
+    member,
+    shell_task,
+    workflow_document,
+)
 from workflows.models import Attempt, Project, Role, Run, TaskRun, Workflow
 from workflows.services.submit import create_workflow, submit_run, update_workflow
 
@@ -295,24 +301,38 @@ def test_tasks_added_in_the_yaml_are_placed_by_the_layout_in_view(
 # --- 6. the run page's minimap ------------------------------------------------------
 
 
-def test_the_run_pages_minimap_draws_every_node(
+def test_the_run_pages_minimap_draws_every_node_when_the_graph_needs_one(
     live_page: Any, user: Any, project: Project
 ) -> None:
-    workflow = create_workflow(diamond_document(), author=user, project=project)
-    run = submit_run(workflow.latest_version, user=user)
+    tasks = [shell_task("start")]
+    tasks += [shell_task(f"shard-{i}", dependencies=["start"]) for i in range(14)]
+    tasks += [shell_task("end", dependencies=[f"shard-{i}" for i in range(14)])]
+    wide = create_workflow(
+        workflow_document("wide", tasks), author=user, project=project
+    )
+    run = submit_run(wide.latest_version, user=user)
     log_in(live_page, "alice", PASSWORD)
     live_page.set_viewport_size({"width": 1440, "height": 900})
     live_page.goto(live_page.live_url(f"/runs/{run.pk}/"))
     minimap = live_page.locator(".fd-run .react-flow__minimap-node")
     nodes = live_page.locator(".fd-run .react-flow__node")
-    nodes.first.wait_for()
-    live_page.wait_for_timeout(300)
-    assert minimap.count() == nodes.count() == 4
+    live_page.locator('.fd-node[data-task="end"]').wait_for()
+    live_page.wait_for_timeout(500)
+    assert nodes.count() == 16
+    assert minimap.count() == 16
     off_loop(drive_run, Run.objects.get(pk=run.pk))
     live_page.locator('.fd-run[data-run-status="Succeeded"]').wait_for()
-    live_page.locator('.fd-node[data-task="b"]').click()  # the graph narrows
-    live_page.wait_for_timeout(300)
-    assert minimap.count() == 4
+    live_page.locator('.fd-node[data-task="start"]').click()  # the graph narrows
+    live_page.wait_for_timeout(500)
+    assert minimap.count() == 16
+
+    # A graph drawn whole at full size needs no overview hiding its nodes.
+    small = create_workflow(diamond_document(), author=user, project=project)
+    run = submit_run(small.latest_version, user=user)
+    live_page.goto(live_page.live_url(f"/runs/{run.pk}/"))
+    live_page.locator('.fd-node[data-task="d"]').wait_for()
+    live_page.wait_for_timeout(500)
+    assert live_page.locator(".fd-run .react-flow__minimap").count() == 0
 
 
 # --- 9. unknown ids ----------------------------------------------------------------

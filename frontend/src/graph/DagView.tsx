@@ -58,6 +58,8 @@ export interface DagViewProps {
   fitMaxZoom?: number;
   /** Told the laid-out graph's size (flow units), so a page can size its canvas to it. */
   onExtent?: (extent: { width: number; height: number }) => void;
+  /** Draw the minimap (an overview helps a graph that does not fit; over a small one it only hides nodes). */
+  minimap?: boolean;
 }
 
 export function DagView(props: DagViewProps) {
@@ -68,7 +70,7 @@ export function DagView(props: DagViewProps) {
   );
 }
 
-function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive, fitMaxZoom, onExtent }: DagViewProps) {
+function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive, fitMaxZoom, onExtent, minimap = true }: DagViewProps) {
   const edgesIn = useMemo(
     () => tasks.flatMap((task) => task.dependencies.map((dep) => ({ source: dep, target: task.id }))),
     // Layout depends on the shape only, not on states: recompute when the ids change.
@@ -182,7 +184,9 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
       <Background />
       {lane ? <Lane box={lane} title="On exit" hint="Exit handlers: they ran once every other task had ended, whatever the outcome." /> : null}
       <Controls showInteractive={false} />
-      <MiniMap pannable zoomable nodeColor={(node) => statusColour((node.data as TaskNodeData).status as string | undefined)} />
+      {minimap ? (
+        <MiniMap pannable zoomable nodeColor={(node) => statusColour((node.data as TaskNodeData).status as string | undefined)} />
+      ) : null}
     </ReactFlow>
   );
 }

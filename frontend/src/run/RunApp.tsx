@@ -240,11 +240,16 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   // (within bounds): a small DAG does not float in a big empty box.
   const canvasBox = useRef<HTMLDivElement>(null);
   const [extent, setExtent] = useState<{ width: number; height: number } | null>(null);
-  const canvasHeight = useMemo(() => {
-    if (!extent) return null;
+  const { canvasHeight, overview } = useMemo(() => {
+    if (!extent) return { canvasHeight: null, overview: true };
     const width = canvasBox.current?.clientWidth ?? 900;
     const zoom = Math.min(1, (width - 80) / Math.max(extent.width, 1));
-    return Math.round(Math.min(540, Math.max(260, extent.height * zoom + 140)));
+    const height = Math.round(Math.min(540, Math.max(260, extent.height * zoom + 140)));
+    // The minimap is for a graph drawn smaller than full size: over one
+    // that fits it only hides nodes.
+    const fits = zoom >= 1 && extent.height + 80 <= height;
+    // A graph that does not fit keeps the full box, the minimap clear of it.
+    return { canvasHeight: fits ? height : 540, overview: !fits };
   }, [extent]);
   const duration = secondsBetween(run.started_at, run.finished_at, now);
   // After a retry, the run's own duration runs from its first start; the
@@ -397,6 +402,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
               // the graph's height, so the graph fits its new box.
               key={`${selectedTask || selectedFan ? "narrow" : "wide"}-${canvasHeight ?? ""}`}
               onExtent={setExtent}
+              minimap={overview}
               tasks={nodes}
               direction={direction}
               selected={selectedTask?.fan_group || selected}
