@@ -983,7 +983,15 @@ def test_the_browsable_api_renders_for_a_viewer_and_refuses_their_writes(world):
 # --- the matrix covers every route ---------------------------------------------
 
 # Reachable by anyone on purpose: probes, signing in and out, getting a token.
-PUBLIC_ROUTES = {"healthz", "readyz", "login/", "logout/", "api/auth/token/"}
+# The empty icon is public, as the `data:,` icon of every page is.
+PUBLIC_ROUTES = {
+    "healthz",
+    "readyz",
+    "favicon.ico",
+    "login/",
+    "logout/",
+    "api/auth/token/",
+}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:
