@@ -289,6 +289,7 @@ def test_tasks_added_in_the_yaml_are_placed_by_the_layout_in_view(
     boxes = {name: page.locator(node(name)).bounding_box() for name in "defg"}
     screenshot(page, "first-use-yaml-added")
     for name in "efg":
+        assert boxes[name] is not None, f"{name} is not drawn"
         assert _inside(boxes[name], canvas), name
         assert not _overlap(boxes[name], controls), name
         assert not _overlap(boxes[name], minimap), name
