@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from django.db.models import F
+from playwright.sync_api import expect
 
 from flowcore.states import AttemptStatus
 from tests.browser.conftest import log_in, screenshot
@@ -270,6 +271,9 @@ def test_tasks_added_in_the_yaml_are_placed_by_the_layout_in_view(
     open_editor(page, f"/workflows/{workflow.pk}/editor/")
     page.wait_for_selector(node("d"))
     text = page.locator("textarea[name=spec-text]")
+    expect(text).to_have_value(
+        re.compile("apiVersion")
+    )  # written after the first paint
     parsed = yaml.safe_load(text.input_value())
     for name in ("e", "f", "g"):
         parsed["spec"]["tasks"].append(
@@ -434,8 +438,10 @@ def test_a_viewer_gets_the_editor_read_only_with_history_and_diff(
     )
 
     # A task's form is there to read, every control disabled.
+    spec_text = page.locator("textarea[name=spec-text]")
+    expect(spec_text).to_have_value(re.compile("apiVersion"))
+    text = spec_text.input_value()
     before = page.locator(node("b")).bounding_box()
-    text = page.locator("textarea[name=spec-text]").input_value()
     page.click(node("b"))
     assert page.locator(".fd-panel input[name=image]").input_value() == "busybox:1.36"
     assert page.locator(".fd-panel input[name=image]").is_disabled()
