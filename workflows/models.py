@@ -584,3 +584,21 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}#{self.seq} {self.kind} {self.task} {self.status}"
+
+
+class LeaderLease(models.Model):
+    """Who leads a replicated role (the pod watcher, the beat), and the fencing
+    generation its writes are checked against (workflows/services/leadership.py).
+
+    With the database lock the row is the lease itself; with a Kubernetes
+    Lease it holds only the generation, raised by each new leader before it
+    acts.
+    """
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=255, blank=True)
+    generation = models.PositiveBigIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder or '-'} (generation {self.generation})"
