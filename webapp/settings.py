@@ -318,6 +318,8 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Sends only while it leads, with FLOWDECK_LEADER_ELECTION on (webapp/beat.py).
+CELERY_BEAT_SCHEDULER = "webapp.beat:LeaderScheduler"
 
 FLOWDECK_BACKEND = env_choice("FLOWDECK_BACKEND", "local", ("local", "kubernetes"))
 FLOWDECK_LOCAL_SLOTS = env_int("FLOWDECK_LOCAL_SLOTS", 0, minimum=0)  # 0: CPU count

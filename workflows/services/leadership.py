@@ -10,14 +10,18 @@ noticed yet (paused, partitioned) has its transaction refused with NotLeader,
 and since the check holds a share lock on the row, a new leader's raise waits
 for a deposed leader's last transaction to end.
 
-A process that leads names its fence with `hold`; `check_fence` is a no-op in
-processes that hold none (web, workers, the embedded mode).
+A process that leads names its fence with `hold` (the pod watcher: its report
+pump is another thread); work done on a leader's behalf elsewhere carries it
+in `fencing` (a schedules tick a beat sent, run by a worker). `check_fence` is
+a no-op where there is neither (web, workers, the embedded mode).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -47,6 +51,17 @@ class Fence:
 
 _held: Fence | None = None
 _held_lock = threading.Lock()
+_carried: ContextVar[Fence | None] = ContextVar("fence", default=None)
+
+
+@contextmanager
+def fencing(fence: Fence | None) -> Iterator[None]:
+    """Check `fence` in the fenced writes made within (this thread, this task)."""
+    token = _carried.set(fence)
+    try:
+        yield
+    finally:
+        _carried.reset(token)
 
 
 def hold(fence: Fence | None) -> None:
@@ -62,8 +77,9 @@ def held() -> Fence | None:
 
 def check_fence(fence: Fence | None = None) -> None:
     """Inside the transaction of a leader's write: refuse it (NotLeader) when
-    `fence` (default: the one this process holds) is no longer current."""
-    fence = fence if fence is not None else _held
+    `fence` (default: the one carried, else the one this process holds) is no
+    longer current."""
+    fence = fence or _carried.get() or _held
     if fence is None:
         return
     if not fence.alive():
