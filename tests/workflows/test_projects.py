@@ -209,9 +209,7 @@ def test_a_project_admin_changes_settings_but_not_the_name(api, project):
     assert response.json()["role"] == "admin"
 
 
-def test_only_a_site_admin_changes_a_projects_namespaces(
-    api, site, project, settings
-):
+def test_only_a_site_admin_changes_a_projects_namespaces(api, site, project, settings):
     """The namespaces decide what a project's runs may touch on the cluster:
     a project admin may not widen them, even for a project of theirs."""
     url = f"{PROJECTS}{project.pk}/"
@@ -232,9 +230,7 @@ def test_only_a_site_admin_changes_a_projects_namespaces(
     bad = site.patch(url, {"extra_namespaces": ["Not Valid"]}, format="json")
     assert bad.status_code == 400 and "extra_namespaces" in bad.json()
     # Blank: back to the installation's namespace.
-    blank = site.patch(
-        url, {"namespace": "", "extra_namespaces": []}, format="json"
-    )
+    blank = site.patch(url, {"namespace": "", "extra_namespaces": []}, format="json")
     assert blank.status_code == 200
     assert blank.json()["namespaces"] == [settings.FLOWDECK_K8S_NAMESPACE]
 
