@@ -361,3 +361,65 @@ def test_the_rendered_base_passes_a_server_side_dry_run(
             .items
         ]
         assert "flowdeck-settings" not in names
+
+
+# --- Flowdeck's rights in project namespaces --------------------------------------
+
+PROJECT_NAMESPACES = DEPLOY.parent / "examples" / "project-namespaces"
+
+
+def test_each_project_namespace_gets_a_role_and_a_binding_to_flowdeck() -> None:
+    objects = render(PROJECT_NAMESPACES)
+    assert sorted((o["kind"], o["metadata"]["namespace"]) for o in objects) == [
+        ("Role", "team-a"),
+        ("Role", "team-b"),
+        ("RoleBinding", "team-a"),
+        ("RoleBinding", "team-b"),
+    ]
+    assert not {"ClusterRole", "ClusterRoleBinding"} & {o["kind"] for o in objects}
+    (base_role,) = of_kind("Role")
+    for role in (o for o in objects if o["kind"] == "Role"):
+        # The base's rules for task pods; the Leases stay in flowdeck's own.
+        assert role["rules"] == [
+            rule for rule in base_role["rules"] if rule["resources"] != ["leases"]
+        ]
+    for binding in (o for o in objects if o["kind"] == "RoleBinding"):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "flowdeck", "namespace": "flowdeck"}
+        ]
+    for document in objects:
+        for version in SCHEMA_VERSIONS:
+            kubernetes_validate.validate(document, version, strict=True)
+    if shutil.which("kubectl"):
+        printed = subprocess.run(
+            ["kubectl", "kustomize", str(PROJECT_NAMESPACES)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        expected = [d for d in yaml.safe_load_all(printed) if d]
+        assert _canonical(objects) == _canonical(expected)
+
+
+@pytest.mark.slow
+def test_the_project_namespace_rights_pass_a_server_side_dry_run(
+    kube: Any, tmp_path: Path
+) -> None:
+    """Rendered for a fresh namespace, as an overlay of a platform team would."""
+    namespace = kube.cluster.create_namespace()
+    overlay = tmp_path / "one"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "namespace": namespace,
+                "resources": [str(DEPLOY / "project-namespace")],
+            }
+        )
+    )
+    objects = render(overlay)
+    assert {o["metadata"]["namespace"] for o in objects} == {namespace}
+    with kube.api_client() as api:
+        post = poster(api)
+        for document in objects:
+            post(document, dry_run=True)
