@@ -5,10 +5,11 @@ docs/production.md use, so the tests need no kustomize binary.
 Supported: `resources` (files, and directories holding a kustomization),
 `namespace` (set on every namespaced object, the name of a Namespace object,
 and the namespace of RoleBindings' subjects that name a ServiceAccount of the
-same build, as kustomize does), `labels` (`pairs` on metadata.labels only: neither includeSelectors
-nor includeTemplates), `images` (`newName`, `newTag`, `digest`) and
-`patches` (strategic-merge patches, inline or by `path`, maps merged key by
-key, lists replaced, `$patch: delete` removing the object). Anything else in
+same build, as kustomize does), `labels` (`pairs` on metadata.labels only:
+neither includeSelectors nor includeTemplates), `images` (`newName`,
+`newTag`, `digest`) and `patches` (strategic-merge patches, inline or by
+`path`, maps merged key by key, lists replaced, `$patch: delete` removing
+the object). Anything else in
 a kustomization is an error, never silently ignored. Where kubectl is
 installed, tests/k8s_runner/test_deploy_manifests.py checks that this and
 `kubectl kustomize` render the same objects.
