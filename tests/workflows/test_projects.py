@@ -497,3 +497,40 @@ def test_the_admin_shows_projects_tokens_and_audit_entries_read_only(
         assert (
             client.post(reverse(f"{name}_change", args=[obj.pk]), {}).status_code == 403
         )
+
+
+def test_the_namespaces_on_the_project_page_are_a_site_admins_to_set(
+    alice, project, admin_user
+):
+    from django.test import Client
+
+    page = alice.get(f"/projects/{project.pk}/").content.decode()
+    assert 'name="namespace"' not in page and 'name="extra_namespaces"' not in page
+    # A project admin's POST naming namespaces changes the rest, not them.
+    alice.post(
+        f"/projects/{project.pk}/",
+        {"description": "mine", "namespace": "taken", "extra_namespaces": "x"},
+    )
+    project.refresh_from_db()
+    assert (project.description, project.namespace) == ("mine", "")
+    assert project.extra_namespaces == []
+    site = Client()
+    site.force_login(admin_user)
+    page = site.get(f"/projects/{project.pk}/").content.decode()
+    assert 'name="namespace"' in page and 'name="extra_namespaces"' in page
+    site.post(
+        f"/projects/{project.pk}/",
+        {"description": "mine", "namespace": "team", "extra_namespaces": "gpu, ml gpu"},
+    )
+    project.refresh_from_db()
+    assert project.namespaces() == ["team", "gpu", "ml"]
+    assert bad_namespaces_refused(site, project)
+
+
+def bad_namespaces_refused(site, project) -> bool:
+    response = site.post(
+        f"/projects/{project.pk}/",
+        {"description": "mine", "namespace": "team", "extra_namespaces": "Not_OK"},
+    )
+    project.refresh_from_db()
+    return response.status_code == 400 and project.extra_namespaces == ["gpu", "ml"]
