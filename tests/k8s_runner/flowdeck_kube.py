@@ -3,12 +3,19 @@ Kubernetes backend (the `flowdeck` fixture, tests/k8s_runner/conftest.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.db import connection
 from kubernetes.client import CoreV1Api
 
 from flowcore.states import TERMINAL_RUN_STATUSES
@@ -109,3 +116,64 @@ def attempts_of(run: Run, task: str) -> list[Attempt]:
             "number"
         )
     )
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    """The test database, for another process to use (PostgreSQL only)."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class WatcherProcess:
+    """A real `manage.py watch_pods` on the test cluster and database, its
+    output in `log`; `kill()` is kill -9 of its process group."""
+
+    def __init__(self, kubeconfig: str, namespace: str, log: Path, **env: str) -> None:
+        self.log = log
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": database_url(),
+            "FLOWDECK_DATA_DIR": str(settings.DATA_DIR),
+            "FLOWDECK_BACKEND": "kubernetes",
+            "FLOWDECK_K8S_KUBECONFIG": kubeconfig,
+            "FLOWDECK_K8S_NAMESPACE": namespace,
+            "FLOWDECK_K8S_DELETE_GRACE_SECONDS": "0",
+            "FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS": "5",
+            **env,
+        }
+        environment.pop("REDIS_URL", None)
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "watch_pods"],
+                cwd=ROOT,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def says(self, text: str) -> bool:
+        return text in self.output()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
