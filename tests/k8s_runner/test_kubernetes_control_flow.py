@@ -1,0 +1,181 @@
+"""Control flow on the Kubernetes backend, for real: conditions, trigger rules
+and fan-out with fan-in through a real kube-apiserver (and etcd), the pod
+watcher and the kubelet simulator running every pod's containers
+(tests/k8s_runner/kubelet_containers.py). The examples run unchanged."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowcore.spec import parse_document
+from flowcore.states import RunStatus, TaskStatus
+from k8s_runner import reconcile
+from k8s_runner.describe import describe_attempt
+from k8s_runner.manifests import (
+    ATTEMPT_ID_LABEL,
+    RUN_LABEL,
+    TASK_ANNOTATION,
+    TASK_LABEL,
+    WORKFLOW_LABEL,
+)
+from tests.k8s_runner.flowdeck_kube import Flowdeck, wait_until
+from tests.k8s_runner.kubelet_containers import bubblewrap
+from tests.k8s_runner.kubelet_sim import KubeletSimulator, RunContainers
+from workflows.models import Attempt, Run, TaskRun
+from workflows.services.submit import create_workflow, submit_run
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        bubblewrap() is None, reason="the kubelet simulator runs containers in bwrap"
+    ),
+]
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def example(name: str) -> dict[str, Any]:
+    return parse_document((EXAMPLES / f"{name}.yaml").read_text())
+
+
+def submit(document: dict[str, Any], user: Any) -> Run:
+    workflow = create_workflow(document, author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    reconcile.reconcile(run.pk)
+    return run
+
+
+def tasks_of(run: Run) -> dict[str, tuple[str, str, str]]:
+    return {
+        name: (status, reason, message)
+        for name, status, reason, message in TaskRun.objects.filter(
+            run=run
+        ).values_list("name", "status", "reason", "message")
+    }
+
+
+def explain(run: Run) -> list[tuple[str, str, str, str]]:
+    return list(
+        Attempt.objects.filter(task_run__run=run).values_list(
+            "task_run__name", "status", "reason", "message"
+        )
+    )
+
+
+def log_of(run: Run, task: str) -> str:
+    attempt = Attempt.objects.filter(task_run__run=run, task_run__name=task).latest(
+        "number"
+    )
+    return Path(attempt.log_path).read_text()
+
+
+@pytest.fixture(autouse=True)
+def real_containers(kubelet: KubeletSimulator) -> None:
+    """Every pod's containers run, not only those with Flowdeck's own."""
+    kubelet.default = RunContainers()
+
+
+def test_the_coin_flip_runs_one_side_and_skips_the_other_saying_why(
+    flowdeck: Flowdeck, user: Any
+) -> None:
+    flowdeck.backend_keep = 3600.0  # keep the pods to look at them
+    flowdeck.start_watcher()
+    run = flowdeck.finish(submit(example("coin-flip"), user), 90)
+    assert run.status == RunStatus.SUCCEEDED, explain(run)
+    side = log_of(run, "flip").strip()
+    assert side in ("heads", "tails")
+    other = "tails" if side == "heads" else "heads"
+    tasks = tasks_of(run)
+    assert tasks[side][0] == TaskStatus.SUCCEEDED
+    assert tasks[other] == (
+        TaskStatus.SKIPPED,
+        "Condition",
+        f"when '{{{{tasks.flip.outputs.result}}}} == {other}' is false "
+        f"({side} == {other})",
+    )
+    assert tasks["report"][0] == TaskStatus.SUCCEEDED  # noneFailed: a skip is fine
+    assert log_of(run, side) == f"it was {side}\n"
+    assert log_of(run, "report") == f"the coin said {side}\n"
+    # One pod per attempt, none for the skipped task.
+    attempts = Attempt.objects.filter(task_run__run=run).select_related("task_run")
+    assert sorted(a.task_run.name for a in attempts) == sorted(["flip", side, "report"])
+    assert flowdeck.pods_per_attempt() == Counter({str(a.pk): 1 for a in attempts})
+
+
+def test_map_sum_fans_out_to_an_instance_pod_per_item_and_sums_them(
+    flowdeck: Flowdeck, user: Any
+) -> None:
+    flowdeck.backend_keep = 3600.0  # keep the pods to look at them
+    flowdeck.start_watcher()
+    run = flowdeck.finish(submit(example("map-sum"), user), 120)
+    assert run.status == RunStatus.SUCCEEDED, explain(run)
+    tasks = tasks_of(run)
+    instances = [f"square[{i}]" for i in range(6)]
+    assert tasks["square"][:2] == (TaskStatus.SUCCEEDED, "")
+    assert all(tasks[name][0] == TaskStatus.SUCCEEDED for name in instances)
+    square = TaskRun.objects.get(run=run, name="square")
+    assert (square.fan_out, square.fan_done, square.fan_failed) == (6, 6, 0)
+    # Each instance squared its own item; total read them all, in item order.
+    assert [log_of(run, name) for name in instances] == [
+        f"{n * n}\n" for n in range(1, 7)
+    ]
+    total = Attempt.objects.get(task_run__run=run, task_run__name="total")
+    assert total.request["args"][1] == "[1, 4, 9, 16, 25, 36]"
+    assert log_of(run, "total") == "91\n"
+    assert run.outputs["parameters"]["total"]["value"] == "91"
+
+    # The fan-out itself never runs: a pod per instance, one per attempt.
+    attempts = list(
+        Attempt.objects.filter(task_run__run=run).select_related("task_run")
+    )
+    assert sorted(a.task_run.name for a in attempts) == sorted(
+        ["generate", *instances, "total"]
+    )
+    assert flowdeck.pods_per_attempt() == Counter({str(a.pk): 1 for a in attempts})
+    pods = {pod.metadata.labels[ATTEMPT_ID_LABEL]: pod for pod in flowdeck.pods()}
+    names = set()
+    for attempt in attempts:
+        pod = pods[str(attempt.pk)]
+        name = pod.metadata.name
+        assert DNS_LABEL.fullmatch(name), name
+        assert attempt.handle == f"{flowdeck.namespace}/{name}"
+        names.add(name)
+        labels = pod.metadata.labels
+        assert all(LABEL_VALUE.fullmatch(value) for value in labels.values()), labels
+        assert labels[RUN_LABEL] == str(run.pk)
+        assert labels[WORKFLOW_LABEL] == "map-sum"
+        assert pod.metadata.annotations[TASK_ANNOTATION] == attempt.task_run.name
+    assert len(names) == len(attempts)
+    # An instance is labelled with its fan-out's task and its index.
+    by_task = Counter(pod.metadata.labels[TASK_LABEL] for pod in pods.values())
+    assert by_task == Counter({"generate": 1, "square": 6, "total": 1})
+    # Within the task's parallelism of 3.
+    spans = [(a.started_at, a.finished_at) for a in attempts if a.task_run.fan_group]
+    most = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    assert 1 <= most <= 3
+
+
+def test_an_instance_s_request_describes_the_pod_it_ran_in(
+    flowdeck: Flowdeck, user: Any
+) -> None:
+    document = example("map-sum")
+    document["spec"]["parameters"][0]["default"] = "2"
+    flowdeck.start_watcher()
+    run = flowdeck.finish(submit(document, user), 90)
+    assert run.status == RunStatus.SUCCEEDED, explain(run)
+    attempt = Attempt.objects.select_related(
+        "task_run__run__workflow__project", "task_run__run__version"
+    ).get(task_run__run=run, task_run__name="square[1]")
+    described = describe_attempt(attempt)
+    manifest = described["manifest"]
+    assert f"{flowdeck.namespace}/{manifest['metadata']['name']}" == attempt.handle
+    assert manifest["metadata"]["annotations"][TASK_ANNOTATION] == "square[1]"
+    assert described["request"]["command"][-1] == "2"  # its item
+    wait_until(lambda: not flowdeck.pods(), what="the finished pods' deletion")
