@@ -53,12 +53,21 @@ _ADOPTED_POLL_SECONDS = 0.5
 # that arrives after its cancel must not start anything.
 _REMEMBERED_CANCELS = 10_000
 # The session leader of every attempt: runs the command ("$@" after the exit
-# file's path) and records how it ended. When the worker is alive it also
-# waits for this shell; when it is not, the file is all that is left.
+# and handle files' paths) and records how it ended. When the worker is alive
+# it also waits for this shell; when it is not, the file is all that is left.
 # `echo > file` needs no extra process; a reader only trusts the file once
 # the shell is gone, so a half-written file is never read.
+# It runs the command only once the worker has written its handle (pid:start)
+# and closed its stdin: a worker killed in between (its stdin closes then too)
+# leaves a shell that finds no handle of its own and exits without running
+# anything, and the relaunch, finding no handle either, starts it afresh.
+# Found, the handle lets a relaunch adopt the process instead. Either way the
+# command runs once. `read` and `$$` are built in: no extra process.
 _WRAPPER = (
-    'exit_file=$1; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
+    "exit_file=$1; pid_file=$2; shift 2; read -r go; handle=; "
+    '{ read -r handle < "$pid_file"; } 2>/dev/null; '
+    'case "$handle" in "$$:"*) ;; *) exit 125 ;; esac; '
+    '"$@" < /dev/null; code=$?; echo "$code" > "$exit_file"; exit "$code"'
 )
 
 
@@ -485,21 +494,28 @@ class LocalBackend:
                     _WRAPPER,
                     "flowdeck-attempt",
                     str(files.exit),
+                    str(files.pid),
                     *sandbox,
                     *request.command,
                     *request.args,
                 ],
                 cwd=files.workdir,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # closed once the handle is on disk
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: kill it whole; outlive us
                 close_fds=True,
                 umask=0o022,
             )
-        handle = f"{process.pid}:{process_start_time(process.pid) or ''}"
-        files.pid.write_text(handle)
+        assert process.stdin is not None
+        try:
+            handle = f"{process.pid}:{process_start_time(process.pid) or ''}"
+            _write_handle(files.pid, handle)
+        finally:
+            # The command starts now (or, if the handle could not be written,
+            # the wrapper exits without starting it).
+            process.stdin.close()
         live = _Live(request, process, process.pid)
         with self._lock:
             self._live[request.attempt_id] = live
@@ -766,6 +782,13 @@ def _outputs_request(noted: dict[str, object]) -> OutputsRequest:
         artifacts=rows("artifacts"),  # type: ignore[arg-type]
         **fields,  # type: ignore[arg-type]
     )
+
+
+def _write_handle(path: Path, handle: str) -> None:
+    """Write the handle whole or not at all: the wrapper and a relaunch read it."""
+    partial = path.with_suffix(".pid.tmp")
+    partial.write_text(handle)
+    partial.replace(path)
 
 
 def _parse_handle(handle: str) -> tuple[int | None, str]:
