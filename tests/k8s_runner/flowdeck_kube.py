@@ -3,12 +3,19 @@ Kubernetes backend (the `flowdeck` fixture, tests/k8s_runner/conftest.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.db import connection
 from kubernetes.client import CoreV1Api
 
 from flowcore.states import TERMINAL_RUN_STATUSES
@@ -109,3 +116,59 @@ def attempts_of(run: Run, task: str) -> list[Attempt]:
             "number"
         )
     )
+
+
+class WatcherProcess:
+    """A real `manage.py watch_pods` process on the test cluster and database,
+    started in a session of its own so that kill() is a kill -9 of all of it.
+    Needs the PostgreSQL test database (a second process cannot share the
+    in-memory SQLite one)."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, log: Path, **env: str) -> None:
+        db = connection.settings_dict
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": (
+                f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+            ),
+            "FLOWDECK_DATA_DIR": str(settings.DATA_DIR),
+            "FLOWDECK_BACKEND": "kubernetes",
+            "FLOWDECK_K8S_KUBECONFIG": str(kubeconfig),
+            "FLOWDECK_K8S_NAMESPACE": namespace,
+            "FLOWDECK_K8S_DELETE_GRACE_SECONDS": "0",
+            "FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS": "5",
+            **env,
+        }
+        self.env.pop("REDIS_URL", None)
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WatcherProcess:
+        assert self.process is None or self.process.poll() is not None
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "watch_pods"],
+                cwd=settings.BASE_DIR,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]

@@ -5,15 +5,22 @@ watcher and the kubelet simulator running every pod's containers
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from flowcore.spec import parse_document
-from flowcore.states import RunStatus, TaskStatus
+from flowcore.states import (
+    TERMINAL_TASK_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
+    RunStatus,
+    TaskStatus,
+)
 from k8s_runner import reconcile
 from k8s_runner.describe import describe_attempt
 from k8s_runner.manifests import (
@@ -23,10 +30,12 @@ from k8s_runner.manifests import (
     TASK_LABEL,
     WORKFLOW_LABEL,
 )
-from tests.k8s_runner.flowdeck_kube import Flowdeck, wait_until
+from tests.conftest import shell_task, workflow_document
+from tests.k8s_runner.flowdeck_kube import Flowdeck, WatcherProcess, wait_until
 from tests.k8s_runner.kubelet_containers import bubblewrap
 from tests.k8s_runner.kubelet_sim import KubeletSimulator, RunContainers
 from workflows.models import Attempt, Run, TaskRun
+from workflows.services.advance import advance_run
 from workflows.services.submit import create_workflow, submit_run
 
 pytestmark = [
@@ -179,3 +188,154 @@ def test_an_instance_s_request_describes_the_pod_it_ran_in(
     assert manifest["metadata"]["annotations"][TASK_ANNOTATION] == "square[1]"
     assert described["request"]["command"][-1] == "2"  # its item
     wait_until(lambda: not flowdeck.pods(), what="the finished pods' deletion")
+
+
+# --- restarts ------------------------------------------------------------------------
+
+
+def doubling_fan_out(items: int) -> dict[str, Any]:
+    """`items` instances, 10 at a time, each leaving twice its item; a fan-in
+    sums them. No retries: an instance lost or run twice fails the run."""
+    return workflow_document(
+        "doubles",
+        [
+            shell_task(
+                "each",
+                "sleep 0.5; echo $(( {{item}} * 2 ))",
+                withSequence={"count": items},
+                parallelism=10,
+            ),
+            {
+                "name": "sum",
+                "image": "python:3.12-slim",
+                "dependencies": ["each"],
+                "command": [
+                    "python3",
+                    "-c",
+                    "import json, sys; print(sum(json.loads(sys.argv[1])))",
+                    "{{tasks.each.outputs.result}}",
+                ],
+            },
+        ],
+        defaults={"retry": {"limit": 0}},
+    )
+
+
+def fan_counts(run: Run, group: str) -> tuple[tuple[int, int, int], tuple[int, int]]:
+    """The fan-out's own counts (instances, done, failed), and what its
+    instances' rows say (done, failed)."""
+    fan = TaskRun.objects.get(run=run, name=group)
+    statuses = [
+        TaskStatus(status)
+        for status in TaskRun.objects.filter(run=run, fan_group=group).values_list(
+            "status", flat=True
+        )
+    ]
+    done = sum(status in TERMINAL_TASK_STATUSES for status in statuses)
+    failed = sum(status in UNSUCCESSFUL_TASK_STATUSES for status in statuses)
+    return (fan.fan_out or 0, fan.fan_done, fan.fan_failed), (done, failed)
+
+
+def assert_each_ran_once(
+    run: Run, items: int, flowdeck: Flowdeck, kubelet: KubeletSimulator
+) -> None:
+    """The run succeeded with every instance's one attempt in one pod, played
+    once by the kubelet, and the fan-in read every value in order."""
+    assert run.status == RunStatus.SUCCEEDED, explain(run)
+    assert fan_counts(run, "each") == ((items, items, 0), (items, 0))
+    attempts = list(
+        Attempt.objects.filter(task_run__run=run).select_related("task_run")
+    )
+    assert Counter((a.task_run.name, a.number, a.status) for a in attempts) == Counter(
+        {(f"each[{i}]", 1, "Succeeded"): 1 for i in range(items)}
+        | {("sum", 1, "Succeeded"): 1}
+    )
+    assert flowdeck.pods_per_attempt() == Counter({str(a.pk): 1 for a in attempts})
+    pods = {a.handle.split("/")[1] for a in attempts}
+    assert kubelet.played() == Counter({name: 1 for name in pods})
+    ends = Counter(
+        run.events.filter(kind="task", status="Succeeded").values_list(
+            "task", flat=True
+        )
+    )
+    assert len(ends) == items + 2 and set(ends.values()) == {1}
+    total = next(a for a in attempts if a.task_run.name == "sum")
+    assert json.loads(total.request["command"][-1]) == [2 * i for i in range(items)]
+    assert log_of(run, "sum") == f"{2 * sum(range(items))}\n"
+
+
+def test_a_watcher_process_killed_mid_fan_out_loses_and_repeats_no_instance(
+    flowdeck: Flowdeck,
+    kubelet: KubeletSimulator,
+    kube: Any,
+    kube_namespace: str,
+    user: Any,
+    tmp_path: Path,
+) -> None:
+    """kill -9 of a real `manage.py watch_pods`, the process that records the
+    instances' ends and launches the next ones, while a 50-instance fan-out
+    runs; its pods go on unwatched; the next watcher process recovers them."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a second process needs the PostgreSQL test database")
+    log = tmp_path / "watcher.log"
+    keep = {"FLOWDECK_K8S_KEEP_FINISHED_PODS_SECONDS": "3600"}  # to count them
+    first = WatcherProcess(kube.kubeconfig, kube_namespace, log, **keep).start()
+    second = WatcherProcess(kube.kubeconfig, kube_namespace, log, **keep)
+    try:
+        run = submit(doubling_fan_out(50), user)
+        instances = TaskRun.objects.filter(run=run, fan_group="each")
+        wait_until(
+            lambda: (
+                instances.filter(status__in=TERMINAL_TASK_STATUSES).count() >= 15
+                and instances.filter(status=TaskStatus.RUNNING).count() >= 5
+            ),
+            120,
+            "the fan-out under way",
+        )
+        first.kill()
+        counted, seen = fan_counts(run, "each")
+        assert counted[0] == 50 and counted[1:] == seen, (counted, seen)
+        assert 0 < seen[0] < 50, "killed mid-fan-out"
+        # The pods it launched end unwatched.
+        wait_until(
+            lambda: all(p.status.phase == "Succeeded" for p in flowdeck.pods()),
+            60,
+            "the running instances to end with no watcher",
+        )
+        second.start()
+        run = flowdeck.finish(run, 180)
+    finally:
+        first.kill()
+        second.stop()
+    assert run.status == RunStatus.SUCCEEDED, (explain(run), second.output())
+    assert_each_ran_once(run, 50, flowdeck, kubelet)
+
+
+def test_a_crash_between_the_expansion_and_its_pods_loses_and_repeats_nothing(
+    flowdeck: Flowdeck, kubelet: KubeletSimulator, user: Any
+) -> None:
+    """The plan that expands the fan-out commits its instances and their first
+    attempts (Launching); the process launches half of them, their Pending
+    reports lost with it, and dies. Recovery launches all ten again: the
+    five with a pod adopt it (AlreadyExists), the others get theirs."""
+    flowdeck.backend_keep = 3600.0  # keep the pods to count them
+    workflow = create_workflow(doubling_fan_out(20), author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    planned = advance_run(run.pk, backend="kubernetes")
+    assert len(planned.launch) == 10
+    assert TaskRun.objects.get(run=run, name="each").fan_out == 20
+    backend = flowdeck.backend
+    recorded = backend._reporter
+    backend._reporter = lambda report: None  # lost with the process
+    namespaces = {run.pk: flowdeck.namespace}
+    for launch in planned.launch[:5]:
+        backend.launch(reconcile.pod_request(launch, namespaces[run.pk]))
+    backend._reporter = recorded
+    assert len(flowdeck.pods()) == 5
+    assert set(
+        Attempt.objects.filter(task_run__run=run).values_list("status", "handle")
+    ) == {("Launching", "")}
+    flowdeck.start_watcher()
+    reconcile.recover()  # a restarted worker
+    run = flowdeck.finish(run, 120)
+    assert_each_ran_once(run, 20, flowdeck, kubelet)
