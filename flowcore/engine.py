@@ -7,6 +7,7 @@ proportion to what changed, not to the size of the DAG.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -81,8 +82,11 @@ class RunState:
     `tasks` holds the tasks to examine plus their direct upstreams; `examine`
     names the ones to decide about (None: every task in `tasks`). `counts`
     covers every task of the run, loaded or not. `queued` lists Queued tasks
-    best first (priority, then topological position), at least as many as
-    there are free slots.
+    best first (priority, then topological position, then instance index),
+    at least as many as there are free slots (`queue_window`); it may leave
+    out the instances of a fan-out past its free slots (`instance_slots`),
+    which could not start anyway: a fan-out of 10,000 items, 100 at a time,
+    then costs a plan what its next instance costs, not its whole queue.
     """
 
     status: RunStatus
@@ -298,6 +302,27 @@ def tasks_to_load(
     return examine
 
 
+# Queued tasks a plan is given at most when the run sets no parallelism.
+QUEUE_WINDOW = 1000
+
+
+def queue_window(spec: WorkflowSpec) -> int:
+    """How many of the run's Queued tasks (RunState.queued) a plan needs: the
+    run's parallelism, which bounds what can start, else QUEUE_WINDOW."""
+    return spec.parallelism or QUEUE_WINDOW
+
+
+def instance_slots(
+    limited_fan_outs: Mapping[str, int], group_running: Mapping[str, int]
+) -> dict[str, int]:
+    """{fan-out: how many more of its instances may start now} for the fan-outs
+    that limit theirs; RunState.queued need hold no more of their instances."""
+    return {
+        group: max(0, limit - group_running.get(group, 0))
+        for group, limit in limited_fan_outs.items()
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Blueprint:
     """A spec with its graph and task index, built once per workflow version."""
@@ -317,6 +342,8 @@ class Blueprint:
     # Tasks whose failures do not fail the run: {name: forgiven statuses}.
     forgiving: Mapping[str, frozenset[str]]
     fan_outs: Mapping[str, FanOut]
+    # The fan-outs that limit how many of their instances run: {name: limit}.
+    limited_fan_outs: Mapping[str, int] = field(default_factory=dict)
 
     def spec_of(self, name: str) -> TaskSpec:
         """The spec of a task, or of the fan-out an instance belongs to."""
@@ -356,6 +383,11 @@ class Blueprint:
         )
         plain = frozenset(tasks) - special
         fan_outs = {t.name: t.fan_out for t in spec.tasks if t.fan_out is not None}
+        limited_fan_outs = {
+            name: fan_out.parallelism
+            for name, fan_out in fan_outs.items()
+            if fan_out.parallelism is not None
+        }
         return cls(
             spec,
             graph,
@@ -367,6 +399,7 @@ class Blueprint:
             cascading,
             forgiving,
             fan_outs,
+            limited_fan_outs,
         )
 
 
@@ -743,18 +776,9 @@ class _Planner:
         free = None if limit is None else max(0, limit - running)
         if free == 0:
             return
-        candidates = dict.fromkeys(self.run.queued)
-        candidates.update(dict.fromkeys(newly_queued))
-        ordered = sorted(
-            (name for name in candidates if self.status.get(name) is TaskStatus.QUEUED),
-            key=lambda name: (-self.spec_task(name).priority, *self._order(name)),
-        )
-        ordered = self._within_fan_out_limits(ordered)
-        if free is not None:
-            ordered = ordered[:free]
         quota = None if self.run.capacity is None else _Quota(self.run.capacity)
         blocked: str | None = None
-        for name in ordered:
+        for name in self._startable(newly_queued, free):
             if quota is not None:
                 # In order: once a task does not fit, the ones after it wait
                 # too, so a big task is not starved by a stream of small ones.
@@ -770,26 +794,38 @@ class _Planner:
             attempts = self.run.tasks[name].attempts if name in self.run.tasks else 0
             self._move(name, TaskStatus.RUNNING, StartTask(name, attempts + 1))
 
-    def _within_fan_out_limits(self, ordered: list[str]) -> list[str]:
-        """`ordered` without the instances past their fan-out's parallelism."""
-        limited = {
-            group: fan_out.parallelism
-            for group, fan_out in self.blueprint.fan_outs.items()
-            if fan_out.parallelism is not None
-        }
-        if not limited:
-            return ordered
-        running = dict(self.run.group_running)
-        kept = []
-        for name in ordered:
-            group, index = split_instance(name)
-            limit = limited.get(group) if index is not None else None
-            if limit is not None:
-                if running.get(group, 0) >= limit:
-                    continue
-                running[group] = running.get(group, 0) + 1
-            kept.append(name)
-        return kept
+    def _startable(self, newly_queued: list[str], free: int | None) -> list[str]:
+        """The first `free` (None: all) Queued tasks, best first, without the
+        instances past their fan-out's parallelism.
+
+        `run.queued` comes best first already: only the tasks queued in this
+        plan are sorted, and the two are merged lazily, so a plan reads as
+        far into a long queue (a wide fan-out's instances) as it starts
+        tasks, not to its end."""
+        key = self._queue_key
+        merged = heapq.merge(self.run.queued, sorted(newly_queued, key=key), key=key)
+        limited = self.blueprint.limited_fan_outs
+        running = dict(self.run.group_running) if limited else {}
+        seen: set[str] = set()
+        chosen: list[str] = []
+        for name in merged:
+            if free is not None and len(chosen) >= free:
+                break
+            if name in seen or self.status.get(name) is not TaskStatus.QUEUED:
+                continue
+            seen.add(name)
+            if limited:
+                group, index = split_instance(name)
+                cap = limited.get(group) if index is not None else None
+                if cap is not None:
+                    if running.get(group, 0) >= cap:
+                        continue
+                    running[group] = running.get(group, 0) + 1
+            chosen.append(name)
+        return chosen
+
+    def _queue_key(self, name: str) -> tuple[int, int, int]:
+        return (-self.spec_task(name).priority, *self._order(name))
 
     def _cancel_all(self, examine: list[str], reason: str) -> Plan:
         for name in examine:

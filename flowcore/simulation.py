@@ -8,6 +8,7 @@ outcomes, one at a time. Bookkeeping is incremental so that simulating a
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,8 @@ class Simulation:
     changed: dict[str, TaskStatus] | None = None
     counts: Counter[TaskStatus] = field(default_factory=Counter)
     by_status: dict[TaskStatus, dict[str, None]] = field(default_factory=dict)
+    # The Queued tasks best first, as (*_order(name), name), kept sorted.
+    queue: list[tuple[int, int, int, str]] = field(default_factory=list)
     # The project's quota (its max_* fields), when it has one: the simulation
     # plays the only run of the project.
     quota: Capacity | None = None
@@ -65,9 +68,14 @@ class Simulation:
             self.counts[old.status] -= 1
             del self.by_status[old.status][name]
             self._count_instance(name, old.status, state.status)
+            if old.status is TaskStatus.QUEUED:
+                key = (*self._order(name), name)
+                del self.queue[bisect.bisect_left(self.queue, key)]
         self.tasks[name] = state
         self.counts[state.status] += 1
         self.by_status[state.status][name] = None
+        if state.status is TaskStatus.QUEUED:
+            bisect.insort(self.queue, (*self._order(name), name))
 
     def _count_instance(self, name: str, old: TaskStatus, new: TaskStatus) -> None:
         """What the services keep on a fan-out's row as its instances end."""
@@ -98,11 +106,36 @@ class Simulation:
                 running[group] += 1
         return dict(running)
 
+    def queued(self) -> list[str]:
+        """What the services pass as RunState.queued: the run's first Queued
+        tasks (engine.queue_window), leaving out the instances of a fan-out
+        past its free slots (engine.instance_slots)."""
+        window = engine.queue_window(self.blueprint.spec)
+        slots = engine.instance_slots(
+            self.blueprint.limited_fan_outs, self.group_running()
+        )
+        queued: list[str] = []
+        at = 0
+        while at < len(self.queue) and len(queued) < window:
+            priority, position, index, name = self.queue[at]
+            group = split_instance(name)[0] if index >= 0 else name
+            if group in slots:
+                if slots[group] <= 0:
+                    # Its instances are together in the queue: skip them all.
+                    at = bisect.bisect_right(self.queue, (priority, position, 1 << 62))
+                    continue
+                slots[group] -= 1
+            queued.append(name)
+            at += 1
+        return queued
+
     def view(self) -> RunState:
-        queued = sorted(self.by_status[TaskStatus.QUEUED], key=self._order)
         counts = +self.counts
         capacity = self.capacity()
         if not self.incremental or self.changed is None:
+            # A full plan sees every Queued task: the reference the property
+            # tests hold the incremental plans (and their window) to.
+            queued = [name for *_, name in self.queue]
             return RunState(
                 self.run_status,
                 T0,
@@ -116,6 +149,7 @@ class Simulation:
                 forgiven=self.forgiven(),
                 group_running=self.group_running(),
             )
+        queued = self.queued()
         names = engine.tasks_to_load(
             self.blueprint.graph, self.changed, self.blueprint.cascading
         )

@@ -160,3 +160,40 @@ def test_a_retry_reruns_only_the_failed_instances(project, user, tmp_path):
         TaskRun.objects.filter(run=run).values_list("name", "attempts_count")
     )
     assert attempts == {"each": 0, "each[0]": 1, "each[1]": 2, "each[2]": 1, "after": 1}
+
+
+def test_a_fan_out_at_its_limit_does_not_hold_back_the_tasks_queued_behind_it(
+    project, user
+):
+    """The run lets 3 tasks run and `wide` 1 instance: its 7 queued instances
+    come first in the queue but cannot start, so they must not fill the
+    window of queued tasks a plan reads (3 here) and starve `c`."""
+    from flowcore.states import AttemptStatus
+    from workflows.models import Attempt
+    from workflows.services.advance import advance_run
+    from workflows.services.attempts import Report, record_reports
+    from workflows.services.submit import submit_run
+
+    doc = workflow_document(
+        "clogged",
+        [
+            shell_task("wide", withSequence={"count": 8}, parallelism=1),
+            shell_task("a"),
+            shell_task("b"),
+            shell_task("c"),
+        ],
+        parallelism=3,
+    )
+    workflow = create_workflow(doc, author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    first = advance_run(run.pk, backend="local")
+    assert [launch.task for launch in first.launch] == ["wide[0]", "a", "b"]
+    a = Attempt.objects.get(task_run__run=run, task_run__name="a")
+    [after_a] = record_reports([Report(a.pk, AttemptStatus.SUCCEEDED, exit_code=0)])
+    assert [launch.task for launch in after_a.launch] == ["c"]
+    # And when wide[0] ends, wide[1] takes its slot within the fan-out.
+    wide = Attempt.objects.get(task_run__run=run, task_run__name="wide[0]")
+    [after_wide] = record_reports(
+        [Report(wide.pk, AttemptStatus.SUCCEEDED, exit_code=0)]
+    )
+    assert [launch.task for launch in after_wide.launch] == ["wide[1]"]
