@@ -681,13 +681,11 @@ class _Planner:
     def _decide(self, name: str) -> _Verdict:
         """A task with a trigger rule, a depends expression or a forgiving
         upstream: wait (None), start (_READY), or a FailUpstream/SkipTask."""
-        upstreams = self.graph.upstream[name]
-        outcomes = {upstream: self._outcome(upstream) for upstream in upstreams}
-        first = {
-            kind: next((u for u, o in outcomes.items() if o == kind), None)
-            for kind in ("ok", "skipped", "failed", "pending")
-        }
-        done = first["pending"] is None
+        # The first upstream of each outcome (ok, skipped, failed, pending).
+        first: dict[str, str] = {}
+        for upstream in self.graph.upstream[name]:
+            first.setdefault(self._outcome(upstream), upstream)
+        done = "pending" not in first
         depends = self.blueprint.depends.get(name)
         if depends is not None:
             if not done:
@@ -698,11 +696,11 @@ class _Planner:
             return SkipTask("", "Depends", f"depends {text!r} is false")
         rule = self.blueprint.tasks[name].trigger_rule
         if rule == "allSucceeded":
-            if first["failed"] is not None:
+            if "failed" in first:
                 return FailUpstream("", first["failed"])
             if not done:
                 return None
-            if first["skipped"] is not None:
+            if "skipped" in first:
                 return SkipTask(
                     "",
                     "UpstreamSkipped",
@@ -710,29 +708,29 @@ class _Planner:
                 )
             return _READY
         if rule == "noneFailed":
-            if first["failed"] is not None:
+            if "failed" in first:
                 return FailUpstream("", first["failed"])
             return _READY if done else None
         if rule == "allDone":
             return _READY if done else None
         if rule == "anyFailed":
-            if first["failed"] is not None:
+            if "failed" in first:
                 return _READY
             if not done:
                 return None
             return SkipTask("", "TriggerRule", "anyFailed: no upstream task failed")
         if rule == "anySucceeded":
-            if first["ok"] is not None:
+            if "ok" in first:
                 return _READY
             if not done:
                 return None
-            if first["failed"] is not None:
+            if "failed" in first:
                 return FailUpstream("", first["failed"])
             return SkipTask(
                 "", "TriggerRule", "anySucceeded: no upstream task succeeded"
             )
         # allFailed
-        survivor = first["ok"] or first["skipped"]
+        survivor = first.get("ok") or first.get("skipped")
         if survivor is not None:
             return SkipTask(
                 "", "TriggerRule", f"allFailed: upstream task {survivor} did not fail"
