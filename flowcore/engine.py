@@ -271,17 +271,13 @@ def has_passed(started: datetime, seconds: float, now: datetime) -> bool:
         return False
 
 
-def tasks_to_load(
-    graph: Graph,
-    changed: Mapping[str, TaskStatus],
-    cascading: frozenset[str] = frozenset(),
-) -> set[str]:
+def tasks_to_load(graph: Graph, changed: Mapping[str, TaskStatus]) -> set[str]:
     """The tasks whose states a plan needs after `changed` reached these states.
 
-    A success may make its children ready; a final failure may settle
-    everything downstream, so the whole closure is examined in one plan; so is
-    a success of a task in `cascading` (one with a child whose condition or
-    trigger rule may skip it, and a skip settles that child's downstream).
+    A success may make its children ready (or skip them: a condition, a
+    trigger rule; the plan then names them unsettled and the next plan looks
+    at their downstream); a final failure or a skip may settle everything
+    downstream, so the whole closure is examined in one plan.
     """
     examine = set(changed)
     for changed_name, status in changed.items():
@@ -291,11 +287,7 @@ def tasks_to_load(
             # asks for its downstream then, see Plan.unsettled).
             examine.add(name)
             continue
-        if (
-            status in UNSUCCESSFUL_TASK_STATUSES
-            or status is TaskStatus.SKIPPED
-            or name in cascading
-        ):
+        if status in UNSUCCESSFUL_TASK_STATUSES or status is TaskStatus.SKIPPED:
             examine |= graph.downstream_closure([name])
         else:
             examine.update(graph.downstream[name])
@@ -337,8 +329,6 @@ class Blueprint:
     # Tasks with the default rule, no condition and no forgiving upstream:
     # judged by their shared upstream tuple (the fast path).
     plain: frozenset[str]
-    # Tasks whose success may skip a child (see tasks_to_load).
-    cascading: frozenset[str]
     # Tasks whose failures do not fail the run: {name: forgiven statuses}.
     forgiving: Mapping[str, frozenset[str]]
     fan_outs: Mapping[str, FanOut]
@@ -378,9 +368,6 @@ class Blueprint:
             or t.trigger_rule != TRIGGER_RULES[0]
             or any(upstream in forgiving for upstream in t.dependencies)
         }
-        cascading = frozenset(
-            upstream for name in special for upstream in graph.upstream[name]
-        )
         plain = frozenset(tasks) - special
         fan_outs = {t.name: t.fan_out for t in spec.tasks if t.fan_out is not None}
         limited_fan_outs = {
@@ -396,7 +383,6 @@ class Blueprint:
             conditions,
             depends,
             plain,
-            cascading,
             forgiving,
             fan_outs,
             limited_fan_outs,

@@ -150,9 +150,7 @@ class Simulation:
                 group_running=self.group_running(),
             )
         queued = self.queued()
-        names = engine.tasks_to_load(
-            self.blueprint.graph, self.changed, self.blueprint.cascading
-        )
+        names = engine.tasks_to_load(self.blueprint.graph, self.changed)
         names.update(
             n
             for n in self.by_status[TaskStatus.RETRYING]

@@ -162,7 +162,7 @@ def _load_state(
         }
         examine = None
     else:
-        names = engine.tasks_to_load(blueprint.graph, changed, blueprint.cascading)
+        names = engine.tasks_to_load(blueprint.graph, changed)
         if counts.get(TaskStatus.RETRYING):
             names.update(rows.due_retries(run.pk, txn.now))
         examine = frozenset(names)
