@@ -144,7 +144,10 @@ class WatcherProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WatcherProcess:
+        """Start it and wait until it watches (it recovered first): a run
+        submitted sooner may end before the watcher sees it running."""
         assert self.process is None or self.process.poll() is not None
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "manage.py", "watch_pods"],
@@ -154,6 +157,16 @@ class WatcherProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+        def watching() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"watch_pods exited:\n{self.output()}")
+            with open(self.log, "rb") as log:
+                log.seek(offset)
+                return b"watching pods in" in log.read()
+
+        wait_until(watching, 60, "watch_pods to start watching")
         return self
 
     def kill(self) -> None:
