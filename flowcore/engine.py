@@ -334,6 +334,9 @@ class Blueprint:
     fan_outs: Mapping[str, FanOut]
     # The fan-outs that limit how many of their instances run: {name: limit}.
     limited_fan_outs: Mapping[str, int] = field(default_factory=dict)
+    # Where each task stands in the queue: (-priority, position, -1); an
+    # instance takes its fan-out's with its index last.
+    queue_keys: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def spec_of(self, name: str) -> TaskSpec:
         """The spec of a task, or of the fan-out an instance belongs to."""
@@ -386,6 +389,10 @@ class Blueprint:
             forgiving,
             fan_outs,
             limited_fan_outs,
+            {
+                task.name: (-task.priority, graph.position[task.name], -1)
+                for task in spec.tasks
+            },
         )
 
 
@@ -396,6 +403,10 @@ class _Ready:
 _READY = _Ready()
 # None: wait; _READY: start; FailUpstream or SkipTask: settled without running.
 _Verdict = _Ready | FailUpstream | SkipTask | None
+
+
+# Actions that settle a task without running it (Plan.unsettled).
+_SETTLING = (FailUpstream, SkipTask, FinishTask)
 
 
 def plan(blueprint: Blueprint, run: RunState, now: datetime) -> Plan:
@@ -481,7 +492,7 @@ class _Planner:
         return frozenset(
             action.task
             for action in self.actions
-            if isinstance(action, FailUpstream | SkipTask | FinishTask)
+            if isinstance(action, _SETTLING)
             and not examined.issuperset(downstream[action.task])
         )
 
@@ -491,9 +502,14 @@ class _Planner:
         )
         # Topological order lets a skip cascade through the DAG in one pass;
         # a fan-out comes before its instances.
+        if not self.blueprint.fan_outs:
+            return sorted(names, key=self.graph.position.__getitem__)
         return sorted(names, key=self._order)
 
     def _order(self, name: str) -> tuple[int, int]:
+        position = self.graph.position.get(name)
+        if position is not None:  # a task (an instance's name has brackets)
+            return position, -1
         group, index = split_instance(name)
         return self.graph.position[group], -1 if index is None else index
 
@@ -506,16 +522,16 @@ class _Planner:
         )
 
     def _settle_pending(self, name: str, newly_queued: list[str]) -> None:
-        group, index = split_instance(name)
-        if index is not None:
-            # An instance (retried): it may start while its fan-out runs.
-            if self.status.get(group) is TaskStatus.EXPANDED:
-                self._move(name, TaskStatus.QUEUED, QueueTask(name))
-                newly_queued.append(name)
-            return
         if name in self.blueprint.plain:
             verdict = self._judge(self.graph.upstream[name])
         else:
+            group, index = split_instance(name)
+            if index is not None:
+                # An instance (retried): it may start while its fan-out runs.
+                if self.status.get(group) is TaskStatus.EXPANDED:
+                    self._move(name, TaskStatus.QUEUED, QueueTask(name))
+                    newly_queued.append(name)
+                return
             verdict = self._decide(name)
         if verdict is None:
             return  # wait
@@ -787,7 +803,16 @@ class _Planner:
         far into a long queue (a wide fan-out's instances) as it starts
         tasks, not to its end."""
         key = self._queue_key
-        merged = heapq.merge(self.run.queued, sorted(newly_queued, key=key), key=key)
+        queued = self.run.queued
+        merged: Iterable[str]
+        if len(newly_queued) > 1:
+            newly_queued = sorted(newly_queued, key=key)
+        if not queued:
+            merged = newly_queued
+        elif not newly_queued:
+            merged = queued
+        else:
+            merged = heapq.merge(queued, newly_queued, key=key)
         limited = self.blueprint.limited_fan_outs
         running = dict(self.run.group_running) if limited else {}
         seen: set[str] = set()
@@ -809,7 +834,12 @@ class _Planner:
         return chosen
 
     def _queue_key(self, name: str) -> tuple[int, int, int]:
-        return (-self.spec_task(name).priority, *self._order(name))
+        key = self.blueprint.queue_keys.get(name)
+        if key is not None:  # a task
+            return key
+        group, index = split_instance(name)
+        priority, position, _ = self.blueprint.queue_keys[group]
+        return priority, position, -1 if index is None else index
 
     def _cancel_all(self, examine: list[str], reason: str) -> Plan:
         for name in examine:
