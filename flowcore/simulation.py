@@ -46,6 +46,8 @@ class Simulation:
     by_status: dict[TaskStatus, dict[str, None]] = field(default_factory=dict)
     # The Queued tasks best first, as (*_order(name), name), kept sorted.
     queue: list[tuple[int, int, int, str]] = field(default_factory=list)
+    # {fan-out: its Running instances}, kept as they move.
+    instances_running: Counter[str] = field(default_factory=Counter)
     # The project's quota (its max_* fields), when it has one: the simulation
     # plays the only run of the project.
     quota: Capacity | None = None
@@ -68,6 +70,8 @@ class Simulation:
             self.counts[old.status] -= 1
             del self.by_status[old.status][name]
             self._count_instance(name, old.status, state.status)
+            if old.status is TaskStatus.RUNNING:
+                self._count_running(name, -1)
             if old.status is TaskStatus.QUEUED:
                 key = (*self._order(name), name)
                 del self.queue[bisect.bisect_left(self.queue, key)]
@@ -76,6 +80,13 @@ class Simulation:
         self.by_status[state.status][name] = None
         if state.status is TaskStatus.QUEUED:
             bisect.insort(self.queue, (*self._order(name), name))
+        elif state.status is TaskStatus.RUNNING:
+            self._count_running(name, 1)
+
+    def _count_running(self, name: str, change: int) -> None:
+        group, index = split_instance(name)
+        if index is not None:
+            self.instances_running[group] += change
 
     def _count_instance(self, name: str, old: TaskStatus, new: TaskStatus) -> None:
         """What the services keep on a fan-out's row as its instances end."""
@@ -99,12 +110,9 @@ class Simulation:
         return -priority, position, -1 if index is None else index
 
     def group_running(self) -> dict[str, int]:
-        running: Counter[str] = Counter()
-        for name in self.by_status[TaskStatus.RUNNING]:
-            group, index = split_instance(name)
-            if index is not None:
-                running[group] += 1
-        return dict(running)
+        return {
+            group: count for group, count in self.instances_running.items() if count
+        }
 
     def queued(self) -> list[str]:
         """What the services pass as RunState.queued: the run's first Queued
