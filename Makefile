@@ -9,9 +9,12 @@ export FLOWDECK_DATA_DIR ?= $(CURDIR)/.flowdeck
 
 # Exactly what CI tested: every package pinned with its hashes in
 # requirements.lock (`make lock` refreshes it from pyproject.toml).
-$(VENV)/.installed: requirements.lock
+# Then the client SDK and CLI (sdk/, `flowdeck`), editable: its dependencies
+# are in the lock, so --no-deps.
+$(VENV)/.installed: requirements.lock sdk/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e sdk/
 	touch $@
 
 # Resolve pyproject.toml's ranges (with the dev extra) to the newest versions

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from flowcore.concurrency import Missing, Semaphores, Slots, Synchronization
 from flowcore.conditions import (
     Node,
     Unresolved,
@@ -105,6 +106,8 @@ class RunState:
     # Running instances of the fan-outs that limit theirs (parallelism).
     group_running: Mapping[str, int] = field(default_factory=dict)
     max_fan_out: int = DEFAULT_MAX_ITEMS
+    # The semaphores the queued tasks may take (None: none of them needs one).
+    semaphores: Semaphores | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,15 @@ class WaitForQuota:
     """A Queued task that could start but for its project's quota."""
 
     task: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForSemaphore:
+    """A Queued task that could start but for its semaphore or mutex."""
+
+    task: str
+    synchronization: Synchronization
     reason: str
 
 
@@ -192,6 +204,7 @@ Action = (
     | QueueTask
     | StartTask
     | WaitForQuota
+    | WaitForSemaphore
     | FailUpstream
     | SkipTask
     | ExpandTask
@@ -332,11 +345,14 @@ class Blueprint:
     # Tasks whose failures do not fail the run: {name: forgiven statuses}.
     forgiving: Mapping[str, frozenset[str]]
     fan_outs: Mapping[str, FanOut]
+    exit_tasks: frozenset[str]
     # The fan-outs that limit how many of their instances run: {name: limit}.
     limited_fan_outs: Mapping[str, int] = field(default_factory=dict)
     # Where each task stands in the queue: (-priority, position, -1); an
     # instance takes its fan-out's with its index last.
     queue_keys: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
+    # The semaphores and mutexes the tasks hold (spec.synchronization aside).
+    locks: frozenset[Synchronization] = frozenset()
 
     def spec_of(self, name: str) -> TaskSpec:
         """The spec of a task, or of the fan-out an instance belongs to."""
@@ -388,11 +404,13 @@ class Blueprint:
             plain,
             forgiving,
             fan_outs,
+            frozenset(t.name for t in spec.tasks if t.exit_handler),
             limited_fan_outs,
             {
                 task.name: (-task.priority, graph.position[task.name], -1)
                 for task in spec.tasks
             },
+            frozenset(t.synchronization for t in spec.tasks if t.synchronization),
         )
 
 
@@ -464,6 +482,8 @@ class _Planner:
             rescan = run.examine is not None
             cancelled = []
             for name in examine:
+                if name in self.blueprint.exit_tasks:
+                    continue  # they run once the tasks are done
                 if self.status[name] in (
                     TaskStatus.PENDING,
                     TaskStatus.QUEUED,
@@ -477,10 +497,14 @@ class _Planner:
                     cancelled.append(name)
             self._settle_after_cancel(cancelled)
         unsettled = self._unsettled()
-        if not (failed and self.spec.fail_fast) and not unsettled:
+        if failed and self.spec.fail_fast and self.blueprint.exit_tasks:
+            self._run_exit_handlers(examine)
+        elif not (failed and self.spec.fail_fast) and not unsettled:
             # With tasks unsettled, the follow-up plan (their dependants seen)
             # starts what is queued: in the order a full plan would.
-            self._start_queued(newly_queued)
+            # A task whose semaphore is gone ends Error there, after the
+            # others were judged: its dependants are judged in the next plan.
+            unsettled |= self._start_queued(newly_queued)
         self._maybe_finish()
         return Plan(self.actions, rescan=rescan, wake_at=wake_at, unsettled=unsettled)
 
@@ -522,6 +546,12 @@ class _Planner:
         )
 
     def _settle_pending(self, name: str, newly_queued: list[str]) -> None:
+        if (
+            name in self.blueprint.exit_tasks
+            and not self.graph.upstream[name]
+            and self._main_unfinished()
+        ):
+            return  # an exit handler waits for every task to end
         if name in self.blueprint.plain:
             verdict = self._judge(self.graph.upstream[name])
         else:
@@ -769,16 +799,36 @@ class _Planner:
                 TimeOutTask(name, f"the attempt exceeded its timeout of {timeout:g}s")
             )
 
-    def _start_queued(self, newly_queued: list[str]) -> None:
+    def _start_queued(self, newly_queued: list[str]) -> frozenset[str]:
+        """Start what the queue's order, the parallelism, the semaphores and
+        the quota allow; returns the tasks ended because their semaphore no
+        longer exists."""
         limit = self.spec.parallelism
         # A Cancelling task's attempt still runs (a pod in its grace period).
         running = sum(self.counts[status] for status in BUSY_TASK_STATUSES)
         free = None if limit is None else max(0, limit - running)
         if free == 0:
-            return
+            return frozenset()
         quota = None if self.run.capacity is None else _Quota(self.run.capacity)
+        slots = Slots(self.run.semaphores) if self.blueprint.locks else None
         blocked: str | None = None
+        gone: set[str] = set()
         for name in self._startable(newly_queued, free):
+            lock = None if slots is None else self.spec_task(name).synchronization
+            if slots is not None and lock is not None:
+                # Before the quota: a task waiting for its semaphore does not
+                # hold back the tasks behind it that need another or none.
+                lacking = slots.lacking(lock)
+                if isinstance(lacking, Missing):
+                    action = FinishTask(
+                        name, TaskStatus.ERROR, lacking.reason, lacking.message
+                    )
+                    self._move(name, TaskStatus.ERROR, action)
+                    gone.add(name)
+                    continue
+                if lacking is not None:
+                    self.actions.append(WaitForSemaphore(name, lock, lacking.message))
+                    continue
             if quota is not None:
                 # In order: once a task does not fit, the ones after it wait
                 # too, so a big task is not starved by a stream of small ones.
@@ -791,8 +841,11 @@ class _Planner:
                     self.actions.append(WaitForQuota(name, why))
                     continue
                 quota.take(requests)
+            if slots is not None and lock is not None:
+                slots.take(lock)
             attempts = self.run.tasks[name].attempts if name in self.run.tasks else 0
             self._move(name, TaskStatus.RUNNING, StartTask(name, attempts + 1))
+        return frozenset(gone)
 
     def _startable(self, newly_queued: list[str], free: int | None) -> list[str]:
         """The first `free` (None: all) Queued tasks, best first, without the
@@ -842,7 +895,10 @@ class _Planner:
         return priority, position, -1 if index is None else index
 
     def _cancel_all(self, examine: list[str], reason: str) -> Plan:
+        exits = self.blueprint.exit_tasks
         for name in examine:
+            if name in exits:
+                continue  # exit handlers run whatever ended the run
             status = self.status[name]
             if status is TaskStatus.RUNNING:
                 # Its attempt is stopped; the task is Cancelled once it ended
@@ -850,8 +906,41 @@ class _Planner:
                 self._move(name, TaskStatus.CANCELLING, CancelTask(name, reason))
             elif status not in TERMINAL_TASK_STATUSES | {TaskStatus.CANCELLING}:
                 self._move(name, TaskStatus.CANCELLED, CancelTask(name, reason))
+        if exits:
+            self._run_exit_handlers(examine)
         self._maybe_finish()
         return Plan(self.actions, rescan=self.run.examine is not None)
+
+    def _run_exit_handlers(self, examine: list[str]) -> None:
+        """Exit handlers of a cancelled (or timed out) run still run."""
+        queued: list[str] = []
+        for name in examine:
+            if name in self.blueprint.exit_tasks:
+                if self.status[name] is TaskStatus.PENDING:
+                    self._settle_pending(name, queued)
+                elif self.status[name] is TaskStatus.QUEUED:
+                    queued.append(name)
+        self._start_queued(queued)
+
+    def _main_unfinished(self) -> int:
+        """Tasks other than exit handlers that have not ended."""
+        unfinished = sum(
+            count
+            for status, count in self.counts.items()
+            if status not in TERMINAL_TASK_STATUSES
+        )
+        return unfinished - sum(
+            1
+            for name in self.blueprint.exit_tasks
+            if self.status.get(name, TaskStatus.PENDING) not in TERMINAL_TASK_STATUSES
+        )
+
+    def _exit_unsuccessful(self) -> int:
+        return sum(
+            1
+            for name in self.blueprint.exit_tasks
+            if self.status.get(name) in UNSUCCESSFUL_TASK_STATUSES
+        )
 
     def _has_failure(self) -> bool:
         failures = self.counts[TaskStatus.FAILED] + self.counts[TaskStatus.ERROR]
@@ -865,19 +954,18 @@ class _Planner:
         )
         if unfinished:
             return
+        # An exit handler's failure is recorded, not the run's (as Argo's).
+        unsuccessful = sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES)
+        unsuccessful -= self.run.forgiven + self._exit_unsuccessful()
         if self.run.status is RunStatus.CANCELLING:
             self.actions.append(FinishRun(RunStatus.CANCELLED, "cancelled"))
-        elif (
-            sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES) <= self.run.forgiven
-        ):
+        elif unsuccessful <= 0:
             self.actions.append(FinishRun(RunStatus.SUCCEEDED))
         elif self._deadline_passed():
             self.actions.append(
                 FinishRun(RunStatus.FAILED, "the run exceeded its timeout")
             )
         else:
-            unsuccessful = sum(self.counts[s] for s in UNSUCCESSFUL_TASK_STATUSES)
-            unsuccessful -= self.run.forgiven
             self.actions.append(
                 FinishRun(RunStatus.FAILED, f"{unsuccessful} task(s) did not succeed")
             )

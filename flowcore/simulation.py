@@ -1,24 +1,32 @@
-"""Drive one run in memory with the engine, playing the services and a backend.
+"""Drive runs in memory with the engine, playing the services and a backend.
 
 Pure: shared by the engine's property tests and its benchmark. Actions are
 applied the way the services apply them; running attempts end with drawn
 outcomes, one at a time. Bookkeeping is incremental so that simulating a
-10,000-task run costs what the engine costs, not more.
+10,000-task run costs what the engine costs, not more. Runs that share a
+project's semaphores share a SemaphorePool and are driven by run_together.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from flowcore import engine
+from flowcore.concurrency import (
+    MUTEX,
+    Semaphores,
+    SemaphoreState,
+    Synchronization,
+)
 from flowcore.engine import Blueprint, Capacity, RunState, TaskState
 from flowcore.fanout import instance_name, split_instance
 from flowcore.states import (
+    BUSY_TASK_STATUSES,
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
     AttemptStatus,
@@ -29,6 +37,71 @@ from flowcore.states import (
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _TERMINAL = TERMINAL_TASK_STATUSES
 _UNSUCCESSFUL = UNSUCCESSFUL_TASK_STATUSES
+_FINISHED_RUN = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+@dataclass
+class SemaphorePool:
+    """A project's semaphores as the services keep them: who holds each, who
+    waits for it (SemaphoreClaim rows); `limits` are the defined semaphores'
+    (a mutex needs none). Records any holder beyond a limit."""
+
+    limits: dict[Synchronization, int] = field(default_factory=dict)
+    holders: dict[Synchronization, dict[tuple[int, str], None]] = field(
+        default_factory=dict
+    )
+    waiting: dict[Synchronization, dict[tuple[int, str], None]] = field(
+        default_factory=dict
+    )
+    violations: list[str] = field(default_factory=list)
+
+    def limit(self, sync: Synchronization) -> int | None:
+        return 1 if sync.kind == MUTEX else self.limits.get(sync)
+
+    def semaphores(self, run: int, syncs: Iterable[Synchronization]) -> Semaphores:
+        states = {}
+        for sync in syncs:
+            holders = self.holders.get(sync, {})
+            states[sync] = SemaphoreState(
+                limit=self.limits.get(sync),
+                held=len(holders),
+                holders=tuple(sorted(holder for holder, _ in holders)),
+                ahead=sum(1 for w, _ in self.waiting.get(sync, {}) if w < run),
+            )
+        return Semaphores(run, states)
+
+    def moved(
+        self,
+        sync: Synchronization,
+        key: tuple[int, str],
+        old: TaskStatus,
+        new: TaskStatus,
+    ) -> None:
+        """A task of this synchronization moved: it takes its slot as it starts
+        and gives it back as its attempt ends; it stops waiting as it leaves
+        the queue."""
+        if new in BUSY_TASK_STATUSES and old not in BUSY_TASK_STATUSES:
+            self.waiting.get(sync, {}).pop(key, None)
+            holders = self.holders.setdefault(sync, {})
+            holders[key] = None
+            limit = self.limit(sync)
+            if limit is None or len(holders) > limit:
+                self.violations.append(f"{len(holders)} hold {sync} (limit {limit})")
+        elif old in BUSY_TASK_STATUSES and new not in BUSY_TASK_STATUSES:
+            self.holders.get(sync, {}).pop(key, None)
+        elif old is TaskStatus.QUEUED and new is not TaskStatus.QUEUED:
+            self.waiting.get(sync, {}).pop(key, None)
+
+    def wait(self, sync: Synchronization, key: tuple[int, str]) -> None:
+        self.waiting.setdefault(sync, {})[key] = None
+
+    def held_by(self, run: int) -> list[str]:
+        return [
+            f"{sync} by {task}"
+            for sync, holders in self.holders.items()
+            for holder, task in holders
+            if holder == run
+        ]
 
 
 @dataclass
@@ -57,6 +130,10 @@ class Simulation:
     # the run's parameters: what the services would load.
     values: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
+    # The project's semaphores, shared with the project's other runs, and
+    # this run's id (older runs' waiters go first).
+    pool: SemaphorePool | None = None
+    run_id: int = 1
 
     def __post_init__(self) -> None:
         self.by_status = {status: {} for status in TaskStatus}
@@ -75,6 +152,9 @@ class Simulation:
             if old.status is TaskStatus.QUEUED:
                 key = (*self._order(name), name)
                 del self.queue[bisect.bisect_left(self.queue, key)]
+            sync = self.blueprint.spec_of(name).synchronization
+            if self.pool is not None and sync is not None:
+                self.pool.moved(sync, (self.run_id, name), old.status, state.status)
         self.tasks[name] = state
         self.counts[state.status] += 1
         self.by_status[state.status][name] = None
@@ -156,9 +236,12 @@ class Simulation:
                 values=self.values,
                 forgiven=self.forgiven(),
                 group_running=self.group_running(),
+                semaphores=self.semaphores(),
             )
         queued = self.queued()
         names = engine.tasks_to_load(self.blueprint.graph, self.changed)
+        # As the services do: exit handlers are few and always examined.
+        names |= self.blueprint.exit_tasks
         names.update(
             n
             for n in self.by_status[TaskStatus.RETRYING]
@@ -177,7 +260,13 @@ class Simulation:
             values=self.values,
             forgiven=self.forgiven(),
             group_running=self.group_running(),
+            semaphores=self.semaphores(),
         )
+
+    def semaphores(self) -> Semaphores | None:
+        if self.pool is None or not self.blueprint.locks:
+            return None
+        return self.pool.semaphores(self.run_id, self.blueprint.locks)
 
     def forgiven(self) -> int:
         """Failed or Errored tasks whose continueOn forgives it."""
@@ -277,8 +366,16 @@ class Simulation:
             case engine.WaitForQuota(task=name):
                 if self.tasks[name].status is not TaskStatus.QUEUED:
                     self.violations.append(f"{name} waits for quota, not queued")
+            case engine.WaitForSemaphore(task=name, synchronization=sync):
+                if self.tasks[name].status is not TaskStatus.QUEUED:
+                    self.violations.append(f"{name} waits for {sync}, not queued")
+                if self.pool is not None:
+                    self.pool.wait(sync, (self.run_id, name))
             case engine.FinishRun(status=status):
                 self.run_status = status
+                held = self.pool.held_by(self.run_id) if self.pool else []
+                if held:
+                    self.violations.append(f"finished holding {', '.join(held)}")
 
     def not_yet(self, name: str) -> str:
         """Why `name` may not start now, by the rules of docs/spec.md read
@@ -290,6 +387,15 @@ class Simulation:
             return "" if status is TaskStatus.EXPANDED else f"its fan-out is {status}"
         task = self.blueprint.tasks[name]
         upstreams = self.blueprint.graph.upstream[name]
+        if task.exit_handler:
+            main = [
+                n
+                for n, state in self.tasks.items()
+                if split_instance(n)[0] not in self.blueprint.exit_tasks
+                and state.status not in _TERMINAL
+            ]
+            if main:
+                return f"task {main[0]} has not ended (an exit handler waits)"
         done = {
             u: self.tasks[u].status
             for u in upstreams
@@ -389,3 +495,57 @@ class Simulation:
                 self.changed = {}
             self.step()
         self.violations.append("did not terminate")
+
+
+def run_together(
+    sims: Sequence[Simulation],
+    outcomes: Sequence[AttemptStatus],
+    picks: Sequence[int],
+    max_steps: int = 10**5,
+) -> list[str]:
+    """Drive runs that share a SemaphorePool to their ends, as a backend and
+    the services would: one running attempt ends at a time (chosen among
+    every run's by `picks`), its run plans at once, then every other run with
+    queued tasks plans again (the wake-ups that follow a freed slot). Returns
+    what went wrong, the runs' own violations included; [] when nothing."""
+    problems: list[str] = []
+    for sim in sims:
+        sim.changed = None
+        sim.step()
+    draws, chosen = iter(outcomes), iter(picks)
+    for _ in range(max_steps):
+        live = [sim for sim in sims if sim.run_status not in _FINISHED_RUN]
+        if not live:
+            break
+        running = [(sim, name) for sim in live for name in sim.running()]
+        moved: Simulation | None = None
+        if running:
+            moved, name = running[next(chosen, 0) % len(running)]
+            moved.finish(name, next(draws, AttemptStatus.SUCCEEDED))
+            moved.step()
+        else:
+            waits = [
+                retry_at
+                for sim in live
+                for n in sim.by_status[TaskStatus.RETRYING]
+                if (retry_at := sim.tasks[n].retry_at) is not None
+            ]
+            if not waits:
+                problems.append("stuck: nothing running, runs not finished")
+                break
+            for sim in live:
+                sim.now = max(sim.now, min(waits))
+                sim.changed = {}
+                sim.step()
+        for sim in live:
+            if sim is not moved and sim.by_status[TaskStatus.QUEUED]:
+                sim.changed = {} if sim.incremental else None
+                sim.step()
+    else:
+        problems.append("did not terminate")
+    for sim in sims:
+        problems.extend(f"run {sim.run_id}: {v}" for v in sim.violations)
+        if sim.pool is not None and sim.pool.violations:
+            problems.extend(sim.pool.violations)
+            sim.pool.violations.clear()
+    return problems

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from flowcore.concurrency import KINDS, Synchronization
 from flowcore.conditions import depended_tasks, parse_depends
 from flowcore.fanout import FanOut, Sequence_, item_field, item_text
 from flowcore.spec_base import (
@@ -77,6 +78,8 @@ __all__ = [
     "Resources",
     "RetryPolicy",
     "SpecError",
+    "SubWorkflow",
+    "Synchronization",
     "TaskSpec",
     "WorkflowSpec",
     "dump_document",
@@ -198,6 +201,15 @@ class WorkflowOutputArtifact:
 
 
 @dataclass(frozen=True, slots=True)
+class SubWorkflow:
+    """`workflow:` on a task: run another workflow of the project as its step."""
+
+    name: str
+    version: int | None = None  # None: its latest version when the task starts
+    parameters: Mapping[str, str] = field(default_factory=dict)  # templates
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
     image: str | None = None
@@ -231,6 +243,11 @@ class TaskSpec:
     trigger_rule: str = TRIGGER_RULES[0]
     continue_on: frozenset[str] = frozenset()  # "Failed", "Error": no run failure
     fan_out: FanOut | None = None  # one instance per item (docs/spec.md, Fan-out)
+    workflow: SubWorkflow | None = None  # runs that workflow instead of a container
+    exit_handler: bool = False  # in spec.onExit: runs once the other tasks are done
+    # A semaphore or mutex the task holds while it runs (docs/spec.md,
+    # Concurrency); a fan-out's instances each hold one.
+    synchronization: Synchronization | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +264,10 @@ class WorkflowSpec:
     namespace: str | None = None  # overrides the backend's namespace
     output_parameters: tuple[WorkflowOutputParameter, ...] = ()
     output_artifacts: tuple[WorkflowOutputArtifact, ...] = ()
+    # Concurrency (docs/spec.md): the most runs of the workflow active at once,
+    # and a semaphore or mutex each run holds while it runs.
+    max_active_runs: int | None = None
+    synchronization: Synchronization | None = None
 
     def task(self, name: str) -> TaskSpec:
         for task in self.tasks:
@@ -363,6 +384,19 @@ def _build_input_artifact(entry: Mapping[str, Any]) -> InputArtifact:
     )
 
 
+def _build_sub_workflow(value: Mapping[str, Any] | None) -> SubWorkflow | None:
+    if value is None:
+        return None
+    return SubWorkflow(
+        name=value["name"],
+        version=value.get("version"),
+        parameters={
+            key: parameter_text(item) or ""
+            for key, item in value.get("parameters", {}).items()
+        },
+    )
+
+
 def _build_fan_out(task: Mapping[str, Any]) -> FanOut | None:
     sequence = task.get("withSequence")
     if "withItems" in task:
@@ -376,6 +410,14 @@ def _build_fan_out(task: Mapping[str, Any]) -> FanOut | None:
     else:
         return None
     return replace(fan_out, parallelism=task.get("parallelism"))
+
+
+def _build_synchronization(value: Mapping[str, Any] | None) -> Synchronization | None:
+    """`{semaphore: NAME}` or `{mutex: NAME}` (validated: exactly one)."""
+    for kind in KINDS:
+        if value and value.get(kind) is not None:
+            return Synchronization(kind, value[kind])
+    return None
 
 
 def _dependencies(task: Mapping[str, Any]) -> tuple[str, ...]:
@@ -398,7 +440,10 @@ def _build_task(
 
     return TaskSpec(
         name=task["name"],
-        image=task.get("image", defaults.get("image")),
+        # A sub-workflow task runs no container: the default image is not its.
+        image=None
+        if task.get("workflow")
+        else task.get("image", defaults.get("image")),
         command=tuple(task.get("command", ())),
         args=tuple(task.get("args", ())),
         env=tuple(_build_env(entry) for entry in task.get("env", ())),
@@ -437,6 +482,8 @@ def _build_task(
             if task.get("continueOn", {}).get(key)
         ),
         fan_out=_build_fan_out(task),
+        workflow=_build_sub_workflow(task.get("workflow")),
+        synchronization=_build_synchronization(task.get("synchronization")),
         outputs=_build_outputs(task.get("outputs", {})),
         input_artifacts=tuple(
             _build_input_artifact(entry)
@@ -468,7 +515,11 @@ def parse_spec(
     )
     return WorkflowSpec(
         name=metadata["name"],
-        tasks=tuple(_build_task(task, defaults, namespace) for task in spec["tasks"]),
+        tasks=tuple(_build_task(task, defaults, namespace) for task in spec["tasks"])
+        + tuple(
+            replace(_build_task(task, defaults, namespace), exit_handler=True)
+            for task in spec.get("onExit", ())
+        ),
         description=metadata.get("description", ""),
         labels=dict(metadata.get("labels", {})),
         parameters=parameters,
@@ -491,6 +542,8 @@ def parse_spec(
             )
             for entry in spec.get("outputs", {}).get("artifacts", ())
         ),
+        max_active_runs=spec.get("maxActiveRuns"),
+        synchronization=_build_synchronization(spec.get("synchronization")),
     )
 
 
@@ -548,6 +601,7 @@ def render_task(
     outputs: Mapping[str, str] | None = None,
     secret_outputs: frozenset[str] = frozenset(),
     item: Any = _NO_ITEM,
+    run_values: Mapping[str, str] | None = None,
 ) -> TaskSpec:
     """The task with every {{params.x}} and {{tasks.X.outputs...}} in image,
     command, args and env replaced.
@@ -570,6 +624,8 @@ def render_task(
                 if reference.name
                 else item_text(item)
             )
+        elif reference.root == "run":
+            value = (run_values or {}).get(reference.name)
         elif reference.root == "params":
             value = parameters.get(reference.name)
         else:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 API_VERSION = "flowdeck.io/v1"
 KIND = "Workflow"
@@ -40,6 +42,9 @@ MAX_TIMEOUT = 365 * DAY  # timeouts (task, defaults, run) and backoff.maxDelay
 MAX_RETRY_DELAY = DAY  # backoff.delay
 MAX_TOLERATION_SECONDS = MAX_TIMEOUT  # longer is "forever": leave it out
 MAX_PARALLELISM = 100_000  # above any run's task count: "no limit"
+# spec.maxActiveRuns, and a project semaphore's limit (docs/spec.md,
+# "Concurrency"): far above any real need, small enough to count cheaply.
+MAX_ACTIVE_RUNS = 10_000
 MAX_AFFINITY_WEIGHT = 100  # Kubernetes' range for preferred terms, from 1
 # With the delay at most a day and at most 50 retries, delay × factor^(n−1)
 # stays below 1e56 seconds: a float, never an overflow.
@@ -219,19 +224,49 @@ def quantity_maximum(resource: str) -> tuple[Decimal, str]:
     return MAX_EXTENDED
 
 
+_SUFFIX_EXPONENTS = {"n": -3, "u": -2, "m": -1, "K": 1, "k": 1, "M": 2, "G": 3}
+_SUFFIX_EXPONENTS |= {"T": 4, "P": 5, "E": 6}
+
+
+def quantity_without_kubernetes(text: str) -> Decimal:
+    """kubernetes.utils.quantity.parse_quantity, rule for rule, for a client
+    that validates offline without the kubernetes package (the command line);
+    tests/flowcore/test_spec.py holds the two to the same answers."""
+    number, suffix = text, ""
+    if len(text) >= 2 and text[-1] == "i":
+        if text[-2] in _SUFFIX_EXPONENTS:
+            number, suffix = text[:-2], text[-2:]
+    elif text and text[-1] in _SUFFIX_EXPONENTS:
+        number, suffix = text[:-1], text[-1:]
+    try:
+        amount = Decimal(number)
+    except ArithmeticError:
+        raise ValueError(f"Invalid number format: {number}") from None
+    if not suffix:
+        return amount
+    if suffix == "ki":
+        raise ValueError(f"{text} has unknown suffix")
+    base = 1024 if suffix.endswith("i") else 1000
+    return amount * (base ** Decimal(_SUFFIX_EXPONENTS[suffix[0]]))
+
+
 @lru_cache(maxsize=1024)  # specs repeat a handful of values many times over
 def _parse_quantity(text: str) -> Decimal:
     # Imported here, not at the top: importing any part of the kubernetes package
     # loads its whole API client (about 0.4 s), which the pure core should not pay
-    # on import.
-    from kubernetes.utils.quantity import parse_quantity
+    # on import. A client without it (flowdeck validate) uses the same rules.
+    parse: Callable[[str], Any]
+    try:
+        from kubernetes.utils.quantity import parse_quantity as parse
+    except ImportError:
+        parse = quantity_without_kubernetes
 
     invalid = f"invalid quantity {text!r}: use a number with an optional suffix,"
     invalid += " such as 250m, 1, 512Mi or 2Gi"
     if not _QUANTITY.fullmatch(text):
         raise ValueError(invalid)
     try:
-        amount = Decimal(parse_quantity(text))  # type: ignore[no-untyped-call]
+        amount = Decimal(parse(text))
     except (ValueError, ArithmeticError):
         raise ValueError(invalid) from None
     if amount < 0:

@@ -191,15 +191,61 @@ def parse_document(text: str | bytes) -> dict[str, Any]:
     return document
 
 
-def dump_document(spec_document: Mapping[str, Any]) -> str:
+def parse_documents(text: str | bytes) -> list[Any]:
+    """Every document of a YAML stream (`---` between them), read as
+    parse_document reads one; empty ones left out. SpecError naming the line
+    of a syntax error."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            message = f"document is not valid UTF-8 (byte {exc.start})"
+            raise _document_error(message) from None
+    text = text.removeprefix("\ufeff")
+    try:
+        loaded = list(yaml.load_all(text, Loader=_Loader))  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        message = _yaml_message(text, exc)
+    except RecursionError:
+        message = "invalid YAML: nested too deeply"
+    except (ValueError, TypeError, OverflowError) as exc:
+        message = f"invalid YAML: {exc}"
+    else:
+        return [document for document in loaded if document is not None]
+    raise _document_error(message)
+
+
+def dump_yaml(value: Any) -> str:
+    """Any JSON-shaped value as YAML, keys in their order, strings quoted
+    wherever a YAML 1.1 or 1.2 reader would take them for something else."""
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def dump_document(spec_document: Mapping[str, Any], *, blocks: bool = False) -> str:
     """The document as YAML for export, each object's fields in the format's
-    order; parse_document reads it back unchanged."""
+    order; parse_document reads it back unchanged. `blocks`: multi-line text
+    (a script) as a literal block (`|`) wherever that keeps it exactly."""
     return yaml.dump(
         _plain(spec_document, _DOCUMENT),
-        Dumper=_Dumper,
+        Dumper=_BlockDumper if blocks else _Dumper,
         sort_keys=False,
         allow_unicode=True,
     )
+
+
+class _BlockDumper(_Dumper):
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if "\n" in data and _BLOCK_SAFE.fullmatch(data):
+            return self.represent_scalar(_YAML_TAG + "str", data, style="|")
+        return super().represent_str(data)
+
+
+# A literal block keeps text exactly unless a line ends in white space, or it
+# holds a control character or a line break other than \n.
+_BLOCK_SAFE = re.compile(
+    r"(?:[^\x00-\x09\x0b-\x1f\x7f\x85\u2028\u2029\ufeff]*[^\s])?(?:\n(?:[^\x00-\x1f\x7f\x85\u2028\u2029\ufeff]*[^\s])?)*\n?"
+)
+_BlockDumper.add_representer(str, _BlockDumper.represent_str)
 
 
 # PostgreSQL's jsonb keeps no key order: a stored document comes back with "args"
@@ -281,6 +327,8 @@ _DOCUMENT: _Shape = {
         },
         "parallelism": None,
         "failFast": None,
+        "maxActiveRuns": None,
+        "synchronization": dict.fromkeys(("semaphore", "mutex")),
         "timeout": None,
         "namespace": None,
         "tasks": _TASK,

@@ -110,7 +110,8 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
         }
     ),
     _T.EXPANDED: frozenset({_T.SUCCEEDED, _T.FAILED, _T.CANCELLED}),
-    _T.QUEUED: frozenset({_T.RUNNING, _T.UPSTREAM_FAILED, _T.CANCELLED}),
+    # Error: its semaphore was deleted while it waited (SemaphoreMissing).
+    _T.QUEUED: frozenset({_T.RUNNING, _T.UPSTREAM_FAILED, _T.CANCELLED, _T.ERROR}),
     _T.RUNNING: frozenset(
         {_T.SUCCEEDED, _T.FAILED, _T.ERROR, _T.RETRYING, _T.CANCELLING, _T.CANCELLED}
     ),

@@ -10,6 +10,7 @@ Go template inside a command, say) is text and left as it is.
     {{tasks.TASK.outputs.artifacts.NAME}}   (in inputs.artifacts[].from and
                                              spec.outputs.artifacts[].from only)
     {{item}}, {{item.FIELD}}                 (in a fan-out task: its instance's item)
+    {{run.status}}, {{run.failures}}, {{run.id}}   (in an exit handler)
 
 Pure: the standard library only.
 """
@@ -22,8 +23,10 @@ from dataclasses import dataclass
 
 # A `{{ ... }}` whose first word is a root Flowdeck interprets.
 TEMPLATE = re.compile(
-    r"\{\{\s*((?:params|tasks|item)\.[^{}\s]*|params|tasks|item)\s*\}\}"
+    r"\{\{\s*((?:params|tasks|item|run)\.[^{}\s]*|params|tasks|item|run)\s*\}\}"
 )
+# What an exit handler may read of the run that ended.
+RUN_FIELDS = ("status", "failures", "id")
 _NAME = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_]*")
 
 RESULT = "result"
@@ -50,6 +53,8 @@ class Reference:
             return f"params.{self.name}"
         if self.root == "item":
             return f"item.{self.name}" if self.name else "item"
+        if self.root == "run":
+            return f"run.{self.name}"
         if self.kind == RESULT:
             return f"tasks.{self.name}.outputs.result"
         return f"tasks.{self.name}.outputs.{self.kind}.{self.output}"
@@ -71,6 +76,12 @@ def parse_reference(expression: str) -> Reference:
         if any(not part for part in parts[1:]):
             raise ReferenceError_("an item reference is {{item}} or {{item.FIELD}}")
         return Reference("item", ".".join(parts[1:]))
+    if root == "run":
+        if len(parts) != 2 or parts[1] not in RUN_FIELDS:
+            raise ReferenceError_(
+                "a run reference is {{run.status}}, {{run.failures}} or {{run.id}}"
+            )
+        return Reference("run", parts[1])
     if root == "params":
         if len(parts) != 2 or not parts[1]:
             raise ReferenceError_("a parameter reference is {{params.NAME}}")

@@ -32,6 +32,7 @@ from flowcore.states import (
 from k8s_runner.backends.base import Backend, BackendError, LiveAttempt
 from k8s_runner.pod_request import InputArtifactRequest, OutputsRequest, PodRequest
 from workflows.models import Attempt, Run
+from workflows.services import concurrency, subworkflows
 from workflows.services.advance import Advance, Launch, advance_run
 from workflows.services.attempts import Report, record_reports
 
@@ -361,8 +362,14 @@ def outputs_request(rendered: dict[str, Any]) -> OutputsRequest:
 
 def sweep() -> None:
     """Plan every unfinished run in full (timeouts, due retries, lost wake-ups)
-    and launch attempts whose launcher died before launching them."""
+    and launch attempts whose launcher died before launching them; release
+    semaphore claims left behind first (services.concurrency)."""
     backend = get_backend()
+    # First: a semaphore slot left behind is free for the plans that follow.
+    try:
+        concurrency.release_left_behind()
+    except Exception:
+        logger.exception("releasing semaphore claims left behind failed")
     active = Run.objects.filter(
         status__in=[RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING]
     ).values_list("pk", flat=True)
@@ -371,6 +378,9 @@ def sweep() -> None:
             reconcile(run_id)
         except Exception:
             logger.exception("reconciling run %s failed", run_id)
+    # A sub-workflow whose end was not reported to its parent (a crash
+    # between the child's commit and the report).
+    subworkflows.settle_children()
     stale = Attempt.objects.filter(
         status=AttemptStatus.LAUNCHING,
         handle="",

@@ -28,6 +28,7 @@ from schedules.models import Backfill
 from schedules.services.editing import create_schedule
 from tests.conftest import diamond_document, drive_run, member
 from workflows.models import Role
+from workflows.services.semaphores import create_semaphore
 from workflows.services.submit import create_workflow, submit_run
 
 pytestmark = pytest.mark.django_db(transaction=True)  # drive_run commits
@@ -52,7 +53,8 @@ def app() -> Iterator[Any]:
 @pytest.fixture
 def world(admin_user: Any, project: Any) -> dict[str, Any]:
     """What the ids resolve to: a site admin who is also a member of a
-    project with a workflow, a finished run, a schedule and a backfill."""
+    project with a workflow, a finished run, a schedule, a backfill and a
+    semaphore."""
     member(project, admin_user, Role.ADMIN)
     workflow = create_workflow(diamond_document(), author=admin_user, project=project)
     run = drive_run(submit_run(workflow.latest_version), {"b": AttemptStatus.FAILED})
@@ -65,6 +67,7 @@ def world(admin_user: Any, project: Any) -> dict[str, Any]:
     backfill = Backfill.objects.create(
         schedule=schedule, start_at=run.created_at, end_at=run.created_at
     )
+    create_semaphore(project, name="warehouse", limit=1)
     token, key = tokens.issue(admin_user, "fuzz")
     return {
         "authorization": f"Token {key}",
@@ -87,6 +90,7 @@ def real_path_parameters(path: str, world: dict[str, Any]) -> dict[str, Any]:
         "user_id": world["user_id"],
         "number": 1,
         "task": "b",
+        "name": "warehouse",  # a semaphore
     }
     return {name: value for name, value in known.items() if value is not None}
 

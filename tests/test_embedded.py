@@ -4,8 +4,10 @@ Daphne and a Celery worker process, driven over HTTP like a person would."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +207,153 @@ def test_the_example_fails_is_retried_over_http_and_succeeds(server: Server) -> 
     }
 
 
+def test_two_workflows_sharing_a_semaphore_of_one_never_load_at_once(
+    server: Server,
+) -> None:
+    """The warehouse examples, as `make run` loads them: two runs of each at
+    once. Their loads hold the semaphore warehouse (limit 1): one waits,
+    saying who holds it, and no two loads' processes ever overlap."""
+    status, projects = server.request("GET", "/api/projects/")
+    [project] = projects["results"]
+    status, semaphore = server.request(
+        "GET", f"/api/projects/{project['id']}/semaphores/warehouse/"
+    )
+    assert (status, semaphore["limit"]) == (200, 1), semaphore
+    ids = [workflow_id(server, f"warehouse-{n}") for n in ("orders", "customers")]
+    runs = []
+    for workflow in ids * 2:
+        status, run = server.request("POST", f"/api/workflows/{workflow}/runs/", {})
+        assert status == 201, run
+        runs.append(run["id"])
+    seen: set[str] = set()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        details = [server.request("GET", f"/api/runs/{r}/")[1] for r in runs]
+        for detail in details:
+            load = next(t for t in detail["tasks"] if t["name"] == "load")
+            if load["reason"] == "Semaphore":
+                seen.add(load["message"])
+        if all(d["status"] in ("Succeeded", "Failed") for d in details):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the runs did not finish:\n{server.output()}")
+    assert [d["status"] for d in details] == ["Succeeded"] * 4, server.output()
+    assert seen, "no load was seen waiting for the semaphore"
+    # Runs behind another waiter also say that an older run goes first.
+    held = re.compile(
+        r"waiting for semaphore warehouse \(1 of 1 held by run \d+"
+        r"(; \d+ waiters? of (an )?older runs? go(es)? first)?\)"
+    )
+    assert all(held.fullmatch(message) for message in seen), seen
+    loads = sorted(
+        (
+            datetime.fromisoformat(attempt["started_at"]),
+            datetime.fromisoformat(attempt["finished_at"]),
+            detail["id"],
+        )
+        for detail in details
+        for task in detail["tasks"]
+        if task["name"] == "load"
+        for attempt in task["attempts"]
+    )
+    assert len(loads) == 4
+    for (_, finished, first), (started, _, second) in itertools.pairwise(loads):
+        assert finished <= started, f"run {second}'s load began before {first}'s ended"
+    # Nothing is held once they are done.
+    status, semaphore = server.request(
+        "GET", f"/api/projects/{project['id']}/semaphores/warehouse/"
+    )
+    assert (semaphore["held"], semaphore["holders"], semaphore["waiting"]) == (
+        0,
+        [],
+        [],
+    )
+
+
+def test_a_kill_mid_load_neither_leaks_the_semaphore_nor_lets_two_loads_overlap(
+    server: Server, tmp_path: Path
+) -> None:
+    """kill -9 of every Flowdeck process while one load holds a semaphore of
+    1 and another waits for it: after a restart the holder's process (which
+    lived on) keeps its slot until it ends, then the waiter takes it; both
+    loads ran once, one after the other, and nothing is held at the end."""
+    ledger = tmp_path / "ledger"
+    status, projects = server.request("GET", "/api/projects/")
+    [project] = projects["results"]
+    status, body = server.request(
+        "POST",
+        f"/api/projects/{project['id']}/semaphores/",
+        {"name": "ledger", "limit": 1},
+    )
+    assert status == 201, body
+
+    def workflow(name: str) -> int:
+        script = f"echo start {name} >> {ledger}; sleep 4; echo end {name} >> {ledger}"
+        document = {
+            "apiVersion": "flowdeck.io/v1",
+            "kind": "Workflow",
+            "metadata": {"name": name},
+            "spec": {
+                "defaults": {"image": "busybox", "retry": {"limit": 0}},
+                "tasks": [
+                    {
+                        "name": "load",
+                        "synchronization": {"semaphore": "ledger"},
+                        "command": ["sh", "-c", script],
+                    }
+                ],
+            },
+        }
+        status, body = server.request("POST", "/api/workflows/", document)
+        assert status == 201, body
+        return int(body["id"])
+
+    runs = []
+    for name in ("ledger-a", "ledger-b"):
+        status, run = server.request(
+            "POST", f"/api/workflows/{workflow(name)}/runs/", {}
+        )
+        assert status == 201, run
+        runs.append(run["id"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        loads = [server.request("GET", f"/api/runs/{r}/")[1]["tasks"][0] for r in runs]
+        if sorted((t["status"], t["reason"]) for t in loads) == [
+            ("Queued", "Semaphore"),
+            ("Running", ""),
+        ]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"no load waited for the other: {loads}")
+    assert server.process is not None
+    os.killpg(server.process.pid, signal.SIGKILL)  # Daphne, the worker, its beat
+    server.process.wait()
+    server.log.close()
+    server.process = None
+    server.start()
+    finished = [server.wait_for_run(r) for r in runs]
+    assert [f["status"] for f in finished] == ["Succeeded"] * 2, server.output()
+    assert [f["tasks"][0]["attempts_count"] for f in finished] == [1, 1]
+    lines = ledger.read_text().split("\n")[:-1]
+    first, second = (line.split()[1] for line in lines[::2])
+    assert lines == [
+        f"start {first}",
+        f"end {first}",
+        f"start {second}",
+        f"end {second}",
+    ], "the two loads overlapped"
+    status, semaphore = server.request(
+        "GET", f"/api/projects/{project['id']}/semaphores/ledger/"
+    )
+    assert (semaphore["held"], semaphore["holders"], semaphore["waiting"]) == (
+        0,
+        [],
+        [],
+    )
+
+
 def test_a_workflow_posted_as_yaml_runs_with_its_parameters(server: Server) -> None:
     document = """
 apiVersion: flowdeck.io/v1
@@ -237,10 +387,11 @@ def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) ->
     server.stop()
     output = server.manage("bootstrap")
     assert "loaded example" not in output and "Created user" not in output
+    assert "defined semaphore" not in output
     server.start()
     status, after = server.request("GET", "/api/workflows/")
     assert status == 200
-    assert after["count"] == before["count"] == 7
+    assert after["count"] == before["count"] == 11
 
 
 def test_a_browser_watching_the_embedded_server_gets_every_event_live(
@@ -374,3 +525,37 @@ def test_the_embedded_server_keeps_artifacts_in_s3(
     )
     assert head["ContentLength"] == len(content)
     assert not (s3_server.data_dir / "artifacts").exists()
+
+
+def test_the_control_flow_examples_run_over_http(server: Server) -> None:
+    def run_of(name: str) -> dict[str, Any]:
+        status, run = server.request(
+            "POST", f"/api/workflows/{workflow_id(server, name)}/runs/", {}
+        )
+        assert status == 201, run
+        return server.wait_for_run(run["id"])
+
+    def tasks(run: dict[str, Any]) -> dict[str, str]:
+        return {t["name"]: t["status"] for t in run["tasks"]}
+
+    flip = run_of("coin-flip")
+    assert flip["status"] == "Succeeded"
+    assert sorted([tasks(flip)["heads"], tasks(flip)["tails"]]) == [
+        "Skipped",
+        "Succeeded",
+    ]
+    mapped = run_of("map-sum")
+    assert mapped["status"] == "Succeeded"
+    assert mapped["outputs"]["parameters"]["total"]["value"] == "91"
+    assert sum(1 for t in mapped["tasks"] if t["fan_group"] == "square") == 6
+    called = run_of("sub-workflow")
+    assert called["status"] == "Succeeded"
+    [child] = called["children"]
+    status, log = server.request(
+        "GET", f"/api/runs/{called['id']}/tasks/announce/logs/"
+    )
+    assert log == "etl loaded [10, 20, 30, 40, 50]\n"
+    handled = run_of("exit-handler")
+    assert (handled["status"], tasks(handled)["report"]) == ("Failed", "Succeeded")
+    status, log = server.request("GET", f"/api/runs/{handled['id']}/tasks/report/logs/")
+    assert log.startswith('the run Failed: failures [{"task": "load"')

@@ -36,6 +36,7 @@ from workflows.models import (
     Project,
     Role,
     Run,
+    Semaphore,
     Workflow,
 )
 from workflows.services.submit import create_workflow, submit_run
@@ -78,6 +79,7 @@ class World:
 def world(django_user_model: Any, tmp_path: Path) -> World:
     project = Project.objects.create(name="team")
     other = Project.objects.create(name="elsewhere")
+    Semaphore.objects.create(project=project, name="warehouse", limit=1)
     make = django_user_model.objects.create_user
     users: dict[str, Any] = {ANON: None}
     for person, name, role in [
@@ -124,7 +126,7 @@ def world(django_user_model: Any, tmp_path: Path) -> World:
     )
 
 
-Body = dict[str, Any] | Callable[[World], dict[str, Any]] | None
+Body = dict[str, Any] | str | Callable[[World], dict[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ class Case:
     path: str
     expected: tuple[int, int, int, int, int, int, int]  # in the order of PEOPLE
     body: Body = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The client's keyword arguments: a JSON body unless they say otherwise.
+    extra: dict[str, Any] = field(default_factory=lambda: {"format": "json"})
 
     def status_for(self, person: str) -> int:
         return self.expected[PEOPLE.index(person)]
@@ -212,6 +215,15 @@ def _schedule_ids(world: World) -> dict[str, Any]:
 
 NEW_PASSWORD = "Sturdy-horse-9431"
 
+ARGO_FILE = """apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: from-argo}
+spec:
+  entrypoint: main
+  templates:
+    - {name: main, container: {image: busybox, command: ["true"]}}
+"""
+
 API: dict[str, Case] = {
     # anonymous, viewer, editor, operator, project admin, site admin, outsider
     "list workflows": Case(
@@ -263,6 +275,27 @@ API: dict[str, Case] = {
         "/api/workflows/graph/?as=svg",
         (401, 200, 200, 200, 200, 200, 200),
         diamond_document(),
+    ),
+    # Argo interop (docs/argo.md): importing creates workflows.
+    "import an argo file": Case(
+        "post",
+        "/api/workflows/import/?project={project}",
+        (401, 403, 201, 201, 201, 201, 400),
+        ARGO_FILE,
+        {"content_type": "application/yaml"},
+    ),
+    # A dry run converts the posted file and saves nothing.
+    "convert an argo file": Case(
+        "post",
+        "/api/workflows/import/?dry_run=true",
+        (401, 200, 200, 200, 200, 200, 200),
+        ARGO_FILE,
+        {"content_type": "application/yaml"},
+    ),
+    "export a version to argo": Case(
+        "get",
+        "/api/workflows/{workflow}/versions/1/export/?format=argo",
+        (401, 200, 200, 200, 200, 200, 404),
     ),
     "submit run": Case(
         "post",
@@ -349,6 +382,34 @@ API: dict[str, Case] = {
     "remove member": Case(
         "delete",
         "/api/projects/{project}/members/{target}/",
+        (401, 403, 403, 403, 204, 204, 404),
+    ),
+    # Semaphores: members see them, project admins manage them.
+    "list semaphores": Case(
+        "get",
+        "/api/projects/{project}/semaphores/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
+    "create semaphore": Case(
+        "post",
+        "/api/projects/{project}/semaphores/",
+        (401, 403, 403, 403, 201, 201, 404),
+        {"name": "lanes", "limit": 2},
+    ),
+    "read semaphore": Case(
+        "get",
+        "/api/projects/{project}/semaphores/warehouse/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
+    "change semaphore": Case(
+        "patch",
+        "/api/projects/{project}/semaphores/warehouse/",
+        (401, 403, 403, 403, 200, 200, 404),
+        {"limit": 3},
+    ),
+    "delete semaphore": Case(
+        "delete",
+        "/api/projects/{project}/semaphores/warehouse/",
         (401, 403, 403, 403, 204, 204, 404),
     ),
     "list tokens": Case("get", "/api/tokens/", (401, 200, 200, 200, 200, 200, 200)),
@@ -469,6 +530,23 @@ PAGES: dict[str, Case] = {
     "remove member": Case(
         "post",
         "/projects/{project}/members/{target}/remove/",
+        (302, 403, 403, 403, 302, 302, 404),
+    ),
+    "define semaphore": Case(
+        "post",
+        "/projects/{project}/semaphores/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {"name": "lanes", "limit": "2", "description": ""},
+    ),
+    "change semaphore": Case(
+        "post",
+        "/projects/{project}/semaphores/warehouse/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {"limit": "3"},
+    ),
+    "delete semaphore": Case(
+        "post",
+        "/projects/{project}/semaphores/warehouse/delete/",
         (302, 403, 403, 403, 302, 302, 404),
     ),
     "new workflow form": Case(
@@ -640,7 +718,7 @@ def _path(case: Case, world: World, user: Any) -> str:
     return case.path.format(**ids)
 
 
-def _body(case: Case, world: World) -> dict[str, Any] | None:
+def _body(case: Case, world: World) -> dict[str, Any] | str | None:
     return case.body(world) if callable(case.body) else case.body
 
 
@@ -653,7 +731,7 @@ def test_the_api_answers_each_person_as_the_matrix_says(world, name, person):
     if user is not None:
         client.force_authenticate(user)
     response = getattr(client, case.method)(
-        _path(case, world, user), _body(case, world), format="json"
+        _path(case, world, user), _body(case, world), **case.extra
     )
     expected = case.status_for(person)
     assert response.status_code == expected, (name, person, response.content[:300])

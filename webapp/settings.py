@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "k8s_runner",
     "schedules",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -269,6 +270,11 @@ FLOWDECK_OUTPUT_TASK_MAX_BYTES = env_int(
 )
 # The most instances one fan-out may have (withItems, withParam, withSequence).
 FLOWDECK_MAX_FAN_OUT = env_int("FLOWDECK_MAX_FAN_OUT", 10_000, minimum=1)
+# How deep sub-workflows may call sub-workflows (a workflow that reaches itself
+# through them is refused when saved; this bounds what changed since).
+FLOWDECK_MAX_SUBWORKFLOW_DEPTH = env_int(
+    "FLOWDECK_MAX_SUBWORKFLOW_DEPTH", 10, minimum=1
+)
 # Where output artifacts are kept: "filesystem" (DATA_DIR/artifacts) or "s3".
 FLOWDECK_ARTIFACT_STORE = env_choice(
     "FLOWDECK_ARTIFACT_STORE", "filesystem", ("filesystem", "s3")

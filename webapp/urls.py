@@ -20,6 +20,7 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="schema"),
         name="api-docs",
     ),
+    path("api/", include("interop.urls")),
     path("api/", include("schedules.api_urls")),
     path("api/", include("workflows.api.urls")),
     path("", include("accounts.urls")),

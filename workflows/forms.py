@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
-from workflows.models import Project, Role
+from workflows.models import MAX_SEMAPHORE_LIMIT, Project, Role, Semaphore
 
 
 class ProjectForm(forms.ModelForm):
@@ -40,6 +40,38 @@ class ProjectSettingsForm(forms.ModelForm):
             "max_cpu": "Quota: CPU",
             "max_memory": "Quota: memory",
         }
+
+
+class SemaphoreForm(forms.ModelForm):
+    class Meta:
+        model = Semaphore
+        fields = ["name", "limit", "description"]
+        widgets = {
+            "description": forms.TextInput(),
+            "limit": forms.NumberInput(attrs={"min": 1, "max": MAX_SEMAPHORE_LIMIT}),
+        }
+        help_texts = {
+            "name": "Specs name it: synchronization: {semaphore: NAME}.",
+        }
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        # Its own ids: the settings form on the same page has a description.
+        super().__init__(*args, auto_id="id_semaphore_%s", **kwargs)
+        self.project = project
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"]
+        if Semaphore.objects.filter(project=self.project, name=name).exists():
+            raise forms.ValidationError(
+                f"Project {self.project.name} already has a semaphore {name}."
+            )
+        return name
+
+
+class SemaphoreLimitForm(forms.Form):
+    """A semaphore's new limit; the name stays (specs name it)."""
+
+    limit = forms.IntegerField(min_value=1, max_value=MAX_SEMAPHORE_LIMIT)
 
 
 class MemberAddForm(forms.Form):

@@ -31,6 +31,8 @@ STATUS_COLOURS: Mapping[str, tuple[str, str]] = {
     TaskStatus.ERROR: ("#7f1d1d", "#ffffff"),
     TaskStatus.UPSTREAM_FAILED: ("#f5c2c7", "#4b5563"),
     TaskStatus.CANCELLED: ("#4b5563", "#ffffff"),
+    TaskStatus.SKIPPED: ("#f1f5f9", "#475569"),
+    TaskStatus.EXPANDED: ("#4f46e5", "#ffffff"),
 }
 _PLAIN = ("#f3f4f6", "#111827")
 

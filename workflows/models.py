@@ -19,9 +19,10 @@ from django.core.validators import (
     RegexValidator,
 )
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
-from flowcore.spec_base import quantity_value
+from flowcore.concurrency import MUTEX, SEMAPHORE
+from flowcore.spec_base import MAX_ACTIVE_RUNS, quantity_value
 from flowcore.states import AttemptStatus, RunStatus, TaskStatus
 
 
@@ -112,6 +113,45 @@ class Project(models.Model):
         return bool(self.max_running_tasks or self.max_cpu or self.max_memory)
 
 
+# A semaphore's name, as a spec names it: a DNS label (docs/spec.md).
+semaphore_name = RegexValidator(
+    r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z",
+    "must be at most 63 lower-case letters, digits and '-', starting and "
+    "ending with a letter or digit",
+)
+# The most holders a semaphore may admit (docs/api.md): maxActiveRuns' range.
+MAX_SEMAPHORE_LIMIT = MAX_ACTIVE_RUNS
+
+
+class Semaphore(models.Model):
+    """A named limit on how many tasks or runs of the project hold it at once
+    (`synchronization: {semaphore: NAME}` in a spec); project admins define
+    them. Who holds one is in SemaphoreClaim."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="semaphores"
+    )
+    name = models.CharField(max_length=63, validators=[semaphore_name])
+    limit = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SEMAPHORE_LIMIT)],
+        help_text="How many tasks or runs may hold it at once.",
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name"], name="unique_semaphore_in_project"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"semaphore {self.name} ({self.limit})"
+
+
 class Role(models.TextChoices):
     """A member's role in a project, weakest first; each role may do what the
     ones before it may (the table is in workflows.permissions)."""
@@ -190,6 +230,10 @@ class WorkflowVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     message = models.CharField(max_length=500, blank=True)
+    # What the document was converted from, kept for reference: {"format":
+    # "argo", "text": the original document as it was given}. None for a
+    # document written as Flowdeck's own.
+    source = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -217,6 +261,7 @@ class Run(models.Model):
         RESUBMIT = "resubmit"
         SCHEDULE = "schedule"
         DEBUG = "debug"
+        SUBWORKFLOW = "subworkflow"
 
     workflow = models.ForeignKey(
         Workflow, on_delete=models.CASCADE, related_name="runs"
@@ -258,6 +303,20 @@ class Run(models.Model):
     )
     debug_task = models.CharField(max_length=63, blank=True)
     overrides = models.JSONField(null=True, blank=True)
+    # A sub-workflow's run: the run, task and attempt that started it, and
+    # how deep in such calls it is (FLOWDECK_MAX_SUBWORKFLOW_DEPTH).
+    parent_run = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+    )
+    parent_task = models.CharField(max_length=72, blank=True)
+    parent_attempt = models.ForeignKey(
+        "Attempt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    depth = models.PositiveSmallIntegerField(default=0)
     # What the run returns (spec.outputs), set when it succeeds:
     # {"parameters": {name: {"value", "secret"}}, "artifacts": {name: {...}}}.
     outputs = models.JSONField(default=dict, blank=True)
@@ -267,10 +326,23 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["status"], name="run_status"),
             models.Index(fields=["workflow", "-id"], name="run_workflow"),
+            # maxActiveRuns counts a workflow's active runs and the Pending ones
+            # before a run, and wakes the oldest waiting one.
+            models.Index(
+                fields=["workflow", "id"],
+                name="run_unfinished",
+                condition=Q(status__in=["Pending", "Running", "Cancelling"]),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.workflow.name} run {self.pk}"
+
+
+# A run's tasks as pages show them: in the workflow's order, each fan-out
+# followed by its instances in item order (its own row has no fan_index, which
+# PostgreSQL would otherwise sort last and SQLite first).
+TASK_PAGE_ORDER = ("position", F("fan_index").asc(nulls_first=True))
 
 
 class TaskRun(models.Model):
@@ -333,6 +405,42 @@ class TaskRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.name}"
+
+
+class SemaphoreClaim(models.Model):
+    """A task, or a whole run (`task` empty), holding a project's semaphore or
+    mutex (`held`), or queued behind it. Written only by
+    workflows.services.concurrency, in the transaction that starts, queues or
+    ends what claims it, so the rows are exactly who holds what."""
+
+    class Kind(models.TextChoices):
+        SEMAPHORE = SEMAPHORE
+        MUTEX = MUTEX
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=63)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="claims")
+    task = models.CharField(max_length=72, blank=True)  # "": the whole run
+    held = models.BooleanField(default=False)
+    since = models.DateTimeField()  # when it started holding or waiting
+
+    class Meta:
+        ordering = ["project", "kind", "name", "run", "task"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "task"], name="unique_claim")
+        ]
+        indexes = [
+            # A semaphore's holders, and its waiters oldest run first.
+            models.Index(
+                fields=["project", "name", "kind", "held", "run"], name="claims"
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = f"run {self.run_id}" + (f" {self.task}" if self.task else "")
+        verb = "holds" if self.held else "waits for"
+        return f"{who} {verb} {self.kind} {self.name}"
 
 
 class Attempt(models.Model):

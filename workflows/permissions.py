@@ -36,6 +36,9 @@ class Action(StrEnum):
     CHANGE_MEMBER = "membership.change"
     REMOVE_MEMBER = "membership.remove"
     VIEW_AUDIT = "audit.view"
+    CREATE_SEMAPHORE = "semaphore.create"
+    UPDATE_SEMAPHORE = "semaphore.update"
+    DELETE_SEMAPHORE = "semaphore.delete"
     CREATE_SCHEDULE = "schedule.create"
     UPDATE_SCHEDULE = "schedule.update"
     DELETE_SCHEDULE = "schedule.delete"
@@ -86,6 +89,10 @@ _GRANTS: dict[Role, frozenset[Action]] = {
             Action.CHANGE_MEMBER,
             Action.REMOVE_MEMBER,
             Action.VIEW_AUDIT,
+            # Semaphores limit every workflow of the project (docs/spec.md).
+            Action.CREATE_SEMAPHORE,
+            Action.UPDATE_SEMAPHORE,
+            Action.DELETE_SEMAPHORE,
         }
     ),
 }
@@ -121,6 +128,9 @@ PHRASES: dict[Action, str] = {
     Action.CHANGE_MEMBER: "changing members' roles",
     Action.REMOVE_MEMBER: "removing members",
     Action.VIEW_AUDIT: "reading the audit log",
+    Action.CREATE_SEMAPHORE: "defining semaphores",
+    Action.UPDATE_SEMAPHORE: "changing semaphores",
+    Action.DELETE_SEMAPHORE: "deleting semaphores",
     Action.CREATE_SCHEDULE: "creating schedules",
     Action.UPDATE_SCHEDULE: "editing schedules",
     Action.DELETE_SCHEDULE: "deleting schedules",

@@ -1,8 +1,10 @@
-"""Project pages: the projects you are in, each with its members; project
-admins change settings and members here, site administrators create projects.
+"""Project pages: the projects you are in, each with its members and its
+semaphores; project admins change settings, members and semaphores here, site
+administrators create projects.
 
 Permissions are decided in workflows.permissions; writes go through
-workflows.services.projects and are recorded in the audit log.
+workflows.services.projects and workflows.services.semaphores and are recorded
+in the audit log.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import audit
-from workflows.forms import MemberAddForm, ProjectForm, ProjectSettingsForm, RoleForm
-from workflows.models import Membership, Project, Role
+from workflows.forms import (
+    MemberAddForm,
+    ProjectForm,
+    ProjectSettingsForm,
+    RoleForm,
+    SemaphoreForm,
+    SemaphoreLimitForm,
+)
+from workflows.models import Membership, Project, Role, Semaphore
 from workflows.permissions import (
     Action,
     allowed_actions,
@@ -28,6 +37,7 @@ from workflows.permissions import (
     visible,
 )
 from workflows.services import projects as project_services
+from workflows.services import semaphores as semaphore_services
 from workflows.services.errors import ActionRefused
 
 
@@ -72,9 +82,15 @@ def _project_page(
     *,
     settings_form: ProjectSettingsForm | None = None,
     member_form: MemberAddForm | None = None,
+    semaphore_form: SemaphoreForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     memberships = project.memberships.select_related("user").order_by("user__username")
+    used = semaphore_services.usage(project)
+    semaphores = [
+        (semaphore, used.pop(("semaphore", semaphore.name), None))
+        for semaphore in project.semaphores.order_by("name")
+    ]
     context: dict[str, Any] = {
         "project": project,
         "role": role_of(request.user, project),
@@ -84,6 +100,10 @@ def _project_page(
         "settings_form": settings_form or ProjectSettingsForm(instance=project),
         "member_form": member_form or MemberAddForm(),
         "workflows": project.workflows.order_by("name").only("pk", "name")[:100],
+        "semaphores": semaphores,
+        # Mutexes need no definition: shown while someone holds or waits.
+        "mutexes": [u for key, u in sorted(used.items()) if key[0] == "mutex"],
+        "semaphore_form": semaphore_form or SemaphoreForm(project=project),
     }
     return render(request, "workflows/project_detail.html", context, status=status)
 
@@ -186,4 +206,75 @@ def member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
         messages.error(request, str(refusal))
     else:
         messages.success(request, f"Removed {username} from {project.name}.")
+    return redirect("project-detail", pk=project.pk)
+
+
+def _semaphore(project: Project, name: str) -> Semaphore:
+    return get_object_or_404(Semaphore, project=project, name=name)
+
+
+@login_required
+@require_POST
+def semaphore_add(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    require(request, Action.CREATE_SEMAPHORE, project)
+    form = SemaphoreForm(request.POST, project=project)
+    if not form.is_valid():
+        return _project_page(request, project, semaphore_form=form, status=400)
+    values = form.cleaned_data
+    try:
+        with audit.recording(
+            request,
+            Action.CREATE_SEMAPHORE,
+            project=project,
+            detail={"name": values["name"], "limit": values["limit"]},
+        ) as entry:
+            entry.target = semaphore_services.create_semaphore(project, **values)
+    except ActionRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(
+            request, f"Defined semaphore {values['name']} ({values['limit']})."
+        )
+    return redirect("project-detail", pk=project.pk)
+
+
+@login_required
+@require_POST
+def semaphore_change(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    project = _project(request, pk)
+    semaphore = _semaphore(project, name)
+    require(request, Action.UPDATE_SEMAPHORE, project, target=semaphore)
+    form = SemaphoreLimitForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request, f"The limit of {name}: " + " ".join(form.errors.get("limit", []))
+        )
+        return redirect("project-detail", pk=project.pk)
+    limit = form.cleaned_data["limit"]
+    with audit.recording(
+        request,
+        Action.UPDATE_SEMAPHORE,
+        semaphore,
+        detail={"name": name, "limit": {"from": semaphore.limit, "to": limit}},
+    ):
+        semaphore_services.update_semaphore(semaphore, limit=limit)
+    messages.success(request, f"Semaphore {name} now admits {limit}.")
+    return redirect("project-detail", pk=project.pk)
+
+
+@login_required
+@require_POST
+def semaphore_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    project = _project(request, pk)
+    semaphore = _semaphore(project, name)
+    require(request, Action.DELETE_SEMAPHORE, project, target=semaphore)
+    with audit.recording(
+        request,
+        Action.DELETE_SEMAPHORE,
+        semaphore,
+        detail={"name": name, "limit": semaphore.limit},
+    ):
+        semaphore_services.delete_semaphore(semaphore)
+    messages.success(request, f"Deleted semaphore {name}.")
     return redirect("project-detail", pk=project.pk)

@@ -22,6 +22,21 @@ urlpatterns = [
         project_views.member_remove,
         name="member-remove",
     ),
+    path(
+        "projects/<int:pk>/semaphores/",
+        project_views.semaphore_add,
+        name="semaphore-add",
+    ),
+    path(
+        "projects/<int:pk>/semaphores/<str:name>/",
+        project_views.semaphore_change,
+        name="semaphore-change",
+    ),
+    path(
+        "projects/<int:pk>/semaphores/<str:name>/delete/",
+        project_views.semaphore_delete,
+        name="semaphore-delete",
+    ),
     path("workflows/new/", views.workflow_create, name="workflow-create"),
     path("workflows/new/editor/", editor_views.editor_new, name="workflow-editor-new"),
     path(

@@ -46,6 +46,7 @@ from workflows.graph import MAX_GRAPH_TASKS, render_version_svg
 from workflows.ids import parse_id
 from workflows.listing import search_workflows
 from workflows.models import (
+    TASK_PAGE_ORDER,
     Attempt,
     Project,
     Run,
@@ -508,7 +509,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     shows it (so it draws at once) and follows its websocket from that seq;
     the server-rendered tables underneath are for browsers without JavaScript."""
     run = get_object_or_404(_runs(request), pk=pk)
-    tasks = list(run.tasks.all())
+    tasks = list(run.tasks.order_by(*TASK_PAGE_ORDER))
     finished = run.status in TERMINAL_RUN_STATUSES
     retryable = finished and any(
         task.status in UNSUCCESSFUL_TASK_STATUSES for task in tasks

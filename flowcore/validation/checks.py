@@ -78,6 +78,9 @@ class _Declared:
 
     parameters: Mapping[str, bool]  # name -> secret
     artifacts: frozenset[str]
+    # A sub-workflow task: its outputs are its child run's, which this
+    # document does not declare, so any name may be read.
+    open: bool = False
 
 
 def _declared_outputs(
@@ -102,8 +105,17 @@ def _declared_outputs(
                 for entry in (artifacts if _is_list(artifacts) else ())
                 if (output := _name_of(entry)) is not None
             ),
+            open=isinstance(tasks[i], Mapping) and tasks[i].get("workflow") is not None,
         )
     return declared
+
+
+def _lock_of(value: object) -> tuple[str, str] | None:
+    """(kind, name) of a `synchronization` mapping naming exactly one."""
+    if not isinstance(value, Mapping):
+        return None
+    named = [(k, value[k]) for k in ("semaphore", "mutex") if value.get(k) is not None]
+    return named[0] if len(named) == 1 and isinstance(named[0][1], str) else None
 
 
 def _dependencies_of(task: object) -> object:
@@ -212,21 +224,37 @@ class Checks:
         # Gathered up front so references can be checked where they occur.
         self.parameters = _declared_parameters(spec)
         tasks = spec.get("tasks")
-        task_list = list(tasks) if _is_list(tasks) else []
+        exits = spec.get("onExit")
+        main_list = list(tasks) if _is_list(tasks) else []
+        exit_list = list(exits) if _is_list(exits) else []
+        # Exit handlers are numbered after the tasks (their index in onExit
+        # plus main_count), so one index names any task.
+        self.main_count = len(main_list)
+        task_list = main_list + exit_list
         self.task_index: dict[str, int] = {}
         for i, task in enumerate(task_list):
             name = _name_of(task)
             if name is not None:
                 self.task_index.setdefault(name, i)
+        self.exit_tasks = frozenset(
+            name for name, i in self.task_index.items() if i >= self.main_count
+        )
         self.default_image = _mapping_at(spec, "defaults").get("image") is not None
         self.cycles = _cycles(task_list, self.task_index)
         self.declared_outputs = _declared_outputs(task_list, self.task_index)
         self.upstreams = _upstreams(task_list, self.task_index)
+        # An exit handler runs after every task: all of them are upstream of it.
+        main_names = frozenset(self.task_index) - self.exit_tasks
+        for name in self.exit_tasks:
+            self.upstreams[name] = self.upstreams.get(name, frozenset()) | main_names
         # The task whose fields are being checked (None outside a task): its
         # references may name its upstream tasks' outputs only.
         self.current_task: str | None = None
         self.in_defaults = False  # spec.defaults: no task's outputs exist there
         self.fanning_out = False  # the current task has withItems/withParam/...
+        # What the whole run holds (spec.synchronization), which its tasks
+        # cannot take again.
+        self.run_lock = _lock_of(spec.get("synchronization"))
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
@@ -478,6 +506,12 @@ class Checks:
         """What is wrong with a reference where it is written; None if nothing.
         `artifact`: it stands where an artifact is expected (inputs.artifacts'
         `from`), not in a text."""
+        if reference.root == "run":
+            if artifact:
+                return "must name an output artifact of an upstream task"
+            if self.current_task not in self.exit_tasks:
+                return "{{run...}} is set only in an exit handler (spec.onExit)"
+            return None
         if reference.root == "item":
             if artifact:
                 return "must name an output artifact of an upstream task"
@@ -513,13 +547,15 @@ class Checks:
         if reference.kind == ARTIFACTS:
             if not artifact:
                 return "an artifact is passed with inputs.artifacts, not in a text"
-            if reference.output not in declared.artifacts:
+            if reference.output not in declared.artifacts and not declared.open:
                 return f"task {task!r} declares no output artifact {reference.output!r}"
             return None
         if artifact:
             return "must name an output artifact of an upstream task"
         if reference.kind == PARAMETERS:
             secret = declared.parameters.get(reference.output)
+            if secret is None and declared.open:
+                return None
             if secret is None:
                 return (
                     f"task {task!r} declares no output parameter {reference.output!r}"

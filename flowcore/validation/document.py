@@ -120,9 +120,12 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             "defaults": self.defaults,
             "parallelism": partial(self.integer, low=1, high=MAX_PARALLELISM),
             "failFast": self.boolean,
+            "maxActiveRuns": self.max_active_runs,
+            "synchronization": self.synchronization,
             "timeout": self.duration,
             "namespace": self.dns_label,
             "tasks": self.tasks,
+            "onExit": self.on_exit,
             "outputs": self.workflow_outputs,
             "ui": self.ui,
         }
@@ -250,6 +253,8 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             "withParam": self.with_param,
             "withSequence": self.with_sequence,
             "parallelism": self.task_parallelism,
+            "workflow": self.sub_workflow,
+            "synchronization": self.synchronization,
         }
         own = _name_of(value)
         self.current_task = own if own in self.task_index else None
@@ -263,10 +268,26 @@ class Validator(FlowChecks, DataChecks, PodChecks):
         finally:
             self.current_task = None
             self.fanning_out = False
-        if task is not None and task.get("image") is None and not self.default_image:
+        if task is None:
+            return
+        if task.get("workflow") is not None:
+            self.sub_workflow_rules(task, path)
+        elif task.get("image") is None and not self.default_image:
             self.error(
                 field_path(path, "image"), "is required here or in spec.defaults.image"
             )
+
+    def on_exit(self, value: object, path: str) -> None:
+        """Exit handlers: tasks that run once the run's tasks are done."""
+        items = self.items(value, path)
+        if _is_list(value) and not items:
+            self.error(path, "must have at least one task (or be left out)")
+        total = self.main_count + len(items)
+        if len(items) and total > self.limits.max_tasks:
+            limit = self.limits.max_tasks
+            self.error(path, f"tasks and exit handlers must be at most {limit}")
+        for offset, (where, item) in enumerate(items):
+            self.task(item, where, self.main_count + offset)
 
     def task_name(self, value: object, path: str, index: int) -> None:
         if not self.dns_label(value, path):
@@ -290,6 +311,17 @@ class Validator(FlowChecks, DataChecks, PodChecks):
                 self.error(where, f"duplicate dependency {dependency!r}")
             elif dependency not in self.task_index:
                 self.error(where, f"unknown task {dependency!r}")
+            elif index >= self.main_count and dependency not in self.exit_tasks:
+                self.error(
+                    where,
+                    f"an exit handler runs after every task: it may depend only on "
+                    f"other exit handlers, not on {dependency!r}",
+                )
+            elif index < self.main_count and dependency in self.exit_tasks:
+                self.error(
+                    where,
+                    f"{dependency!r} is an exit handler, which runs after every task",
+                )
             elif (index, position) in self.cycles:
                 self.error(where, self.cycles[(index, position)])
             seen.add(dependency)

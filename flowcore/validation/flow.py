@@ -1,6 +1,7 @@
 """Control flow in the spec: a task's `when` condition, its `depends`
-expression, its trigger rule and what failures it forgives (`continueOn`)
-(docs/spec.md, "Control flow").
+expression, its trigger rule, what failures it forgives (`continueOn`), its
+fan-out, and concurrency (`maxActiveRuns`, `synchronization`) (docs/spec.md,
+"Control flow").
 """
 
 from __future__ import annotations
@@ -15,9 +16,29 @@ from flowcore.conditions import (
     parse_depends,
     references,
 )
-from flowcore.spec_base import MAX_PARALLELISM, TRIGGER_RULES, field_path
+from flowcore.spec_base import (
+    MAX_ACTIVE_RUNS,
+    MAX_PARALLELISM,
+    TRIGGER_RULES,
+    field_path,
+)
 from flowcore.templates import TEMPLATE, ReferenceError_, parse_reference
-from flowcore.validation.checks import Checks, _Check
+from flowcore.validation.checks import Checks, _Check, _lock_of
+
+# What a sub-workflow task may not have: it starts a run, not a container.
+_CONTAINER_FIELDS = (
+    "image",
+    "command",
+    "args",
+    "env",
+    "resources",
+    "volumes",
+    "volumeMounts",
+    "workingDir",
+    "securityContext",
+    "outputs",
+    "inputs",
+)
 
 
 class FlowChecks(Checks):
@@ -134,6 +155,53 @@ class FlowChecks(Checks):
     def task_parallelism(self, value: object, path: str) -> None:
         self.integer(value, path, low=1, high=MAX_PARALLELISM)
 
+    def sub_workflow(self, value: object, path: str) -> None:
+        checks: dict[str, _Check] = {
+            "name": self.dns_label,
+            "version": partial(self.integer, low=1, high=10**9),
+            "parameters": self.sub_workflow_parameters,
+        }
+        self.fields(value, path, checks, required=("name",))
+
+    def sub_workflow_parameters(self, value: object, path: str) -> None:
+        if not isinstance(value, Mapping):
+            self.error(path, "must be a mapping of parameter names to values")
+            return
+        for key, item in value.items():
+            where = field_path(path, key)
+            if not isinstance(key, str) or not key:
+                self.error(where, "keys must be parameter names")
+            elif isinstance(item, bool | int | float):
+                continue
+            else:
+                self.template(item, where)
+
+    def sub_workflow_rules(self, task: Mapping[object, object], path: str) -> None:
+        """A sub-workflow task runs another workflow, not a container."""
+        for key in _CONTAINER_FIELDS:
+            if task.get(key) is not None:
+                self.error(
+                    field_path(path, key),
+                    "a task with workflow runs that workflow, not a container: "
+                    f"leave {key} out",
+                )
+
+    def max_active_runs(self, value: object, path: str) -> None:
+        self.integer(value, path, low=1, high=MAX_ACTIVE_RUNS)
+
+    def synchronization(self, value: object, path: str) -> None:
+        """`{semaphore: NAME}` or `{mutex: NAME}`: names are DNS labels, like
+        the project's semaphores (whether one exists is the server's check)."""
+        checks: dict[str, _Check] = {
+            "semaphore": self.dns_label,
+            "mutex": self.dns_label,
+        }
+        sync = self.fields(value, path, checks)
+        if sync is None:
+            return
+        if sum(sync.get(kind) is not None for kind in checks) != 1:
+            self.error(path, "must set exactly one of semaphore or mutex")
+
     def trigger_rule(self, value: object, path: str) -> None:
         self.choice(value, path, TRIGGER_RULES)
 
@@ -164,6 +232,14 @@ class FlowChecks(Checks):
                 field_path(path, "parallelism"),
                 "limits the instances of a fan-out: set withItems, withParam or "
                 "withSequence",
+            )
+        lock = _lock_of(task.get("synchronization"))
+        if lock is not None and lock == self.run_lock:
+            kind, name = lock
+            self.error(
+                field_path(path, "synchronization"),
+                f"the whole run holds {kind} {name} while it runs "
+                "(spec.synchronization): a task of it cannot take it again",
             )
         rule = task.get("triggerRule")
         has_upstream = bool(task.get("depends") or task.get("dependencies"))

@@ -185,9 +185,11 @@ class Sandbox:
         workdir: Path,
         flowdeck: Path | None = None,
         inputs: Sequence[tuple[Path, str]] = (),
+        volumes: Sequence[tuple[Path, str, bool]] = (),
     ) -> list[str]:
         """The command line to put before the task's own: `flowdeck` is shown
-        at /flowdeck, each (file, path) of `inputs` read-only at its path."""
+        at /flowdeck, each (file, path) of `inputs` read-only at its path,
+        each (directory, path, read only) of `volumes` at its path."""
         program = self.program
         if program is None:
             if self.mode == "on":
@@ -199,11 +201,12 @@ class Sandbox:
         # Later mounts cover earlier ones: the data directory is hidden even
         # where it lies under /tmp or a writable path, then this run's part of
         # it is shown again, writable.
-        # The root is an empty tmpfs holding the host's top-level entries
-        # read-only, so an input artifact can be placed in a new top-level
-        # directory (/data/in.csv) as it can in a container.
+        # The root is an empty tmpfs holding the host's entries read-only, so
+        # an input artifact or a volume can be placed at a path the host does
+        # not have (/data/in.csv, /mnt/vol) as it can in a container.
         command = [program, "--tmpfs", "/"]
-        command += _root_entries()
+        targets = {path for _, path in inputs} | {path for _, path, _ in volumes}
+        command += _shown("/", targets)
         command += [
             "--dev",
             "/dev",
@@ -217,6 +220,10 @@ class Sandbox:
         ]
         for path in self.writable:
             command += ["--bind-try", str(path), str(path)]
+        # Before the run's own directory, which must show even where a volume
+        # covers where it lies (a scratch /tmp, with the data directory in it).
+        for source, path, read_only in volumes:
+            command += ["--ro-bind" if read_only else "--bind", str(source), path]
         command += [
             "--tmpfs",
             str(self.data_dir),
@@ -228,6 +235,10 @@ class Sandbox:
             command += ["--bind", str(flowdeck), "/flowdeck"]
         for source, path in inputs:
             command += ["--ro-bind", str(source), path]
+        # The directories made on the way to them, read-only again once they
+        # hold what they show.
+        for directory in _made_on_the_way(targets):
+            command += ["--remount-ro", directory]
         command += ["--chdir", str(workdir), "--"]
         return command
 
@@ -235,19 +246,66 @@ class Sandbox:
 _OWN_MOUNTS = {"dev", "proc", "tmp"}
 
 
-def _root_entries() -> list[str]:
-    """bwrap arguments that show each top-level entry of the host's file
-    system read-only (symbolic links as links)."""
-    arguments: list[str] = []
-    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
-        if entry.name in _OWN_MOUNTS:
+def _made_on_the_way(targets: set[str]) -> list[str]:
+    """The directories _shown makes a tmpfs of, on the way to `targets`:
+    those of the host's (not links) that hold one below them."""
+    made = set()
+    for target in targets:
+        parts = target.strip("/").split("/")[:-1]
+        if not parts or parts[0] in _OWN_MOUNTS:
             continue
+        for depth in range(1, len(parts) + 1):
+            path = "/" + "/".join(parts[:depth])
+            if os.path.islink(path) or not os.path.isdir(path):
+                break
+            made.add(path)
+    return sorted(made)
+
+
+def _empty_dirs(
+    request: PodRequest, files: AttemptFiles
+) -> list[tuple[Path, str, bool]]:
+    """Each volume mount of the attempt as (directory, path, read only): an
+    emptyDir is a directory of the attempt's own, as it is the pod's."""
+    mounts = []
+    for mount in request.volume_mounts:
+        directory = files.workdir.parent / f".volumes-{files.workdir.name}"
+        directory = directory / str(mount["name"])
+        if mount.get("subPath"):
+            directory = directory / str(mount["subPath"])
+        directory.mkdir(parents=True, exist_ok=True)
+        place = os.path.normpath(str(mount["mountPath"]))
+        mounts.append((directory, place, bool(mount.get("readOnly"))))
+    return mounts
+
+
+def _shown(directory: str, targets: set[str]) -> list[str]:
+    """bwrap arguments that show the entries of `directory` (a tmpfs in the
+    sandbox) read-only, symbolic links as links. A directory on the way to a
+    target path is a tmpfs of its own holding its entries, so that the target
+    can be created in it without touching the host."""
+    arguments: list[str] = []
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return arguments
+    for entry in entries:
+        if directory == "/" and entry.name in _OWN_MOUNTS:
+            continue
+        path = entry.path
+        if path in targets:
+            continue  # bound there afterwards
         if entry.is_symlink():
-            arguments += ["--symlink", os.readlink(entry.path), entry.path]
+            arguments += ["--symlink", os.readlink(path), path]
         elif entry.is_dir():
-            arguments += ["--ro-bind", entry.path, entry.path]
+            if any(target.startswith(path + "/") for target in targets):
+                arguments += ["--tmpfs", path, *_shown(path, targets)]
+            else:
+                # -try: an entry removed since it was listed (another
+                # program's scratch directory) must not stop the task.
+                arguments += ["--ro-bind-try", path, path]
         else:
-            arguments += ["--ro-bind-try", entry.path, entry.path]
+            arguments += ["--ro-bind-try", path, path]
     return arguments
 
 
@@ -293,6 +351,7 @@ class LocalBackend:
                     "Kubernetes backend",
                     permanent=True,
                 )
+        self._check_volumes(request)
         with self._lock:
             if request.attempt_id in self._queued or request.attempt_id in self._live:
                 return
@@ -484,7 +543,11 @@ class LocalBackend:
         files.log.parent.mkdir(parents=True, exist_ok=True)
         bound = self._prepare_data(request, files, sandboxed=sandboxed)
         sandbox = self._sandbox.prefix(
-            files.workdir.parent.parent, files.workdir, files.flowdeck, bound
+            files.workdir.parent.parent,
+            files.workdir,
+            files.flowdeck,
+            bound,
+            _empty_dirs(request, files),
         )
         with open(files.log, "ab") as log:
             process = subprocess.Popen(
@@ -510,7 +573,18 @@ class LocalBackend:
             )
         assert process.stdin is not None
         try:
-            handle = f"{process.pid}:{process_start_time(process.pid) or ''}"
+            started = process_start_time(process.pid)
+            if started is None:
+                # Gone already (it did not even wait for its stdin): the handle
+                # cannot tell it from a later process with its pid, so only
+                # this worker's wait knows how it ended.
+                logger.warning(
+                    "attempt %s: process %s ended as it started (exit status %s)",
+                    request.attempt_id,
+                    process.pid,
+                    process.poll(),
+                )
+            handle = f"{process.pid}:{started or ''}"
             _write_handle(files.pid, handle)
         finally:
             # The command starts now (or, if the handle could not be written,
@@ -623,6 +697,38 @@ class LocalBackend:
             _signal_group(live.pid, signal.SIGKILL)
 
         threading.Thread(target=escalate, daemon=True).start()
+
+    def _check_volumes(self, request: PodRequest) -> None:
+        """A mounted volume is an emptyDir (the only kind this backend has),
+        and the sandbox, which mounts it, is on."""
+        kinds = {
+            str(volume.get("name")): next(
+                (key for key in volume if key != "name"), "unknown"
+            )
+            for volume in request.volumes
+        }
+        for mount in request.volume_mounts:
+            kind = kinds.get(str(mount.get("name")), "unknown")
+            if kind != "emptyDir":
+                raise BackendError(
+                    f"volume {mount.get('name')}: a {kind} volume needs the "
+                    "Kubernetes backend (the local backend has emptyDir only)",
+                    permanent=True,
+                )
+            place = os.path.normpath(str(mount.get("mountPath")))
+            if place == "/" or place.split("/")[1] in ("dev", "proc", "flowdeck"):
+                raise BackendError(
+                    f"volume {mount.get('name')}: the local backend cannot mount "
+                    f"a volume at {place}",
+                    permanent=True,
+                )
+            if self._sandbox.program is None:
+                raise BackendError(
+                    f"volume {mount.get('name')}: the local backend mounts an "
+                    "emptyDir volume in its sandbox, which is off here (install "
+                    "bubblewrap, FLOWDECK_LOCAL_SANDBOX)",
+                    permanent=True,
+                )
 
     def _prepare_data(
         self, request: PodRequest, files: AttemptFiles, *, sandboxed: bool

@@ -291,7 +291,10 @@ def test_edits_undo_redo_copy_paste_and_layout_from_the_keyboard(
     page.keyboard.press("Control+z")
     page.wait_for_selector(node("a-2"), state="detached")
 
-    # A connection is selected by clicking it and deleted with the keyboard.
+    # A connection is selected by clicking it and deleted with the keyboard,
+    # even while a task was selected (React Flow unselects it as a change of
+    # its own, which must not undo the edge's selection).
+    page.click(node("c"))
     middle = page.evaluate(
         """() => {
           const path = document.querySelector(
@@ -305,6 +308,7 @@ def test_edits_undo_redo_copy_paste_and_layout_from_the_keyboard(
     page.keyboard.press("Delete")
     page.wait_for_selector('.react-flow__edge[data-id="a->b"]', state="detached")
     assert "Deleted 1 connection" in toast(page)
+    assert page.locator(node("c")).count() == 1
     page.keyboard.press("Control+z")
     page.wait_for_selector('.react-flow__edge[data-id="a->b"]')
 

@@ -879,3 +879,69 @@ def test_fan_outs_never_exceed_their_parallelism_and_end_as_their_instances_say(
     assert partial.started == full.started
     assert partial.tasks == full.tasks
     assert partial.run_status is full.run_status
+
+
+# --- exit handlers ----------------------------------------------------------------
+
+
+def _with_exits(spec, exits):
+    """`exits`: {name: dependencies among exits}."""
+    return replace(
+        spec,
+        tasks=spec.tasks
+        + tuple(
+            TaskSpec(name=name, image="i", dependencies=tuple(deps), exit_handler=True)
+            for name, deps in exits.items()
+        ),
+    )
+
+
+def test_exit_handlers_run_after_every_task_and_their_failure_is_not_the_runs():
+    spec = _with_exits(
+        make_spec({"a": [], "b": ["a"]}), {"notify": [], "cleanup": ["notify"]}
+    )
+    sim = Simulation(Blueprint.of(spec))
+    # a succeeds, b fails, notify fails, cleanup is UpstreamFailed.
+    sim.run_to_end(
+        [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.FAILED]
+    )
+    assert sim.violations == []
+    assert sim.started == ["a", "b", "notify"]
+    assert (
+        sim.run_status is RunStatus.FAILED
+    )  # b failed; notify's failure is not counted
+    spec = _with_exits(make_spec({"a": []}), {"notify": []})
+    sim = Simulation(Blueprint.of(spec))
+    sim.run_to_end([AttemptStatus.SUCCEEDED, AttemptStatus.FAILED])
+    assert sim.run_status is RunStatus.SUCCEEDED
+
+
+def test_exit_handlers_still_run_when_fail_fast_cancels_the_rest():
+    spec = _with_exits(
+        make_spec({"a": [], "b": [], "c": ["b"]}, parallelism=1, fail_fast=True),
+        {"notify": []},
+    )
+    sim = Simulation(Blueprint.of(spec))
+    sim.run_to_end([AttemptStatus.FAILED])
+    assert sim.violations == []
+    assert sim.tasks["notify"].status is TaskStatus.SUCCEEDED
+    assert sim.tasks["c"].status is TaskStatus.CANCELLED
+    assert sim.run_status is RunStatus.FAILED
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_fan_out_runs(), st.integers(0, 2))
+def test_exit_handlers_never_start_early_and_plans_stay_incremental(case, exits):
+    spec, outcomes = case
+    spec = _with_exits(
+        spec, {f"x{i}": [f"x{i - 1}"] if i else [] for i in range(exits)}
+    )
+    full = Simulation(Blueprint.of(spec))
+    full.run_to_end(list(outcomes))
+    assert full.violations == []
+    partial = Simulation(Blueprint.of(spec), incremental=True)
+    partial.run_to_end(list(outcomes))
+    assert partial.violations == []
+    assert partial.started == full.started
+    assert partial.tasks == full.tasks
+    assert partial.run_status is full.run_status

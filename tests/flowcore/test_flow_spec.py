@@ -1,5 +1,6 @@
 """Control flow in the spec: when, depends, triggerRule and continueOn are
-validated with paths and positions, and build into the task."""
+validated with paths and positions, and build into the task; so do the
+concurrency fields (maxActiveRuns, synchronization)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flowcore.spec import parse_spec, validate
+from flowcore.spec import Synchronization, parse_spec, validate
 
 
 def task(name: str, **extra: Any) -> dict[str, Any]:
@@ -139,3 +140,96 @@ def test_a_cycle_through_depends_is_reported_at_depends() -> None:
         task("a", depends="b.Succeeded"), task("b", depends="a || tests")
     )
     assert errors == [("spec.tasks[2].depends", "dependency cycle: b -> a -> b")]
+
+
+# --- concurrency: maxActiveRuns and synchronization ---------------------------
+
+
+def with_spec(*tasks: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    doc = document(*tasks)
+    doc["spec"].update(spec)
+    return doc
+
+
+def test_concurrency_fields_build_into_the_spec_and_its_tasks() -> None:
+    spec = parse_spec(
+        with_spec(
+            task("load", synchronization={"semaphore": "warehouse"}),
+            task("index", synchronization={"mutex": "search", "semaphore": None}),
+            maxActiveRuns=2,
+            synchronization={"mutex": "nightly"},
+        )
+    )
+    assert spec.max_active_runs == 2
+    assert spec.synchronization == Synchronization("mutex", "nightly")
+    tests, load, index = spec.tasks
+    assert tests.synchronization is None
+    assert load.synchronization == Synchronization("semaphore", "warehouse")
+    assert index.synchronization == Synchronization("mutex", "search")
+    assert str(load.synchronization) == "semaphore warehouse"
+
+
+def test_without_them_nothing_is_limited() -> None:
+    spec = parse_spec(document())
+    assert (spec.max_active_runs, spec.synchronization) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "message"),
+    [
+        ({"maxActiveRuns": 0}, "spec.maxActiveRuns", "must be between 1 and 10000"),
+        (
+            {"maxActiveRuns": 10001},
+            "spec.maxActiveRuns",
+            "must be between 1 and 10000",
+        ),
+        ({"maxActiveRuns": "2"}, "spec.maxActiveRuns", "must be an integer"),
+        ({"maxActiveRuns": True}, "spec.maxActiveRuns", "must be an integer"),
+        (
+            {"synchronization": {}},
+            "spec.synchronization",
+            "must set exactly one of semaphore or mutex",
+        ),
+        (
+            {"synchronization": {"semaphore": "a", "mutex": "b"}},
+            "spec.synchronization",
+            "must set exactly one of semaphore or mutex",
+        ),
+        (
+            {"synchronization": {"semaphore": "Warehouse"}},
+            "spec.synchronization.semaphore",
+            "must be lowercase letters, digits and '-', starting and ending with "
+            "a letter or digit",
+        ),
+        (
+            {"synchronization": {"lock": "x"}},
+            "spec.synchronization.lock",
+            "unknown field 'lock'",
+        ),
+        ({"synchronization": "warehouse"}, "spec.synchronization", "must be a mapping"),
+    ],
+)
+def test_concurrency_mistakes_name_the_field(spec, path, message) -> None:
+    errors = [(e.path, e.message) for e in validate(with_spec(**spec))]
+    assert (path, message) in errors, errors
+
+
+def test_a_task_names_its_semaphore_with_the_same_rules() -> None:
+    errors = errors_of(task("load", synchronization={"mutex": ""}))
+    assert errors == [("spec.tasks[1].synchronization.mutex", "must not be empty")]
+
+
+def test_a_task_cannot_take_what_its_whole_run_holds() -> None:
+    # It would wait for ever for a slot its own run holds.
+    doc = with_spec(
+        task("load", synchronization={"mutex": "warehouse"}),
+        task("copy", synchronization={"semaphore": "warehouse"}),
+        synchronization={"mutex": "warehouse"},
+    )
+    assert [(e.path, e.message) for e in validate(doc)] == [
+        (
+            "spec.tasks[1].synchronization",
+            "the whole run holds mutex warehouse while it runs "
+            "(spec.synchronization): a task of it cannot take it again",
+        )
+    ]

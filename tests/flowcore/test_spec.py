@@ -6,6 +6,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -372,6 +373,28 @@ def test_dump_puts_other_keys_after_the_known_ones_in_their_own_order() -> None:
 @given(st.text(st.characters(exclude_categories=("Cs",))))
 def test_any_string_survives_a_dump_and_a_load(text: str) -> None:
     assert parse_document(dump_document({"value": text})) == {"value": text}
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+        | st.sampled_from(["", " ", "  x", "\tx", "x ", "# c", "- a", "'q'"]),
+        max_size=6,
+    ).map("\n".join)
+)
+def test_any_text_survives_a_dump_with_literal_blocks(text: str) -> None:
+    assert parse_document(dump_document({"value": text}, blocks=True)) == {
+        "value": text
+    }
+
+
+def test_scripts_dump_as_literal_blocks_when_asked() -> None:
+    script = "def f():\n    return 1\n"
+    assert dump_document({"value": script}, blocks=True) == (
+        "value: |\n  def f():\n      return 1\n"
+    )
+    assert "|" not in dump_document({"value": script})
 
 
 # --- validate: the whole document --------------------------------------------
@@ -964,6 +987,54 @@ def test_every_resource_quantity_has_a_maximum(
     # request in a 64-bit column.
     found = errors_of(document(task("a", resources=resources)))
     assert found == [(f"spec.tasks[0].resources.{path}", message)]
+
+
+@settings(max_examples=1000)
+@given(
+    st.from_regex(
+        r"[0-9]{0,4}(\.[0-9]{0,3})?([eE][+-]?[0-9]{1,2})?", fullmatch=True
+    ).flatmap(
+        lambda number: st.sampled_from(
+            [
+                "",
+                "n",
+                "u",
+                "m",
+                "k",
+                "K",
+                "M",
+                "G",
+                "T",
+                "P",
+                "E",
+                "Ki",
+                "ki",
+                "Mi",
+                "Gi",
+                "Ti",
+                "Pi",
+                "Ei",
+                "mi",
+                "x",
+                "i",
+            ]
+        ).map(lambda suffix: number + suffix)
+    )
+)
+def test_quantities_parse_the_same_with_or_without_the_kubernetes_package(
+    text: str,
+) -> None:
+    from kubernetes.utils.quantity import parse_quantity
+
+    from flowcore.spec_base import quantity_without_kubernetes
+
+    def outcome(parse: Callable[[str], Any]) -> object:
+        try:
+            return Decimal(parse(text))
+        except (ValueError, ArithmeticError):
+            return "error"
+
+    assert outcome(quantity_without_kubernetes) == outcome(parse_quantity)
 
 
 def test_the_largest_quantities_are_accepted() -> None:
@@ -2583,6 +2654,7 @@ def _valid_documents(draw: st.DrawFn) -> dict[str, Any]:
                     {"capabilities": {"drop": ["ALL"]}, "privileged": False},
                 ]
             ),
+            "synchronization": pick([{"semaphore": "warehouse"}, {"mutex": "db"}]),
         }
         chosen = draw(st.sets(st.sampled_from(sorted(fields))))
         if "volumes" not in chosen:
@@ -2602,6 +2674,8 @@ def _valid_documents(draw: st.DrawFn) -> dict[str, Any]:
         },
         "parallelism": pick([1, 10]),
         "failFast": pick([True, False]),
+        "maxActiveRuns": pick([1, 10000]),
+        "synchronization": pick([{"mutex": "lane"}, {"semaphore": "lanes"}]),
         "timeout": pick(["6h", 3600]),
         "namespace": pick(["team-a"]),
         "ui": pick([{"positions": {"t0": {"x": 0, "y": 0}}}]),

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
-from k8s_runner.backends.local import _root_entries
+from k8s_runner.backends.local import _shown
 from tests.k8s_runner.kubelet_logs import LOOPBACK, now
 
 if TYPE_CHECKING:
@@ -272,7 +272,8 @@ class ContainerRunner:
     def sandbox(self, container: Container, info: int) -> list[str]:
         assert self.program is not None and container.termination is not None
         spec = container.spec
-        arguments = [self.program, "--tmpfs", "/", *_root_entries()]
+        targets = {mount.mount_path for mount in spec.volume_mounts or []}
+        arguments = [self.program, "--tmpfs", "/", *_shown("/", targets)]
         arguments += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         arguments += ["--unshare-pid", "--as-pid-1", "--die-with-parent"]
         arguments += ["--info-fd", str(info)]
@@ -356,9 +357,11 @@ class ContainerRunner:
             self.key(container), lambda log: setattr(log, "closed", True)
         )
         assert container.termination is not None
-        message = container.termination.read_bytes()[:_TERMINATION_MAX].decode(
-            "utf-8", errors="replace"
-        )
+        try:
+            written = container.termination.read_bytes()
+        except FileNotFoundError:
+            written = b""  # the pod was deleted and its directory removed
+        message = written[:_TERMINATION_MAX].decode("utf-8", errors="replace")
         container.state = client.V1ContainerState(
             terminated=client.V1ContainerStateTerminated(
                 exit_code=code,

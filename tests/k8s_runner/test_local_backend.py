@@ -16,7 +16,12 @@ import pytest
 
 from flowcore.states import AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt
-from k8s_runner.backends.local import LocalBackend, Sandbox, process_start_time
+from k8s_runner.backends.local import (
+    LocalBackend,
+    Sandbox,
+    _shown,
+    process_start_time,
+)
 from k8s_runner.pod_request import PodRequest
 from workflows.services.attempts import Report
 
@@ -388,3 +393,131 @@ def test_without_a_usable_sandbox_the_on_mode_refuses_to_launch(reports, tmp_pat
     failed = reports.wait_for(82, TERMINAL)
     assert (failed.status, failed.reason) == (AttemptStatus.ERROR, "LaunchFailed")
     assert "bubblewrap" in failed.message
+
+
+def with_volume(
+    attempt_id: int, script: str, volume: dict, **mount: object
+) -> PodRequest:
+    return request(
+        attempt_id,
+        script,
+        volumes=({"name": "scratch", **volume},),
+        volume_mounts=({"name": "scratch", **mount},),
+    )
+
+
+def test_an_empty_dir_volume_is_the_attempts_own_directory_at_its_path(
+    reports, tmp_path
+):
+    """As in a pod: mounted where asked (even inside a directory the host
+    has, whose entries stay visible and read-only), writable, and empty for
+    each attempt; the host's directory is untouched."""
+    backend = sandboxed(reports, tmp_path / "data")
+    host_entries = sorted(os.listdir("/usr/share"))[:1]
+    script = (
+        "mount | grep -c ' /usr/share/scratch ' ; ls /usr/share/scratch | wc -l; "
+        "echo kept > /usr/share/scratch/file; cat /usr/share/scratch/file; "
+        f"test -e /usr/share/{host_entries[0]} && echo host-visible; "
+        "touch /usr/share/other 2>/dev/null || echo read-only"
+    )
+    volume = {"emptyDir": {}}
+    backend.launch(with_volume(90, script, volume, mountPath="/usr/share/scratch"))
+    running = reports.wait_for(90, {AttemptStatus.RUNNING})
+    assert reports.wait_for(90, TERMINAL).status == AttemptStatus.SUCCEEDED
+    assert Path(running.log_path).read_text().split() == [
+        "1",
+        "0",
+        "kept",
+        "host-visible",
+        "read-only",
+    ]
+    assert not Path("/usr/share/scratch").exists()
+    backend.launch(
+        with_volume(91, "ls /mnt/vol | wc -l", volume, mountPath="/mnt//vol/")
+    )
+    again = reports.wait_for(91, {AttemptStatus.RUNNING})
+    assert reports.wait_for(91, TERMINAL).status == AttemptStatus.SUCCEEDED
+    assert Path(again.log_path).read_text().strip() == "0"
+    # A scratch /tmp of its own, as pods often have.
+    backend.launch(
+        with_volume(
+            95, "echo x > /tmp/a; mount | grep -c ' /tmp '", volume, mountPath="/tmp"
+        )
+    )
+    tmp = reports.wait_for(95, {AttemptStatus.RUNNING})
+    assert reports.wait_for(95, TERMINAL).status == AttemptStatus.SUCCEEDED
+    assert int(Path(tmp.log_path).read_text()) >= 1
+    [kept] = (tmp_path / "data" / "work").glob("run-7/task-95/.volumes-1/scratch/a")
+    assert kept.read_text() == "x\n"
+
+
+def test_a_read_only_empty_dir_cannot_be_written(reports, tmp_path):
+    backend = sandboxed(reports, tmp_path / "data")
+    backend.launch(
+        with_volume(
+            92, "touch /data/x", {"emptyDir": {}}, mountPath="/data", readOnly=True
+        )
+    )
+    running = reports.wait_for(92, {AttemptStatus.RUNNING})
+    assert reports.wait_for(92, TERMINAL).status == AttemptStatus.FAILED
+    assert "Read-only file system" in Path(running.log_path).read_text()
+
+
+@pytest.mark.parametrize(
+    ("volume", "mount", "words"),
+    [
+        (
+            {"configMap": {"name": "settings"}},
+            {"mountPath": "/etc/settings"},
+            "a configMap volume needs the Kubernetes backend",
+        ),
+        (
+            {"persistentVolumeClaim": {"claimName": "data"}},
+            {"mountPath": "/data"},
+            "a persistentVolumeClaim volume needs the Kubernetes backend",
+        ),
+        (
+            {"emptyDir": {}},
+            {"mountPath": "/proc/x"},
+            "cannot mount a volume at /proc/x",
+        ),
+        ({"emptyDir": {}}, {"mountPath": "/"}, "cannot mount a volume at /"),
+    ],
+)
+def test_a_volume_the_local_backend_cannot_mount_is_refused_with_why(
+    backend, volume, mount, words
+):
+    with pytest.raises(BackendError) as raised:
+        backend.launch(with_volume(93, "true", volume, **mount))
+    assert words in str(raised.value)
+    assert raised.value.permanent
+
+
+def test_without_the_sandbox_an_empty_dir_is_refused(reports, tmp_path):
+    backend = LocalBackend(
+        reports, data_dir=tmp_path, slots=1, sandbox=Sandbox("off", tmp_path)
+    )
+    with pytest.raises(BackendError) as raised:
+        backend.launch(with_volume(94, "true", {"emptyDir": {}}, mountPath="/data"))
+    assert "sandbox, which is off here" in str(raised.value)
+
+
+def test_a_directory_removed_after_it_was_listed_does_not_stop_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    """Another program's scratch directory may vanish between listing a
+    directory's entries and bwrap mounting them (pytest's own tmp dirs did)."""
+    program = shutil.which("bwrap")
+    if program is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    host = tmp_path / "host"
+    (host / "kept").mkdir(parents=True)
+    (host / "scratch").mkdir()
+    shown = _shown(str(host), {str(host / "mnt" / "volume")})
+    (host / "scratch").rmdir()
+    ended = subprocess.run(
+        [program, "--bind", "/", "/", "--tmpfs", str(host), *shown, "--", "true"],
+        capture_output=True,
+        text=True,
+    )
+    assert ended.returncode == 0, ended.stderr

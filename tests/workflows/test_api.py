@@ -10,8 +10,15 @@ import yaml
 from rest_framework.test import APIClient
 
 from flowcore.states import AttemptStatus, RunStatus, TaskStatus
-from tests.conftest import diamond_document, drive_run, shell_task, workflow_document
+from tests.conftest import (
+    diamond_document,
+    drive_run,
+    member,
+    shell_task,
+    workflow_document,
+)
 from workflows.models import Attempt, Run, TaskRun, Workflow, WorkflowVersion
+from workflows.services.advance import advance_run
 from workflows.services.submit import create_workflow, submit_run
 
 WORKFLOWS = "/api/workflows/"
@@ -277,6 +284,22 @@ def test_search_finds_workflows_by_name_or_description(api, user, project):
     assert names("absent") == []
 
 
+def test_the_name_filter_matches_the_whole_name_only(api, user, project, other_project):
+    create_workflow(diamond_document("etl"), author=user, project=project)
+    create_workflow(diamond_document("etl-nightly"), author=user, project=project)
+    member(other_project, user, "viewer")
+    create_workflow(diamond_document("etl"), author=user, project=other_project)
+
+    def found(**query: str) -> list[tuple[str, str]]:
+        response = api.get(WORKFLOWS, query)
+        assert response.status_code == 200, response.json()
+        return [(w["project"]["name"], w["name"]) for w in response.json()["results"]]
+
+    assert sorted(found(name="etl")) == [("elsewhere", "etl"), ("team", "etl")]
+    assert found(name="etl", project="team") == [("team", "etl")]
+    assert found(name="et") == []
+
+
 def test_the_label_filter_matches_keys_and_values(api, user, project):
     for name, labels in [
         ("a-one", {"team": "data", "app.kubernetes.io/tier": "gold"}),
@@ -467,7 +490,29 @@ def test_versions_are_listed_newest_first_without_documents(api, diamond, user):
         "message": "second",
         "author": "alice",
         "created_at": results[0]["created_at"],
+        "source_format": None,
     }
+
+
+def test_the_version_list_says_which_versions_were_converted_from_argo(
+    api, diamond, user
+):
+    from workflows.services.submit import update_workflow
+
+    source = {"format": "argo", "text": "apiVersion: argoproj.io/v1alpha1\n"}
+    update_workflow(
+        diamond, diamond_document(parallelism=2), author=user, source=source
+    )
+    update_workflow(diamond, diamond_document(parallelism=3), author=user)
+    results = api.get(f"{WORKFLOWS}{diamond.pk}/versions/").json()["results"]
+    assert [(v["number"], v["source_format"]) for v in results] == [
+        (3, None),
+        (2, "argo"),
+        (1, None),
+    ]
+    # The original's text is in the version itself only.
+    assert "source" not in results[1]
+    assert api.get(f"{WORKFLOWS}{diamond.pk}/versions/2/").json()["source"] == source
 
 
 def test_one_version_comes_with_its_document(api, diamond):
@@ -691,6 +736,81 @@ def test_the_run_detail_has_every_task_with_its_dependencies_and_attempts(
         "reason",
         "message",
     }
+
+
+def test_the_run_detail_marks_exit_handlers_and_names_the_workflow_a_task_runs(
+    api, user, project
+):
+    create_workflow(
+        workflow_document("etl", [shell_task("load")]), author=user, project=project
+    )
+    document = workflow_document(
+        "nightly",
+        [
+            {"name": "latest", "workflow": {"name": "etl"}},
+            {"name": "pinned", "workflow": {"name": "etl", "version": 1}},
+            shell_task("check", dependencies=["latest", "pinned"]),
+        ],
+        onExit=[
+            shell_task("report"),
+            shell_task("notify", dependencies=["report"]),
+        ],
+    )
+    workflow = create_workflow(document, author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    body = api.get(f"{RUNS}{run.pk}/").json()
+    tasks = {
+        task["name"]: (task["exit_handler"], task["workflow"], task["dependencies"])
+        for task in body["tasks"]
+    }
+    assert tasks == {
+        "latest": (False, {"name": "etl", "version": None}, []),
+        "pinned": (False, {"name": "etl", "version": 1}, []),
+        "check": (False, None, ["latest", "pinned"]),
+        "report": (True, None, []),
+        "notify": (True, None, ["report"]),
+    }
+    assert body["children"] == []
+
+
+@driven
+def test_each_instance_of_a_sub_workflow_fan_out_names_the_workflow_it_runs(
+    api, user, project
+):
+    create_workflow(
+        workflow_document(
+            "square",
+            [shell_task("calc", "echo {{params.n}}")],
+            parameters=[{"name": "n"}],
+        ),
+        author=user,
+        project=project,
+    )
+    document = workflow_document(
+        "squares",
+        [
+            {
+                "name": "each",
+                "workflow": {"name": "square", "parameters": {"n": "{{item}}"}},
+                "withItems": [2, 3],
+            }
+        ],
+    )
+    workflow = create_workflow(document, author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    advance_run(run.pk)
+    body = api.get(f"{RUNS}{run.pk}/").json()
+    square = {"name": "square", "version": None}
+    assert {task["name"]: task["workflow"] for task in body["tasks"]} == {
+        "each": square,
+        "each[0]": square,
+        "each[1]": square,
+    }
+    # Each instance's child run is the run's child, under the instance's name.
+    assert sorted(child["task"] for child in body["children"]) == [
+        "each[0]",
+        "each[1]",
+    ]
 
 
 @driven

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import shell_task, workflow_document
 from tests.workflows.test_outputs import example, quiet_backend, run_to_end  # noqa: F401
-from workflows.models import TaskRun
+from workflows.models import RunEvent, TaskRun
 from workflows.services.submit import create_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,9 +122,21 @@ def test_a_map_fans_out_over_a_generated_list_and_sums_it_back(project, user, ap
     )
     # 1 + 4 + 9 + 16 + 25 + 36
     assert run.outputs["parameters"]["total"]["value"] == "91"
-    shown = {t["name"]: t for t in api.get(f"/api/runs/{run.pk}/").json()["tasks"]}
+    listed = api.get(f"/api/runs/{run.pk}/").json()["tasks"]
+    shown = {t["name"]: t for t in listed}
     assert shown["square[2]"]["fan_group"] == "square"
     assert shown["square[2]"]["fan_item"] == 3
+    # Each fan-out is followed by its instances in item order, whatever the
+    # database does with the fan-out's empty index.
+    assert [t["name"] for t in listed] == [
+        "generate",
+        "square",
+        *(f"square[{i}]" for i in range(6)),
+        "total",
+    ]
+    # The live page learns of the instances from the expansion's event alone.
+    expanded = RunEvent.objects.get(run=run, task="square", status="Expanded")
+    assert expanded.data == {"reason": "Expanded", "fan_out": 6}
 
 
 def test_a_retry_reruns_only_the_failed_instances(project, user, tmp_path):
@@ -197,3 +209,195 @@ def test_a_fan_out_at_its_limit_does_not_hold_back_the_tasks_queued_behind_it(
         [Report(wide.pk, AttemptStatus.SUCCEEDED, exit_code=0)]
     )
     assert [launch.task for launch in after_wide.launch] == ["wide[1]"]
+
+
+def test_an_exit_handler_reports_the_runs_failures_and_its_own_fail_changes_nothing(
+    project, user
+):
+    from tests.workflows.test_outputs import log_of
+
+    workflow = create_workflow(example("exit-handler"), author=user, project=project)
+    run = run_to_end(workflow, user)
+    assert run.status == "Failed"
+    tasks = statuses(run)
+    assert tasks["report"][0] == "Succeeded"
+    line = log_of(run, "report")
+    assert line.startswith(
+        'the run Failed: failures [{"task": "load", "status": "Failed"'
+    )
+    # An exit handler that fails leaves a succeeding run green.
+    doc = workflow_document(
+        "failing-handler",
+        [shell_task("a")],
+        onExit=[shell_task("notify", "exit 1")],
+    )
+    run = run_to_end(create_workflow(doc, author=user, project=project), user)
+    assert (run.status, statuses(run)["notify"][0]) == ("Succeeded", "Failed")
+
+
+def test_exit_handler_conditions_read_the_runs_status(project, user):
+    handlers = [
+        shell_task("celebrate", when="{{run.status}} == Succeeded"),
+        shell_task("cry", when="{{run.status}} != Succeeded"),
+    ]
+    for script, ran, skipped in (
+        ("exit 1", "cry", "celebrate"),
+        ("true", "celebrate", "cry"),
+    ):
+        doc = workflow_document(
+            f"moods-{ran}", [shell_task("main", script)], onExit=handlers
+        )
+        run = run_to_end(create_workflow(doc, author=user, project=project), user)
+        tasks = statuses(run)
+        assert tasks[ran][0] == "Succeeded"
+        assert tasks[skipped][0] == "Skipped"
+        assert "is false" in tasks[skipped][1]
+
+
+def test_a_sub_workflow_runs_as_one_step_and_hands_back_its_outputs(project, user, api):
+    from tests.workflows.test_outputs import log_of
+
+    create_workflow(example("etl-values"), author=user, project=project)
+    parent = create_workflow(example("sub-workflow"), author=user, project=project)
+    run = run_to_end(parent, user, timeout=60)
+    assert run.status == "Succeeded", statuses(run)
+    assert log_of(run, "announce") == "etl loaded [10, 20, 30, 40, 50]\n"
+    [child] = run.children.all()
+    assert (child.parent_task, child.status, child.depth) == ("etl", "Succeeded", 1)
+    assert child.trigger == "subworkflow"
+    body = api.get(f"/api/runs/{run.pk}/").json()
+    assert body["children"] == [{"id": child.pk, "task": "etl", "status": "Succeeded"}]
+    child_body = api.get(f"/api/runs/{child.pk}/").json()
+    assert (child_body["parent_run"], child_body["parent_task"]) == (run.pk, "etl")
+    outputs = api.get(f"/api/runs/{run.pk}/tasks/etl/outputs/").json()
+    assert outputs["parameters"][0]["value"] == "[10, 20, 30, 40, 50]"
+
+
+def test_cancelling_a_parent_cancels_its_child(project, user):
+    from k8s_runner import reconcile
+    from tests.workflows.test_outputs import wait_for
+    from workflows.services.control import cancel_run
+    from workflows.services.submit import submit_run
+
+    slow = workflow_document("slow", [shell_task("wait", "sleep 30")])
+    create_workflow(slow, author=user, project=project)
+    doc = workflow_document(
+        "calls-slow", [{"name": "inner", "workflow": {"name": "slow"}}]
+    )
+    parent = create_workflow(doc, author=user, project=project)
+    run = submit_run(parent.latest_version, user=user)
+    reconcile.reconcile(run.pk)
+    import time
+
+    deadline = time.monotonic() + 20
+    while not run.children.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = run.children.get()
+    reconcile.reconcile(child.pk)
+    cancel_run(run.pk, user=user)
+    reconcile.reconcile(run.pk)
+    child = wait_for(child)
+    run = wait_for(run)
+    assert (run.status, child.status) == ("Cancelled", "Cancelled")
+
+
+def test_a_sub_workflow_fans_out_one_child_run_per_item(project, user):
+    from tests.workflows.test_outputs import log_of
+
+    child = workflow_document(
+        "square",
+        [shell_task("calc", "echo $(( {{params.n}} * {{params.n}} ))")],
+        parameters=[{"name": "n"}],
+        outputs={
+            "parameters": [{"name": "sq", "value": "{{tasks.calc.outputs.result}}"}]
+        },
+    )
+    create_workflow(child, author=user, project=project)
+    parent = workflow_document(
+        "squares",
+        [
+            {
+                "name": "each",
+                "workflow": {"name": "square", "parameters": {"n": "{{item}}"}},
+                "withItems": [2, 3, 4],
+                "parallelism": 2,
+            },
+            shell_task(
+                "total",
+                "python3 -c 'import json, sys; "
+                "print(sum(map(int, json.loads(sys.argv[1]))))'"
+                " '{{tasks.each.outputs.parameters.sq}}'",
+                dependencies=["each"],
+            ),
+        ],
+    )
+    run = run_to_end(
+        create_workflow(parent, author=user, project=project), user, timeout=60
+    )
+    assert run.status == "Succeeded", statuses(run)
+    children = {c.parent_task: c for c in run.children.all()}
+    assert sorted(children) == ["each[0]", "each[1]", "each[2]"]
+    assert [children[f"each[{i}]"].parameters for i in range(3)] == [
+        {"n": "2"},
+        {"n": "3"},
+        {"n": "4"},
+    ]
+    assert log_of(run, "total") == "29\n"
+
+
+def test_a_workflow_that_reaches_itself_through_sub_workflows_is_refused(project, user):
+    from flowcore.spec import SpecError
+
+    a = workflow_document("a", [shell_task("t")])
+    workflow_a = create_workflow(a, author=user, project=project)
+    create_workflow(
+        workflow_document("b", [{"name": "call-a", "workflow": {"name": "a"}}]),
+        author=user,
+        project=project,
+    )
+    from workflows.services.submit import update_workflow
+
+    a_calls_b = workflow_document("a", [{"name": "call-b", "workflow": {"name": "b"}}])
+    with pytest.raises(SpecError) as error:
+        update_workflow(workflow_a, a_calls_b, author=user)
+    assert [(e.path, e.message) for e in error.value.errors] == [
+        (
+            "spec.tasks[0].workflow.name",
+            "a -> b -> a: a workflow cannot reach itself through its sub-workflows",
+        )
+    ]
+    missing = workflow_document("c", [{"name": "x", "workflow": {"name": "nope"}}])
+    with pytest.raises(SpecError) as error:
+        create_workflow(missing, author=user, project=project)
+    assert error.value.errors[0].message == "project team has no workflow 'nope'"
+
+
+def test_the_page_without_javascript_lists_instances_under_their_fan_out(
+    project, user, client
+):
+    workflow = create_workflow(example("map-sum"), author=user, project=project)
+    run = run_to_end(workflow, user, timeout=60)
+    client.force_login(user)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    rows = page[page.index("<h2>Tasks</h2>") : page.index("<h2>Recent events</h2>")]
+    order = [rows.index(f'id="task-{name}"') for name in ("square", "square[0]")]
+    assert order == sorted(order)
+    assert rows.count('class="fan-instance"') == 6
+    assert '<code class="fan-item" title="its item">3</code>' in rows
+    assert "6 of 6 done" in rows
+    # Expanded's reason only repeats its status: not shown as "Expanded: ...".
+    assert "<strong>Expanded</strong>" not in rows
+
+
+def test_the_page_without_javascript_shows_a_skipped_task_with_its_condition(
+    project, user, client
+):
+    workflow = create_workflow(example("coin-flip"), author=user, project=project)
+    run = run_to_end(workflow, user)
+    skipped = TaskRun.objects.get(run=run, status="Skipped")
+    client.force_login(user)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert '<span class="badge status-skipped">Skipped</span>' in page
+    why = "<strong>Condition</strong>: when &#x27;{{tasks.flip.outputs.result}}"
+    assert why in page
+    assert f"== {skipped.name}&#x27; is false" in page

@@ -376,15 +376,22 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
         "coin-flip",
         "csv-line-count",
         "etl-values",
+        "exit-handler",
         "fan-out",
         "flaky-etl",
         "hello-diamond",
         "map-sum",
+        "sub-workflow",
+        "warehouse-customers",
+        "warehouse-orders",
     }
+    # The two warehouse examples share a semaphore of 1, made for them once.
+    assert "defined semaphore warehouse (limit 1)" in out.getvalue()
+    assert list(project.semaphores.values_list("name", "limit")) == [("warehouse", 1)]
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 7
+    assert Workflow.objects.count() == 11
 
 
 @pytest.mark.django_db(transaction=True)

@@ -87,12 +87,15 @@ PROJECT_PARAMETER = _parameter("project", "Only those of this project (id or nam
 
 
 class WorkflowFilter(ListOnlyFilter):
-    """`?project=<id or name>`; `?search=` in name and description;
-    `?label=key:value` (or `?label=key` for any value), repeatable, every
-    label must match."""
+    """`?project=<id or name>`; `?name=` exactly (how the command line finds a
+    workflow); `?search=` in name and description; `?label=key:value` (or
+    `?label=key` for any value), repeatable, every label must match."""
 
     def filter_list(self, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
         queryset = queryset.filter(**project_lookup(request, "project"))
+        name = request.query_params.get("name", "").strip()
+        if name:
+            queryset = queryset.filter(name=name)
         search = request.query_params.get("search", "").strip()
         if search:
             queryset = queryset.filter(
@@ -118,6 +121,7 @@ class WorkflowFilter(ListOnlyFilter):
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [
             PROJECT_PARAMETER,
+            _parameter("name", "Exactly this name (one per project)."),
             _parameter("search", "Text in the name or description (any case)."),
             {
                 **_parameter(

@@ -1,9 +1,9 @@
-"""REST endpoints for projects and their members.
+"""REST endpoints for projects, their members and their semaphores.
 
-Seeing a project takes membership (else 404); changing its settings or its
-members takes the admin role in it (else 403); creating one takes a site
-administrator. Writes go through workflows.services.projects and are recorded
-in the audit log.
+Seeing a project takes membership (else 404); changing its settings, its
+members or its semaphores takes the admin role in it (else 403); creating one
+takes a site administrator. Writes go through workflows.services.projects and
+workflows.services.semaphores and are recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -31,18 +31,29 @@ from workflows.api.permissions import ProjectRole
 from workflows.ids import parse_id
 from workflows.models import (
     MAX_RUNNING_TASKS,
+    MAX_SEMAPHORE_LIMIT,
     Membership,
     Project,
     Role,
+    Semaphore,
+    semaphore_name,
     validate_cpu_quota,
     validate_memory_quota,
 )
 from workflows.permissions import Action, require, role_of, visible
 from workflows.services import projects as project_services
+from workflows.services import semaphores as semaphore_services
 
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
 NOT_FOUND = OpenApiResponse(description="Not found, or not a project of yours.")
 USER_ID = OpenApiParameter("user_id", int, location=OpenApiParameter.PATH)
+SEMAPHORE_NAME = OpenApiParameter(
+    "name",
+    str,
+    location=OpenApiParameter.PATH,
+    pattern=r"^[a-z0-9-]+$",
+    description="The semaphore's name.",
+)
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -164,6 +175,92 @@ class MemberRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
+class ClaimSerializer(serializers.Serializer):
+    run = serializers.IntegerField(help_text="The run holding or waiting.")
+    task = serializers.CharField(
+        help_text="Its task holding or waiting; empty: the whole run "
+        "(spec.synchronization)."
+    )
+
+
+class SemaphoreSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(
+        max_length=63,
+        validators=[semaphore_name],
+        help_text="As specs name it: synchronization: {semaphore: NAME}. A DNS "
+        "label; it cannot change.",
+    )
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_SEMAPHORE_LIMIT,
+        help_text=f"How many tasks or runs hold it at once (1 to "
+        f"{MAX_SEMAPHORE_LIMIT}).",
+    )
+    held = serializers.SerializerMethodField(help_text="Slots held now.")
+    holders = serializers.SerializerMethodField(
+        help_text="Who holds it, oldest run first (at most 50)."
+    )
+    waiting = serializers.SerializerMethodField(
+        help_text="Who waits for it, in the order they get it (at most 50)."
+    )
+
+    class Meta:
+        model = Semaphore
+        fields = [
+            "name",
+            "limit",
+            "description",
+            "held",
+            "holders",
+            "waiting",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def _usage(self, semaphore: Semaphore) -> semaphore_services.Usage | None:
+        found = self.context.get("usage")
+        if found is None:
+            found = semaphore_services.usage(semaphore.project)
+            self.context["usage"] = found
+        return found.get(("semaphore", semaphore.name))
+
+    def get_held(self, semaphore: Semaphore) -> int:
+        used = self._usage(semaphore)
+        return used.held if used else 0
+
+    @extend_schema_field(ClaimSerializer(many=True))
+    def get_holders(self, semaphore: Semaphore) -> list[dict[str, Any]]:
+        used = self._usage(semaphore)
+        return [{"run": h.run, "task": h.task} for h in used.holders] if used else []
+
+    @extend_schema_field(ClaimSerializer(many=True))
+    def get_waiting(self, semaphore: Semaphore) -> list[dict[str, Any]]:
+        used = self._usage(semaphore)
+        return [{"run": h.run, "task": h.task} for h in used.waiting] if used else []
+
+    def validate_name(self, value: str) -> str:
+        project = self.context["project"]
+        if Semaphore.objects.filter(project=project, name=value).exists():
+            raise serializers.ValidationError(
+                f"project {project.name} already has a semaphore {value}"
+            )
+        return value
+
+
+class SemaphoreUpdateSerializer(SemaphoreSerializer):
+    """The name stays: specs name it."""
+
+    class Meta(SemaphoreSerializer.Meta):
+        read_only_fields = ["name", "created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["name"].read_only = True
+        fields["limit"].required = False
+        return fields
+
+
 @extend_schema(tags=["projects"])
 class ProjectViewSet(
     mixins.ListModelMixin,
@@ -230,6 +327,127 @@ class ProjectViewSet(
         ) as entry:
             serializer.save()
             entry.detail["changed"] = changed
+
+    def _semaphore(self, project: Project, name: str) -> Semaphore:
+        semaphore = Semaphore.objects.filter(project=project, name=name).first()
+        if semaphore is None:
+            raise NotFound(f"project {project.name} has no semaphore {name}")
+        return semaphore
+
+    @extend_schema(
+        methods=["GET"],
+        responses={200: SemaphoreSerializer(many=True), 404: NOT_FOUND},
+        description="The project's semaphores, with who holds and who waits "
+        "for each (docs/spec.md, Concurrency).",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=SemaphoreSerializer,
+        responses={
+            201: SemaphoreSerializer,
+            400: None,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="The name is taken."),
+        },
+        description="Define a semaphore (project admin).",
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
+    def semaphores(self, request: Request, pk: str | None = None) -> Response:
+        project = self.get_object()
+        context = {"request": request, "project": project}
+        if request.method == "GET":
+            page = self.paginate_queryset(project.semaphores.order_by("name"))
+            data = SemaphoreSerializer(page, many=True, context=context).data
+            return self.get_paginated_response(data)
+        require(request, Action.CREATE_SEMAPHORE, project)
+        serializer = SemaphoreSerializer(data=request.data, context=context)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        with audit.recording(
+            request,
+            Action.CREATE_SEMAPHORE,
+            project=project,
+            detail={"name": values["name"], "limit": values["limit"]},
+        ) as entry:
+            semaphore = semaphore_services.create_semaphore(
+                project,
+                name=values["name"],
+                limit=values["limit"],
+                description=values.get("description", ""),
+            )
+            entry.target = semaphore
+        return Response(
+            SemaphoreSerializer(semaphore, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        methods=["GET"],
+        parameters=[SEMAPHORE_NAME],
+        responses={200: SemaphoreSerializer, 404: NOT_FOUND},
+        description="One semaphore, with who holds and who waits for it.",
+    )
+    @extend_schema(
+        methods=["PATCH"],
+        parameters=[SEMAPHORE_NAME],
+        request=SemaphoreUpdateSerializer,
+        responses={200: SemaphoreSerializer, 400: None, 403: FORBIDDEN, 404: NOT_FOUND},
+        description="Change the limit or the description (project admin). A "
+        "raised limit starts waiting tasks and runs; a lowered one stops no "
+        "holder.",
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        parameters=[SEMAPHORE_NAME],
+        responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND},
+        description="Delete a semaphore (project admin). Holders keep their "
+        "slot until they end; tasks and runs that would take it end as errors "
+        "naming it, and saving a workflow that names it is refused.",
+    )
+    @action(
+        detail=True,
+        methods=["get", "patch", "delete"],
+        url_path=r"semaphores/(?P<name>[a-z0-9-]+)",
+        url_name="semaphore",
+        filter_backends=[],
+    )
+    def semaphore(
+        self, request: Request, pk: str | None = None, name: str = ""
+    ) -> Response:
+        project = self.get_object()
+        semaphore = self._semaphore(project, name)
+        context = {"request": request, "project": project}
+        if request.method == "GET":
+            return Response(SemaphoreSerializer(semaphore, context=context).data)
+        if request.method == "DELETE":
+            require(request, Action.DELETE_SEMAPHORE, project, target=semaphore)
+            with audit.recording(
+                request,
+                Action.DELETE_SEMAPHORE,
+                semaphore,
+                detail={"name": semaphore.name, "limit": semaphore.limit},
+            ):
+                semaphore_services.delete_semaphore(semaphore)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        require(request, Action.UPDATE_SEMAPHORE, project, target=semaphore)
+        serializer = SemaphoreUpdateSerializer(
+            semaphore, data=request.data, partial=True, context=context
+        )
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        detail: dict[str, Any] = {"name": semaphore.name, "changed": sorted(values)}
+        if "limit" in values:
+            detail["limit"] = {"from": semaphore.limit, "to": values["limit"]}
+        with audit.recording(
+            request, Action.UPDATE_SEMAPHORE, semaphore, detail=detail
+        ):
+            semaphore = semaphore_services.update_semaphore(
+                semaphore,
+                limit=values.get("limit"),
+                description=values.get("description"),
+            )
+        return Response(SemaphoreSerializer(semaphore, context=context).data)
 
     def _membership(self, project: Project, user_id: str) -> Membership:
         wanted = parse_id(user_id)

@@ -86,13 +86,37 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class VersionListItemSerializer(VersionSummarySerializer):
+    source_format = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="What the version was converted from (argo), its original kept "
+        "in the version's `source`; null for a document written as Flowdeck's.",
+    )
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [*VersionSummarySerializer.Meta.fields, "source_format"]
+        read_only_fields = fields
+
+
+class VersionSourceSerializer(serializers.Serializer):
+    format = serializers.CharField(help_text="What it was: argo.")
+    text = serializers.CharField(help_text="The original document, as it was given.")
+
+
 class VersionSerializer(VersionSummarySerializer):
     document = serializers.SerializerMethodField(
         help_text="The spec document; secret env values are masked."
     )
+    source = VersionSourceSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="What the document was converted from (an Argo workflow), "
+        "kept for reference; null for a document written as Flowdeck's.",
+    )
 
     class Meta(VersionSummarySerializer.Meta):
-        fields = [*VersionSummarySerializer.Meta.fields, "document"]
+        fields = [*VersionSummarySerializer.Meta.fields, "document", "source"]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.OBJECT)
@@ -164,7 +188,9 @@ class WorkflowSerializer(WorkflowListSerializer):
 
 
 class WorkflowDocumentSerializer(serializers.BaseSerializer):
-    """Input: the request body is the spec document itself (JSON or YAML).
+    """Input: the request body is the spec document itself (JSON or YAML), or
+    `{"document": <the spec document>, "source": {"format": "argo", "text":
+    <what it was converted from>}}` to keep the original with the version.
 
     A partial update merges the body over the latest document (merge_patch).
     Saving goes through services.create_workflow / update_workflow, which raise
@@ -188,11 +214,24 @@ class WorkflowDocumentSerializer(serializers.BaseSerializer):
             raise SpecError(
                 [FieldError("", "the body must be a spec document (a mapping)")]
             )
+        source = None
+        if "document" in data and "apiVersion" not in data:
+            extra = sorted(set(data) - {"document", "source"})
+            if extra:
+                raise SpecError(
+                    [FieldError(extra[0], "is not a field (document, source)")]
+                )
+            if not isinstance(data["document"], Mapping):
+                raise SpecError(
+                    [FieldError("document", "must be a spec document (a mapping)")]
+                )
+            source = data.get("source")
+            data = data["document"]
         document = dict(data)
         if self.partial and self.instance is not None:
             latest = self.instance.latest_version
             document = merge_patch(latest.document if latest else {}, document)
-        return {"document": document}
+        return {"document": document, "source": source}
 
     def create(self, validated_data: dict[str, Any]) -> Workflow:
         return create_workflow(
@@ -200,6 +239,7 @@ class WorkflowDocumentSerializer(serializers.BaseSerializer):
             project=validated_data["project"],
             author=validated_data["author"],
             message=validated_data.get("message", ""),
+            source=validated_data.get("source"),
         )
 
     def update(self, instance: Workflow, validated_data: dict[str, Any]) -> Workflow:
@@ -208,6 +248,7 @@ class WorkflowDocumentSerializer(serializers.BaseSerializer):
             validated_data["document"],
             author=validated_data["author"],
             message=validated_data.get("message", ""),
+            source=validated_data.get("source"),
         )
         return Workflow.objects.select_related(
             "owner", "project", "latest_version__author"
@@ -259,8 +300,23 @@ class AttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SubWorkflowCallSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The workflow of the project it runs.")
+    version = serializers.IntegerField(
+        allow_null=True, help_text="Its version; null: the latest when it starts."
+    )
+
+
 class TaskRunSerializer(serializers.ModelSerializer):
     dependencies = serializers.SerializerMethodField()
+    exit_handler = serializers.SerializerMethodField(
+        help_text="In spec.onExit: runs once every other task has ended."
+    )
+    workflow = serializers.SerializerMethodField(
+        help_text="A sub-workflow task (or an instance of one that fans out): the "
+        "workflow it runs (its child runs are the run's children); null for a "
+        "container."
+    )
     attempts = AttemptSerializer(many=True, read_only=True)
 
     class Meta:
@@ -277,6 +333,8 @@ class TaskRunSerializer(serializers.ModelSerializer):
             "reason",
             "message",
             "dependencies",
+            "exit_handler",
+            "workflow",
             "fan_group",
             "fan_index",
             "fan_item",
@@ -300,6 +358,16 @@ class TaskRunSerializer(serializers.ModelSerializer):
     def get_dependencies(self, task: TaskRun) -> list[str]:
         upstream: Mapping[str, tuple[str, ...]] = self.context["upstream"]
         return list(upstream.get(task.name, ()))
+
+    def get_exit_handler(self, task: TaskRun) -> bool:
+        # An instance of a fan-out is one if its fan-out is.
+        return (task.fan_group or task.name) in self.context["exit_tasks"]
+
+    @extend_schema_field(SubWorkflowCallSerializer(allow_null=True))
+    def get_workflow(self, task: TaskRun) -> dict[str, Any] | None:
+        # An instance of a fan-out runs its fan-out's workflow (a child run each).
+        call = self.context["calls"].get(task.fan_group or task.name)
+        return None if call is None else {"name": call.name, "version": call.version}
 
 
 class WorkflowRefSerializer(serializers.ModelSerializer):
@@ -346,9 +414,19 @@ class RunSerializer(serializers.ModelSerializer):
             "finished_at",
             "duration_seconds",
             "last_seq",
+            "parent_run",
+            "parent_task",
+            "depth",
             "urls",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "parent_run": {
+                "help_text": "A sub-workflow's run: the run it is a step of."
+            },
+            "parent_task": {"help_text": "A sub-workflow's run: the task it is."},
+            "depth": {"help_text": "How many sub-workflow calls deep the run is."},
+        }
 
     def get_duration_seconds(self, run: Run) -> float | None:
         if run.started_at is None:
@@ -377,9 +455,25 @@ class RunDetailSerializer(RunSerializer):
         "{name: {size, sha256, filename, task, url}}."
     )
 
+    children = serializers.SerializerMethodField(
+        help_text="The runs its sub-workflow tasks started: {id, task, status}."
+    )
+
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "outputs", "tasks"]
+        fields = [*RunSerializer.Meta.fields, "outputs", "children", "tasks"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_children(self, run: Run) -> list[dict[str, Any]]:
+        # Only a run whose spec calls sub-workflows can have any: no query else.
+        if not any(task.workflow for task in blueprint_of(run).spec.tasks):
+            return []
+        return [
+            {"id": pk, "task": task, "status": status}
+            for pk, task, status in run.children.order_by("pk").values_list(
+                "pk", "parent_task", "status"
+            )
+        ]
 
     @extend_schema_field(serializers.DictField())
     def get_outputs(self, run: Run) -> dict[str, Any]:
@@ -408,8 +502,17 @@ class RunDetailSerializer(RunSerializer):
     def get_tasks(self, run: Run) -> list[dict[str, Any]]:
         # The blueprint is cached per version (a debug run's per run), so this
         # parses the spec at most once.
-        upstream = blueprint_of(run).graph.upstream
-        context = {**self.context, "upstream": upstream}
+        blueprint = blueprint_of(run)
+        context = {
+            **self.context,
+            "upstream": blueprint.graph.upstream,
+            "exit_tasks": blueprint.exit_tasks,
+            "calls": {
+                task.name: task.workflow
+                for task in blueprint.spec.tasks
+                if task.workflow is not None
+            },
+        }
         return TaskRunSerializer(run.tasks.all(), many=True, context=context).data
 
 

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
+from django.db.models.fields.json import KT
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -59,8 +60,8 @@ from workflows.api.serializers import (
     RunSubmitSerializer,
     SpecErrorSerializer,
     ValidationResultSerializer,
+    VersionListItemSerializer,
     VersionSerializer,
-    VersionSummarySerializer,
     WorkflowDocumentSerializer,
     WorkflowListSerializer,
     WorkflowSerializer,
@@ -73,7 +74,14 @@ from workflows.dag_pictures import (
     render_document,
 )
 from workflows.ids import is_digits, parse_id
-from workflows.models import Attempt, Project, Run, TaskRun, Workflow
+from workflows.models import (
+    TASK_PAGE_ORDER,
+    Attempt,
+    Project,
+    Run,
+    TaskRun,
+    Workflow,
+)
 from workflows.permissions import Action, require, visible, visible_projects
 from workflows.services.control import (
     cancel_run,
@@ -378,15 +386,21 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         return response
 
     @extend_schema(
-        responses={200: VersionSummarySerializer(many=True), 404: NOT_FOUND},
-        description="The workflow's versions, newest first.",
+        responses={200: VersionListItemSerializer(many=True), 404: NOT_FOUND},
+        description="The workflow's versions, newest first; `source_format` says "
+        "which were converted from another format (argo).",
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def versions(self, request: Request, pk: str | None = None) -> Response:
         workflow = self.get_object()
-        versions = workflow.versions.select_related("author").defer("document")
+        # The format without the original's text, which may be long.
+        versions = (
+            workflow.versions.select_related("author")
+            .defer("document", "source")
+            .annotate(source_format=KT("source__format"))
+        )
         page = self.paginate_queryset(versions)
-        serializer = VersionSummarySerializer(page, many=True)
+        serializer = VersionListItemSerializer(page, many=True)
         return self.get_paginated_response(serializer.data)
 
     @extend_schema(
@@ -459,7 +473,7 @@ def trigger_of(request: Request) -> str:
 
 def detail_queryset(user: Any) -> QuerySet[Run]:
     attempts = Attempt.objects.defer("request").order_by("number")
-    tasks = TaskRun.objects.order_by("position").prefetch_related(
+    tasks = TaskRun.objects.order_by(*TASK_PAGE_ORDER).prefetch_related(
         Prefetch("attempts", queryset=attempts)
     )
     return (

@@ -7,9 +7,11 @@ through a backend once the transaction has committed.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -17,22 +19,24 @@ from django.db import transaction
 from django.db.models import Count
 
 from flowcore import engine
+from flowcore.concurrency import SEMAPHORE_REASON, Missing
 from flowcore.conditions import references
 from flowcore.engine import Blueprint, Plan, RunState, TaskState
-from flowcore.fanout import instance_name
+from flowcore.fanout import instance_name, item_field, item_text
 from flowcore.spec import SpecError, render_task
 from flowcore.states import (
     BUSY_TASK_STATUSES,
     LIVE_ATTEMPT_STATUSES,
     TERMINAL_RUN_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
     AttemptStatus,
     RunStatus,
     TaskStatus,
 )
-from flowcore.templates import find_references
+from flowcore.templates import Reference, find_references
 from workflows.blueprints import blueprint_of, version_identity
 from workflows.models import Attempt, Run, RunEvent, TaskRun
-from workflows.services import outputs, quotas, rows
+from workflows.services import concurrency, outputs, quotas, rows, subworkflows
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 
@@ -105,6 +109,8 @@ def advance_locked(
     if run.status in TERMINAL_RUN_STATUSES:
         return result
     blueprint = blueprint_of(run)
+    if run.status == RunStatus.PENDING and _held_back(txn, blueprint, result):
+        return result
     # Applying a plan can itself move tasks (a timed-out attempt fails its task);
     # those moves are planned again at once rather than at the next sweep.
     pending: Mapping[str, TaskStatus] | None = changed
@@ -123,6 +129,24 @@ def advance_locked(
             break
         pending = follow_up
     return result
+
+
+def _held_back(txn: RunTransaction, blueprint: Blueprint, result: Advance) -> bool:
+    """Whether the Pending run may not start now (maxActiveRuns, its own
+    semaphore): it waits, saying why, without its tasks even being read; or,
+    its semaphore deleted, it ends Failed and its tasks Cancelled."""
+    verdict = concurrency.admit_run(txn, blueprint)
+    if isinstance(verdict, Missing):
+        names = TaskRun.objects.filter(run_id=txn.run.pk).values_list("name", flat=True)
+        refusal = Plan(
+            [
+                engine.StartRun(),
+                *(engine.CancelTask(name, verdict.message) for name in names),
+                engine.FinishRun(RunStatus.FAILED, verdict.message),
+            ]
+        )
+        _apply(txn, blueprint, refusal, result, {}, backend="")
+    return verdict is not None
 
 
 def _load_state(
@@ -163,6 +187,9 @@ def _load_state(
         examine = None
     else:
         names = engine.tasks_to_load(blueprint.graph, changed)
+        # Exit handlers are few: always examined, so they start as the last
+        # task ends (the engine waits them until then).
+        names |= blueprint.exit_tasks
         if counts.get(TaskStatus.RETRYING):
             names.update(rows.due_retries(run.pk, txn.now))
         examine = frozenset(names)
@@ -197,6 +224,12 @@ def _load_state(
         capacity=quotas.capacity(run.quota_project_id)
         if run.quota_project_id is not None and queued_any(counts, queued)
         else None,
+        # Only a plan with a task that may take a semaphore reads (and locks).
+        semaphores=concurrency.semaphores(
+            txn, concurrency.needed(blueprint, loaded, {*queued, *(examine or loaded)})
+        )
+        if blueprint.locks
+        else None,
     )
     return state, loaded_rows
 
@@ -207,22 +240,22 @@ def _condition_values(
     loaded: Mapping[str, TaskState],
     examine: frozenset[str] | None,
 ) -> dict[str, str]:
-    """The upstream outputs the `when` of the Pending tasks examined read: one
-    query, and none when no such task is examined."""
+    """The upstream outputs the `when` of the Pending tasks examined read (and
+    what an exit handler's reads of the run): one query, and none when no such
+    task is examined."""
     if not blueprint.conditions and not blueprint.fan_outs:
         return {}
     names = loaded.keys() if examine is None else examine
     tasks: set[str] = set()
+    reads_run = False
     for name in names:
         if name not in loaded or loaded[name].status is not TaskStatus.PENDING:
             continue
         condition = blueprint.conditions.get(name)
         if condition is not None:
-            tasks.update(
-                ref.reference.name
-                for ref in references(condition)
-                if ref.reference.root == "tasks"
-            )
+            found = [ref.reference for ref in references(condition)]
+            tasks.update(ref.name for ref in found if ref.root == "tasks")
+            reads_run = reads_run or any(ref.root == "run" for ref in found)
         fan_out = blueprint.fan_outs.get(name)
         if fan_out is not None and fan_out.param is not None:
             # withParam's list, read like a condition's value.
@@ -231,9 +264,14 @@ def _condition_values(
                 for found in find_references(fan_out.param)
                 if found.reference is not None and found.reference.root == "tasks"
             )
-    if not tasks:
-        return {}
-    return outputs.upstream_outputs(run, tasks, blueprint).values
+    values: dict[str, str] = {}
+    if reads_run:
+        values |= {
+            f"run.{key}": value for key, value in _run_values(run, blueprint).items()
+        }
+    if tasks:
+        values |= outputs.upstream_outputs(run, tasks, blueprint).values
+    return values
 
 
 def _group_running(
@@ -306,6 +344,10 @@ def _apply(
                     task_rows[name], TaskStatus.QUEUED, retry_at=None, defer=True
                 )
             case engine.StartTask(task=name, attempt=number):
+                lock = blueprint.spec_of(name).synchronization
+                if lock is not None:
+                    # Before the attempt: one that cannot start gives it back.
+                    concurrency.hold_task(txn, name, lock)
                 launch, moved = _start_attempt(
                     txn, blueprint, task_rows[name], number, backend
                 )
@@ -314,7 +356,12 @@ def _apply(
                 elif moved is not None:
                     follow_up[name] = moved
             case engine.WaitForQuota(task=name, reason=message):
-                _wait_for_quota(txn, task_rows[name], message)
+                _note_waiting(txn, task_rows[name], quotas.QUOTA_REASON, message)
+            case engine.WaitForSemaphore(task=name, synchronization=lock, reason=text):
+                task = task_rows[name]
+                if task.reason != SEMAPHORE_REASON:
+                    concurrency.wait_task(txn, name, lock)  # in line, once
+                _note_waiting(txn, task, SEMAPHORE_REASON, text)
             case engine.ExpandTask(task=name, items=items):
                 task_rows.update(_expand(txn, task_rows[name], items))
             case engine.FinishTask(task=name, status=status, reason=why, message=text):
@@ -363,6 +410,8 @@ def _apply(
                     if returned:
                         txn.set_run_outputs(returned)
                 txn.set_run_status(status, message)
+                if txn.run.parent_attempt_id is not None:
+                    txn.after_commit(partial(subworkflows.report_child_end, txn.run.pk))
                 result.finished = True
     txn.save_tasks()
     if plan.wake_at is not None:
@@ -400,6 +449,9 @@ def _expand(
         fan_done=0,
         fan_failed=0,
         defer=True,
+        # The live page learns of the instances from this event alone (their
+        # rows are made without one each): it draws them Queued at once.
+        event_data={"fan_out": len(items)},
     )
     return {task.name: task for task in instances}
 
@@ -411,12 +463,15 @@ def queued_any(counts: Mapping[TaskStatus, int], queued: list[str]) -> bool:
     )
 
 
-def _wait_for_quota(txn: RunTransaction, task: TaskRun, message: str) -> None:
-    """Say why a Queued task waits; an event only when the reason changes, so
-    that every plan of a crowded project does not flood the run's log."""
-    if (task.reason, task.message) == (quotas.QUOTA_REASON, message):
+def _note_waiting(
+    txn: RunTransaction, task: TaskRun, reason: str, message: str
+) -> None:
+    """Say why a Queued task waits (Quota, Semaphore); an event only when the
+    reason changes, so that every plan of a crowded project does not flood the
+    run's log."""
+    if (task.reason, task.message) == (reason, message):
         return
-    task.reason, task.message = quotas.QUOTA_REASON, message
+    task.reason, task.message = reason, message
     txn.defer_task_fields(task, {"reason", "message"})
     txn.event(
         RunEvent.Kind.TASK,
@@ -424,7 +479,7 @@ def _wait_for_quota(txn: RunTransaction, task: TaskRun, message: str) -> None:
         status=task.status,
         previous=task.status,
         message=message,
-        data={"reason": quotas.QUOTA_REASON},
+        data={"reason": reason},
     )
 
 
@@ -449,6 +504,7 @@ def _start_attempt(
             upstream.values if upstream else None,
             frozenset(upstream.secret) if upstream else frozenset(),
             **({"item": task.fan_item} if task.fan_group else {}),
+            run_values=_run_values(txn.run, blueprint) if spec.exit_handler else None,
         )
         artifacts = outputs.input_artifacts(spec, upstream) if upstream else []
     except SpecError as error:
@@ -462,6 +518,8 @@ def _start_attempt(
         # Which attempt of each upstream it read (the run page shows those
         # values as its inputs), and the blobs it takes.
         request["inputs"] = {"attempts": upstream.attempts, "artifacts": artifacts}
+    if spec.workflow is not None:
+        backend = subworkflows.BACKEND
     attempt = Attempt(task_run=task, number=number, backend=backend, request=request)
     rows.insert(attempt, _ATTEMPT_INSERT_FIELDS)
     txn.set_task_status(
@@ -479,6 +537,33 @@ def _start_attempt(
         attempt=number,
         status=AttemptStatus.LAUNCHING,
     )
+    reason = "InputsUnavailable"
+    if not problem and spec.workflow is not None:
+        # No backend: the attempt is the child run, started right here.
+        try:
+            child = subworkflows.start_child(
+                txn.run,
+                task,
+                attempt,
+                spec.workflow,
+                _resolver(
+                    txn.run,
+                    upstream.values if upstream else {},
+                    task.fan_item if task.fan_group else _NO_ITEM,
+                ),
+            )
+        except subworkflows.ChildRefused as refused:
+            problem, reason = str(refused), refused.reason
+        else:
+            txn.set_attempt_status(
+                attempt,
+                task.name,
+                AttemptStatus.RUNNING,
+                message=f"started run {child.pk} of {spec.workflow.name}",
+                handle=subworkflows.handle_of(child),
+                started_at=txn.now,
+            )
+            return None, None
     if problem:
         moved = end_attempt(
             txn,
@@ -486,7 +571,7 @@ def _start_attempt(
             task,
             attempt,
             AttemptStatus.ERROR,
-            reason="InputsUnavailable",
+            reason=reason,
             message=problem,
         )
         return None, moved
@@ -495,6 +580,52 @@ def _start_attempt(
         attempt.pk, txn.run.pk, workflow, version, task.name, number, request
     )
     return launch, None
+
+
+_NO_ITEM = object()
+
+
+def _resolver(run: Run, values: Mapping[str, str], item: Any = _NO_ITEM) -> Any:
+    """Values of the references a sub-workflow's parameters make (an
+    instance's item too, when it is one of a fan-out's)."""
+
+    def resolve(reference: Reference) -> str | None:
+        if reference.root == "params":
+            return run.parameters.get(reference.name)
+        if reference.root == "item":
+            if item is _NO_ITEM:
+                return None
+            if reference.name:
+                return item_field(item, reference.name.split("."))
+            return item_text(item)
+        return values.get(reference.key)
+
+    return resolve
+
+
+def _run_values(run: Run, blueprint: Blueprint) -> dict[str, str]:
+    """What an exit handler reads of the run: the status its tasks imply,
+    their failures (a JSON list, at most 100), its id."""
+    failed = list(
+        TaskRun.objects.filter(run_id=run.pk, status__in=UNSUCCESSFUL_TASK_STATUSES)
+        .exclude(name__in=blueprint.exit_tasks)
+        .order_by("position", "fan_index")
+        .values("name", "status", "reason", "message")[:100]
+    )
+    if run.status == RunStatus.CANCELLING:
+        status = RunStatus.CANCELLED
+    else:
+        forgiven = sum(
+            1
+            for task in failed
+            if task["status"] in blueprint.forgiving.get(task["name"], ())
+        )
+        status = RunStatus.FAILED if len(failed) > forgiven else RunStatus.SUCCEEDED
+    return {
+        "status": status.value,
+        "failures": json.dumps([{"task": task.pop("name"), **task} for task in failed]),
+        "id": str(run.pk),
+    }
 
 
 def _cancel_task(
@@ -508,7 +639,12 @@ def _cancel_task(
     attempt = _live_attempt(task)
     running = task.status == TaskStatus.RUNNING
     if attempt is not None:
-        result.cancel.append(attempt.pk)
+        child = subworkflows.child_of(attempt.handle)
+        if attempt.backend == subworkflows.BACKEND and child is not None:
+            # Its child run ends as cancelled and reports it (no backend).
+            txn.after_commit(lambda: subworkflows.cancel_child(child, reason))
+        else:
+            result.cancel.append(attempt.pk)
         launched = attempt.status != AttemptStatus.LAUNCHING or bool(attempt.handle)
         if running and launched:
             txn.set_attempt_status(

@@ -18,7 +18,7 @@ from flowcore.states import (
 )
 from workflows.blueprints import blueprint_of
 from workflows.models import Attempt, Run, RunEvent
-from workflows.services import outputs, rows
+from workflows.services import outputs, rows, subworkflows
 from workflows.services.advance import Advance, advance_locked, end_attempt
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
@@ -204,8 +204,12 @@ def _apply_report(
     task = attempt.task_run
     if report.status == AttemptStatus.SUCCEEDED and report.outputs is not None:
         # Before the end is recorded: its dependants are planned with them.
+        child = subworkflows.child_of(attempt.handle)
         outputs.record_outputs(
-            attempt, blueprint_of(txn.run).spec_of(task.name), report.outputs
+            attempt,
+            blueprint_of(txn.run).spec_of(task.name),
+            report.outputs,
+            secret=subworkflows.secret_outputs(child) if child is not None else None,
         )
     if report.status not in TERMINAL_ATTEMPT_STATUSES:
         txn.set_attempt_status(

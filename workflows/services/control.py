@@ -27,6 +27,7 @@ from workflows.blueprints import (
     spec_limits,
 )
 from workflows.models import Project, Run, RunEvent, TaskRun
+from workflows.services import concurrency
 from workflows.services.dispatch import request_reconcile
 from workflows.services.errors import ActionRefused
 from workflows.services.quotas import requested
@@ -249,6 +250,12 @@ def _rerun(txn: RunTransaction, starts: list[str], message: str) -> list[str]:
     rows = TaskRun.objects.filter(run_id=txn.run.pk).filter(
         Q(name__in=names) | Q(name__in=instances) | Q(fan_group__in=whole)
     )
+    # Active again: within maxActiveRuns and holding its run's semaphore, as
+    # when it started; refused rather than queued (a finished run cannot go
+    # back to Pending), saying why.
+    verdict = concurrency.readmit(txn, blueprint)
+    if verdict is not None:
+        raise ActionRefused(f"the run cannot run again now: {verdict.message}")
     try:
         txn.set_run_status(RunStatus.RUNNING, message)
     except IllegalTransition as error:

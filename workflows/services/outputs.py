@@ -161,10 +161,17 @@ def input_artifacts(task: TaskSpec, upstream: UpstreamOutputs) -> list[dict[str,
 
 
 def record_outputs(
-    attempt: Attempt, task: TaskSpec, outputs: CollectedOutputs
+    attempt: Attempt,
+    task: TaskSpec,
+    outputs: CollectedOutputs,
+    *,
+    secret: frozenset[str] | None = None,
 ) -> list[AttemptOutput]:
-    """Store what the attempt left (the caller holds its run's lock)."""
-    secret = {p.name for p in task.outputs.parameters if p.secret}
+    """Store what the attempt left (the caller holds its run's lock); `secret`
+    names secret parameters the spec does not (a sub-workflow's)."""
+    secret = (secret or frozenset()) | {
+        p.name for p in task.outputs.parameters if p.secret
+    }
     rows = []
     if outputs.result is not None:
         rows.append(

@@ -61,6 +61,16 @@ def _lock_sql() -> str:
     return f"SELECT {_q('id')} FROM {_table(Project)} WHERE {_q('id')} = %s FOR UPDATE"
 
 
+def lock_project(project_id: int) -> None:
+    """Take the project's row lock until commit: planners that read or take
+    what the project shares (its quota, its semaphores) decide one after the
+    other. The caller holds its run's lock, always taken first. SQLite's
+    transactions already lock the whole database."""
+    if connection.features.has_select_for_update:
+        with connection.cursor() as cursor:
+            cursor.execute(_lock_sql(), [project_id])
+
+
 def capacity(project_id: int) -> Capacity | None:
     """What the project has left across all its runs; None without a quota.
 
@@ -69,9 +79,8 @@ def capacity(project_id: int) -> Capacity | None:
     other and the second sees the tasks the first started. SQLite's
     transactions already lock the whole database.
     """
+    lock_project(project_id)
     with connection.cursor() as cursor:
-        if connection.features.has_select_for_update:
-            cursor.execute(_lock_sql(), [project_id])
         cursor.execute(
             _usage_sql(),
             [project_id, TaskStatus.RUNNING, TaskStatus.CANCELLING, project_id],

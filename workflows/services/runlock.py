@@ -8,7 +8,7 @@ the run first, always, gives every writer the same lock order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from flowcore.engine import Blueprint
 from flowcore.states import (
+    TERMINAL_RUN_STATUSES,
     TERMINAL_TASK_STATUSES,
     UNSUCCESSFUL_TASK_STATUSES,
     AttemptStatus,
@@ -27,8 +29,9 @@ from flowcore.states import (
     check_task_transition,
 )
 from workflows import live
+from workflows.blueprints import blueprint_of
 from workflows.models import Attempt, Run, RunEvent, TaskRun
-from workflows.services import rows
+from workflows.services import concurrency, rows
 
 
 class RunTransaction:
@@ -43,6 +46,25 @@ class RunTransaction:
         self._unsaved_tasks: dict[int, tuple[TaskRun, set[str]]] = {}
         # Set once an attempt in a project with a quota ended (see quotas).
         self.quota_freed = False
+        # Set once the project's row is locked (services.concurrency).
+        self.project_locked = False
+        # What others may wait for, woken after commit (services.concurrency):
+        # semaphores given back, semaphores a waiter took (the next one looks),
+        # (project, kind, name); and whether the run finished or started
+        # after waiting (the workflow's next waiting run looks).
+        self.released: set[tuple[int, str, str]] = set()
+        self.chained: set[tuple[int, str, str]] = set()
+        self.runs_freed = False
+        self._blueprint: Blueprint | None = None
+
+    def blueprint(self) -> Blueprint:
+        if self._blueprint is None:
+            self._blueprint = blueprint_of(self.run)
+        return self._blueprint
+
+    def mark_run_fields(self, fields: set[str]) -> None:
+        """Write these columns of the run at flush() (no status change)."""
+        self._run_fields |= fields
 
     def event(
         self,
@@ -86,9 +108,13 @@ class RunTransaction:
                 self._run_fields.add("started_at")
             self.run.finished_at = None
             self._run_fields.add("finished_at")
-        elif status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+        elif status in TERMINAL_RUN_STATUSES:
             self.run.finished_at = self.now
             self._run_fields.add("finished_at")
+            # It holds and waits for nothing now: its semaphores' waiters, and
+            # the workflow's next run waiting for maxActiveRuns, may go.
+            concurrency.release_run(self, self.blueprint())
+            self.runs_freed = True
         if message or self.run.message:
             self.run.message = message
             self._run_fields.add("message")
@@ -136,18 +162,22 @@ class RunTransaction:
         reason: str = "",
         message: str = "",
         defer: bool = False,
+        event_data: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> bool:
         """Move a task and set `fields` with it; False when it is already there.
 
         `defer` holds the row's UPDATE until save_tasks(), so a task that moves
         twice in one plan (Queued, then Running) is written once. Queries that
-        read task rows must come after save_tasks().
+        read task rows must come after save_tasks(). `event_data` goes into the
+        event's data next to the reason (docs/live.md).
         """
         current = TaskStatus(task.status)
         if current == status:
             return False
         check_task_transition(current, status)
+        if self.blueprint().locks:
+            concurrency.release_task(self, self.blueprint(), task.name, current, status)
         if task.fan_group:
             _count_instance(task, current, status)
         task.status = status
@@ -177,7 +207,8 @@ class RunTransaction:
             status=status,
             previous=current,
             message=message,
-            data={"reason": reason} if reason else None,
+            data={**({"reason": reason} if reason else {}), **(event_data or {})}
+            or None,
         )
         return True
 
@@ -231,6 +262,8 @@ class RunTransaction:
         self._unsaved_tasks = {}
 
     def flush(self) -> None:
+        if self.released or self.chained or self.runs_freed:
+            concurrency.wake_after_commit(self)
         self.save_tasks()
         if self._events:
             rows.insert_events(self._events)

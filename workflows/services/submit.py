@@ -12,6 +12,7 @@ from flowcore.spec import FieldError, SpecError, parse_spec, render_parameters
 from flowcore.states import TERMINAL_RUN_STATUSES
 from workflows.blueprints import blueprint_for, spec_limits
 from workflows.models import (
+    Attempt,
     Project,
     Run,
     RunEvent,
@@ -19,15 +20,129 @@ from workflows.models import (
     Workflow,
     WorkflowVersion,
 )
+from workflows.services.concurrency import undefined_semaphores
 from workflows.services.dispatch import request_reconcile
 from workflows.services.errors import ActionRefused
 from workflows.services.quotas import requested
 from workflows.services.runlock import RunTransaction
 
+SOURCE_FORMATS = ("argo",)
+MAX_SOURCE_CHARACTERS = 1024 * 1024
+
+
+def checked_source(source: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """What a version keeps of the document it was converted from:
+    {"format": one of SOURCE_FORMATS, "text": the original}; SpecError at
+    `source` otherwise."""
+    if source is None:
+        return None
+    errors = []
+    if not isinstance(source, Mapping):
+        errors.append(FieldError("source", "must be an object with format and text"))
+    else:
+        if source.get("format") not in SOURCE_FORMATS:
+            errors.append(
+                FieldError(
+                    "source.format", f"must be one of {', '.join(SOURCE_FORMATS)}"
+                )
+            )
+        text = source.get("text")
+        if not isinstance(text, str):
+            errors.append(FieldError("source.text", "must be a string"))
+        elif len(text) > MAX_SOURCE_CHARACTERS:
+            errors.append(
+                FieldError(
+                    "source.text",
+                    f"must be at most {MAX_SOURCE_CHARACTERS} characters",
+                )
+            )
+        elif "\x00" in text:
+            errors.append(FieldError("source.text", "may not contain a NUL character"))
+        extra = sorted(set(source) - {"format", "text"})
+        if extra:
+            errors.append(FieldError(f"source.{extra[0]}", "is not a field of source"))
+    if errors:
+        raise SpecError(errors)
+    assert isinstance(source, Mapping)
+    return {"format": str(source["format"]), "text": str(source["text"])}
+
 
 def _validated(document: Mapping[str, Any]) -> dict[str, Any]:
     parse_spec(document, spec_limits())  # raises SpecError with every problem
     return dict(document)
+
+
+def _check_sub_workflows(project: Project, document: Mapping[str, Any]) -> None:
+    """Every `workflow:` a task calls is a workflow of `project`, and none of
+    them reaches this workflow again (through their latest versions): a 400
+    naming the task's field; SpecError."""
+    own = document["metadata"]["name"]
+    tasks = [*document["spec"]["tasks"], *document["spec"].get("onExit", ())]
+    calls = {
+        index: task["workflow"]["name"]
+        for index, task in enumerate(tasks)
+        if task.get("workflow") is not None
+    }
+    if not calls:
+        return
+    known = dict(
+        Workflow.objects.filter(project=project).values_list(
+            "name", "latest_version__document"
+        )
+    )
+    known[own] = document
+    errors = []
+    main = len(document["spec"]["tasks"])
+    for index, name in calls.items():
+        where = (
+            f"spec.tasks[{index}].workflow.name"
+            if index < main
+            else f"spec.onExit[{index - main}].workflow.name"
+        )
+        if name not in known:
+            errors.append(
+                FieldError(where, f"project {project.name} has no workflow {name!r}")
+            )
+            continue
+        path = _path_back(name, own, known)
+        if path is not None:
+            errors.append(
+                FieldError(
+                    where,
+                    f"{' -> '.join([own, *path])}: a workflow cannot reach itself "
+                    "through its sub-workflows",
+                )
+            )
+    if errors:
+        raise SpecError(errors)
+
+
+def _path_back(start: str, target: str, known: Mapping[str, Any]) -> list[str] | None:
+    """The chain of sub-workflow calls from `start` back to `target`, if any."""
+    pending: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while pending:
+        name, path = pending.pop()
+        if name == target:
+            return path
+        if name in seen:
+            continue
+        seen.add(name)
+        document = known.get(name) or {}
+        spec = document.get("spec", {}) if isinstance(document, dict) else {}
+        for task in [*spec.get("tasks", ()), *spec.get("onExit", ())]:
+            call = task.get("workflow") if isinstance(task, dict) else None
+            if isinstance(call, dict) and isinstance(call.get("name"), str):
+                pending.append((call["name"], [*path, call["name"]]))
+    return None
+
+
+def _require_semaphores(project: Project, document: Mapping[str, Any]) -> None:
+    """The semaphores a document names must exist in its project: the pure
+    validator cannot know them, the server can (docs/spec.md, Concurrency)."""
+    errors = undefined_semaphores(project, document)
+    if errors:
+        raise SpecError(errors)
 
 
 DEFAULT_PROJECT = "default"
@@ -46,13 +161,18 @@ def create_workflow(
     author: Any,
     project: Project | None = None,
     message: str = "",
+    source: Mapping[str, Any] | None = None,
 ) -> Workflow:
     """A new workflow in `project` (the "default" project when None) with its
-    first version; SpecError when the spec is invalid or the name is taken in
-    the project. Callers check permissions first (workflows.permissions)."""
+    first version (keeping `source`, what the document was converted from);
+    SpecError when the spec is invalid or the name is taken in the project.
+    Callers check permissions first (workflows.permissions)."""
+    source = checked_source(source)
     document = _validated(restore_secrets(document, None))
     if project is None:
         project = default_project()
+    _check_sub_workflows(project, document)
+    _require_semaphores(project, document)
     metadata = document["metadata"]
     name_taken = SpecError(
         [
@@ -74,7 +194,11 @@ def create_workflow(
                 owner=author,
             )
             _add_version(
-                workflow, document, author=author, message=message or "created"
+                workflow,
+                document,
+                author=author,
+                message=message or "created",
+                source=source,
             )
     except IntegrityError:
         # Someone created the same name between the check and the insert.
@@ -88,16 +212,21 @@ def update_workflow(
     *,
     author: Any,
     message: str = "",
+    source: Mapping[str, Any] | None = None,
 ) -> WorkflowVersion:
-    """Save `document` as the workflow's next version; the name cannot change.
+    """Save `document` as the workflow's next version (keeping `source`, what
+    it was converted from); the name cannot change.
 
     A document identical to the latest version's is not saved again: the
     latest version is returned. Secret env values that come back masked keep
     the latest version's value (flowcore.secrets).
     """
+    source = checked_source(source)
     latest = workflow.latest_version
     document = restore_secrets(document, latest.document if latest else None)
     document = _validated(document)
+    _check_sub_workflows(workflow.project, document)
+    _require_semaphores(workflow.project, document)
     if document["metadata"]["name"] != workflow.name:
         raise SpecError(
             [
@@ -112,7 +241,9 @@ def update_workflow(
         latest = locked.latest_version
         if latest is not None and latest.document == document:
             return latest
-        version = _add_version(locked, document, author=author, message=message)
+        version = _add_version(
+            locked, document, author=author, message=message, source=source
+        )
     workflow.refresh_from_db()
     return version
 
@@ -138,7 +269,12 @@ def delete_workflow(workflow: Workflow) -> None:
 
 
 def _add_version(
-    workflow: Workflow, document: dict[str, Any], *, author: Any, message: str
+    workflow: Workflow,
+    document: dict[str, Any],
+    *,
+    author: Any,
+    message: str,
+    source: dict[str, str] | None = None,
 ) -> WorkflowVersion:
     # The caller holds the workflow's lock (or just created it), so numbers are
     # allocated one at a time.
@@ -150,6 +286,7 @@ def _add_version(
         document=document,
         author=author,
         message=message,
+        source=source,
     )
     metadata = document["metadata"]
     workflow.latest_version = version
@@ -168,8 +305,10 @@ def submit_run(
     user: Any = None,
     trigger: str = Run.Trigger.API,
     resubmitted_from: Run | None = None,
+    parent: tuple[Run, str, Attempt] | None = None,
 ) -> Run:
-    """A new Pending run of `version` with one Pending TaskRun per task.
+    """A new Pending run of `version` with one Pending TaskRun per task;
+    `parent` (run, task, attempt) for a sub-workflow's run.
 
     Raises SpecError naming a parameter that is unknown or missing.
     """
@@ -185,6 +324,16 @@ def submit_run(
             trigger=trigger,
             triggered_by=user if user is not None and user.is_authenticated else None,
             resubmitted_from=resubmitted_from,
+            **(
+                {
+                    "parent_run": parent[0],
+                    "parent_task": parent[1],
+                    "parent_attempt": parent[2],
+                    "depth": parent[0].depth + 1,
+                }
+                if parent is not None
+                else {}
+            ),
         )
         graph = blueprint.graph
         TaskRun.objects.bulk_create(
@@ -207,7 +356,8 @@ def submit_run(
         txn.event(
             RunEvent.Kind.RUN,
             status=run.status,
-            message=f"submitted by {who} ({trigger}) from version {version.number}",
+            message=f"submitted by {who} ({trigger}) from version {version.number}"
+            + (f" for task {parent[1]} of run {parent[0].pk}" if parent else ""),
             data={"parameters": values},
         )
         txn.after_commit(lambda: request_reconcile(run.pk))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,3 +48,11 @@ def elapsed(item: Any) -> str:
         return ""
     finished: datetime | None = getattr(item, "finished_at", None)
     return duration((finished or timezone.now()) - started)
+
+
+@register.filter
+def compact_json(value: Any, limit: int = 60) -> str:
+    """A value on one line, as JSON unless it is text (a fan-out's item), cut
+    to `limit` characters with an ellipsis."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

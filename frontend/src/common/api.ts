@@ -24,12 +24,16 @@ function describeError(status: number, body: unknown): string {
 
 export async function api<T>(
   path: string,
-  options: { method?: string; body?: unknown } = {},
+  options: { method?: string; body?: unknown; text?: { body: string; type: string } } = {},
 ): Promise<T> {
   const method = options.method ?? "GET";
   const headers: Record<string, string> = { Accept: "application/json" };
   let body: string | undefined;
-  if (options.body !== undefined) {
+  if (options.text !== undefined) {
+    // A file sent as it is (an Argo file: YAML, comments and all).
+    headers["Content-Type"] = options.text.type;
+    body = options.text.body;
+  } else if (options.body !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(options.body);
   }

@@ -16,11 +16,13 @@ import {
 } from "@xyflow/react";
 import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
+import { Lane } from "../graph/Lane";
+import { laneBox } from "../graph/lanes";
 import { NODE_HEIGHT, NODE_WIDTH } from "../graph/layout";
 import { type TaskFlowNode, nodeTypes } from "../graph/TaskNode";
 import { type PlacedErrors } from "./errors";
 import { buildEdges, buildNodes } from "./flowModel";
-import { type Direction, type Doc, type Point, tasksOf } from "./model";
+import { type Direction, type Doc, type Point, exitNames, tasksOf } from "./model";
 import { TEMPLATE_MIME } from "./templates";
 
 export interface CanvasProps {
@@ -30,11 +32,16 @@ export interface CanvasProps {
   errors: PlacedErrors;
   selected: Set<string>;
   selectedEdges: Set<string>;
-  onSelect: (nodes: Set<string>, edges: Set<string>) => void;
+  /** The canvas's selection changed: nodes, edges or both (null: unchanged).
+   * React Flow reports a click on an edge as two changes (the tasks
+   * unselected, the edge selected), each of which must keep the other's. */
+  onSelect: (nodes: Set<string> | null, edges: Set<string> | null) => void;
   onMove: (moved: Record<string, Point>) => void;
   onConnect: (source: string, target: string) => void;
   onDropTemplate: (templateId: string, at: Point) => void;
   registerCentre: (centre: () => Point) => void;
+  /** Changed: fit the workflow into view again (it was replaced whole). */
+  fitRequest?: number;
 }
 
 /** Past this many tasks only what is in view is drawn. */
@@ -51,12 +58,24 @@ export function Canvas(props: CanvasProps) {
   const current = useRef<TaskFlowNode[]>([]);
   current.current = nodes;
   const tasks = useMemo(() => tasksOf(doc), [doc]);
+  const exits = useMemo(() => exitNames(doc), [doc]);
 
   // Rebuild the nodes from the document, reusing every unchanged one.
   useEffect(() => {
-    const next = buildNodes(tasks, positions, errors, selected, direction, current.current);
+    const next = buildNodes(tasks, positions, errors, selected, direction, current.current, exits);
     if (next) setNodes(next);
-  }, [tasks, positions, errors, selected, direction]);
+  }, [tasks, positions, errors, selected, direction, exits]);
+
+  // The exit handlers' lane, around them wherever they are (following a drag).
+  const lane = useMemo(() => {
+    if (!exits.size) return null;
+    const inLane = nodes.filter((node) => exits.has(node.id));
+    const sizes = new Map(inLane.map((node) => [node.id, { width: node.measured?.width ?? NODE_WIDTH, height: node.measured?.height ?? NODE_HEIGHT }]));
+    return laneBox(
+      inLane.map((node) => [node.id, node.position]),
+      (id) => sizes.get(id)!,
+    );
+  }, [exits, nodes]);
 
   // Edge objects are reused too: React Flow re-renders an edge whose object
   // changed, and a big workflow has thousands.
@@ -82,9 +101,9 @@ export function Canvas(props: CanvasProps) {
         }
       }
       if (Object.keys(moved).length) onMove(moved);
-      if (selection) onSelect(selection, selectedEdges);
+      if (selection) onSelect(selection, null);
     },
-    [onMove, onSelect, selected, selectedEdges],
+    [onMove, onSelect, selected],
   );
 
   const onEdgesChange = useCallback(
@@ -97,9 +116,9 @@ export function Canvas(props: CanvasProps) {
           else selection.delete(change.id);
         }
       }
-      if (selection) onSelect(selected, selection);
+      if (selection) onSelect(null, selection);
     },
-    [onSelect, selected, selectedEdges],
+    [onSelect, selectedEdges],
   );
 
   const handleConnect = useCallback(
@@ -147,6 +166,16 @@ export function Canvas(props: CanvasProps) {
   const [fitOptions] = useState(() =>
     many ? { nodes: tasks.slice(0, FIT_FIRST).map((task) => ({ id: task.name })), maxZoom: 1 } : { maxZoom: 1.2 },
   );
+  const fitted = useRef(props.fitRequest ?? 0);
+  useEffect(() => {
+    if (props.fitRequest === undefined || props.fitRequest === fitted.current) return;
+    fitted.current = props.fitRequest;
+    // Queued by React Flow until the new nodes are in: the fit sees them.
+    void flow.fitView(
+      tasks.length > MANY ? { nodes: tasks.slice(0, FIT_FIRST).map((task) => ({ id: task.name })), maxZoom: 1 } : { maxZoom: 1.2 },
+    );
+  }, [props.fitRequest, tasks, flow]);
+
   return (
     <div className="fd-canvas" ref={wrapper} onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
       <ReactFlow
@@ -168,6 +197,7 @@ export function Canvas(props: CanvasProps) {
         ariaLabelConfig={{ "node.a11yDescription.default": "Press Enter or Space to select a task; arrow keys move it." }}
       >
         <Background gap={24} />
+        {lane ? <Lane box={lane} title="On exit" hint="Exit handlers: they run once every other task has ended, whatever the outcome." /> : null}
         <Controls aria-label="Zoom and fit" />
         <MiniMap pannable zoomable ariaLabel="Overview of the workflow" nodeStrokeWidth={3} />
         {tasks.length === 0 ? (

@@ -1,12 +1,13 @@
 // Modal dialogs: save with a message, run with parameters, version history
 // with a side-by-side diff.
-import { type ReactNode, useEffect, useMemo, useRef, useState } from "react";
+import { Fragment, type ReactNode, useEffect, useMemo, useRef, useState } from "react";
 
 import { ApiError, api } from "../common/api";
+import { ArgoOriginal } from "./ArgoOriginal";
 import { canonical } from "./canonical";
 import { type DiffRow, diffLines } from "./diff";
 import { type FieldError } from "./errors";
-import { type Doc, isObj, specOf } from "./model";
+import { type Doc, isObj, parametersOf } from "./model";
 import { toText } from "./yamlText";
 
 export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
@@ -83,28 +84,6 @@ export function SaveDialog({
         </div>
       </form>
     </Modal>
-  );
-}
-
-interface Parameter {
-  name: string;
-  default?: string;
-  description?: string;
-}
-
-export function parametersOf(doc: Doc): Parameter[] {
-  const raw = specOf(doc).parameters;
-  if (!Array.isArray(raw)) return [];
-  return raw.filter(isObj).flatMap((item) =>
-    typeof item.name === "string"
-      ? [
-          {
-            name: item.name,
-            default: item.default === undefined || item.default === null ? undefined : String(item.default),
-            description: typeof item.description === "string" ? item.description : undefined,
-          },
-        ]
-      : [],
   );
 }
 
@@ -204,6 +183,8 @@ interface VersionSummary {
   message: string;
   author: string | null;
   created_at: string;
+  /** "argo" for a version converted from an Argo file (its original kept). */
+  source_format?: string | null;
 }
 
 export function HistoryDialog({
@@ -220,6 +201,8 @@ export function HistoryDialog({
   const [right, setRight] = useState<number | null>(null);
   const [documents, setDocuments] = useState<Record<number, Doc>>({});
   const [error, setError] = useState("");
+  // The version whose Argo original is shown under its row.
+  const [original, setOriginal] = useState<number | null>(null);
 
   useEffect(() => {
     api<{ results: VersionSummary[] }>(`/api/workflows/${workflowId}/versions/`)
@@ -277,9 +260,28 @@ export function HistoryDialog({
             </thead>
             <tbody>
               {versions.map((version) => (
-                <tr key={version.number}>
+                <Fragment key={version.number}>
+                <tr data-version={version.number}>
                   <td>v{version.number}</td>
-                  <td>{version.message}</td>
+                  <td>
+                    {version.message}
+                    {version.source_format === "argo" ? (
+                      <>
+                        {" "}
+                        <span className="fd-tag" data-testid="converted-from-argo">
+                          Converted from Argo
+                        </span>{" "}
+                        <button
+                          type="button"
+                          className="fd-link"
+                          aria-expanded={original === version.number}
+                          onClick={() => setOriginal(original === version.number ? null : version.number)}
+                        >
+                          {original === version.number ? "Hide the original" : "View the original"}
+                        </button>
+                      </>
+                    ) : null}
+                  </td>
                   <td>{version.author ?? "—"}</td>
                   <td>{new Date(version.created_at).toLocaleString()}</td>
                   <td>
@@ -296,6 +298,14 @@ export function HistoryDialog({
                     </button>
                   </td>
                 </tr>
+                {original === version.number ? (
+                  <tr>
+                    <td colSpan={5}>
+                      <ArgoOriginal workflowId={workflowId} number={version.number} />
+                    </td>
+                  </tr>
+                ) : null}
+                </Fragment>
               ))}
             </tbody>
           </table>

@@ -10,17 +10,21 @@ import { ReactFlowProvider } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { api, csrfToken } from "../common/api";
+import { type ExportKind, isArgoText, saveBody } from "./argo";
+import { ArgoImportDialog, ConversionReportPanel, downloadArgo, useArgo } from "./ArgoViews";
+import { useCatalogue } from "./catalogue";
 import { ErrorList, HistoryDialog, RunDialog, SaveDialog, errorsOf } from "./Dialogs";
 import { Palette, Problems, Shortcuts } from "./Panels";
 import { canonical } from "./canonical";
 import { Canvas } from "./Canvas";
-import { taskReferences } from "./dataflow";
+import { type Called, taskReferences } from "./dataflow";
 import { type FieldError, placeErrors } from "./errors";
 import {
   type Clipboard,
   autoLayout,
   connect,
   copyTasks,
+  dependsEdges,
   disconnect,
   duplicateTasks,
   addTask,
@@ -29,6 +33,7 @@ import {
   placeMissing,
   removeTasks,
   renameTask,
+  setExitHandler,
   updateTask,
 } from "./graphOps";
 import { canRedo, canUndo, record, redo, startHistory, undo } from "./history";
@@ -40,12 +45,14 @@ import {
   type Task,
   directionOf,
   emptyDocument,
+  exitNames,
   findTask,
   metadataOf,
   positionsOf,
   tasksOf,
   withMetadata,
 } from "./model";
+import { calledNames, calledOutputs } from "./subworkflow";
 import { TaskForm } from "./TaskForm";
 import { templateById } from "./templates";
 import { TextPane } from "./TextPane";
@@ -70,6 +77,8 @@ interface Validation {
 
 type Toast = { kind: "info" | "error" | "success"; text: string } | null;
 type DialogName = "save" | "run" | "history" | "shortcuts" | null;
+
+const EXPORT_LABEL: Record<ExportKind, string> = { Workflow: "an Argo Workflow", WorkflowTemplate: "an Argo WorkflowTemplate" };
 
 const VALIDATE_DELAY_MS = 400;
 const NO_ERRORS: FieldError[] = [];
@@ -132,6 +141,25 @@ function EditorView({ initial }: { initial: InitialData }) {
     return () => window.clearTimeout(handle);
   }, [toast]);
 
+  // A document that replaces the whole workflow (an import, a restored
+  // version) is fitted into view, as one opened is.
+  const [fitRequest, setFitRequest] = useState(0);
+  const refit = useCallback(() => setFitRequest((count) => count + 1), []);
+
+  // A converted Argo document goes onto the canvas as an imported file does.
+  const placeImported = useCallback(
+    (imported: Doc) => {
+      let next = canonical(imported);
+      if (workflow) next = withMetadata(next, (metadata) => ({ ...metadata, name: workflow.name }));
+      apply(() => placeMissing(next));
+      refit();
+      setSelected(new Set());
+      setSelectedEdges(new Set());
+    },
+    [apply, refit, workflow],
+  );
+  const argo = useArgo({ place: placeImported, say });
+
   // --- derived ---------------------------------------------------------------
   const tasks = useMemo(() => tasksOf(doc), [doc]);
   const positions = useMemo(() => positionsOf(placeMissing(doc)), [doc]);
@@ -150,8 +178,16 @@ function EditorView({ initial }: { initial: InitialData }) {
   );
   const name = String(metadataOf(doc).name ?? "");
   const only = selected.size === 1 ? findTask(doc, [...selected][0]) : undefined;
+  const exits = useMemo(() => exitNames(doc), [doc]);
+  // The project's workflows, and what those the tasks run return.
+  const calls = useMemo(() => calledNames(tasks), [tasks]);
+  const catalogue = useCatalogue(project, calls);
+  const called: Called = useMemo(
+    () => new Map([...catalogue.documents].map(([called, document]) => [called, calledOutputs(document)])),
+    [catalogue.documents],
+  );
   // What the selected task's fields may refer to (its upstream tasks' outputs).
-  const references = useMemo(() => (only ? taskReferences(doc, only.name) : null), [doc, only]);
+  const references = useMemo(() => (only ? taskReferences(doc, only.name, called) : null), [doc, only, called]);
 
   // Drop selections of tasks that no longer exist (undo, text edits).
   useEffect(() => {
@@ -203,6 +239,10 @@ function EditorView({ initial }: { initial: InitialData }) {
     setSelected(nodes);
     setSelectedEdges(edges);
   }, []);
+  const selectOnCanvas = useCallback((nodes: Set<string> | null, edges: Set<string> | null) => {
+    if (nodes) setSelected(nodes);
+    if (edges) setSelectedEdges(edges);
+  }, []);
 
   const addFromTemplate = useCallback(
     (templateId: string, at?: Point) => {
@@ -236,17 +276,27 @@ function EditorView({ initial }: { initial: InitialData }) {
 
   const deleteSelection = useCallback(() => {
     if (selected.size === 0 && selectedEdges.size === 0) return;
-    const edges = [...selectedEdges].map((id) => {
+    let edges = [...selectedEdges].map((id) => {
       const [source, target] = id.split("->");
       return { source, target };
     });
+    // An edge a depends expression draws goes when the expression says so.
+    const locked = dependsEdges(history.present, edges).filter((edge) => !selected.has(edge.source) && !selected.has(edge.target));
+    const kept = locked.length
+      ? ` ${locked[0].target} runs after ${locked[0].source} by its depends expression: edit the expression in its form to remove that.`
+      : "";
+    edges = edges.filter((edge) => !locked.includes(edge));
+    if (edges.length === 0 && selected.size === 0) {
+      say("error", kept.trim());
+      return;
+    }
     apply((current) => removeTasks(disconnect(current, edges), selected));
     const parts = [];
     if (selected.size) parts.push(`${selected.size} task${selected.size > 1 ? "s" : ""}`);
     if (edges.length) parts.push(`${edges.length} connection${edges.length > 1 ? "s" : ""}`);
-    say("info", `Deleted ${parts.join(" and ")}. Ctrl+Z brings them back.`);
+    say(kept ? "error" : "info", `Deleted ${parts.join(" and ")}. Ctrl+Z brings them back.${kept}`);
     select(new Set());
-  }, [apply, say, select, selected, selectedEdges]);
+  }, [apply, history.present, say, select, selected, selectedEdges]);
 
   const duplicateSelection = useCallback(() => {
     if (selected.size === 0) return;
@@ -311,6 +361,26 @@ function EditorView({ initial }: { initial: InitialData }) {
     [apply, connectTasks, only],
   );
 
+  const setExit = useCallback(
+    (on: boolean) => {
+      if (!only) return;
+      const result = setExitHandler(history.present, only.name, on);
+      if (!result.ok) {
+        say("error", result.message);
+        return;
+      }
+      apply(() => result.doc);
+      const cut = result.cut.map((edge) => `${edge.source} → ${edge.target}`);
+      say(
+        cut.length ? "info" : "success",
+        `${only.name} is ${on ? "an exit handler: it runs once every other task has ended" : "a task of the run again"}.${
+          cut.length ? ` Removed ${cut.join(", ")}: exit handlers run after every task, and after each other only.` : ""
+        }`,
+      );
+    },
+    [apply, history.present, only, say],
+  );
+
   const doUndo = useCallback(() => setHistory((current) => undo(current)), []);
   const doRedo = useCallback(() => setHistory((current) => redo(current)), []);
 
@@ -354,16 +424,19 @@ function EditorView({ initial }: { initial: InitialData }) {
   const save = async (message: string) => {
     const toSave = placeMissing(doc);
     const query = `message=${encodeURIComponent(message)}`;
+    // The first save after an Argo import keeps the original with the version.
+    const body = saveBody(toSave, argo.source);
     try {
       const saved = workflow
         ? await api<{ id: number; name: string; latest_version: { number: number }; project: Project }>(
             `/api/workflows/${workflow.id}/?${query}`,
-            { method: "PUT", body: toSave },
+            { method: "PUT", body },
           )
         : await api<{ id: number; name: string; latest_version: { number: number }; project: Project }>(
             `/api/workflows/?project=${encodeURIComponent(project)}&${query}`,
-            { method: "POST", body: toSave },
+            { method: "POST", body },
           );
+      argo.setSource(null);
       if (toSave !== doc) apply(() => toSave);
       setSavedDoc(toSave);
       setSaveErrors(NO_ERRORS);
@@ -392,16 +465,34 @@ function EditorView({ initial }: { initial: InitialData }) {
   };
 
   const importFile = async (file: File) => {
-    const result = parseText(await file.text(), "yaml");
+    const text = await file.text();
+    if (isArgoText(text)) {
+      await argo.importArgo(file.name, text);
+      return;
+    }
+    const result = parseText(text, "yaml");
     if (!result.ok) {
       say("error", `Cannot import ${file.name}: ${describeParseError(result)}`);
       return;
     }
+    // The canvas no longer holds what an Argo import converted.
+    argo.dismissReport();
+    argo.setSource(null);
     let imported = result.doc;
     if (workflow) imported = withMetadata(imported, (metadata) => ({ ...metadata, name: workflow.name }));
     apply(() => placeMissing(imported));
+    refit();
     select(new Set());
     say("success", `Imported ${file.name}${workflow ? ` (kept the name ${workflow.name})` : ""}. Save to keep it.`);
+  };
+
+  const exportArgo = async (kind: ExportKind) => {
+    if (!workflow?.version) return;
+    const shown = { id: workflow.id, name: workflow.name, version: workflow.version };
+    const problem = await downloadArgo(shown, kind, download);
+    if (problem) say("error", `Cannot export v${shown.version} as ${EXPORT_LABEL[kind]}: ${problem}`);
+    else if (dirty) say("info", `Downloaded v${shown.version} as ${EXPORT_LABEL[kind]}: the saved version, without your unsaved changes.`);
+    else say("success", `Downloaded v${shown.version} as ${EXPORT_LABEL[kind]}.`);
   };
 
   const exportPicture = async (kind: "svg" | "png") => {
@@ -418,6 +509,11 @@ function EditorView({ initial }: { initial: InitialData }) {
     }
     download(await response.blob(), `${name || "workflow"}.${kind}`);
   };
+
+  // The project the editor works in: a saved workflow's, or the one chosen for a new one.
+  const currentProject = workflow
+    ? workflow.project
+    : (initial.projects.find((item) => String(item.id) === project) ?? null);
 
   const problemCount = allErrors.length;
   const status =
@@ -475,7 +571,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           />
           <details className="fd-menu">
             <summary>Export</summary>
-            <div className="fd-menu__items">
+            <div className="fd-menu__items fd-menu__items--export">
               <button type="button" onClick={() => download(new Blob([toText(doc, "yaml")], { type: "application/yaml" }), `${name || "workflow"}.yaml`)}>
                 YAML file
               </button>
@@ -485,6 +581,20 @@ function EditorView({ initial }: { initial: InitialData }) {
               <button type="button" onClick={() => void exportPicture("png")}>
                 Picture (PNG)
               </button>
+              <hr />
+              <button type="button" disabled={!workflow?.version} onClick={() => void exportArgo("Workflow")}>
+                Argo Workflow (YAML)
+              </button>
+              <button type="button" disabled={!workflow?.version} onClick={() => void exportArgo("WorkflowTemplate")}>
+                Argo WorkflowTemplate (YAML)
+              </button>
+              <p className="fd-menu__note" data-testid="argo-export-note">
+                {!workflow?.version
+                  ? "Argo exports a saved version: create the workflow first."
+                  : dirty && !fresh
+                    ? `Argo: exports v${workflow.version} as saved, without your unsaved changes.`
+                    : `Argo: exports v${workflow.version}.`}
+              </p>
             </div>
           </details>
           <button type="button" onClick={() => setShowText(!showText)} aria-pressed={showText}>
@@ -515,7 +625,7 @@ function EditorView({ initial }: { initial: InitialData }) {
         </div>
       </header>
 
-      <div className={showText ? "fd-body fd-body--text" : "fd-body"}>
+      <div className={`fd-body${showText ? " fd-body--text" : ""}${argo.report ? " fd-body--report" : ""}`}>
         <Palette
           selected={selected.size}
           anyEdge={selectedEdges.size > 0}
@@ -526,7 +636,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           onDelete={deleteSelection}
         />
 
-        <div className="fd-main">
+        <div className={argo.report ? "fd-main fd-main--report" : "fd-main"}>
           {toast ? (
             <div className={`fd-toast fd-toast--${toast.kind}`} role={toast.kind === "error" ? "alert" : "status"} data-testid="toast">
               {toast.text}
@@ -535,6 +645,7 @@ function EditorView({ initial }: { initial: InitialData }) {
               </button>
             </div>
           ) : null}
+          <div className="fd-stage">
           <Canvas
             doc={doc}
             positions={positions}
@@ -542,12 +653,15 @@ function EditorView({ initial }: { initial: InitialData }) {
             errors={placed}
             selected={selected}
             selectedEdges={selectedEdges}
-            onSelect={select}
+            onSelect={selectOnCanvas}
             onMove={onMove}
             onConnect={connectTasks}
             onDropTemplate={addFromTemplate}
             registerCentre={(fn) => (centre.current = fn)}
+            fitRequest={fitRequest}
           />
+          {argo.report ? <ConversionReportPanel report={argo.report} onDismiss={argo.dismissReport} /> : null}
+          </div>
           <Problems placed={placed} onSelect={(name) => select(new Set(name ? [name] : []))} />
         </div>
 
@@ -558,7 +672,7 @@ function EditorView({ initial }: { initial: InitialData }) {
             <TaskForm
               key={only.name}
               task={only}
-              others={tasks.map((task) => task.name).filter((other) => other !== only.name)}
+              others={tasks.map((task) => task.name).filter((other) => other !== only.name && exits.has(other) === exits.has(only.name))}
               errors={placed.byTask.get(only.name)}
               references={references}
               onChange={updateSelected}
@@ -566,6 +680,10 @@ function EditorView({ initial }: { initial: InitialData }) {
               onDependency={setDependency}
               onDelete={deleteSelection}
               onDuplicate={duplicateSelection}
+              exitHandler={exits.has(only.name)}
+              onExitHandler={setExit}
+              catalogue={catalogue}
+              self={workflow ? workflow.name : name}
             />
           ) : (
             <>
@@ -601,6 +719,8 @@ function EditorView({ initial }: { initial: InitialData }) {
           onClose={() => setDialog(null)}
           onRestore={(restored, number) => {
             apply(() => placeMissing(canonical(restored)));
+            refit();
+            argo.setSource(null);
             select(new Set());
             setSaveMessage(`restore v${number}`);
             setDialog(null);
@@ -609,6 +729,16 @@ function EditorView({ initial }: { initial: InitialData }) {
         />
       ) : null}
       {dialog === "shortcuts" ? <Shortcuts onClose={() => setDialog(null)} /> : null}
+      {argo.choice ? (
+        <ArgoImportDialog
+          choice={argo.choice}
+          project={currentProject}
+          projects={initial.projects}
+          onOpen={argo.openOne}
+          onImported={() => catalogue.reload()}
+          onClose={argo.closeChoice}
+        />
+      ) : null}
       {saveErrors.length && !problemCount ? <ErrorList errors={saveErrors} /> : null}
     </div>
   );

@@ -2,12 +2,16 @@
 // each showing the server's errors for its path.
 import { useId, useState } from "react";
 
+import type { Catalogue } from "./catalogue";
+import { ControlFlowForm } from "./ControlFlowForm";
 import { TaskInputsFields, TaskOutputsFields } from "./DataForm";
 import { type TaskReferences } from "./dataflow";
 import { type PlacedError, errorsUnder, lineErrors } from "./errors";
 import { CommitInput, DurationInput, Field, FieldErrors, KeyValueList, QuantityInput } from "./fields";
-import { type Obj, type Task, dependenciesOf, getIn, isObj, orderTaskKeys, setField, setIn } from "./model";
+import { type Obj, type Task, dependenciesOf, getIn, isObj, orderTaskKeys, setField, setIn, usesDepends } from "./model";
 import { ReferenceField } from "./ReferenceField";
+import { isSubWorkflow, toContainer, toSubWorkflow } from "./subworkflow";
+import { SubWorkflowFields } from "./SubWorkflowForm";
 import { type CommandMode, commandMode, linesToList } from "./templates";
 import { CPU_UNITS, MEMORY_UNITS } from "./units";
 
@@ -22,6 +26,13 @@ export interface TaskFormProps {
   onDependency: (upstream: string, on: boolean) => void;
   onDelete: () => void;
   onDuplicate: () => void;
+  /** In spec.onExit: runs once every other task has ended. */
+  exitHandler: boolean;
+  onExitHandler: (on: boolean) => void;
+  /** The project's workflows, for a task that runs one. */
+  catalogue: Catalogue;
+  /** The name of the workflow being edited. */
+  self: string;
 }
 
 export function toNumber(text: string): number | string | undefined {
@@ -44,7 +55,9 @@ function envKind(entry: Obj): string {
 
 const REFERENCE_HINT = "Type {{ to insert a parameter or an output of a task this one runs after.";
 
-export function TaskForm({ task, others, errors, references, onChange, onRename, onDependency, onDelete, onDuplicate }: TaskFormProps) {
+export function TaskForm(props: TaskFormProps) {
+  const { task, others, errors, references, onChange, onRename, onDependency, onDelete, onDuplicate } = props;
+  const { exitHandler, onExitHandler, catalogue, self } = props;
   const set = (path: string[], value: unknown) =>
     onChange((current) => orderTaskKeys(setIn(current, path, value)), path.join("."));
   const under = (field: string) => errorsUnder(errors, field);
@@ -54,10 +67,27 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
   const env = Array.isArray(task.env) ? (task.env as unknown[]).filter(isObj) : [];
   const tolerations = Array.isArray(task.tolerations) ? (task.tolerations as unknown[]).filter(isObj) : [];
   const deps = dependenciesOf(task);
+  // A depends expression names the tasks this one runs after (docs/spec.md);
+  // dependencies listed beside one (from the text view) stay editable, to be removed.
+  const locked = usesDepends(task) && !Array.isArray(task.dependencies);
   const whole = errors?.filter((error) => error.field === "") ?? [];
   const envId = useId();
   const tolId = useId();
   const retryOn = getIn(task, ["retry", "on"]);
+
+  const sub = isSubWorkflow(task);
+  // What switching to a sub-workflow took away (undo brings it back).
+  const [removed, setRemoved] = useState<string[]>([]);
+  const chooseKind = (next: "container" | "workflow") => {
+    if ((next === "workflow") === sub) return;
+    if (next === "workflow") {
+      setRemoved(toSubWorkflow(task).removed);
+      onChange((current) => toSubWorkflow(current).task, "kind");
+    } else {
+      setRemoved([]);
+      onChange((current) => toContainer(current), "kind");
+    }
+  };
 
   const setEnv = (next: Obj[]) => set(["env"], next);
   const setTolerations = (next: Obj[]) => set(["tolerations"], next);
@@ -79,6 +109,42 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
       <Field label="Name" errors={under("name")} hint="Lowercase letters, digits and '-'. Press Enter to rename.">
         {(props) => <CommitInput {...props} name="name" value={task.name} onCommit={onRename} autoComplete="off" />}
       </Field>
+      <div className="fd-field" role="radiogroup" aria-labelledby={`${envId}-kind`}>
+        <span className="fd-field__label" id={`${envId}-kind`}>
+          Runs
+        </span>
+        <div className="fd-row">
+          <label className="fd-check">
+            <input type="radio" name="task-kind" value="container" checked={!sub} onChange={() => chooseKind("container")} />a container
+          </label>
+          <label className="fd-check">
+            <input type="radio" name="task-kind" value="workflow" checked={sub} onChange={() => chooseKind("workflow")} />
+            another workflow
+          </label>
+        </div>
+        {sub && removed.length ? (
+          <small className="fd-hint" role="status">
+            A task that runs a workflow has no container: removed its {removed.join(", ")} (Ctrl+Z brings them back).
+          </small>
+        ) : null}
+      </div>
+      <div className="fd-field">
+        <label className="fd-check">
+          <input type="checkbox" name="exit-handler" checked={exitHandler} onChange={(event) => onExitHandler(event.target.checked)} />
+          Exit handler: runs once every other task has ended, whatever the outcome
+        </label>
+        {exitHandler ? (
+          <small className="fd-hint">
+            Drawn in the <em>On exit</em> group. It may run after other exit handlers only, reads any task's outputs, and{" "}
+            <code>{"{{run.status}}"}</code>, <code>{"{{run.failures}}"}</code>, <code>{"{{run.id}}"}</code>. Its failure does not
+            change the run's status.
+          </small>
+        ) : null}
+      </div>
+      {sub ? (
+        <SubWorkflowFields task={task} errors={errors} completions={references.text} catalogue={catalogue} self={self} onChange={onChange} />
+      ) : (
+      <>
       <Field label="Image" errors={under("image")} hint="A container image, such as busybox:1.36">
         {(props) => (
           <ReferenceField {...props} name="image" value={str(task.image)} completions={references.text} onChange={(value) => set(["image"], value)} />
@@ -258,6 +324,8 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
         </table>
         <FieldErrors id={`${envId}-res`} errors={under("resources")} />
       </fieldset>
+      </>
+      )}
 
       <fieldset className="fd-list">
         <legend>Retries</legend>
@@ -370,10 +438,17 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
         </Field>
       </div>
 
-      <fieldset className="fd-list">
+      <fieldset className="fd-list" disabled={locked} aria-describedby={locked ? `${envId}-locked` : undefined}>
         <legend>Runs after</legend>
-        {others.length === 0 ? <p className="fd-hint">No other tasks yet.</p> : null}
-        <div className="fd-deps">
+        {exitHandler ? <p className="fd-hint">Other exit handlers only: every task of the run has ended before it starts.</p> : null}
+        {locked ? (
+          <p className="fd-hint" id={`${envId}-locked`}>
+            Set by its <em>depends</em> expression (Control flow, below): edit the expression, or switch it back to a trigger rule to
+            pick tasks here.
+          </p>
+        ) : null}
+        {others.length === 0 ? <p className="fd-hint">{exitHandler ? "No other exit handlers." : "No other tasks yet."}</p> : null}
+        <div className={locked ? "fd-deps fd-deps--locked" : "fd-deps"}>
           {(others.length <= MAX_CHECKLIST ? others : deps).map((other) => (
             <label key={other} className="fd-check">
               <input type="checkbox" checked={deps.includes(other)} onChange={(event) => onDependency(other, event.target.checked)} />
@@ -381,10 +456,14 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
             </label>
           ))}
         </div>
-        {others.length > MAX_CHECKLIST ? <AddDependency others={others} deps={deps} onAdd={(name) => onDependency(name, true)} /> : null}
+        {others.length > MAX_CHECKLIST && !locked ? <AddDependency others={others} deps={deps} onAdd={(name) => onDependency(name, true)} /> : null}
         <FieldErrors id={`${envId}-deps`} errors={under("dependencies")} />
       </fieldset>
 
+      <ControlFlowForm task={task} errors={errors} references={references} onChange={onChange} />
+
+      {sub ? null : (
+      <>
       <TaskInputsFields
         task={task}
         choices={references.artifacts}
@@ -448,7 +527,9 @@ export function TaskForm({ task, others, errors, references, onChange, onRename,
           </button>
         </fieldset>
       </details>
-      <OtherErrors errors={errors} />
+      </>
+      )}
+      <OtherErrors errors={errors} sub={sub} />
     </form>
   );
 }
@@ -496,12 +577,19 @@ function AddDependency({ others, deps, onAdd }: { others: string[]; deps: string
   );
 }
 
-const SHOWN = /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs)(\b|\[|\.|$)/;
+const SHOWN =
+  /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism|workflow)(\b|\[|\.|$)/;
 
-/** Errors at fields the form has no control for (volumes, affinity, ...),
- * so nothing the server says is hidden. */
-function OtherErrors({ errors }: { errors: PlacedError[] | undefined }) {
-  const rest = (errors ?? []).filter((error) => error.field !== "" && !SHOWN.test(error.field));
+/** What the form shows of a task that runs a workflow (no container fields). */
+const SHOWN_SUB =
+  /^(name|retry|timeout|priority|dependencies|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism|workflow)(\b|\[|\.|$)/;
+
+/** Errors at fields the form has no control for (volumes, affinity, ...;
+ * a container field of a task that runs a workflow), so nothing the server
+ * says is hidden. */
+function OtherErrors({ errors, sub }: { errors: PlacedError[] | undefined; sub: boolean }) {
+  const shown = sub ? SHOWN_SUB : SHOWN;
+  const rest = (errors ?? []).filter((error) => error.field !== "" && !shown.test(error.field));
   if (rest.length === 0) return null;
   return (
     <div className="fd-other-errors">

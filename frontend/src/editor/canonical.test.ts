@@ -32,6 +32,29 @@ describe("canonical key order", () => {
     );
   });
 
+  it("puts the concurrency fields where the server's dump does", () => {
+    const stored = {
+      spec: {
+        tasks: [{ synchronization: { semaphore: "warehouse" }, dependencies: ["x"], name: "load" }],
+        synchronization: { mutex: "nightly" },
+        timeout: "1h",
+        maxActiveRuns: 2,
+        failFast: true,
+      },
+    };
+    expect(JSON.stringify(canonical(stored))).toBe(
+      JSON.stringify({
+        spec: {
+          failFast: true,
+          maxActiveRuns: 2,
+          synchronization: { mutex: "nightly" },
+          timeout: "1h",
+          tasks: [{ name: "load", dependencies: ["x"], synchronization: { semaphore: "warehouse" } }],
+        },
+      }),
+    );
+  });
+
   it("orders outputs, inputs and the workflow's outputs as docs/spec.md does", () => {
     const stored = {
       spec: {

@@ -19,6 +19,7 @@ const SECURITY: Shape = {
 };
 const AFFINITY: Shape = { nodeAffinity: null, podAffinity: null, podAntiAffinity: null };
 const ITEMS: Shape = { key: null, path: null, mode: null };
+const SYNCHRONIZATION: Shape = { semaphore: null, mutex: null };
 // Data between tasks (docs/spec.md): the fields in the order the spec lists them.
 export const OUTPUT_PARAMETER_SHAPE: Shape = { name: null, valueFrom: { path: null, default: null }, secret: null, description: null };
 export const OUTPUT_ARTIFACT_SHAPE: Shape = { name: null, path: null, optional: null, description: null };
@@ -58,6 +59,18 @@ export const TASK_SHAPE: Shape = {
   dependencies: null,
   outputs: OUTPUTS_SHAPE,
   inputs: { artifacts: INPUT_ARTIFACT_SHAPE },
+  // Control flow (docs/spec.md): in the order the task table lists it.
+  when: null,
+  triggerRule: null,
+  depends: null,
+  continueOn: { failed: null, error: null },
+  withItems: null,
+  withParam: null,
+  withSequence: { count: null, start: null, end: null, format: null },
+  parallelism: null,
+  workflow: { name: null, version: null, parameters: null },
+  // Concurrency (docs/spec.md): the semaphore or mutex the task holds.
+  synchronization: SYNCHRONIZATION,
 };
 
 export const DOCUMENT_SHAPE: Shape = {
@@ -79,10 +92,13 @@ export const DOCUMENT_SHAPE: Shape = {
     },
     parallelism: null,
     failFast: null,
+    maxActiveRuns: null,
+    synchronization: SYNCHRONIZATION,
     timeout: null,
     namespace: null,
     tasks: TASK_SHAPE,
     outputs: RUN_OUTPUTS_SHAPE,
+    onExit: TASK_SHAPE,
     ui: null,
   },
 };

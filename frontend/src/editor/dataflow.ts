@@ -5,7 +5,9 @@
 // a task reads only the outputs of tasks upstream of it, a secret output only
 // in an env value, an artifact only through inputs.artifacts. Pure: tested in
 // dataflow.test.ts.
-import { type Doc, type Obj, dependenciesOf, isObj, specOf, tasksOf } from "./model";
+import { fanOutMode, itemFields } from "./controlFlow";
+import { type Doc, type Obj, dependenciesOf, exitNames, findTask, isObj, specOf, tasksOf } from "./model";
+import { type CalledOutputs, callOf } from "./subworkflow";
 
 export const OUTPUTS_DIR = "/flowdeck/outputs";
 export const INPUTS_DIR = "/flowdeck/inputs";
@@ -100,7 +102,31 @@ function parameterCompletions(doc: Doc): Completion[] {
     });
 }
 
-function taskCompletions(task: Obj, place: Place): Completion[] {
+/** What the workflows that tasks run return, by workflow name (known once read). */
+export type Called = ReadonlyMap<string, CalledOutputs>;
+
+/** A task that runs a workflow hands back that workflow's outputs (no result). */
+function callCompletions(task: Obj, called: Called): Completion[] {
+  const name = text(task.name);
+  const workflow = callOf(task)?.name ?? "";
+  const outputs = called.get(workflow);
+  if (!outputs) return [];
+  return outputs.parameters.map((parameter) => ({
+    text: `{{tasks.${name}.outputs.parameters.${parameter.name}}}`,
+    label: `tasks.${name}.outputs.parameters.${parameter.name}`,
+    detail: `returned by ${name} (workflow ${workflow})${parameter.description ? `: ${parameter.description}` : ""}`,
+  }));
+}
+
+/** What an exit handler may read of the run that ended (docs/spec.md, "Exit handlers"). */
+export const RUN_COMPLETIONS: Completion[] = [
+  { text: "{{run.status}}", label: "run.status", detail: "how the run ended: Succeeded, Failed or Cancelled" },
+  { text: "{{run.failures}}", label: "run.failures", detail: "the tasks that did not succeed, as JSON: [{task, status, reason, message}]" },
+  { text: "{{run.id}}", label: "run.id", detail: "the run's id" },
+];
+
+function taskCompletions(task: Obj, place: Place, called: Called): Completion[] {
+  if (callOf(task)) return callCompletions(task, called);
   const name = text(task.name);
   const declared = declaredOutputs(task);
   const found: Completion[] = [
@@ -121,15 +147,29 @@ function taskCompletions(task: Obj, place: Place): Completion[] {
   return found;
 }
 
-/** The references a field may use: the workflow's parameters, then the
- * outputs of the task's upstream tasks, nearest first (`task` null: a
- * workflow output, which may name any task). */
-export function referenceCompletions(doc: Doc, task: string | null, place: Place): Completion[] {
+/** The tasks whose outputs `task` may read, nearest first: its upstream
+ * tasks; for an exit handler also every task of the run (they have all
+ * ended); `task` null (a workflow output): every task of the run. */
+export function readableTasks(doc: Doc, task: string | null): string[] {
+  const exits = exitNames(doc);
+  const main = tasksOf(doc)
+    .map((item) => item.name)
+    .filter((name) => !exits.has(name));
+  if (task === null) return main;
+  const upstream = upstreamOf(doc, task);
+  return exits.has(task) ? [...upstream, ...main.filter((name) => !upstream.includes(name))] : upstream;
+}
+
+/** The references a field may use: the workflow's parameters (and, in an
+ * exit handler, the run's status, failures and id), then the outputs of the
+ * tasks it may read, nearest first (`task` null: a workflow output, which
+ * may name any task of the run). */
+export function referenceCompletions(doc: Doc, task: string | null, place: Place, called: Called = new Map()): Completion[] {
   const found = parameterCompletions(doc);
   if (place === "defaults") return found;
+  if (task !== null && exitNames(doc).has(task)) found.push(...RUN_COMPLETIONS);
   const byName = new Map(tasksOf(doc).map((item) => [item.name, item]));
-  const names = task === null ? [...byName.keys()] : upstreamOf(doc, task);
-  for (const name of names) found.push(...taskCompletions(byName.get(name)!, place));
+  for (const name of readableTasks(doc, task)) found.push(...taskCompletions(byName.get(name)!, place, called));
   return found;
 }
 
@@ -144,11 +184,17 @@ export interface ArtifactChoice {
 
 /** The artifacts an input of `task` may take: those declared by its upstream
  * tasks (`task` null: by any task, for the workflow's outputs). */
-export function artifactChoices(doc: Doc, task: string | null): ArtifactChoice[] {
+export function artifactChoices(doc: Doc, task: string | null, called: Called = new Map()): ArtifactChoice[] {
   const byName = new Map(tasksOf(doc).map((item) => [item.name, item]));
-  const names = task === null ? [...byName.keys()] : upstreamOf(doc, task);
   const choices: ArtifactChoice[] = [];
-  for (const name of names) {
+  for (const name of readableTasks(doc, task)) {
+    const call = callOf(byName.get(name)!);
+    if (call) {
+      for (const artifact of called.get(call.name)?.artifacts ?? []) {
+        choices.push({ value: `{{tasks.${name}.outputs.artifacts.${artifact.name}}}`, task: name, artifact: artifact.name, basename: artifact.name });
+      }
+      continue;
+    }
     for (const artifact of declaredOutputs(byName.get(name)!).artifacts) {
       choices.push({
         value: `{{tasks.${name}.outputs.artifacts.${artifact.name}}}`,
@@ -165,14 +211,32 @@ export function artifactChoices(doc: Doc, task: string | null): ArtifactChoice[]
 export interface TaskReferences {
   text: Completion[];
   value: Completion[];
+  /** `when` and `withParam`: read before the task runs once per item, so no `{{item}}`. */
+  condition: Completion[];
   artifacts: ArtifactChoice[];
 }
 
-export function taskReferences(doc: Doc, task: string): TaskReferences {
+/** `{{item}}` and the fields of mapping items, in a task that runs once per item. */
+export function itemCompletions(task: Obj): Completion[] {
+  if (fanOutMode(task) === "none") return [];
+  return [
+    { text: "{{item}}", label: "item", detail: "this instance's item (text as it is, anything else as JSON)" },
+    ...itemFields(task.withItems).map((field) => ({
+      text: `{{item.${field}}}`,
+      label: `item.${field}`,
+      detail: `the ${field} of this instance's item`,
+    })),
+  ];
+}
+
+export function taskReferences(doc: Doc, task: string, called: Called = new Map()): TaskReferences {
+  const items = itemCompletions(findTask(doc, task) ?? {});
+  const text = referenceCompletions(doc, task, "text", called);
   return {
-    text: referenceCompletions(doc, task, "text"),
-    value: referenceCompletions(doc, task, "value"),
-    artifacts: artifactChoices(doc, task),
+    text: [...items, ...text],
+    value: [...items, ...referenceCompletions(doc, task, "value", called)],
+    condition: text,
+    artifacts: artifactChoices(doc, task, called),
   };
 }
 

@@ -21,18 +21,19 @@ export interface PlacedErrors {
   workflow: PlacedError[];
 }
 
-const TASK_PATH = /^spec\.tasks\[(\d+)\](?:\.(.*)|(\[.*))?$/;
+// A task of the run (spec.tasks[i]) or an exit handler (spec.onExit[i]).
+const TASK_PATH = /^spec\.(tasks|onExit)\[(\d+)\](?:\.(.*)|(\[.*))?$/;
 
 export function placeErrors(doc: Doc, errors: FieldError[]): PlacedErrors {
-  const names = taskIndexes(doc);
+  const names = { tasks: taskIndexes(doc), onExit: taskIndexes(doc, "onExit") };
   const byTask = new Map<string, PlacedError[]>();
   const workflow: PlacedError[] = [];
   for (const error of errors) {
     const match = error.path.match(TASK_PATH);
-    const name = match ? names.get(Number(match[1])) : undefined;
+    const name = match ? names[match[1] as "tasks" | "onExit"].get(Number(match[2])) : undefined;
     if (match && name !== undefined) {
       const list = byTask.get(name) ?? [];
-      list.push({ field: match[2] ?? match[3] ?? "", message: error.message, path: error.path });
+      list.push({ field: match[3] ?? match[4] ?? "", message: error.message, path: error.path });
       byTask.set(name, list);
     } else {
       workflow.push({ field: error.path, message: error.message, path: error.path });

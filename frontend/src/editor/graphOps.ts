@@ -2,7 +2,9 @@
 // one (never changing its input), so undo/redo is a stack of documents. Pure:
 // no React, no DOM; tested in graphOps.test.ts.
 import { DAGRE_LIMIT, fastLayout } from "../graph/fastLayout";
+import { boundsOf, laneBox, LANE_GAP, offsetAfter, overlaps, placeLane } from "../graph/lanes";
 import { type LayoutInput, layoutGraph } from "../graph/layout";
+import { addToDepends, dependsNames, renameInDepends } from "./controlFlow";
 import { renameReferences } from "./dataflow";
 import {
   type Direction,
@@ -12,15 +14,22 @@ import {
   type Point,
   type Task,
   dependenciesOf,
+  directionOf,
   edgesOf,
+  exitNames,
   isObj,
+  listedDependencies,
   orderTaskKeys,
   positionsOf,
+  rawExitTasks,
   rawTasks,
   roundPoint,
   setField,
   taskNames,
   tasksOf,
+  usesDepends,
+  withEveryTask,
+  withExitTasks,
   withPositions,
   withSpec,
   withTasks,
@@ -72,7 +81,7 @@ export function addTask(
 export function removeTasks(doc: Doc, names: Iterable<string>): Doc {
   const gone = new Set(names);
   if (gone.size === 0) return doc;
-  let next = withTasks(doc, (tasks) =>
+  let next = withEveryTask(doc, (tasks) =>
     tasks
       .filter((task) => !(isObj(task) && typeof task.name === "string" && gone.has(task.name)))
       .map((task) => {
@@ -120,7 +129,9 @@ export function downstreamPath(doc: Doc, from: string, to: string): string[] | n
 }
 
 /** Make `target` depend on `source` (an edge source → target), refusing an
- * edge that would close a cycle with a message that names the cycle. */
+ * edge that would close a cycle with a message that names the cycle. A
+ * target with a `depends` expression gets `&& source` in it (the two are
+ * exclusive: docs/spec.md). */
 export function connect(doc: Doc, source: string, target: string): EditResult {
   const names = taskNames(doc);
   if (!names.has(source) || !names.has(target)) {
@@ -133,6 +144,8 @@ export function connect(doc: Doc, source: string, target: string): EditResult {
   if (dependenciesOf(target_).includes(source)) {
     return { ok: false, message: `${target} already depends on ${source}.` };
   }
+  const exits = exitNames(doc);
+  if (exits.has(source) !== exits.has(target)) return { ok: false, message: acrossLanes(source, target, exits) };
   const back = downstreamPath(doc, target, source);
   if (back) {
     return {
@@ -143,9 +156,29 @@ export function connect(doc: Doc, source: string, target: string): EditResult {
   return {
     ok: true,
     doc: updateTask(doc, target, (task) =>
-      orderTaskKeys({ ...task, dependencies: [...dependenciesOf(task), source] }),
+      usesDepends(task)
+        ? { ...task, depends: addToDepends(task.depends as string, source) }
+        : orderTaskKeys({ ...task, dependencies: [...listedDependencies(task), source] }),
     ),
   };
+}
+
+/** Why an edge between a task of the run and an exit handler is refused. */
+function acrossLanes(source: string, target: string, exits: Set<string>): string {
+  if (exits.has(target)) {
+    return `Refused: ${target} is an exit handler, which runs once every other task has ended: it may run after other exit handlers only, not after ${source}.`;
+  }
+  return `Refused: ${source} is an exit handler, which runs once every other task has ended: ${target} cannot run after it.`;
+}
+
+/** The edges of `edges` that come from a `depends` expression: cutting one
+ * means rewriting the expression, which is the user's to do. */
+export function dependsEdges(doc: Doc, edges: GraphEdge[]): GraphEdge[] {
+  const byName = new Map(tasksOf(doc).map((task) => [task.name, task]));
+  return edges.filter((edge) => {
+    const task = byName.get(edge.target);
+    return task !== undefined && usesDepends(task) && dependsNames(task.depends).includes(edge.source);
+  });
 }
 
 export function disconnect(doc: Doc, edges: GraphEdge[]): Doc {
@@ -156,18 +189,18 @@ export function disconnect(doc: Doc, edges: GraphEdge[]): Doc {
     set.add(edge.source);
     cut.set(edge.target, set);
   }
-  return withTasks(doc, (tasks) =>
+  return withEveryTask(doc, (tasks) =>
     tasks.map((task) => {
       if (!isObj(task) || typeof task.name !== "string" || !cut.has(task.name)) return task;
       const drop = cut.get(task.name)!;
-      const deps = dependenciesOf(task).filter((dep) => !drop.has(dep));
+      const deps = listedDependencies(task).filter((dep) => !drop.has(dep));
       return setField(task, "dependencies", deps);
     }),
   );
 }
 
 export function updateTask(doc: Doc, name: string, change: (task: Task) => Obj): Doc {
-  return withTasks(doc, (tasks) =>
+  return withEveryTask(doc, (tasks) =>
     tasks.map((task) => (isObj(task) && task.name === name ? change(task as Task) : task)),
   );
 }
@@ -179,7 +212,7 @@ export function renameTask(doc: Doc, from: string, to: string): EditResult {
   if (from === to) return { ok: true, doc };
   if (!to) return { ok: false, message: "A task needs a name." };
   if (taskNames(doc).has(to)) return { ok: false, message: `Another task is named ${to}.` };
-  let next = withTasks(doc, (tasks) =>
+  let next = withEveryTask(doc, (tasks) =>
     tasks.map((task) => {
       if (!isObj(task)) return task;
       let changed: Obj = task;
@@ -190,12 +223,15 @@ export function renameTask(doc: Doc, from: string, to: string): EditResult {
           dependencies: task.dependencies.map((dep) => (dep === from ? to : dep)),
         };
       }
+      if (typeof task.depends === "string" && dependsNames(task.depends).includes(from)) {
+        changed = { ...changed, depends: renameInDepends(task.depends, from, to) };
+      }
       return changed;
     }),
   );
   next = withSpec(next, (spec) => {
     const renamed = { ...spec };
-    for (const key of ["tasks", "outputs"]) if (key in spec) renamed[key] = renameReferences(spec[key], from, to);
+    for (const key of ["tasks", "onExit", "outputs"]) if (key in spec) renamed[key] = renameReferences(spec[key], from, to);
     return renamed;
   });
   next = withPositions(next, (positions) => {
@@ -211,6 +247,8 @@ export function renameTask(doc: Doc, from: string, to: string): EditResult {
 export interface Clipboard {
   tasks: Task[];
   positions: Record<string, Point>;
+  /** Those of `tasks` that are exit handlers: pasted as exit handlers. */
+  exits?: string[];
 }
 
 /** The chosen tasks, keeping only the dependencies among them. */
@@ -220,16 +258,21 @@ export function copyTasks(doc: Doc, names: Iterable<string>): Clipboard {
   const tasks = tasksOf(doc)
     .filter((task) => chosen.has(task.name))
     .map((task) => {
-      const copy = structuredClone(task);
+      let copy: Task = structuredClone(task);
       if ("dependencies" in copy) {
-        const deps = dependenciesOf(copy).filter((dep) => chosen.has(dep));
-        return setField(copy, "dependencies", deps) as Task;
+        const deps = listedDependencies(copy).filter((dep) => chosen.has(dep));
+        copy = setField(copy, "dependencies", deps) as Task;
+      }
+      // A depends expression is kept only with every task it names.
+      if ("depends" in copy && !dependsNames(copy.depends).every((name) => chosen.has(name))) {
+        copy = setField(copy, "depends", undefined) as Task;
       }
       return copy;
     });
   const positions: Record<string, Point> = {};
   for (const task of tasks) if (all[task.name]) positions[task.name] = all[task.name];
-  return { tasks, positions };
+  const exits = exitNames(doc);
+  return { tasks, positions, exits: tasks.map((task) => task.name).filter((name) => exits.has(name)) };
 }
 
 /** Add the clipboard's tasks under fresh names, shifted by `offset`; returns
@@ -249,11 +292,21 @@ export function pasteTasks(
   const added = clipboard.tasks.map((task) => {
     const copy: Obj = { ...structuredClone(task), name: renamed.get(task.name)! };
     if ("dependencies" in copy) {
-      copy.dependencies = dependenciesOf(copy).map((dep) => renamed.get(dep) ?? dep);
+      copy.dependencies = listedDependencies(copy).map((dep) => renamed.get(dep) ?? dep);
+    }
+    if (typeof copy.depends === "string") {
+      let expression = copy.depends;
+      // Through placeholders (no task name has "_"), so renaming a to b and b to c gives b, c.
+      const names = dependsNames(expression);
+      names.forEach((name, i) => (expression = renameInDepends(expression, name, `__${i}__`)));
+      names.forEach((name, i) => (expression = renameInDepends(expression, `__${i}__`, renamed.get(name) ?? name)));
+      copy.depends = expression;
     }
     return copy;
   });
-  let next = withTasks(doc, (tasks) => [...tasks, ...added]);
+  const exits = new Set((clipboard.exits ?? []).map((name) => renamed.get(name)));
+  let next = withTasks(doc, (tasks) => [...tasks, ...added.filter((task) => !exits.has(task.name as string))]);
+  if (exits.size) next = withExitTasks(next, (tasks) => [...tasks, ...added.filter((task) => exits.has(task.name as string))]);
   let fallback = 0;
   next = withPositions(next, (positions) => {
     for (const task of clipboard.tasks) {
@@ -277,14 +330,106 @@ export function moveTasks(doc: Doc, moved: Record<string, Point>): Doc {
   });
 }
 
-/** Lay every task out again in layers along `direction`, and remember it. */
-export function autoLayout(doc: Doc, direction: Direction): Doc {
+/** Every task laid out in layers along `direction`: the run's tasks, then
+ * the exit handlers laid out on their own and placed after them (their lane). */
+export function layoutDocument(doc: Doc, direction: Direction): Map<string, Point> {
+  const exits = exitNames(doc);
   const tasks = tasksOf(doc);
-  const placed = layoutTasks(
-    tasks.map((task) => ({ id: task.name })),
-    edgesOf(doc),
+  const edges = edgesOf(doc);
+  const main = layoutTasks(
+    tasks.filter((task) => !exits.has(task.name)).map((task) => ({ id: task.name })),
+    edges,
     direction,
   );
+  if (exits.size === 0) return main;
+  const lane = layoutTasks(
+    tasks.filter((task) => exits.has(task.name)).map((task) => ({ id: task.name })),
+    edges,
+    direction,
+  );
+  return placeLane(main, lane, direction);
+}
+
+/** Move the exit handlers' lane after the run's tasks when it overlaps them
+ * (a task just made an exit handler, or back), keeping its own arrangement. */
+export function settleExitLane(doc: Doc): Doc {
+  const exits = exitNames(doc);
+  if (exits.size === 0) return doc;
+  const positions = positionsOf(doc);
+  const main = Object.entries(positions).filter(([name]) => !exits.has(name) && taskNames(doc).has(name));
+  const lane = Object.entries(positions).filter(([name]) => exits.has(name));
+  const graph = boundsOf(main);
+  const box = laneBox(lane);
+  if (!graph || !box) return doc;
+  const padded = { x: graph.x - LANE_GAP / 2, y: graph.y - LANE_GAP / 2, width: graph.width + LANE_GAP, height: graph.height + LANE_GAP };
+  if (!overlaps(padded, box)) return doc;
+  const offset = offsetAfter(graph, box, directionOf(doc));
+  return withPositions(doc, (all) => {
+    for (const [name, point] of lane) all[name] = { x: point.x + offset.x, y: point.y + offset.y };
+    return all;
+  });
+}
+
+export type ExitResult = { ok: true; doc: Doc; cut: GraphEdge[] } | { ok: false; message: string };
+
+/** Make `name` an exit handler (`on`: moved from spec.tasks to spec.onExit)
+ * or a task of the run again. Edges between the two kinds cannot be, so its
+ * dependencies on the side it leaves are cut (and theirs on it), and listed;
+ * a depends expression that would name across is refused, as it is the
+ * user's to rewrite. */
+export function setExitHandler(doc: Doc, name: string, on: boolean): ExitResult {
+  const exits = exitNames(doc);
+  const task = tasksOf(doc).find((item) => item.name === name);
+  if (!task) return { ok: false, message: `There is no task ${name}.` };
+  if (exits.has(name) === on) return { ok: true, doc, cut: [] };
+  // The tasks it leaves behind: those of the list it was in.
+  const behind = new Set(tasksOf(doc).map((item) => item.name).filter((other) => other !== name && exits.has(other) === !on));
+  if (usesDepends(task)) {
+    const named = dependsNames(task.depends).filter((other) => behind.has(other));
+    if (named.length) {
+      return { ok: false, message: `${name}'s depends expression names ${named.join(", ")}: edit it in its form first (Control flow).` };
+    }
+  }
+  for (const other of tasksOf(doc)) {
+    if (behind.has(other.name) && usesDepends(other) && dependsNames(other.depends).includes(name)) {
+      return { ok: false, message: `${other.name}'s depends expression names ${name}: edit it in ${other.name}'s form first (Control flow).` };
+    }
+  }
+  const cut: GraphEdge[] = [
+    ...listedDependencies(task).filter((dep) => behind.has(dep)).map((dep) => ({ source: dep, target: name })),
+    ...tasksOf(doc)
+      .filter((other) => behind.has(other.name) && listedDependencies(other).includes(name))
+      .map((other) => ({ source: name, target: other.name })),
+  ];
+  let next = disconnect(doc, cut);
+  const moved = tasksOf(next).find((item) => item.name === name)!;
+  const isIt = (item: unknown) => isObj(item) && item.name === name;
+  next = withEveryTask(next, (tasks) => tasks.filter((item) => !isIt(item)));
+  next = on ? withExitTasks(next, (tasks) => [...tasks, moved]) : withTasks(next, (tasks) => [...tasks, moved]);
+  next = withPositions(next, (positions) => {
+    const here = positions[name];
+    const others = Object.entries(positions).filter(([other]) => other !== name && (on ? exits.has(other) : !exits.has(other)));
+    const group = boundsOf(others);
+    if (!group) return positions;
+    // Next to the group it joins, so the lane stays one box.
+    const horizontal = directionOf(doc) === "TB";
+    if (on) {
+      positions[name] = horizontal
+        ? { x: group.x + group.width + 24, y: group.y }
+        : { x: group.x, y: group.y + group.height + 24 };
+    } else if (here) {
+      positions[name] = horizontal
+        ? { x: group.x, y: group.y + group.height + 48 }
+        : { x: group.x + group.width + 48, y: group.y };
+    }
+    return positions;
+  });
+  return { ok: true, doc: settleExitLane(next), cut };
+}
+
+/** Lay every task out again in layers along `direction`, and remember it. */
+export function autoLayout(doc: Doc, direction: Direction): Doc {
+  const placed = layoutDocument(doc, direction);
   const positions: Record<string, Point> = {};
   for (const [name, point] of placed) positions[name] = roundPoint(point);
   const next = withPositions(doc, () => positions);
@@ -300,7 +445,7 @@ export function placeMissing(doc: Doc): Doc {
   if (missing.length === 0) return doc;
   if (missing.length === tasks.length) {
     const direction = doc.spec && isObj(doc.spec) && isObj(doc.spec.ui) && doc.spec.ui.direction === "LR" ? "LR" : "TB";
-    const placed = layoutTasks(tasks.map((task) => ({ id: task.name })), edgesOf(doc), direction);
+    const placed = layoutDocument(doc, direction);
     return withPositions(doc, () => {
       const all: Record<string, Point> = {};
       for (const [name, point] of placed) all[name] = roundPoint(point);
@@ -316,10 +461,10 @@ export function placeMissing(doc: Doc): Doc {
   });
 }
 
-/** Index of each task in `spec.tasks` by name (error paths count positions). */
-export function taskIndexes(doc: Doc): Map<number, string> {
+/** Index of each task in `spec.tasks` (or `spec.onExit`) by name (error paths count positions). */
+export function taskIndexes(doc: Doc, list: "tasks" | "onExit" = "tasks"): Map<number, string> {
   const indexes = new Map<number, string>();
-  rawTasks(doc).forEach((task, index) => {
+  (list === "tasks" ? rawTasks(doc) : rawExitTasks(doc)).forEach((task, index) => {
     if (isObj(task) && typeof task.name === "string") indexes.set(index, task.name);
   });
   return indexes;

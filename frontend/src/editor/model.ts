@@ -3,6 +3,7 @@
 // YAML view and the saved version can never drift from what is drawn. These
 // helpers read a possibly malformed document without throwing; validation of
 // what they find is the server's job.
+import { dependsNames } from "./controlFlow";
 
 export type Obj = Record<string, unknown>;
 export type Doc = Obj;
@@ -44,11 +45,26 @@ export function rawTasks(doc: Doc): unknown[] {
   return Array.isArray(tasks) ? tasks : [];
 }
 
-/** Tasks that are mappings with a string name: the ones the canvas can draw. */
+/** The raw `spec.onExit` list: the exit handlers (docs/spec.md, "Exit handlers"). */
+export function rawExitTasks(doc: Doc): unknown[] {
+  const tasks = specOf(doc).onExit;
+  return Array.isArray(tasks) ? tasks : [];
+}
+
+function named(list: unknown[]): Task[] {
+  return list.filter((task): task is Task => isObj(task) && typeof task.name === "string");
+}
+
+/** Tasks that are mappings with a string name, the run's tasks then the exit
+ * handlers: the ones the canvas can draw. Names are unique across both lists. */
 export function tasksOf(doc: Doc): Task[] {
-  return rawTasks(doc).filter(
-    (task): task is Task => isObj(task) && typeof task.name === "string",
-  );
+  const exits = rawExitTasks(doc);
+  return exits.length ? [...named(rawTasks(doc)), ...named(exits)] : named(rawTasks(doc));
+}
+
+/** The names of the exit handlers (`spec.onExit`). */
+export function exitNames(doc: Doc): Set<string> {
+  return new Set(named(rawExitTasks(doc)).map((task) => task.name));
 }
 
 export function taskNames(doc: Doc): Set<string> {
@@ -59,9 +75,23 @@ export function findTask(doc: Doc, name: string): Task | undefined {
   return tasksOf(doc).find((task) => task.name === name);
 }
 
+/** The tasks `task` runs after: its `dependencies`, or the tasks its
+ * `depends` expression names (the server takes those as its dependencies). */
 export function dependenciesOf(task: Obj): string[] {
+  const listed = listedDependencies(task);
+  if (typeof task.depends !== "string") return listed;
+  return [...new Set([...listed, ...dependsNames(task.depends)])];
+}
+
+/** What `dependencies` itself lists (what graph edits write). */
+export function listedDependencies(task: Obj): string[] {
   const deps = task.dependencies;
   return Array.isArray(deps) ? deps.filter((dep): dep is string => typeof dep === "string") : [];
+}
+
+/** A task whose `depends` expression decides what it runs after. */
+export function usesDepends(task: Obj): boolean {
+  return typeof task.depends === "string" && task.depends.trim() !== "";
 }
 
 export interface GraphEdge {
@@ -83,6 +113,29 @@ export function edgesOf(doc: Doc): GraphEdge[] {
     }
   }
   return edges;
+}
+
+export interface Parameter {
+  name: string;
+  default?: string;
+  description?: string;
+}
+
+/** The workflow's parameters (`spec.parameters`), those with a name. */
+export function parametersOf(doc: Doc): Parameter[] {
+  const raw = specOf(doc).parameters;
+  if (!Array.isArray(raw)) return [];
+  return raw.filter(isObj).flatMap((item) =>
+    typeof item.name === "string"
+      ? [
+          {
+            name: item.name,
+            default: item.default === undefined || item.default === null ? undefined : String(item.default),
+            description: typeof item.description === "string" ? item.description : undefined,
+          },
+        ]
+      : [],
+  );
 }
 
 export function uiOf(doc: Doc): Obj {
@@ -116,8 +169,35 @@ export function withMetadata(doc: Doc, change: (metadata: Obj) => Obj): Doc {
   return { ...doc, metadata: change({ ...metadataOf(doc) }) };
 }
 
+/** `spec.tasks` changed (adding goes here: the run's tasks). */
 export function withTasks(doc: Doc, change: (tasks: unknown[]) => unknown[]): Doc {
   return withSpec(doc, (spec) => ({ ...spec, tasks: change(rawTasks(doc)) }));
+}
+
+/** `spec.onExit` changed; left out when it becomes empty (an empty list is an error). */
+export function withExitTasks(doc: Doc, change: (tasks: unknown[]) => unknown[]): Doc {
+  return withSpec(doc, (spec) => {
+    const exits = change(rawExitTasks(doc));
+    if (!exits.length) {
+      const next = { ...spec };
+      delete next.onExit;
+      return next;
+    }
+    if ("onExit" in spec || !("ui" in spec)) return { ...spec, onExit: exits };
+    // A new onExit goes before ui, where docs/spec.md lists it.
+    const next: Obj = {};
+    for (const [key, value] of Object.entries(spec)) {
+      if (key === "ui") next.onExit = exits;
+      next[key] = value;
+    }
+    return next;
+  });
+}
+
+/** Both lists changed alike (a map or a filter over every task). */
+export function withEveryTask(doc: Doc, change: (tasks: unknown[]) => unknown[]): Doc {
+  const next = withTasks(doc, change);
+  return Array.isArray(specOf(doc).onExit) ? withExitTasks(next, change) : next;
 }
 
 export function withUi(doc: Doc, change: (ui: Obj) => Obj): Doc {
@@ -207,6 +287,15 @@ export const TASK_KEY_ORDER = [
   "dependencies",
   "outputs",
   "inputs",
+  "when",
+  "triggerRule",
+  "depends",
+  "continueOn",
+  "withItems",
+  "withParam",
+  "withSequence",
+  "parallelism",
+  "workflow",
 ];
 
 export function orderTaskKeys(task: Obj): Obj {

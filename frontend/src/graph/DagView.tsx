@@ -8,28 +8,43 @@ import {
   Controls,
   type Edge,
   MiniMap,
+  type NodeChange,
   ReactFlow,
   ReactFlowProvider,
 } from "@xyflow/react";
-import { useMemo } from "react";
+import { useCallback, useMemo, useRef, useState } from "react";
 
+import type { FanCounts } from "./fanCounts";
 import { fastLayout } from "./fastLayout";
-import { type Direction, layoutGraph } from "./layout";
-import { statusColour } from "./status";
+import { Lane } from "./Lane";
+import { laneBox, placeLane } from "./lanes";
+import { type Direction, layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "./layout";
+import { describeTask, statusColour } from "./status";
 import { nodeTypes, type TaskFlowNode, type TaskNodeData } from "./TaskNode";
 
 /** From this many nodes on, the linear-time layout instead of dagre's. */
 export const FAST_LAYOUT_FROM = 300;
+/** A fan-out's node is taller: its counts' bar and two lines of words. */
+export const FAN_NODE_HEIGHT = 84;
 
 export interface DagTask {
   id: string;
   dependencies: string[];
   label: string;
   status?: string;
+  reason?: string;
+  message?: string;
   subtitle?: string;
   attempts?: number;
   error?: string;
   collapsed?: number;
+  /** A fan-out's instances counted by state: drawn as a stack. */
+  fan?: FanCounts;
+  /** An exit handler: laid out after the other tasks, in the "On exit" lane. */
+  exitHandler?: boolean;
+  /** A sub-workflow task: the workflow it runs, and its child run. */
+  calls?: string;
+  link?: { href: string; label: string };
 }
 
 export interface DagViewProps {
@@ -62,12 +77,41 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
     () => {
       // dagre takes seconds past a few hundred nodes (an expanded fan-out).
       const layout = tasks.length > FAST_LAYOUT_FROM ? fastLayout : layoutGraph;
-      return layout(tasks.map((task) => ({ id: task.id })), edgesIn, direction);
+      const input = (list: DagTask[]) => list.map((task) => ({ id: task.id, height: task.fan ? FAN_NODE_HEIGHT : undefined }));
+      const exits = tasks.filter((task) => task.exitHandler);
+      if (exits.length === 0) return layout(input(tasks), edgesIn, direction);
+      // Exit handlers run after everything else: their own layout, after the graph.
+      const main = layout(input(tasks.filter((task) => !task.exitHandler)), edgesIn, direction);
+      return placeLane(main, layout(input(exits), edgesIn, direction), direction, layoutSizes(tasks));
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [edgesIn, direction],
   );
+  const lane = useMemo(() => {
+    const exits = tasks.filter((task) => task.exitHandler);
+    return exits.length ? laneBox(exits.map((task) => [task.id, positions.get(task.id) ?? { x: 0, y: 0 }]), layoutSizes(exits)) : null;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [positions]);
   const statusById = useMemo(() => new Map(tasks.map((task) => [task.id, task.status])), [tasks]);
+  // The sizes React Flow measured, handed back with every node it is given:
+  // a node object without `measured` is hidden until measured again, and a
+  // live run rebuilds its nodes on every batch of events (a busy fan-out's
+  // node stayed hidden, and the minimap empty).
+  const sizes = useRef(new Map<string, { width: number; height: number }>());
+  // Measuring a node that is not drawn again soon (a finished run) draws the
+  // nodes once more with their sizes, or the minimap stays empty.
+  const [measuredAt, setMeasuredAt] = useState(0);
+  const onNodesChange = useCallback((changes: NodeChange<TaskFlowNode>[]) => {
+    let grown = false;
+    for (const change of changes) {
+      if (change.type !== "dimensions" || !change.dimensions) continue;
+      const old = sizes.current.get(change.id);
+      if (old?.width === change.dimensions.width && old.height === change.dimensions.height) continue;
+      sizes.current.set(change.id, change.dimensions);
+      grown = true;
+    }
+    if (grown) setMeasuredAt((count) => count + 1);
+  }, []);
   const nodes: TaskFlowNode[] = useMemo(
     () =>
       tasks.map((task) => {
@@ -77,13 +121,18 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
           id,
           type: "task" as const,
           position: positions.get(id) ?? { x: 0, y: 0 },
+          measured: sizes.current.get(id),
           data,
           selected: id === selected,
+          ariaLabel: `${task.exitHandler ? "Exit handler " : ""}${
+            task.fan ? `Fan-out ${describeTask(task.label, task.status)}: open its instances` : describeTask(task.label, task.status, task.reason, task.message)
+          }${task.calls ? ` (runs ${task.calls})` : ""}`,
           draggable: false,
           connectable: false,
         };
       }),
-    [tasks, positions, direction, selected],
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [tasks, positions, direction, selected, measuredAt],
   );
   const edges: Edge[] = useMemo(
     () =>
@@ -101,6 +150,7 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
       nodes={nodes}
       edges={edges}
       nodeTypes={nodeTypes}
+      onNodesChange={onNodesChange}
       onNodeClick={(_event, node) => onSelect?.(node.id)}
       nodesDraggable={false}
       nodesConnectable={false}
@@ -110,6 +160,7 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
       proOptions={{ hideAttribution: true }}
     >
       <Background />
+      {lane ? <Lane box={lane} title="On exit" hint="Exit handlers: they ran once every other task had ended, whatever the outcome." /> : null}
       <Controls showInteractive={false} />
       <MiniMap pannable zoomable nodeColor={(node) => statusColour((node.data as TaskNodeData).status as string | undefined)} />
     </ReactFlow>
@@ -117,5 +168,11 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
 }
 
 function shapeKey(tasks: DagTask[]): string {
-  return tasks.map((task) => `${task.id}<${task.dependencies.join(",")}`).join(";");
+  return tasks.map((task) => `${task.id}${task.fan ? "*" : ""}${task.exitHandler ? "!" : ""}<${task.dependencies.join(",")}`).join(";");
+}
+
+/** The size each node is laid out at: a fan-out's is taller. */
+function layoutSizes(tasks: DagTask[]): (id: string) => { width: number; height: number } {
+  const fans = new Set(tasks.filter((task) => task.fan).map((task) => task.id));
+  return (id) => ({ width: NODE_WIDTH, height: fans.has(id) ? FAN_NODE_HEIGHT : NODE_HEIGHT });
 }

@@ -5,27 +5,32 @@ import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../common/api";
 import { DagView } from "../graph/DagView";
 import type { Direction } from "../graph/layout";
-import { collapseFanOuts, GROUP_PREFIX, summarizeCounts } from "./collapse";
+import { collapseFanOuts, FAN_OUT_THRESHOLD, GROUP_PREFIX, summarizeCounts } from "./collapse";
 import { can, type RunPageConfig, urls } from "./config";
 import { RunOutputsView } from "./DataViews";
 import { CancelDialog, DebugDialog, ResubmitDialog, RetryDialog, type RetryResponse } from "./dialogs";
+import { FanOutPanel } from "./FanOutPanel";
+import { type InstanceFilter, splitFanOuts } from "./fanouts";
 import { type Connection, LiveSocket, wsUrl } from "./socket";
+import { childRunsByTask, childrenStale, decorateNodes } from "./subruns";
 import {
   applyEvents,
   formatDuration,
   fromSnapshot,
   isLive,
+  itemsMissing,
   type LiveRun,
+  mergeItems,
   replaceSnapshot,
   secondsBetween,
   TERMINAL_ATTEMPT,
   TERMINAL_RUN,
-  TERMINAL_TASK,
+  UNSUCCESSFUL_TASK,
 } from "./state";
 import { type Tab, TaskDrawer } from "./TaskDrawer";
 import { Timeline } from "./Timeline";
 import type { Run, RunEvent, RunMessage } from "./types";
-import { formatTime, LiveIndicator, showValue, StatusBadge, useNow } from "./ui";
+import { formatTime, Legend, LiveIndicator, showValue, StatusBadge, useNow } from "./ui";
 
 // The clock ticks every second; the graph only changes with the run.
 const Dag = memo(DagView);
@@ -43,11 +48,18 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   const [live, setLive] = useState<LiveRun>(stateRef.current);
   const [connection, setConnection] = useState<Connection>("connecting");
   const [connectionDetail, setConnectionDetail] = useState("");
-  const [selected, setSelected] = useState<string | null>(null);
+  // A link to a task of the run (`#task-etl`, from a child run's header) opens it.
+  const [selected, setSelected] = useState<string | null>(() => taskFromHash(config.run));
+  const selectedRef = useRef(selected);
+  selectedRef.current = selected;
   const [tab, setTab] = useState<Tab>("logs");
   const [expanded, setExpanded] = useState<Set<string>>(() => new Set());
   const [direction, setDirection] = useState<Direction>("LR");
   const [dialog, setDialog] = useState<Dialog>(null);
+  // The instance list of the open fan-out: its filter and page, kept while
+  // one of its instances is open, so going back finds the list as it was.
+  const [instanceFilter, setInstanceFilter] = useState<InstanceFilter>("all");
+  const [instancePage, setInstancePage] = useState(0);
   const [notice, setNotice] = useState<{ kind: "error" | "info"; text: string } | null>(null);
   const socketRef = useRef<LiveSocket | null>(null);
   const run = live.run;
@@ -106,6 +118,56 @@ export function RunApp({ config }: { config: RunPageConfig }) {
       .catch((failure) => setNotice({ kind: "error", text: `Could not read the run's outputs: ${String(failure)}` }));
   }, [run.status, run.finished_at, runId, commit]);
 
+  // Instances made while the page is open come from their fan-out's event,
+  // which carries no items: read the run once more for them (at most once a
+  // second, and only while some are missing).
+  const missing = itemsMissing(run);
+  const itemsRead = useRef(0);
+  // Reads that brought no item (the server should always have them): three
+  // in a row and the page stops asking, until none is missing any more.
+  const fruitless = useRef(0);
+  useEffect(() => {
+    if (!missing) fruitless.current = 0;
+    if (!missing || fruitless.current >= 3) return;
+    const wait = Math.max(0, itemsRead.current + 1000 - Date.now());
+    const timer = setTimeout(() => {
+      itemsRead.current = Date.now();
+      api<Run>(urls.apiRun(runId))
+        .then((fresh) => {
+          const merged = mergeItems(stateRef.current, fresh);
+          fruitless.current = merged === stateRef.current ? fruitless.current + 1 : 0;
+          commit(merged);
+        })
+        .catch((failure) => setNotice({ kind: "error", text: `Could not read the instances' items: ${String(failure)}` }));
+    }, wait);
+    return () => clearTimeout(timer);
+  }, [missing, live.seq, runId, commit]);
+
+  // A sub-workflow task's child run is not in the events: when a task starts
+  // one the page does not know of, or ends before its child reads as ended,
+  // read the run again for its `children` (at most once a second; three
+  // reads that bring nothing new and it stops).
+  const wantChildren = childrenStale(run);
+  const childrenRead = useRef(0);
+  const childrenFruitless = useRef(0);
+  useEffect(() => {
+    if (!wantChildren) childrenFruitless.current = 0;
+    if (!wantChildren || childrenFruitless.current >= 3) return;
+    const wait = Math.max(0, childrenRead.current + 1000 - Date.now());
+    const timer = setTimeout(() => {
+      childrenRead.current = Date.now();
+      api<Run>(urls.apiRun(runId))
+        .then((fresh) => {
+          const current = stateRef.current;
+          const same = JSON.stringify(fresh.children ?? []) === JSON.stringify(current.run.children ?? []);
+          childrenFruitless.current = same ? childrenFruitless.current + 1 : 0;
+          commit({ ...current, run: { ...current.run, children: fresh.children } });
+        })
+        .catch((failure) => setNotice({ kind: "error", text: `Could not read the sub-workflows' runs: ${String(failure)}` }));
+    }, wait);
+    return () => clearTimeout(timer);
+  }, [wantChildren, live.seq, runId, commit]);
+
   useEffect(() => {
     // The server-rendered page underneath is for browsers without JavaScript.
     document.getElementById("run-fallback")?.setAttribute("hidden", "");
@@ -114,8 +176,16 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   const ticking = isLive(run) || run.tasks.some((task) => task.attempts.some((a) => !TERMINAL_ATTEMPT.has(a.status)));
   const now = useNow(ticking);
 
-  const graph = useMemo(() => collapseFanOuts(run.tasks, expanded), [run.tasks, expanded]);
-  const selectedTask = selected ? run.tasks[live.index.get(selected) ?? -1] : undefined;
+  const split = useMemo(() => splitFanOuts(run.tasks), [run.tasks]);
+  const graph = useMemo(
+    () => collapseFanOuts(split.tasks, expanded, FAN_OUT_THRESHOLD, split.fanOuts),
+    [split, expanded],
+  );
+  // A sub-workflow task links to its child run; exit handlers go in their lane.
+  const nodes = useMemo(() => decorateNodes(graph.tasks, run, urls.page), [graph.tasks, run]);
+  const children = useMemo(() => childRunsByTask(run), [run]);
+  const selectedFan = selected ? split.fanOuts.get(selected) : undefined;
+  const selectedTask = selected && !selectedFan ? run.tasks[live.index.get(selected) ?? -1] : undefined;
 
   // The whole event log over REST, once, for the drawer's history (live events add to it).
   const historyRef = useRef<Promise<RunEvent[]> | null>(null);
@@ -135,13 +205,20 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   }, [runId]);
 
   const finished = TERMINAL_RUN.has(run.status);
-  const retryable = finished && run.tasks.some((task) => TERMINAL_TASK.has(task.status) && task.status !== "Succeeded");
+  const retryable = finished && run.tasks.some((task) => UNSUCCESSFUL_TASK.has(task.status));
   const cancellable = !finished && run.status !== "Cancelling";
 
   const onSelect = useCallback((id: string) => {
     if (id.startsWith(GROUP_PREFIX)) {
       setExpanded((old) => new Set(old).add(id));
       return;
+    }
+    // Another fan-out's list starts afresh; its own instances and back keep it.
+    const old = selectedRef.current;
+    const family = (a: string, b: string) => a === b || a.startsWith(`${b}[`) || b.startsWith(`${a}[`);
+    if (old === null || !family(old, id)) {
+      setInstanceFilter("all");
+      setInstancePage(0);
     }
     setSelected(id);
   }, []);
@@ -155,17 +232,29 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   const duration = secondsBetween(run.started_at, run.finished_at, now);
   const counts = useMemo(() => {
     const out: Record<string, number> = {};
-    for (const task of run.tasks) out[task.status] = (out[task.status] ?? 0) + 1;
+    for (const task of split.tasks) out[task.status] = (out[task.status] ?? 0) + 1;
     return out;
-  }, [run.tasks]);
+  }, [split]);
+  const present = useMemo(() => new Set(run.tasks.map((task) => task.status)), [run.tasks]);
 
   return (
     <div className="fd-run" data-run={runId} data-run-status={run.status}>
       <div className="heading">
-        <h1>
-          Run #{run.id} of <a href={config.urls.workflow}>{run.workflow.name}</a> <StatusBadge status={run.status} />{" "}
-          <LiveIndicator status={connection} detail={connectionDetail} />
-        </h1>
+        <div>
+          <h1>
+            Run #{run.id} of <a href={config.urls.workflow}>{run.workflow.name}</a> <StatusBadge status={run.status} />{" "}
+            <LiveIndicator status={connection} detail={connectionDetail} />
+          </h1>
+          {run.parent_run ? (
+            <p className="fd-lineage" data-testid="parent-run">
+              run of task{" "}
+              <a href={`${urls.page(run.parent_run)}#task-${encodeURIComponent(run.parent_task ?? "")}`}>
+                <code>{run.parent_task}</code>
+              </a>{" "}
+              of <a href={urls.page(run.parent_run)}>run #{run.parent_run}</a>
+            </p>
+          ) : null}
+        </div>
         <div className="actions">
           {can(config, "run.retry") ? (
             <button type="button" className="primary" disabled={!retryable} onClick={() => setDialog({ kind: "retry" })}>
@@ -222,7 +311,14 @@ export function RunApp({ config }: { config: RunPageConfig }) {
           <dd data-testid="run-duration">{formatDuration(duration)}</dd>
           <dt>Tasks</dt>
           <dd>
-            {run.tasks.length} · {summarizeCounts(counts)}
+            {split.tasks.length} · {summarizeCounts(counts)}
+            {split.instances ? (
+              <span className="muted">
+                {" "}
+                (and {split.instances} instance{split.instances === 1 ? "" : "s"} of {split.fanOuts.size} fan-out
+                {split.fanOuts.size === 1 ? "" : "s"})
+              </span>
+            ) : null}
           </dd>
           <dt>Parameters</dt>
           <dd>
@@ -242,7 +338,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
         </dl>
         <RunOutputsView outputs={run.outputs} />
       </section>
-      <div className={selectedTask ? "fd-run__main fd-run__main--drawer" : "fd-run__main"}>
+      <div className={selectedTask || selectedFan ? "fd-run__main fd-run__main--drawer" : "fd-run__main"}>
         <section className="card fd-run__graph">
           <div className="fd-toolbar">
             <h2>Graph</h2>
@@ -267,21 +363,48 @@ export function RunApp({ config }: { config: RunPageConfig }) {
           <div className="fd-run__canvas" data-testid="dag">
             <Dag
               // Remounted when the drawer opens or closes, so the graph fits its new width.
-              key={selectedTask ? "narrow" : "wide"}
-              tasks={graph.tasks} direction={direction} selected={selected} onSelect={onSelect} animateActive fitMaxZoom={1} />
+              key={selectedTask || selectedFan ? "narrow" : "wide"}
+              tasks={nodes}
+              direction={direction}
+              selected={selectedTask?.fan_group || selected}
+              onSelect={onSelect}
+              animateActive
+              fitMaxZoom={1}
+            />
+          </div>
+          <div className="fd-legend-bar">
+            <Legend present={present} />
           </div>
         </section>
+        {selectedFan ? (
+          <FanOutPanel
+            key={selectedFan.name}
+            fan={selectedFan}
+            now={now}
+            filter={instanceFilter}
+            page={instancePage}
+            onFilter={setInstanceFilter}
+            onPage={setInstancePage}
+            onOpen={setSelected}
+            onClose={() => setSelected(null)}
+            retryFromHere={
+              can(config, "run.retry_task") && finished ? () => setDialog({ kind: "retry", task: selectedFan.name }) : undefined
+            }
+          />
+        ) : null}
         {selectedTask ? (
           <TaskDrawer
             key={selectedTask.name}
             runId={runId}
             task={selectedTask}
+            children={children.get(selectedTask.name) ?? []}
             events={live.events}
             now={now}
             loadHistory={loadHistory}
             tab={tab}
             onTab={setTab}
             onClose={() => setSelected(null)}
+            onBack={selectedTask.fan_group ? () => setSelected(selectedTask.fan_group ?? null) : undefined}
             actions={{
               retryFromHere:
                 can(config, "run.retry_task") && finished
@@ -295,7 +418,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
       </div>
       <section className="card">
         <h2>Timeline</h2>
-        <Timeline tasks={run.tasks} now={now} onSelect={setSelected} selected={selected} />
+        <Timeline tasks={split.tasks} fanOuts={split.fanOuts} now={now} onSelect={onSelect} selected={selectedTask?.fan_group || selected} />
       </section>
       {dialog?.kind === "retry" ? (
         <RetryDialog runId={runId} task={dialog.task} onClose={() => setDialog(null)} onDone={retried} />
@@ -321,4 +444,12 @@ export function RunApp({ config }: { config: RunPageConfig }) {
       {dialog?.kind === "debug" ? <DebugDialog runId={runId} task={dialog.task} onClose={() => setDialog(null)} /> : null}
     </div>
   );
+}
+
+/** The task a `#task-<name>` in the address names, if the run has it. */
+function taskFromHash(run: Run): string | null {
+  const hash = window.location.hash;
+  if (!hash.startsWith("#task-")) return null;
+  const name = decodeURIComponent(hash.slice("#task-".length));
+  return run.tasks.some((task) => task.name === name) ? name : null;
 }

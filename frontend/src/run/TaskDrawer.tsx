@@ -7,8 +7,10 @@ import { api } from "../common/api";
 import { urls } from "./config";
 import { TaskData } from "./DataViews";
 import { LogView } from "./LogView";
-import { formatDuration, secondsBetween, taskHistory } from "./state";
-import type { RunEvent, Task } from "./types";
+import { statusLine } from "../graph/status";
+import { compactItem, fullItem } from "./fanouts";
+import { formatDuration, secondsBetween, taskHistory, TERMINAL_TASK } from "./state";
+import type { ChildRun, RunEvent, Task } from "./types";
 import { formatClock, formatTime, StatusBadge } from "./ui";
 
 export type Tab = "logs" | "data" | "attempts" | "history" | "pod" | "request";
@@ -36,9 +38,19 @@ export interface TaskDrawerProps {
   onTab: (tab: Tab) => void;
   onClose: () => void;
   actions: { retryFromHere?: () => void; debug?: () => void };
+  /** An instance of a fan-out: back to its fan-out's list of instances. */
+  onBack?: () => void;
+  /** A sub-workflow task: the runs it started, oldest first. */
+  children?: ChildRun[];
 }
 
-export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: setTab, onClose, actions }: TaskDrawerProps) {
+/** Why the Logs tab has nothing: not started yet, or never will be. */
+function noAttempt(task: Task): string {
+  if (TERMINAL_TASK.has(task.status)) return `It did not run (${statusLine(task.status, task.reason)}): there is no log.`;
+  return "No attempt yet: the log appears when the task starts.";
+}
+
+export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: setTab, onClose, actions, onBack, children = [] }: TaskDrawerProps) {
   const ids = useId();
   const latest = task.attempts.length ? task.attempts[task.attempts.length - 1].number : 0;
   const [attempt, setAttempt] = useState(latest);
@@ -62,6 +74,11 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: 
   ];
   return (
     <aside className="fd-drawer" aria-label={`Task ${task.name}`} data-task={task.name}>
+      {onBack && task.fan_group ? (
+        <button type="button" className="link fd-back" onClick={onBack}>
+          ← All instances of {task.fan_group}
+        </button>
+      ) : null}
       <div className="fd-drawer__head">
         <h2>
           {task.name} <StatusBadge status={task.status} />
@@ -71,6 +88,42 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: 
         </button>
       </div>
       <dl className="facts">
+        {task.fan_group ? (
+          <>
+            <dt>Item</dt>
+            <dd>
+              <code title={fullItem(task.fan_item)} data-field="item">
+                {compactItem(task.fan_item, 120)}
+              </code>{" "}
+              <span className="muted">(#{task.fan_index} of {task.fan_group})</span>
+            </dd>
+          </>
+        ) : null}
+        {task.workflow ? (
+          <>
+            <dt>Runs</dt>
+            <dd>
+              workflow <strong>{task.workflow.name}</strong>{" "}
+              {task.workflow.version !== null ? `v${task.workflow.version}` : <span className="muted">(its latest version)</span>}
+            </dd>
+            <dt>{children.length > 1 ? "Child runs" : "Child run"}</dt>
+            <dd data-testid="drawer-child-runs">
+              {children.length === 0 ? <span className="muted">not started yet</span> : null}
+              {children.map((child, index) => (
+                <span key={child.id}>
+                  {index ? " · " : null}
+                  <a href={urls.page(child.id)}>run #{child.id}</a> <StatusBadge status={child.status} />
+                </span>
+              ))}
+            </dd>
+          </>
+        ) : null}
+        {task.exit_handler ? (
+          <>
+            <dt>Exit handler</dt>
+            <dd>ran once every other task had ended, whatever the outcome; its failure does not change the run's status</dd>
+          </>
+        ) : null}
         <dt>Attempts</dt>
         <dd>{task.attempts_count}</dd>
         <dt>Duration</dt>
@@ -81,12 +134,12 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: 
             <dd>{task.dependencies.join(", ")}</dd>
           </>
         ) : null}
-        {task.reason || task.message ? (
+        {(task.reason && task.reason !== task.status) || task.message ? (
           <>
             <dt>Why</dt>
-            <dd className="pre-line">
-              {task.reason ? <strong>{task.reason}</strong> : null}
-              {task.reason && task.message ? ": " : null}
+            <dd className="pre-line" data-testid="task-why">
+              {task.reason && task.reason !== task.status ? <strong>{task.reason}</strong> : null}
+              {task.reason && task.reason !== task.status && task.message ? ": " : null}
               {task.message}
             </dd>
           </>
@@ -141,10 +194,15 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: 
       ) : null}
       <div className="fd-drawer__body" role="tabpanel" id={`${ids}-panel`} aria-labelledby={`${ids}-${tab}`}>
         {tab === "logs" ? (
-          attempt ? (
+          task.workflow && attempt ? (
+            <p className="muted">
+              A sub-workflow has no log of its own: its tasks' logs are on{" "}
+              {children.length ? <a href={urls.page(children[children.length - 1].id)}>run #{children[children.length - 1].id}</a> : "its run"}.
+            </p>
+          ) : attempt ? (
             <LogView runId={runId} task={task.name} attempt={attempt} />
           ) : (
-            <p className="muted">No attempt yet: the log appears when the task starts.</p>
+            <p className="muted">{noAttempt(task)}</p>
           )
         ) : null}
         {tab === "data" ? <TaskData runId={runId} task={task.name} attempt={attempt} status={shown?.status ?? ""} /> : null}

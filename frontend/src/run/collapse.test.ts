@@ -65,3 +65,12 @@ describe("groupStatus", () => {
     expect(groupStatus({ Succeeded: 3, Pending: 2 })).toBe("Running");
   });
 });
+
+describe("groupStatus with control flow", () => {
+  it("reads skipped members as settled and an expanded one as active", () => {
+    expect(groupStatus({ Skipped: 4 })).toBe("Skipped");
+    expect(groupStatus({ Succeeded: 3, Skipped: 1 })).toBe("Succeeded");
+    expect(groupStatus({ Skipped: 3, Pending: 2 })).toBe("Running");
+    expect(groupStatus({ Expanded: 1, Succeeded: 3 })).toBe("Expanded");
+  });
+});

@@ -2,6 +2,7 @@
 // more than `threshold` tasks with the same (already collapsed) dependencies
 // become a node that counts its members by state. Pure.
 import type { DagTask } from "../graph/DagView";
+import type { FanOut } from "./fanouts";
 import type { Task } from "./types";
 
 export const FAN_OUT_THRESHOLD = 50;
@@ -24,6 +25,7 @@ export interface CollapsedGraph {
 // The order a group shows the state of its members in: the first one present wins.
 const GROUP_STATUS_ORDER = [
   "Running",
+  "Expanded",
   "Retrying",
   "Cancelling",
   "Queued",
@@ -33,13 +35,19 @@ const GROUP_STATUS_ORDER = [
   "Cancelled",
   "Pending",
   "Succeeded",
+  "Skipped",
 ];
+
+/** Ended, and not as a failure: a group of these and Pending ones is under way. */
+const SETTLED_WELL = new Set(["Succeeded", "Skipped"]);
 
 export function groupStatus(counts: Record<string, number>): string {
   const present = GROUP_STATUS_ORDER.filter((status) => counts[status]);
   if (present.length === 0) return "Pending";
   // Done only when every member is done; a partly started group shows its activity.
-  if (present.includes("Succeeded") && present.includes("Pending") && present.length === 2) return "Running";
+  if (present.includes("Pending") && present.length > 1 && present.every((status) => status === "Pending" || SETTLED_WELL.has(status))) {
+    return "Running";
+  }
   return present[0];
 }
 
@@ -80,12 +88,14 @@ export function summarizeCounts(counts: Record<string, number>): string {
 /**
  * The tasks to draw: each fan-out wider than `threshold` (and not in
  * `expanded`) replaced by one group node; edges to and from its members go to
- * the group instead.
+ * the group instead. `tasks` hold no instances of dynamic fan-outs
+ * (fanouts.ts): those are counted on their fan-out's node (`fanOuts`).
  */
 export function collapseFanOuts(
   tasks: Task[],
   expanded: ReadonlySet<string> = new Set(),
   threshold: number = FAN_OUT_THRESHOLD,
+  fanOuts: ReadonlyMap<string, FanOut> = new Map(),
 ): CollapsedGraph {
   const depth = depths(tasks);
   const levels = new Map<number, Task[]>();
@@ -106,7 +116,8 @@ export function collapseFanOuts(
     for (const task of levels.get(d)!) {
       const deps = mapDeps(task);
       mapped.set(task.name, deps);
-      const key = `${d}|${deps.join(",")}`;
+      // Exit handlers are never grouped with the run's tasks: they have their own lane.
+      const key = `${d}|${task.exit_handler ? "exit" : ""}|${deps.join(",")}`;
       if (!siblings.has(key)) siblings.set(key, []);
       siblings.get(key)!.push(task);
     }
@@ -127,8 +138,10 @@ export function collapseFanOuts(
         label: task.name,
         dependencies: mapped.get(task.name) ?? task.dependencies,
         status: task.status,
-        subtitle: task.reason ? `${task.status}: ${task.reason}` : task.status,
+        reason: task.reason,
+        message: task.message,
         attempts: task.attempts_count,
+        fan: fanOuts.get(task.name)?.counts,
       });
       continue;
     }
@@ -136,7 +149,7 @@ export function collapseFanOuts(
     if (!group) {
       group = { id, members: [], counts: {}, status: "Pending" };
       groups.set(id, group);
-      drawn.push({ id, label: "", dependencies: mapped.get(task.name) ?? [], status: "Pending" });
+      drawn.push({ id, label: "", dependencies: mapped.get(task.name) ?? [], status: "Pending", exitHandler: task.exit_handler || undefined });
     }
     group.members.push(task.name);
     group.counts[task.status] = (group.counts[task.status] ?? 0) + 1;

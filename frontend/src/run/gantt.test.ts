@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 
+import { splitFanOuts } from "./fanouts";
 import { attempt, task } from "./fixtures";
 import { computeGantt, ticks } from "./gantt";
 
@@ -50,5 +51,41 @@ describe("computeGantt", () => {
   it("has round tick steps", () => {
     expect(ticks(0, 60_000)).toEqual([0, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000]);
     expect(ticks(0, 3_600_000, 4)).toEqual([0, 900_000, 1_800_000, 2_700_000, 3_600_000]);
+  });
+});
+
+describe("computeGantt with control flow", () => {
+  it("marks a skipped task where it was skipped, with why", () => {
+    const gantt = computeGantt(
+      [
+        task("flip", [], { status: "Succeeded", attempts: [attempt(1, { started_at: at(0), finished_at: at(10), status: "Succeeded" })] }),
+        task("tails", ["flip"], { status: "Skipped", finished_at: at(10), reason: "Condition", message: "when 'x' is false" }),
+        task("never", ["flip"], { status: "Pending" }),
+      ],
+      Date.parse(at(20)),
+    );
+    expect(gantt.rows.map((r) => r.task)).toEqual(["flip", "tails"]);
+    expect(gantt.rows[1]).toMatchObject({ bars: [], mark: { status: "Skipped", left: 1, reason: "Condition", message: "when 'x' is false" } });
+  });
+
+  it("draws a fan-out as one row over its instances' attempts, however many", () => {
+    const tasks = [
+      task("square", [], { status: "Expanded", fan_out: 200 }),
+      ...Array.from({ length: 200 }, (_, i) =>
+        task(`square[${i}]`, [], {
+          fan_group: "square",
+          fan_index: i,
+          status: i < 199 ? "Succeeded" : "Running",
+          attempts: [attempt(1, { started_at: at(i % 20), finished_at: i < 199 ? at(10 + (i % 20)) : null, status: i < 199 ? "Succeeded" : "Running" })],
+        }),
+      ),
+    ];
+    const split = splitFanOuts(tasks);
+    const gantt = computeGantt(split.tasks, Date.parse(at(40)), split.fanOuts);
+    expect(gantt.rows).toHaveLength(1);
+    expect(gantt.rows[0]).toMatchObject({ task: "square", instances: 200 });
+    expect(gantt.rows[0].bars).toEqual([
+      expect.objectContaining({ attempt: 0, status: "Expanded", running: true, start: Date.parse(at(0)), end: Date.parse(at(40)) }),
+    ]);
   });
 });

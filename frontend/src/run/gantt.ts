@@ -1,10 +1,14 @@
 // The timeline: one bar per attempt, from its start to its end (now while it
-// runs), placed as fractions of the run's span. Pure.
+// runs), placed as fractions of the run's span; a fan-out as one bar over
+// its instances' attempts (its list has each one); a skipped task as a mark
+// at the moment it was skipped. Pure.
+import type { FanOut } from "./fanouts";
 import { TERMINAL_ATTEMPT } from "./state";
 import type { Task } from "./types";
 
 export interface Bar {
   task: string;
+  /** The attempt's number; 0 for a fan-out's bar over its instances. */
   attempt: number;
   status: string;
   start: number;
@@ -15,31 +19,86 @@ export interface Bar {
   width: number;
 }
 
+/** A task that ended without running (Skipped): when, and why. */
+export interface Mark {
+  status: string;
+  at: number;
+  left: number;
+  reason: string;
+  message: string;
+}
+
+export interface Row {
+  task: string;
+  bars: Bar[];
+  mark?: Mark;
+  /** A fan-out's row: how many instances its bar stands for. */
+  instances?: number;
+}
+
 export interface Gantt {
   start: number;
   end: number;
-  /** One row per task that has an attempt, in the order given. */
-  rows: { task: string; bars: Bar[] }[];
+  /** One row per task that has an attempt (or was skipped), in the order given. */
+  rows: Row[];
 }
 
-/** The bars of every attempt; `now` (ms) ends those still running. */
-export function computeGantt(tasks: Task[], now: number): Gantt {
-  const raw: { task: string; bars: Omit<Bar, "left" | "width">[] }[] = [];
+type RawBar = Omit<Bar, "left" | "width">;
+
+function attemptBars(task: Task, now: number): RawBar[] {
+  const bars: RawBar[] = [];
+  for (const attempt of task.attempts) {
+    const begun = attempt.started_at ?? attempt.created_at;
+    if (!begun) continue;
+    const from = Date.parse(begun);
+    const running = !TERMINAL_ATTEMPT.has(attempt.status);
+    const to = attempt.finished_at ? Date.parse(attempt.finished_at) : running ? Math.max(now, from) : from;
+    bars.push({ task: task.name, attempt: attempt.number, status: attempt.status, start: from, end: to, running });
+  }
+  return bars;
+}
+
+/** One bar from the first instance's attempt to the last one's end. */
+function fanBar(fan: FanOut, now: number): RawBar | null {
+  let start = Infinity;
+  let end = -Infinity;
+  let running = false;
+  for (const instance of fan.instances) {
+    for (const bar of attemptBars(instance, now)) {
+      start = Math.min(start, bar.start);
+      end = Math.max(end, bar.end);
+      running ||= bar.running;
+    }
+  }
+  if (start === Infinity) return null;
+  return { task: fan.name, attempt: 0, status: fan.task.status, start, end, running };
+}
+
+/** The rows of `tasks` (instances left out: `fanOuts` folds them into their
+ * fan-out's row); `now` (ms) ends the bars of what still runs. */
+export function computeGantt(tasks: Task[], now: number, fanOuts: ReadonlyMap<string, FanOut> = new Map()): Gantt {
+  const raw: { task: string; bars: RawBar[]; mark?: Omit<Mark, "left">; instances?: number }[] = [];
   let start = Infinity;
   let end = -Infinity;
   for (const task of tasks) {
-    const bars: Omit<Bar, "left" | "width">[] = [];
-    for (const attempt of task.attempts) {
-      const begun = attempt.started_at ?? attempt.created_at;
-      if (!begun) continue;
-      const from = Date.parse(begun);
-      const running = !TERMINAL_ATTEMPT.has(attempt.status);
-      const to = attempt.finished_at ? Date.parse(attempt.finished_at) : running ? Math.max(now, from) : from;
-      bars.push({ task: task.name, attempt: attempt.number, status: attempt.status, start: from, end: to, running });
-      start = Math.min(start, from);
-      end = Math.max(end, to);
+    const fan = fanOuts.get(task.name);
+    let bars: RawBar[];
+    if (fan) {
+      const bar = fanBar(fan, now);
+      bars = bar ? [bar] : [];
+    } else bars = attemptBars(task, now);
+    for (const bar of bars) {
+      start = Math.min(start, bar.start);
+      end = Math.max(end, bar.end);
     }
-    if (bars.length) raw.push({ task: task.name, bars });
+    let mark: Omit<Mark, "left"> | undefined;
+    if (task.status === "Skipped" && task.finished_at && bars.length === 0) {
+      const at = Date.parse(task.finished_at);
+      mark = { status: task.status, at, reason: task.reason, message: task.message };
+      start = Math.min(start, at);
+      end = Math.max(end, at);
+    }
+    if (bars.length || mark) raw.push({ task: task.name, bars, mark, instances: fan ? fan.counts.total : undefined });
   }
   if (raw.length === 0) return { start: now, end: now, rows: [] };
   const span = Math.max(end - start, 1);
@@ -54,6 +113,8 @@ export function computeGantt(tasks: Task[], now: number): Gantt {
         left: (bar.start - start) / span,
         width: Math.max((bar.end - bar.start) / span, MIN_WIDTH),
       })),
+      ...(row.mark ? { mark: { ...row.mark, left: (row.mark.at - start) / span } } : {}),
+      ...(row.instances !== undefined ? { instances: row.instances } : {}),
     })),
   };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { attempt, event, run, task } from "./fixtures";
-import { applyEvents, formatDuration, fromSnapshot, replaceSnapshot, taskHistory } from "./state";
+import { applyEvents, formatDuration, fromSnapshot, itemsMissing, mergeItems, replaceSnapshot, taskHistory } from "./state";
 
 const diamond = () =>
   run([
@@ -106,6 +106,93 @@ describe("applyEvents", () => {
     expect(applied).toBe(1);
     expect(state.seq).toBe(3);
     expect(state.run.tasks.map((t) => t.status)).toEqual(["Running", "Pending", "Pending"]);
+  });
+});
+
+describe("control flow", () => {
+  const mapRun = () =>
+    run([
+      task("generate", [], { status: "Succeeded" }),
+      task("square", ["generate"], { position: 1, fan_out: null }),
+      task("total", ["square"], { position: 2 }),
+    ]);
+
+  it("ends a skipped task with its reason and its evaluated condition", () => {
+    const message = "when '{{tasks.flip.outputs.result}} == tails' is false (heads == tails)";
+    const { state } = applyEvents(fromSnapshot(diamond()), [
+      event(3, { task: "c", status: "Skipped", previous: "Pending", message, data: { reason: "Condition" } }),
+    ]);
+    expect(state.run.tasks[2]).toMatchObject({ status: "Skipped", reason: "Condition", message, finished_at: "2026-11-29T10:00:03Z" });
+  });
+
+  it("draws a fan-out's instances Queued as soon as its expansion says how many", () => {
+    const { state } = applyEvents(fromSnapshot(mapRun()), [
+      event(3, { task: "square", status: "Expanded", previous: "Pending", message: "3 instances", data: { reason: "Expanded", fan_out: 3 } }),
+    ]);
+    const names = state.run.tasks.map((t) => t.name);
+    expect(names).toEqual(["generate", "square", "total", "square[0]", "square[1]", "square[2]"]);
+    expect(state.run.tasks[1]).toMatchObject({ status: "Expanded", fan_out: 3 });
+    expect(state.run.tasks[4]).toMatchObject({ status: "Queued", fan_group: "square", fan_index: 1, position: 1 });
+    expect(state.index.get("square[2]")).toBe(5);
+    expect(itemsMissing(state.run)).toBe(true);
+    // Each instance then moves by its own events.
+    const next = applyEvents(state, [
+      event(4, { task: "square[1]", status: "Running", previous: "Queued", attempt: 1 }),
+      event(5, { kind: "attempt", task: "square[1]", attempt: 1, status: "Running" }),
+    ]).state;
+    expect(next.run.tasks[4]).toMatchObject({ status: "Running", attempts_count: 1, started_at: "2026-11-29T10:00:04Z" });
+    expect(next.run.tasks).toHaveLength(6);
+  });
+
+  it("adds an instance first heard of by its own event, and ignores names of no fan-out", () => {
+    const { state } = applyEvents(fromSnapshot(mapRun()), [
+      event(3, { task: "square[4]", status: "Running", previous: "Queued", attempt: 1 }),
+      event(4, { task: "ghost[1]", status: "Running", previous: "Queued" }),
+    ]);
+    expect(state.run.tasks.map((t) => t.name)).toEqual(["generate", "square", "total", "square[4]"]);
+    expect(state.run.tasks[3]).toMatchObject({ status: "Running", fan_group: "square", fan_index: 4 });
+  });
+
+  it("does not make an instance twice when its expansion is heard after it", () => {
+    const first = applyEvents(fromSnapshot(mapRun()), [event(3, { task: "square[0]", status: "Running", previous: "Queued" })]);
+    const { state } = applyEvents(first.state, [event(4, { task: "square", status: "Expanded", data: { fan_out: 2 } })]);
+    expect(state.run.tasks.map((t) => t.name)).toEqual(["generate", "square", "total", "square[0]", "square[1]"]);
+    expect(state.run.tasks[3].status).toBe("Running");
+  });
+
+  it("takes only the items from a fresher read, keeping the states events set", () => {
+    const expanded = applyEvents(fromSnapshot(mapRun()), [
+      event(3, { task: "square", status: "Expanded", data: { fan_out: 2 } }),
+      event(4, { task: "square[0]", status: "Running", previous: "Queued" }),
+    ]).state;
+    const fresh = run([
+      task("square[0]", [], { status: "Queued", fan_group: "square", fan_index: 0, fan_item: { n: 1 } }),
+      task("square[1]", [], { status: "Queued", fan_group: "square", fan_index: 1, fan_item: 2 }),
+    ]);
+    const merged = mergeItems(expanded, fresh);
+    expect(merged.run.tasks[3]).toMatchObject({ status: "Running", fan_item: { n: 1 } });
+    expect(merged.run.tasks[4]).toMatchObject({ status: "Queued", fan_item: 2 });
+    expect(itemsMissing(merged.run)).toBe(false);
+    expect(mergeItems(merged, fresh)).toBe(merged);
+  });
+
+  it("gives the instances of a sub-workflow or exit handler fan-out what their fan-out runs", () => {
+    const calls = run([
+      task("each", [], { workflow: { name: "square", version: null } }),
+      task("notify", [], { exit_handler: true }),
+    ]);
+    const { state } = applyEvents(fromSnapshot(calls), [
+      event(3, { task: "each", status: "Expanded", data: { fan_out: 1 } }),
+      event(4, { task: "notify[0]", status: "Running", previous: "Queued" }),
+    ]);
+    expect(state.run.tasks[2]).toMatchObject({ name: "each[0]", workflow: { name: "square", version: null } });
+    expect(state.run.tasks[3]).toMatchObject({ name: "notify[0]", exit_handler: true });
+  });
+
+  it("opens a retried fan-out again", () => {
+    const failed = run([task("each", [], { status: "Failed", fan_out: 3, finished_at: "2026-11-29T09:01:00Z" })]);
+    const { state } = applyEvents(fromSnapshot(failed), [event(3, { task: "each", status: "Expanded", previous: "Failed", data: { reason: "Retried" } })]);
+    expect(state.run.tasks[0]).toMatchObject({ status: "Expanded", finished_at: null, fan_out: 3 });
   });
 });
 

@@ -3,7 +3,9 @@
 // already reflected in the snapshot may safely be applied again (docs/live.md).
 import type { Attempt, Run, RunEvent, Task } from "./types";
 
-export const TERMINAL_TASK = new Set(["Succeeded", "Failed", "Error", "UpstreamFailed", "Cancelled"]);
+export const TERMINAL_TASK = new Set(["Succeeded", "Failed", "Error", "UpstreamFailed", "Skipped", "Cancelled"]);
+/** Ended without succeeding: what a retry runs again. Skipped is no failure. */
+export const UNSUCCESSFUL_TASK = new Set(["Failed", "Error", "UpstreamFailed", "Cancelled"]);
 export const TERMINAL_RUN = new Set(["Succeeded", "Failed", "Cancelled"]);
 export const TERMINAL_ATTEMPT = new Set(["Succeeded", "Failed", "Error", "Cancelled"]);
 /** Statuses a task is put back into when a person retries it. */
@@ -53,8 +55,19 @@ export function applyEvents(state: LiveRun, events: RunEvent[]): ApplyResult {
   let seq = state.seq;
   let run: Run = state.run;
   let tasks: Task[] | null = null;
+  let index = state.index;
   const applied: RunEvent[] = [];
   let gap = false;
+  // A fan-out's instances are made without events of their own: they are
+  // added as the expansion's event says (or as one is first heard of).
+  const addInstance = (group: number, fanIndex: number): number => {
+    tasks ??= run.tasks.slice();
+    if (index === state.index) index = new Map(index);
+    const instance = placeholderInstance(tasks[group], fanIndex);
+    index.set(instance.name, tasks.length);
+    tasks.push(instance);
+    return tasks.length - 1;
+  };
   for (const event of fresh) {
     if (event.seq === seq) continue; // the same event twice in one batch
     if (event.seq !== seq + 1) {
@@ -66,11 +79,22 @@ export function applyEvents(state: LiveRun, events: RunEvent[]): ApplyResult {
     if (event.kind === "run") {
       run = applyRunEvent(run, event);
     } else if (event.kind === "task" || event.kind === "attempt") {
-      const position = state.index.get(event.task);
-      if (position === undefined) continue;
+      let position = index.get(event.task);
+      if (position === undefined) {
+        const instance = splitInstance(event.task);
+        const group = instance ? index.get(instance.group) : undefined;
+        if (instance === null || group === undefined) continue;
+        position = addInstance(group, instance.index);
+      }
       tasks ??= run.tasks.slice();
       tasks[position] =
         event.kind === "task" ? applyTaskEvent(tasks[position], event) : applyAttemptEvent(tasks[position], event);
+      const size = event.data?.fan_out;
+      if (event.kind === "task" && event.status === "Expanded" && typeof size === "number") {
+        const name = tasks[position].name;
+        tasks[position] = { ...tasks[position], fan_out: size, fan_done: 0, fan_failed: 0 };
+        for (let i = 0; i < size; i++) if (!index.has(`${name}[${i}]`)) addInstance(position, i);
+      }
     }
   }
   if (applied.length === 0) return { state, gap, applied: 0 };
@@ -78,7 +102,58 @@ export function applyEvents(state: LiveRun, events: RunEvent[]): ApplyResult {
   run = { ...run, last_seq: Math.max(run.last_seq, seq) };
   let kept = state.events.concat(applied);
   if (kept.length > MAX_EVENTS) kept = kept.slice(kept.length - MAX_EVENTS);
-  return { state: { ...state, run, seq, events: kept }, gap, applied: applied.length };
+  return { state: { ...state, run, seq, events: kept, index }, gap, applied: applied.length };
+}
+
+/** `square[2]` as its fan-out and index; null for a task's own name. */
+export function splitInstance(name: string): { group: string; index: number } | null {
+  const match = /^(.+)\[(\d+)\]$/.exec(name);
+  return match ? { group: match[1], index: Number(match[2]) } : null;
+}
+
+/** An instance as an expansion makes it: Queued, its item not read yet; it
+ * runs what its fan-out runs (a workflow: a child run each) and is an exit
+ * handler when its fan-out is one, as the server says of it. */
+function placeholderInstance(group: Task, index: number): Task {
+  return {
+    ...(group.workflow ? { workflow: group.workflow } : {}),
+    ...(group.exit_handler ? { exit_handler: true } : {}),
+    name: `${group.name}[${index}]`,
+    status: "Queued",
+    position: group.position,
+    priority: group.priority,
+    attempts_count: 0,
+    started_at: null,
+    finished_at: null,
+    retry_at: null,
+    reason: "",
+    message: "",
+    dependencies: [],
+    attempts: [],
+    fan_group: group.name,
+    fan_index: index,
+  };
+}
+
+/** Instances' items from a fresher read of the run (events carry none):
+ * only items are taken, states stay those the events set. */
+export function mergeItems(state: LiveRun, fresh: Run): LiveRun {
+  let tasks: Task[] | null = null;
+  for (const task of fresh.tasks) {
+    if (!task.fan_group) continue;
+    const position = state.index.get(task.name);
+    if (position === undefined) continue;
+    const known = (tasks ?? state.run.tasks)[position];
+    if (known.fan_item !== undefined) continue;
+    tasks ??= state.run.tasks.slice();
+    tasks[position] = { ...known, fan_item: task.fan_item ?? null };
+  }
+  return tasks ? { ...state, run: { ...state.run, tasks } } : state;
+}
+
+/** Whether an instance's item is still to be read (it was made from an event). */
+export function itemsMissing(run: Run): boolean {
+  return run.tasks.some((task) => Boolean(task.fan_group) && task.fan_item === undefined);
 }
 
 function applyRunEvent(run: Run, event: RunEvent): Run {
@@ -112,6 +187,8 @@ function applyTaskEvent(task: Task, event: RunEvent): Task {
     next.retry_at = null;
   } else if (TERMINAL_TASK.has(event.status)) {
     next.finished_at = event.created_at;
+  } else if (event.status === "Expanded" && TERMINAL_TASK.has(event.previous)) {
+    next.finished_at = null; // a retried fan-out: its failed instances run again
   } else if (RESET_TASK.has(event.status) && TERMINAL_TASK.has(event.previous)) {
     next.started_at = null;
     next.finished_at = null;

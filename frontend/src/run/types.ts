@@ -29,6 +29,26 @@ export interface Task {
   message: string;
   dependencies: string[];
   attempts: Attempt[];
+  /** An instance of a fan-out (`square[2]`): its fan-out's name; "" otherwise. */
+  fan_group?: string;
+  /** An instance's index, and its item (absent while the page has not read it yet). */
+  fan_index?: number | null;
+  fan_item?: unknown;
+  /** A fan-out once expanded: how many instances it has; null before. */
+  fan_out?: number | null;
+  fan_done?: number;
+  fan_failed?: number;
+  /** In spec.onExit: runs once every other task has ended (the "On exit" group). */
+  exit_handler?: boolean;
+  /** A sub-workflow task: the workflow it runs (its child runs are the run's `children`). */
+  workflow?: { name: string; version: number | null } | null;
+}
+
+/** A run a sub-workflow task started. */
+export interface ChildRun {
+  id: number;
+  task: string;
+  status: string;
 }
 
 export interface RunSummary {
@@ -47,6 +67,9 @@ export interface RunSummary {
   finished_at: string | null;
   duration_seconds: number | null;
   last_seq: number;
+  /** A sub-workflow's run: the run it is a step of, and the task it is there. */
+  parent_run?: number | null;
+  parent_task?: string;
   urls?: Record<string, string>;
 }
 
@@ -54,6 +77,8 @@ export interface Run extends RunSummary {
   tasks: Task[];
   /** What the run returned (spec.outputs), once it succeeded; {} otherwise. */
   outputs?: RunOutputs;
+  /** The runs its sub-workflow tasks started, oldest first. */
+  children?: ChildRun[];
 }
 
 export interface RunEvent {

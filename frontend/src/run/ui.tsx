@@ -1,7 +1,8 @@
 // Small pieces the run page and its drawer share: badges, a modal, a clock.
 import { type ReactNode, useEffect, useState } from "react";
 
-import { statusColour } from "../graph/status";
+import { STATUS_MEANINGS, statusColour, TASK_STATUSES } from "../graph/status";
+import { StatusIcon } from "../graph/StatusIcon";
 import type { Connection } from "./socket";
 
 export function StatusBadge({ status }: { status: string }) {
@@ -14,6 +15,26 @@ export function StatusBadge({ status }: { status: string }) {
 
 export function StatusDot({ status }: { status: string }) {
   return <span className="fd-dot" style={{ background: statusColour(status) }} aria-hidden="true" />;
+}
+
+/** What the graph's colours and icons mean; the states this run has are
+ * shown fully, the others faded. */
+export function Legend({ present }: { present: ReadonlySet<string> }) {
+  return (
+    <ul className="fd-legend" aria-label="Task states" data-testid="legend">
+      {TASK_STATUSES.map((status) => (
+        <li key={status} className={present.has(status) ? undefined : "fd-legend--absent"} title={STATUS_MEANINGS[status]} data-status={status}>
+          <span
+            className={`fd-legend__swatch${status === "Skipped" ? " fd-legend__swatch--skipped" : ""}${status === "Expanded" ? " fd-legend__swatch--stack" : ""}`}
+            style={{ background: statusColour(status) }}
+            aria-hidden="true"
+          />
+          <StatusIcon status={status} size={11} />
+          {status}
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 const CONNECTION_TEXT: Record<Connection, string> = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import type { RunSummary } from "../run/types";
-import { type Filters, formatElapsed, matches, place } from "./live";
+import { type Filters, formatElapsed, matches, place, waitingNote } from "./live";
 
 const none: Filters = { project: "", workflow: "", status: "", who: "", since: "", until: "" };
 
@@ -67,5 +67,14 @@ describe("formatElapsed", () => {
     expect(formatElapsed(4.23)).toBe("4.2s");
     expect(formatElapsed(185)).toBe("3m 05s");
     expect(formatElapsed(3720)).toBe("1h 02m");
+  });
+});
+
+describe("waitingNote", () => {
+  it("says why a Pending run waits, and nothing once it runs", () => {
+    const waiting = "waiting: 2 of 2 runs of etl are active (run 41, run 43)";
+    expect(waitingNote(summary({ status: "Pending", message: waiting }))).toBe(waiting);
+    expect(waitingNote(summary({ status: "Pending", message: "" }))).toBe("");
+    expect(waitingNote(summary({ status: "Failed", message: "1 task(s) did not succeed" }))).toBe("");
   });
 });

@@ -67,3 +67,9 @@ export function formatElapsed(seconds: number | null): string {
   const s = whole % 60;
   return h ? `${h}h ${String(m).padStart(2, "0")}m` : `${m}m ${String(s).padStart(2, "0")}s`;
 }
+
+/** Why a Pending run has not started (maxActiveRuns, its semaphore), as the
+ * server's table shows it under the status; "" for any other run. */
+export function waitingNote(run: Pick<RunSummary, "status" | "message">): string {
+  return run.status === "Pending" ? run.message : "";
+}

@@ -8,7 +8,7 @@ import "./runs.css";
 import { api } from "../common/api";
 import { type Connection, LiveSocket, wsUrl } from "../run/socket";
 import type { RunSummary } from "../run/types";
-import { type Dashboard, elapsedSeconds, formatElapsed, place, type RunsPageConfig } from "./live";
+import { type Dashboard, elapsedSeconds, formatElapsed, place, type RunsPageConfig, waitingNote } from "./live";
 
 const DASHBOARD_DELAY_MS = 1000;
 const LIVE_TEXT: Record<Connection, string> = {
@@ -79,7 +79,17 @@ function updateRow(row: HTMLTableRowElement, run: RunSummary): void {
   row.dataset.started = run.started_at ?? "";
   row.dataset.finished = run.finished_at ?? "";
   const status = row.querySelector(".run-status");
-  if (status) status.replaceChildren(badge(run.status));
+  if (status) {
+    const note = waitingNote(run);
+    const children: Node[] = [badge(run.status)];
+    if (note) {
+      const div = document.createElement("div");
+      div.className = "run-note muted";
+      div.textContent = note;
+      children.push(div);
+    }
+    status.replaceChildren(...children);
+  }
   tickRow(row, Date.now());
 }
 
