@@ -3,6 +3,7 @@ through the services and the local backend."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -343,6 +344,62 @@ def test_a_sub_workflow_fans_out_one_child_run_per_item(project, user):
         {"n": "4"},
     ]
     assert log_of(run, "total") == "29\n"
+
+
+def test_a_crash_between_a_child_runs_end_and_its_report_loses_and_repeats_nothing(
+    project, user, monkeypatch
+):
+    """The child run's end commits, then its process dies before telling the
+    parent (the on-commit report) and sweeps nothing more: the parent's task
+    waits on. The next sweep settles it from the child's row, once; the parent
+    carries on with the child's outputs and nothing runs twice."""
+    from k8s_runner import reconcile
+    from tests.workflows.test_outputs import log_of, wait_for
+    from workflows.models import Attempt, Run
+    from workflows.services import subworkflows
+    from workflows.services.submit import submit_run
+
+    create_workflow(example("etl-values"), author=user, project=project)
+    parent = create_workflow(example("sub-workflow"), author=user, project=project)
+    run = submit_run(parent.latest_version, user=user)
+    lost: list[int] = []
+    monkeypatch.setattr(subworkflows, "report_child_end", lost.append)
+    reconcile.reconcile(run.pk)  # starts etl: the child run, in the same commit
+    child = wait_for(Run.objects.get(parent_run=run), timeout=60)
+    assert child.status == "Succeeded"
+    assert child.pk in lost  # reported, and lost
+    etl = Attempt.objects.get(task_run__run=run, task_run__name="etl")
+    assert (etl.status, etl.handle) == ("Running", f"run/{child.pk}")
+    run.refresh_from_db()
+    assert run.status == "Running"
+
+    monkeypatch.undo()  # a live process again
+    run = wait_for(run, timeout=60)
+    assert run.status == "Succeeded", statuses(run)
+    assert subworkflows.settle_children() == 0  # nothing left waiting
+    subworkflows.report_child_end(child.pk)  # a repeated report changes nothing
+    assert list(run.children.values_list("pk", flat=True)) == [child.pk]
+    assert Counter(
+        Attempt.objects.filter(task_run__run__in=[run, child]).values_list(
+            "task_run__run_id", "task_run__name", "number", "status"
+        )
+    ) == Counter(
+        {
+            (run.pk, "etl", 1, "Succeeded"): 1,
+            (run.pk, "announce", 1, "Succeeded"): 1,
+            **{
+                (child.pk, name, 1, "Succeeded"): 1
+                for name in child.tasks.values_list("name", flat=True)
+            },
+        }
+    )
+    ends = Counter(
+        run.events.filter(kind="task", status="Succeeded").values_list(
+            "task", flat=True
+        )
+    )
+    assert ends == Counter({"etl": 1, "announce": 1})
+    assert log_of(run, "announce") == "etl loaded [10, 20, 30, 40, 50]\n"
 
 
 def test_a_workflow_that_reaches_itself_through_sub_workflows_is_refused(project, user):
