@@ -339,3 +339,125 @@ def test_a_crash_between_the_expansion_and_its_pods_loses_and_repeats_nothing(
     reconcile.recover()  # a restarted worker
     run = flowdeck.finish(run, 120)
     assert_each_ran_once(run, 20, flowdeck, kubelet)
+
+
+def doubling_sub_workflows(items: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A child workflow that returns twice its parameter `n` (one pod), and a
+    parent that fans it out, one child run per item, 2 at a time, then sums
+    what they returned. No retries: a child lost or run twice fails the run."""
+    child = workflow_document(
+        "double",
+        [shell_task("calc", "sleep 1; echo $(( {{params.n}} * 2 ))")],
+        parameters=[{"name": "n"}],
+        outputs={
+            "parameters": [
+                {"name": "doubled", "value": "{{tasks.calc.outputs.result}}"}
+            ]
+        },
+        defaults={"retry": {"limit": 0}},
+    )
+    parent = workflow_document(
+        "doubles",
+        [
+            {
+                "name": "each",
+                "workflow": {"name": "double", "parameters": {"n": "{{item}}"}},
+                "withSequence": {"count": items},
+                "parallelism": 2,
+            },
+            {
+                "name": "sum",
+                "image": "python:3.12-slim",
+                "dependencies": ["each"],
+                "command": [
+                    "python3",
+                    "-c",
+                    "import json, sys; print(sum(json.loads(sys.argv[1])))",
+                    "{{tasks.each.outputs.parameters.doubled}}",
+                ],
+            },
+        ],
+        defaults={"retry": {"limit": 0}},
+    )
+    return child, parent
+
+
+def test_a_watcher_process_killed_mid_sub_workflow_loses_and_repeats_no_child(
+    flowdeck: Flowdeck,
+    kubelet: KubeletSimulator,
+    kube: Any,
+    kube_namespace: str,
+    user: Any,
+    tmp_path: Path,
+) -> None:
+    """kill -9 of a real `manage.py watch_pods` while a fan-out of
+    sub-workflows runs: some child runs ended, some with their pod running,
+    the rest not started. The test process stands in for the Celery worker
+    and beat (it sweeps). The running pods end unwatched; the next watcher
+    process recovers them, and every item gets one child run whose pod the
+    kubelet played once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a second process needs the PostgreSQL test database")
+    items = 6
+    log = tmp_path / "watcher.log"
+    keep = {"FLOWDECK_K8S_KEEP_FINISHED_PODS_SECONDS": "3600"}  # to count them
+    first = WatcherProcess(kube.kubeconfig, kube_namespace, log, **keep).start()
+    second = WatcherProcess(kube.kubeconfig, kube_namespace, log, **keep)
+    child_doc, parent_doc = doubling_sub_workflows(items)
+    create_workflow(child_doc, author=user)
+    children = Run.objects.filter(parent_run__isnull=False)
+    calcs = Attempt.objects.filter(task_run__run__parent_run__isnull=False)
+
+    def under_way() -> bool:
+        reconcile.sweep()  # plans the new child runs, as the beat would
+        ended = children.filter(status=RunStatus.SUCCEEDED).count()
+        return ended >= 2 and calcs.filter(status="Running").exists()
+
+    try:
+        run = submit(parent_doc, user)
+        wait_until(under_way, 120, "the sub-workflows under way")
+        first.kill()
+        counted, seen = fan_counts(run, "each")
+        assert counted[0] == items and counted[1:] == seen, (counted, seen)
+        assert children.filter(parent_run=run).count() < items, "killed mid-fan-out"
+        wait_until(
+            lambda: all(p.status.phase == "Succeeded" for p in flowdeck.pods()),
+            60,
+            "the running children's pods to end with no watcher",
+        )
+        second.start()
+        run = flowdeck.finish(run, 180)
+    finally:
+        first.kill()
+        second.stop()
+    assert run.status == RunStatus.SUCCEEDED, (explain(run), second.output())
+    assert fan_counts(run, "each") == ((items, items, 0), (items, 0))
+    assert sorted(
+        children.filter(parent_run=run).values_list(
+            "parent_task", "status", "parameters"
+        )
+    ) == sorted((f"each[{i}]", "Succeeded", {"n": str(i)}) for i in range(items))
+    assert Counter(
+        Attempt.objects.filter(task_run__run=run).values_list(
+            "task_run__name", "number", "status"
+        )
+    ) == Counter(
+        {(f"each[{i}]", 1, "Succeeded"): 1 for i in range(items)}
+        | {("sum", 1, "Succeeded"): 1}
+    )
+    assert Counter(calcs.values_list("task_run__name", "number", "status")) == Counter(
+        {("calc", 1, "Succeeded"): items}
+    )
+    # A pod per attempt that has one (a child's calc, the sum), played once.
+    in_pods = [*calcs, Attempt.objects.get(task_run__run=run, task_run__name="sum")]
+    assert flowdeck.pods_per_attempt() == Counter({str(a.pk): 1 for a in in_pods})
+    assert kubelet.played() == Counter({a.handle.split("/")[1]: 1 for a in in_pods})
+    ends = Counter(
+        run.events.filter(kind="task", status="Succeeded").values_list(
+            "task", flat=True
+        )
+    )
+    assert len(ends) == items + 2 and set(ends.values()) == {1}
+    total = Attempt.objects.get(task_run__run=run, task_run__name="sum")
+    assert json.loads(total.request["command"][-1]) == [2 * i for i in range(items)]
+    assert log_of(run, "sum") == f"{2 * sum(range(items))}\n"
