@@ -67,9 +67,7 @@ def debug_access(run: Run, task: str) -> dict[str, Any]:
 
     if settings.FLOWDECK_BACKEND == "kubernetes":
         namespace = (
-            blueprint_of(run).spec.namespace
-            or run.workflow.project.namespace
-            or settings.FLOWDECK_K8S_NAMESPACE
+            blueprint_of(run).spec.namespace or run.workflow.project.default_namespace
         )
         pod = pod_name(run.workflow.name, run.pk, task, 1)
         return {

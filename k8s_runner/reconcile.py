@@ -65,7 +65,9 @@ class RunNamespaces:
         self._lock = threading.Lock()
 
     def get(self, run_ids: set[int]) -> dict[int, str]:
-        """{run id: its project's namespace} ("" for a run that is gone)."""
+        """{run id: its project's namespace} ("" for a run that is gone, and
+        for a project without one: the backend then uses its own,
+        FLOWDECK_K8S_NAMESPACE, as Project.namespaces() says)."""
         with self._lock:
             found = {r: self._cache[r] for r in run_ids if r in self._cache}
             for run_id in found:
@@ -246,19 +248,19 @@ def launch_attempt(request: PodRequest) -> None:
             # The sweep launches it again once it is stale.
             logger.warning("launching %s failed, will retry: %s", request.name, error)
             return
-        _launch_failed(request, str(error))
+        _launch_failed(request, str(error), error.reason)
     except Exception as error:
         logger.exception("launching %s failed", request.name)
         _launch_failed(request, f"{type(error).__name__}: {error}")
 
 
-def _launch_failed(request: PodRequest, message: str) -> None:
+def _launch_failed(request: PodRequest, message: str, reason: str = "") -> None:
     handle_reports(
         [
             Report(
                 request.attempt_id,
                 AttemptStatus.ERROR,
-                reason="LaunchFailed",
+                reason=reason or "LaunchFailed",
                 message=message,
                 at=timezone.now(),
             )

@@ -175,3 +175,15 @@ __all__ = ["drive_run", "member", "submit_run", "requires_service"]
 
 # A real S3-protocol server (moto's), for the artifact store's tests.
 from tests.s3 import s3_bucket, s3_endpoint  # noqa: E402, F401
+
+
+@pytest.fixture
+def broker_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Celery app publishes to a port nobody listens on, as when Redis is
+    stopped: fresh connection pools, so nothing cached hides it."""
+    from tests.net import free_port
+    from webapp.celery import app
+
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)

@@ -57,6 +57,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the health probes answer whatever the Host (a kubelet sends the
+    # pod's IP), before the host check and the HTTPS redirect.
+    "webapp.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "webapp.nul.RefuseNulMiddleware",
     "webapp.csp.ContentSecurityPolicyMiddleware",
@@ -228,21 +231,90 @@ if CELERY_BROKER_URL == "filesystem://":
             "FLOWDECK_BROKER_POLL_SECONDS", 0.1, minimum=0.01
         ),
     }
+else:
+    # Redis (docs/deployment.md, "When Redis goes away"). A message a worker
+    # took but never acknowledged (it was killed) goes back to the queue after
+    # the visibility timeout: kombu's default is an hour. Every task here is
+    # idempotent and short, and the sweep covers lost work within seconds
+    # anyway, so five minutes: long enough that a slow reconcile (a big
+    # fan-out launching pods at FLOWDECK_K8S_CREATE_QPS) is not handed to a
+    # second worker while the first still runs it (that would be harmless,
+    # just wasted work). Delayed wake-ups further away than this are left to
+    # the sweep (workflows/services/dispatch.py): a message waiting in a
+    # worker for its ETA counts as unacknowledged too.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int(
+            "FLOWDECK_BROKER_VISIBILITY_TIMEOUT", 300, minimum=30
+        ),
+        # A Redis that stops answering is noticed in seconds, not at the
+        # kernel's TCP timeout.
+        "socket_timeout": 5,
+        "socket_connect_timeout": 2,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        # Reconnecting publishers (web requests, beat): quick retries within
+        # the connect timeout.
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 1,
+    }
+# How long a worker waits between attempts to reach the broker again (webapp/
+# celery.py: Celery's own loop waits 2, 4, ... 30 s, so a worker came back
+# 10 to 35 s after Redis did). Attempts are cheap: a refused connection.
+FLOWDECK_BROKER_RETRY_MAX_SECONDS = env_float(
+    "FLOWDECK_BROKER_RETRY_MAX_SECONDS", 1.0, minimum=0.1
+)
+CELERY_WORKER_CONSUMER = "webapp.celery:Consumer"
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Forever: a worker that gave up after N attempts would exit and leave the
+# restart to its supervisor, which is slower than retrying.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float(
+    "FLOWDECK_BROKER_CONNECT_TIMEOUT", 2.0, minimum=0.1
+)
+# A web request that sends a message to a broker that is down gives up within
+# about a second (the run is saved; the sweep dispatches it), instead of
+# holding the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# Tasks finish what they do when the broker connection drops: they are short
+# and idempotent, and their messages come back after the visibility timeout.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_IGNORE_RESULT = True
+# At least once: a message is acknowledged after its task ran, so a worker
+# killed mid-task (kill -9, OOM, a node lost) leaves it to be delivered again
+# (after the visibility timeout, on Redis). Safe because every task takes ids,
+# reloads the rows under their locks and is idempotent (docs/architecture.md);
+# acknowledging early would lose that task, and only the sweep would notice.
 CELERY_TASK_ACKS_LATE = True
+# ...and a child process that dies mid-task (the prefork pool) requeues its
+# message at once instead of acknowledging it as failed.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+_SWEEP_SECONDS = env_float("FLOWDECK_SWEEP_SECONDS", 5.0, minimum=0.5)
+_TICK_SECONDS = env_float("FLOWDECK_SCHEDULE_TICK_SECONDS", 5.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
     "flowdeck-sweep": {
         "task": "k8s_runner.tasks.sweep",
-        "schedule": env_float("FLOWDECK_SWEEP_SECONDS", 5.0, minimum=0.5),
+        "schedule": _SWEEP_SECONDS,
+        # Periodic: a message no worker took in time is replaced by the next,
+        # not piled up while the workers are down.
+        "options": {"expires": max(_SWEEP_SECONDS * 2, 10.0)},
     },
-    # Fires due schedules (schedules.tasks.tick); safe with several beats.
+    # Fires due schedules (schedules.tasks.tick); safe with several beats. A
+    # tick beat could not send (the broker down) is no loss: the next one
+    # fires what came due meanwhile, by each schedule's catch-up policy.
     "flowdeck-schedules": {
         "task": "schedules.tasks.tick",
-        "schedule": env_float("FLOWDECK_SCHEDULE_TICK_SECONDS", 5.0, minimum=0.5),
+        "schedule": _TICK_SECONDS,
+        "options": {"expires": max(_TICK_SECONDS * 2, 10.0)},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

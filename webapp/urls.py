@@ -27,3 +27,9 @@ urlpatterns = [
     path("", include("workflows.urls_pages")),
     path("", include("schedules.urls")),
 ]
+
+# JSON under /api/, Django's pages elsewhere (webapp/errors.py).
+handler400 = "webapp.errors.bad_request"
+handler403 = "webapp.errors.permission_denied"
+handler404 = "webapp.errors.page_not_found"
+handler500 = "webapp.errors.server_error"

@@ -15,7 +15,9 @@ class ProjectForm(forms.ModelForm):
         model = Project
         fields = ["name", "description", "namespace"]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
-        help_texts = {"namespace": "Defaults to the name."}
+        help_texts = {
+            "namespace": "Empty: the installation's namespace (FLOWDECK_K8S_NAMESPACE)."
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

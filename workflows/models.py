@@ -70,10 +70,16 @@ def validate_memory_quota(value: str) -> None:
 class Project(models.Model):
     name = models.CharField(max_length=63, unique=True, validators=[dns_label])
     description = models.TextField(blank=True)
+    # Empty: the installation's namespace (FLOWDECK_K8S_NAMESPACE). Read it
+    # through namespaces() / default_namespace: the namespace-isolation work
+    # turns this field into a list of the namespaces the project may use, the
+    # first its default, and nothing else needs to change.
     namespace = models.CharField(
         max_length=63,
+        blank=True,
         validators=[dns_label],
-        help_text="The Kubernetes namespace of the project's pods.",
+        help_text="The Kubernetes namespace of the project's pods; empty: the "
+        "installation's (FLOWDECK_K8S_NAMESPACE).",
     )
     # Quotas over the running tasks of all the project's runs; null or empty:
     # no limit.
@@ -103,10 +109,14 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self.namespace:
-            self.namespace = self.name
-        super().save(*args, **kwargs)
+    def namespaces(self) -> list[str]:
+        """The Kubernetes namespaces the project's pods go to, its default
+        first: today one, its own or the installation's."""
+        return [self.namespace or settings.FLOWDECK_K8S_NAMESPACE]
+
+    @property
+    def default_namespace(self) -> str:
+        return self.namespaces()[0]
 
     @property
     def has_quota(self) -> bool:
@@ -320,6 +330,11 @@ class Run(models.Model):
     # What the run returns (spec.outputs), set when it succeeds:
     # {"parameters": {name: {"value", "secret"}}, "artifacts": {name: {...}}}.
     outputs = models.JSONField(default=dict, blank=True)
+    # The `Idempotency-Key` a submission came with (scoped to the workflow and
+    # the person) and a hash of its body: a retry with the same key returns
+    # this run, one with another body is refused (services/submit.py).
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    idempotency_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -333,6 +348,13 @@ class Run(models.Model):
                 name="run_unfinished",
                 condition=Q(status__in=["Pending", "Running", "Cancelling"]),
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "triggered_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="run_idempotency_key",
+            )
         ]
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import audit
+from k8s_runner.namespaces import namespace_problem
 from workflows.forms import (
     MemberAddForm,
     ProjectForm,
@@ -100,6 +101,7 @@ def _project_page(
         "settings_form": settings_form or ProjectSettingsForm(instance=project),
         "member_form": member_form or MemberAddForm(),
         "workflows": project.workflows.order_by("name").only("pk", "name")[:100],
+        "namespace_problem": namespace_problem(project.default_namespace),
         "semaphores": semaphores,
         # Mutexes need no definition: shown while someone holds or waits.
         "mutexes": [u for key, u in sorted(used.items()) if key[0] == "mutex"],

@@ -18,12 +18,16 @@ Reporter = Callable[[Report], None]
 
 
 class BackendError(Exception):
-    """A backend call failed. `permanent` faults fail the attempt (as Error);
-    transient ones are tried again later."""
+    """A backend call failed. `permanent` faults fail the attempt (as Error,
+    with `reason`, LaunchFailed when it names none); transient ones are tried
+    again later."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,19 @@ from typing import Any
 import urllib3
 from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
-from kubernetes.client import ApiClient, CoreV1Api, V1ListMeta, V1ObjectMeta, V1Pod
+from kubernetes.client import (
+    ApiClient,
+    CoreV1Api,
+    V1Capabilities,
+    V1Container,
+    V1ListMeta,
+    V1ObjectMeta,
+    V1Pod,
+    V1PodSecurityContext,
+    V1PodSpec,
+    V1SeccompProfile,
+    V1SecurityContext,
+)
 from kubernetes.client.exceptions import ApiException
 
 from flowcore.reports import Report
@@ -86,6 +98,48 @@ class NoLog(BackendError):
     def __init__(self, message: str, *, gone: bool) -> None:
         super().__init__(message, permanent=False)
         self.gone = gone
+
+
+NAMESPACE_MISSING = (
+    "namespace {namespace} does not exist: create it and bind Flowdeck's Role "
+    "in it (docs/kubernetes.md, Namespaces), or give the project a namespace "
+    "that exists"
+)
+NAMESPACE_FORBIDDEN = (
+    "Flowdeck's service account may not use namespace {namespace} (it does "
+    "not exist, or has no RoleBinding of Flowdeck's Role): create it and bind "
+    "the Role there (docs/kubernetes.md, Namespaces), or give the project a "
+    "namespace Flowdeck may use"
+)
+
+
+def _rbac_denied(error: ApiException) -> bool:
+    """A 403 from authorization ("pods is forbidden: User ... cannot create
+    resource"), not one from admission (a quota, Pod Security): only the
+    former is about the namespace."""
+    return error.status == 403 and "cannot create resource" in str(error.body)
+
+
+def namespace_error(status: int, namespace: str, request: PodRequest) -> BackendError:
+    """A pod refused for its namespace (404: it does not exist; 403: no
+    rights there, which is also what RBAC answers for one that does not
+    exist), as a final Error that says what to do and where it came from."""
+    if status == 404:
+        reason, text = "NamespaceNotFound", NAMESPACE_MISSING
+    else:
+        reason, text = "NamespaceForbidden", NAMESPACE_FORBIDDEN
+    source = (
+        "the workflow's spec.namespace"
+        if request.namespace
+        else "the project's namespace"
+        if request.project_namespace
+        else "FLOWDECK_K8S_NAMESPACE"
+    )
+    return BackendError(
+        f"{text.format(namespace=namespace)} (from {source})",
+        permanent=True,
+        reason=reason,
+    )
 
 
 def api_error(error: BaseException, doing: str) -> BackendError:
@@ -284,6 +338,8 @@ class KubernetesBackend:
                 namespace, pod, _request_timeout=self.request_timeout
             )
         except ApiException as error:
+            if error.status == 404 or _rbac_denied(error):
+                raise namespace_error(error.status, namespace, request) from error
             if error.status != 409:
                 raise api_error(
                     error, f"creating pod {namespace}/{request.name}"
@@ -311,6 +367,52 @@ class KubernetesBackend:
         """Where the attempt's pod goes: the workflow's spec.namespace, else its
         project's namespace, else the backend's (FLOWDECK_K8S_NAMESPACE)."""
         return request.namespace or request.project_namespace or self.namespace
+
+    def namespace_problem(self, namespace: str) -> str | None:
+        """Why pods cannot go to `namespace` (it does not exist, or this
+        service account may not create pods there), or None when they can.
+
+        A dry-run create of a minimal pod: the one question the Role lets us
+        ask (listing pods in a namespace that does not exist answers an empty
+        list, and reading namespaces is cluster-wide). Nothing is stored. A
+        refusal by a policy or a quota is the pod's business, not the
+        namespace's: not reported here."""
+        probe = V1Pod(
+            metadata=V1ObjectMeta(name="flowdeck-namespace-check"),
+            spec=V1PodSpec(
+                restart_policy="Never",
+                security_context=V1PodSecurityContext(
+                    run_as_non_root=True,
+                    run_as_user=65534,
+                    seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
+                ),
+                containers=[
+                    V1Container(
+                        name="check",
+                        image=self.manifest_settings.helper_image,
+                        security_context=V1SecurityContext(
+                            allow_privilege_escalation=False,
+                            capabilities=V1Capabilities(drop=["ALL"]),
+                        ),
+                    )
+                ],
+            ),
+        )
+        try:
+            self.core.create_namespaced_pod(
+                namespace, probe, dry_run="All", _request_timeout=self.request_timeout
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return NAMESPACE_MISSING.format(namespace=namespace)
+            if _rbac_denied(error):
+                return NAMESPACE_FORBIDDEN.format(namespace=namespace)
+            if error.status and error.status < 500:
+                return None  # a policy, a quota, a webhook: about the pod
+            return f"could not check namespace {namespace}: {error.status}"
+        except _API_FAULTS as error:
+            return f"could not check namespace {namespace}: {error}"
+        return None
 
     def cancel(self, attempt_id: int, handle: str) -> None:
         """Archive what the attempt logged so far, then delete its pod with the

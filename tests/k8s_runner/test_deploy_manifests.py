@@ -4,6 +4,10 @@ exactly what the backend needs, and every container runs a real entry point."""
 from __future__ import annotations
 
 import importlib
+import json
+import secrets
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
+from tests.k8s_runner.kustomize import poster, render, write_overlay
 from tests.k8s_runner.test_manifests import SCHEMA_VERSIONS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
@@ -193,3 +198,113 @@ def test_the_helper_image_is_the_image_flowdeck_runs() -> None:
         for container in spec["containers"] + spec.get("initContainers", [])
     }
     assert images == {settings["data"]["FLOWDECK_K8S_HELPER_IMAGE"]}
+
+
+# --- the rendered base: what `kubectl apply -k deploy/kubernetes` sends -----------
+
+
+def test_the_base_renders_with_its_namespace_and_grants_exactly_it() -> None:
+    """The Namespace is in the base, it is the one FLOWDECK_K8S_NAMESPACE
+    names (where the default project's pods go), and the Role is bound there
+    and nowhere else."""
+    objects = render(DEPLOY)
+    assert len(objects) == 14
+    (namespace,) = [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"]
+    (settings,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert settings["data"]["FLOWDECK_K8S_NAMESPACE"] == namespace == "flowdeck"
+    for document in objects:
+        if document["kind"] != "Namespace":
+            assert document["metadata"]["namespace"] == namespace, document["kind"]
+    (binding,) = [o for o in objects if o["kind"] == "RoleBinding"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "flowdeck", "namespace": namespace}
+    ]
+    assert {o["kind"] for o in objects}.isdisjoint(
+        {"ClusterRole", "ClusterRoleBinding"}
+    )
+
+
+def _canonical(objects: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(o, sort_keys=True) for o in objects)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl here")
+def test_the_renderer_renders_what_kubectl_kustomize_renders(tmp_path: Path) -> None:
+    overlay = write_overlay(
+        tmp_path / "overlay",
+        DEPLOY,
+        namespace="flowdeck-prod",
+        images=[
+            {
+                "name": "flowdeck",
+                "newName": "registry.example.com/fd",
+                "newTag": "1.2.3",
+            }
+        ],
+        patches=[
+            {
+                "patch": "apiVersion: v1\nkind: Secret\nmetadata:\n"
+                "  name: flowdeck-secrets\n$patch: delete\n"
+            }
+        ],
+    )
+    for directory in (DEPLOY, overlay):
+        printed = subprocess.run(
+            ["kubectl", "kustomize", str(directory)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        expected = [d for d in yaml.safe_load_all(printed) if d]
+        assert _canonical(render(directory)) == _canonical(expected), directory
+
+
+@pytest.mark.slow
+def test_the_rendered_base_passes_a_server_side_dry_run(
+    kube: Any, tmp_path: Path
+) -> None:
+    """`kubectl apply -k` against the suite's kube-apiserver, done with the
+    Python client: every rendered object POSTed with dryRun=All. The base is
+    rendered through an overlay that only renames its namespace (the shared
+    test cluster may hold a `flowdeck` already); the base's own namespace is
+    checked above.
+
+    What a dry run can and cannot show: the API server refuses an object
+    whose namespace does not exist, and a dry-run Namespace creates nothing,
+    so on an empty cluster every namespaced object of a dry run is refused
+    until the Namespace exists for real (as on main, where nothing would ever
+    create it). `kubectl apply -k` creates the Namespace first, for real;
+    so does this test, then dry-runs everything else."""
+    from kubernetes import client
+
+    namespace = f"flowdeck-dry-{secrets.token_hex(3)}"
+    objects = render(write_overlay(tmp_path / "overlay", DEPLOY, namespace=namespace))
+    (ns_object,) = [o for o in objects if o["kind"] == "Namespace"]
+    with kube.api_client() as api:
+        batch = {r.kind for r in client.BatchV1Api(api).get_api_resources().resources}
+        # batch/v1 CronJob is Kubernetes 1.21+; the test server is 1.20. The
+        # strict schema check above holds it to 1.25 and 1.37.
+        rest = [
+            o
+            for o in objects
+            if o["kind"] != "Namespace"
+            and (o["kind"] != "CronJob" or "CronJob" in batch)
+        ]
+        post = poster(api)
+        post(ns_object, dry_run=True)
+        refused = [o for o in rest if post(o, dry_run=True, expect=404)]
+        assert len(refused) == len(rest)
+        post(ns_object, dry_run=False)  # what `kubectl apply -k` sends first
+        accepted = []
+        for document in rest:
+            post(document, dry_run=True)
+            accepted.append(document["kind"])
+        assert len(accepted) >= 12, accepted
+        # A dry run stores nothing.
+        names = [
+            item.metadata.name
+            for item in client.CoreV1Api(api)
+            .list_namespaced_config_map(namespace)
+            .items
+        ]
+        assert "flowdeck-settings" not in names

@@ -449,7 +449,9 @@ def test_the_apiserver_refusing_a_pod_is_a_permanent_error(flowdeck: Flowdeck) -
     with pytest.raises(BackendError) as raised:
         flowdeck.backend.launch(request)
     assert raised.value.permanent
-    assert "404" in str(raised.value) and "no-such-namespace" in str(raised.value)
+    assert raised.value.reason == "NamespaceNotFound"
+    assert str(raised.value).startswith("namespace no-such-namespace does not exist")
+    assert str(raised.value).endswith("(from the workflow's spec.namespace)")
 
 
 @pytest.mark.parametrize(
@@ -552,6 +554,7 @@ def test_a_project_s_new_namespace_applies_to_new_runs_not_to_a_running_one(
     diamond: Any, project: Project
 ) -> None:
     cache = reconcile.RunNamespaces(size=2)
+    Project.objects.filter(pk=project.pk).update(namespace="team")
     running = submit_run(diamond.latest_version, user=diamond.owner)
     assert cache.get({running.pk}) == {running.pk: "team"}
     Project.objects.filter(pk=project.pk).update(namespace="moved")

@@ -397,6 +397,9 @@ def test_a_watcher_process_killed_mid_run_loses_no_value(
         pytest.skip("a second process needs the PostgreSQL test database")
     first = WatcherProcess(kube.kubeconfig, kube_namespace, tmp_path / "watcher.log")
     second = WatcherProcess(kube.kubeconfig, kube_namespace, tmp_path / "watcher.log")
+    # start() returns once it watches: submitted sooner, slow's 2 s may pass
+    # while the watcher still imports Django, and its first list would find
+    # the pod already ended.
     first.start()
     try:
         run = submit(flowdeck, sleepy_pipeline(), user)

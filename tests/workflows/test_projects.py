@@ -76,6 +76,35 @@ def test_a_member_of_several_projects_must_name_one(api, user, other_project):
     assert by_id.status_code == 201
 
 
+def test_the_several_projects_answer_names_them(api, user, other_project):
+    member(other_project, user, Role.EDITOR)
+    response = api.post("/api/workflows/", diamond_document(), format="json")
+    assert response.json()["project"] == [
+        "you are a member of several projects (elsewhere, team): name one with "
+        "?project=<id or name>"
+    ]
+
+
+def test_a_site_admin_in_no_project_creates_in_the_default_project(
+    admin_user, project, other_project
+):
+    """The first administrator, made with createsuperuser, is a member of no
+    project but sees them all: not "a member of several projects"."""
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = client.post("/api/workflows/", diamond_document(), format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["project"]["name"] == "default"
+
+
+def test_a_site_admin_in_one_project_creates_there(admin_user, project, other_project):
+    member(project, admin_user, Role.ADMIN)
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = client.post("/api/workflows/", diamond_document(), format="json")
+    assert response.json()["project"]["name"] == "team"
+
+
 def test_an_unknown_or_invisible_project_is_a_400_naming_it(api, other_project):
     for name in ("nowhere", "elsewhere", str(other_project.pk)):
         response = api.post(
@@ -107,10 +136,12 @@ def test_names_are_unique_per_project_not_globally(user, other_user, project):
     assert "in project team" in raised.value.errors[0].message
 
 
-def test_without_a_project_a_workflow_goes_to_default(user):
+def test_without_a_project_a_workflow_goes_to_default(user, settings):
     workflow = create_workflow(diamond_document(), author=user)
     assert workflow.project.name == "default"
-    assert workflow.project.namespace == "default"
+    # Empty: the installation's namespace, FLOWDECK_K8S_NAMESPACE.
+    assert workflow.project.namespace == ""
+    assert workflow.project.namespaces() == [settings.FLOWDECK_K8S_NAMESPACE]
 
 
 def test_lists_filter_by_project_id_or_name(admin_user, user, other_user, project):
@@ -138,11 +169,12 @@ def test_lists_filter_by_project_id_or_name(admin_user, user, other_user, projec
 # --- the projects API -------------------------------------------------------------
 
 
-def test_a_site_admin_creates_a_project_whose_namespace_defaults_to_its_name(site):
+def test_a_site_admin_creates_a_project_in_the_installation_s_namespace(site, settings):
+    settings.FLOWDECK_K8S_NAMESPACE = "flowdeck"
     response = site.post(PROJECTS, {"name": "data-eng", "description": "d"}, "json")
     assert response.status_code == 201
     body = response.json()
-    assert body["namespace"] == "data-eng"
+    assert (body["namespace"], body["namespaces"]) == ("", ["flowdeck"])
     assert body["role"] is None
     named = site.post(PROJECTS, {"name": "ml", "namespace": "ml-prod"}, "json")
     assert named.json()["namespace"] == "ml-prod"
@@ -165,7 +197,7 @@ def test_a_project_name_or_namespace_must_be_a_free_dns_label(site, project, bod
     assert set(response.json()) <= {"name", "namespace"}
 
 
-def test_a_project_admin_changes_settings_but_not_the_name(api, project):
+def test_a_project_admin_changes_settings_but_not_the_name(api, project, settings):
     response = api.patch(
         f"{PROJECTS}{project.pk}/",
         {"name": "renamed", "description": "new", "namespace": "team-prod"},
@@ -179,8 +211,10 @@ def test_a_project_admin_changes_settings_but_not_the_name(api, project):
         "team-prod",
     )
     assert response.json()["role"] == "admin"
+    # Blank: back to the installation's namespace.
     blank = api.patch(f"{PROJECTS}{project.pk}/", {"namespace": ""}, format="json")
-    assert blank.status_code == 400
+    assert blank.status_code == 200
+    assert blank.json()["namespaces"] == [settings.FLOWDECK_K8S_NAMESPACE]
 
 
 def test_members_are_listed_added_changed_and_removed(api, project, django_user_model):
@@ -300,7 +334,7 @@ def test_a_site_admin_creates_a_project_on_the_list_page(client, admin_user):
     response = client.post("/projects/", {"name": "fresh", "description": "d"})
     created = Project.objects.get(name="fresh")
     assert response["Location"] == f"/projects/{created.pk}/"
-    assert created.namespace == "fresh"
+    assert created.namespace == ""  # the installation's
     bad = client.post("/projects/", {"name": "Bad Name"})
     assert bad.status_code == 400
 
@@ -412,7 +446,7 @@ def test_the_upgrade_moves_existing_workflows_into_default():
     executor.migrate(executor.loader.graph.leaf_nodes())
 
     default = Project.objects.get(name="default")
-    assert default.namespace == "default"
+    assert default.namespace == ""  # made "default", then the installation's
     assert set(Workflow.objects.values_list("project__name", flat=True)) == {"default"}
     assert sorted(
         Membership.objects.filter(project=default).values_list("user__username", "role")

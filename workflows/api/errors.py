@@ -1,6 +1,7 @@
 """Map domain errors to HTTP answers: 400 with every field error, 409 for
 actions the state forbids, 404 for what does not exist or is not visible, 413
-for a body over the size limit, always as JSON."""
+for a body over the size limit, 503 when the database or Redis does not answer,
+always as JSON (webapp/errors.py turns Django's own 500 into JSON too)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from django.core.exceptions import (
     RequestDataTooBig,
     SuspiciousOperation,
 )
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -36,6 +40,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return spec_error_response(exc)
     if isinstance(exc, ActionRefused | IllegalTransition):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is down, unreachable, or gave up a transaction (a
+        # deadlock): a retry is the answer; a run submission retried with the
+        # same Idempotency-Key cannot start twice.
+        return Response(
+            {"detail": "the database is unavailable; try again shortly"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # Django's cache on Redis (login throttling) did not answer.
+        return Response(
+            {"detail": "Redis is unavailable; try again shortly"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": str(exc) or "not found"}, status=404)
     if isinstance(exc, RequestDataTooBig):

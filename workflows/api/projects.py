@@ -61,7 +61,14 @@ class ProjectSerializer(serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         max_length=63,
-        help_text="The Kubernetes namespace of its pods; defaults to the name.",
+        help_text="The Kubernetes namespace of its pods; empty (the default): "
+        "the installation's, FLOWDECK_K8S_NAMESPACE.",
+    )
+    namespaces = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Where its pods go, the default first: `namespace`, or the "
+        "installation's when that is empty.",
     )
     max_running_tasks = serializers.IntegerField(
         required=False,
@@ -102,13 +109,14 @@ class ProjectSerializer(serializers.ModelSerializer):
             "name",
             "description",
             "namespace",
+            "namespaces",
             "max_running_tasks",
             "max_cpu",
             "max_memory",
             "created_at",
             "role",
         ]
-        read_only_fields = ["id", "created_at", "role"]
+        read_only_fields = ["id", "created_at", "role", "namespaces"]
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
     def get_role(self, project: Project) -> str | None:
@@ -139,12 +147,7 @@ class ProjectUpdateSerializer(ProjectSerializer):
     refer to it."""
 
     class Meta(ProjectSerializer.Meta):
-        read_only_fields = ["id", "name", "created_at", "role"]
-
-    def validate_namespace(self, value: str) -> str:
-        if not value:
-            raise serializers.ValidationError("may not be blank")
-        return super().validate_namespace(value)
+        read_only_fields = ["id", "name", "created_at", "role", "namespaces"]
 
     def update(self, instance: Project, validated_data: dict[str, Any]) -> Project:
         return project_services.update_project(instance, **validated_data)

@@ -10,8 +10,10 @@ ActionRefused 409, DoesNotExist 404).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -91,13 +93,21 @@ from workflows.services.control import (
     retry_from_task,
     retry_run,
 )
-from workflows.services.submit import delete_workflow, submit_run
+from workflows.services.dispatch import deferred_dispatches
+from workflows.services.submit import (
+    default_project,
+    delete_workflow,
+    submit_run,
+    submit_run_once,
+)
 
 MAX_VERSION_MESSAGE = 500
 MAX_LOG_TAIL = 10 * 1024 * 1024
 MAX_EVENTS = 1000
 LOG_STATUS_HEADER = "X-Flowdeck-Log-Status"
 LOG_CHUNK = 64 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 SPEC_BODY = {
     "application/json": OpenApiTypes.OBJECT,
@@ -162,22 +172,33 @@ def project_for_create(request: Request) -> Project:
                 {"project": [f"no project {raw!r} that you are a member of"]}
             )
     else:
-        candidates = list(visible[:2])
-        if not candidates:
+        # Where the person works, not all they may see: a site administrator
+        # sees every project without being a member of any.
+        mine = list(
+            Project.objects.filter(memberships__user=request.user)
+            .order_by("name")
+            .values_list("name", flat=True)[:6]
+        )
+        if len(mine) > 1:
+            listed = ", ".join(mine[:5]) + (", ..." if len(mine) > 5 else "")
+            raise ValidationError(
+                {
+                    "project": [
+                        f"you are a member of several projects ({listed}): name "
+                        "one with ?project=<id or name>"
+                    ]
+                }
+            )
+        if mine:
+            project = Project.objects.get(name=mine[0])
+        elif request.user.is_superuser:
+            # The first administrator (createsuperuser) is in no project yet.
+            project = default_project()
+        else:
             raise PermissionDenied(
                 "you are not a member of any project; creating workflows needs "
                 "the editor role in one"
             )
-        if len(candidates) > 1:
-            raise ValidationError(
-                {
-                    "project": [
-                        "you are a member of several projects: name one with "
-                        "?project=<id or name>"
-                    ]
-                }
-            )
-        project = candidates[0]
     require(request, Action.CREATE_WORKFLOW, project)
     return project
 
@@ -424,19 +445,39 @@ class WorkflowViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=RunSubmitSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="Up to 255 printable ASCII characters. A retry with "
+                "the same key (same person, same workflow) and the same body "
+                "returns the first run (header Idempotent-Replayed: true); with "
+                "another body it is a 409.",
+            )
+        ],
         responses={
             201: RunDetailSerializer,
             400: SPEC_INVALID,
             403: FORBIDDEN,
             404: NOT_FOUND,
+            409: OpenApiResponse(
+                DetailSerializer,
+                description="The Idempotency-Key was used with another body.",
+            ),
         },
         description="Start a run of the latest version (or of `version`); needs "
         "the operator role. An unknown or missing parameter is a 400 at "
-        "parameters.<name>.",
+        "parameters.<name>. A 201 means the run is saved: `dispatch` is "
+        '"queued" when the broker took it, "deferred" when the broker was '
+        "unavailable (the sweep starts it once the broker is back), "
+        '"earlier" for a replayed Idempotency-Key.',
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def runs(self, request: Request, pk: str | None = None) -> Response:
         workflow = self.get_object()
+        key = idempotency_key(request)
         serializer = RunSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         number = serializer.validated_data.get("version")
@@ -448,20 +489,53 @@ class WorkflowViewSet(viewsets.ModelViewSet):
                 raise ValidationError(
                     {"version": [f"{workflow.name} has no version {number}"]}
                 )
-        with audit.recording(
-            request,
-            Action.SUBMIT_RUN,
-            workflow,
-            detail={"workflow": workflow.name, "version": version.number},
-        ) as entry:
-            run = submit_run(
-                version,
-                parameters=serializer.validated_data.get("parameters"),
-                user=request.user,
-                trigger=trigger_of(request),
-            )
+        parameters = serializer.validated_data.get("parameters")
+        with (
+            audit.recording(
+                request,
+                Action.SUBMIT_RUN,
+                workflow,
+                detail={"workflow": workflow.name, "version": version.number},
+            ) as entry,
+            deferred_dispatches() as deferred,
+        ):
+            submit = {"parameters": parameters, "trigger": trigger_of(request)}
+            if key is None:
+                run, created = submit_run(version, user=request.user, **submit), True
+            else:
+                body = {"version": number, "parameters": parameters}
+                run, created = submit_run_once(
+                    version,
+                    key=key,
+                    request_hash=hashlib.sha256(
+                        json.dumps(body, sort_keys=True).encode()
+                    ).hexdigest(),
+                    user=request.user,
+                    **submit,
+                )
             entry.target = run
-        return run_response(run, request, status.HTTP_201_CREATED)
+            if not created:
+                entry.detail["replayed"] = key
+        response = run_response(run, request, status.HTTP_201_CREATED)
+        if not created:
+            response.data["dispatch"] = "earlier"
+            response["Idempotent-Replayed"] = "true"
+        else:
+            response.data["dispatch"] = "deferred" if run.pk in deferred else "queued"
+        return response
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key, None without one; a 400 naming the
+    header when it is not 1 to 255 printable ASCII characters."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key) or not key.strip():
+        raise ValidationError(
+            {IDEMPOTENCY_HEADER: ["must be 1 to 255 printable ASCII characters"]}
+        )
+    return key
 
 
 def trigger_of(request: Request) -> str:

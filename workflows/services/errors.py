@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class ActionRefused(Exception):
     """The current state forbids the action (the API answers 409)."""
+
+
+class IdempotencyConflict(ActionRefused):
+    """An `Idempotency-Key` used before with a different request (409)."""

@@ -21,8 +21,11 @@ QUOTA_FIELDS = {"max_running_tasks", "max_cpu", "max_memory"}
 def create_project(
     *, name: str, description: str = "", namespace: str = "", **quotas: Any
 ) -> Project:
+    """A new project; its pods go to `namespace`, or with none to the
+    installation's (FLOWDECK_K8S_NAMESPACE), which the deployment's RBAC
+    already grants."""
     project = Project.objects.create(
-        name=name, description=description, namespace=namespace or name
+        name=name, description=description, namespace=namespace
     )
     if quotas:
         update_project(project, **quotas)

@@ -22,7 +22,7 @@ from workflows.models import (
 )
 from workflows.services.concurrency import undefined_semaphores
 from workflows.services.dispatch import request_reconcile
-from workflows.services.errors import ActionRefused
+from workflows.services.errors import ActionRefused, IdempotencyConflict
 from workflows.services.quotas import requested
 from workflows.services.runlock import RunTransaction
 
@@ -306,14 +306,17 @@ def submit_run(
     trigger: str = Run.Trigger.API,
     resubmitted_from: Run | None = None,
     parent: tuple[Run, str, Attempt] | None = None,
+    idempotency: tuple[str, str] | None = None,
 ) -> Run:
     """A new Pending run of `version` with one Pending TaskRun per task;
-    `parent` (run, task, attempt) for a sub-workflow's run.
+    `parent` (run, task, attempt) for a sub-workflow's run; `idempotency`
+    (key, request hash) kept with it (submit_run_once).
 
     Raises SpecError naming a parameter that is unknown or missing.
     """
     blueprint = blueprint_for(version.pk, version.document)
     values = render_parameters(blueprint.spec, parameters or {})
+    key, request_hash = idempotency or ("", "")
     with transaction.atomic():
         project = Project.objects.get(workflows__pk=version.workflow_id)
         run = Run.objects.create(
@@ -324,6 +327,8 @@ def submit_run(
             trigger=trigger,
             triggered_by=user if user is not None and user.is_authenticated else None,
             resubmitted_from=resubmitted_from,
+            idempotency_key=key,
+            idempotency_hash=request_hash,
             **(
                 {
                     "parent_run": parent[0],
@@ -363,3 +368,43 @@ def submit_run(
         txn.after_commit(lambda: request_reconcile(run.pk))
         txn.flush()
     return run
+
+
+def submit_run_once(
+    version: WorkflowVersion,
+    *,
+    key: str,
+    request_hash: str,
+    user: Any,
+    **submit: Any,
+) -> tuple[Run, bool]:
+    """submit_run, at most once per (workflow, user, `key`): (the run, True)
+    the first time, (that same run, False) when the key was used before with
+    the same `request_hash`. IdempotencyConflict when it came with another.
+
+    The unique constraint on (workflow, triggered_by, idempotency_key) decides
+    between two requests racing with one key: the loser's insert fails and it
+    returns the winner's run."""
+
+    def earlier() -> Run | None:
+        run = Run.objects.filter(
+            workflow_id=version.workflow_id, triggered_by=user, idempotency_key=key
+        ).first()
+        if run is not None and run.idempotency_hash != request_hash:
+            raise IdempotencyConflict(
+                f"Idempotency-Key {key!r} was used for run {run.pk} with a "
+                "different request; use a new key for a new run"
+            )
+        return run
+
+    found = earlier()
+    if found is not None:
+        return found, False
+    try:
+        run = submit_run(version, user=user, idempotency=(key, request_hash), **submit)
+    except IntegrityError:
+        found = earlier()
+        if found is None:
+            raise
+        return found, False
+    return run, True
