@@ -9,6 +9,7 @@ project's semaphores share a SemaphorePool and are driven by run_together.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -116,6 +117,10 @@ class Simulation:
     changed: dict[str, TaskStatus] | None = None
     counts: Counter[TaskStatus] = field(default_factory=Counter)
     by_status: dict[TaskStatus, dict[str, None]] = field(default_factory=dict)
+    # The Queued tasks best first, as (*_order(name), name), kept sorted.
+    queue: list[tuple[int, int, int, str]] = field(default_factory=list)
+    # {fan-out: its Running instances}, kept as they move.
+    instances_running: Counter[str] = field(default_factory=Counter)
     # The project's quota (its max_* fields), when it has one: the simulation
     # plays the only run of the project.
     quota: Capacity | None = None
@@ -142,12 +147,26 @@ class Simulation:
             self.counts[old.status] -= 1
             del self.by_status[old.status][name]
             self._count_instance(name, old.status, state.status)
+            if old.status is TaskStatus.RUNNING:
+                self._count_running(name, -1)
+            if old.status is TaskStatus.QUEUED:
+                key = (*self._order(name), name)
+                del self.queue[bisect.bisect_left(self.queue, key)]
             sync = self.blueprint.spec_of(name).synchronization
             if self.pool is not None and sync is not None:
                 self.pool.moved(sync, (self.run_id, name), old.status, state.status)
         self.tasks[name] = state
         self.counts[state.status] += 1
         self.by_status[state.status][name] = None
+        if state.status is TaskStatus.QUEUED:
+            bisect.insort(self.queue, (*self._order(name), name))
+        elif state.status is TaskStatus.RUNNING:
+            self._count_running(name, 1)
+
+    def _count_running(self, name: str, change: int) -> None:
+        group, index = split_instance(name)
+        if index is not None:
+            self.instances_running[group] += change
 
     def _count_instance(self, name: str, old: TaskStatus, new: TaskStatus) -> None:
         """What the services keep on a fan-out's row as its instances end."""
@@ -171,18 +190,40 @@ class Simulation:
         return -priority, position, -1 if index is None else index
 
     def group_running(self) -> dict[str, int]:
-        running: Counter[str] = Counter()
-        for name in self.by_status[TaskStatus.RUNNING]:
-            group, index = split_instance(name)
-            if index is not None:
-                running[group] += 1
-        return dict(running)
+        return {
+            group: count for group, count in self.instances_running.items() if count
+        }
+
+    def queued(self) -> list[str]:
+        """What the services pass as RunState.queued: the run's first Queued
+        tasks (engine.queue_window), leaving out the instances of a fan-out
+        past its free slots (engine.instance_slots)."""
+        window = engine.queue_window(self.blueprint.spec)
+        slots = engine.instance_slots(
+            self.blueprint.limited_fan_outs, self.group_running()
+        )
+        queued: list[str] = []
+        at = 0
+        while at < len(self.queue) and len(queued) < window:
+            priority, position, index, name = self.queue[at]
+            group = split_instance(name)[0] if index >= 0 else name
+            if group in slots:
+                if slots[group] <= 0:
+                    # Its instances are together in the queue: skip them all.
+                    at = bisect.bisect_right(self.queue, (priority, position, 1 << 62))
+                    continue
+                slots[group] -= 1
+            queued.append(name)
+            at += 1
+        return queued
 
     def view(self) -> RunState:
-        queued = sorted(self.by_status[TaskStatus.QUEUED], key=self._order)
         counts = +self.counts
         capacity = self.capacity()
         if not self.incremental or self.changed is None:
+            # A full plan sees every Queued task: the reference the property
+            # tests hold the incremental plans (and their window) to.
+            queued = [name for *_, name in self.queue]
             return RunState(
                 self.run_status,
                 T0,
@@ -197,9 +238,8 @@ class Simulation:
                 group_running=self.group_running(),
                 semaphores=self.semaphores(),
             )
-        names = engine.tasks_to_load(
-            self.blueprint.graph, self.changed, self.blueprint.cascading
-        )
+        queued = self.queued()
+        names = engine.tasks_to_load(self.blueprint.graph, self.changed)
         # As the services do: exit handlers are few and always examined.
         names |= self.blueprint.exit_tasks
         names.update(

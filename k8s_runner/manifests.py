@@ -55,6 +55,7 @@ from kubernetes.client.models import (
     V1VolumeMount,
 )
 
+from flowcore.fanout import split_instance
 from k8s_runner.pod_request import FLOWDECK_DIR, inputs_to_json
 
 if TYPE_CHECKING:
@@ -103,7 +104,10 @@ MANAGER = "flowdeck"
 SELECTOR = f"{MANAGED_BY}={MANAGER}"
 WORKFLOW_LABEL = "flowdeck.io/workflow"
 RUN_LABEL = "flowdeck.io/run"
+# The task as the spec names it; an instance of a fan-out (`square[2]`, not a
+# valid label value) also carries its index. The exact name is the annotation.
 TASK_LABEL = "flowdeck.io/task"
+INSTANCE_LABEL = "flowdeck.io/instance"
 ATTEMPT_LABEL = "flowdeck.io/attempt"
 ATTEMPT_ID_LABEL = "flowdeck.io/attempt-id"
 WORKFLOW_ANNOTATION = "flowdeck.io/workflow"
@@ -189,14 +193,31 @@ def label_value(text: str) -> str:
 
 
 def labels_for(request: PodRequest) -> dict[str, str]:
-    return {
+    """The pod's labels. An instance `square[2]` is labelled task=square and
+    instance=2, so `-l flowdeck.io/task=square` selects every instance of a
+    fan-out (its pod name and its annotation keep the instance's own name)."""
+    task, index = split_instance(request.task)
+    labels = {
         MANAGED_BY: MANAGER,
         WORKFLOW_LABEL: label_value(request.workflow),
         RUN_LABEL: str(request.run_id),
-        TASK_LABEL: label_value(request.task),
+        TASK_LABEL: label_value(task),
         ATTEMPT_LABEL: str(request.attempt),
         ATTEMPT_ID_LABEL: str(request.attempt_id),
     }
+    if index is not None:
+        labels[INSTANCE_LABEL] = str(index)
+    return labels
+
+
+def task_of(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
+    """The task or instance a pod of ours runs: its annotation, else (a pod
+    whose annotations someone removed) its labels."""
+    if annotations.get(TASK_ANNOTATION):
+        return annotations[TASK_ANNOTATION]
+    task = labels.get(TASK_LABEL, "")
+    index = labels.get(INSTANCE_LABEL)
+    return f"{task}[{index}]" if index is not None else task
 
 
 def attempt_id_of(labels: Mapping[str, str] | None) -> int | None:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from flowcore.fanout import split_instance
+
 # Where a task finds its outputs' and inputs' directories, in every backend.
 FLOWDECK_DIR = "/flowdeck"
 # What a task may leave for its dependants, by default (each a setting).
@@ -191,10 +193,15 @@ def pod_name(workflow: str, run_id: int, task: str, attempt: int) -> str:
     the workflow's name that is all digits, the attempt the last part. When that
     would not hold (a later part of the workflow's name is all digits, as in
     `w-1`, run 2, task `t`, which would read like `w`, run 1, task `2-t`), or the
-    name has to be trimmed or cleaned, a hash of the identity is appended.
+    name has to be trimmed or cleaned, a hash of the identity is appended. So
+    does an instance of a fan-out, shown as `task-index`: `square[2]`, attempt
+    1, of run 5 of map-sum is `map-sum-5-square-2-1-<hash>`.
     """
     full = f"{workflow}-{run_id}-{task}-{attempt}"
-    name = _INVALID.sub("-", full.lower()).strip("-")
+    base, index = split_instance(task)
+    shown = task if index is None else f"{base}-{index}"
+    name = _INVALID.sub("-", f"{workflow}-{run_id}-{shown}-{attempt}".lower())
+    name = name.strip("-")
     readable = not any(part.isdigit() for part in workflow.split("-")[1:])
     if len(name) <= 63 and name == full and readable:
         return name

@@ -66,14 +66,13 @@ from k8s_runner.manifests import (
     OUTPUTS_CONTAINER,
     RUN_LABEL,
     SELECTOR,
-    TASK_ANNOTATION,
-    TASK_LABEL,
     ArtifactBucket,
     ManifestError,
     ManifestSettings,
     attempt_id_of,
     pod_manifest,
     refused_privileges,
+    task_of,
 )
 from k8s_runner.outputs import apply_outputs, result_from_log
 from k8s_runner.pod_request import PodRequest
@@ -618,7 +617,7 @@ class KubernetesBackend:
         KeyError or ValueError for a pod without them)."""
         labels = _labels(pod)
         annotations = (pod.metadata.annotations if pod.metadata else None) or {}
-        task = annotations.get(TASK_ANNOTATION) or labels.get(TASK_LABEL, "")
+        task = task_of(labels, annotations)
         return self.log_path(int(labels[RUN_LABEL]), task, int(labels[ATTEMPT_LABEL]))
 
     def observe(self, pod: V1Pod) -> Report | None:

@@ -56,22 +56,28 @@ _ADOPTED_POLL_SECONDS = 0.5
 # that arrives after its cancel must not start anything.
 _REMEMBERED_CANCELS = 10_000
 # The session leader of every attempt: runs the command ("$@" after the exit
-# file's path) and records how it ended. When the worker is alive it also
-# waits for this shell; when it is not, the file is all that is left.
+# and handle files' paths) and records how it ended. When the worker is alive
+# it also waits for this shell; when it is not, the file is all that is left.
 # `echo > file` needs no extra process; a reader only trusts the file once
 # the shell is gone, so a half-written file is never read.
-_WRAPPER = (
-    'exit_file=$1; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
+# It runs the command only once the worker has written its handle (pid:start)
+# and closed its stdin: a worker killed in between (its stdin closes then too)
+# leaves a shell that finds no handle of its own and exits without running
+# anything, and the relaunch, finding no handle either, starts it afresh.
+# Found, the handle lets a relaunch adopt the process instead. Either way the
+# command runs once. `read` and `$$` are built in: no extra process.
+# Every attempt's session leader is `sh -c WRAPPER flowdeck-attempt EXIT_FILE
+# PID_FILE COMMAND...`, opening with this gate: it waits for the worker to
+# put the handle on disk (closing stdin), and runs nothing unless that handle
+# is its own, so a worker killed while spawning cannot leave a second copy
+# running beside the one a restarted worker starts.
+_GATE = (
+    "pid_file=$2; read -r go; handle=; "
+    '{ read -r handle < "$pid_file"; } 2>/dev/null; '
+    'case "$handle" in "$$:"*) ;; *) exit 125 ;; esac; '
 )
-
-# A Job attempt's leader waits for the local Job controller to stop its
-# completions (each in a process group of its own) when the attempt is
-# cancelled, so the group's SIGKILL, sent once the leader is gone, finds
-# nothing left to kill.
-_JOB_WRAPPER = (
-    "exit_file=$1; shift; trap 'kill -TERM \"$pid\" 2>/dev/null' TERM; "
-    '"$@" & pid=$!; '
-    'while :; do wait "$pid"; code=$?; kill -0 "$pid" 2>/dev/null || break; done; '
+_WRAPPER = _GATE + (
+    'exit_file=$1; shift 2; "$@" < /dev/null; code=$?; '
     'echo "$code" > "$exit_file"; exit "$code"'
 )
 
@@ -592,48 +598,62 @@ class LocalBackend:
                 container_log(files.log, own.name),
             )
 
-        wrapper = (
+        pod = (
             pod_script(
                 [step(own) for own in request.init_containers],
                 [step(own) for own in request.sidecars],
             )
             if extra
-            else _WRAPPER
+            else ""
         )
+        wrapper = _GATE + pod if pod else _WRAPPER
         command = [
             *sandbox_for(request.volume_mounts),
             *request.command,
             *request.args,
         ]
         if request.job is not None:
-            command = self._job_command(
-                request, files, wrapper if extra else "", command
-            )
+            command = self._job_command(request, files, pod, command)
             wrapper = _WRAPPER
         with open(files.log, "ab") as log:
             process = subprocess.Popen(
-                ["sh", "-c", wrapper, "flowdeck-attempt", str(files.exit), *command],
+                [
+                    "sh",
+                    "-c",
+                    wrapper,
+                    "flowdeck-attempt",
+                    str(files.exit),
+                    str(files.pid),
+                    *command,
+                ],
                 cwd=files.workdir,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # closed once the handle is on disk
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: kill it whole; outlive us
                 close_fds=True,
                 umask=0o022,
             )
-        started = process_start_time(process.pid)
-        if started is None:
-            # Gone already: the handle cannot tell it from a later process
-            # with its pid, so only this worker's wait knows how it ended.
-            logger.warning(
-                "attempt %s: process %s ended as it started (exit status %s)",
-                request.attempt_id,
-                process.pid,
-                process.poll(),
-            )
-        handle = f"{process.pid}:{started or ''}"
-        files.pid.write_text(handle)
+        assert process.stdin is not None
+        try:
+            started = process_start_time(process.pid)
+            if started is None:
+                # Gone already (it did not even wait for its stdin): the handle
+                # cannot tell it from a later process with its pid, so only
+                # this worker's wait knows how it ended.
+                logger.warning(
+                    "attempt %s: process %s ended as it started (exit status %s)",
+                    request.attempt_id,
+                    process.pid,
+                    process.poll(),
+                )
+            handle = f"{process.pid}:{started or ''}"
+            _write_handle(files.pid, handle)
+        finally:
+            # The command starts now (or, if the handle could not be written,
+            # the wrapper exits without starting it).
+            process.stdin.close()
         live = _Live(request, process, process.pid)
         with self._lock:
             self._live[request.attempt_id] = live
@@ -663,7 +683,7 @@ class LocalBackend:
         job = request.job or {}
         if script:
             pod_exit = str(files.log.with_suffix(".pod.exit"))  # read by none
-            one = ["sh", "-c", script, "flowdeck-pod", pod_exit, *one]
+            one = ["sh", "-c", script, "flowdeck-pod", pod_exit, "", *one]
         described = {
             "completions": job.get("completions", 1),
             "parallelism": min(job.get("parallelism", 1), self._slots),
@@ -1037,6 +1057,13 @@ def _outputs_request(noted: dict[str, object]) -> OutputsRequest:
         artifacts=rows("artifacts"),  # type: ignore[arg-type]
         **fields,  # type: ignore[arg-type]
     )
+
+
+def _write_handle(path: Path, handle: str) -> None:
+    """Write the handle whole or not at all: the wrapper and a relaunch read it."""
+    partial = path.with_suffix(".pid.tmp")
+    partial.write_text(handle)
+    partial.replace(path)
 
 
 def _parse_handle(handle: str) -> tuple[int | None, str]:

@@ -128,33 +128,58 @@ def database_url() -> str:
 
 
 class WatcherProcess:
-    """A real `manage.py watch_pods` on the test cluster and database, its
-    output in `log`; `kill()` is kill -9 of its process group."""
+    """A real `manage.py watch_pods` process on the test cluster and database,
+    its output in `log`, started in a session of its own so that kill() is a
+    kill -9 of all of it. Needs the PostgreSQL test database (a second
+    process cannot share the in-memory SQLite one)."""
 
-    def __init__(self, kubeconfig: str, namespace: str, log: Path, **env: str) -> None:
-        self.log = log
-        environment = {
+    def __init__(
+        self, kubeconfig: Path | str, namespace: str, log: Path, **env: str
+    ) -> None:
+        self.env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "DATABASE_URL": database_url(),
             "FLOWDECK_DATA_DIR": str(settings.DATA_DIR),
             "FLOWDECK_BACKEND": "kubernetes",
-            "FLOWDECK_K8S_KUBECONFIG": kubeconfig,
+            "FLOWDECK_K8S_KUBECONFIG": str(kubeconfig),
             "FLOWDECK_K8S_NAMESPACE": namespace,
             "FLOWDECK_K8S_DELETE_GRACE_SECONDS": "0",
             "FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS": "5",
             **env,
         }
-        environment.pop("REDIS_URL", None)
-        with open(log, "ab") as out:
+        self.env.pop("REDIS_URL", None)
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, until_watching: bool = True) -> WatcherProcess:
+        """Start it and, unless told otherwise (a standby under leader
+        election never watches), wait until it watches (it recovered first):
+        a run submitted sooner may end before the watcher sees it running."""
+        assert self.process is None or self.process.poll() is not None
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "manage.py", "watch_pods"],
                 cwd=ROOT,
-                env=environment,
+                env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        if not until_watching:
+            return self
+
+        def watching() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"watch_pods exited:\n{self.output()[-3000:]}")
+            with open(self.log, "rb") as log:
+                log.seek(offset)
+                return b"watching pods in" in log.read()
+
+        wait_until(watching, 60, "watch_pods to start watching")
+        return self
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -163,15 +188,18 @@ class WatcherProcess:
         return text in self.output()
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
+        """SIGKILL, no shutdown code runs."""
+        if self.process is None:
+            return
         if self.alive():
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
     def stop(self, timeout: float = 30) -> None:
-        if self.alive():
+        if self.process is not None and self.alive():
             self.process.terminate()
             try:
                 self.process.wait(timeout)

@@ -51,6 +51,7 @@ import itertools
 import logging
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -180,6 +181,17 @@ class KubeletSimulator:
             raise ValueError("script() needs at least one behaviour")
         with self._lock:
             self._scripts[key] = list(behaviours)
+
+    def played(self) -> Counter[str]:
+        """How many pods of each name this simulator has run (a pod deleted
+        and created again under its name counts twice; a pod that had ended
+        before the simulator saw it, not at all)."""
+        with self._lock:
+            return Counter(
+                player.name
+                for player in self._players.values()
+                if player.behaviour is not None
+            )
 
     def drop_log_streams(self) -> None:
         """End every log follow in progress, as a kubelet restart would."""

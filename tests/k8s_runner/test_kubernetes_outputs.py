@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 from kubernetes.client import V1ObjectMeta, V1Secret
 
@@ -29,7 +24,12 @@ from flowcore.spec import parse_document
 from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus, RunStatus
 from k8s_runner import reconcile
 from tests.conftest import shell_task, workflow_document
-from tests.k8s_runner.flowdeck_kube import Flowdeck, attempts_of, wait_until
+from tests.k8s_runner.flowdeck_kube import (
+    Flowdeck,
+    WatcherProcess,
+    attempts_of,
+    wait_until,
+)
 from tests.k8s_runner.kubelet_containers import bubblewrap
 from tests.k8s_runner.kubelet_sim import KubeletSimulator, RunContainers
 from tests.s3 import S3Bucket
@@ -387,11 +387,6 @@ def test_outputs_read_but_not_recorded_when_the_watcher_dies_are_read_again(
     assert AttemptOutput.objects.filter(attempt__task_run__run=run).count() == 1
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 def test_a_watcher_process_killed_mid_run_loses_no_value(
     flowdeck: Flowdeck, kube: Any, kube_namespace: str, user: Any, tmp_path: Path
 ) -> None:
@@ -400,61 +395,32 @@ def test_a_watcher_process_killed_mid_run_loses_no_value(
     the value reaches the task downstream."""
     if connection.vendor != "postgresql":
         pytest.skip("a second process needs the PostgreSQL test database")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "FLOWDECK_DATA_DIR": str(django_settings.DATA_DIR),
-        "FLOWDECK_BACKEND": "kubernetes",
-        "FLOWDECK_K8S_KUBECONFIG": str(kube.kubeconfig),
-        "FLOWDECK_K8S_NAMESPACE": kube_namespace,
-        "FLOWDECK_K8S_DELETE_GRACE_SECONDS": "0",
-        "FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS": "5",
-    }
-    env.pop("REDIS_URL", None)
-    log = tmp_path / "watcher.log"
-
-    def watcher() -> subprocess.Popen[bytes]:
-        with open(log, "ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "manage.py", "watch_pods"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    first = watcher()
+    first = WatcherProcess(kube.kubeconfig, kube_namespace, tmp_path / "watcher.log")
+    second = WatcherProcess(kube.kubeconfig, kube_namespace, tmp_path / "watcher.log")
+    # start() returns once it watches: submitted sooner, slow's 2 s may pass
+    # while the watcher still imports Django, and its first list would find
+    # the pod already ended.
+    first.start()
     try:
-        # Submitted sooner, slow's 2 s may pass while the watcher still
-        # imports Django: its first list would find the pod already ended.
-        wait_until(
-            lambda: first.poll() is None and b"watching pods in" in log.read_bytes(),
-            60,
-            "watch_pods to start watching",
-        )
         run = submit(flowdeck, sleepy_pipeline(), user)
         wait_until(
             lambda: attempts_of(run, "slow")[0].status == AttemptStatus.RUNNING,
             60,
             "slow running",
         )
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+        first.kill()
         wait_until(
             lambda: [p.status.phase for p in flowdeck.pods()] == ["Succeeded"],
             60,
             "slow's pod to end with no watcher",
         )
-        second = watcher()
+        second.start()
         try:
             run = flowdeck.finish(run, 90)
         finally:
-            second.terminate()
-            second.wait(30)
+            second.stop()
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-    assert run.status == RunStatus.SUCCEEDED, (explain(run), log.read_text()[-3000:])
+        first.kill()
+    assert run.status == RunStatus.SUCCEEDED, (explain(run), second.output())
     assert log_of(run, "use") == "got 42\n"
     assert outputs_of(run, "slow") == {("result", ""): "42"}

@@ -140,14 +140,16 @@ def test_the_follower_takes_over_a_killed_leader_and_nothing_is_done_twice(
             kubelet.script(f"t{layer}-{index}", Succeed(after=0.4))
     creations = PodCreations(kube, kube_namespace)
     kubeconfig = str(kube.kubeconfig)
-    first = WatcherProcess(kubeconfig, kube_namespace, tmp_path / "a.log", **ELECTION)
+    first = WatcherProcess(
+        kubeconfig, kube_namespace, tmp_path / "a.log", **ELECTION
+    ).start(until_watching=False)
     second: WatcherProcess | None = None
     try:
         wait_until(lambda: first.says("leads (generation"), 60, "a leader")
         wait_until(lambda: first.says("watching pods in"), 60, "it to watch")
         second = WatcherProcess(
             kubeconfig, kube_namespace, tmp_path / "b.log", **ELECTION
-        )
+        ).start(until_watching=False)
         wait_until(lambda: second.says("campaigns"), 60, "a follower")
         time.sleep(2 * RETRY)  # it has seen the Lease held
         assert not second.says("leads (generation")
@@ -273,13 +275,13 @@ def test_a_partitioned_leader_stops_acting_before_the_follower_takes_over(
     proxied_kubeconfig(Path(kube.kubeconfig), partition.port, behind_proxy)
     first = WatcherProcess(
         str(behind_proxy), kube_namespace, tmp_path / "a.log", **ELECTION
-    )
+    ).start(until_watching=False)
     second: WatcherProcess | None = None
     try:
         wait_until(lambda: first.says("watching pods in"), 60, "a leader")
         second = WatcherProcess(
             str(kube.kubeconfig), kube_namespace, tmp_path / "b.log", **ELECTION
-        )
+        ).start(until_watching=False)
         wait_until(lambda: second.says("campaigns"), 60, "a follower")
         time.sleep(2 * RETRY)
         partition.blocked.set()

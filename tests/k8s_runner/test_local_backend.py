@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from k8s_runner.backends.local import (
 from k8s_runner.pod_request import PodRequest
 from workflows.services.attempts import Report
 
+ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {
     AttemptStatus.SUCCEEDED,
     AttemptStatus.FAILED,
@@ -242,6 +245,55 @@ def test_relaunching_an_attempt_whose_start_was_never_recorded_does_not_run_it_t
     assert restarted_reports.wait_for(64, {AttemptStatus.RUNNING}).handle
     ended = restarted_reports.wait_for(64, TERMINAL, timeout=10)
     assert ended.status == AttemptStatus.SUCCEEDED
+    assert marker.read_text() == "x\n"
+
+
+# A worker process that launches one attempt and is killed with SIGKILL at a
+# chosen moment of the launch (the hook runs in place of what follows it).
+_DYING_WORKER = """
+import os, signal, sys, time
+from pathlib import Path
+from k8s_runner.backends import local
+from k8s_runner.pod_request import PodRequest
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+where, data_dir, script = sys.argv[1:]
+if where == "after-spawn":  # Popen returned; the handle not yet computed
+    local.process_start_time = die
+else:  # the handle on disk; the process not yet told to go on
+    write = local._write_handle
+    local._write_handle = lambda path, handle: (write(path, handle), die())
+backend = local.LocalBackend(lambda report: None, data_dir=Path(data_dir), slots=1)
+backend.launch(PodRequest(65, 7, "wf", 1, "task-65", 1, None, ("sh", "-c"), (script,)))
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("where", ["after-spawn", "after-handle"])
+def test_a_worker_killed_while_it_spawns_a_process_leaves_it_run_once(
+    reports, tmp_path, where
+):
+    """Killed between spawning the attempt's process and recording its handle,
+    the worker left a process the relaunch cannot find: the process waits
+    for its handle to be on disk before running the command, and runs it
+    only then; a relaunch starts it afresh or adopts it, never both."""
+    marker = tmp_path / "runs"
+    script = f"echo x >> {marker}; sleep 0.5"
+    dying = subprocess.run(
+        [sys.executable, "-c", _DYING_WORKER, where, str(tmp_path), script],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+    )
+    assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+    time.sleep(0.3)  # an orphan that would run the command has started it
+    restarted = LocalBackend(reports, data_dir=tmp_path, slots=1)
+    restarted.launch(request(65, script))
+    ended = reports.wait_for(65, TERMINAL, timeout=10)
+    assert (ended.status, ended.exit_code) == (AttemptStatus.SUCCEEDED, 0)
+    time.sleep(0.3)
     assert marker.read_text() == "x\n"
 
 

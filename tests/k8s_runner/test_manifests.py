@@ -30,6 +30,7 @@ from k8s_runner.manifests import (
     label_value,
     pod_manifest,
     refused_privileges,
+    task_of,
 )
 from k8s_runner.pod_request import (
     InputArtifactRequest,
@@ -177,6 +178,64 @@ def test_the_pod_is_named_and_labelled_for_its_attempt() -> None:
     }
     assert attempt_id_of(pod.metadata.labels) == 41
     assert_valid(pod)
+
+
+def test_an_instance_s_pod_is_labelled_with_its_task_and_index() -> None:
+    """`square[2]` is no label value: the pod carries task=square and
+    instance=2 (so a selector finds every instance of the fan-out), its own
+    name in the annotation, and a pod name of its own."""
+    pod = manifest(request(task="square[2]"))
+    labels = pod.metadata.labels
+    assert (labels["flowdeck.io/task"], labels["flowdeck.io/instance"]) == (
+        "square",
+        "2",
+    )
+    assert pod.metadata.annotations["flowdeck.io/task"] == "square[2]"
+    assert task_of(labels, pod.metadata.annotations) == "square[2]"
+    assert task_of(labels, {}) == "square[2]"  # the annotation removed
+    assert "flowdeck.io/instance" not in manifest(request()).metadata.labels
+    assert DNS_LABEL.fullmatch(pod.metadata.name), pod.metadata.name
+    assert pod.metadata.name.startswith("etl-7-square-2-2-")
+    # Neither the task `square-2` nor another instance has that name.
+    others = {pod_name("etl", 7, "square-2", 2), pod_name("etl", 7, "square[3]", 2)}
+    assert pod.metadata.name not in others
+    assert_valid(pod)
+
+
+def test_the_longest_instance_name_makes_a_valid_pod() -> None:
+    task = "t" * 63  # the longest task name; its instance is 70 characters
+    pods = [manifest(request(task=f"{task}[{i}]")) for i in (9999, 10000)]
+    for pod in pods:
+        assert len(pod.metadata.name) <= 63 and DNS_LABEL.fullmatch(pod.metadata.name)
+        labels = pod.metadata.labels
+        assert labels["flowdeck.io/task"] == task
+        assert all(LABEL_VALUE.fullmatch(v) and len(v) <= 63 for v in labels.values())
+        assert_valid(pod)
+    assert pods[0].metadata.name != pods[1].metadata.name
+    assert [p.metadata.labels["flowdeck.io/instance"] for p in pods] == [
+        "9999",
+        "10000",
+    ]
+
+
+_instance = st.builds(
+    lambda task, index: f"{task}[{index}]", _label, st.integers(0, 10_000)
+)
+
+
+@given(
+    st.tuples(_label, st.integers(1, 10**9), _instance | _label, st.integers(1, 50)),
+    st.tuples(_label, st.integers(1, 10**9), _instance | _label, st.integers(1, 50)),
+)
+def test_instances_pod_names_are_dns_labels_distinct_for_distinct_attempts(
+    one: tuple[str, int, str, int], other: tuple[str, int, str, int]
+) -> None:
+    for identity in (one, other):
+        name = pod_name(*identity)
+        assert len(name) <= 63
+        assert DNS_LABEL.fullmatch(name), name
+    if one != other:
+        assert pod_name(*one) != pod_name(*other)
 
 
 @pytest.mark.parametrize(

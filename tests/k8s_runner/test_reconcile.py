@@ -6,6 +6,9 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -305,3 +308,73 @@ def test_one_runs_failing_reports_neither_block_nor_lose_another_runs(
     assert (failed.status, failed.reason) == ("Error", "RecordFailed")
     assert "OverflowError: date value out of range" in failed.message
     assert bad.tasks.get().status == TaskStatus.ERROR
+
+
+@pytest.mark.parametrize("restart", ["sweep", "recover"])
+def test_a_crash_between_a_fan_out_s_expansion_and_its_launches_loses_nothing(
+    user, tmp_path, monkeypatch, restart
+):
+    """The plan that expands a fan-out commits its instances and the first
+    attempts (Launching), then the process dies before launching any. The
+    sweep (once they are stale) or a restarted worker's recovery launches
+    them; every instance runs once and the fan-in reads every value."""
+    from flowcore.states import AttemptStatus
+
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    doc = workflow_document(
+        "expanded",
+        [
+            shell_task(
+                "each",
+                f"echo {{{{item}}}} >> {ledger}/{{{{item}}}}; echo {{{{item}}}}",
+                withSequence={"count": 50},
+                parallelism=10,
+            ),
+            shell_task(
+                "gather",
+                "echo {{tasks.each.outputs.result}}",
+                dependencies=["each"],
+            ),
+        ],
+        defaults={"retry": {"limit": 0}},
+    )
+    workflow = create_workflow(doc, author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    lost = advance_run(run.pk, backend="local")  # committed, never carried out
+    fan = run.tasks.get(name="each")
+    assert (fan.status, fan.fan_out) == (TaskStatus.EXPANDED, 50)
+    assert len(lost.launch) == 10
+    launching = Attempt.objects.filter(task_run__run=run, handle="")
+    assert set(launching.values_list("status", flat=True)) == {"Launching"}
+    assert launching.count() == 10
+
+    if restart == "sweep":
+        reconcile.sweep()  # not stale yet: neither relaunched nor started anew
+        time.sleep(0.3)
+        assert Attempt.objects.filter(task_run__run=run).count() == 10
+        assert not any(ledger.iterdir())
+        monkeypatch.setattr(reconcile, "STALE_LAUNCH", timedelta(0))
+        reconcile.sweep()
+    else:
+        reconcile.recover()
+    run = wait_for_end(run, timeout=60)
+    assert run.status == RunStatus.SUCCEEDED
+    fan.refresh_from_db()
+    assert (fan.status, fan.fan_out, fan.fan_done, fan.fan_failed) == (
+        TaskStatus.SUCCEEDED,
+        50,
+        50,
+        0,
+    )
+    attempts = Counter(
+        Attempt.objects.filter(task_run__run=run).values_list(
+            "task_run__name", "number", "status"
+        )
+    )
+    expected = {(f"each[{i}]", 1, AttemptStatus.SUCCEEDED): 1 for i in range(50)}
+    assert attempts == Counter(expected | {("gather", 1, AttemptStatus.SUCCEEDED): 1})
+    for i in range(50):
+        assert (ledger / str(i)).read_text() == f"{i}\n"
+    gather = Attempt.objects.get(task_run__run=run, task_run__name="gather")
+    assert Path(gather.log_path).read_text() == f"{list(range(50))}\n"

@@ -4,22 +4,31 @@ Celery worker process running the local backend."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
 
-from flowcore.states import TERMINAL_RUN_STATUSES, RunStatus
+from flowcore.states import (
+    TERMINAL_RUN_STATUSES,
+    TERMINAL_TASK_STATUSES,
+    UNSUCCESSFUL_TASK_STATUSES,
+    RunStatus,
+    TaskStatus,
+)
 from k8s_runner.management.commands.run_embedded import worker_command
 from tests.conftest import requires_service, shell_task, workflow_document
-from workflows.models import Attempt, Run
+from workflows.models import Attempt, Run, TaskRun
 from workflows.services.control import retry_run
 from workflows.services.submit import create_workflow, submit_run
 
@@ -203,3 +212,227 @@ def test_a_worker_killed_mid_run_loses_no_task_and_starts_none_twice(
     assert Path(slow.log_path).read_text() == "slept\n"
     last = Attempt.objects.get(task_run__run=run, task_run__name="last")
     assert Path(last.log_path).read_text() == "got slept\n"
+
+
+def fan_out_document(name: str, ledger: Path, items: int = 50) -> dict[str, Any]:
+    """A fan-out of `items` instances, 10 at a time, each writing its item to
+    its own ledger file (a rerun writes it twice) and leaving its double; a
+    fan-in task sums them. No retries: a rerun or a lost end fails the run."""
+    return workflow_document(
+        name,
+        [
+            shell_task(
+                "each",
+                f"echo {{{{item}}}} >> {ledger}/{{{{item}}}}; sleep 0.5; "
+                "echo $(( {{item}} * 2 ))",
+                withSequence={"count": items},
+                parallelism=10,
+            ),
+            {
+                "name": "sum",
+                "image": "busybox:1.36",
+                "dependencies": ["each"],
+                "command": [
+                    "python3",
+                    "-c",
+                    "import json, sys; print(sum(json.loads(sys.argv[1])))",
+                    "{{tasks.each.outputs.result}}",
+                ],
+            },
+        ],
+        defaults={"retry": {"limit": 0}},
+    )
+
+
+def fan_counts(run: Run, group: str) -> tuple[tuple[int, int, int], tuple[int, int]]:
+    """The fan-out's own counts (instances, done, failed), and what its
+    instances' rows say (done, failed)."""
+    fan = TaskRun.objects.get(run=run, name=group)
+    instances = list(
+        TaskRun.objects.filter(run=run, fan_group=group).values_list(
+            "status", flat=True
+        )
+    )
+    done = sum(TaskStatus(s) in TERMINAL_TASK_STATUSES for s in instances)
+    failed = sum(TaskStatus(s) in UNSUCCESSFUL_TASK_STATUSES for s in instances)
+    return (fan.fan_out or 0, fan.fan_done, fan.fan_failed), (done, failed)
+
+
+def test_a_worker_killed_mid_fan_out_runs_every_instance_exactly_once(
+    worker_env, user, tmp_path
+):
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    env = {**worker_env, "FLOWDECK_LOCAL_SLOTS": "10"}
+    workflow = create_workflow(fan_out_document("fan-out-crash", ledger), author=user)
+    log = tmp_path / "worker.log"
+    first_worker = start_worker(env, log)
+    run = submit_run(workflow.latest_version, user=user)
+    deadline = time.monotonic() + 90
+    instances = TaskRun.objects.filter(run=run, fan_group="each")
+    while time.monotonic() < deadline:
+        done = instances.filter(status__in=TERMINAL_TASK_STATUSES).count()
+        running = instances.filter(status=TaskStatus.RUNNING).count()
+        if done >= 15 and running >= 5:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the fan-out never got going:\n{log.read_text()}")
+    os.killpg(first_worker.pid, signal.SIGKILL)
+    first_worker.wait()
+    # What the dead worker committed is consistent: counts and rows agree.
+    counted, seen = fan_counts(run, "each")
+    assert counted[0] == 50 and counted[1:] == seen, (counted, seen)
+    assert 0 < seen[0] < 50, "killed mid-fan-out"
+    second_worker = start_worker(env, log)
+    try:
+        run = wait_for_end(run, log, timeout=120)
+    finally:
+        stop_worker(second_worker)
+    unsuccessful = list(
+        Attempt.objects.filter(task_run__run=run)
+        .exclude(status="Succeeded")
+        .values_list("task_run__name", "status", "reason", "message")
+    )
+    assert run.status == RunStatus.SUCCEEDED, (unsuccessful, log.read_text()[-3000:])
+    assert fan_counts(run, "each") == ((50, 50, 0), (50, 0))
+    # Every instance ran exactly once: one attempt each, one line in its ledger.
+    attempts = Counter(
+        Attempt.objects.filter(task_run__run=run).values_list(
+            "task_run__name", "status"
+        )
+    )
+    assert attempts == Counter(
+        {(f"each[{i}]", "Succeeded"): 1 for i in range(50)} | {("sum", "Succeeded"): 1}
+    )
+    for i in range(50):
+        assert (ledger / str(i)).read_text() == f"{i}\n", i
+    # Each instance's end was recorded once, and its value reached the fan-in.
+    ends = Counter(
+        run.events.filter(kind="task", status="Succeeded").values_list(
+            "task", flat=True
+        )
+    )
+    assert set(ends.values()) == {1} and len(ends) == 52
+    total = Attempt.objects.get(task_run__run=run, task_run__name="sum")
+    assert json.loads(total.request["command"][-1]) == [2 * i for i in range(50)]
+    assert Path(total.log_path).read_text() == f"{2 * sum(range(50))}\n"
+
+
+def doubling_sub_workflows(ledger: Path, items: int) -> tuple[dict[str, Any], ...]:
+    """A child workflow that writes its parameter `n` to its own ledger file (a
+    rerun writes it twice), then returns twice `n`; and a parent that fans it
+    out, one child run per item, 2 at a time, and sums what they returned. No
+    retries anywhere: a child lost or run twice fails the run."""
+    n = "{{params.n}}"
+    child = workflow_document(
+        "double",
+        [shell_task("calc", f"echo {n} >> {ledger}/{n}; sleep 1; echo $(( {n} * 2 ))")],
+        parameters=[{"name": "n"}],
+        outputs={
+            "parameters": [
+                {"name": "doubled", "value": "{{tasks.calc.outputs.result}}"}
+            ]
+        },
+        defaults={"retry": {"limit": 0}},
+    )
+    parent = workflow_document(
+        "doubles",
+        [
+            {
+                "name": "each",
+                "workflow": {"name": "double", "parameters": {"n": "{{item}}"}},
+                "withSequence": {"count": items},
+                "parallelism": 2,
+            },
+            {
+                "name": "sum",
+                "image": "busybox:1.36",
+                "dependencies": ["each"],
+                "command": [
+                    "python3",
+                    "-c",
+                    "import json, sys; print(sum(json.loads(sys.argv[1])))",
+                    "{{tasks.each.outputs.parameters.doubled}}",
+                ],
+            },
+        ],
+        defaults={"retry": {"limit": 0}},
+    )
+    return child, parent
+
+
+def test_a_worker_killed_mid_sub_workflow_runs_every_child_exactly_once(
+    worker_env, user, tmp_path
+):
+    """kill -9 of the worker while a fan-out of sub-workflows runs: some child
+    runs ended, some with their task's process running (it outlives the
+    worker), the rest not started. After a restart every item has one child
+    run whose task ran once, and the parent read every child's output once."""
+    items = 6
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    child_doc, parent_doc = doubling_sub_workflows(ledger, items)
+    create_workflow(child_doc, author=user)
+    workflow = create_workflow(parent_doc, author=user)
+    log = tmp_path / "worker.log"
+    first_worker = start_worker(worker_env, log)
+    run = submit_run(workflow.latest_version, user=user)
+    children = Run.objects.filter(parent_run=run)
+    child_attempts = Attempt.objects.filter(task_run__run__parent_run=run)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        ended = children.filter(status=RunStatus.SUCCEEDED).count()
+        running = child_attempts.filter(status="Running").count()
+        if ended >= 2 and running >= 1:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the sub-workflows never got going:\n{log.read_text()}")
+    os.killpg(first_worker.pid, signal.SIGKILL)
+    first_worker.wait()
+    counted, seen = fan_counts(run, "each")
+    assert counted[0] == items and counted[1:] == seen, (counted, seen)
+    assert children.count() < items, "killed mid-fan-out"
+    second_worker = start_worker(worker_env, log)
+    try:
+        run = wait_for_end(run, log, timeout=120)
+    finally:
+        stop_worker(second_worker)
+    unsuccessful = list(
+        Attempt.objects.filter(task_run__run__in=[run, *children])
+        .exclude(status="Succeeded")
+        .values_list("task_run__run_id", "task_run__name", "status", "message")
+    )
+    assert run.status == RunStatus.SUCCEEDED, (unsuccessful, log.read_text()[-3000:])
+    assert fan_counts(run, "each") == ((items, items, 0), (items, 0))
+    # One child run per item, each Succeeded with its item as its parameter.
+    assert sorted(
+        children.values_list("parent_task", "status", "parameters")
+    ) == sorted((f"each[{i}]", "Succeeded", {"n": str(i)}) for i in range(items))
+    # One attempt per parent task (an instance's is its child run), one per
+    # child's task, and each child's task ran once: one line in its ledger.
+    assert Counter(
+        Attempt.objects.filter(task_run__run=run).values_list(
+            "task_run__name", "status"
+        )
+    ) == Counter(
+        {(f"each[{i}]", "Succeeded"): 1 for i in range(items)}
+        | {("sum", "Succeeded"): 1}
+    )
+    assert Counter(child_attempts.values_list("task_run__name", "status")) == Counter(
+        {("calc", "Succeeded"): items}
+    )
+    assert child_attempts.count() == items
+    for i in range(items):
+        assert (ledger / str(i)).read_text() == f"{i}\n", i
+    # Each instance's end was recorded once, and the fan-in read every value.
+    ends = Counter(
+        run.events.filter(kind="task", status="Succeeded").values_list(
+            "task", flat=True
+        )
+    )
+    assert set(ends.values()) == {1} and len(ends) == items + 2
+    total = Attempt.objects.get(task_run__run=run, task_run__name="sum")
+    assert json.loads(total.request["command"][-1]) == [2 * i for i in range(items)]
+    assert Path(total.log_path).read_text() == f"{2 * sum(range(items))}\n"

@@ -3,6 +3,7 @@ through the services and the local backend."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -174,6 +175,43 @@ def test_a_retry_reruns_only_the_failed_instances(project, user, tmp_path):
     assert attempts == {"each": 0, "each[0]": 1, "each[1]": 2, "each[2]": 1, "after": 1}
 
 
+def test_a_fan_out_at_its_limit_does_not_hold_back_the_tasks_queued_behind_it(
+    project, user
+):
+    """The run lets 3 tasks run and `wide` 1 instance: its 7 queued instances
+    come first in the queue but cannot start, so they must not fill the
+    window of queued tasks a plan reads (3 here) and starve `c`."""
+    from flowcore.states import AttemptStatus
+    from workflows.models import Attempt
+    from workflows.services.advance import advance_run
+    from workflows.services.attempts import Report, record_reports
+    from workflows.services.submit import submit_run
+
+    doc = workflow_document(
+        "clogged",
+        [
+            shell_task("wide", withSequence={"count": 8}, parallelism=1),
+            shell_task("a"),
+            shell_task("b"),
+            shell_task("c"),
+        ],
+        parallelism=3,
+    )
+    workflow = create_workflow(doc, author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    first = advance_run(run.pk, backend="local")
+    assert [launch.task for launch in first.launch] == ["wide[0]", "a", "b"]
+    a = Attempt.objects.get(task_run__run=run, task_run__name="a")
+    [after_a] = record_reports([Report(a.pk, AttemptStatus.SUCCEEDED, exit_code=0)])
+    assert [launch.task for launch in after_a.launch] == ["c"]
+    # And when wide[0] ends, wide[1] takes its slot within the fan-out.
+    wide = Attempt.objects.get(task_run__run=run, task_run__name="wide[0]")
+    [after_wide] = record_reports(
+        [Report(wide.pk, AttemptStatus.SUCCEEDED, exit_code=0)]
+    )
+    assert [launch.task for launch in after_wide.launch] == ["wide[1]"]
+
+
 def test_an_exit_handler_reports_the_runs_failures_and_its_own_fail_changes_nothing(
     project, user
 ):
@@ -306,6 +344,62 @@ def test_a_sub_workflow_fans_out_one_child_run_per_item(project, user):
         {"n": "4"},
     ]
     assert log_of(run, "total") == "29\n"
+
+
+def test_a_crash_between_a_child_runs_end_and_its_report_loses_and_repeats_nothing(
+    project, user, monkeypatch
+):
+    """The child run's end commits, then its process dies before telling the
+    parent (the on-commit report) and sweeps nothing more: the parent's task
+    waits on. The next sweep settles it from the child's row, once; the parent
+    carries on with the child's outputs and nothing runs twice."""
+    from k8s_runner import reconcile
+    from tests.workflows.test_outputs import log_of, wait_for
+    from workflows.models import Attempt, Run
+    from workflows.services import subworkflows
+    from workflows.services.submit import submit_run
+
+    create_workflow(example("etl-values"), author=user, project=project)
+    parent = create_workflow(example("sub-workflow"), author=user, project=project)
+    run = submit_run(parent.latest_version, user=user)
+    lost: list[int] = []
+    monkeypatch.setattr(subworkflows, "report_child_end", lost.append)
+    reconcile.reconcile(run.pk)  # starts etl: the child run, in the same commit
+    child = wait_for(Run.objects.get(parent_run=run), timeout=60)
+    assert child.status == "Succeeded"
+    assert child.pk in lost  # reported, and lost
+    etl = Attempt.objects.get(task_run__run=run, task_run__name="etl")
+    assert (etl.status, etl.handle) == ("Running", f"run/{child.pk}")
+    run.refresh_from_db()
+    assert run.status == "Running"
+
+    monkeypatch.undo()  # a live process again
+    run = wait_for(run, timeout=60)
+    assert run.status == "Succeeded", statuses(run)
+    assert subworkflows.settle_children() == 0  # nothing left waiting
+    subworkflows.report_child_end(child.pk)  # a repeated report changes nothing
+    assert list(run.children.values_list("pk", flat=True)) == [child.pk]
+    assert Counter(
+        Attempt.objects.filter(task_run__run__in=[run, child]).values_list(
+            "task_run__run_id", "task_run__name", "number", "status"
+        )
+    ) == Counter(
+        {
+            (run.pk, "etl", 1, "Succeeded"): 1,
+            (run.pk, "announce", 1, "Succeeded"): 1,
+            **{
+                (child.pk, name, 1, "Succeeded"): 1
+                for name in child.tasks.values_list("name", flat=True)
+            },
+        }
+    )
+    ends = Counter(
+        run.events.filter(kind="task", status="Succeeded").values_list(
+            "task", flat=True
+        )
+    )
+    assert ends == Counter({"etl": 1, "announce": 1})
+    assert log_of(run, "announce") == "etl loaded [10, 20, 30, 40, 50]\n"
 
 
 def test_a_workflow_that_reaches_itself_through_sub_workflows_is_refused(project, user):

@@ -40,8 +40,6 @@ from workflows.services import concurrency, outputs, quotas, rows, subworkflows
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
 
-# Bounds the queued tasks loaded per plan when a run has no parallelism limit.
-_QUEUE_WINDOW = 1000
 _MAX_FOLLOW_UPS = 5
 _ATTEMPT_INSERT_FIELDS = (
     "task_run",
@@ -162,10 +160,14 @@ def _load_state(
     partial plan loads whole rows, so applying it needs no second query)."""
     run = txn.run
     counts = {TaskStatus(k): v for k, v in rows.task_counts(run.pk).items()}
+    group_running = _group_running(run, blueprint, counts)
     queued: list[str] = []
     if counts.get(TaskStatus.QUEUED):
-        limit = blueprint.spec.parallelism or _QUEUE_WINDOW
-        queued = rows.queued_names(run.pk, limit)
+        queued = rows.queued_names(
+            run.pk,
+            engine.queue_window(blueprint.spec),
+            engine.instance_slots(blueprint.limited_fan_outs, group_running),
+        )
     loaded_rows: dict[str, TaskRun] = {}
     if changed is None:
         columns = (
@@ -186,7 +188,7 @@ def _load_state(
         }
         examine = None
     else:
-        names = engine.tasks_to_load(blueprint.graph, changed, blueprint.cascading)
+        names = engine.tasks_to_load(blueprint.graph, changed)
         # Exit handlers are few: always examined, so they start as the last
         # task ends (the engine waits them until then).
         names |= blueprint.exit_tasks
@@ -218,7 +220,7 @@ def _load_state(
         parameters=run.parameters,
         values=_condition_values(run, blueprint, loaded, examine),
         forgiven=_forgiven(run, blueprint, counts),
-        group_running=_group_running(run, blueprint, counts),
+        group_running=group_running,
         max_fan_out=settings.FLOWDECK_MAX_FAN_OUT,
         # Only a run in a project with a quota pays for the usage query.
         capacity=quotas.capacity(run.quota_project_id)
@@ -279,7 +281,7 @@ def _group_running(
 ) -> dict[str, int]:
     """Running instances of each fan-out that limits them (one query, only
     when there are such fan-outs and something runs)."""
-    limited = [n for n, f in blueprint.fan_outs.items() if f.parallelism is not None]
+    limited = list(blueprint.limited_fan_outs)
     if not limited or not any(counts.get(s) for s in BUSY_TASK_STATUSES):
         return {}
     running = (

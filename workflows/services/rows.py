@@ -9,7 +9,7 @@ Model.raw(), so conversions (datetimes on SQLite, JSON) stay Django's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -145,16 +145,48 @@ def task_counts(run_id: int) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-def queued_names(run_id: int, limit: int) -> list[str]:
-    sql = (
-        f"SELECT {quote('name')} FROM {table(TaskRun)} WHERE {quote('run_id')} = %s "
-        f"AND {quote('status')} = %s "
+def queued_names(
+    run_id: int, limit: int, instance_slots: Mapping[str, int] | None = None
+) -> list[str]:
+    """The run's first `limit` Queued tasks, best first (priority, position,
+    instance index). The instances of each fan-out in `instance_slots` come
+    only as many as it has free slots (engine.instance_slots): past those
+    they could not start, and a long queue of them (a fan-out of 10,000, 100
+    at a time) would otherwise fill the window and keep the tasks queued
+    behind them from starting."""
+    order = (
         f"ORDER BY {quote('priority')} DESC, {quote('position')}, "
         f"{quote('fan_index')} LIMIT %s"
     )
+    where = f"WHERE {quote('run_id')} = %s AND {quote('status')} = %s"
+    if not instance_slots:
+        sql = f"SELECT {quote('name')} FROM {table(TaskRun)} {where} {order}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [run_id, "Queued", limit])
+            return [name for (name,) in cursor.fetchall()]
+    columns = ", ".join(quote(c) for c in ("name", "priority", "position", "fan_index"))
+    groups = sorted(instance_slots)
+    marks = ", ".join(["%s"] * len(groups))
+    parts = [
+        f"SELECT {columns} FROM {table(TaskRun)} {where} "
+        f"AND {quote('fan_group')} NOT IN ({marks}) {order}"
+    ]
+    params: list[Any] = [run_id, "Queued", *groups, limit]
+    for group in groups:
+        if instance_slots[group] > 0:
+            parts.append(
+                f"SELECT {columns} FROM {table(TaskRun)} {where} "
+                f"AND {quote('fan_group')} = %s {order}"
+            )
+            params += [run_id, "Queued", group, min(instance_slots[group], limit)]
+    # Each part its own subquery: a LIMIT inside a compound SELECT needs one.
+    sql = " UNION ALL ".join(
+        f"SELECT * FROM ({part}) AS {quote(f'part{n}')}" for n, part in enumerate(parts)
+    )
+    sql += " ORDER BY 2 DESC, 3, 4 LIMIT %s"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id, "Queued", limit])
-        return [name for (name,) in cursor.fetchall()]
+        cursor.execute(sql, [*params, limit])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def due_retries(run_id: int, now: datetime) -> list[str]:
