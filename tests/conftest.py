@@ -59,6 +59,50 @@ def diamond_document(name: str = "diamond", **spec: Any) -> dict[str, Any]:
     )
 
 
+def doubling_sub_workflows(
+    items: int, calc: str = "sleep 1; echo $(( {{params.n}} * 2 ))"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A child workflow whose task runs `calc` (returning twice its parameter
+    `n`; one pod), and a parent that fans it out, one child run per item, 2 at
+    a time, then sums what they returned. No retries anywhere: a child lost or
+    run twice fails the run (the crash tests of sub-workflows)."""
+    child = workflow_document(
+        "double",
+        [shell_task("calc", calc)],
+        parameters=[{"name": "n"}],
+        outputs={
+            "parameters": [
+                {"name": "doubled", "value": "{{tasks.calc.outputs.result}}"}
+            ]
+        },
+        defaults={"retry": {"limit": 0}},
+    )
+    parent = workflow_document(
+        "doubles",
+        [
+            {
+                "name": "each",
+                "workflow": {"name": "double", "parameters": {"n": "{{item}}"}},
+                "withSequence": {"count": items},
+                "parallelism": 2,
+            },
+            {
+                "name": "sum",
+                "image": "python:3.12-slim",
+                "dependencies": ["each"],
+                "command": [
+                    "python3",
+                    "-c",
+                    "import json, sys; print(sum(json.loads(sys.argv[1])))",
+                    "{{tasks.each.outputs.parameters.doubled}}",
+                ],
+            },
+        ],
+        defaults={"retry": {"limit": 0}},
+    )
+    return child, parent
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache_and_fast_hashing(settings: Any) -> None:
     """Each test its own empty cache (login throttling and API rate limits

@@ -30,7 +30,7 @@ from k8s_runner.manifests import (
     TASK_LABEL,
     WORKFLOW_LABEL,
 )
-from tests.conftest import shell_task, workflow_document
+from tests.conftest import doubling_sub_workflows, shell_task, workflow_document
 from tests.k8s_runner.flowdeck_kube import Flowdeck, WatcherProcess, wait_until
 from tests.k8s_runner.kubelet_containers import bubblewrap
 from tests.k8s_runner.kubelet_sim import KubeletSimulator, RunContainers
@@ -350,47 +350,6 @@ def test_a_crash_between_the_expansion_and_its_pods_loses_and_repeats_nothing(
     reconcile.recover()  # a restarted worker
     run = flowdeck.finish(run, 120)
     assert_each_ran_once(run, 20, flowdeck, kubelet)
-
-
-def doubling_sub_workflows(items: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A child workflow that returns twice its parameter `n` (one pod), and a
-    parent that fans it out, one child run per item, 2 at a time, then sums
-    what they returned. No retries: a child lost or run twice fails the run."""
-    child = workflow_document(
-        "double",
-        [shell_task("calc", "sleep 1; echo $(( {{params.n}} * 2 ))")],
-        parameters=[{"name": "n"}],
-        outputs={
-            "parameters": [
-                {"name": "doubled", "value": "{{tasks.calc.outputs.result}}"}
-            ]
-        },
-        defaults={"retry": {"limit": 0}},
-    )
-    parent = workflow_document(
-        "doubles",
-        [
-            {
-                "name": "each",
-                "workflow": {"name": "double", "parameters": {"n": "{{item}}"}},
-                "withSequence": {"count": items},
-                "parallelism": 2,
-            },
-            {
-                "name": "sum",
-                "image": "python:3.12-slim",
-                "dependencies": ["each"],
-                "command": [
-                    "python3",
-                    "-c",
-                    "import json, sys; print(sum(json.loads(sys.argv[1])))",
-                    "{{tasks.each.outputs.parameters.doubled}}",
-                ],
-            },
-        ],
-        defaults={"retry": {"limit": 0}},
-    )
-    return child, parent
 
 
 def test_a_watcher_process_killed_mid_sub_workflow_loses_and_repeats_no_child(

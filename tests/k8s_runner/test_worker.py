@@ -27,7 +27,12 @@ from flowcore.states import (
     TaskStatus,
 )
 from k8s_runner.management.commands.run_embedded import worker_command
-from tests.conftest import requires_service, shell_task, workflow_document
+from tests.conftest import (
+    doubling_sub_workflows,
+    requires_service,
+    shell_task,
+    workflow_document,
+)
 from workflows.models import Attempt, Run, TaskRun
 from workflows.services.control import retry_run
 from workflows.services.submit import create_workflow, submit_run
@@ -319,49 +324,6 @@ def test_a_worker_killed_mid_fan_out_runs_every_instance_exactly_once(
     assert Path(total.log_path).read_text() == f"{2 * sum(range(50))}\n"
 
 
-def doubling_sub_workflows(ledger: Path, items: int) -> tuple[dict[str, Any], ...]:
-    """A child workflow that writes its parameter `n` to its own ledger file (a
-    rerun writes it twice), then returns twice `n`; and a parent that fans it
-    out, one child run per item, 2 at a time, and sums what they returned. No
-    retries anywhere: a child lost or run twice fails the run."""
-    n = "{{params.n}}"
-    child = workflow_document(
-        "double",
-        [shell_task("calc", f"echo {n} >> {ledger}/{n}; sleep 1; echo $(( {n} * 2 ))")],
-        parameters=[{"name": "n"}],
-        outputs={
-            "parameters": [
-                {"name": "doubled", "value": "{{tasks.calc.outputs.result}}"}
-            ]
-        },
-        defaults={"retry": {"limit": 0}},
-    )
-    parent = workflow_document(
-        "doubles",
-        [
-            {
-                "name": "each",
-                "workflow": {"name": "double", "parameters": {"n": "{{item}}"}},
-                "withSequence": {"count": items},
-                "parallelism": 2,
-            },
-            {
-                "name": "sum",
-                "image": "busybox:1.36",
-                "dependencies": ["each"],
-                "command": [
-                    "python3",
-                    "-c",
-                    "import json, sys; print(sum(json.loads(sys.argv[1])))",
-                    "{{tasks.each.outputs.parameters.doubled}}",
-                ],
-            },
-        ],
-        defaults={"retry": {"limit": 0}},
-    )
-    return child, parent
-
-
 def test_a_worker_killed_mid_sub_workflow_runs_every_child_exactly_once(
     worker_env, user, tmp_path
 ):
@@ -372,7 +334,11 @@ def test_a_worker_killed_mid_sub_workflow_runs_every_child_exactly_once(
     items = 6
     ledger = tmp_path / "ledger"
     ledger.mkdir()
-    child_doc, parent_doc = doubling_sub_workflows(ledger, items)
+    n = "{{params.n}}"
+    # A rerun writes its n to the ledger twice.
+    child_doc, parent_doc = doubling_sub_workflows(
+        items, f"echo {n} >> {ledger}/{n}; sleep 1; echo $(( {n} * 2 ))"
+    )
     create_workflow(child_doc, author=user)
     workflow = create_workflow(parent_doc, author=user)
     log = tmp_path / "worker.log"
