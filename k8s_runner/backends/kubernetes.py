@@ -376,14 +376,13 @@ class KubernetesBackend:
             )
             metrics.POD_CREATE.observe(time.monotonic() - began)
         except ApiException as error:
+            if error.status == 409:
+                self._adopt(request, namespace)
+                return
+            failure = api_error(error, f"creating pod {namespace}/{request.name}")
             if error.status == 404 or _rbac_denied(error):
                 raise namespace_error(error.status, namespace, request) from error
-            if error.status != 409:
-                raise api_error(
-                    error, f"creating pod {namespace}/{request.name}"
-                ) from error
-            self._adopt(request, namespace)
-            return
+            raise failure from error
         except _API_FAULTS as error:
             raise api_error(
                 error, f"creating pod {namespace}/{request.name}"

@@ -15,7 +15,7 @@ from k8s_runner.backends.kubernetes import api_error
 from tests.conftest import shell_task
 from tests.k8s_runner.flowdeck_kube import Flowdeck, wait_until
 from tests.observability.scrape import sample
-from workflows.models import Attempt
+from workflows.models import Attempt, Project
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -61,12 +61,16 @@ def test_a_refused_pod_creation_counts_an_api_error_by_verb_and_code(
     flowdeck: Flowdeck, user: Any
 ) -> None:
     refused = sample("flowdeck_kubernetes_api_errors_total", verb="create", code="404")
+    # The project may name it (namespace isolation); the cluster has none.
+    Project.objects.filter(name="default").update(
+        extra_namespaces=["no-such-namespace"]
+    )
     run = flowdeck.run(
         "nowhere", [shell_task("a")], user, namespace="no-such-namespace"
     )
     assert flowdeck.finish(run).status == RunStatus.FAILED
     attempt = Attempt.objects.get(task_run__run=run)
-    assert attempt.reason == "LaunchFailed"
+    assert attempt.reason == "NamespaceNotFound"
     assert (
         sample("flowdeck_kubernetes_api_errors_total", verb="create", code="404")
         == refused + 1
