@@ -63,6 +63,11 @@ def _task_reads(task: TaskSpec) -> Iterable[Reference]:
     if task.image is not None:
         texts.append(task.image)
     texts.extend(env.value for env in task.env if env.value is not None)
+    for container in (*task.init_containers, *task.sidecars):
+        texts += [*container.command, *container.args]
+        if container.image is not None:
+            texts.append(container.image)
+        texts.extend(env.value for env in container.env if env.value is not None)
     # A condition's and withParam's references are values read the same way.
     if task.fan_out is not None and task.fan_out.param is not None:
         texts.append(task.fan_out.param)

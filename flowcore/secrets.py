@@ -80,6 +80,14 @@ def mask_request(request: Mapping[str, Any]) -> dict[str, Any]:
             else entry
             for entry in env
         ]
+    # Extra containers' values are secret when they read a secret output.
+    for key in ("init_containers", "sidecars"):
+        containers = masked.get(key)
+        if isinstance(containers, list):
+            masked[key] = [
+                mask_request(item) if isinstance(item, Mapping) else item
+                for item in containers
+            ]
     return masked
 
 

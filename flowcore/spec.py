@@ -65,6 +65,8 @@ __all__ = [
     "TOLERATION_EFFECTS",
     "TOLERATION_OPERATORS",
     "Backoff",
+    "ContainerSpec",
+    "JobSpec",
     "EnvVar",
     "FieldError",
     "InputArtifact",
@@ -132,6 +134,41 @@ class EnvVar:
 class Resources:
     requests: Mapping[str, str] = field(default_factory=dict)
     limits: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """One of a task's extra containers (`initContainers`, `sidecars`): the
+    main container's fields, sharing the task's volumes and security context.
+    `image` is the task's (after defaults) when the container names none."""
+
+    name: str
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    resources: Resources = field(default_factory=Resources)
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    working_dir: str | None = None
+    image_pull_policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """`kind: Job`: the task's pods run under a Kubernetes Job (docs/spec.md,
+    "Jobs"), which retries them itself; the attempt is the whole Job."""
+
+    completions: int = 1
+    parallelism: int = 1
+    completion_mode: str = "NonIndexed"  # Indexed: JOB_COMPLETION_INDEX 0 … n-1
+    backoff_limit: int = 0  # pod failures the Job tolerates before it fails
+    active_deadline_seconds: int | None = None
+    ttl_seconds_after_finished: int | None = None
+    pod_failure_policy: Mapping[str, Any] | None = None  # Kubernetes' shape
+
+    @property
+    def indexed(self) -> bool:
+        return self.completion_mode == "Indexed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +285,11 @@ class TaskSpec:
     # A semaphore or mutex the task holds while it runs (docs/spec.md,
     # Concurrency); a fan-out's instances each hold one.
     synchronization: Synchronization | None = None
+    # Run one after the other before the main container; a failure fails it.
+    init_containers: tuple[ContainerSpec, ...] = ()
+    # Run beside the main container and are stopped when it ends.
+    sidecars: tuple[ContainerSpec, ...] = ()
+    job: JobSpec | None = None  # kind: Job; None: one Pod
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +302,9 @@ class WorkflowSpec:
     parallelism: int | None = None  # max tasks running at once in one run
     fail_fast: bool = False
     timeout: float | None = None  # seconds for the whole run
+    # Seconds a run should take at most: past it, still running, it is a
+    # deadline miss (a notification), not a failure (that is `timeout`).
+    sla: float | None = None
     ui: Mapping[str, Any] = field(default_factory=dict)
     namespace: str | None = None  # overrides the backend's namespace
     output_parameters: tuple[WorkflowOutputParameter, ...] = ()
@@ -327,6 +372,50 @@ def _build_env(entry: Mapping[str, Any]) -> EnvVar:
         value=entry.get("value"),
         value_from=entry.get("valueFrom"),
         secret=entry.get("secret", False),
+    )
+
+
+def _build_resources(resources: Mapping[str, Any]) -> Resources:
+    return Resources(
+        requests={
+            name: quantity_text(amount)
+            for name, amount in resources.get("requests", {}).items()
+        },
+        limits={
+            name: quantity_text(amount)
+            for name, amount in resources.get("limits", {}).items()
+        },
+    )
+
+
+def _build_container(
+    container: Mapping[str, Any], image: str | None, pull_policy: str | None
+) -> ContainerSpec:
+    return ContainerSpec(
+        name=container["name"],
+        image=container.get("image", image),
+        command=tuple(container.get("command", ())),
+        args=tuple(container.get("args", ())),
+        env=tuple(_build_env(entry) for entry in container.get("env", ())),
+        resources=_build_resources(container.get("resources", {})),
+        volume_mounts=tuple(container.get("volumeMounts", ())),
+        working_dir=container.get("workingDir"),
+        image_pull_policy=container.get("imagePullPolicy", pull_policy),
+    )
+
+
+def _build_job(task: Mapping[str, Any]) -> JobSpec | None:
+    if task.get("kind") != "Job":
+        return None
+    job = task.get("job", {})
+    return JobSpec(
+        completions=job.get("completions", 1),
+        parallelism=job.get("parallelism", 1),
+        completion_mode=job.get("completionMode", "NonIndexed"),
+        backoff_limit=job.get("backoffLimit", 0),
+        active_deadline_seconds=job.get("activeDeadlineSeconds"),
+        ttl_seconds_after_finished=job.get("ttlSecondsAfterFinished"),
+        pod_failure_policy=job.get("podFailurePolicy"),
     )
 
 
@@ -432,38 +521,28 @@ def _build_task(
     task: Mapping[str, Any], defaults: Mapping[str, Any], namespace: str | None
 ) -> TaskSpec:
     task = _compact(task)
-    resources = task.get("resources", {})
 
     def own_or_default(key: str, empty: Any = None) -> Any:
         # A task's own value replaces the default whole; none is merged.
         return task.get(key, defaults.get(key, empty))
 
+    # A sub-workflow task runs no container: the default image is not its.
+    image = None if task.get("workflow") else task.get("image", defaults.get("image"))
+    pull_policy = own_or_default("imagePullPolicy")
     return TaskSpec(
         name=task["name"],
-        # A sub-workflow task runs no container: the default image is not its.
-        image=None
-        if task.get("workflow")
-        else task.get("image", defaults.get("image")),
+        image=image,
         command=tuple(task.get("command", ())),
         args=tuple(task.get("args", ())),
         env=tuple(_build_env(entry) for entry in task.get("env", ())),
-        resources=Resources(
-            requests={
-                name: quantity_text(amount)
-                for name, amount in resources.get("requests", {}).items()
-            },
-            limits={
-                name: quantity_text(amount)
-                for name, amount in resources.get("limits", {}).items()
-            },
-        ),
+        resources=_build_resources(task.get("resources", {})),
         node_selector=dict(task.get("nodeSelector", {})),
         tolerations=tuple(_compact(item) for item in task.get("tolerations", ())),
         priority=task.get("priority", 0),
         retry=_build_retry(defaults.get("retry"), task.get("retry")),
         timeout=_optional_seconds(task.get("timeout", defaults.get("timeout"))),
         dependencies=_dependencies(task),
-        image_pull_policy=own_or_default("imagePullPolicy"),
+        image_pull_policy=pull_policy,
         working_dir=task.get("workingDir"),
         affinity=own_or_default("affinity", {}),
         priority_class_name=own_or_default("priorityClassName"),
@@ -489,6 +568,15 @@ def _build_task(
             _build_input_artifact(entry)
             for entry in task.get("inputs", {}).get("artifacts", ())
         ),
+        init_containers=tuple(
+            _build_container(item, image, pull_policy)
+            for item in task.get("initContainers", ())
+        ),
+        sidecars=tuple(
+            _build_container(item, image, pull_policy)
+            for item in task.get("sidecars", ())
+        ),
+        job=_build_job(task),
     )
 
 
@@ -526,6 +614,7 @@ def parse_spec(
         parallelism=spec.get("parallelism"),
         fail_fast=spec.get("failFast", False),
         timeout=_optional_seconds(spec.get("timeout")),
+        sla=_optional_seconds(spec.get("sla")),
         ui=document["spec"].get("ui") or {},
         namespace=namespace,
         output_parameters=tuple(
@@ -604,7 +693,7 @@ def render_task(
     run_values: Mapping[str, str] | None = None,
 ) -> TaskSpec:
     """The task with every {{params.x}} and {{tasks.X.outputs...}} in image,
-    command, args and env replaced.
+    command, args and env replaced, its init containers' and sidecars' too.
 
     `outputs` maps each upstream output's key (Reference.key, such as
     "tasks.extract.outputs.result") to its value; an env var that takes a key
@@ -646,12 +735,23 @@ def render_task(
         )
         return replace(env, value=render(env.value), secret=env.secret or uses_secret)
 
+    def render_container(container: ContainerSpec) -> ContainerSpec:
+        return replace(
+            container,
+            image=None if container.image is None else render(container.image),
+            command=tuple(map(render, container.command)),
+            args=tuple(map(render, container.args)),
+            env=tuple(map(render_env, container.env)),
+        )
+
     rendered = replace(
         task,
         image=None if task.image is None else render(task.image),
         command=tuple(map(render, task.command)),
         args=tuple(map(render, task.args)),
         env=tuple(map(render_env, task.env)),
+        init_containers=tuple(map(render_container, task.init_containers)),
+        sidecars=tuple(map(render_container, task.sidecars)),
     )
     if missing:
         raise SpecError(

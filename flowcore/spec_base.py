@@ -32,6 +32,11 @@ IMAGE_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 AFFINITY_KINDS = ("nodeAffinity", "podAffinity", "podAntiAffinity")
 VOLUME_SOURCES = ("emptyDir", "configMap", "secret", "persistentVolumeClaim")
 EMPTY_DIR_MEDIA = ("", "Memory", "HugePages")
+# What runs a task: one Pod, or a Kubernetes Job of pods (docs/spec.md).
+TASK_KINDS = ("Pod", "Job")
+COMPLETION_MODES = ("NonIndexed", "Indexed")
+MAX_COMPLETIONS = 1000  # a Job's completions and parallelism
+MAX_BACKOFF_LIMIT = 100  # a Job's pod failures before it fails
 MAX_SUBDOMAIN_LENGTH = 253
 MAX_FILE_MODE = 0o777
 MAX_ID = 2**31 - 1  # runAsUser, runAsGroup: Kubernetes' int64, capped as Linux does

@@ -272,6 +272,24 @@ _SECURITY_CONTEXT: _Shape = {
     "capabilities": dict.fromkeys(("add", "drop")),
 }
 _AFFINITY: _Shape = dict.fromkeys(("nodeAffinity", "podAffinity", "podAntiAffinity"))
+_ENV: _Shape = {
+    "name": None,
+    "value": None,
+    "valueFrom": {"secretKeyRef": _KEY_REF, "configMapKeyRef": _KEY_REF},
+    "secret": None,
+}
+_MOUNT: _Shape = dict.fromkeys(("name", "mountPath", "subPath", "readOnly"))
+_CONTAINER: _Shape = {
+    "name": None,
+    "image": None,
+    "imagePullPolicy": None,
+    "command": None,
+    "args": None,
+    "workingDir": None,
+    "env": _ENV,
+    "resources": dict.fromkeys(("requests", "limits")),
+    "volumeMounts": _MOUNT,
+}
 _TASK: _Shape = {
     "name": None,
     "image": None,
@@ -279,12 +297,7 @@ _TASK: _Shape = {
     "command": None,
     "args": None,
     "workingDir": None,
-    "env": {
-        "name": None,
-        "value": None,
-        "valueFrom": {"secretKeyRef": _KEY_REF, "configMapKeyRef": _KEY_REF},
-        "secret": None,
-    },
+    "env": _ENV,
     "resources": dict.fromkeys(("requests", "limits")),
     "volumes": {
         "name": None,
@@ -293,7 +306,7 @@ _TASK: _Shape = {
         "secret": {"secretName": None, "items": _KEY_PATHS},
         "persistentVolumeClaim": dict.fromkeys(("claimName", "readOnly")),
     },
-    "volumeMounts": dict.fromkeys(("name", "mountPath", "subPath", "readOnly")),
+    "volumeMounts": _MOUNT,
     "securityContext": _SECURITY_CONTEXT,
     "nodeSelector": None,
     "tolerations": dict.fromkeys(
@@ -307,6 +320,20 @@ _TASK: _Shape = {
     "retry": _RETRY,
     "timeout": None,
     "dependencies": None,
+    "initContainers": _CONTAINER,
+    "sidecars": _CONTAINER,
+    "kind": None,
+    "job": dict.fromkeys(
+        (
+            "completions",
+            "parallelism",
+            "completionMode",
+            "backoffLimit",
+            "activeDeadlineSeconds",
+            "ttlSecondsAfterFinished",
+            "podFailurePolicy",
+        )
+    ),
 }
 _DOCUMENT: _Shape = {
     "apiVersion": None,
@@ -330,6 +357,7 @@ _DOCUMENT: _Shape = {
         "maxActiveRuns": None,
         "synchronization": dict.fromkeys(("semaphore", "mutex")),
         "timeout": None,
+        "sla": None,
         "namespace": None,
         "tasks": _TASK,
         "ui": None,

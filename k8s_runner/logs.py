@@ -14,6 +14,7 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import urllib3
@@ -28,12 +29,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def open_log(attempt: Attempt) -> IO[bytes] | None:
+def open_log(attempt: Attempt, index: int | None = None) -> IO[bytes] | None:
     """The attempt's log, readable from its start: the archived file when there
     is one; for a live Kubernetes attempt without one, what its pod has logged
     so far (read once, in memory); None when there is no log yet (the pod's
     container has not started, or the backend cannot be reached). The caller
-    closes it."""
+    closes it. `index`: one completion's log of a kind: Job attempt
+    (`<attempt>.<index>.log`, beside the attempt's), None when there is none."""
+    if index is not None:
+        if not attempt.log_path:
+            return None
+        try:
+            shard = Path(attempt.log_path).with_suffix(f".{index}.log")
+            return open(shard, "rb")  # noqa: SIM115 - the caller closes it
+        except OSError:
+            return None
     if attempt.log_path:
         try:
             return open(attempt.log_path, "rb")  # noqa: SIM115 - the caller closes it

@@ -13,6 +13,12 @@ Flowdeck's init container (`flowdeck-init`: the directories, the inputs) and
 helper container (`flowdeck-outputs`: collects the outputs once the task's
 command has ended, which a small /bin/sh wrapper around it records). Every
 other pod stays as it was.
+
+A task's own init containers run after Flowdeck's, in order; its sidecars
+are native sidecars (init containers with `restartPolicy: Always`, after the
+task's init containers) when ManifestSettings.native_sidecars says the server
+has them (1.29+), else ordinary containers beside the task's, and the watcher
+deletes the pod once the task's container has ended.
 """
 
 from __future__ import annotations
@@ -31,11 +37,15 @@ from kubernetes.client.models import (
     V1EmptyDirVolumeSource,
     V1EnvVar,
     V1EnvVarSource,
+    V1Job,
+    V1JobSpec,
     V1LocalObjectReference,
     V1ObjectMeta,
     V1Pod,
+    V1PodFailurePolicy,
     V1PodSecurityContext,
     V1PodSpec,
+    V1PodTemplateSpec,
     V1ResourceRequirements,
     V1SeccompProfile,
     V1SecretKeySelector,
@@ -49,7 +59,7 @@ from flowcore.fanout import split_instance
 from k8s_runner.pod_request import FLOWDECK_DIR, inputs_to_json
 
 if TYPE_CHECKING:
-    from k8s_runner.pod_request import PodRequest
+    from k8s_runner.pod_request import ContainerRequest, PodRequest
 
 CONTAINER = "main"
 # Flowdeck's own containers and volume in a pod with outputs or inputs.
@@ -103,6 +113,22 @@ ATTEMPT_ID_LABEL = "flowdeck.io/attempt-id"
 WORKFLOW_ANNOTATION = "flowdeck.io/workflow"
 VERSION_ANNOTATION = "flowdeck.io/version"
 TASK_ANNOTATION = "flowdeck.io/task"
+# The task's own extra containers, by name, so that the pod alone tells its
+# init containers and sidecars from Flowdeck's (the watcher has no request).
+INIT_CONTAINERS_ANNOTATION = "flowdeck.io/init-containers"
+SIDECARS_ANNOTATION = "flowdeck.io/sidecars"
+# The first Kubernetes minor version with native sidecars on by default.
+NATIVE_SIDECARS_SINCE = (1, 29)
+# A Job's pods carry this label instead of ATTEMPT_ID_LABEL: the pod watcher
+# follows the Job, not each of its pods.
+JOB_ATTEMPT_ID_LABEL = "flowdeck.io/job-attempt-id"
+# What the Job controller writes on an Indexed Job's pods.
+COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+# The versions that have each Job field (on by default); an older server
+# would drop the field without a word.
+INDEXED_JOBS_SINCE = (1, 21)
+TTL_AFTER_FINISHED_SINCE = (1, 21)
+POD_FAILURE_POLICY_SINCE = (1, 26)
 
 # What an error about a privileged setting says (the spec says the same).
 ALLOW_PRIVILEGED_HINT = (
@@ -148,6 +174,10 @@ class ManifestSettings:
     # A Secret in the pod's namespace with the store's `accessKey` and
     # `secretKey`; "" leaves credentials to the pod's identity.
     artifact_secret: str = ""
+    # Sidecars as init containers with restartPolicy Always (Kubernetes 1.29+:
+    # the kubelet stops them when the task's container ends); False: ordinary
+    # containers, the pod deleted by Flowdeck once the task's has ended.
+    native_sidecars: bool = False
 
 
 def label_value(text: str) -> str:
@@ -240,7 +270,7 @@ def pod_manifest(
         _check_data(request, settings)
     main = _container(request, settings)
     containers = [main]
-    init_containers = None
+    init_containers: list[V1Container] = []
     volumes = [V1Volume.model_validate(dict(v)) for v in request.volumes]
     if shared:
         _share_data(request, main)
@@ -250,9 +280,19 @@ def pod_manifest(
         init_containers = [_init_container(request, settings, main)]
         if request.outputs.wanted:
             containers.append(_outputs_container(request, settings, main))
+    init_containers += [
+        _extra_container(request, own, settings) for own in request.init_containers
+    ]
+    sidecars = [_extra_container(request, own, settings) for own in request.sidecars]
+    if settings.native_sidecars:
+        for sidecar in sidecars:
+            sidecar.restart_policy = "Always"
+        init_containers += sidecars
+    else:
+        containers += sidecars
     spec = V1PodSpec(
         restart_policy="Never",
-        init_containers=init_containers,
+        init_containers=init_containers or None,
         containers=containers,
         node_selector=dict(request.node_selector) or None,
         tolerations=[V1Toleration.model_validate(dict(t)) for t in request.tolerations]
@@ -279,8 +319,16 @@ def pod_manifest(
         VERSION_ANNOTATION: str(request.version),
         TASK_ANNOTATION: request.task,
     }
-    if shared:
+    if shared or request.sidecars:
         annotations[DEFAULT_CONTAINER_ANNOTATION] = CONTAINER
+    if request.init_containers:
+        annotations[INIT_CONTAINERS_ANNOTATION] = ",".join(
+            own.name for own in request.init_containers
+        )
+    if request.sidecars:
+        annotations[SIDECARS_ANNOTATION] = ",".join(
+            own.name for own in request.sidecars
+        )
     metadata = V1ObjectMeta(
         name=request.name,
         namespace=namespace,
@@ -288,6 +336,73 @@ def pod_manifest(
         annotations=annotations,
     )
     return V1Pod(api_version="v1", kind="Pod", metadata=metadata, spec=spec)
+
+
+def job_manifest(
+    request: PodRequest,
+    *,
+    namespace: str,
+    settings: ManifestSettings,
+    server: tuple[int, int] = (1, 99),
+) -> V1Job:
+    """The batch/v1 Job of a `kind: Job` attempt: the attempt's pod as its
+    template, the task's job settings. Its name is the attempt's (a repeated
+    launch meets AlreadyExists). ManifestError for what the `server` (its
+    major, minor) lacks and would silently drop: completionMode Indexed
+    (1.21), podFailurePolicy (1.26); ttlSecondsAfterFinished is left out
+    before 1.21 (Flowdeck deletes a finished Job once its end is recorded)."""
+    job = request.job or {}
+    indexed = job.get("completion_mode") == "Indexed"
+    policy = job.get("pod_failure_policy")
+    if indexed and server < INDEXED_JOBS_SINCE:
+        raise ManifestError(
+            "completionMode: Indexed needs Kubernetes 1.21 or newer (the server "
+            f"is {server[0]}.{server[1]})"
+        )
+    if policy and server < POD_FAILURE_POLICY_SINCE:
+        raise ManifestError(
+            "podFailurePolicy needs Kubernetes 1.26 or newer (the server is "
+            f"{server[0]}.{server[1]})"
+        )
+    pod = pod_manifest(request, namespace=namespace, settings=settings)
+    annotations = dict((pod.metadata.annotations if pod.metadata else None) or {})
+    labels = labels_for(request)
+    labels[JOB_ATTEMPT_ID_LABEL] = labels.pop(ATTEMPT_ID_LABEL)
+    template = V1PodTemplateSpec(
+        metadata=V1ObjectMeta(labels=labels, annotations=annotations),
+        spec=pod.spec,
+    )
+    ttl = job.get("ttl_seconds_after_finished")
+    spec = V1JobSpec(
+        template=template,
+        completions=job.get("completions", 1),
+        parallelism=job.get("parallelism", 1),
+        completion_mode="Indexed" if indexed else None,
+        backoff_limit=job.get("backoff_limit", 0),
+        active_deadline_seconds=job.get("active_deadline_seconds"),
+        ttl_seconds_after_finished=ttl if server >= TTL_AFTER_FINISHED_SINCE else None,
+        pod_failure_policy=V1PodFailurePolicy.model_validate(dict(policy))
+        if policy
+        else None,
+    )
+    metadata = V1ObjectMeta(
+        name=request.name,
+        namespace=namespace,
+        labels=labels_for(request),
+        annotations=annotations,
+    )
+    return V1Job(api_version="batch/v1", kind="Job", metadata=metadata, spec=spec)
+
+
+def job_attempt_id_of(labels: Mapping[str, str] | None) -> int | None:
+    """The attempt whose Job a pod belongs to, from its labels; None for a pod
+    that is not a Flowdeck Job's."""
+    if not labels or labels.get(MANAGED_BY) != MANAGER:
+        return None
+    try:
+        return int(labels.get(JOB_ATTEMPT_ID_LABEL, ""))
+    except ValueError:
+        return None
 
 
 def uses_flowdeck_volume(request: PodRequest) -> bool:
@@ -473,17 +588,48 @@ def _container(request: PodRequest, settings: ManifestSettings) -> V1Container:
     )
 
 
-def _env(request: PodRequest) -> list[V1EnvVar]:
-    """The task's variables, after the ones Flowdeck sets (which the task may
-    override, as on the local backend)."""
-    own = {variable["name"] for variable in request.env}
+def _extra_container(
+    request: PodRequest, own: ContainerRequest, settings: ManifestSettings
+) -> V1Container:
+    """One of the task's init containers or sidecars: its own fields, the
+    task's security context, Flowdeck's variables."""
+    requests = dict(own.resources.get("requests") or {})
+    limits = dict(own.resources.get("limits") or {})
+    return V1Container(
+        name=own.name,
+        image=own.image,
+        image_pull_policy=own.image_pull_policy,
+        command=list(own.command) or None,
+        args=list(own.args) or None,
+        working_dir=own.working_dir,
+        env=_env(request, own.env),
+        resources=V1ResourceRequirements(
+            requests=requests or None, limits=limits or None
+        )
+        if requests or limits
+        else None,
+        volume_mounts=[V1VolumeMount.model_validate(dict(m)) for m in own.volume_mounts]
+        or None,
+        security_context=_security_context(request.security_context, settings),
+    )
+
+
+def _env(
+    request: PodRequest, variables: tuple[Mapping[str, Any], ...] | None = None
+) -> list[V1EnvVar]:
+    """The task's variables (or an extra container's `variables`), after the
+    ones Flowdeck sets (which the task may override, as on the local
+    backend)."""
+    variables = request.env if variables is None else variables
+    own = {variable["name"] for variable in variables}
     flowdeck = {
         "FLOWDECK_WORKFLOW": request.workflow,
         "FLOWDECK_RUN_ID": str(request.run_id),
         "FLOWDECK_TASK": request.task,
         "FLOWDECK_ATTEMPT": str(request.attempt),
     }
-    if uses_flowdeck_volume(request):
+    if uses_flowdeck_volume(request) and variables is request.env:
+        # Only the task's container mounts /flowdeck.
         flowdeck["FLOWDECK_OUTPUTS"] = f"{FLOWDECK_DIR}/outputs"
         flowdeck["FLOWDECK_INPUTS"] = f"{FLOWDECK_DIR}/inputs"
     env = [
@@ -491,7 +637,7 @@ def _env(request: PodRequest) -> list[V1EnvVar]:
         for name, value in flowdeck.items()
         if name not in own
     ]
-    for variable in request.env:
+    for variable in variables:
         source = variable.get("value_from")
         if source:
             env.append(

@@ -101,6 +101,37 @@ def inputs_from_json(text: str) -> tuple[InputArtifactRequest, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerRequest:
+    """An init container or a sidecar of the attempt, rendered; the mappings
+    keep the attempt request's shape (env entries as the main container's)."""
+
+    name: str
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[Mapping[str, Any], ...] = ()
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    working_dir: str | None = None
+    image_pull_policy: str | None = None
+
+    @classmethod
+    def of(cls, recorded: Mapping[str, Any]) -> ContainerRequest:
+        """From an attempt's recorded request (a rendered ContainerSpec)."""
+        return cls(
+            name=recorded["name"],
+            image=recorded.get("image"),
+            command=tuple(recorded.get("command", ())),
+            args=tuple(recorded.get("args", ())),
+            env=tuple(recorded.get("env", ())),
+            resources=recorded.get("resources") or {},
+            volume_mounts=tuple(recorded.get("volume_mounts", ())),
+            working_dir=recorded.get("working_dir"),
+            image_pull_policy=recorded.get("image_pull_policy"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PodRequest:
     """One attempt of one task, rendered, as the backend receives it."""
 
@@ -135,6 +166,11 @@ class PodRequest:
     project_namespace: str | None = None
     outputs: OutputsRequest = field(default_factory=OutputsRequest)
     input_artifacts: tuple[InputArtifactRequest, ...] = ()
+    init_containers: tuple[ContainerRequest, ...] = ()
+    sidecars: tuple[ContainerRequest, ...] = ()
+    # kind: Job: the rendered JobSpec's fields (completions, parallelism,
+    # completion_mode, backoff_limit, ...); None: one pod.
+    job: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:

@@ -25,6 +25,10 @@ eviction. How each case is classified (docs/kubernetes.md has the table):
   outputs yet: the backend reads them from the helper's log (outputs_wanted
   says what to expect). A failing init container `flowdeck-init` is an Error
   (InputsUnavailable), with its termination message.
+* One of the task's own init containers that fails is the task's failure:
+  Failed, InitContainerFailed. Sidecars (native ones are init containers
+  that keep running) never decide: the task's container does, and a
+  sidecar's exit code at the pod's end (143 after SIGTERM) is no failure.
 """
 
 from __future__ import annotations
@@ -47,8 +51,10 @@ from k8s_runner.manifests import (
     CONTAINER,
     HELPER_REQUEST_ENV,
     INIT_CONTAINER,
+    INIT_CONTAINERS_ANNOTATION,
     OUTPUTS_CONTAINER,
     RUN_LABEL,
+    SIDECARS_ANNOTATION,
     attempt_id_of,
 )
 from k8s_runner.pod_request import OutputsRequest
@@ -107,8 +113,20 @@ def report_for(
     if failed_init is not None:
         name, ended = failed_init
         detail = _trim(ended.message or "") or f"exited with code {ended.exit_code}"
-        reason = "InputsUnavailable" if name == INIT_CONTAINER else "InitFailed"
         at = ended.finished_at or now
+        if name in _named(pod, INIT_CONTAINERS_ANNOTATION):
+            # The task's own: its program failed, as the task's would.
+            message = f"init container {name} exited with code {ended.exit_code}"
+            if ended.message:
+                message += f": {_trim(ended.message)}"
+            return said(
+                AttemptStatus.FAILED,
+                "InitContainerFailed",
+                message,
+                ended.exit_code,
+                at,
+            )
+        reason = "InputsUnavailable" if name == INIT_CONTAINER else "InitFailed"
         return said(AttemptStatus.ERROR, reason, f"{name}: {detail}", at=at)
     helper = has_outputs_helper(pod)
     if terminated is not None:
@@ -159,6 +177,20 @@ def pending_deadline(pod: V1Pod, image_pull_grace_seconds: float) -> datetime | 
     if started is None:
         return None
     return started + timedelta(seconds=image_pull_grace_seconds)
+
+
+def has_sidecars(pod: V1Pod) -> bool:
+    """Whether the task's sidecars run in `pod` (they may outlive the task's
+    container on a server without native sidecars)."""
+    return bool(_named(pod, SIDECARS_ANNOTATION))
+
+
+def _named(pod: V1Pod, annotation: str) -> frozenset[str]:
+    """The container names a comma-separated annotation lists."""
+    annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+    return frozenset(
+        name for name in annotations.get(annotation, "").split(",") if name
+    )
 
 
 def has_outputs_helper(pod: V1Pod) -> bool:
@@ -296,12 +328,15 @@ def _waiting_on(pod: V1Pod) -> tuple[str, V1ContainerStateWaiting] | None:
     done, else the task's; else, with the task's running or done, the
     outputs helper if it cannot start (an image pull, a missing Secret)."""
     status = pod.status or V1PodStatus()
+    sidecars = _named(pod, SIDECARS_ANNOTATION)
     for init in status.init_container_statuses or []:
         state = init.state
         if state is not None and state.terminated is not None:
             continue  # done (a failure is handled before)
         if state is not None and state.waiting is not None:
             return init.name, state.waiting
+        if init.name in sidecars:
+            continue  # a native sidecar runs beside what comes next
         return None  # running
     main = _main_container(pod)
     if main is not None and main.state is not None and main.state.waiting:
@@ -325,9 +360,10 @@ def _waiting_message(name: str, waiting: V1ContainerStateWaiting) -> str:
 def _failed_init(pod: V1Pod) -> tuple[str, V1ContainerStateTerminated] | None:
     """The init container that ended with a non-zero exit, if one did."""
     status = pod.status or V1PodStatus()
+    sidecars = _named(pod, SIDECARS_ANNOTATION)
     for init in status.init_container_statuses or []:
         ended = init.state.terminated if init.state else None
-        if ended is not None and ended.exit_code != 0:
+        if ended is not None and ended.exit_code != 0 and init.name not in sidecars:
             return init.name, ended
     return None
 

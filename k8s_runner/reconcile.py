@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +31,13 @@ from flowcore.states import (
     RunStatus,
 )
 from k8s_runner.backends.base import Backend, BackendError, LiveAttempt
-from k8s_runner.pod_request import InputArtifactRequest, OutputsRequest, PodRequest
+from k8s_runner.pod_request import (
+    ContainerRequest,
+    InputArtifactRequest,
+    OutputsRequest,
+    PodRequest,
+)
+from observability import metrics, tracing
 from workflows.models import Attempt, Run
 from workflows.services import concurrency, subworkflows
 from workflows.services.advance import Advance, Launch, advance_run
@@ -100,6 +107,38 @@ class RunNamespaces:
 
 
 run_namespaces = RunNamespaces()
+
+
+class RunTraces:
+    """The traceparent of each run (its trace, observability.tracing), looked
+    up only while tracing is on, and kept for the most recent `size` runs."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._cache: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_ids: set[int]) -> dict[int, str]:
+        if not tracing.enabled():
+            return {}
+        with self._lock:
+            found = {r: self._cache[r] for r in run_ids if r in self._cache}
+        missing = run_ids - found.keys()
+        if missing:
+            found.update(
+                Run.objects.filter(pk__in=missing).values_list("pk", "traceparent")
+            )
+            with self._lock:
+                self._cache.update(found)
+                while len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+        return found
+
+    def of(self, run_id: int) -> str:
+        return self.get({run_id}).get(run_id, "")
+
+
+run_traces = RunTraces()
 
 
 def get_backend() -> Backend:
@@ -202,15 +241,50 @@ report_pump = ReportPump()
 
 
 def handle_reports(reports: list[Report]) -> None:
-    for advance in record_reports(reports):
-        carry_out(advance)
+    with metrics.RECONCILE_DURATION.labels("reports").time():
+        for advance in record_reports(reports):
+            carry_out(advance)
+    if tracing.enabled():
+        _trace_reports(reports)
+
+
+def _trace_reports(reports: list[Report]) -> None:
+    """A span per report in its run's trace: from when the backend saw the
+    change (the pod watcher's event, a process's exit) to its recording."""
+    unknown = {r.attempt_id for r in reports if r.run_id is None}
+    runs_of = dict(
+        Attempt.objects.filter(pk__in=unknown).values_list("pk", "task_run__run_id")
+    )
+    run_ids = {r.run_id or runs_of.get(r.attempt_id) for r in reports} - {None}
+    parents = run_traces.get({run_id for run_id in run_ids if run_id is not None})
+    recorded = time.time_ns()
+    for report in reports:
+        run_id = report.run_id or runs_of.get(report.attempt_id)
+        seen = int(report.at.timestamp() * 1e9) if report.at else recorded
+        tracing.record(
+            "flowdeck.report",
+            parents.get(run_id or 0, ""),
+            seen,
+            recorded,
+            **{
+                "flowdeck.attempt_id": report.attempt_id,
+                "flowdeck.status": str(report.status),
+                "flowdeck.reason": report.reason or "",
+            },
+        )
 
 
 def reconcile(run_id: int) -> Advance:
     """Plan the whole run and carry out the plan; idempotent."""
-    backend = get_backend()
-    advance = advance_run(run_id, backend=backend.name)
-    carry_out(advance)
+    with (
+        metrics.RECONCILE_DURATION.labels("reconcile").time(),
+        tracing.span(
+            "flowdeck.reconcile", run_traces.of(run_id), **{"flowdeck.run_id": run_id}
+        ),
+    ):
+        backend = get_backend()
+        advance = advance_run(run_id, backend=backend.name)
+        carry_out(advance)
     return advance
 
 
@@ -232,26 +306,46 @@ def carry_out(advance: Advance) -> None:
             if backend.name == "kubernetes"
             else {}
         )
+        traces = run_traces.get({launch.run_id for launch in advance.launch})
         for launch in advance.launch:
-            launch_attempt(pod_request(launch, namespaces.get(launch.run_id)))
+            with tracing.span(
+                "flowdeck.launch",
+                traces.get(launch.run_id, ""),
+                **{
+                    "flowdeck.run_id": launch.run_id,
+                    "flowdeck.task": launch.task,
+                    "flowdeck.attempt": launch.number,
+                    "flowdeck.backend": backend.name,
+                },
+            ):
+                launched = launch_attempt(
+                    pod_request(launch, namespaces.get(launch.run_id))
+                )
+            if launched and launch.ready_at is not None:
+                metrics.LAUNCH_DELAY.labels(backend.name).observe(
+                    max(0.0, (timezone.now() - launch.ready_at).total_seconds())
+                )
 
 
-def launch_attempt(request: PodRequest) -> None:
-    """Hand the attempt to the backend; a launch that fails for good (a
-    permanent BackendError, or any other exception: a bug, a value the backend
-    chokes on) ends the attempt as an Error with the reason, so that nothing
-    waits on it."""
+def launch_attempt(request: PodRequest) -> bool:
+    """Hand the attempt to the backend (True when it took it); a launch that
+    fails for good (a permanent BackendError, or any other exception: a bug,
+    a value the backend chokes on) ends the attempt as an Error with the
+    reason, so that nothing waits on it."""
     try:
         get_backend().launch(request)
     except BackendError as error:
         if not error.permanent:
             # The sweep launches it again once it is stale.
             logger.warning("launching %s failed, will retry: %s", request.name, error)
-            return
+            return False
         _launch_failed(request, str(error), error.reason)
     except Exception as error:
         logger.exception("launching %s failed", request.name)
         _launch_failed(request, f"{type(error).__name__}: {error}")
+    else:
+        return True
+    return False
 
 
 def _launch_failed(request: PodRequest, message: str, reason: str = "") -> None:
@@ -338,6 +432,11 @@ def pod_request(launch: Launch, project_namespace: str | None = None) -> PodRequ
             )
             for item in (rendered.get("inputs") or {}).get("artifacts", ())
         ),
+        init_containers=tuple(
+            map(ContainerRequest.of, rendered.get("init_containers", ()))
+        ),
+        sidecars=tuple(map(ContainerRequest.of, rendered.get("sidecars", ()))),
+        job=rendered.get("job"),
     )
 
 
@@ -366,6 +465,14 @@ def sweep() -> None:
     """Plan every unfinished run in full (timeouts, due retries, lost wake-ups)
     and launch attempts whose launcher died before launching them; release
     semaphore claims left behind first (services.concurrency)."""
+    began = time.monotonic()
+    try:
+        _sweep()
+    finally:
+        metrics.SWEEP_DURATION.observe(time.monotonic() - began)
+
+
+def _sweep() -> None:
     backend = get_backend()
     # First: a semaphore slot left behind is free for the plans that follow.
     try:

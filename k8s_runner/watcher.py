@@ -36,12 +36,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from kubernetes.client import V1Pod
+from kubernetes.client import V1Job, V1Pod
 
 from flowcore.reports import Report
 from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
@@ -52,14 +53,17 @@ from k8s_runner.backends.kubernetes import (
     ResourceExpired,
     where,
 )
+from k8s_runner.job_status import job_handle, report_for_job
 from k8s_runner.manifests import attempt_id_of
 from k8s_runner.pod_status import (
     handle_of,
     has_outputs_helper,
+    has_sidecars,
     is_finished,
     pending_deadline,
     report_for,
 )
+from observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +157,10 @@ class NamespaceWatch:
         self.namespace = namespace
         self.resource_version: str | None = None
         self.lists = 0  # how many times it listed (a 410 lists again)
+        # When the apiserver last told it something (an event, a bookmark, a
+        # list, a watch request it ended on time): the watcher's lag counts
+        # from here (time.time(); None before the first list).
+        self.heard_at: float | None = None
         self._stream: PodStream | None = None
         self._lock = threading.Lock()
         self._stopped = False
@@ -175,10 +183,13 @@ class NamespaceWatch:
             self._stream = stream
         try:
             for event in stream:
+                self.heard()
+                metrics.WATCHER_EVENTS.labels(event.kind).inc()
                 if event.resource_version:
                     self.resource_version = event.resource_version
                 if event.pod is not None:
                     self.watcher.handle(event.kind, event.pod)
+            self.heard()  # the server ended the request on time: all was said
         except ResourceExpired:
             logger.info("watch of %s expired (410): listing again", self.namespace)
             self.resource_version = None
@@ -186,9 +197,15 @@ class NamespaceWatch:
             with self._lock:
                 self._stream = None
 
+    def heard(self) -> None:
+        self.heard_at = time.time()
+        metrics.WATCHER_LAST_EVENT.set(self.heard_at)
+
     def relist(self) -> None:
         pods, version = self.watcher.backend.list_pods(self.namespace)
         self.lists += 1
+        metrics.WATCHER_RELISTS.inc()
+        self.heard()
         present = set()
         for pod in pods:
             attempt_id = attempt_id_of(pod.metadata.labels if pod.metadata else None)
@@ -204,6 +221,56 @@ class NamespaceWatch:
             stream = self._stream
         if stream is not None:
             stream.stop()
+
+
+class JobWatch(NamespaceWatch):
+    """The list-then-watch loop of one namespace's Jobs (kind: Job attempts)."""
+
+    def step(self) -> None:
+        if self.resource_version is None:
+            self.relist()
+            return
+        stream = self.watcher.backend.jobs.watch(
+            self.namespace,
+            self.resource_version,
+            timeout_seconds=self.watcher.watch_timeout_seconds,
+        )
+        with self._lock:
+            if self._stopped:
+                return
+            self._stream = stream
+        try:
+            for event in stream:
+                if event.resource_version:
+                    self.resource_version = event.resource_version
+                if event.pod is not None:
+                    self.watcher.handle_job(event.kind, event.pod)
+        except ResourceExpired:
+            self.resource_version = None
+        finally:
+            with self._lock:
+                self._stream = None
+
+    def relist(self) -> None:
+        jobs, version = self.watcher.backend.jobs.list_jobs(self.namespace)
+        self.lists += 1
+        for job in jobs:
+            self.watcher.handle_job("LISTED", job)
+        self.resource_version = version
+
+
+@dataclass(slots=True)
+class _TrackedJob:
+    """A Job the watcher has seen and not yet seen deleted."""
+
+    namespace: str
+    name: str
+    attempt_id: int
+    job: V1Job
+    said: tuple[str, str, str] | None = None
+    archived: str | None = None  # the attempt's log, once its end was archived
+    ended_at: datetime | None = None
+    deleting: bool = False
 
 
 class PodWatcher:
@@ -226,7 +293,9 @@ class PodWatcher:
         self.backoff_seconds = backoff_seconds
         self.clock = clock or backend.clock
         self.watches: dict[str, NamespaceWatch] = {}
+        self.job_watches: dict[str, JobWatch] = {}
         self._pods: dict[str, _Tracked] = {}  # by uid
+        self._jobs: dict[str, _TrackedJob] = {}  # by uid
         self._lock = threading.RLock()
 
     @classmethod
@@ -253,6 +322,7 @@ class PodWatcher:
         """One step of every namespace's watch, then the housekeeping."""
         for namespace in sorted(self.namespaces()):
             self._watch_of(namespace).step()
+            self._job_watch_of(namespace).step()
         self.housekeep()
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -271,13 +341,23 @@ class PodWatcher:
                         )
                         threads[namespace] = thread
                         thread.start()
+                        # Its Jobs too (kind: Job attempts), in a thread of
+                        # their own.
+                        jobs = threading.Thread(
+                            target=self._loop,
+                            args=(self._job_watch_of(namespace), stop),
+                            name=f"watch-jobs-{namespace}",
+                            daemon=True,
+                        )
+                        threads[f"jobs:{namespace}"] = jobs
+                        jobs.start()
                     _refresh_connection()
                     self.housekeep()
                 except Exception:
                     logger.exception("pod watcher housekeeping failed")
                 stop.wait(self.housekeeping_seconds)
         finally:
-            for watch in self.watches.values():
+            for watch in [*self.watches.values(), *self.job_watches.values()]:
                 watch.stop()
             for thread in threads.values():
                 thread.join(10)
@@ -310,6 +390,98 @@ class PodWatcher:
             if namespace not in self.watches:
                 self.watches[namespace] = NamespaceWatch(self, namespace)
             return self.watches[namespace]
+
+    def _job_watch_of(self, namespace: str) -> JobWatch:
+        with self._lock:
+            if namespace not in self.job_watches:
+                self.job_watches[namespace] = JobWatch(self, namespace)
+            return self.job_watches[namespace]
+
+    # -- Jobs ----------------------------------------------------------------------
+
+    def handle_job(self, kind: str, job: V1Job) -> Report | None:
+        """One sighting of a kind: Job attempt's Job, as the report it implies
+        (its conditions decide; its logs archived before its end is said)."""
+        metadata = job.metadata
+        attempt_id = attempt_id_of(metadata.labels if metadata else None)
+        uid = metadata.uid if metadata else None
+        if attempt_id is None or not uid or metadata is None:
+            return None
+        now = self.clock()
+        report = report_for_job(job, now=now)
+        with self._lock:
+            tracked = self._jobs.get(uid)
+            if tracked is None:
+                tracked = _TrackedJob(
+                    metadata.namespace or "", metadata.name or "", attempt_id, job
+                )
+                self._jobs[uid] = tracked
+            tracked.job = job
+            if kind == "DELETED":
+                del self._jobs[uid]
+        if kind == "DELETED" and (
+            report is None or report.status not in TERMINAL_ATTEMPT_STATUSES
+        ):
+            report = Report(
+                attempt_id,
+                AttemptStatus.ERROR,
+                handle=job_handle(tracked.namespace, tracked.name),
+                reason="JobDeleted",
+                message="the Job was deleted before it finished",
+                at=now,
+            )
+        if report is None:
+            return None
+        if report.status in TERMINAL_ATTEMPT_STATUSES:
+            if tracked.archived is None and kind != "DELETED":
+                try:
+                    tracked.archived = self.backend.jobs.archive(job)
+                except (BackendError, KeyError, ValueError) as error:
+                    logger.warning("could not archive the logs of a Job: %s", error)
+                    tracked.archived = ""
+            if tracked.archived:
+                report = replace(report, log_path=tracked.archived)
+        said = (report.status.value, report.reason, report.message)
+        with self._lock:
+            if tracked.said == said:
+                return None
+            tracked.said = said
+        self.backend.report(report)
+        return report
+
+    def _collect_jobs(self, now: datetime) -> None:
+        """Delete the Jobs of ended attempts once kept long enough, and those of
+        Cancelling attempts a cancel failed to delete."""
+        with self._lock:
+            candidates = [job for job in self._jobs.values() if not job.deleting]
+        if not candidates:
+            return
+        statuses = self.book.statuses({job.attempt_id for job in candidates})
+        for job in candidates:
+            status = statuses.get(job.attempt_id)
+            cancelling = status == AttemptStatus.CANCELLING.value
+            if status is not None and status not in _TERMINAL and not cancelling:
+                continue
+            if job.ended_at is None:
+                job.ended_at = now
+            keep = _CANCEL_RETRY_SECONDS if cancelling else self.keep_finished_seconds
+            if (now - job.ended_at).total_seconds() < keep:
+                continue
+            try:
+                self.backend.jobs.delete(job.namespace, job.name)
+            except BackendError as error:
+                logger.warning("deleting Job %s failed: %s", job.name, error)
+                continue
+            job.deleting = True
+
+    def measure_lag(self) -> float:
+        """Seconds since the quietest namespace last heard from the apiserver
+        (flowdeck_watcher_lag_seconds); 0 before any namespace listed."""
+        with self._lock:
+            heard = [w.heard_at for w in self.watches.values() if w.heard_at]
+        lag = max(0.0, time.time() - min(heard)) if heard else 0.0
+        metrics.WATCHER_LAG.set(lag)
+        return lag
 
     # -- events --------------------------------------------------------------------
 
@@ -435,6 +607,7 @@ class PodWatcher:
     def housekeep(self) -> None:
         """Look again at pods waiting on something that may heal once their
         grace is over, and delete the pods of ended attempts."""
+        self.measure_lag()
         now = self.clock()
         with self._lock:
             tracked = list(self._pods.values())
@@ -442,6 +615,7 @@ class PodWatcher:
             if pod.recheck_at is not None and now >= pod.recheck_at:
                 self.handle("RECHECK", pod.pod)
         self._collect(tracked, now)
+        self._collect_jobs(now)
 
     def _collect(self, tracked: list[_Tracked], now: datetime) -> None:
         candidates = [pod for pod in tracked if not pod.deleting]
@@ -462,7 +636,11 @@ class PodWatcher:
             # wait for ever, holding its node.
             if pod.ended_at is None:
                 pod.ended_at = now
-            waits = has_outputs_helper(pod.pod) and not is_finished(pod.pod)
+            # Nor one whose sidecars outlive the task's container (a server
+            # without native sidecars): deleting the pod stops them.
+            waits = (
+                has_outputs_helper(pod.pod) or has_sidecars(pod.pod)
+            ) and not is_finished(pod.pod)
             keep = 0.0 if status is not None and waits else self.keep_finished_seconds
             if (now - pod.ended_at).total_seconds() < keep:
                 continue

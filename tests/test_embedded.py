@@ -391,7 +391,7 @@ def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) ->
     server.start()
     status, after = server.request("GET", "/api/workflows/")
     assert status == 200
-    assert after["count"] == before["count"] == 11
+    assert after["count"] == before["count"] == 13
 
 
 def test_a_browser_watching_the_embedded_server_gets_every_event_live(
@@ -559,3 +559,14 @@ def test_the_control_flow_examples_run_over_http(server: Server) -> None:
     assert (handled["status"], tasks(handled)["report"]) == ("Failed", "Succeeded")
     status, log = server.request("GET", f"/api/runs/{handled['id']}/tasks/report/logs/")
     assert log.startswith('the run Failed: failures [{"task": "load"')
+    served = run_of("sidecar")
+    assert served["status"] == "Succeeded"
+    status, log = server.request("GET", f"/api/runs/{served['id']}/tasks/query/logs/")
+    assert log == "hello from the sidecar\n"
+    sharded = run_of("indexed-job")
+    assert sharded["status"] == "Succeeded"
+    status, log = server.request("GET", f"/api/runs/{sharded['id']}/tasks/shards/logs/")
+    assert sorted(line.split(": pod")[0] for line in log.splitlines()) == [
+        f"index {i}" for i in range(4)
+    ]
+    assert all(line.endswith(" succeeded") for line in log.splitlines())

@@ -213,6 +213,34 @@ def _schedule_ids(world: World) -> dict[str, Any]:
     return {"schedule": schedule.pk, "backfill": backfill.pk}
 
 
+def _rule_ids(world: World) -> dict[str, Any]:
+    """A project-wide notification rule, made only for the rows that need it."""
+    from notifications.models import NotificationRule
+
+    rule = NotificationRule.objects.create(
+        project=world.project,
+        name="on-call",
+        channel="webhook",
+        url="https://hooks.example.com/x",
+        events=["run.failed"],
+    )
+    return {"rule": rule.pk}
+
+
+def _project_rule(world: World) -> dict[str, Any]:
+    return {
+        "project": world.project.pk,
+        "name": "everything",
+        "events": ["run.failed"],
+        "channel": "webhook",
+        "url": "https://hooks.example.com/all",
+    }
+
+
+def _workflow_rule(world: World) -> dict[str, Any]:
+    return {**_project_rule(world), "workflow": world.workflow.pk, "name": "mine"}
+
+
 NEW_PASSWORD = "Sturdy-horse-9431"
 
 ARGO_FILE = """apiVersion: argoproj.io/v1alpha1
@@ -495,6 +523,47 @@ API: dict[str, Case] = {
         "/api/backfills/{backfill}/cancel/",
         (401, 403, 200, 200, 200, 200, 404),
     ),
+    # Notification rules: viewers see them; a project's are its admins', a
+    # workflow's its editors' (notifications/).
+    "list notification rules": Case(
+        "get", "/api/notification-rules/", (401, 200, 200, 200, 200, 200, 200)
+    ),
+    "create project notification rule": Case(
+        "post",
+        "/api/notification-rules/",
+        (401, 403, 403, 403, 201, 201, 400),
+        _project_rule,
+    ),
+    "create workflow notification rule": Case(
+        "post",
+        "/api/notification-rules/",
+        (401, 403, 201, 201, 201, 201, 400),
+        _workflow_rule,
+    ),
+    "read notification rule": Case(
+        "get", "/api/notification-rules/{rule}/", (401, 200, 200, 200, 200, 200, 404)
+    ),
+    "change notification rule": Case(
+        "patch",
+        "/api/notification-rules/{rule}/",
+        (401, 403, 403, 403, 200, 200, 404),
+        {"name": "renamed"},
+    ),
+    "delete notification rule": Case(
+        "delete",
+        "/api/notification-rules/{rule}/",
+        (401, 403, 403, 403, 204, 204, 404),
+    ),
+    "test notification rule": Case(
+        "post",
+        "/api/notification-rules/{rule}/test/",
+        (401, 403, 403, 403, 202, 202, 404),
+    ),
+    "notification deliveries": Case(
+        "get",
+        "/api/notification-rules/{rule}/deliveries/",
+        (401, 200, 200, 200, 200, 200, 404),
+    ),
     "schema": Case("get", "/api/schema/", (200, 200, 200, 200, 200, 200, 200)),
     "api docs": Case("get", "/api/docs/", (200, 200, 200, 200, 200, 200, 200)),
     "api root": Case("get", "/api/", (401, 200, 200, 200, 200, 200, 200)),
@@ -530,6 +599,39 @@ PAGES: dict[str, Case] = {
     "remove member": Case(
         "post",
         "/projects/{project}/members/{target}/remove/",
+        (302, 403, 403, 403, 302, 302, 404),
+    ),
+    "add project notification rule": Case(
+        "post",
+        "/projects/{project}/notifications/",
+        (302, 403, 403, 403, 302, 302, 404),
+        {
+            "name": "all",
+            "events": ["run.failed"],
+            "channel": "webhook",
+            "url": "https://hooks.example.com/x",
+        },
+    ),
+    "add workflow notification rule": Case(
+        "post",
+        "/projects/{project}/notifications/",
+        (302, 403, 302, 302, 302, 302, 404),
+        lambda world: {
+            "name": "mine",
+            "workflow": str(world.workflow.pk),
+            "events": ["run.failed"],
+            "channel": "webhook",
+            "url": "https://hooks.example.com/x",
+        },
+    ),
+    "test notification rule": Case(
+        "post",
+        "/projects/{project}/notifications/{rule}/test/",
+        (302, 403, 403, 403, 302, 302, 404),
+    ),
+    "delete notification rule": Case(
+        "post",
+        "/projects/{project}/notifications/{rule}/delete/",
         (302, 403, 403, 403, 302, 302, 404),
     ),
     "define semaphore": Case(
@@ -711,6 +813,8 @@ def _path(case: Case, world: World, user: Any) -> str:
     ids = world.ids()
     if "{schedule}" in case.path or "{backfill}" in case.path:
         ids.update(_schedule_ids(world))
+    if "{rule}" in case.path:
+        ids.update(_rule_ids(world))
     if "{own_token}" in case.path:
         ids["own_token"] = (
             tokens.issue(user, "mine")[0].pk if user is not None else 999_999
@@ -982,7 +1086,16 @@ def test_the_browsable_api_renders_for_a_viewer_and_refuses_their_writes(world):
 # --- the matrix covers every route ---------------------------------------------
 
 # Reachable by anyone on purpose: probes, signing in and out, getting a token.
-PUBLIC_ROUTES = {"healthz", "readyz", "login/", "logout/", "api/auth/token/"}
+# /metrics answers a bearer token or an allowed network, not a person
+# (tests/observability/test_metrics.py).
+PUBLIC_ROUTES = {
+    "healthz",
+    "readyz",
+    "metrics",
+    "login/",
+    "logout/",
+    "api/auth/token/",
+}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:

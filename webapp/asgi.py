@@ -7,6 +7,10 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+from webapp.tracing import setup_web  # noqa: E402
+
+setup_web()
 django_asgi_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
@@ -38,3 +39,33 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
 
         conn.ensure_connection = ensure_connection
         return super().ensure_connected(conn)
+
+
+@worker_init.connect
+def _serve_metrics(sender: Any = None, **kwargs: Any) -> None:
+    """The worker's metrics on FLOWDECK_METRICS_PORT, from its main process
+    (with PROMETHEUS_MULTIPROC_DIR, its pool's processes add up there); and
+    its traces, when tasks run in this process (a threads or solo pool)."""
+    from webapp.metrics import serve_from_settings
+
+    serve_from_settings()
+    pool = getattr(sender, "pool_cls", None)
+    if "prefork" not in str(getattr(pool, "__module__", pool)):
+        from webapp.tracing import setup_worker
+
+        setup_worker()
+
+
+@worker_process_init.connect
+def _trace_pool_process(**kwargs: Any) -> None:
+    # A prefork child: its own exporter thread (threads do not survive a fork).
+    from webapp.tracing import setup_worker
+
+    setup_worker()
+
+
+@worker_process_shutdown.connect
+def _forget_process(pid: int | None = None, **kwargs: Any) -> None:
+    from observability.exposition import process_exited
+
+    process_exited(pid or os.getpid())

@@ -11,6 +11,7 @@ from webapp.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_str,
     private_data_dir,
 )
@@ -54,12 +55,15 @@ INSTALLED_APPS = [
     "k8s_runner",
     "schedules",
     "interop",
+    "notifications",
 ]
 
 MIDDLEWARE = [
     # First: the health probes answer whatever the Host (a kubelet sends the
     # pod's IP), before the host check and the HTTPS redirect.
     "webapp.probes.ProbeMiddleware",
+    # First, so that it times what every other one does too.
+    "webapp.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "webapp.nul.RefuseNulMiddleware",
     "webapp.csp.ContentSecurityPolicyMiddleware",
@@ -130,8 +134,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = _HTTPS
 CSRF_COOKIE_SECURE = _HTTPS
 SECURE_SSL_REDIRECT = env_bool("FLOWDECK_SSL_REDIRECT", _HTTPS)
-# Health probes come over plain HTTP from inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Health probes and Prometheus come over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int(
     "FLOWDECK_HSTS_SECONDS", 31_536_000 if _HTTPS else 0, minimum=0
 )
@@ -317,6 +321,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(_TICK_SECONDS * 2, 10.0)},
     },
 }
+# Delivers notifications whose message was lost or whose retry is due.
+_NOTIFY_SWEEP_SECONDS = env_float("FLOWDECK_NOTIFY_SWEEP_SECONDS", 5.0, minimum=0.1)
+CELERY_BEAT_SCHEDULE["flowdeck-notifications"] = {
+    "task": "notifications.tasks.sweep",
+    "schedule": _NOTIFY_SWEEP_SECONDS,
+    "options": {"expires": max(_NOTIFY_SWEEP_SECONDS * 2, 10.0)},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 FLOWDECK_BACKEND = env_choice("FLOWDECK_BACKEND", "local", ("local", "kubernetes"))
@@ -369,6 +380,11 @@ FLOWDECK_MAX_SPEC_BYTES = env_int(
 # Schedules (docs/schedules.md): the shortest interval a schedule may have.
 FLOWDECK_SCHEDULE_MIN_INTERVAL = env_int(
     "FLOWDECK_SCHEDULE_MIN_INTERVAL", 60, minimum=1
+)
+# A fire time whose run starts later than this is a missed schedule for
+# notification rules (docs/operations.md, "Notifications").
+FLOWDECK_SCHEDULE_TOLERANCE_SECONDS = env_int(
+    "FLOWDECK_SCHEDULE_TOLERANCE_SECONDS", 300, minimum=0
 )
 
 # --- The Kubernetes backend (docs/kubernetes.md) ---------------------------------
@@ -434,6 +450,38 @@ FLOWDECK_LIVE_RESYNC_SECONDS = env_float(
     "FLOWDECK_LIVE_RESYNC_SECONDS", 5.0, minimum=0.1
 )
 FLOWDECK_WS_TICKET_SECONDS = env_int("FLOWDECK_WS_TICKET_SECONDS", 60, minimum=1)
+
+# --- Notifications (docs/operations.md) --------------------------------------------
+# Links in notifications point here (the address people open Flowdeck at).
+FLOWDECK_BASE_URL = env_str("FLOWDECK_BASE_URL", "http://localhost:8000")
+FLOWDECK_NOTIFY_MAX_ATTEMPTS = env_int("FLOWDECK_NOTIFY_MAX_ATTEMPTS", 8, minimum=1)
+# The first retry's wait, doubled for each further one (at most an hour).
+FLOWDECK_NOTIFY_RETRY_SECONDS = env_float(
+    "FLOWDECK_NOTIFY_RETRY_SECONDS", 10.0, minimum=0.01
+)
+FLOWDECK_NOTIFY_TIMEOUT_SECONDS = env_float(
+    "FLOWDECK_NOTIFY_TIMEOUT_SECONDS", 10.0, minimum=0.1
+)
+# Email through Django's SMTP backend.
+EMAIL_HOST = env_str("FLOWDECK_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("FLOWDECK_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("FLOWDECK_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("FLOWDECK_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("FLOWDECK_EMAIL_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("FLOWDECK_EMAIL_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("FLOWDECK_EMAIL_FROM", "flowdeck@localhost")
+
+# --- Metrics (docs/operations.md) -------------------------------------------------
+# GET /metrics (and the workers' and the watcher's FLOWDECK_METRICS_PORT) answer
+# a client from one of these networks, or one that sends this bearer token;
+# nobody when neither is set (the embedded mode opens it to loopback).
+FLOWDECK_METRICS_TOKEN = env_str("FLOWDECK_METRICS_TOKEN", "")
+FLOWDECK_METRICS_ALLOWED_NETWORKS = env_networks(
+    "FLOWDECK_METRICS_ALLOWED_NETWORKS", []
+)
+# The port a Celery worker or the pod watcher serves its metrics on (0: none).
+FLOWDECK_METRICS_PORT = env_int("FLOWDECK_METRICS_PORT", 0, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -6,11 +6,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from webapp import health
+from webapp import health, metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
@@ -22,10 +23,12 @@ urlpatterns = [
     ),
     path("api/", include("interop.urls")),
     path("api/", include("schedules.api_urls")),
+    path("api/", include("notifications.api_urls")),
     path("api/", include("workflows.api.urls")),
     path("", include("accounts.urls")),
     path("", include("workflows.urls_pages")),
     path("", include("schedules.urls")),
+    path("", include("notifications.urls")),
 ]
 
 # JSON under /api/, Django's pages elsewhere (webapp/errors.py).

@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from flowcore.states import TERMINAL_RUN_STATUSES
+from observability import metrics
 from workflows import live
 from workflows.models import Attempt, Run, TaskRun
 from workflows.permissions import visible
@@ -36,9 +37,14 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # No channel of its own: the process's hub (workflows.live) listens for
     # everyone, so Redis is not read once per browser.
     channel_layer_alias = "flowdeck-consumers-use-the-hub"
+    # The consumer's label in flowdeck_websocket_clients and _messages_sent.
+    metrics_label = ""
+    _counted = False
 
     async def connect(self) -> None:
         await self.accept()
+        metrics.WEBSOCKET_CLIENTS.labels(self.metrics_label).inc()
+        self._counted = True
         try:
             user = self.scope.get("user")
             if user is None or not user.is_authenticated:
@@ -53,6 +59,27 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def start(self, user: Any) -> None:
         raise NotImplementedError
+
+    async def websocket_disconnect(self, message: Any) -> None:
+        if self._counted:
+            self._counted = False
+            metrics.WEBSOCKET_CLIENTS.labels(self.metrics_label).dec()
+        await super().websocket_disconnect(message)
+
+    async def send(
+        self,
+        text_data: str | None = None,
+        bytes_data: bytes | None = None,
+        close: bool = False,
+    ) -> None:
+        if text_data is not None or bytes_data is not None:
+            metrics.WEBSOCKET_MESSAGES.labels(self.metrics_label).inc()
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        # AsyncJsonWebsocketConsumer.send_json skips send() above: count here.
+        metrics.WEBSOCKET_MESSAGES.labels(self.metrics_label).inc()
+        await super().send_json(content, close=close)
 
     def query(self, name: str) -> str | None:
         query = parse_qs(bytes(self.scope.get("query_string", b"")).decode())
@@ -83,6 +110,7 @@ class RunConsumer(BaseConsumer):
     """/ws/runs/<id>/: a snapshot (or the events after ?since=), then every
     event in seq order, each exactly once."""
 
+    metrics_label = "run"
     run_id: int
     sent_seq = 0
     watching = False
@@ -173,6 +201,7 @@ def snapshot(user: Any, run_id: int) -> tuple[int, dict[str, Any]]:
 class RunListConsumer(BaseConsumer):
     """/ws/runs/: every run the user can see, each time it changes status."""
 
+    metrics_label = "runs"
     watching = False
 
     async def start(self, user: Any) -> None:
@@ -223,6 +252,7 @@ class LogConsumer(BaseConsumer):
     are unacknowledged, so memory stays bounded whatever the task writes.
     """
 
+    metrics_label = "logs"
     pump: asyncio.Task[None] | None = None
     follower: Any = None
 

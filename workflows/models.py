@@ -323,6 +323,9 @@ class Run(models.Model):
         related_name="children",
     )
     parent_task = models.CharField(max_length=72, blank=True)
+    # The W3C traceparent of its submission's span: the run's trace
+    # (observability.tracing; empty while tracing is off).
+    traceparent = models.CharField(max_length=64, blank=True)
     parent_attempt = models.ForeignKey(
         "Attempt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -382,6 +385,8 @@ class TaskRun(models.Model):
     # count from here, so a person's retry gets the full retry budget again.
     round_start = models.PositiveIntegerField(default=1)
     retry_at = models.DateTimeField(null=True, blank=True)
+    # When it last became Queued: its scheduling latency counts from here.
+    queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)  # of the live attempt
     finished_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=64, blank=True)

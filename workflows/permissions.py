@@ -46,6 +46,8 @@ class Action(StrEnum):
     RESUME_SCHEDULE = "schedule.resume"
     BACKFILL_SCHEDULE = "schedule.backfill"
     CANCEL_BACKFILL = "schedule.backfill_cancel"
+    # A project-wide notification rule (a workflow's is UPDATE_WORKFLOW).
+    MANAGE_NOTIFICATIONS = "notification.manage"
     # Site-wide: only site administrators.
     CREATE_PROJECT = "project.create"
     MANAGE_USERS = "user.manage"
@@ -89,6 +91,7 @@ _GRANTS: dict[Role, frozenset[Action]] = {
             Action.CHANGE_MEMBER,
             Action.REMOVE_MEMBER,
             Action.VIEW_AUDIT,
+            Action.MANAGE_NOTIFICATIONS,
             # Semaphores limit every workflow of the project (docs/spec.md).
             Action.CREATE_SEMAPHORE,
             Action.UPDATE_SEMAPHORE,
@@ -138,6 +141,7 @@ PHRASES: dict[Action, str] = {
     Action.RESUME_SCHEDULE: "resuming schedules",
     Action.BACKFILL_SCHEDULE: "backfilling schedules",
     Action.CANCEL_BACKFILL: "cancelling backfills",
+    Action.MANAGE_NOTIFICATIONS: "managing the project's notification rules",
     Action.CREATE_PROJECT: "creating projects",
     Action.MANAGE_USERS: "managing users",
 }

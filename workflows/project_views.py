@@ -77,15 +77,23 @@ def project_list(request: HttpRequest) -> HttpResponse:
     return render(request, "workflows/project_list.html", context, status=status)
 
 
-def _project_page(
+def project_page(
     request: HttpRequest,
     project: Project,
     *,
     settings_form: ProjectSettingsForm | None = None,
     member_form: MemberAddForm | None = None,
     semaphore_form: SemaphoreForm | None = None,
+    rule_form: Any = None,
     status: int = 200,
 ) -> HttpResponse:
+    from notifications.forms import NotificationRuleForm
+    from notifications.models import Delivery
+    from notifications.rules import masked_url
+
+    rules = list(project.notification_rules.select_related("workflow"))
+    for rule in rules:
+        rule.shown_url = masked_url(rule)
     memberships = project.memberships.select_related("user").order_by("user__username")
     used = semaphore_services.usage(project)
     semaphores = [
@@ -106,6 +114,11 @@ def _project_page(
         # Mutexes need no definition: shown while someone holds or waits.
         "mutexes": [u for key, u in sorted(used.items()) if key[0] == "mutex"],
         "semaphore_form": semaphore_form or SemaphoreForm(project=project),
+        "notification_rules": rules,
+        "rule_form": rule_form or NotificationRuleForm(project=project),
+        "deliveries": Delivery.objects.filter(notification__rule__project=project)
+        .select_related("notification__rule")
+        .order_by("-at", "-id")[:20],
     }
     return render(request, "workflows/project_detail.html", context, status=status)
 
@@ -114,11 +127,11 @@ def _project_page(
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
     if request.method != "POST":
-        return _project_page(request, project)
+        return project_page(request, project)
     require(request, Action.UPDATE_PROJECT, project)
     form = ProjectSettingsForm(request.POST, instance=Project.objects.get(pk=pk))
     if not form.is_valid():
-        return _project_page(request, project, settings_form=form, status=400)
+        return project_page(request, project, settings_form=form, status=400)
     with audit.recording(
         request,
         Action.UPDATE_PROJECT,
@@ -137,7 +150,7 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
     require(request, Action.ADD_MEMBER, project)
     form = MemberAddForm(request.POST)
     if not form.is_valid():
-        return _project_page(request, project, member_form=form, status=400)
+        return project_page(request, project, member_form=form, status=400)
     user, role = form.cleaned_data["username"], form.cleaned_data["role"]
     try:
         with audit.recording(
@@ -222,7 +235,7 @@ def semaphore_add(request: HttpRequest, pk: int) -> HttpResponse:
     require(request, Action.CREATE_SEMAPHORE, project)
     form = SemaphoreForm(request.POST, project=project)
     if not form.is_valid():
-        return _project_page(request, project, semaphore_form=form, status=400)
+        return project_page(request, project, semaphore_form=form, status=400)
     values = form.cleaned_data
     try:
         with audit.recording(

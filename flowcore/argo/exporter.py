@@ -354,6 +354,11 @@ def _template(task: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str,
     if mounts:
         container["volumeMounts"] = mounts
     template: dict[str, Any] = {"name": task["name"], "container": container}
+    for key in ("initContainers", "sidecars"):
+        if task.get(key):
+            template[key] = [
+                _extra_container(own, container["image"], passed) for own in task[key]
+            ]
     if task.get("volumes"):
         template["volumes"] = list(task["volumes"])
     if task.get("synchronization"):
@@ -422,6 +427,37 @@ def _template(task: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str,
     return template
 
 
+def _extra_container(
+    own: Mapping[str, Any], image: str, passed: Mapping[str, str]
+) -> dict[str, Any]:
+    """An init container or sidecar as Argo's (the same fields; Argo stops
+    sidecars when the main container ends, as Flowdeck does)."""
+    container: dict[str, Any] = {
+        "name": own["name"],
+        "image": _template_text(str(own["image"]), passed)
+        if own.get("image")
+        else image,
+    }
+    for key in ("command", "args"):
+        if own.get(key):
+            container[key] = [_template_text(str(item), passed) for item in own[key]]
+    env = [
+        {"name": entry["name"], "valueFrom": entry["valueFrom"]}
+        if "valueFrom" in entry
+        else {
+            "name": entry["name"],
+            "value": _template_text(str(entry.get("value", "")), passed),
+        }
+        for entry in own.get("env", ())
+    ]
+    if env:
+        container["env"] = env
+    for key in ("workingDir", "imagePullPolicy", "resources", "volumeMounts"):
+        if own.get(key):
+            container[key] = own[key]
+    return container
+
+
 def _retry_strategy(retry: Mapping[str, Any]) -> dict[str, Any]:
     strategy: dict[str, Any] = {"limit": retry.get("limit", 0)}
     on = set(retry.get("on", ["Failed", "Error"]))
@@ -476,4 +512,9 @@ def _annotations(task: Mapping[str, Any]) -> dict[str, str]:
     ]
     if secret_outputs:
         annotations[ANNOTATION + "secret-outputs"] = ",".join(secret_outputs)
+    if task.get("kind") == "Job":
+        # Argo runs the template as one pod; the import gives the Job back.
+        annotations[ANNOTATION + "job"] = json.dumps(
+            task.get("job") or {}, sort_keys=True, separators=(",", ":")
+        )
     return annotations

@@ -1194,21 +1194,75 @@ class _Importer:
             )
             if sync:
                 task["synchronization"] = sync
-        for key in (
-            "sidecars",
-            "initContainers",
-            "daemon",
-            "memoize",
-            "metrics",
-        ):
+        for key in ("initContainers", "sidecars"):
+            containers = self._extra_containers(task, template, path, key, inputs)
+            if containers:
+                task[key] = containers
+        for key in ("daemon", "memoize", "metrics"):
             if key in template:
                 self.note(
                     _at(path, key),
                     f"{key} is not carried over",
-                    essential=key in ("sidecars", "initContainers", "daemon"),
+                    essential=key == "daemon",
                 )
         self._flowdeck_annotations(task, template, path)
         return task
+
+    def _extra_containers(
+        self,
+        task: dict[str, Any],
+        template: Mapping[str, Any],
+        path: str,
+        key: str,
+        inputs: Mapping[str, str],
+    ) -> list[dict[str, Any]]:
+        """A template's init containers or sidecars as the task's; the volumes
+        they mount join the task's."""
+        converted = []
+        for i, body in enumerate(_list(template.get(key))):
+            if not isinstance(body, Mapping):
+                continue
+            where = _at(_at(path, key), i)
+            self._left_out(
+                body,
+                (_CONTAINER_FIELDS - {"source", "securityContext"})
+                | {"mirrorVolumeMounts"},
+                where,
+            )
+            container: dict[str, Any] = {"name": str(body.get("name", f"c{i}"))}
+            for part in ("image", "command", "args"):
+                value = body.get(part)
+                if isinstance(value, list):
+                    container[part] = [
+                        self._rewrite(str(v), {}, inputs, _at(where, part))
+                        for v in value
+                    ]
+                elif value is not None:
+                    container[part] = self._rewrite(
+                        str(value), {}, inputs, _at(where, part)
+                    )
+            env = self._env(body, where, inputs)
+            if env:
+                container["env"] = env
+            for part in ("workingDir", "imagePullPolicy", "resources"):
+                if body.get(part):
+                    container[part] = body[part]
+            mounts = [
+                m for m in _list(body.get("volumeMounts")) if isinstance(m, Mapping)
+            ]
+            if body.get("mirrorVolumeMounts"):
+                mounts = [*task.get("volumeMounts", ()), *mounts]
+            if mounts:
+                own: dict[str, Any] = {}
+                self._volumes(own, mounts, template, _at(where, "volumeMounts"))
+                names = {v["name"] for v in task.get("volumes", ())}
+                for volume in own.get("volumes", ()):
+                    if volume["name"] not in names:
+                        task.setdefault("volumes", []).append(volume)
+                if own.get("volumeMounts"):
+                    container["volumeMounts"] = own["volumeMounts"]
+            converted.append(container)
+        return converted
 
     def _synchronization(self, value: Any, where: str) -> dict[str, str] | None:
         """Argo's synchronization (`semaphores`, `mutexes`, or the older
@@ -1338,6 +1392,17 @@ class _Importer:
         for parameter in task.get("outputs", {}).get("parameters", ()):
             if parameter["name"] in secret_outputs:
                 parameter["secret"] = True
+        if "job" in own:
+            try:
+                job = json.loads(own["job"])
+            except ValueError:
+                job = None
+            if isinstance(job, dict):
+                task["kind"] = "Job"
+                if job:
+                    task["job"] = job
+            else:
+                self.note(_at(path, "metadata"), "flowdeck.io/job is not a JSON object")
 
     def _env(
         self, body: Mapping[str, Any], path: str, inputs: Mapping[str, str]

@@ -240,6 +240,14 @@ class Checks:
             name for name, i in self.task_index.items() if i >= self.main_count
         )
         self.default_image = _mapping_at(spec, "defaults").get("image") is not None
+        # Tasks that run as Jobs, which leave no outputs to refer to.
+        self.job_tasks = frozenset(
+            name
+            for task in task_list
+            if isinstance(task, Mapping)
+            and task.get("kind") == "Job"
+            and (name := _name_of(task)) is not None
+        )
         self.cycles = _cycles(task_list, self.task_index)
         self.declared_outputs = _declared_outputs(task_list, self.task_index)
         self.upstreams = _upstreams(task_list, self.task_index)
@@ -544,6 +552,8 @@ class Checks:
                     f"task {task!r} is not upstream of {current!r}: add it to "
                     f"{current!r}'s dependencies (or to an upstream's)"
                 )
+        if task in self.job_tasks:
+            return f"task {task!r} runs as a Job, which leaves no outputs"
         if reference.kind == ARTIFACTS:
             if not artifact:
                 return "an artifact is passed with inputs.artifacts, not in a text"

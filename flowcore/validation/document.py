@@ -35,7 +35,8 @@ from flowcore.validation.checks import (
 )
 from flowcore.validation.data import DataChecks
 from flowcore.validation.flow import FlowChecks
-from flowcore.validation.pod import PodChecks, _volumes_of
+from flowcore.validation.pod import _volumes_of
+from flowcore.validation.workload import WorkloadChecks, container_names
 
 
 def _shares_containers(document: object) -> bool:
@@ -57,7 +58,7 @@ def _shares_containers(document: object) -> bool:
     return False
 
 
-class Validator(FlowChecks, DataChecks, PodChecks):
+class Validator(FlowChecks, DataChecks, WorkloadChecks):
     """The whole document: where validation starts."""
 
     def document(self, document: object) -> None:
@@ -123,6 +124,7 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             "maxActiveRuns": self.max_active_runs,
             "synchronization": self.synchronization,
             "timeout": self.duration,
+            "sla": self.duration,
             "namespace": self.dns_label,
             "tasks": self.tasks,
             "onExit": self.on_exit,
@@ -255,6 +257,18 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             "parallelism": self.task_parallelism,
             "workflow": self.sub_workflow,
             "synchronization": self.synchronization,
+            "initContainers": partial(
+                self.containers,
+                declared=_volumes_of(value),
+                names=container_names(value),
+            ),
+            "sidecars": partial(
+                self.containers,
+                declared=_volumes_of(value),
+                names=container_names(value),
+            ),
+            "kind": self.task_kind,
+            "job": self.job,
         }
         own = _name_of(value)
         self.current_task = own if own in self.task_index else None
@@ -270,6 +284,7 @@ class Validator(FlowChecks, DataChecks, PodChecks):
             self.fanning_out = False
         if task is None:
             return
+        self.job_rules(task, path)
         if task.get("workflow") is not None:
             self.sub_workflow_rules(task, path)
         elif task.get("image") is None and not self.default_image:

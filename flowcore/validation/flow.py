@@ -38,6 +38,10 @@ _CONTAINER_FIELDS = (
     "securityContext",
     "outputs",
     "inputs",
+    "initContainers",
+    "sidecars",
+    "kind",
+    "job",
 )
 
 

@@ -39,6 +39,7 @@ from kubernetes.client import (
     CoreV1Api,
     V1Capabilities,
     V1Container,
+    V1Job,
     V1ListMeta,
     V1ObjectMeta,
     V1Pod,
@@ -46,18 +47,22 @@ from kubernetes.client import (
     V1PodSpec,
     V1SeccompProfile,
     V1SecurityContext,
+    VersionApi,
 )
 from kubernetes.client.exceptions import ApiException
 
 from flowcore.reports import Report
 from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
+from k8s_runner.backends.kubernetes_jobs import KubernetesJobs
 from k8s_runner.helper import decode_line
+from k8s_runner.job_status import split_job_handle
 from k8s_runner.manifests import (
     ALLOW_PRIVILEGED_HINT,
     ATTEMPT_ID_LABEL,
     ATTEMPT_LABEL,
     CONTAINER,
+    NATIVE_SIDECARS_SINCE,
     OUTPUTS_CONTAINER,
     RUN_LABEL,
     SELECTOR,
@@ -72,6 +77,7 @@ from k8s_runner.manifests import (
 from k8s_runner.outputs import apply_outputs, result_from_log
 from k8s_runner.pod_request import PodRequest
 from k8s_runner.pod_status import handle_of, outputs_wanted, report_for, split_handle
+from observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +148,27 @@ def namespace_error(status: int, namespace: str, request: PodRequest) -> Backend
     )
 
 
+_VERBS = (
+    ("creating", "create"),
+    ("listing", "list"),
+    ("finding", "list"),
+    ("watching", "watch"),
+    ("reading the log", "log"),
+    ("following the log", "log"),
+    ("reading", "get"),
+    ("deleting", "delete"),
+)
+
+
+def _verb(doing: str) -> str:
+    return next((verb for start, verb in _VERBS if doing.startswith(start)), "other")
+
+
 def api_error(error: BaseException, doing: str) -> BackendError:
-    """A Kubernetes API fault as a BackendError that says whether it is final."""
+    """A Kubernetes API fault as a BackendError that says whether it is final
+    (and counted in flowdeck_kubernetes_api_errors by verb and status)."""
+    code = error.status or 0 if isinstance(error, ApiException) else 0
+    metrics.KUBE_API_ERRORS.labels(_verb(doing), str(code)).inc()
     if isinstance(error, ApiException):
         status = error.status or 0
         text = f"{doing}: {status} {_api_message(error)}".rstrip()
@@ -260,6 +285,7 @@ class KubernetesBackend:
         manifest_settings: ManifestSettings = ManifestSettings(),  # noqa: B008 - frozen
         request_timeout: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        native_sidecars: bool | None = None,
     ) -> None:
         self._reporter = reporter
         self._make_client = api_client
@@ -276,6 +302,11 @@ class KubernetesBackend:
         self.create_limiter = TokenBucket(create_qps, create_burst)
         self._namespaces = {namespace}
         self._namespaces_lock = threading.Lock()
+        # None: asked of the server (its version) the first time a task has
+        # sidecars.
+        self._native_sidecars = native_sidecars
+        self._server: tuple[int, int] | None = None
+        self.jobs = KubernetesJobs(self)
 
     @classmethod
     def from_settings(cls, reporter: Reporter) -> KubernetesBackend:
@@ -321,10 +352,12 @@ class KubernetesBackend:
                 permanent=True,
             )
         namespace = self.namespace_for(request)
+        if request.job is not None:
+            self.jobs.launch(request, namespace)
+            return
+        settings = self.manifest_settings_for(request)
         try:
-            pod = pod_manifest(
-                request, namespace=namespace, settings=self.manifest_settings
-            )
+            pod = pod_manifest(request, namespace=namespace, settings=settings)
         except ManifestError as error:
             raise BackendError(str(error), permanent=True) from error
         except ValueError as error:  # the client's models refused a field
@@ -333,10 +366,12 @@ class KubernetesBackend:
             ) from error
         self.remember_namespace(namespace)
         self.create_limiter.acquire()
+        began = time.monotonic()
         try:
             created = self.core.create_namespaced_pod(
                 namespace, pod, _request_timeout=self.request_timeout
             )
+            metrics.POD_CREATE.observe(time.monotonic() - began)
         except ApiException as error:
             if error.status == 404 or _rbac_denied(error):
                 raise namespace_error(error.status, namespace, request) from error
@@ -362,6 +397,33 @@ class KubernetesBackend:
                 run_id=request.run_id,
             )
         )
+
+    def native_sidecars(self) -> bool:
+        """Whether the server runs sidecars natively (init containers with
+        restartPolicy Always: Kubernetes 1.29 and newer). An older server
+        would keep such an init container running and never start the
+        task's: there sidecars are ordinary containers instead."""
+        if self._native_sidecars is None:
+            self._native_sidecars = self.server() >= NATIVE_SIDECARS_SINCE
+        return self._native_sidecars
+
+    def server(self) -> tuple[int, int]:
+        """The API server's (major, minor) version, asked once."""
+        if self._server is None:
+            try:
+                info = VersionApi(self.core.api_client).get_code(
+                    _request_timeout=self.request_timeout
+                )
+            except _API_FAULTS as error:
+                raise api_error(error, "reading the server's version") from error
+            self._server = server_version(info.major, info.minor)
+        return self._server
+
+    def manifest_settings_for(self, request: PodRequest) -> ManifestSettings:
+        """The manifest settings, with what the server decides for this task."""
+        if not request.sidecars:
+            return self.manifest_settings
+        return replace(self.manifest_settings, native_sidecars=self.native_sidecars())
 
     def namespace_for(self, request: PodRequest) -> str:
         """Where the attempt's pod goes: the workflow's spec.namespace, else its
@@ -416,7 +478,12 @@ class KubernetesBackend:
 
     def cancel(self, attempt_id: int, handle: str) -> None:
         """Archive what the attempt logged so far, then delete its pod with the
-        configured grace period; a pod already gone is fine."""
+        configured grace period (a Job attempt: its Job and pods); a pod
+        already gone is fine."""
+        if split_job_handle(handle) is not None or not handle:
+            self.jobs.cancel(attempt_id, handle)
+            if handle:
+                return
         for pod in self._pods_of(attempt_id, handle):
             namespace, name = where(pod)
             with contextlib.suppress(BackendError):
@@ -424,6 +491,8 @@ class KubernetesBackend:
             self.delete_pod(namespace, name, grace_seconds=self.delete_grace_seconds)
 
     def status(self, attempt_id: int, handle: str) -> Report | None:
+        if split_job_handle(handle) is not None:
+            return self.jobs.status(attempt_id, handle)
         namespace, name = split_handle(handle)
         if not name:
             return None
@@ -444,8 +513,8 @@ class KubernetesBackend:
                 log.seek(offset)
                 return log.read()
         namespace, name = split_handle(handle)
-        if not name:
-            return b""
+        if not name or split_job_handle(handle) is not None:
+            return b""  # a Job's logs are read once it has ended
         return self.read_log(namespace or self.namespace, name)[offset:]
 
     def recover(self, live: list[LiveAttempt]) -> list[int]:
@@ -454,6 +523,9 @@ class KubernetesBackend:
         owns, report Error for attempts whose pod vanished, and return the
         attempts never launched (no handle, no pod) for launching again."""
         started = self.clock()
+        jobs = [a for a in live if split_job_handle(a.handle) is not None]
+        relaunched = self.jobs.recover(jobs, started) if jobs else []
+        live = [a for a in live if split_job_handle(a.handle) is None]
         handles = {attempt.attempt_id: attempt.handle for attempt in live}
         for handle in handles.values():
             namespace, _ = split_handle(handle)
@@ -495,7 +567,7 @@ class KubernetesBackend:
                     at=self.clock(),
                 )
             )
-        return relaunch
+        return relaunch + relaunched
 
     # -- what the watcher shares ---------------------------------------------------
 
@@ -523,7 +595,7 @@ class KubernetesBackend:
     def log_path(self, run_id: int, task: str, attempt: int) -> Path:
         return log_path_for(self.data_dir, run_id, task, attempt)
 
-    def log_path_of(self, pod: V1Pod) -> Path:
+    def log_path_of(self, pod: V1Pod | V1Job) -> Path:
         """Where the log of the attempt `pod` runs is archived (from its labels;
         KeyError or ValueError for a pod without them)."""
         labels = _labels(pod)
@@ -896,6 +968,15 @@ class KubernetesBackend:
             response.release_conn()
 
 
+def server_version(major: str, minor: str) -> tuple[int, int]:
+    """(major, minor) of /version's strings; managed clusters write the minor
+    as "29+". (0, 0) when it cannot be read: the older shape is the safe one."""
+    try:
+        return int(major.rstrip("+")), int(minor.rstrip("+"))
+    except (AttributeError, ValueError):
+        return 0, 0
+
+
 def _helper_failed(report: Report, problem: str) -> Report:
     return replace(
         report,
@@ -937,7 +1018,7 @@ def _event_dict(event: Any) -> dict[str, Any]:
     }
 
 
-def _labels(pod: V1Pod) -> dict[str, str]:
+def _labels(pod: V1Pod | V1Job) -> dict[str, str]:
     return dict((pod.metadata.labels if pod.metadata else None) or {})
 
 

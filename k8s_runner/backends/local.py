@@ -27,10 +27,11 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,9 +39,11 @@ from pathlib import Path
 from artifacts.store import ArtifactStore
 from flowcore.reports import CollectedOutputs, Report
 from flowcore.states import AttemptStatus
+from k8s_runner.backends import local_job
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
+from k8s_runner.backends.local_pod import Step, container_log, init_failure, pod_script
 from k8s_runner.outputs import apply_outputs, collect, local_path, place_input
-from k8s_runner.pod_request import OutputsRequest, PodRequest
+from k8s_runner.pod_request import ContainerRequest, OutputsRequest, PodRequest
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +65,28 @@ _REMEMBERED_CANCELS = 10_000
 # leaves a shell that finds no handle of its own and exits without running
 # anything, and the relaunch, finding no handle either, starts it afresh.
 # Found, the handle lets a relaunch adopt the process instead. Either way the
-# command runs once. `read` and `$$` are built in: no extra process.
-_WRAPPER = (
+# command runs once. `read` and `$$` are built in: no extra process. A task
+# with init containers or sidecars has a leader of its own (local_pod), which
+# starts with the same handshake.
+_HANDSHAKE = (
     "exit_file=$1; pid_file=$2; shift 2; read -r go; handle=; "
     '{ read -r handle < "$pid_file"; } 2>/dev/null; '
-    'case "$handle" in "$$:"*) ;; *) exit 125 ;; esac; '
-    '"$@" < /dev/null; code=$?; echo "$code" > "$exit_file"; exit "$code"'
+    'case "$handle" in "$$:"*) ;; *) exit 125 ;; esac'
+)
+_WRAPPER = (
+    _HANDSHAKE
+    + '; "$@" < /dev/null; code=$?; echo "$code" > "$exit_file"; exit "$code"'
+)
+
+# A Job attempt's leader waits for the local Job controller to stop its
+# completions (each in a process group of its own) when the attempt is
+# cancelled, so the group's SIGKILL, sent once the leader is gone, finds
+# nothing left to kill.
+_JOB_WRAPPER = (
+    "exit_file=$1; shift; trap 'kill -TERM \"$pid\" 2>/dev/null' TERM; "
+    '"$@" & pid=$!; '
+    'while :; do wait "$pid"; code=$?; kill -0 "$pid" 2>/dev/null || break; done; '
+    'echo "$code" > "$exit_file"; exit "$code"'
 )
 
 
@@ -263,12 +282,13 @@ def _made_on_the_way(targets: set[str]) -> list[str]:
 
 
 def _empty_dirs(
-    request: PodRequest, files: AttemptFiles
+    volume_mounts: Sequence[Mapping[str, object]], files: AttemptFiles
 ) -> list[tuple[Path, str, bool]]:
-    """Each volume mount of the attempt as (directory, path, read only): an
-    emptyDir is a directory of the attempt's own, as it is the pod's."""
+    """Each volume mount of a container of the attempt as (directory, path,
+    read only): an emptyDir is a directory of the attempt's own, as it is the
+    pod's, which every container mounting it shares."""
     mounts = []
-    for mount in request.volume_mounts:
+    for mount in volume_mounts:
         directory = files.workdir.parent / f".volumes-{files.workdir.name}"
         directory = directory / str(mount["name"])
         if mount.get("subPath"):
@@ -351,7 +371,17 @@ class LocalBackend:
                     "Kubernetes backend",
                     permanent=True,
                 )
-        self._check_volumes(request)
+        self._check_volumes(request, request.volume_mounts)
+        for container in (*request.init_containers, *request.sidecars):
+            self._check_container(request, container)
+        policy = (request.job or {}).get("pod_failure_policy") or {}
+        for rule in policy.get("rules") or ():
+            if rule.get("onPodConditions"):
+                raise BackendError(
+                    "job.podFailurePolicy: rules onPodConditions need the "
+                    "Kubernetes backend (the local backend matches exit codes)",
+                    permanent=True,
+                )
         with self._lock:
             if request.attempt_id in self._queued or request.attempt_id in self._live:
                 return
@@ -494,8 +524,14 @@ class LocalBackend:
                 )
 
     def _environment(
-        self, request: PodRequest, workdir: Path, flowdeck: str
+        self,
+        request: PodRequest,
+        workdir: Path,
+        flowdeck: str,
+        variables: Sequence[Mapping[str, object]] | None = None,
     ) -> dict[str, str]:
+        """Flowdeck's variables and the task's (or an extra container's
+        `variables`)."""
         env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         env["HOME"] = str(workdir)
@@ -509,8 +545,8 @@ class LocalBackend:
         # (as in a pod), the attempt's own directory without one.
         env["FLOWDECK_OUTPUTS"] = f"{flowdeck}/outputs"
         env["FLOWDECK_INPUTS"] = f"{flowdeck}/inputs"
-        for variable in request.env:
-            env[variable["name"]] = variable.get("value") or ""
+        for variable in request.env if variables is None else variables:
+            env[str(variable["name"])] = str(variable.get("value") or "")
         return env
 
     def _start(self, request: PodRequest) -> None:
@@ -519,49 +555,79 @@ class LocalBackend:
         files = self.files(request)
         if self._resume(request, files):
             return
-        program = (request.command or request.args)[0]
         sandboxed = self._sandbox.program is not None
-        env = self._environment(
-            request, files.workdir, "/flowdeck" if sandboxed else str(files.flowdeck)
-        )
-        if shutil.which(program, path=env["PATH"]) is None:
-            with self._lock:
-                self._live.pop(request.attempt_id, None)
-            self._report(
-                request,
-                Report(
-                    request.attempt_id,
-                    AttemptStatus.FAILED,
-                    reason="StartError",
-                    message=f"could not start {program}: No such file or directory "
-                    "(or not executable)",
-                    log_path=str(files.log),
-                ),
-            )
-            return
+        flowdeck = "/flowdeck" if sandboxed else str(files.flowdeck)
+        env = self._environment(request, files.workdir, flowdeck)
+        extra = (*request.init_containers, *request.sidecars)
+        for argv, who in [
+            (request.command or request.args, ""),
+            *((own.command or own.args, f" (container {own.name})") for own in extra),
+        ]:
+            if shutil.which(argv[0], path=env["PATH"]) is None:
+                with self._lock:
+                    self._live.pop(request.attempt_id, None)
+                self._report(
+                    request,
+                    Report(
+                        request.attempt_id,
+                        AttemptStatus.FAILED,
+                        reason="StartError",
+                        message=f"could not start {argv[0]}{who}: No such file or "
+                        "directory (or not executable)",
+                        log_path=str(files.log),
+                    ),
+                )
+                return
         files.workdir.mkdir(parents=True, exist_ok=True)
         files.log.parent.mkdir(parents=True, exist_ok=True)
         bound = self._prepare_data(request, files, sandboxed=sandboxed)
-        sandbox = self._sandbox.prefix(
-            files.workdir.parent.parent,
-            files.workdir,
-            files.flowdeck,
-            bound,
-            _empty_dirs(request, files),
-        )
+
+        def sandbox_for(mounts: Sequence[Mapping[str, object]]) -> list[str]:
+            return self._sandbox.prefix(
+                files.workdir.parent.parent,
+                files.workdir,
+                files.flowdeck,
+                bound,
+                _empty_dirs(mounts, files),
+            )
+
+        def step(own: ContainerRequest) -> Step:
+            variables = self._environment(request, files.workdir, flowdeck, own.env)
+            return Step(
+                own.name,
+                (
+                    "env",
+                    "-i",
+                    *(f"{name}={value}" for name, value in variables.items()),
+                    *sandbox_for(own.volume_mounts),
+                    *own.command,
+                    *own.args,
+                ),
+                container_log(files.log, own.name),
+            )
+
+        init = [step(own) for own in request.init_containers]
+        sidecars = [step(own) for own in request.sidecars]
+        command = [
+            *sandbox_for(request.volume_mounts),
+            *request.command,
+            *request.args,
+        ]
+        # Whatever the leader runs, it starts with _HANDSHAKE.
+        if request.job is not None:
+            # The leader runs the local Job controller, which runs each
+            # completion under the pod script of its containers, if any.
+            script = pod_script(init, sidecars) if extra else ""
+            command = self._job_command(request, files, script, command)
+            wrapper = _WRAPPER
+        elif extra:
+            wrapper = pod_script(init, sidecars, start=_HANDSHAKE)
+        else:
+            wrapper = _WRAPPER
+        leader_args = [str(files.exit), str(files.pid)]
         with open(files.log, "ab") as log:
             process = subprocess.Popen(
-                [
-                    "sh",
-                    "-c",
-                    _WRAPPER,
-                    "flowdeck-attempt",
-                    str(files.exit),
-                    str(files.pid),
-                    *sandbox,
-                    *request.command,
-                    *request.args,
-                ],
+                ["sh", "-c", wrapper, "flowdeck-attempt", *leader_args, *command],
                 cwd=files.workdir,
                 env=env,
                 stdin=subprocess.PIPE,  # closed once the handle is on disk
@@ -609,6 +675,31 @@ class LocalBackend:
         threading.Thread(
             target=self._wait, args=(live,), name=f"wait-{process.pid}", daemon=True
         ).start()
+
+    def _job_command(
+        self, request: PodRequest, files: AttemptFiles, script: str, one: list[str]
+    ) -> list[str]:
+        """The command line of a Job attempt: the local Job controller, told
+        how to run each completion (`one`, under the pod `script` of its init
+        containers and sidecars if it has any)."""
+        job = request.job or {}
+        if script:
+            pod_exit = str(files.log.with_suffix(".pod.exit"))  # read by none
+            one = ["sh", "-c", script, "flowdeck-pod", pod_exit, *one]
+        described = {
+            "completions": job.get("completions", 1),
+            "parallelism": min(job.get("parallelism", 1), self._slots),
+            "indexed": job.get("completion_mode") == "Indexed",
+            "backoff_limit": job.get("backoff_limit", 0),
+            "deadline": job.get("active_deadline_seconds"),
+            "rules": (job.get("pod_failure_policy") or {}).get("rules") or [],
+            "argv": one,
+            "logs": str(files.log.with_suffix(".{index}.log")),
+            "status": str(job_status_path(files.log)),
+        }
+        path = files.log.with_suffix(".job-request.json")
+        path.write_text(json.dumps(described))
+        return [sys.executable, local_job.__file__, str(path)]
 
     def _resume(self, request: PodRequest, files: AttemptFiles) -> bool:
         """True when this attempt started before: its end is reported, or its
@@ -667,6 +758,12 @@ class LocalBackend:
             )
         else:
             report = _exit_report(request.attempt_id, code)
+            if request.job is not None:
+                report = _job_report(request.attempt_id, code, self.files(request).log)
+            elif code and request.init_containers:
+                report = _init_report(request.attempt_id, self.files(request).exit) or (
+                    report
+                )
             if report.status == AttemptStatus.SUCCEEDED and request.outputs.wanted:
                 report = self._with_outputs(
                     report,
@@ -698,7 +795,26 @@ class LocalBackend:
 
         threading.Thread(target=escalate, daemon=True).start()
 
-    def _check_volumes(self, request: PodRequest) -> None:
+    def _check_container(self, request: PodRequest, own: ContainerRequest) -> None:
+        """What the local backend cannot do for an extra container, said."""
+        if not (own.command or own.args):
+            raise BackendError(
+                f"container {own.name}: the local backend runs `command` and "
+                "`args` and ignores `image`: give it a command",
+                permanent=True,
+            )
+        for variable in own.env:
+            if variable.get("value_from"):
+                raise BackendError(
+                    f"container {own.name}: env {variable['name']}: valueFrom "
+                    "references need the Kubernetes backend",
+                    permanent=True,
+                )
+        self._check_volumes(request, own.volume_mounts)
+
+    def _check_volumes(
+        self, request: PodRequest, volume_mounts: Sequence[Mapping[str, object]]
+    ) -> None:
         """A mounted volume is an emptyDir (the only kind this backend has),
         and the sandbox, which mounts it, is on."""
         kinds = {
@@ -707,7 +823,7 @@ class LocalBackend:
             )
             for volume in request.volumes
         }
-        for mount in request.volume_mounts:
+        for mount in volume_mounts:
             kind = kinds.get(str(mount.get("name")), "unknown")
             if kind != "emptyDir":
                 raise BackendError(
@@ -844,6 +960,53 @@ def _exit_report(attempt_id: int, code: int | None) -> Report:
     )
 
 
+def job_status_path(log: Path) -> Path:
+    """Where the local Job controller leaves a Job attempt's outcome."""
+    return log.with_suffix(".job.json")
+
+
+def _job_report(attempt_id: int, code: int | None, log: Path) -> Report:
+    """A Job attempt's end, as its conditions say (the controller's status
+    file); its exit status alone when there is none (it was killed)."""
+    try:
+        status = json.loads(job_status_path(log).read_text())
+    except (OSError, ValueError):
+        return _exit_report(attempt_id, code)
+    if status.get("condition") == "Complete":
+        return Report(
+            attempt_id,
+            AttemptStatus.SUCCEEDED,
+            exit_code=0,
+            message=str(status.get("message", "")),
+        )
+    return Report(
+        attempt_id,
+        AttemptStatus.FAILED,
+        exit_code=code,
+        reason=str(status.get("reason") or "JobFailed"),
+        message=str(status.get("message", "")),
+    )
+
+
+def _init_failed(attempt_id: int, code: int, name: str) -> Report:
+    return Report(
+        attempt_id,
+        AttemptStatus.FAILED,
+        exit_code=code,
+        reason="InitContainerFailed",
+        message=f"init container {name} exited with code {code}",
+    )
+
+
+def _init_report(attempt_id: int, exit_file: Path) -> Report | None:
+    """The failure of an init container, when the exit file says one failed."""
+    try:
+        failed = init_failure(exit_file.read_text())
+    except OSError:
+        return None
+    return None if failed is None else _init_failed(attempt_id, *failed)
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -859,7 +1022,15 @@ def _ended(attempt_id: int, exit_file: Path | None, *, cancelled: bool) -> Repor
             raise FileNotFoundError("no log path recorded")
         text = exit_file.read_text().strip()
         ended_at = datetime.fromtimestamp(exit_file.stat().st_mtime, UTC)
-        code = int(text)
+        failed_init = init_failure(text)
+        if not cancelled and job_status_path(exit_file).exists():
+            return replace(
+                _job_report(attempt_id, int(text), exit_file.with_suffix(".log")),
+                at=ended_at,
+            )
+        if failed_init is not None and not cancelled:
+            return replace(_init_failed(attempt_id, *failed_init), at=ended_at)
+        code = failed_init[0] if failed_init else int(text)
     except (OSError, ValueError):
         if cancelled:
             return Report(attempt_id, AttemptStatus.CANCELLED, at=_now())

@@ -30,6 +30,7 @@ from flowcore.fire_times import (
 )
 from flowcore.spec import SpecError
 from flowcore.states import TERMINAL_RUN_STATUSES
+from observability import metrics
 from schedules.models import Backfill, Schedule, ScheduledFire
 from schedules.services.editing import trigger_of
 from workflows.models import Run
@@ -58,10 +59,19 @@ class TickResult:
     queued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)  # schedule/backfill ids
+    # Seconds from each started fire's time to its run's submission.
+    lateness: list[float] = field(default_factory=list)
+    # Fires started later than the tolerance (schedule.missed notifications).
+    late: list[int] = field(default_factory=list)
 
     def add(self, fire: ScheduledFire | None) -> None:
         if fire is None:
             return
+        if fire.status == Status.STARTED and fire.started_at is not None:
+            seconds = max(0.0, (fire.started_at - fire.fire_time).total_seconds())
+            self.lateness.append(seconds)
+            if seconds > _tolerance():
+                self.late.append(fire.pk)
         bucket = {
             Status.STARTED: self.started,
             Status.SKIPPED: self.skipped,
@@ -70,6 +80,12 @@ class TickResult:
         }.get(Status(fire.status))
         if bucket is not None:
             bucket.append(fire.pk)
+
+
+def _tolerance() -> float:
+    from django.conf import settings
+
+    return float(settings.FLOWDECK_SCHEDULE_TOLERANCE_SECONDS)
 
 
 def tick(now: datetime) -> TickResult:
@@ -92,7 +108,74 @@ def tick(now: datetime) -> TickResult:
     running = Backfill.objects.filter(status=Backfill.Status.RUNNING)
     for backfill_id in list(running.values_list("pk", flat=True)[:BATCH]):
         _guarded(advance_backfill, backfill_id, now, result)
+    _count(result)
+    _notify_missed(result, now)
     return result
+
+
+def _notify_missed(result: TickResult, now: datetime) -> None:
+    """Notification rules asking for `schedule.missed` hear of each fire time
+    this tick skipped, could not submit, or submitted later than
+    FLOWDECK_SCHEDULE_TOLERANCE_SECONDS after its time."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    from notifications import outbox
+
+    tolerance = timedelta(seconds=settings.FLOWDECK_SCHEDULE_TOLERANCE_SECONDS)
+    ids = [*result.skipped, *result.failed, *result.late]
+    if not ids:
+        return
+    missed = []
+    for fire in ScheduledFire.objects.filter(pk__in=ids).select_related(
+        "schedule__workflow"
+    ):
+        schedule = fire.schedule
+        reason = fire.reason
+        if fire.status == Status.STARTED and fire.started_at is not None:
+            after = (fire.started_at - fire.fire_time).total_seconds()
+            reason = (
+                f"started {after:.0f} s after its time "
+                f"(tolerance {tolerance.total_seconds():.0f} s)"
+            )
+        missed.append(
+            (
+                schedule.workflow_id,
+                fire.pk,
+                {
+                    "id": schedule.pk,
+                    "name": schedule.name,
+                    "workflow": schedule.workflow.name,
+                    "fire_time": fire.fire_time.isoformat(),
+                    "status": fire.status,
+                    "reason": reason,
+                    "run": fire.run_id,
+                    "url": settings.FLOWDECK_BASE_URL.rstrip("/")
+                    + reverse("schedule-detail", args=[schedule.pk]),
+                },
+            )
+        )
+    try:
+        with transaction.atomic():
+            outbox.schedule_missed(missed, now)
+    except Exception:
+        log.exception("writing schedule.missed notifications failed")
+
+
+def _count(result: TickResult) -> None:
+    """The tick's fires in flowdeck_schedule_fires (committed: each schedule
+    commits on its own before the tick goes on)."""
+    for outcome, fires in (
+        ("submitted", result.started),
+        ("skipped", result.skipped),
+        ("queued", result.queued),
+        ("failed", result.failed),
+        ("error", result.errors),
+    ):
+        if fires:
+            metrics.SCHEDULE_FIRES.labels(outcome).inc(len(fires))
+    for seconds in result.lateness:
+        metrics.SCHEDULE_LATENESS.observe(seconds)
 
 
 def _guarded(

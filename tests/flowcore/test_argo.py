@@ -20,7 +20,7 @@ from flowcore.argo import (
     convert_text,
     export_workflow,
 )
-from flowcore.spec import parse_spec
+from flowcore.spec import parse_spec, validate
 from flowcore.spec_document import parse_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -478,9 +478,9 @@ def test_a_task_after_a_conditional_one_runs_when_it_is_skipped_as_in_argo() -> 
             "names no template",
         ),
         (
-            {"name": "x", "template": "leaf-with-sidecar"},
-            "spec.templates[3].sidecars",
-            "sidecars is not carried over",
+            {"name": "x", "template": "leaf-daemon"},
+            "spec.templates[3].daemon",
+            "daemon is not carried over",
         ),
     ],
 )
@@ -497,13 +497,71 @@ def test_what_cannot_run_as_argo_would_is_refused(
                     {"name": "b", "template": "leaf"},
                 ),
                 container("leaf"),
-                container(
-                    "leaf-with-sidecar", sidecars=[{"name": "s", "image": "busybox"}]
-                ),
+                container("leaf-daemon", daemon=True),
             ]
         )
     )
     assert [(n.path, words in n.message) for n in result.refused] == [(path, True)]
+
+
+def test_init_containers_and_sidecars_are_carried_over_with_their_volumes() -> None:
+    leaf = container(
+        "leaf",
+        "cat",
+        "/work/x",
+        volumes=[
+            {"name": "work", "emptyDir": {}},
+            {"name": "conf", "configMap": {"name": "c"}},
+        ],
+        initContainers=[
+            {
+                "name": "fill",
+                "image": "alpine",
+                "command": ["sh", "-c", "echo {{inputs.parameters.word}} > /w/x"],
+                "volumeMounts": [{"name": "work", "mountPath": "/w"}],
+            }
+        ],
+        sidecars=[
+            {
+                "name": "proxy",
+                "image": "envoy",
+                "env": [{"name": "A", "value": "b"}],
+                "mirrorVolumeMounts": True,
+                "volumeMounts": [{"name": "conf", "mountPath": "/etc/envoy"}],
+            }
+        ],
+        inputs={"parameters": [{"name": "word", "value": "hi"}]},
+    )
+    leaf["container"]["volumeMounts"] = [{"name": "work", "mountPath": "/work"}]
+    result = convert_document(argo_workflow([leaf]))
+    assert result.refused == [] and result.notes == []
+    converted = task(result, "leaf")
+    assert converted["initContainers"] == [
+        {
+            "name": "fill",
+            "image": "alpine",
+            "command": ["sh", "-c", "echo {{params.word}} > /w/x"],
+            "volumeMounts": [{"name": "work", "mountPath": "/w"}],
+        }
+    ]
+    assert converted["sidecars"] == [
+        {
+            "name": "proxy",
+            "image": "envoy",
+            "env": [{"name": "A", "value": "b"}],
+            "volumeMounts": [
+                {"name": "work", "mountPath": "/work"},
+                {"name": "conf", "mountPath": "/etc/envoy"},
+            ],
+        }
+    ]
+    # A volume only a sidecar mounts is the task's too.
+    assert [v["name"] for v in converted["volumes"]] == ["work", "conf"]
+    assert validate(result.document) == []
+    back = export_workflow(result.document)
+    [template] = [t for t in back["spec"]["templates"] if t["name"] == "leaf"]
+    assert [c["name"] for c in template["sidecars"]] == ["proxy"]
+    assert_valid_argo(back)
 
 
 def test_harmless_fields_are_reported_but_not_refused() -> None:

@@ -2359,7 +2359,7 @@ def test_parse_spec_builds_every_field() -> None:
         "tolerationSeconds": 300,
     }
     assert (extract.priority, extract.timeout) == (10, 600.0)
-    assert [t.timeout for t in spec.tasks] == [600.0, 5400.0, 3600.0]
+    assert [t.timeout for t in spec.tasks] == [600.0, 5400.0, 3600.0, 3600.0]
     assert spec.namespace == "warehouse"
     assert extract.service_account_name == "etl-runner"  # from the defaults
     assert extract.security_context == {"runAsNonRoot": True, "runAsUser": 1000}

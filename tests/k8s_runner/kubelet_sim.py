@@ -73,6 +73,7 @@ from tests.k8s_runner.kubelet_behaviours import (
     Waiting,
 )
 from tests.k8s_runner.kubelet_containers import ContainerRunner
+from tests.k8s_runner.kubelet_jobs import JobController
 from tests.k8s_runner.kubelet_logs import ContainerLog, LogServer, LogStore, now
 
 __all__ = [
@@ -133,6 +134,12 @@ class KubeletSimulator:
         self.default = default or Succeed()
         self.errors: list[str] = []  # unexpected failures in the threads
         self._core = client.CoreV1Api(api_client)
+        # The Job controller's part, for a simulator of one namespace.
+        self._jobs = (
+            JobController(api_client, next(iter(self.namespaces)), self.errors)
+            if self.namespaces is not None and len(self.namespaces) == 1
+            else None
+        )
         self._scripts: dict[str, list[Behaviour]] = {}
         self._lock = threading.Lock()
         self._players: dict[str, _Player] = {}
@@ -160,6 +167,8 @@ class KubeletSimulator:
         server.start()
         self._register_node()
         watcher.start()
+        if self._jobs is not None:
+            self._jobs.start()
         return self
 
     def script(self, key: str, *behaviours: Behaviour) -> None:
@@ -207,9 +216,17 @@ class KubeletSimulator:
         for key in keys:
             self._store.update(key, lambda log: log.lines.append((now(), line)))
 
+    def logged(self, namespace: str, pod: str, container: str) -> list[str]:
+        """What a container wrote, kept after its pod is gone."""
+        with self._store.changed:
+            log = self._store.logs.get((namespace, pod, container))
+            return [line for _, line in log.lines] if log else []
+
     def stop(self) -> None:
         """Stop the threads and the log server (the node stays registered)."""
         self._stopping.set()
+        if self._jobs is not None:
+            self._jobs.stop()
         self._server.stopping = True
         self._store.close_all()
         if self._watch is not None:

@@ -56,17 +56,19 @@ def test_the_kustomization_lists_every_manifest() -> None:
 def test_the_role_grants_exactly_what_the_backend_calls() -> None:
     (role,) = of_kind("Role")
     granted = {
-        (resource, verb)
+        (group, resource, verb)
         for rule in role["rules"]
+        for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    assert all(rule["apiGroups"] == [""] for rule in role["rules"])
+    verbs = ("create", "get", "list", "watch", "delete")
     assert granted == {
-        *(("pods", verb) for verb in ("create", "get", "list", "watch", "delete")),
-        ("pods/log", "get"),
-        ("events", "list"),
-        ("events", "watch"),
+        *(("", "pods", verb) for verb in verbs),
+        ("", "pods/log", "get"),
+        ("", "events", "list"),
+        ("", "events", "watch"),
+        *(("batch", "jobs", verb) for verb in verbs),
     }
     (binding,) = of_kind("RoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]

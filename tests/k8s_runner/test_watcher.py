@@ -61,10 +61,35 @@ class Stream:
         self.stopped = True
 
 
+class FakeJobs:
+    """The Job side of the backend: no Jobs unless a test lists some."""
+
+    def __init__(self) -> None:
+        self.listings: list[tuple[list[Any], str]] = []
+        self.deleted: list[str] = []
+        self.archived: list[str] = []
+
+    def list_jobs(self, namespace: str) -> tuple[list[Any], str]:
+        return self.listings.pop(0) if self.listings else ([], "1")
+
+    def watch(
+        self, namespace: str, resource_version: str, *, timeout_seconds: int
+    ) -> Stream:
+        return Stream([])
+
+    def archive(self, job: Any) -> str:
+        self.archived.append(job.metadata.name)
+        return f"/logs/{job.metadata.name}.log"
+
+    def delete(self, namespace: str, name: str) -> None:
+        self.deleted.append(name)
+
+
 class FakeCluster:
     """The part of KubernetesBackend the watcher uses, scripted."""
 
     def __init__(self) -> None:
+        self.jobs = FakeJobs()
         self.now = T0
         self.image_pull_grace_seconds = 120.0
         self.delete_grace_seconds = 30

@@ -1031,6 +1031,21 @@ def test_the_log_of_a_named_attempt_and_its_tail(api, diamond, user, tmp_path):
 
 
 @driven
+def test_a_job_attempts_completion_log_is_served_by_its_index(
+    api, logged_run, tmp_path
+):
+    (tmp_path / "b-1.log").write_bytes(b"index 0: pod p succeeded\n")
+    (tmp_path / "b-1.0.log").write_bytes(b"shard 0\n")
+    url = f"{RUNS}{logged_run.pk}/tasks/b/logs/"
+    shard = api.get(url, {"index": 0})
+    assert b"".join(shard.streaming_content) == b"shard 0\n"
+    assert shard["X-Flowdeck-Log-Status"] == "complete"
+    missing = api.get(url, {"index": 7})
+    assert (missing.status_code, missing["X-Flowdeck-Log-Status"]) == (200, "waiting")
+    assert api.get(url, {"index": -1}).status_code == 400
+
+
+@driven
 def test_a_log_not_written_yet_is_an_empty_200_marked_waiting(api, diamond, user):
     run = failed_b_run(diamond, user)
     response = api.get(f"{RUNS}{run.pk}/tasks/a/logs/")

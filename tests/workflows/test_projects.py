@@ -414,7 +414,9 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
         "fan-out",
         "flaky-etl",
         "hello-diamond",
+        "indexed-job",
         "map-sum",
+        "sidecar",
         "sub-workflow",
         "warehouse-customers",
         "warehouse-orders",
@@ -425,7 +427,7 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 11
+    assert Workflow.objects.count() == 13
 
 
 @pytest.mark.django_db(transaction=True)

@@ -788,6 +788,12 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
                 int,
                 description=f"Only the last this many bytes (at most {MAX_LOG_TAIL}).",
             ),
+            OpenApiParameter(
+                "index",
+                int,
+                description="A kind: Job attempt's completion index: that "
+                "completion's pods' log instead of the attempt's.",
+            ),
         ],
         responses={
             (200, "text/plain"): OpenApiResponse(
@@ -815,8 +821,9 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
     ) -> HttpResponse:
         number = int_param(request, "attempt", minimum=1)
         tail = int_param(request, "tail", minimum=0)
+        index = int_param(request, "index", minimum=0)
         run = self.get_object()
-        return log_response(self.attempt_of(run, task, number), tail)
+        return log_response(self.attempt_of(run, task, number), tail, index)
 
     def attempt_of(self, run: Run, task: str, number: int | None) -> Attempt | None:
         """Attempt `number` of the run's task `task` (the latest when None; None
@@ -933,12 +940,15 @@ def retry_response(run: Run, names: list[str], request: Request) -> Response:
     return Response({"run": data, "rerun": names})
 
 
-def log_response(attempt: Attempt | None, tail: int | None) -> HttpResponse:
-    """The attempt's log file, or an empty 200 marked `waiting` when there is
-    none yet. The size is read once, so a log that is still being written is
-    served up to that size and Content-Length stays true."""
+def log_response(
+    attempt: Attempt | None, tail: int | None, index: int | None = None
+) -> HttpResponse:
+    """The attempt's log file (or one completion's of a Job attempt), or an
+    empty 200 marked `waiting` when there is none yet. The size is read once,
+    so a log that is still being written is served up to that size and
+    Content-Length stays true."""
     # Archived, or read live from a running pod (k8s_runner.logs).
-    log = open_log(attempt) if attempt is not None else None
+    log = open_log(attempt, index) if attempt is not None else None
     if log is None:
         response = HttpResponse(b"", content_type="text/plain; charset=utf-8")
         response[LOG_STATUS_HEADER] = "waiting"

@@ -66,6 +66,8 @@ class Launch:
     task: str
     number: int
     request: dict[str, Any]  # the rendered TaskSpec
+    # When the task became ready (Queued): its launch delay counts from here.
+    ready_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -429,6 +431,7 @@ def _expand(
             run_id=group.run_id,
             name=instance_name(group.name, index),
             status=TaskStatus.QUEUED,
+            queued_at=txn.now,
             position=group.position,
             priority=group.priority,
             cpu_request_milli=group.cpu_request_milli,
@@ -577,7 +580,14 @@ def _start_attempt(
         return None, moved
     workflow, version = version_identity(txn.run.version_id)
     launch = Launch(
-        attempt.pk, txn.run.pk, workflow, version, task.name, number, request
+        attempt.pk,
+        txn.run.pk,
+        workflow,
+        version,
+        task.name,
+        number,
+        request,
+        ready_at=task.queued_at,
     )
     return launch, None
 

@@ -28,10 +28,12 @@ from flowcore.states import (
     check_run_transition,
     check_task_transition,
 )
+from notifications import outbox
 from workflows import live
 from workflows.blueprints import blueprint_of
 from workflows.models import Attempt, Run, RunEvent, TaskRun
-from workflows.services import concurrency, rows
+from workflows.services import concurrency, rows, telemetry
+from workflows.services.telemetry import Observation, elapsed
 
 
 class RunTransaction:
@@ -44,6 +46,10 @@ class RunTransaction:
         self._run_fields: set[str] = set()
         self._after_commit: list[Callable[[], None]] = []
         self._unsaved_tasks: dict[int, tuple[TaskRun, set[str]]] = {}
+        # Transitions to count once committed (workflows.services.telemetry).
+        self._observed: list[Observation] = []
+        # Changes notification rules may ask about: (event, its seq, task).
+        self._notify: list[tuple[str, int, str]] = []
         # Set once an attempt in a project with a quota ended (see quotas).
         self.quota_freed = False
         # Set once the project's row is locked (services.concurrency).
@@ -103,6 +109,7 @@ class RunTransaction:
         self.run.status = status
         self._run_fields.add("status")
         if status is RunStatus.RUNNING:
+            self._observed.append(Observation("run_started"))
             if self.run.started_at is None:
                 self.run.started_at = self.now
                 self._run_fields.add("started_at")
@@ -115,10 +122,17 @@ class RunTransaction:
             # the workflow's next run waiting for maxActiveRuns, may go.
             concurrency.release_run(self, self.blueprint())
             self.runs_freed = True
+            self._observed.append(
+                Observation(
+                    "run_finished", status, elapsed(self.run.started_at, self.now)
+                )
+            )
         if message or self.run.message:
             self.run.message = message
             self._run_fields.add("message")
         self.event(RunEvent.Kind.RUN, status=status, previous=current, message=message)
+        if status in outbox.RUN_EVENTS:
+            self._notify.append((outbox.RUN_EVENTS[status], self.run.last_seq, ""))
         return True
 
     def set_run_outputs(self, outputs: dict[str, Any]) -> None:
@@ -192,6 +206,18 @@ class RunTransaction:
             TaskStatus.CANCELLED,
         ):
             fields.setdefault("finished_at", self.now)
+            self._observed.append(
+                Observation(
+                    "task_finished",
+                    status,
+                    elapsed(task.started_at, fields["finished_at"] or self.now),
+                )
+            )
+        elif status is TaskStatus.RUNNING:
+            self._observed.append(Observation("task_started"))
+        elif status is TaskStatus.QUEUED:
+            # Scheduling latency counts from here (see set_attempt_status).
+            fields.setdefault("queued_at", self.now)
         for name, value in fields.items():
             setattr(task, name, value)
         columns = {"status", "reason", "message", *fields}
@@ -210,6 +236,9 @@ class RunTransaction:
             data={**({"reason": reason} if reason else {}), **(event_data or {})}
             or None,
         )
+        if status in (TaskStatus.FAILED, TaskStatus.ERROR):
+            # Final: a task that will be retried goes to Retrying instead.
+            self._notify.append(("task.failed", self.run.last_seq, task.name))
         return True
 
     def set_attempt_status(
@@ -226,6 +255,18 @@ class RunTransaction:
         if current == status:
             return False
         check_attempt_transition(current, status)
+        if (
+            fields.get("started_at")
+            and attempt.started_at is None
+            and Attempt.task_run.is_cached(attempt)  # type: ignore[attr-defined]
+        ):
+            # The program runs: from Queued to here is the scheduling latency.
+            self._observed.append(
+                Observation(
+                    "program_started",
+                    seconds=elapsed(attempt.task_run.queued_at, fields["started_at"]),
+                )
+            )
         attempt.status = status
         attempt.reason = reason or attempt.reason
         attempt.message = message or attempt.message
@@ -265,6 +306,10 @@ class RunTransaction:
         if self.released or self.chained or self.runs_freed:
             concurrency.wake_after_commit(self)
         self.save_tasks()
+        if self._notify:
+            # The outbox rows commit with the change they report, or not at all.
+            outbox.enqueue(self.run, self._notify, self.now)
+            self._notify = []
         if self._events:
             rows.insert_events(self._events)
             live.publish_after_commit(self.run, self._events)
@@ -275,6 +320,10 @@ class RunTransaction:
         for callback in self._after_commit:
             transaction.on_commit(callback)
         self._after_commit = []
+        if self._observed:
+            observed, self._observed = self._observed, []
+            workflow_id = self.run.workflow_id
+            transaction.on_commit(lambda: telemetry.record(workflow_id, observed))
 
 
 def _count_instance(task: TaskRun, current: TaskStatus, status: TaskStatus) -> None:

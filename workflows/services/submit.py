@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from flowcore.secrets import restore_secrets
 from flowcore.spec import FieldError, SpecError, parse_spec, render_parameters
 from flowcore.states import TERMINAL_RUN_STATUSES
+from observability import tracing
 from workflows.blueprints import blueprint_for, spec_limits
 from workflows.models import (
     Attempt,
@@ -314,6 +315,23 @@ def submit_run(
 
     Raises SpecError naming a parameter that is unknown or missing.
     """
+    with tracing.span(
+        "flowdeck.run.submit", **{"flowdeck.workflow_version": version.pk}
+    ):
+        return _submit_run(
+            version, parameters, user, trigger, resubmitted_from, parent, idempotency
+        )
+
+
+def _submit_run(
+    version: WorkflowVersion,
+    parameters: Mapping[str, Any] | None,
+    user: Any,
+    trigger: str,
+    resubmitted_from: Run | None,
+    parent: tuple[Run, str, Attempt] | None,
+    idempotency: tuple[str, str] | None,
+) -> Run:
     blueprint = blueprint_for(version.pk, version.document)
     values = render_parameters(blueprint.spec, parameters or {})
     key, request_hash = idempotency or ("", "")
@@ -325,6 +343,7 @@ def submit_run(
             version=version,
             parameters=values,
             trigger=trigger,
+            traceparent=tracing.current_traceparent(),
             triggered_by=user if user is not None and user.is_authenticated else None,
             resubmitted_from=resubmitted_from,
             idempotency_key=key,

@@ -14,6 +14,7 @@ import { isSubWorkflow, toContainer, toSubWorkflow } from "./subworkflow";
 import { SubWorkflowFields } from "./SubWorkflowForm";
 import { type CommandMode, commandMode, linesToList } from "./templates";
 import { CPU_UNITS, MEMORY_UNITS } from "./units";
+import { WorkloadFields } from "./WorkloadForm";
 
 export interface TaskFormProps {
   task: Task;
@@ -213,6 +214,8 @@ export function TaskForm(props: TaskFormProps) {
           />
         )}
       </Field>
+
+      <WorkloadFields task={task} errors={errors} set={set} />
 
       <fieldset className="fd-list">
         <legend>Environment</legend>
@@ -578,7 +581,7 @@ function AddDependency({ others, deps, onAdd }: { others: string[]; deps: string
 }
 
 const SHOWN =
-  /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism|workflow)(\b|\[|\.|$)/;
+  /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism|workflow|kind|job|initContainers|sidecars)(\b|\[|\.|$)/;
 
 /** What the form shows of a task that runs a workflow (no container fields). */
 const SHOWN_SUB =

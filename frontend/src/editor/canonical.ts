@@ -95,6 +95,7 @@ export const DOCUMENT_SHAPE: Shape = {
     maxActiveRuns: null,
     synchronization: SYNCHRONIZATION,
     timeout: null,
+    sla: null,
     namespace: null,
     tasks: TASK_SHAPE,
     outputs: RUN_OUTPUTS_SHAPE,

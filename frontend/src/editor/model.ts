@@ -296,6 +296,10 @@ export const TASK_KEY_ORDER = [
   "withSequence",
   "parallelism",
   "workflow",
+  "initContainers",
+  "sidecars",
+  "kind",
+  "job",
 ];
 
 export function orderTaskKeys(task: Obj): Obj {

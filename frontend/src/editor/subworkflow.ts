@@ -21,6 +21,10 @@ export const CONTAINER_FIELDS = [
   "securityContext",
   "outputs",
   "inputs",
+  "initContainers",
+  "sidecars",
+  "kind",
+  "job",
 ];
 
 export interface Call {

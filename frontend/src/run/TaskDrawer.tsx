@@ -6,12 +6,15 @@ import { useEffect, useId, useState } from "react";
 import { api } from "../common/api";
 import { urls } from "./config";
 import { TaskData } from "./DataViews";
+import { JobShards } from "./JobShards";
 import { LogView } from "./LogView";
 import { statusLine } from "../graph/status";
 import { compactItem, fullItem } from "./fanouts";
 import { formatDuration, secondsBetween, taskHistory, TERMINAL_TASK } from "./state";
 import type { ChildRun, RunEvent, Task } from "./types";
 import { formatClock, formatTime, StatusBadge } from "./ui";
+
+const TERMINAL_ATTEMPT = new Set(["Succeeded", "Failed", "Error", "Cancelled"]);
 
 export type Tab = "logs" | "data" | "attempts" | "history" | "pod" | "request";
 /** The tabs that show one attempt, with the attempt picker above them. */
@@ -200,7 +203,10 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: 
               {children.length ? <a href={urls.page(children[children.length - 1].id)}>run #{children[children.length - 1].id}</a> : "its run"}.
             </p>
           ) : attempt ? (
-            <LogView runId={runId} task={task.name} attempt={attempt} />
+            <>
+              <JobShards runId={runId} task={task.name} attempt={attempt} ended={TERMINAL_ATTEMPT.has(shown?.status ?? "")} />
+              <LogView runId={runId} task={task.name} attempt={attempt} />
+            </>
           ) : (
             <p className="muted">{noAttempt(task)}</p>
           )

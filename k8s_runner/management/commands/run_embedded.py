@@ -5,6 +5,7 @@ backend, the pod watcher (`watch_pods`) as a third."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,6 +78,12 @@ class Command(BaseCommand):
         env = {
             **os.environ,
             "FLOWDECK_SERVE_STATIC": os.environ.get("FLOWDECK_SERVE_STATIC", "true"),
+            # /metrics sums the web's and the worker's samples (docs/operations.md),
+            # readable from this machine unless told otherwise.
+            "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir(),
+            "FLOWDECK_METRICS_ALLOWED_NETWORKS": os.environ.get(
+                "FLOWDECK_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1"
+            ),
         }
         children = [
             subprocess.Popen(command, env=env)
@@ -115,6 +122,17 @@ class Command(BaseCommand):
         ]
         if failed and not stopping:
             raise SystemExit(f"a Flowdeck process stopped unexpectedly: {failed}")
+
+    def _metrics_dir(self) -> str:
+        """A fresh directory for the children's metric files: a previous run's
+        would add its counts to this one's."""
+        given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if given:
+            return given
+        path = settings.DATA_DIR / "metrics"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(mode=0o700)
+        return str(path)
 
     def _warn_without_sandbox(self) -> None:
         """Say at start-up, not at the first task, when local tasks will run

@@ -19,6 +19,8 @@ from django.core.management.base import BaseCommand, CommandError
 from k8s_runner import reconcile
 from k8s_runner.backends.kubernetes import KubernetesBackend
 from k8s_runner.watcher import PodWatcher
+from webapp.metrics import serve_from_settings
+from webapp.tracing import setup_watcher
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        serve_from_settings()
+        setup_watcher()
         reconcile.recover()
         logger.info(
             "watching pods in %s", ", ".join(sorted(backend.namespaces())) or "-"
