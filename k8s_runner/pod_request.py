@@ -164,6 +164,9 @@ class PodRequest:
     # The run's project's namespace, used when the workflow names none; None
     # (and then `namespace` None too): the backend's FLOWDECK_K8S_NAMESPACE.
     project_namespace: str | None = None
+    # Every namespace the run's project may use (its default first; "" is the
+    # backend's): the backend refuses a pod elsewhere. Empty: not checked.
+    allowed_namespaces: tuple[str, ...] = ()
     outputs: OutputsRequest = field(default_factory=OutputsRequest)
     input_artifacts: tuple[InputArtifactRequest, ...] = ()
     init_containers: tuple[ContainerRequest, ...] = ()

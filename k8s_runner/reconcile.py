@@ -56,8 +56,9 @@ _backend_lock = threading.Lock()
 
 
 class RunNamespaces:
-    """The project namespace of each run, looked up once per run and kept (the
-    most recent `size` runs).
+    """The project namespaces of each run (its default first, "" for the
+    installation's, then the others it may use), looked up once per run and
+    kept (the most recent `size` runs).
 
     Keyed by run, not by version or project: a project's namespace may change,
     and a run that started in one namespace keeps its pods there (its handles,
@@ -68,36 +69,39 @@ class RunNamespaces:
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._cache: OrderedDict[int, str] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[str, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, run_ids: set[int]) -> dict[int, str]:
-        """{run id: its project's namespace} ("" for a run that is gone, and
-        for a project without one: the backend then uses its own,
-        FLOWDECK_K8S_NAMESPACE, as Project.namespaces() says)."""
+    def get(self, run_ids: set[int]) -> dict[int, tuple[str, ...]]:
+        """{run id: its project's namespaces}, the default first ("" for a run
+        that is gone, and for a project without one: the backend then uses its
+        own, FLOWDECK_K8S_NAMESPACE, as Project.namespaces() says)."""
         with self._lock:
             found = {r: self._cache[r] for r in run_ids if r in self._cache}
             for run_id in found:
                 self._cache.move_to_end(run_id)
         missing = run_ids - found.keys()
         if missing:
-            looked_up = dict(
-                Run.objects.filter(pk__in=missing).values_list(
-                    "pk", "workflow__project__namespace"
+            looked_up = {
+                pk: (own or "", *(extra or ()))
+                for pk, own, extra in Run.objects.filter(pk__in=missing).values_list(
+                    "pk",
+                    "workflow__project__namespace",
+                    "workflow__project__extra_namespaces",
                 )
-            )
+            }
             for run_id in missing:
-                found[run_id] = looked_up.get(run_id) or ""
+                found[run_id] = looked_up.get(run_id) or ("",)
             self.remember(found)
         return found
 
-    def remember(self, namespaces: dict[int, str]) -> None:
+    def remember(self, namespaces: dict[int, tuple[str, ...]]) -> None:
         with self._lock:
             self._cache.update(namespaces)
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
 
-    def get_cached(self, run_id: int) -> str | None:
+    def get_cached(self, run_id: int) -> tuple[str, ...] | None:
         with self._lock:
             return self._cache.get(run_id)
 
@@ -370,9 +374,13 @@ def relaunch(attempt_ids: list[int]) -> None:
     for attempt in attempts:
         run = attempt.task_run.run
         # Read in the same query; a run already launched keeps its namespace.
-        namespace = run_namespaces.get_cached(run.pk) or run.workflow.project.namespace
-        run_namespaces.remember({run.pk: namespace})
-        launch_attempt(pod_request(launch_of(attempt), namespace))
+        project = run.workflow.project
+        namespaces = run_namespaces.get_cached(run.pk) or (
+            project.namespace,
+            *project.extra_namespaces,
+        )
+        run_namespaces.remember({run.pk: namespaces})
+        launch_attempt(pod_request(launch_of(attempt), namespaces))
 
 
 def launch_of(attempt: Attempt, request: dict[str, Any] | None = None) -> Launch:
@@ -391,7 +399,15 @@ def launch_of(attempt: Attempt, request: dict[str, Any] | None = None) -> Launch
     )
 
 
-def pod_request(launch: Launch, project_namespace: str | None = None) -> PodRequest:
+def pod_request(
+    launch: Launch, project_namespaces: tuple[str, ...] | str | None = None
+) -> PodRequest:
+    """What the backend is asked to run; `project_namespaces` are the run's
+    project's (its default first: "" for the installation's), of which the
+    backend checks the pod's namespace is one."""
+    if isinstance(project_namespaces, str):
+        project_namespaces = (project_namespaces,)
+    allowed = tuple(project_namespaces or ())
     rendered = launch.request
     return PodRequest(
         attempt_id=launch.attempt_id,
@@ -419,7 +435,8 @@ def pod_request(launch: Launch, project_namespace: str | None = None) -> PodRequ
         volume_mounts=tuple(rendered.get("volume_mounts", ())),
         security_context=rendered.get("security_context") or {},
         namespace=rendered.get("namespace"),
-        project_namespace=project_namespace or None,
+        project_namespace=(allowed[0] if allowed else None) or None,
+        allowed_namespaces=allowed,
         outputs=outputs_request(rendered),
         input_artifacts=tuple(
             InputArtifactRequest(

@@ -661,8 +661,9 @@ PAGES: dict[str, Case] = {
     "new workflow editor": Case(
         "get", "/workflows/new/editor/", (302, 403, 200, 200, 200, 200, 200)
     ),
+    # A viewer gets it read-only (tests/workflows/test_editor_pages.py).
     "workflow editor": Case(
-        "get", "/workflows/{workflow}/editor/", (302, 403, 200, 200, 200, 200, 404)
+        "get", "/workflows/{workflow}/editor/", (302, 200, 200, 200, 200, 200, 404)
     ),
     "workflow page": Case(
         "get", "/workflows/{workflow}/", (302, 200, 200, 200, 200, 200, 404)
@@ -1087,11 +1088,13 @@ def test_the_browsable_api_renders_for_a_viewer_and_refuses_their_writes(world):
 
 # Reachable by anyone on purpose: probes, signing in and out, getting a token.
 # /metrics answers a bearer token or an allowed network, not a person
-# (tests/observability/test_metrics.py).
+# (tests/observability/test_metrics.py); the empty icon is public, as the
+# `data:,` icon of every page is.
 PUBLIC_ROUTES = {
     "healthz",
     "readyz",
     "metrics",
+    "favicon.ico",
     "login/",
     "logout/",
     "api/auth/token/",

@@ -329,6 +329,8 @@ CELERY_BEAT_SCHEDULE["flowdeck-notifications"] = {
     "options": {"expires": max(_NOTIFY_SWEEP_SECONDS * 2, 10.0)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Sends only while it leads, with FLOWDECK_LEADER_ELECTION on (webapp/beat.py).
+CELERY_BEAT_SCHEDULER = "webapp.beat:LeaderScheduler"
 
 FLOWDECK_BACKEND = env_choice("FLOWDECK_BACKEND", "local", ("local", "kubernetes"))
 FLOWDECK_LOCAL_SLOTS = env_int("FLOWDECK_LOCAL_SLOTS", 0, minimum=0)  # 0: CPU count
@@ -407,6 +409,22 @@ FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS = env_int(
     "FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS", 300, minimum=1
 )
 FLOWDECK_K8S_ALLOW_PRIVILEGED = env_bool("FLOWDECK_K8S_ALLOW_PRIVILEGED", False)
+
+# --- Leader election of the pod watcher and the beat (docs/deployment.md) -------
+# off: one replica each (the embedded mode); kubernetes: a coordination.k8s.io
+# Lease in FLOWDECK_K8S_NAMESPACE; database: a row in PostgreSQL.
+FLOWDECK_LEADER_ELECTION = env_choice(
+    "FLOWDECK_LEADER_ELECTION", "off", ("off", "kubernetes", "database")
+)
+FLOWDECK_LEADER_LEASE_SECONDS = env_float(
+    "FLOWDECK_LEADER_LEASE_SECONDS", 15.0, minimum=0.1
+)
+FLOWDECK_LEADER_RENEW_SECONDS = env_float(
+    "FLOWDECK_LEADER_RENEW_SECONDS", 10.0, minimum=0.1
+)
+FLOWDECK_LEADER_RETRY_SECONDS = env_float(
+    "FLOWDECK_LEADER_RETRY_SECONDS", 2.0, minimum=0.05
+)
 # Flowdeck's own image, run beside tasks with outputs or input artifacts (its
 # helper containers); keep it the image this deployment runs.
 FLOWDECK_K8S_HELPER_IMAGE = env_str("FLOWDECK_K8S_HELPER_IMAGE", "flowdeck:latest")

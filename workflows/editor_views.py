@@ -70,7 +70,12 @@ def editor_edit(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
-    require(request, Action.UPDATE_WORKFLOW, workflow.project, target=workflow)
+    # Whoever may see the workflow gets the editor; without the editor role
+    # it is read-only (the API refuses their writes all the same).
+    allowed = allowed_actions(request.user, workflow.project)
+    read_only = Action.UPDATE_WORKFLOW not in allowed
+    if read_only:
+        require(request, Action.VIEW, workflow.project, target=workflow)
     version = workflow.latest_version
     data: dict[str, Any] = {
         "workflow": {
@@ -84,6 +89,8 @@ def editor_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "document": mask_secrets(version.document) if version else None,
         "projects": [],
         "project": str(workflow.project_id),
-        "canRun": Action.SUBMIT_RUN in allowed_actions(request.user, workflow.project),
+        "canRun": not read_only and Action.SUBMIT_RUN in allowed,
+        "readOnly": read_only,
     }
-    return _page(request, data, f"Edit {workflow.name}")
+    title = f"{workflow.name} (read-only)" if read_only else f"Edit {workflow.name}"
+    return _page(request, data, title)

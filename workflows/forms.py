@@ -7,7 +7,13 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
-from workflows.models import MAX_SEMAPHORE_LIMIT, Project, Role, Semaphore
+from workflows.models import (
+    MAX_SEMAPHORE_LIMIT,
+    Project,
+    Role,
+    Semaphore,
+    validate_namespace_list,
+)
 
 
 class ProjectForm(forms.ModelForm):
@@ -25,7 +31,16 @@ class ProjectForm(forms.ModelForm):
 
 
 class ProjectSettingsForm(forms.ModelForm):
-    """The name stays: scripts and namespaces refer to it."""
+    """The name stays: scripts and namespaces refer to it. The namespaces are
+    a site administrator's to set (they decide the runs' cluster rights); a
+    project admin's form has none."""
+
+    extra_namespaces = forms.CharField(
+        required=False,
+        label="More namespaces",
+        help_text="Namespaces its workflows may also name (spec.namespace), "
+        "separated by commas or spaces.",
+    )
 
     class Meta:
         model = Project
@@ -42,6 +57,22 @@ class ProjectSettingsForm(forms.ModelForm):
             "max_cpu": "Quota: CPU",
             "max_memory": "Quota: memory",
         }
+
+    def __init__(self, *args: Any, site_admin: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not site_admin:
+            del self.fields["namespace"]
+            del self.fields["extra_namespaces"]
+            return
+        self.fields["namespace"].required = False
+        self.initial["extra_namespaces"] = ", ".join(
+            self.instance.extra_namespaces or ()
+        )
+
+    def clean_extra_namespaces(self) -> list[str]:
+        names = self.cleaned_data["extra_namespaces"].replace(",", " ").split()
+        validate_namespace_list(names)
+        return list(dict.fromkeys(names))
 
 
 class SemaphoreForm(forms.ModelForm):

@@ -67,19 +67,38 @@ def validate_memory_quota(value: str) -> None:
         raise ValidationError("must be from 1 (byte) to 1Ei")
 
 
+def validate_namespace_list(value: Any) -> None:
+    """A list of Kubernetes namespaces (RFC 1123 labels), at most 100."""
+    if not isinstance(value, list) or len(value) > 100:
+        raise ValidationError("must be a list of at most 100 namespaces")
+    for name in value:
+        if not isinstance(name, str):
+            raise ValidationError("every namespace must be a string")
+        if len(name) > 63:
+            raise ValidationError(f"{name[:70]!r} is longer than 63 characters")
+        dns_label(name)
+
+
 class Project(models.Model):
     name = models.CharField(max_length=63, unique=True, validators=[dns_label])
     description = models.TextField(blank=True)
     # Empty: the installation's namespace (FLOWDECK_K8S_NAMESPACE). Read it
-    # through namespaces() / default_namespace: the namespace-isolation work
-    # turns this field into a list of the namespaces the project may use, the
-    # first its default, and nothing else needs to change.
+    # through namespaces() / default_namespace. Site administrators alone set
+    # it and `extra_namespaces`: together, the only namespaces the project's
+    # workflows may name (spec.namespace), checked at save, submit and launch.
     namespace = models.CharField(
         max_length=63,
         blank=True,
         validators=[dns_label],
         help_text="The Kubernetes namespace of the project's pods; empty: the "
         "installation's (FLOWDECK_K8S_NAMESPACE).",
+    )
+    extra_namespaces = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_namespace_list],
+        help_text="More namespaces the project's workflows may name "
+        "(spec.namespace), after its default one.",
     )
     # Quotas over the running tasks of all the project's runs; null or empty:
     # no limit.
@@ -110,9 +129,11 @@ class Project(models.Model):
         return self.name
 
     def namespaces(self) -> list[str]:
-        """The Kubernetes namespaces the project's pods go to, its default
-        first: today one, its own or the installation's."""
-        return [self.namespace or settings.FLOWDECK_K8S_NAMESPACE]
+        """The Kubernetes namespaces the project's pods may go to, its default
+        (its own or the installation's) first, then `extra_namespaces`."""
+        default = self.namespace or settings.FLOWDECK_K8S_NAMESPACE
+        extra = [n for n in self.extra_namespaces or () if n != default]
+        return [default, *dict.fromkeys(extra)]
 
     @property
     def default_namespace(self) -> str:
@@ -589,3 +610,21 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}#{self.seq} {self.kind} {self.task} {self.status}"
+
+
+class LeaderLease(models.Model):
+    """Who leads a replicated role (the pod watcher, the beat), and the fencing
+    generation its writes are checked against (workflows/services/leadership.py).
+
+    With the database lock the row is the lease itself; with a Kubernetes
+    Lease it holds only the generation, raised by each new leader before it
+    acts.
+    """
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=255, blank=True)
+    generation = models.PositiveBigIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder or '-'} (generation {self.generation})"

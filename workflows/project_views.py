@@ -33,6 +33,7 @@ from workflows.permissions import (
     Action,
     allowed_actions,
     can,
+    is_site_admin,
     require,
     role_of,
     visible,
@@ -106,7 +107,10 @@ def project_page(
         "allowed": allowed_actions(request.user, project),
         "memberships": memberships,
         "roles": Role.choices,
-        "settings_form": settings_form or ProjectSettingsForm(instance=project),
+        "settings_form": settings_form
+        or ProjectSettingsForm(
+            instance=project, site_admin=is_site_admin(request.user)
+        ),
         "member_form": member_form or MemberAddForm(),
         "workflows": project.workflows.order_by("name").only("pk", "name")[:100],
         "namespace_problem": namespace_problem(project.default_namespace),
@@ -129,7 +133,11 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return project_page(request, project)
     require(request, Action.UPDATE_PROJECT, project)
-    form = ProjectSettingsForm(request.POST, instance=Project.objects.get(pk=pk))
+    form = ProjectSettingsForm(
+        request.POST,
+        instance=Project.objects.get(pk=pk),
+        site_admin=is_site_admin(request.user),
+    )
     if not form.is_valid():
         return project_page(request, project, settings_form=form, status=400)
     with audit.recording(

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -38,6 +39,7 @@ from flowcore.states import (
     UNSUCCESSFUL_TASK_STATUSES,
     RunStatus,
 )
+from flowcore.validation.backend import backend_warnings
 from k8s_runner.logs import open_log, pod_events, read_tail
 from workflows.api.serializers import RunDetailSerializer
 from workflows.api.views import detail_queryset
@@ -221,9 +223,13 @@ def _workflow_page(
         "document_yaml": "",
         "graph_svg": "",
         "graph_note": "",
+        "backend_warnings": [],
     }
     if version is not None:
         blueprint = blueprint_for(version.pk, version.document)
+        context["backend_warnings"] = backend_warnings(
+            version.document, settings.FLOWDECK_BACKEND
+        )
         values = values or {}
         context["parameters"] = [
             {

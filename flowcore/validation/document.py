@@ -38,6 +38,9 @@ from flowcore.validation.flow import FlowChecks
 from flowcore.validation.pod import _volumes_of
 from flowcore.validation.workload import WorkloadChecks, container_names
 
+# The interpreters whose `-c` takes the whole program as one argument.
+_SCRIPT_RUNNERS = frozenset({"sh", "bash", "python", "python3"})
+
 
 def _shares_containers(document: object) -> bool:
     """Whether one list or mapping appears twice (a YAML alias, or a cycle)."""
@@ -224,7 +227,7 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
         checks: dict[str, _Check] = {
             "name": partial(self.task_name, index=index),
             "image": self.image,
-            "command": self.templates,
+            "command": self.command,
             "args": self.templates,
             "env": self.env,
             "resources": self.resources,
@@ -291,6 +294,20 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
             self.error(
                 field_path(path, "image"), "is required here or in spec.defaults.image"
             )
+
+    def command(self, value: object, path: str) -> None:
+        self.templates(value, path)
+        # `sh -c ""` starts and does nothing: what the editor writes when its
+        # Script box is cleared, never what anyone means to run.
+        if (
+            _is_list(value)
+            and len(value) == 3
+            and value[0] in _SCRIPT_RUNNERS
+            and value[1] == "-c"
+            and isinstance(value[2], str)
+            and not value[2].strip()
+        ):
+            self.error(f"{path}[2]", "the script is empty: write what the task runs")
 
     def on_exit(self, value: object, path: str) -> None:
         """Exit handlers: tasks that run once the run's tasks are done."""

@@ -352,6 +352,9 @@ class KubernetesBackend:
                 permanent=True,
             )
         namespace = self.namespace_for(request)
+        refusal = self.namespace_refusal(request, namespace)
+        if refusal is not None:
+            raise BackendError(refusal, permanent=True)
         if request.job is not None:
             self.jobs.launch(request, namespace)
             return
@@ -429,6 +432,20 @@ class KubernetesBackend:
         """Where the attempt's pod goes: the workflow's spec.namespace, else its
         project's namespace, else the backend's (FLOWDECK_K8S_NAMESPACE)."""
         return request.namespace or request.project_namespace or self.namespace
+
+    def namespace_refusal(self, request: PodRequest, namespace: str) -> str | None:
+        """Why `namespace` is not one the request's project may use (checked
+        again here, after save and submit: defence in depth), or None."""
+        if not request.allowed_namespaces:
+            return None
+        allowed = [name or self.namespace for name in request.allowed_namespaces]
+        if namespace in allowed:
+            return None
+        return (
+            f"namespace {namespace} is not one of the project's "
+            f"({', '.join(dict.fromkeys(allowed))}): refused before creating "
+            f"pod {request.name}"
+        )
 
     def namespace_problem(self, namespace: str) -> str | None:
         """Why pods cannot go to `namespace` (it does not exist, or this

@@ -65,27 +65,19 @@ _REMEMBERED_CANCELS = 10_000
 # leaves a shell that finds no handle of its own and exits without running
 # anything, and the relaunch, finding no handle either, starts it afresh.
 # Found, the handle lets a relaunch adopt the process instead. Either way the
-# command runs once. `read` and `$$` are built in: no extra process. A task
-# with init containers or sidecars has a leader of its own (local_pod), which
-# starts with the same handshake.
-_HANDSHAKE = (
-    "exit_file=$1; pid_file=$2; shift 2; read -r go; handle=; "
+# command runs once. `read` and `$$` are built in: no extra process.
+# Every attempt's session leader is `sh -c WRAPPER flowdeck-attempt EXIT_FILE
+# PID_FILE COMMAND...`, opening with this gate: it waits for the worker to
+# put the handle on disk (closing stdin), and runs nothing unless that handle
+# is its own, so a worker killed while spawning cannot leave a second copy
+# running beside the one a restarted worker starts.
+_GATE = (
+    "pid_file=$2; read -r go; handle=; "
     '{ read -r handle < "$pid_file"; } 2>/dev/null; '
-    'case "$handle" in "$$:"*) ;; *) exit 125 ;; esac'
+    'case "$handle" in "$$:"*) ;; *) exit 125 ;; esac; '
 )
-_WRAPPER = (
-    _HANDSHAKE
-    + '; "$@" < /dev/null; code=$?; echo "$code" > "$exit_file"; exit "$code"'
-)
-
-# A Job attempt's leader waits for the local Job controller to stop its
-# completions (each in a process group of its own) when the attempt is
-# cancelled, so the group's SIGKILL, sent once the leader is gone, finds
-# nothing left to kill.
-_JOB_WRAPPER = (
-    "exit_file=$1; shift; trap 'kill -TERM \"$pid\" 2>/dev/null' TERM; "
-    '"$@" & pid=$!; '
-    'while :; do wait "$pid"; code=$?; kill -0 "$pid" 2>/dev/null || break; done; '
+_WRAPPER = _GATE + (
+    'exit_file=$1; shift 2; "$@" < /dev/null; code=$?; '
     'echo "$code" > "$exit_file"; exit "$code"'
 )
 
@@ -606,28 +598,34 @@ class LocalBackend:
                 container_log(files.log, own.name),
             )
 
-        init = [step(own) for own in request.init_containers]
-        sidecars = [step(own) for own in request.sidecars]
+        pod = (
+            pod_script(
+                [step(own) for own in request.init_containers],
+                [step(own) for own in request.sidecars],
+            )
+            if extra
+            else ""
+        )
+        wrapper = _GATE + pod if pod else _WRAPPER
         command = [
             *sandbox_for(request.volume_mounts),
             *request.command,
             *request.args,
         ]
-        # Whatever the leader runs, it starts with _HANDSHAKE.
         if request.job is not None:
-            # The leader runs the local Job controller, which runs each
-            # completion under the pod script of its containers, if any.
-            script = pod_script(init, sidecars) if extra else ""
-            command = self._job_command(request, files, script, command)
+            command = self._job_command(request, files, pod, command)
             wrapper = _WRAPPER
-        elif extra:
-            wrapper = pod_script(init, sidecars, start=_HANDSHAKE)
-        else:
-            wrapper = _WRAPPER
-        leader_args = [str(files.exit), str(files.pid)]
         with open(files.log, "ab") as log:
             process = subprocess.Popen(
-                ["sh", "-c", wrapper, "flowdeck-attempt", *leader_args, *command],
+                [
+                    "sh",
+                    "-c",
+                    wrapper,
+                    "flowdeck-attempt",
+                    str(files.exit),
+                    str(files.pid),
+                    *command,
+                ],
                 cwd=files.workdir,
                 env=env,
                 stdin=subprocess.PIPE,  # closed once the handle is on disk
@@ -685,7 +683,7 @@ class LocalBackend:
         job = request.job or {}
         if script:
             pod_exit = str(files.log.with_suffix(".pod.exit"))  # read by none
-            one = ["sh", "-c", script, "flowdeck-pod", pod_exit, *one]
+            one = ["sh", "-c", script, "flowdeck-pod", pod_exit, "", *one]
         described = {
             "completions": job.get("completions", 1),
             "parallelism": min(job.get("parallelism", 1), self._slots),

@@ -38,15 +38,11 @@ def container_log(log: Path, name: str) -> Path:
 
 
 def pod_script(
-    init: list[Step],
-    sidecars: list[Step],
-    stop_seconds: float = SIDECAR_STOP_SECONDS,
-    start: str = "exit_file=$1; shift",
+    init: list[Step], sidecars: list[Step], stop_seconds: float = SIDECAR_STOP_SECONDS
 ) -> str:
-    """The script: `sh -c SCRIPT flowdeck-attempt EXIT_FILE COMMAND...`; a
-    `start` of its own takes its own arguments before COMMAND (the local
-    backend's handshake: EXIT_FILE PID_FILE) and sets `exit_file`."""
-    lines = [f'{start}; sidecars=""']
+    """The script: `sh -c SCRIPT flowdeck-attempt EXIT_FILE PID_FILE COMMAND...`
+    (PID_FILE for the local backend's gate, which opens the script)."""
+    lines = ['exit_file=$1; shift 2; sidecars=""']
     for step in init:
         lines.append(f"{_run(step)}; code=$?")
         lines.append(

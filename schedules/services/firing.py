@@ -34,6 +34,7 @@ from observability import metrics
 from schedules.models import Backfill, Schedule, ScheduledFire
 from schedules.services.editing import trigger_of
 from workflows.models import Run
+from workflows.services import leadership
 from workflows.services.control import ActionRefused, cancel_run
 from workflows.services.submit import submit_run
 
@@ -189,6 +190,8 @@ def _guarded(
     it is tried again on the next tick."""
     try:
         step(pk, now, result)
+    except leadership.NotLeader:
+        raise  # a deposed beat's tick: the leader's ticks fire the rest
     except Exception:
         log.exception("schedule tick: %s(%s) failed", step.__name__, pk)
         result.errors.append(pk)
@@ -249,6 +252,9 @@ def fire(
     another scheduler, an earlier tick, or a backfill). The caller holds a
     transaction (the claim must commit with the run it starts) and, for the
     overlap decision to be consistent, the schedule's row lock."""
+    # Sent by a deposed beat (its tick waited in the broker, or it did not
+    # know yet): claim nothing. Checked in the claim's transaction.
+    leadership.check_fence()
     try:
         # A savepoint: losing the race leaves the caller's transaction usable.
         with transaction.atomic():

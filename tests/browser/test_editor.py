@@ -206,7 +206,12 @@ def test_a_diamond_built_with_mouse_and_keyboard_is_saved_reloaded_edited_and_ru
     assert re.match(r"Line \d+", page.inner_text("[data-testid=text-error]"))
     parsed = yaml.safe_load(good)
     parsed["spec"]["tasks"].append(
-        {"name": "e", "image": "busybox", "dependencies": ["d"]}
+        {
+            "name": "e",
+            "image": "busybox",
+            "command": ["sh", "-c", "true"],
+            "dependencies": ["d"],
+        }
     )
     text.fill(yaml.safe_dump(parsed, sort_keys=False))
     page.wait_for_selector(node("e"))

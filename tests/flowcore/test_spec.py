@@ -433,6 +433,25 @@ def test_it_returns_every_error_at_once() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["sh", "-c", ""], ["bash", "-c", "  \n"], ["python", "-c", ""]],
+)
+def test_it_refuses_an_empty_script(command: list[str]) -> None:
+    doc = document({"name": "a", "image": "busybox:1.36", "command": command})
+    assert errors_of(doc) == [
+        ("spec.tasks[0].command[2]", "the script is empty: write what the task runs")
+    ]
+
+
+def test_a_script_given_as_an_argument_is_not_an_empty_script() -> None:
+    # `sh -c` with the script in args: the shape of tests.conftest.shell_task.
+    doc = document(
+        {"name": "a", "image": "busybox:1.36", "command": ["sh", "-c"], "args": ["x"]}
+    )
+    assert errors_of(doc) == []
+
+
 @pytest.mark.parametrize("doc", [None, [], "text", 3, 1.5, True, [{"a": 1}]])
 def test_it_rejects_a_document_that_is_not_a_mapping(doc: Any) -> None:
     assert errors_of(doc) == [("", "document must be a mapping")]

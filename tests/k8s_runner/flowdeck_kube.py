@@ -118,19 +118,28 @@ def attempts_of(run: Run, task: str) -> list[Attempt]:
     )
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    """The test database, for another process to use (PostgreSQL only)."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 class WatcherProcess:
     """A real `manage.py watch_pods` process on the test cluster and database,
-    started in a session of its own so that kill() is a kill -9 of all of it.
-    Needs the PostgreSQL test database (a second process cannot share the
-    in-memory SQLite one)."""
+    its output in `log`, started in a session of its own so that kill() is a
+    kill -9 of all of it. Needs the PostgreSQL test database (a second
+    process cannot share the in-memory SQLite one)."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, log: Path, **env: str) -> None:
-        db = connection.settings_dict
+    def __init__(
+        self, kubeconfig: Path | str, namespace: str, log: Path, **env: str
+    ) -> None:
         self.env = {
             **os.environ,
-            "DATABASE_URL": (
-                f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-            ),
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": database_url(),
             "FLOWDECK_DATA_DIR": str(settings.DATA_DIR),
             "FLOWDECK_BACKEND": "kubernetes",
             "FLOWDECK_K8S_KUBECONFIG": str(kubeconfig),
@@ -143,25 +152,28 @@ class WatcherProcess:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WatcherProcess:
-        """Start it and wait until it watches (it recovered first): a run
-        submitted sooner may end before the watcher sees it running."""
+    def start(self, *, until_watching: bool = True) -> WatcherProcess:
+        """Start it and, unless told otherwise (a standby under leader
+        election never watches), wait until it watches (it recovered first):
+        a run submitted sooner may end before the watcher sees it running."""
         assert self.process is None or self.process.poll() is not None
         offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "manage.py", "watch_pods"],
-                cwd=settings.BASE_DIR,
+                cwd=ROOT,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        if not until_watching:
+            return self
 
         def watching() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise AssertionError(f"watch_pods exited:\n{self.output()}")
+                raise AssertionError(f"watch_pods exited:\n{self.output()[-3000:]}")
             with open(self.log, "rb") as log:
                 log.seek(offset)
                 return b"watching pods in" in log.read()
@@ -169,19 +181,27 @@ class WatcherProcess:
         wait_until(watching, 60, "watch_pods to start watching")
         return self
 
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def says(self, text: str) -> bool:
+        return text in self.output()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def kill(self) -> None:
         """SIGKILL, no shutdown code runs."""
-        if self.process is not None and self.process.poll() is None:
+        if self.process is None:
+            return
+        if self.alive():
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        self.process.wait()
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+    def stop(self, timeout: float = 30) -> None:
+        if self.process is not None and self.alive():
             self.process.terminate()
             try:
-                self.process.wait(30)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]

@@ -4,11 +4,12 @@ docs/production.md use, so the tests need no kustomize binary.
 
 Supported: `resources` (files, and directories holding a kustomization),
 `namespace` (set on every namespaced object, the name of a Namespace object,
-and the namespace of ServiceAccount subjects of RoleBindings, as kustomize
-does), `labels` (`pairs` on metadata.labels only: neither includeSelectors
-nor includeTemplates), `images` (`newName`, `newTag`, `digest`) and
-`patches` (strategic-merge patches, inline or by `path`, maps merged key by
-key, lists replaced, `$patch: delete` removing the object). Anything else in
+and the namespace of RoleBindings' subjects that name a ServiceAccount of the
+same build, as kustomize does), `labels` (`pairs` on metadata.labels only:
+neither includeSelectors nor includeTemplates), `images` (`newName`,
+`newTag`, `digest`) and `patches` (strategic-merge patches, inline or by
+`path`, maps merged key by key, lists replaced, `$patch: delete` removing
+the object). Anything else in
 a kustomization is an error, never silently ignored. Where kubectl is
 installed, tests/k8s_runner/test_deploy_manifests.py checks that this and
 `kubectl kustomize` render the same objects.
@@ -57,8 +58,11 @@ def render(directory: Path) -> list[dict[str, Any]]:
         objects = _patched(objects, _patch_body(directory, patch))
     namespace = kustomization.get("namespace")
     if namespace:
+        accounts = {
+            d["metadata"]["name"] for d in objects if d["kind"] == "ServiceAccount"
+        }
         for document in objects:
-            _set_namespace(document, namespace)
+            _set_namespace(document, namespace, accounts)
     for label in kustomization.get("labels", []):
         if label.get("includeSelectors") or label.get("includeTemplates"):
             raise KustomizeError("labels: only metadata labels are supported")
@@ -108,15 +112,22 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
-def _set_namespace(document: dict[str, Any], namespace: str) -> None:
+def _set_namespace(
+    document: dict[str, Any], namespace: str, accounts: set[str]
+) -> None:
     if document["kind"] == "Namespace":
         document["metadata"]["name"] = namespace
         return
     if document["kind"] not in CLUSTER_SCOPED:
         document["metadata"]["namespace"] = namespace
     if document["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+        # Only subjects naming a ServiceAccount of this build: a binding to
+        # an account elsewhere keeps its namespace (kustomize's name
+        # references).
         for subject in document.get("subjects", []):
-            if subject.get("kind") == "ServiceAccount":
+            if subject.get("kind") == "ServiceAccount" and (
+                subject.get("name") in accounts
+            ):
                 subject["namespace"] = namespace
 
 

@@ -69,6 +69,10 @@ def test_the_role_grants_exactly_what_the_backend_calls() -> None:
         ("", "events", "list"),
         ("", "events", "watch"),
         *(("batch", "jobs", verb) for verb in verbs),
+        # KubernetesLeaseLock: read, create, renew (replace). Nothing else.
+        ("coordination.k8s.io", "leases", "get"),
+        ("coordination.k8s.io", "leases", "create"),
+        ("coordination.k8s.io", "leases", "update"),
     }
     (binding,) = of_kind("RoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
@@ -155,11 +159,37 @@ def test_the_web_server_is_probed_and_served() -> None:
     }
 
 
-def test_the_singletons_never_run_twice() -> None:
+def test_the_watcher_and_the_beat_run_two_elected_replicas_kept_by_a_budget() -> None:
+    (settings,) = of_kind("ConfigMap")
+    assert settings["data"]["FLOWDECK_LEADER_ELECTION"] == "kubernetes"
+    budgets = {
+        budget["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]: (
+            budget["spec"]
+        )
+        for budget in of_kind("PodDisruptionBudget")
+    }
     for document in of_kind("Deployment"):
-        if document["metadata"]["name"] in ("flowdeck-beat", "flowdeck-watcher"):
-            assert document["spec"]["replicas"] == 1
-            assert document["spec"]["strategy"] == {"type": "Recreate"}
+        name = document["metadata"]["name"]
+        if name not in ("flowdeck-beat", "flowdeck-watcher"):
+            continue
+        component = name.removeprefix("flowdeck-")
+        assert document["spec"]["replicas"] == 2
+        assert "strategy" not in document["spec"]  # rolling: the other leads
+        assert budgets[component]["minAvailable"] == 1
+        (container,) = document["spec"]["template"]["spec"]["containers"]
+        assert {
+            "name": "POD_NAME",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+        } in container["env"]
+    assert set(budgets) == {"beat", "watcher"}
+    beat = next(
+        d for d in of_kind("Deployment") if d["metadata"]["name"] == "flowdeck-beat"
+    )
+    # Two beats must not share one shelve file on the shared volume.
+    assert (
+        "--schedule=/tmp/celerybeat-schedule"
+        in (beat["spec"]["template"]["spec"]["containers"][0]["command"])
+    )
     (collector,) = of_kind("CronJob")
     assert collector["spec"]["concurrencyPolicy"] == "Forbid"
 
@@ -172,11 +202,14 @@ def test_the_api_server_accepts_every_manifest_in_a_dry_run(
 
     with kube.api_client() as api:
         batch = {r.kind for r in client.BatchV1Api(api).get_api_resources().resources}
+        served = served_versions(api)
         for document in documents():
             if document["kind"] == "CronJob" and "CronJob" not in batch:
                 # batch/v1 CronJob is Kubernetes 1.21+; the test server is 1.20.
                 # The strict schema check above holds it to 1.25 and 1.37.
                 continue
+            if document["apiVersion"] not in served:
+                continue  # policy/v1 (1.21+), likewise
             utils.create_from_dict(
                 api, document, namespace=kube_namespace, dry_run="All"
             )
@@ -188,6 +221,17 @@ def test_the_api_server_accepts_every_manifest_in_a_dry_run(
             .items
         ]
         assert "flowdeck-settings" not in names
+
+
+def served_versions(api: Any) -> set[str]:
+    """The API versions the API server serves: the base's policy/v1
+    PodDisruptionBudgets are newer than the test server (1.20)."""
+    from kubernetes import client
+
+    groups = client.ApisApi(api).get_api_versions().groups
+    return {"v1"} | {
+        version.group_version for group in groups for version in group.versions
+    }
 
 
 def test_the_helper_image_is_the_image_flowdeck_runs() -> None:
@@ -210,7 +254,7 @@ def test_the_base_renders_with_its_namespace_and_grants_exactly_it() -> None:
     names (where the default project's pods go), and the Role is bound there
     and nowhere else."""
     objects = render(DEPLOY)
-    assert len(objects) == 14
+    assert len(objects) == 16  # 14 + the two PodDisruptionBudgets
     (namespace,) = [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"]
     (settings,) = [o for o in objects if o["kind"] == "ConfigMap"]
     assert settings["data"]["FLOWDECK_K8S_NAMESPACE"] == namespace == "flowdeck"
@@ -286,11 +330,14 @@ def test_the_rendered_base_passes_a_server_side_dry_run(
         batch = {r.kind for r in client.BatchV1Api(api).get_api_resources().resources}
         # batch/v1 CronJob is Kubernetes 1.21+; the test server is 1.20. The
         # strict schema check above holds it to 1.25 and 1.37.
+        # policy/v1 PodDisruptionBudget is 1.21+ too.
+        served = served_versions(api)
         rest = [
             o
             for o in objects
             if o["kind"] != "Namespace"
             and (o["kind"] != "CronJob" or "CronJob" in batch)
+            and o["apiVersion"] in served
         ]
         post = poster(api)
         post(ns_object, dry_run=True)
@@ -310,3 +357,65 @@ def test_the_rendered_base_passes_a_server_side_dry_run(
             .items
         ]
         assert "flowdeck-settings" not in names
+
+
+# --- Flowdeck's rights in project namespaces --------------------------------------
+
+PROJECT_NAMESPACES = DEPLOY.parent / "examples" / "project-namespaces"
+
+
+def test_each_project_namespace_gets_a_role_and_a_binding_to_flowdeck() -> None:
+    objects = render(PROJECT_NAMESPACES)
+    assert sorted((o["kind"], o["metadata"]["namespace"]) for o in objects) == [
+        ("Role", "team-a"),
+        ("Role", "team-b"),
+        ("RoleBinding", "team-a"),
+        ("RoleBinding", "team-b"),
+    ]
+    assert not {"ClusterRole", "ClusterRoleBinding"} & {o["kind"] for o in objects}
+    (base_role,) = of_kind("Role")
+    for role in (o for o in objects if o["kind"] == "Role"):
+        # The base's rules for task pods; the Leases stay in flowdeck's own.
+        assert role["rules"] == [
+            rule for rule in base_role["rules"] if rule["resources"] != ["leases"]
+        ]
+    for binding in (o for o in objects if o["kind"] == "RoleBinding"):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "flowdeck", "namespace": "flowdeck"}
+        ]
+    for document in objects:
+        for version in SCHEMA_VERSIONS:
+            kubernetes_validate.validate(document, version, strict=True)
+    if shutil.which("kubectl"):
+        printed = subprocess.run(
+            ["kubectl", "kustomize", str(PROJECT_NAMESPACES)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        expected = [d for d in yaml.safe_load_all(printed) if d]
+        assert _canonical(objects) == _canonical(expected)
+
+
+@pytest.mark.slow
+def test_the_project_namespace_rights_pass_a_server_side_dry_run(
+    kube: Any, tmp_path: Path
+) -> None:
+    """Rendered for a fresh namespace, as an overlay of a platform team would."""
+    namespace = kube.cluster.create_namespace()
+    overlay = tmp_path / "one"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "namespace": namespace,
+                "resources": [str(DEPLOY / "project-namespace")],
+            }
+        )
+    )
+    objects = render(overlay)
+    assert {o["metadata"]["namespace"] for o in objects} == {namespace}
+    with kube.api_client() as api:
+        post = poster(api)
+        for document in objects:
+            post(document, dry_run=True)

@@ -497,11 +497,13 @@ def test_the_api_server_accepts_every_task_shape(
 # --- namespaces ------------------------------------------------------------------
 
 
-def test_each_run_puts_its_pods_in_its_project_s_namespace_unless_the_spec_names_one(
+def test_a_run_s_pods_go_to_its_project_s_namespace_or_another_of_its_it_names(
     flowdeck: Flowdeck, kube: Any, user: Any
 ) -> None:
     elsewhere = kube.cluster.create_namespace()
-    blue = Project.objects.create(name="blue", namespace=elsewhere)
+    blue = Project.objects.create(
+        name="blue", namespace=elsewhere, extra_namespaces=[flowdeck.namespace]
+    )
     flowdeck.start_watcher()
     home = flowdeck.run("home", [shell_task("a")], user)
     away = submit_run(
@@ -556,9 +558,14 @@ def test_a_project_s_new_namespace_applies_to_new_runs_not_to_a_running_one(
     cache = reconcile.RunNamespaces(size=2)
     Project.objects.filter(pk=project.pk).update(namespace="team")
     running = submit_run(diamond.latest_version, user=diamond.owner)
-    assert cache.get({running.pk}) == {running.pk: "team"}
-    Project.objects.filter(pk=project.pk).update(namespace="moved")
+    assert cache.get({running.pk}) == {running.pk: ("team",)}
+    Project.objects.filter(pk=project.pk).update(
+        namespace="moved", extra_namespaces=["gpu"]
+    )
     later = submit_run(diamond.latest_version, user=diamond.owner)
-    assert cache.get({running.pk, later.pk}) == {running.pk: "team", later.pk: "moved"}
-    cache.remember({-1: "x"})  # the least recently used run falls out
+    assert cache.get({running.pk, later.pk}) == {
+        running.pk: ("team",),
+        later.pk: ("moved", "gpu"),
+    }
+    cache.remember({-1: ("x",)})  # the least recently used run falls out
     assert cache.get_cached(running.pk) is None

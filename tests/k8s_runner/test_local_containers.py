@@ -161,7 +161,8 @@ def test_a_sidecar_that_ignores_sigterm_is_killed_after_the_grace(
     )
     started = time.monotonic()
     result = subprocess.run(
-        ["sh", "-c", script, "flowdeck-attempt", str(exit_file), "true"], timeout=10
+        ["sh", "-c", script, "flowdeck-attempt", str(exit_file), "", "true"],
+        timeout=10,
     )
     assert result.returncode == 0
     assert time.monotonic() - started < 3

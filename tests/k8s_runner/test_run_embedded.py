@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from k8s_runner.management.commands.run_embedded import child_commands
+import pytest
+
+from k8s_runner.management.commands.run_embedded import (
+    child_commands,
+    child_environment,
+)
 
 
 def _names(commands: list[list[str]]) -> list[str]:
@@ -32,3 +37,8 @@ def test_the_watcher_command_names_a_real_management_command() -> None:
     from django.core.management import get_commands
 
     assert "watch_pods" in get_commands()
+
+
+def test_the_embedded_mode_elects_no_leader(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWDECK_LEADER_ELECTION", "kubernetes")
+    assert child_environment()["FLOWDECK_LEADER_ELECTION"] == "off"

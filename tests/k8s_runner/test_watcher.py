@@ -435,8 +435,10 @@ def test_the_database_book_finds_live_attempts(
     from tests.conftest import shell_task, workflow_document
     from workflows.models import Attempt
     from workflows.services.advance import advance_run
-    from workflows.services.submit import create_workflow, submit_run
+    from workflows.services.projects import update_project
+    from workflows.services.submit import create_workflow, default_project, submit_run
 
+    update_project(default_project(), extra_namespaces=["team-a"])
     document = workflow_document(
         "book", [shell_task("a"), shell_task("b")], namespace="team-a"
     )

@@ -532,8 +532,28 @@ def test_an_unknown_version_is_a_404(api, diamond):
 def test_validate_says_a_good_document_is_valid_and_saves_nothing(api):
     response = post_json(api, f"{WORKFLOWS}validate/", diamond_document())
     assert response.status_code == 200
-    assert response.json() == {"valid": True, "errors": []}
+    assert response.json() == {
+        "valid": True,
+        "errors": [],
+        "backend": "local",
+        "warnings": [],
+    }
     assert Workflow.objects.count() == 0
+
+
+def test_validate_warns_of_a_task_the_local_backend_cannot_run(api, settings):
+    document = diamond_document()
+    document["spec"]["tasks"][1] = {"name": "b", "image": "alpine:3.20"}
+    document["spec"]["tasks"][3]["dependencies"] = ["c"]
+    response = post_json(api, f"{WORKFLOWS}validate/", document)
+    body = response.json()
+    assert body["valid"] is True
+    assert [w["path"] for w in body["warnings"]] == ["spec.tasks[1].command"]
+    assert "ignores image" in body["warnings"][0]["message"]
+    settings.FLOWDECK_BACKEND = "kubernetes"
+    body = post_json(api, f"{WORKFLOWS}validate/", document).json()
+    assert body["backend"] == "kubernetes"
+    assert body["warnings"] == []
 
 
 def test_validate_lists_every_error_of_a_bad_document_with_a_200(api):

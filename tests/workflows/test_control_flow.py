@@ -458,3 +458,26 @@ def test_the_page_without_javascript_shows_a_skipped_task_with_its_condition(
     why = "<strong>Condition</strong>: when &#x27;{{tasks.flip.outputs.result}}"
     assert why in page
     assert f"== {skipped.name}&#x27; is false" in page
+
+
+def test_a_sub_workflow_naming_a_namespace_not_its_projects_is_refused(project, user):
+    """Its version was saved before namespaces were checked: the parent's
+    task ends refused, no child run starts."""
+    from workflows.models import Attempt, Workflow, WorkflowVersion
+
+    child = create_workflow(
+        workflow_document("child", [shell_task("a")]), author=user, project=project
+    )
+    foreign = workflow_document("child", [shell_task("a")], namespace="not-ours")
+    version = WorkflowVersion.objects.create(
+        workflow=child, number=2, document=foreign, author=user
+    )
+    Workflow.objects.filter(pk=child.pk).update(latest_version=version)
+    doc = workflow_document("calls", [{"name": "inner", "workflow": {"name": "child"}}])
+    parent = create_workflow(doc, author=user, project=project)
+    run = run_to_end(parent, user, timeout=30)
+    assert run.status == "Failed", statuses(run)
+    assert not run.children.exists()
+    attempt = Attempt.objects.get(task_run__run=run, task_run__name="inner")
+    assert attempt.reason == "NamespaceRefused"
+    assert "'not-ours' is not a namespace of project" in attempt.message

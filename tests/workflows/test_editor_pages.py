@@ -146,6 +146,35 @@ def test_an_editor_may_edit_but_not_run(
     )
 
 
+def test_a_viewer_gets_the_editor_read_only(
+    django_user_model: Any, project: Project, diamond: Workflow
+) -> None:
+    vera = member(project, django_user_model.objects.create_user("vera"), "viewer")
+    client = Client()
+    client.force_login(vera)
+    response = client.get(f"/workflows/{diamond.pk}/editor/")
+    assert response.status_code == 200
+    data = editor_data(response)
+    assert data["readOnly"] is True
+    assert data["canRun"] is False
+    assert data["document"]["metadata"]["name"] == "diamond"
+    # The API stays the authority.
+    refused = client.put(
+        f"/api/workflows/{diamond.pk}/",
+        data["document"],
+        content_type="application/json",
+    )
+    assert refused.status_code == 403
+
+
+def test_someone_outside_the_project_gets_no_editor(
+    django_user_model: Any, diamond: Workflow
+) -> None:
+    client = Client()
+    client.force_login(django_user_model.objects.create_user("stranger"))
+    assert client.get(f"/workflows/{diamond.pk}/editor/").status_code == 404
+
+
 def test_a_new_workflow_offers_the_projects_where_you_may_create(
     django_user_model: Any, project: Project, other_project: Project
 ) -> None:

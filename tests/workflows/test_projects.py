@@ -197,22 +197,40 @@ def test_a_project_name_or_namespace_must_be_a_free_dns_label(site, project, bod
     assert set(response.json()) <= {"name", "namespace"}
 
 
-def test_a_project_admin_changes_settings_but_not_the_name(api, project, settings):
+def test_a_project_admin_changes_settings_but_not_the_name(api, project):
     response = api.patch(
         f"{PROJECTS}{project.pk}/",
-        {"name": "renamed", "description": "new", "namespace": "team-prod"},
+        {"name": "renamed", "description": "new"},
         format="json",
     )
     assert response.status_code == 200
     project.refresh_from_db()
-    assert (project.name, project.description, project.namespace) == (
-        "team",
-        "new",
-        "team-prod",
-    )
+    assert (project.name, project.description) == ("team", "new")
     assert response.json()["role"] == "admin"
+
+
+def test_only_a_site_admin_changes_a_projects_namespaces(api, site, project, settings):
+    """The namespaces decide what a project's runs may touch on the cluster:
+    a project admin may not widen them, even for a project of theirs."""
+    url = f"{PROJECTS}{project.pk}/"
+    for body in ({"namespace": "team-prod"}, {"extra_namespaces": ["other"]}):
+        refused = api.patch(url, body, format="json")
+        assert refused.status_code == 403, body
+        assert "site administrator" in refused.json()["detail"]
+    # Sending back what is there already is no change: allowed.
+    same = api.patch(url, {"namespace": project.namespace}, format="json")
+    assert same.status_code == 200
+    changed = site.patch(
+        url,
+        {"namespace": "team-prod", "extra_namespaces": ["team-gpu", "team-gpu"]},
+        format="json",
+    )
+    assert changed.status_code == 200
+    assert changed.json()["namespaces"] == ["team-prod", "team-gpu"]
+    bad = site.patch(url, {"extra_namespaces": ["Not Valid"]}, format="json")
+    assert bad.status_code == 400 and "extra_namespaces" in bad.json()
     # Blank: back to the installation's namespace.
-    blank = api.patch(f"{PROJECTS}{project.pk}/", {"namespace": ""}, format="json")
+    blank = site.patch(url, {"namespace": "", "extra_namespaces": []}, format="json")
     assert blank.status_code == 200
     assert blank.json()["namespaces"] == [settings.FLOWDECK_K8S_NAMESPACE]
 
@@ -481,3 +499,40 @@ def test_the_admin_shows_projects_tokens_and_audit_entries_read_only(
         assert (
             client.post(reverse(f"{name}_change", args=[obj.pk]), {}).status_code == 403
         )
+
+
+def test_the_namespaces_on_the_project_page_are_a_site_admins_to_set(
+    alice, project, admin_user
+):
+    from django.test import Client
+
+    page = alice.get(f"/projects/{project.pk}/").content.decode()
+    assert 'name="namespace"' not in page and 'name="extra_namespaces"' not in page
+    # A project admin's POST naming namespaces changes the rest, not them.
+    alice.post(
+        f"/projects/{project.pk}/",
+        {"description": "mine", "namespace": "taken", "extra_namespaces": "x"},
+    )
+    project.refresh_from_db()
+    assert (project.description, project.namespace) == ("mine", "")
+    assert project.extra_namespaces == []
+    site = Client()
+    site.force_login(admin_user)
+    page = site.get(f"/projects/{project.pk}/").content.decode()
+    assert 'name="namespace"' in page and 'name="extra_namespaces"' in page
+    site.post(
+        f"/projects/{project.pk}/",
+        {"description": "mine", "namespace": "team", "extra_namespaces": "gpu, ml gpu"},
+    )
+    project.refresh_from_db()
+    assert project.namespaces() == ["team", "gpu", "ml"]
+    assert bad_namespaces_refused(site, project)
+
+
+def bad_namespaces_refused(site, project) -> bool:
+    response = site.post(
+        f"/projects/{project.pk}/",
+        {"description": "mine", "namespace": "team", "extra_namespaces": "Not_OK"},
+    )
+    project.refresh_from_db()
+    return response.status_code == 400 and project.extra_namespaces == ["gpu", "ml"]

@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,8 +39,9 @@ from workflows.models import (
     semaphore_name,
     validate_cpu_quota,
     validate_memory_quota,
+    validate_namespace_list,
 )
-from workflows.permissions import Action, require, role_of, visible
+from workflows.permissions import Action, is_site_admin, require, role_of, visible
 from workflows.services import projects as project_services
 from workflows.services import semaphores as semaphore_services
 
@@ -64,11 +65,19 @@ class ProjectSerializer(serializers.ModelSerializer):
         help_text="The Kubernetes namespace of its pods; empty (the default): "
         "the installation's, FLOWDECK_K8S_NAMESPACE.",
     )
+    extra_namespaces = serializers.ListField(
+        child=serializers.CharField(max_length=63),
+        required=False,
+        max_length=100,
+        help_text="More namespaces its workflows may name in `spec.namespace`, "
+        "after the default (site administrators only).",
+    )
     namespaces = serializers.ListField(
         child=serializers.CharField(),
         read_only=True,
-        help_text="Where its pods go, the default first: `namespace`, or the "
-        "installation's when that is empty.",
+        help_text="The namespaces its workflows may use, the default first "
+        "(`namespace`, or the installation's when that is empty), then "
+        "`extra_namespaces`: a workflow's spec.namespace must be one of them.",
     )
     max_running_tasks = serializers.IntegerField(
         required=False,
@@ -109,6 +118,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "name",
             "description",
             "namespace",
+            "extra_namespaces",
             "namespaces",
             "max_running_tasks",
             "max_cpu",
@@ -137,6 +147,27 @@ class ProjectSerializer(serializers.ModelSerializer):
             for validator in Project._meta.get_field("namespace").validators:
                 validator(value)
         return value
+
+    def validate_extra_namespaces(self, value: list[str]) -> list[str]:
+        validate_namespace_list(value)
+        return list(dict.fromkeys(value))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A project's namespaces decide which cluster rights its runs get:
+        only site administrators change them (project admins may not)."""
+        request = self.context.get("request")
+        user = request.user if request is not None else None
+        changed = [
+            name
+            for name in ("namespace", "extra_namespaces")
+            if name in attrs
+            and (self.instance is None or attrs[name] != getattr(self.instance, name))
+        ]
+        if changed and not is_site_admin(user):
+            raise PermissionDenied(
+                "changing a project's namespaces needs a site administrator"
+            )
+        return attrs
 
     def create(self, validated_data: dict[str, Any]) -> Project:
         return project_services.create_project(**validated_data)
@@ -311,14 +342,16 @@ class ProjectViewSet(
 
     @extend_schema(
         responses={200: ProjectSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
-        description="Change the description or the namespace (project admin).",
+        description="Change the description or the quotas (project admin); the "
+        "namespaces (site administrators only).",
     )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().partial_update(request, *args, **kwargs)
 
     @extend_schema(
         responses={200: ProjectSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
-        description="Change the description and the namespace (project admin).",
+        description="Change the description and the quotas (project admin); the "
+        "namespaces (site administrators only).",
     )
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().update(request, *args, **kwargs)

@@ -72,6 +72,14 @@ class SpecErrorSerializer(serializers.Serializer):
 class ValidationResultSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     errors = FieldErrorSerializer(many=True)
+    backend = serializers.CharField(
+        help_text="The backend this server runs tasks on (local or kubernetes)."
+    )
+    warnings = FieldErrorSerializer(
+        many=True,
+        help_text="What this server's backend cannot run, though the document "
+        "is valid: a task without a command where the backend ignores images.",
+    )
 
 
 # --- workflows and versions -----------------------------------------------------
@@ -327,6 +335,7 @@ class TaskRunSerializer(serializers.ModelSerializer):
             "position",
             "priority",
             "attempts_count",
+            "round_start",
             "started_at",
             "finished_at",
             "retry_at",
@@ -345,6 +354,10 @@ class TaskRunSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
         extra_kwargs = {
+            "round_start": {
+                "help_text": "The number of its first attempt since the run was "
+                "last retried (1 when it never was)."
+            },
             "fan_group": {"help_text": "For an instance of a fan-out: its task."},
             "fan_index": {"help_text": "For an instance: its item's index."},
             "fan_item": {"help_text": "For an instance: its item."},

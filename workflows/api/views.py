@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.db.models.fields.json import KT
@@ -36,6 +37,7 @@ from accounts import audit
 from accounts.authentication import PersonalTokenAuthentication
 from flowcore.spec import validate
 from flowcore.states import TERMINAL_ATTEMPT_STATUSES
+from flowcore.validation.backend import backend_warnings
 from k8s_runner.logs import open_log, pod_events
 from workflows.api.filters import RunFilter, WorkflowFilter, int_param
 from workflows.api.parsers import (
@@ -360,12 +362,20 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         },
         description="Dry run: check a spec document without saving it. An "
         "invalid document is still a 200, with valid false and every error; "
-        "only a body that does not parse is a 400. A taken name is not checked.",
+        "only a body that does not parse is a 400. A taken name is not checked. "
+        "warnings name what this server's backend cannot run in a valid document.",
     )
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
     def validate(self, request: Request) -> Response:
         errors = validate(request.data, spec_limits())
-        result = {"valid": not errors, "errors": [e.as_dict() for e in errors]}
+        backend = settings.FLOWDECK_BACKEND
+        warnings = backend_warnings(request.data, backend)
+        result = {
+            "valid": not errors,
+            "errors": [e.as_dict() for e in errors],
+            "backend": backend,
+            "warnings": [w.as_dict() for w in warnings],
+        }
         return Response(ValidationResultSerializer(result).data)
 
     @extend_schema(

@@ -18,7 +18,7 @@ from flowcore.states import (
 )
 from workflows.blueprints import blueprint_of
 from workflows.models import Attempt, Run, RunEvent
-from workflows.services import outputs, rows, subworkflows
+from workflows.services import leadership, outputs, rows, subworkflows
 from workflows.services.advance import Advance, advance_locked, end_attempt
 from workflows.services.dispatch import request_reconcile
 from workflows.services.runlock import RunTransaction, locked_run
@@ -62,6 +62,8 @@ def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[A
                 result = _record_run_reports(run_id, run_reports, advance=advance)
             except Run.DoesNotExist:
                 result = None  # deleted meanwhile: nothing to record
+            except leadership.NotLeader:
+                raise  # deposed: the new leader records what the pods did
             except Exception as error:
                 if trial + 1 < _RECORD_TRIALS:
                     continue
@@ -84,6 +86,8 @@ def _record_run_reports(
     run_id: int, run_reports: list[Report], *, advance: bool
 ) -> Advance | None:
     with locked_run(run_id) as txn:
+        # A leader's writes only (the pod watcher's, when it is elected).
+        leadership.check_fence()
         attempts = rows.attempts_with_tasks(run_id, (r.attempt_id for r in run_reports))
         changed: dict[str, TaskStatus] = {}
         strays: list[int] = []

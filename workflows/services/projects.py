@@ -19,20 +19,28 @@ QUOTA_FIELDS = {"max_running_tasks", "max_cpu", "max_memory"}
 
 
 def create_project(
-    *, name: str, description: str = "", namespace: str = "", **quotas: Any
+    *,
+    name: str,
+    description: str = "",
+    namespace: str = "",
+    extra_namespaces: list[str] | None = None,
+    **quotas: Any,
 ) -> Project:
     """A new project; its pods go to `namespace`, or with none to the
     installation's (FLOWDECK_K8S_NAMESPACE), which the deployment's RBAC
     already grants."""
     project = Project.objects.create(
-        name=name, description=description, namespace=namespace
+        name=name,
+        description=description,
+        namespace=namespace,
+        extra_namespaces=extra_namespaces or [],
     )
     if quotas:
         update_project(project, **quotas)
     return project
 
 
-_SETTINGS = ("description", "namespace", *QUOTA_FIELDS)
+_SETTINGS = ("description", "namespace", "extra_namespaces", *QUOTA_FIELDS)
 
 
 def update_project(project: Project, **changes: Any) -> Project:

@@ -138,6 +138,31 @@ def _path_back(start: str, target: str, known: Mapping[str, Any]) -> list[str] |
     return None
 
 
+def namespace_refusal(
+    project: Project, document: Mapping[str, Any]
+) -> FieldError | None:
+    """Why the document's spec.namespace is not the project's to use, or None
+    (it names none, or one of the project's: Project.namespaces)."""
+    spec = document.get("spec")
+    namespace = spec.get("namespace") if isinstance(spec, Mapping) else None
+    if not namespace:
+        return None
+    allowed = project.namespaces()
+    if namespace in allowed:
+        return None
+    return FieldError(
+        "spec.namespace",
+        f"{namespace!r} is not a namespace of project {project.name}; "
+        f"it may use: {', '.join(allowed)}",
+    )
+
+
+def _require_own_namespace(project: Project, document: Mapping[str, Any]) -> None:
+    refusal = namespace_refusal(project, document)
+    if refusal is not None:
+        raise SpecError([refusal])
+
+
 def _require_semaphores(project: Project, document: Mapping[str, Any]) -> None:
     """The semaphores a document names must exist in its project: the pure
     validator cannot know them, the server can (docs/spec.md, Concurrency)."""
@@ -174,6 +199,7 @@ def create_workflow(
         project = default_project()
     _check_sub_workflows(project, document)
     _require_semaphores(project, document)
+    _require_own_namespace(project, document)
     metadata = document["metadata"]
     name_taken = SpecError(
         [
@@ -228,6 +254,7 @@ def update_workflow(
     document = _validated(document)
     _check_sub_workflows(workflow.project, document)
     _require_semaphores(workflow.project, document)
+    _require_own_namespace(workflow.project, document)
     if document["metadata"]["name"] != workflow.name:
         raise SpecError(
             [
@@ -313,7 +340,9 @@ def submit_run(
     `parent` (run, task, attempt) for a sub-workflow's run; `idempotency`
     (key, request hash) kept with it (submit_run_once).
 
-    Raises SpecError naming a parameter that is unknown or missing.
+    Raises SpecError naming a parameter that is unknown or missing, or a
+    spec.namespace that is not (or no longer) one of the project's: a version
+    saved before the rule, or a project whose namespaces changed since.
     """
     with tracing.span(
         "flowdeck.run.submit", **{"flowdeck.workflow_version": version.pk}
@@ -337,6 +366,7 @@ def _submit_run(
     key, request_hash = idempotency or ("", "")
     with transaction.atomic():
         project = Project.objects.get(workflows__pk=version.workflow_id)
+        _require_own_namespace(project, version.document)
         run = Run.objects.create(
             workflow_id=version.workflow_id,
             quota_project=project if project.has_quota else None,

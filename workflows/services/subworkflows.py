@@ -108,7 +108,14 @@ def start_child(
         )
     except SpecError as error:
         problems = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
-        raise ChildRefused("InvalidParameters", problems) from error
+        # A child naming a namespace its project may not use (saved before the
+        # rule, or the project's list changed since): refused like a submit.
+        reason = (
+            "NamespaceRefused"
+            if any(e.path == "spec.namespace" for e in error.errors)
+            else "InvalidParameters"
+        )
+        raise ChildRefused(reason, problems) from error
 
 
 def handle_of(child: Run) -> str:

@@ -42,6 +42,11 @@ export interface CanvasProps {
   registerCentre: (centre: () => Point) => void;
   /** Changed: fit the workflow into view again (it was replaced whole). */
   fitRequest?: number;
+  /** Changed: tasks just added away from the canvas (the text view); brought
+   * into view, at no more than the current zoom, when they are outside it. */
+  reveal?: { names: string[]; seq: number };
+  /** A viewer's editor: tasks can be selected (to read their form), not moved, connected or dropped. */
+  readOnly?: boolean;
 }
 
 /** Past this many tasks only what is in view is drawn. */
@@ -176,9 +181,38 @@ export function Canvas(props: CanvasProps) {
     );
   }, [props.fitRequest, tasks, flow]);
 
+  const revealed = useRef(props.reveal?.seq ?? 0);
+  useEffect(() => {
+    const reveal = props.reveal;
+    if (!reveal || reveal.seq === revealed.current) return;
+    revealed.current = reveal.seq;
+    const box = wrapper.current?.getBoundingClientRect();
+    if (!box) return;
+    const view = flow.getViewport();
+    const margin = 48; // the zoom controls and the minimap sit in the corners
+    const outside = reveal.names.some((name) => {
+      const point = positions[name];
+      if (!point) return false;
+      const x = point.x * view.zoom + view.x;
+      const y = point.y * view.zoom + view.y;
+      return x < margin || y < 8 || x + NODE_WIDTH * view.zoom > box.width - 8 || y + NODE_HEIGHT * view.zoom > box.height - margin;
+    });
+    if (outside) void flow.fitView({ maxZoom: view.zoom, padding: 0.15 });
+  }, [props.reveal, positions, flow]);
+
   return (
-    <div className="fd-canvas" ref={wrapper} onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
+    <div
+      className="fd-canvas"
+      ref={wrapper}
+      onDragOver={props.readOnly ? undefined : onDragOver}
+      onDrop={props.readOnly ? undefined : onDrop}
+      data-testid="canvas"
+      data-readonly={props.readOnly ? "true" : undefined}
+    >
       <ReactFlow
+        nodesDraggable={!props.readOnly}
+        nodesConnectable={!props.readOnly}
+        edgesReconnectable={!props.readOnly}
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
@@ -200,7 +234,7 @@ export function Canvas(props: CanvasProps) {
         {lane ? <Lane box={lane} title="On exit" hint="Exit handlers: they run once every other task has ended, whatever the outcome." /> : null}
         <Controls aria-label="Zoom and fit" />
         <MiniMap pannable zoomable ariaLabel="Overview of the workflow" nodeStrokeWidth={3} />
-        {tasks.length === 0 ? (
+        {tasks.length === 0 && !props.readOnly ? (
           <Panel position="top-center" className="fd-empty" data-testid="empty-hint">
             <h2>Start your workflow</h2>
             <p>

@@ -193,7 +193,8 @@ export function HistoryDialog({
   onClose,
 }: {
   workflowId: number;
-  onRestore: (doc: Doc, number: number) => void;
+  /** Absent for a viewer: versions are compared, not restored. */
+  onRestore?: (doc: Doc, number: number) => void;
   onClose: () => void;
 }) {
   const [versions, setVersions] = useState<VersionSummary[] | null>(null);
@@ -285,17 +286,19 @@ export function HistoryDialog({
                   <td>{version.author ?? "—"}</td>
                   <td>{new Date(version.created_at).toLocaleString()}</td>
                   <td>
-                    <button
-                      type="button"
-                      onClick={async () => {
-                        const doc =
-                          documents[version.number] ??
-                          (await api<{ document: Doc }>(`/api/workflows/${workflowId}/versions/${version.number}/`)).document;
-                        onRestore(doc, version.number);
-                      }}
-                    >
-                      Restore this version
-                    </button>
+                    {onRestore ? (
+                      <button
+                        type="button"
+                        onClick={async () => {
+                          const doc =
+                            documents[version.number] ??
+                            (await api<{ document: Doc }>(`/api/workflows/${workflowId}/versions/${version.number}/`)).document;
+                          onRestore(doc, version.number);
+                        }}
+                      >
+                        Restore this version
+                      </button>
+                    ) : null}
                   </td>
                 </tr>
                 {original === version.number ? (

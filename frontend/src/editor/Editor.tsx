@@ -18,7 +18,7 @@ import { Palette, Problems, Shortcuts } from "./Panels";
 import { canonical } from "./canonical";
 import { Canvas } from "./Canvas";
 import { type Called, taskReferences } from "./dataflow";
-import { type FieldError, placeErrors } from "./errors";
+import { type FieldError, countPlaced, placeErrors } from "./errors";
 import {
   type Clipboard,
   autoLayout,
@@ -67,11 +67,16 @@ export interface InitialData {
   canRun: boolean;
   /** For a new workflow: the projects where the user may start runs. */
   runProjects?: number[];
+  /** A viewer's editor: everything shown, nothing changed (the API refuses it anyway). */
+  readOnly?: boolean;
 }
 
 interface Validation {
   doc: Doc;
   errors: FieldError[];
+  /** What this server's backend cannot run in a valid document (a task
+   * without a command where the backend ignores images). */
+  warnings: FieldError[];
   state: "checking" | "valid" | "invalid" | "offline";
 }
 
@@ -119,7 +124,7 @@ function EditorView({ initial }: { initial: InitialData }) {
   const [project, setProject] = useState(initial.project);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [selectedEdges, setSelectedEdges] = useState<Set<string>>(new Set());
-  const [validation, setValidation] = useState<Validation>({ doc: first, errors: NO_ERRORS, state: "checking" });
+  const [validation, setValidation] = useState<Validation>({ doc: first, errors: NO_ERRORS, warnings: NO_ERRORS, state: "checking" });
   const [saveErrors, setSaveErrors] = useState<FieldError[]>(NO_ERRORS);
   const [toast, setToast] = useState<Toast>(null);
   const [dialog, setDialog] = useState<DialogName>(null);
@@ -130,9 +135,14 @@ function EditorView({ initial }: { initial: InitialData }) {
   const centre = useRef<() => Point>(() => ({ x: 0, y: 0 }));
   const fileInput = useRef<HTMLInputElement>(null);
 
-  const apply = useCallback((change: (doc: Doc) => Doc, key: string | null = null) => {
-    setHistory((current) => record(current, change(current.present), key));
-  }, []);
+  const readOnly = Boolean(initial.readOnly);
+  const apply = useCallback(
+    (change: (doc: Doc) => Doc, key: string | null = null) => {
+      if (readOnly) return;
+      setHistory((current) => record(current, change(current.present), key));
+    },
+    [readOnly],
+  );
 
   const say = useCallback((kind: "info" | "error" | "success", text: string) => setToast({ kind, text }), []);
   useEffect(() => {
@@ -140,6 +150,18 @@ function EditorView({ initial }: { initial: InitialData }) {
     const handle = window.setTimeout(() => setToast(null), toast.kind === "error" ? 9000 : 5000);
     return () => window.clearTimeout(handle);
   }, [toast]);
+  // An error is about the document as it was when it was said (a refused
+  // edge, "Not saved"): the next edit ends it. Bound after the render that
+  // showed it, so an edit and its own message (made together) keep it.
+  const toastDoc = useRef<Doc | null>(null);
+  useEffect(() => {
+    toastDoc.current = toast ? doc : null;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [toast]);
+  useEffect(() => {
+    if (toast?.kind === "error" && toastDoc.current !== null && toastDoc.current !== doc) setToast(null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [doc]);
 
   // A document that replaces the whole workflow (an import, a restored
   // version) is fitted into view, as one opened is.
@@ -166,12 +188,15 @@ function EditorView({ initial }: { initial: InitialData }) {
   const direction = directionOf(doc);
   // A new, untouched workflow is not "wrong" yet: problems show from the
   // first edit on.
-  const fresh = !workflow && history.past.length === 0;
+  const [checkedOnce, setCheckedOnce] = useState(false);
+  const fresh = !workflow && history.past.length === 0 && !checkedOnce;
   const allErrors = saveErrors.length ? saveErrors : fresh ? NO_ERRORS : validation.errors;
   const placed = useMemo(
     () => placeErrors(saveErrors.length ? doc : validation.doc, allErrors),
     [saveErrors, validation, allErrors, doc],
   );
+  const warnings = fresh ? NO_ERRORS : validation.warnings;
+  const placedWarnings = useMemo(() => placeErrors(validation.doc, warnings), [validation.doc, warnings]);
   const dirty = useMemo(
     () => savedDoc === null || (doc !== savedDoc && JSON.stringify(doc) !== JSON.stringify(savedDoc)),
     [doc, savedDoc],
@@ -201,17 +226,23 @@ function EditorView({ initial }: { initial: InitialData }) {
 
   // --- validation as you type, by the server's own validator ----------------
   useEffect(() => {
+    if (readOnly) return;
     let cancelled = false;
     setValidation((current) => ({ ...current, state: "checking" }));
     const handle = window.setTimeout(async () => {
       try {
-        const result = await api<{ valid: boolean; errors: FieldError[] }>("/api/workflows/validate/", {
-          method: "POST",
-          body: doc,
-        });
+        const result = await api<{ valid: boolean; errors: FieldError[]; warnings?: FieldError[] }>(
+          "/api/workflows/validate/",
+          { method: "POST", body: doc },
+        );
         if (!cancelled) {
           setSaveErrors(NO_ERRORS);
-          setValidation({ doc, errors: result.errors, state: result.valid ? "valid" : "invalid" });
+          setValidation({
+            doc,
+            errors: result.errors,
+            warnings: result.warnings ?? NO_ERRORS,
+            state: result.valid ? "valid" : "invalid",
+          });
         }
       } catch {
         if (!cancelled) setValidation((current) => ({ ...current, state: "offline" }));
@@ -221,7 +252,7 @@ function EditorView({ initial }: { initial: InitialData }) {
       cancelled = true;
       window.clearTimeout(handle);
     };
-  }, [doc]);
+  }, [doc, readOnly]);
 
   // --- unsaved changes guard ---------------------------------------------------
   useEffect(() => {
@@ -381,16 +412,32 @@ function EditorView({ initial }: { initial: InitialData }) {
     [apply, history.present, only, say],
   );
 
+  // Tasks typed into the text view are placed by the layout (placeMissing)
+  // and brought into view.
+  const [reveal, setReveal] = useState<{ names: string[]; seq: number }>({ names: [], seq: 0 });
+  const fromText = useCallback(
+    (next: Doc) => {
+      const before = new Set(tasksOf(history.present).map((task) => task.name));
+      const added = tasksOf(next)
+        .map((task) => task.name)
+        .filter((taskName) => !before.has(taskName));
+      apply(() => next, "text");
+      if (added.length) setReveal((current) => ({ names: added, seq: current.seq + 1 }));
+    },
+    [apply, history.present],
+  );
+
   const doUndo = useCallback(() => setHistory((current) => undo(current)), []);
   const doRedo = useCallback(() => setHistory((current) => redo(current)), []);
 
   // --- keyboard --------------------------------------------------------------
-  const keys = useRef({ deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select });
-  keys.current = { deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select };
+  const keys = useRef({ deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select, readOnly });
+  keys.current = { deleteSelection, duplicateSelection, copySelection, paste, doUndo, doRedo, tasks, select, readOnly };
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (isTyping(event.target) || document.querySelector("dialog[open]")) return;
       const k = keys.current;
+      if (k.readOnly && event.key !== "Escape" && event.key !== "?" && !((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "a")) return;
       const mod = event.ctrlKey || event.metaKey;
       const key = event.key.toLowerCase();
       if (mod && key === "z") {
@@ -448,11 +495,32 @@ function EditorView({ initial }: { initial: InitialData }) {
       setWorkflow({ id: saved.id, name: saved.name, version: number, project: saved.project });
       if (!workflow) window.history.replaceState(null, "", `/workflows/${saved.id}/editor/`);
     } catch (error) {
-      const problems = errorsOf(error);
-      setSaveErrors(problems);
+      setSaveErrors(errorsOf(error));
       setDialog(null);
-      say("error", `Not saved: ${problems.length} problem${problems.length === 1 ? "" : "s"} (see below).`);
+      say("error", "Not saved: the server found problems, listed under the canvas.");
     }
+  };
+
+  // A document with known problems is refused before a message is asked for:
+  // the validator is asked now, so a check still on its way is not missed.
+  const requestSave = async () => {
+    const checked = doc;
+    let result: { valid: boolean; errors: FieldError[]; warnings?: FieldError[] };
+    try {
+      result = await api("/api/workflows/validate/", { method: "POST", body: checked });
+    } catch {
+      setDialog("save"); // the server decides when it is reached
+      return;
+    }
+    setValidation({ doc: checked, errors: result.errors, warnings: result.warnings ?? NO_ERRORS, state: result.valid ? "valid" : "invalid" });
+    if (result.valid) {
+      setDialog("save");
+      return;
+    }
+    setSaveErrors(NO_ERRORS);
+    setCheckedOnce(true);
+    say("error", "Not saved: fix the problems listed under the canvas first.");
+    window.setTimeout(() => document.querySelector<HTMLElement>(".fd-problems summary")?.focus(), 0);
   };
 
   const startRun = () => {
@@ -515,10 +583,21 @@ function EditorView({ initial }: { initial: InitialData }) {
     ? workflow.project
     : (initial.projects.find((item) => String(item.id) === project) ?? null);
 
-  const problemCount = allErrors.length;
+  // The one count of problems: the header and the list under the canvas
+  // both read `placed`.
+  const problemCount = countPlaced(placed);
+  const warningCount = countPlaced(placedWarnings);
+  const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? "" : "s"}`;
+  const statusKind = saveErrors.length
+    ? "invalid"
+    : fresh
+      ? "fresh"
+      : validation.state === "valid" && warningCount
+        ? "warning"
+        : validation.state;
   const status =
     saveErrors.length > 0
-      ? `${problemCount} problem${problemCount === 1 ? "" : "s"}`
+      ? plural(problemCount, "problem")
       : fresh
         ? "Not saved yet"
         : validation.state === "checking"
@@ -526,8 +605,10 @@ function EditorView({ initial }: { initial: InitialData }) {
         : validation.state === "offline"
           ? "Cannot reach the validator"
           : validation.state === "valid"
-            ? "Valid"
-            : `${problemCount} problem${problemCount === 1 ? "" : "s"}`;
+            ? warningCount
+              ? `Valid, but ${plural(warningCount, "task")} cannot run here`
+              : "Valid"
+            : plural(problemCount, "problem");
 
   return (
     <div className="fd-editor" data-dirty={dirty ? "true" : "false"}>
@@ -537,6 +618,8 @@ function EditorView({ initial }: { initial: InitialData }) {
           {workflow?.version ? <span className="fd-hint"> v{workflow.version}</span> : null}
           {dirty && !fresh ? <span className="fd-unsaved"> · unsaved changes</span> : null}
         </div>
+        {readOnly ? null : (
+        <>
         <div className="fd-toolbar__group">
           <button type="button" onClick={doUndo} disabled={!canUndo(history)} title="Undo (Ctrl+Z)">
             Undo
@@ -553,10 +636,14 @@ function EditorView({ initial }: { initial: InitialData }) {
             Layout →
           </button>
         </div>
+        </>
+        )}
         <div className="fd-toolbar__group">
+          {readOnly ? null : (
           <button type="button" onClick={() => fileInput.current?.click()}>
             Import…
           </button>
+          )}
           <input
             ref={fileInput}
             type="file"
@@ -610,13 +697,21 @@ function EditorView({ initial }: { initial: InitialData }) {
           </button>
         </div>
         <div className="fd-toolbar__group fd-toolbar__end">
-          <span className={`fd-status fd-status--${saveErrors.length ? "invalid" : fresh ? "fresh" : validation.state}`} role="status" data-testid="validation-status">
+          {readOnly ? (
+            <span className="fd-status fd-status--readonly" role="status" data-testid="read-only" title="Editing this workflow needs the editor role in its project">
+              Read-only: you may look, not change
+            </span>
+          ) : (
+          <>
+          <span className={`fd-status fd-status--${statusKind}`} role="status" data-testid="validation-status">
             {status}
           </span>
-          <button type="button" className="fd-primary" onClick={() => setDialog("save")} disabled={!dirty && Boolean(workflow)}>
+          <button type="button" className="fd-primary" onClick={() => void requestSave()} disabled={!dirty && Boolean(workflow)}>
             {workflow ? "Save" : "Create"}
           </button>
-          {workflow && (initial.canRun || initial.runProjects?.includes(workflow.project.id)) ? (
+          </>
+          )}
+          {workflow && !readOnly && (initial.canRun || initial.runProjects?.includes(workflow.project.id)) ? (
             <button type="button" onClick={startRun}>
               Run…
             </button>
@@ -626,6 +721,13 @@ function EditorView({ initial }: { initial: InitialData }) {
       </header>
 
       <div className={`fd-body${showText ? " fd-body--text" : ""}${argo.report ? " fd-body--report" : ""}`}>
+        {readOnly ? (
+          <aside className="fd-palette fd-palette--readonly" aria-label="Read-only">
+            <p className="fd-hint">
+              You see this workflow as a viewer: select a task to read its settings; History compares versions.
+            </p>
+          </aside>
+        ) : (
         <Palette
           selected={selected.size}
           anyEdge={selectedEdges.size > 0}
@@ -635,6 +737,7 @@ function EditorView({ initial }: { initial: InitialData }) {
           onPaste={paste}
           onDelete={deleteSelection}
         />
+        )}
 
         <div className={argo.report ? "fd-main fd-main--report" : "fd-main"}>
           {toast ? (
@@ -659,21 +762,26 @@ function EditorView({ initial }: { initial: InitialData }) {
             onDropTemplate={addFromTemplate}
             registerCentre={(fn) => (centre.current = fn)}
             fitRequest={fitRequest}
+            reveal={reveal}
+            readOnly={readOnly}
           />
           {argo.report ? <ConversionReportPanel report={argo.report} onDismiss={argo.dismissReport} /> : null}
           </div>
-          <Problems placed={placed} onSelect={(name) => select(new Set(name ? [name] : []))} />
+          <Problems placed={placed} warnings={placedWarnings} onSelect={(name) => select(new Set(name ? [name] : []))} />
         </div>
 
-        {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={(next) => apply(() => next, "text")} /> : null}
+        {showText ? <TextPane doc={doc} format={format} onFormat={setFormat} onChange={fromText} readOnly={readOnly} /> : null}
 
         <aside className="fd-panel" aria-label="Properties">
+          {/* A disabled fieldset disables every control in the forms at once. */}
+          <fieldset className="fd-panel__fields" disabled={readOnly}>
           {only && references ? (
             <TaskForm
               key={only.name}
               task={only}
               others={tasks.map((task) => task.name).filter((other) => other !== only.name && exits.has(other) === exits.has(only.name))}
               errors={placed.byTask.get(only.name)}
+              warnings={placedWarnings.byTask.get(only.name)}
               references={references}
               onChange={updateSelected}
               onRename={renameSelected}
@@ -701,9 +809,12 @@ function EditorView({ initial }: { initial: InitialData }) {
                 onProject={setProject}
                 onChange={apply}
               />
-              {tasks.length > 0 && selected.size === 0 ? <p className="fd-hint">Select a task to edit it.</p> : null}
+              {tasks.length > 0 && selected.size === 0 ? (
+                <p className="fd-hint">{readOnly ? "Select a task to see its settings." : "Select a task to edit it."}</p>
+              ) : null}
             </>
           )}
+          </fieldset>
         </aside>
       </div>
 
@@ -717,7 +828,7 @@ function EditorView({ initial }: { initial: InitialData }) {
         <HistoryDialog
           workflowId={workflow.id}
           onClose={() => setDialog(null)}
-          onRestore={(restored, number) => {
+          onRestore={readOnly ? undefined : (restored, number) => {
             apply(() => placeMissing(canonical(restored)));
             refit();
             argo.setSource(null);

@@ -1,6 +1,6 @@
 // The editor's smaller parts: the palette, the problems list, the shortcuts.
 import { Modal } from "./Dialogs";
-import { type PlacedErrors } from "./errors";
+import { type PlacedErrors, countPlaced } from "./errors";
 import { TASK_TEMPLATES, TEMPLATE_MIME } from "./templates";
 
 export function Palette({
@@ -61,33 +61,47 @@ export function Palette({
 }
 
 /** Every problem the validator reported; a task's name selects it. */
-export function Problems({ placed, onSelect }: { placed: PlacedErrors; onSelect: (task: string | null) => void }) {
-  const count = placed.workflow.length + [...placed.byTask.values()].reduce((sum, list) => sum + list.length, 0);
-  if (count === 0) return null;
+export function Problems({
+  placed,
+  warnings,
+  onSelect,
+}: {
+  placed: PlacedErrors;
+  warnings?: PlacedErrors;
+  onSelect: (task: string | null) => void;
+}) {
+  const count = countPlaced(placed);
+  const warned = warnings ? countPlaced(warnings) : 0;
+  if (count === 0 && warned === 0) return null;
+  const rows = (list: PlacedErrors, kind: "problem" | "warning") => [
+    ...[...list.byTask.entries()].flatMap(([name, errors]) =>
+      errors.map((error, index) => (
+        <li key={`${kind}-${name}-${index}`} className={`fd-problems__${kind}`}>
+          <button type="button" className="fd-link" onClick={() => onSelect(name)}>
+            {name}
+          </button>
+          {error.field ? <code> {error.field}</code> : null}: {error.message}
+        </li>
+      )),
+    ),
+    ...list.workflow.map((error, index) => (
+      <li key={`${kind}-wf-${index}`} className={`fd-problems__${kind}`}>
+        <button type="button" className="fd-link" onClick={() => onSelect(null)}>
+          workflow
+        </button>
+        {error.path ? <code> {error.path}</code> : null}: {error.message}
+      </li>
+    )),
+  ];
+  const parts = [];
+  if (count) parts.push(`${count} problem${count === 1 ? "" : "s"}`);
+  if (warned) parts.push(`${warned} task${warned === 1 ? "" : "s"} cannot run on this server`);
   return (
-    <details className="fd-problems" open={count <= 5}>
-      <summary>
-        {count} problem{count === 1 ? "" : "s"}
-      </summary>
+    <details className="fd-problems" open={count + warned <= 5} data-testid="problems">
+      <summary>{parts.join(" · ")}</summary>
       <ul>
-        {[...placed.byTask.entries()].flatMap(([name, list]) =>
-          list.map((error, index) => (
-            <li key={`${name}-${index}`}>
-              <button type="button" className="fd-link" onClick={() => onSelect(name)}>
-                {name}
-              </button>
-              {error.field ? <code> {error.field}</code> : null}: {error.message}
-            </li>
-          )),
-        )}
-        {placed.workflow.map((error, index) => (
-          <li key={`wf-${index}`}>
-            <button type="button" className="fd-link" onClick={() => onSelect(null)}>
-              workflow
-            </button>
-            {error.path ? <code> {error.path}</code> : null}: {error.message}
-          </li>
-        ))}
+        {rows(placed, "problem")}
+        {warnings ? rows(warnings, "warning") : null}
       </ul>
     </details>
   );

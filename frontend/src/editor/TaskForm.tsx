@@ -6,13 +6,13 @@ import type { Catalogue } from "./catalogue";
 import { ControlFlowForm } from "./ControlFlowForm";
 import { TaskInputsFields, TaskOutputsFields } from "./DataForm";
 import { type TaskReferences } from "./dataflow";
-import { type PlacedError, errorsUnder, lineErrors } from "./errors";
+import { type PlacedError, errorsUnder } from "./errors";
 import { CommitInput, DurationInput, Field, FieldErrors, KeyValueList, QuantityInput } from "./fields";
 import { type Obj, type Task, dependenciesOf, getIn, isObj, orderTaskKeys, setField, setIn, usesDepends } from "./model";
 import { ReferenceField } from "./ReferenceField";
 import { isSubWorkflow, toContainer, toSubWorkflow } from "./subworkflow";
 import { SubWorkflowFields } from "./SubWorkflowForm";
-import { type CommandMode, commandMode, linesToList } from "./templates";
+import { CommandFields } from "./CommandFields";
 import { CPU_UNITS, MEMORY_UNITS } from "./units";
 import { WorkloadFields } from "./WorkloadForm";
 
@@ -20,6 +20,8 @@ export interface TaskFormProps {
   task: Task;
   others: string[];
   errors: PlacedError[] | undefined;
+  /** What this server's backend cannot run (no command where images are ignored). */
+  warnings?: PlacedError[];
   /** What its fields may refer to: parameters, upstream outputs and artifacts. */
   references: TaskReferences;
   onChange: (change: (task: Task) => Obj, key: string) => void;
@@ -54,8 +56,6 @@ function envKind(entry: Obj): string {
   return entry.secret ? "secret" : "value";
 }
 
-const REFERENCE_HINT = "Type {{ to insert a parameter or an output of a task this one runs after.";
-
 export function TaskForm(props: TaskFormProps) {
   const { task, others, errors, references, onChange, onRename, onDependency, onDelete, onDuplicate } = props;
   const { exitHandler, onExitHandler, catalogue, self } = props;
@@ -63,8 +63,6 @@ export function TaskForm(props: TaskFormProps) {
     onChange((current) => orderTaskKeys(setIn(current, path, value)), path.join("."));
   const under = (field: string) => errorsUnder(errors, field);
   const str = (value: unknown) => (value === undefined || value === null ? "" : String(value));
-  const mode: CommandMode = commandMode(task.command);
-  const command = Array.isArray(task.command) ? task.command.map(String) : [];
   const env = Array.isArray(task.env) ? (task.env as unknown[]).filter(isObj) : [];
   const tolerations = Array.isArray(task.tolerations) ? (task.tolerations as unknown[]).filter(isObj) : [];
   const deps = dependenciesOf(task);
@@ -152,68 +150,15 @@ export function TaskForm(props: TaskFormProps) {
         )}
       </Field>
 
-      <Field label="What it runs" errors={[]}>
-        {(props) => (
-          <select
-            {...props}
-            name="command-mode"
-            value={mode}
-            onChange={(event) => {
-              const next = event.target.value as CommandMode;
-              const body = mode === "raw" ? command.join(" ") : command[2] ?? "";
-              if (next === "shell") set(["command"], ["sh", "-c", body]);
-              else if (next === "python") set(["command"], ["python", "-c", body]);
-              else set(["command"], mode === "raw" ? command : command);
-            }}
-          >
-            <option value="shell">Shell script (sh -c)</option>
-            <option value="python">Python script (python -c)</option>
-            <option value="raw">Command and arguments</option>
-          </select>
-        )}
-      </Field>
-      {mode === "raw" ? (
-        <Field label="Command" errors={lineErrors(errors, "command")} hint="One argument per line; empty uses the image's entrypoint.">
-          {(props) => (
-            <ReferenceField
-              {...props}
-              multiline
-              name="command"
-              rows={3}
-              value={command.join("\n")}
-              completions={references.text}
-              onChange={(value) => set(["command"], linesToList(value))}
-            />
-          )}
-        </Field>
-      ) : (
-        <Field label={mode === "shell" ? "Script" : "Python code"} errors={under("command")} hint={REFERENCE_HINT}>
-          {(props) => (
-            <ReferenceField
-              {...props}
-              multiline
-              name="script"
-              rows={5}
-              value={command[2] ?? ""}
-              completions={references.text}
-              onChange={(value) => set(["command"], [command[0], "-c", value])}
-            />
-          )}
-        </Field>
-      )}
-      <Field label="Arguments" errors={lineErrors(errors, "args")} hint={`One per line. ${REFERENCE_HINT}`}>
-        {(props) => (
-          <ReferenceField
-            {...props}
-            multiline
-            name="args"
-            rows={2}
-            value={Array.isArray(task.args) ? task.args.map(String).join("\n") : ""}
-            completions={references.text}
-            onChange={(value) => set(["args"], linesToList(value))}
-          />
-        )}
-      </Field>
+      <CommandFields
+        command={task.command}
+        args={task.args}
+        errors={errors}
+        warnings={props.warnings}
+        completions={references.text}
+        onCommand={(next) => set(["command"], next)}
+        onArgs={(next) => set(["args"], next)}
+      />
 
       <WorkloadFields task={task} errors={errors} set={set} />
 

@@ -11,12 +11,14 @@ export interface TextPaneProps {
   format: TextFormat;
   onFormat: (format: TextFormat) => void;
   onChange: (doc: Doc) => void;
+  /** A viewer's editor: the text can be read and copied, not changed. */
+  readOnly?: boolean;
 }
 
 const PARSE_DELAY_MS = 350;
 const RENDER_DELAY_MS = 120;
 
-export function TextPane({ doc, format, onFormat, onChange }: TextPaneProps) {
+export function TextPane({ doc, format, onFormat, onChange, readOnly = false }: TextPaneProps) {
   // Filled by the effect below, after the canvas's first paint.
   const [text, setText] = useState("");
   const [error, setError] = useState<Extract<ParseResult, { ok: false }> | null>(null);
@@ -81,7 +83,7 @@ export function TextPane({ doc, format, onFormat, onChange }: TextPaneProps) {
             </button>
           ))}
         </div>
-        <span className="fd-hint">Edits here update the canvas.</span>
+        <span className="fd-hint">{readOnly ? "Read-only: select and copy." : "Edits here update the canvas."}</span>
       </div>
       {error ? (
         <div className="fd-text__error" role="alert" data-testid="text-error">
@@ -100,6 +102,7 @@ export function TextPane({ doc, format, onFormat, onChange }: TextPaneProps) {
         spellCheck={false}
         value={text}
         aria-invalid={error !== null}
+        readOnly={readOnly}
         onChange={(event) => edit(event.target.value)}
       />
     </section>

@@ -42,6 +42,13 @@ export function placeErrors(doc: Doc, errors: FieldError[]): PlacedErrors {
   return { byTask, workflow };
 }
 
+/** How many errors are placed: the count the header and the list both show. */
+export function countPlaced(placed: PlacedErrors): number {
+  let count = placed.workflow.length;
+  for (const list of placed.byTask.values()) count += list.length;
+  return count;
+}
+
 /** The errors of a list edited one item per line (args, a command), each
  * saying its line: `args[1]` is line 2 of the Arguments box. */
 export function lineErrors(errors: PlacedError[] | undefined, field: string): PlacedError[] {

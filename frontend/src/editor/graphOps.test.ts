@@ -153,6 +153,24 @@ describe("positions and layout", () => {
     (doc.spec as { tasks: unknown[] }).tasks.push({ name: "e", image: "x" });
     const placed = placeMissing(doc);
     expect(positionsOf(placed).a).toEqual({ x: 0, y: 0 });
-    expect(positionsOf(placed).e.y).toBeGreaterThan(200);
+    // No upstream: beside the first layer, clear of every node.
+    expect(positionsOf(placed).e).toEqual({ x: 310, y: 0 });
+  });
+
+  it("places a task added in the text one layer after its upstream tasks, as the layout would", () => {
+    const doc = diamond();
+    const tasks = (doc.spec as { tasks: unknown[] }).tasks;
+    tasks.push({ name: "e", image: "x", dependencies: ["d"] });
+    tasks.push({ name: "f", image: "x", dependencies: ["d"] });
+    tasks.push({ name: "g", image: "x", dependencies: ["e"] });
+    const positions = positionsOf(placeMissing(doc));
+    expect(positions.e).toEqual({ x: 0, y: 310 });
+    expect(positions.f).toEqual({ x: 210, y: 310 }); // beside e, not on it
+    expect(positions.g).toEqual({ x: 0, y: 420 });
+    // Left to right, the next layer is to the right.
+    const right = diamond();
+    (right.spec as { ui: Record<string, unknown> }).ui.direction = "LR";
+    (right.spec as { tasks: unknown[] }).tasks.push({ name: "e", image: "x", dependencies: ["b", "c"] });
+    expect(positionsOf(placeMissing(right)).e).toEqual({ x: 340, y: 100 });
   });
 });

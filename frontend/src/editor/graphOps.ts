@@ -3,7 +3,7 @@
 // no React, no DOM; tested in graphOps.test.ts.
 import { DAGRE_LIMIT, fastLayout } from "../graph/fastLayout";
 import { boundsOf, laneBox, LANE_GAP, offsetAfter, overlaps, placeLane } from "../graph/lanes";
-import { type LayoutInput, layoutGraph } from "../graph/layout";
+import { type LayoutInput, layoutGraph, NODE_HEIGHT, NODE_WIDTH } from "../graph/layout";
 import { addToDepends, dependsNames, renameInDepends } from "./controlFlow";
 import { renameReferences } from "./dataflow";
 import {
@@ -452,13 +452,47 @@ export function placeMissing(doc: Doc): Doc {
       return all;
     });
   }
-  const bottom = Math.max(...Object.values(positions).map((point) => point.y));
   return withPositions(doc, (all) => {
-    missing.forEach((task, index) => {
-      all[task.name] = { x: (index % 8) * 200, y: bottom + 100 + Math.floor(index / 8) * 70 };
-    });
+    const direction = directionOf(doc);
+    for (const task of missing) all[task.name] = freeSpot(all, besideUpstream(all, dependenciesOf(task), direction), direction);
     return all;
   });
+}
+
+// The layout's steps between layers and between siblings (NODE_WIDTH 180,
+// NODE_HEIGHT 44, with room for the edges).
+const LAYER_STEP = { TB: 110, LR: 240 };
+const SIBLING_STEP = { TB: 210, LR: 70 };
+
+/** Where a task added without a position goes, as the layout would put it:
+ * one layer after its upstream tasks, centred across them; a task without
+ * any (placed) beside the graph's first layer. */
+function besideUpstream(all: Record<string, Point>, upstream: string[], direction: Direction): Point {
+  const ups = upstream.map((name) => all[name]).filter((point): point is Point => Boolean(point));
+  const points = Object.values(all);
+  if (ups.length) {
+    const mean = (values: number[]) => Math.round(values.reduce((sum, value) => sum + value, 0) / values.length);
+    return direction === "TB"
+      ? { x: mean(ups.map((p) => p.x)), y: Math.max(...ups.map((p) => p.y)) + LAYER_STEP.TB }
+      : { x: Math.max(...ups.map((p) => p.x)) + LAYER_STEP.LR, y: mean(ups.map((p) => p.y)) };
+  }
+  if (points.length === 0) return { x: 0, y: 0 };
+  const first = direction === "TB" ? Math.min(...points.map((p) => p.y)) : Math.min(...points.map((p) => p.x));
+  return direction === "TB"
+    ? { x: Math.max(...points.map((p) => p.x)) + SIBLING_STEP.TB, y: first }
+    : { x: first, y: Math.max(...points.map((p) => p.y)) + SIBLING_STEP.LR };
+}
+
+/** `wanted`, or the next spot across its layer that no node takes. */
+function freeSpot(all: Record<string, Point>, wanted: Point, direction: Direction): Point {
+  const taken = (point: Point) =>
+    Object.values(all).some((other) => Math.abs(other.x - point.x) < NODE_WIDTH + 10 && Math.abs(other.y - point.y) < NODE_HEIGHT + 10);
+  const point = { ...wanted };
+  for (let step = 0; step < 1000 && taken(point); step++) {
+    if (direction === "TB") point.x += SIBLING_STEP.TB;
+    else point.y += SIBLING_STEP.LR;
+  }
+  return point;
 }
 
 /** Index of each task in `spec.tasks` (or `spec.onExit`) by name (error paths count positions). */

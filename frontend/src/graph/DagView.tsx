@@ -12,7 +12,7 @@ import {
   ReactFlow,
   ReactFlowProvider,
 } from "@xyflow/react";
-import { useCallback, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import type { FanCounts } from "./fanCounts";
 import { fastLayout } from "./fastLayout";
@@ -56,6 +56,10 @@ export interface DagViewProps {
   animateActive?: boolean;
   /** The most fitting the view may zoom in (a small DAG otherwise fills the canvas at 2×). */
   fitMaxZoom?: number;
+  /** Told the laid-out graph's size (flow units), so a page can size its canvas to it. */
+  onExtent?: (extent: { width: number; height: number }) => void;
+  /** Draw the minimap (an overview helps a graph that does not fit; over a small one it only hides nodes). */
+  minimap?: boolean;
 }
 
 export function DagView(props: DagViewProps) {
@@ -66,7 +70,7 @@ export function DagView(props: DagViewProps) {
   );
 }
 
-function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive, fitMaxZoom }: DagViewProps) {
+function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive, fitMaxZoom, onExtent, minimap = true }: DagViewProps) {
   const edgesIn = useMemo(
     () => tasks.flatMap((task) => task.dependencies.map((dep) => ({ source: dep, target: task.id }))),
     // Layout depends on the shape only, not on states: recompute when the ids change.
@@ -92,6 +96,24 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
     return exits.length ? laneBox(exits.map((task) => [task.id, positions.get(task.id) ?? { x: 0, y: 0 }]), layoutSizes(exits)) : null;
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [positions]);
+  useEffect(() => {
+    if (!onExtent) return;
+    const sizeOf = layoutSizes(tasks);
+    let [left, top, right, bottom] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const [id, point] of positions) {
+      const size = sizeOf(id);
+      left = Math.min(left, point.x);
+      top = Math.min(top, point.y);
+      right = Math.max(right, point.x + size.width);
+      bottom = Math.max(bottom, point.y + size.height);
+    }
+    if (lane) {
+      right = Math.max(right, lane.x + lane.width);
+      bottom = Math.max(bottom, lane.y + lane.height);
+    }
+    if (left !== Infinity) onExtent({ width: right - left, height: bottom - top });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [positions, lane, onExtent]);
   const statusById = useMemo(() => new Map(tasks.map((task) => [task.id, task.status])), [tasks]);
   // The sizes React Flow measured, handed back with every node it is given:
   // a node object without `measured` is hidden until measured again, and a
@@ -162,7 +184,9 @@ function DagCanvas({ tasks, direction = "TB", selected, onSelect, animateActive,
       <Background />
       {lane ? <Lane box={lane} title="On exit" hint="Exit handlers: they ran once every other task had ended, whatever the outcome." /> : null}
       <Controls showInteractive={false} />
-      <MiniMap pannable zoomable nodeColor={(node) => statusColour((node.data as TaskNodeData).status as string | undefined)} />
+      {minimap ? (
+        <MiniMap pannable zoomable nodeColor={(node) => statusColour((node.data as TaskNodeData).status as string | undefined)} />
+      ) : null}
     </ReactFlow>
   );
 }

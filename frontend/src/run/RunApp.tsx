@@ -28,6 +28,7 @@ import {
   UNSUCCESSFUL_TASK,
 } from "./state";
 import { type Tab, TaskDrawer } from "./TaskDrawer";
+import { latestRoundStart } from "./gantt";
 import { Timeline } from "./Timeline";
 import type { Run, RunEvent, RunMessage } from "./types";
 import { formatTime, Legend, LiveIndicator, showValue, StatusBadge, useNow } from "./ui";
@@ -60,7 +61,9 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   // one of its instances is open, so going back finds the list as it was.
   const [instanceFilter, setInstanceFilter] = useState<InstanceFilter>("all");
   const [instancePage, setInstancePage] = useState(0);
-  const [notice, setNotice] = useState<{ kind: "error" | "info"; text: string } | null>(null);
+  // `whileRunning`: a notice about what the run is doing (retrying), which
+  // ends when the run does.
+  const [notice, setNotice] = useState<{ kind: "error" | "info"; text: string; whileRunning?: boolean } | null>(null);
   const socketRef = useRef<LiveSocket | null>(null);
   const run = live.run;
 
@@ -205,6 +208,9 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   }, [runId]);
 
   const finished = TERMINAL_RUN.has(run.status);
+  useEffect(() => {
+    if (finished) setNotice((current) => (current?.whileRunning ? null : current));
+  }, [finished]);
   const retryable = finished && run.tasks.some((task) => UNSUCCESSFUL_TASK.has(task.status));
   const cancellable = !finished && run.status !== "Cancelling";
 
@@ -226,10 +232,31 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   const retried = (answer: RetryResponse) => {
     setDialog(null);
     adopt(answer.run);
-    setNotice({ kind: "info", text: `Retrying ${answer.rerun.length} task${answer.rerun.length === 1 ? "" : "s"}: ${answer.rerun.slice(0, 10).join(", ")}${answer.rerun.length > 10 ? " …" : ""}` });
+    setNotice({ kind: "info", whileRunning: true, text: `Retrying ${answer.rerun.length} task${answer.rerun.length === 1 ? "" : "s"}: ${answer.rerun.slice(0, 10).join(", ")}${answer.rerun.length > 10 ? " …" : ""}`,
+    });
   };
 
+  // The canvas is as tall as the graph drawn at most at full size needs
+  // (within bounds): a small DAG does not float in a big empty box.
+  const canvasBox = useRef<HTMLDivElement>(null);
+  const [extent, setExtent] = useState<{ width: number; height: number } | null>(null);
+  const { canvasHeight, overview } = useMemo(() => {
+    if (!extent) return { canvasHeight: null, overview: true };
+    const width = canvasBox.current?.clientWidth ?? 900;
+    const zoom = Math.min(1, (width - 80) / Math.max(extent.width, 1));
+    const height = Math.round(Math.min(540, Math.max(260, extent.height * zoom + 140)));
+    // The minimap is for a graph drawn smaller than full size: over one
+    // that fits it only hides nodes.
+    const fits = zoom >= 1 && extent.height + 80 <= height;
+    // A graph that does not fit keeps the full box, the minimap clear of it.
+    return { canvasHeight: fits ? height : 540, overview: !fits };
+  }, [extent]);
   const duration = secondsBetween(run.started_at, run.finished_at, now);
+  // After a retry, the run's own duration runs from its first start; the
+  // latest round's is what the retry took.
+  const roundStart = useMemo(() => latestRoundStart(run.tasks), [run.tasks]);
+  const roundDuration =
+    roundStart === null ? null : Math.max(0, ((run.finished_at ? Date.parse(run.finished_at) : now) - roundStart) / 1000);
   const counts = useMemo(() => {
     const out: Record<string, number> = {};
     for (const task of split.tasks) out[task.status] = (out[task.status] ?? 0) + 1;
@@ -308,7 +335,16 @@ export function RunApp({ config }: { config: RunPageConfig }) {
           <dt>Finished</dt>
           <dd>{formatTime(run.finished_at)}</dd>
           <dt>Duration</dt>
-          <dd data-testid="run-duration">{formatDuration(duration)}</dd>
+          <dd>
+            {roundDuration !== null ? (
+              <>
+                <span data-testid="round-duration">{formatDuration(roundDuration)}</span> the latest round ·{" "}
+                <span data-testid="run-duration">{formatDuration(duration)}</span> in all, since the first start
+              </>
+            ) : (
+              <span data-testid="run-duration">{formatDuration(duration)}</span>
+            )}
+          </dd>
           <dt>Tasks</dt>
           <dd>
             {split.tasks.length} · {summarizeCounts(counts)}
@@ -360,10 +396,13 @@ export function RunApp({ config }: { config: RunPageConfig }) {
               </button>
             ) : null}
           </div>
-          <div className="fd-run__canvas" data-testid="dag">
+          <div className="fd-run__canvas" data-testid="dag" ref={canvasBox} style={canvasHeight ? { height: canvasHeight } : undefined}>
             <Dag
-              // Remounted when the drawer opens or closes, so the graph fits its new width.
-              key={selectedTask || selectedFan ? "narrow" : "wide"}
+              // Remounted when the drawer opens or closes, or the canvas takes
+              // the graph's height, so the graph fits its new box.
+              key={`${selectedTask || selectedFan ? "narrow" : "wide"}-${canvasHeight ?? ""}`}
+              onExtent={setExtent}
+              minimap={overview}
               tasks={nodes}
               direction={direction}
               selected={selectedTask?.fan_group || selected}
@@ -418,7 +457,14 @@ export function RunApp({ config }: { config: RunPageConfig }) {
       </div>
       <section className="card">
         <h2>Timeline</h2>
-        <Timeline tasks={split.tasks} fanOuts={split.fanOuts} now={now} onSelect={onSelect} selected={selectedTask?.fan_group || selected} />
+        <Timeline
+          tasks={split.tasks}
+          fanOuts={split.fanOuts}
+          now={now}
+          onSelect={onSelect}
+          selected={selectedTask?.fan_group || selected}
+          roundStart={roundStart}
+        />
       </section>
       {dialog?.kind === "retry" ? (
         <RetryDialog runId={runId} task={dialog.task} onClose={() => setDialog(null)} onDone={retried} />
@@ -441,7 +487,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
           onDone={(fresh) => window.location.assign(urls.page(fresh.id))}
         />
       ) : null}
-      {dialog?.kind === "debug" ? <DebugDialog runId={runId} task={dialog.task} onClose={() => setDialog(null)} /> : null}
+      {dialog?.kind === "debug" ? <DebugDialog runId={runId} task={dialog.task} workflowId={run.workflow.id} version={run.version} onClose={() => setDialog(null)} /> : null}
     </div>
   );
 }

@@ -245,8 +245,8 @@ function Attempts({ task, now }: { task: Task; now: number }) {
             </td>
             <td>{a.exit_code ?? "—"}</td>
             <td>
-              {a.reason ? <strong>{a.reason}</strong> : null}
-              {a.reason && a.message ? ": " : null}
+              {a.reason && a.reason !== a.status ? <strong>{a.reason}</strong> : null}
+              {a.reason && a.reason !== a.status && a.message ? ": " : null}
               <span className="pre-line">{a.message}</span>
             </td>
             <td className="nowrap">{formatTime(a.started_at ?? a.created_at)}</td>
@@ -306,7 +306,9 @@ function History({ name, live, load }: { name: string; live: RunEvent[]; load: (
                 {event.status}
               </td>
               <td className="pre-line">
-                {typeof event.data?.reason === "string" ? <strong>{event.data.reason} </strong> : null}
+                {typeof event.data?.reason === "string" && event.data.reason !== event.status ? (
+                  <strong>{event.data.reason} </strong>
+                ) : null}
                 {typeof event.data?.exit_code === "number" ? `exit ${event.data.exit_code} ` : null}
                 {event.message}
               </td>

@@ -2,7 +2,7 @@
 // running bars grow with the clock. A fan-out is one row (its instance list
 // has each one); a skipped task is a grey mark at the moment it was skipped.
 // Exit handlers follow the run's tasks under their own heading, "On exit".
-import { Fragment, useMemo } from "react";
+import { Fragment, useMemo, useState } from "react";
 
 import { describeTask, statusColour } from "../graph/status";
 import { StatusIcon } from "../graph/StatusIcon";
@@ -18,17 +18,46 @@ export interface TimelineProps {
   now: number;
   onSelect: (name: string) => void;
   selected: string | null;
+  /** When the run's latest round began (gantt.latestRoundStart); null: never retried. */
+  roundStart?: number | null;
 }
 
-export function Timeline({ tasks, fanOuts, now, onSelect, selected }: TimelineProps) {
+export function Timeline({ tasks, fanOuts, now, onSelect, selected, roundStart = null }: TimelineProps) {
   const groups = useMemo(() => splitExitHandlers(tasks), [tasks]);
-  const gantt = useMemo(() => computeGantt([...groups.main, ...groups.exit], now, fanOuts), [groups, now, fanOuts]);
-  if (!gantt.rows.length) return <p className="muted">No attempt has started yet.</p>;
+  // A retried run is shown from its latest round, the earlier ones a click away:
+  // on the whole run's span the latest round's bars would be slivers.
+  const round = roundStart;
+  const [whole, setWhole] = useState(false);
+  const since = whole ? null : round;
+  const gantt = useMemo(
+    () => computeGantt([...groups.main, ...groups.exit], now, fanOuts, since),
+    [groups, now, fanOuts, since],
+  );
+  const focus =
+    round !== null ? (
+      <div className="fd-gantt__focus" role="group" aria-label="Timeline shows">
+        <button type="button" aria-pressed={!whole} onClick={() => setWhole(false)}>
+          Latest round
+        </button>
+        <button type="button" aria-pressed={whole} onClick={() => setWhole(true)}>
+          Whole run
+        </button>
+      </div>
+    ) : null;
+  if (!gantt.rows.length)
+    return (
+      <>
+        {focus}
+        <p className="muted">{since === null ? "No attempt has started yet." : "Nothing has started in this round yet."}</p>
+      </>
+    );
   const span = gantt.end - gantt.start;
   const exits = new Set(groups.exit.map((task) => task.name));
   const firstExit = gantt.rows.findIndex((row) => exits.has(row.task));
   return (
-    <div className="fd-gantt" data-testid="timeline">
+    <>
+    {focus}
+    <div className="fd-gantt" data-testid="timeline" data-focus={since === null ? "run" : "round"}>
       <div className="fd-gantt__axis">
         <div className="fd-gantt__label" />
         <div className="fd-gantt__track">
@@ -88,6 +117,7 @@ export function Timeline({ tasks, fanOuts, now, onSelect, selected }: TimelinePr
         {groups.exit.length && firstExit < 0 ? <ExitHeading waiting /> : null}
       </div>
     </div>
+    </>
   );
 }
 

@@ -21,6 +21,7 @@ export const urls = {
   retryTask: (id: number, name: string) => `/api/runs/${id}/tasks/${task(name)}/retry/`,
   cancel: (id: number) => `/api/runs/${id}/cancel/`,
   resubmit: (id: number) => `/api/runs/${id}/resubmit/`,
+  version: (workflow: number, number: number) => `/api/workflows/${workflow}/versions/${number}/`,
   debug: (id: number, name: string) => `/api/runs/${id}/tasks/${task(name)}/debug/`,
   events: (id: number, since: number) => `/api/runs/${id}/events/?since=${since}&limit=1000`,
   request: (id: number, name: string, attempt: number) =>

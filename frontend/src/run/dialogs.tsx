@@ -4,9 +4,13 @@ import { type FormEvent, useEffect, useState } from "react";
 
 import { ApiError, api } from "../common/api";
 import { urls } from "./config";
-import { debugCommands, type DebugResponse, envLines, lines, parseParameter } from "./forms";
+import { CommandFields } from "../editor/CommandFields";
+import type { Completion } from "../editor/dataflow";
+import { debugCommands, type DebugFields, debugFields, debugOverrides, type DebugResponse, parseParameter } from "./forms";
 import type { Run } from "./types";
 import { Modal, showValue } from "./ui";
+
+const NO_COMPLETIONS: Completion[] = [];
 
 export interface RetryResponse {
   run: Run;
@@ -175,28 +179,41 @@ export function ResubmitDialog(props: {
   );
 }
 
-export function DebugDialog(props: { runId: number; task: string; onClose: () => void }) {
-  const [command, setCommand] = useState("");
-  const [args, setArgs] = useState("");
-  const [env, setEnv] = useState("");
-  const [image, setImage] = useState("");
+export function DebugDialog(props: { runId: number; task: string; workflowId: number; version: number; onClose: () => void }) {
+  const { runId, task, workflowId, version } = props;
+  // The task's own fields, read from the run's version, are where the form starts.
+  const [original, setOriginal] = useState<DebugFields | null>(null);
+  const [fields, setFields] = useState<DebugFields | null>(null);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const [answer, setAnswer] = useState<DebugResponse | null>(null);
+  useEffect(() => {
+    let cancelled = false;
+    api<{ document: unknown }>(urls.version(workflowId, version))
+      .then((body) => {
+        if (cancelled) return;
+        const own = debugFields(body.document, task);
+        setOriginal(own);
+        setFields(own);
+      })
+      .catch((failure) => {
+        if (cancelled) return;
+        const empty = { command: [], args: [], env: "", image: "" };
+        setOriginal(empty);
+        setFields(empty);
+        setError(`Could not read the task's own command (${message(failure)}): empty fields keep it.`);
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [workflowId, version, task]);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    if (!original || !fields) return;
     setBusy(true);
     setError("");
-    const body: Record<string, unknown> = {};
-    const commandItems = lines(command);
-    const argItems = lines(args);
-    const envItems = envLines(env);
-    if (commandItems) body.command = commandItems;
-    if (argItems) body.args = argItems;
-    if (envItems) body.env = envItems;
-    if (image.trim()) body.image = image.trim();
     try {
-      setAnswer(await api<DebugResponse>(urls.debug(props.runId, props.task), { method: "POST", body }));
+      setAnswer(await api<DebugResponse>(urls.debug(runId, task), { method: "POST", body: debugOverrides(original, fields) }));
     } catch (failure) {
       setError(message(failure));
     } finally {
@@ -228,37 +245,39 @@ export function DebugDialog(props: { runId: number; task: string; onClose: () =>
       <form onSubmit={submit} className="fd-form">
         <p className="muted">
           Run this task alone in a new run of the same version with an overridden command, arguments, environment or
-          image — for example the command <code>sleep 3600</code> to keep its container up and exec into it. Empty fields
-          keep the task's own.
+          image — for example the command <code>sleep 3600</code> to keep its container up and exec into it. The fields
+          start as the task's own; only what you change is overridden.
         </p>
-        <label>
-          <span>Command (one item a line)</span>
-          <textarea
-            name="command"
-            rows={2}
-            placeholder={"sleep\n3600"}
-            value={command}
-            onChange={(event) => setCommand(event.target.value)}
-          />
-        </label>
-        <label>
-          <span>Arguments (one a line)</span>
-          <textarea name="args" rows={3} value={args} onChange={(event) => setArgs(event.target.value)} />
-        </label>
-        <label>
-          <span>Environment (KEY=value a line)</span>
-          <textarea name="env" rows={3} value={env} onChange={(event) => setEnv(event.target.value)} />
-        </label>
-        <label>
-          <span>Image</span>
-          <input name="image" value={image} onChange={(event) => setImage(event.target.value)} />
-        </label>
+        {fields ? (
+          <>
+            <CommandFields
+              command={fields.command}
+              args={fields.args}
+              completions={NO_COMPLETIONS}
+              referenceHints={false}
+              onCommand={(command) => setFields({ ...fields, command })}
+              onArgs={(args) => setFields({ ...fields, args })}
+            />
+            <label className="fd-field">
+              <span>Environment (KEY=value a line; secret variables are kept)</span>
+              <textarea name="env" rows={3} value={fields.env} onChange={(event) => setFields({ ...fields, env: event.target.value })} />
+            </label>
+            <label className="fd-field">
+              <span>Image</span>
+              <input name="image" value={fields.image} onChange={(event) => setFields({ ...fields, image: event.target.value })} />
+            </label>
+          </>
+        ) : (
+          <p className="muted" role="status">
+            Reading the task…
+          </p>
+        )}
         <ErrorText error={error} />
         <div className="fd-modal__actions">
           <button type="button" onClick={props.onClose}>
             Close
           </button>
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" disabled={busy || !fields}>
             Start debug run
           </button>
         </div>

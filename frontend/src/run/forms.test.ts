@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { debugCommands, envLines, lines, parseParameter } from "./forms";
+import { debugCommands, debugFields, debugOverrides, envLines, lines, parseParameter } from "./forms";
 
 describe("action forms", () => {
   it("keeps a string parameter a string and gives others back their type", () => {
@@ -28,5 +28,36 @@ describe("action forms", () => {
     });
     expect(kubernetes.map((c) => c.label)).toEqual(["Shell into the pod", "Follow its log", "Its log over the API"]);
     expect(debugCommands({ id: 9 })).toEqual([]);
+  });
+
+  const document = {
+    spec: {
+      defaults: { image: "busybox:1.36" },
+      tasks: [
+        {
+          name: "load",
+          command: ["sh", "-c", "echo load"],
+          env: [{ name: "MODE", value: "fast" }, { name: "TOKEN", value: "••••••", secret: true }, { name: "REF", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }],
+        },
+        { name: "square", image: "python:3.12", command: ["python", "-c", "print(1)"], args: ["--n", "2"] },
+      ],
+    },
+  };
+
+  it("starts the debug form from the task: its command, arguments, plain variables and image", () => {
+    expect(debugFields(document, "load")).toEqual({ command: ["sh", "-c", "echo load"], args: [], env: "MODE=fast", image: "busybox:1.36" });
+    // A fan-out's instance is its fan-out's task.
+    expect(debugFields(document, "square[3]")).toMatchObject({ image: "python:3.12", args: ["--n", "2"] });
+    expect(debugFields({}, "gone")).toEqual({ command: [], args: [], env: "", image: "" });
+  });
+
+  it("sends only what the person changed", () => {
+    const original = debugFields(document, "load");
+    expect(debugOverrides(original, original)).toEqual({});
+    const edited = { ...original, command: ["sh", "-c", "echo debug one line; sleep 1"], env: "MODE=fast\nMODE2=slow" };
+    expect(debugOverrides(original, edited)).toEqual({
+      command: ["sh", "-c", "echo debug one line; sleep 1"],
+      env: [{ name: "MODE2", value: "slow" }],
+    });
   });
 });

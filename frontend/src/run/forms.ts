@@ -51,3 +51,50 @@ export function debugCommands(answer: DebugResponse): { label: string; text: str
   });
 }
 
+
+/** What the Debug dialog starts from: the task as its version's document has it. */
+export interface DebugFields {
+  command: string[];
+  args: string[];
+  /** Its plain variables, KEY=value a line (secret and referenced ones are kept as they are, unshown). */
+  env: string;
+  image: string;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (value: unknown): value is Obj => typeof value === "object" && value !== null && !Array.isArray(value);
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : []);
+
+/** The fields of task `name` (an instance `square[2]` is its fan-out `square`)
+ * in a version's document, with the default image when it has none. */
+export function debugFields(document: unknown, name: string): DebugFields {
+  const spec = isObj(document) && isObj(document.spec) ? document.spec : {};
+  const base = name.replace(/\[\d+\]$/, "");
+  const all = [...(Array.isArray(spec.tasks) ? spec.tasks : []), ...(Array.isArray(spec.onExit) ? spec.onExit : [])];
+  const task = all.find((item): item is Obj => isObj(item) && item.name === base) ?? {};
+  const env = (Array.isArray(task.env) ? task.env : [])
+    .filter((entry): entry is Obj => isObj(entry) && !entry.secret && entry.valueFrom === undefined)
+    .map((entry) => `${String(entry.name)}=${entry.value === undefined ? "" : String(entry.value)}`);
+  const defaults = isObj(spec.defaults) ? spec.defaults : {};
+  return {
+    command: strings(task.command),
+    args: strings(task.args),
+    env: env.join("\n"),
+    image: String(task.image ?? defaults.image ?? ""),
+  };
+}
+
+const same = (a: string[], b: string[]) => a.length === b.length && a.every((item, index) => item === b[index]);
+
+/** The debug endpoint's overrides: only what differs from the task's own
+ * (an unchanged field is not sent, so the audit log names what was changed). */
+export function debugOverrides(original: DebugFields, edited: DebugFields): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (!same(original.command, edited.command)) body.command = edited.command;
+  if (!same(original.args, edited.args)) body.args = edited.args;
+  const before = new Set((envLines(original.env) ?? []).map((entry) => `${entry.name}=${entry.value}`));
+  const env = (envLines(edited.env) ?? []).filter((entry) => !before.has(`${entry.name}=${entry.value}`));
+  if (env.length) body.env = env;
+  if (edited.image.trim() && edited.image.trim() !== original.image) body.image = edited.image.trim();
+  return body;
+}

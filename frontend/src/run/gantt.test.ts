@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { splitFanOuts } from "./fanouts";
 import { attempt, task } from "./fixtures";
-import { computeGantt, ticks } from "./gantt";
+import { computeGantt, latestRoundStart, MIN_SPAN_MS, ticks } from "./gantt";
 
 const at = (s: number) => new Date(Date.UTC(2026, 10, 29, 10, 0, s)).toISOString();
 
@@ -46,6 +46,42 @@ describe("computeGantt", () => {
     const gantt = computeGantt(tasks, Date.parse(at(4)));
     expect(gantt.rows).toHaveLength(1);
     expect(gantt.start).toBe(Date.parse(at(3)));
+  });
+
+  it("draws a run over in milliseconds on a one-second axis, in order, from the left", () => {
+    const ms = (n: number) => new Date(Date.parse(at(0)) + n).toISOString();
+    const tasks = [
+      task("a", [], { attempts: [attempt(1, { started_at: ms(0), finished_at: ms(3), status: "Error" })] }),
+      task("b", ["a"], { attempts: [attempt(1, { started_at: ms(4), finished_at: ms(4), status: "Failed" })] }),
+    ];
+    const gantt = computeGantt(tasks, Date.parse(ms(10)));
+    expect(gantt.end - gantt.start).toBe(MIN_SPAN_MS);
+    const [a, b] = gantt.rows.map((row) => row.bars[0]);
+    expect(a.left).toBe(0);
+    expect(b.left).toBeLessThan(0.01);
+    expect(b.width).toBeGreaterThan(0); // an instant still shows
+    expect(ticks(gantt.start, gantt.end)).toEqual([0, 200, 400, 600, 800, 1000]);
+  });
+
+  it("focuses on the latest round of a retried run, from its first new attempt", () => {
+    const tasks = [
+      task("a", [], { attempts: [attempt(1, { started_at: at(0), finished_at: at(2), status: "Succeeded" })] }),
+      task("b", ["a"], {
+        round_start: 2,
+        attempts: [
+          attempt(1, { started_at: at(2), finished_at: at(8), status: "Failed" }),
+          attempt(2, { started_at: at(400), finished_at: at(408), status: "Succeeded" }),
+        ],
+      }),
+    ];
+    expect(latestRoundStart(tasks)).toBe(Date.parse(at(400)));
+    expect(latestRoundStart([tasks[0]])).toBeNull();
+    const round = computeGantt(tasks, Date.parse(at(410)), new Map(), latestRoundStart(tasks));
+    expect(round.rows.map((row) => [row.task, row.bars.map((bar) => [bar.attempt, bar.left, bar.width])])).toEqual([
+      ["b", [[2, 0, 1]]],
+    ]);
+    // The whole run keeps every round.
+    expect(computeGantt(tasks, Date.parse(at(410))).rows).toHaveLength(2);
   });
 
   it("has round tick steps", () => {

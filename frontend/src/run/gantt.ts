@@ -74,9 +74,35 @@ function fanBar(fan: FanOut, now: number): RawBar | null {
   return { task: fan.name, attempt: 0, status: fan.task.status, start, end, running };
 }
 
+/** The shortest span the timeline draws: a run over in a few milliseconds
+ * is drawn on a one-second axis, not stretched across the width. */
+export const MIN_SPAN_MS = 1000;
+
+/** When the run's latest round began (ms): the first start of an attempt
+ * made since the run was last retried; null for a run never retried (or
+ * whose retried tasks have not started yet). */
+export function latestRoundStart(tasks: Task[]): number | null {
+  let first = Infinity;
+  for (const task of tasks) {
+    const round = task.round_start ?? 1;
+    if (round <= 1) continue;
+    for (const attempt of task.attempts) {
+      const begun = attempt.started_at ?? attempt.created_at;
+      if (attempt.number >= round && begun) first = Math.min(first, Date.parse(begun));
+    }
+  }
+  return first === Infinity ? null : first;
+}
+
 /** The rows of `tasks` (instances left out: `fanOuts` folds them into their
- * fan-out's row); `now` (ms) ends the bars of what still runs. */
-export function computeGantt(tasks: Task[], now: number, fanOuts: ReadonlyMap<string, FanOut> = new Map()): Gantt {
+ * fan-out's row); `now` (ms) ends the bars of what still runs. With `since`,
+ * only what started from then on (the latest round). */
+export function computeGantt(
+  tasks: Task[],
+  now: number,
+  fanOuts: ReadonlyMap<string, FanOut> = new Map(),
+  since: number | null = null,
+): Gantt {
   const raw: { task: string; bars: RawBar[]; mark?: Omit<Mark, "left">; instances?: number }[] = [];
   let start = Infinity;
   let end = -Infinity;
@@ -87,13 +113,15 @@ export function computeGantt(tasks: Task[], now: number, fanOuts: ReadonlyMap<st
       const bar = fanBar(fan, now);
       bars = bar ? [bar] : [];
     } else bars = attemptBars(task, now);
+    if (since !== null) bars = bars.filter((bar) => bar.start >= since);
     for (const bar of bars) {
       start = Math.min(start, bar.start);
       end = Math.max(end, bar.end);
     }
     let mark: Omit<Mark, "left"> | undefined;
-    if (task.status === "Skipped" && task.finished_at && bars.length === 0) {
-      const at = Date.parse(task.finished_at);
+    const skippedAt = task.status === "Skipped" && task.finished_at ? Date.parse(task.finished_at) : null;
+    if (skippedAt !== null && bars.length === 0 && (since === null || skippedAt >= since)) {
+      const at = skippedAt;
       mark = { status: task.status, at, reason: task.reason, message: task.message };
       start = Math.min(start, at);
       end = Math.max(end, at);
@@ -101,11 +129,11 @@ export function computeGantt(tasks: Task[], now: number, fanOuts: ReadonlyMap<st
     if (bars.length || mark) raw.push({ task: task.name, bars, mark, instances: fan ? fan.counts.total : undefined });
   }
   if (raw.length === 0) return { start: now, end: now, rows: [] };
-  const span = Math.max(end - start, 1);
-  const MIN_WIDTH = 0.002; // an instant attempt still shows
+  const span = Math.max(end - start, MIN_SPAN_MS);
+  const MIN_WIDTH = 0.004; // an instant attempt still shows
   return {
     start,
-    end,
+    end: start + span,
     rows: raw.map((row) => ({
       task: row.task,
       bars: row.bars.map((bar) => ({
@@ -122,9 +150,9 @@ export function computeGantt(tasks: Task[], now: number, fanOuts: ReadonlyMap<st
 /** Evenly spaced tick marks across the span, at round second/minute steps. */
 export function ticks(start: number, end: number, wanted = 6): number[] {
   const span = Math.max(end - start, 1);
-  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400].map((s) => s * 1000);
+  const steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400].map((s) => s * 1000);
   const step = steps.find((s) => span / s <= wanted) ?? steps[steps.length - 1];
   const out: number[] = [];
-  for (let t = 0; t <= span; t += step) out.push(t);
+  for (let i = 0; i * step <= span + 1e-6; i++) out.push(i * step);
   return out;
 }

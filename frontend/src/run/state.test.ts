@@ -26,6 +26,14 @@ describe("applyEvents", () => {
     expect(a.attempts[0]).toMatchObject({ status: "Succeeded", exit_code: 0, finished_at: "2026-11-29T10:00:03Z" });
   });
 
+  it("starts a new round for a task the run's retry resets", () => {
+    const failed = run([task("a", [], { status: "Failed", attempts_count: 2, attempts: [attempt(1), attempt(2)] })]);
+    const { state } = applyEvents(fromSnapshot(failed), [
+      event(3, { kind: "task", task: "a", status: "Pending", previous: "Failed", data: { reason: "Retried" } }),
+    ]);
+    expect(state.run.tasks[0].round_start).toBe(3);
+  });
+
   it("ignores events at or below the applied seq, so a replay changes nothing", () => {
     const first = applyEvents(fromSnapshot(diamond()), [event(3, { task: "b", status: "Queued", previous: "Pending" })]);
     const again = applyEvents(first.state, [event(3, { task: "b", status: "Running", previous: "Queued" })]);

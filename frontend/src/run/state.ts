@@ -180,6 +180,8 @@ function applyTaskEvent(task: Task, event: RunEvent): Task {
     message: event.message,
   };
   if (event.attempt) next.attempts_count = Math.max(task.attempts_count, event.attempt);
+  // A retry of the run starts a new round: its next attempt is the round's first.
+  if (next.reason === "Retried") next.round_start = task.attempts_count + 1;
   if (event.status === event.previous) return next; // a note (waiting for quota), no move
   if (event.status === "Running") {
     next.started_at = event.created_at;

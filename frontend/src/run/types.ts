@@ -22,6 +22,8 @@ export interface Task {
   position: number;
   priority?: number;
   attempts_count: number;
+  /** Its first attempt since the run was last retried (1 when it never was). */
+  round_start?: number;
   started_at: string | null;
   finished_at: string | null;
   retry_at: string | null;

@@ -66,6 +66,17 @@ def child_commands(host: str, port: int) -> list[list[str]]:
     return commands
 
 
+def child_environment() -> dict[str, str]:
+    """The children's environment: this one's, serving static files, and with
+    no leader election (one process of each: nothing to elect, and no lease
+    to wait for after a restart)."""
+    return {
+        **os.environ,
+        "FLOWDECK_SERVE_STATIC": os.environ.get("FLOWDECK_SERVE_STATIC", "true"),
+        "FLOWDECK_LEADER_ELECTION": "off",
+    }
+
+
 class Command(BaseCommand):
     help = "Run the web server and a Celery worker together (the embedded mode)."
 
@@ -76,8 +87,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         env = {
-            **os.environ,
-            "FLOWDECK_SERVE_STATIC": os.environ.get("FLOWDECK_SERVE_STATIC", "true"),
+            **child_environment(),
             # /metrics sums the web's and the worker's samples (docs/operations.md),
             # readable from this machine unless told otherwise.
             "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir(),
