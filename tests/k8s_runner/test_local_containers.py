@@ -115,7 +115,8 @@ def test_a_sidecar_runs_beside_the_command_and_is_stopped_when_it_ends(
         request(
             4,
             # The command waits for the sidecar to be up, as a client would.
-            'for i in $(seq 50); do grep -q up "$LOG" && break; sleep 0.05; done; '
+            # -s: the sidecar's log may not exist yet (its shell opens it).
+            'for i in $(seq 50); do grep -qs up "$LOG" && break; sleep 0.05; done; '
             "echo saw the sidecar; exit 3",
             sidecars=(sidecar,),
             env=(
