@@ -302,31 +302,35 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-_SWEEP_SECONDS = env_float("FLOWDECK_SWEEP_SECONDS", 5.0, minimum=0.5)
-_TICK_SECONDS = env_float("FLOWDECK_SCHEDULE_TICK_SECONDS", 5.0, minimum=0.5)
+
+
+def _periodic(task: str, seconds: float) -> dict[str, object]:
+    """A beat entry whose message expires after two periods: one no worker
+    took in time is replaced by the next, not piled up while workers are down."""
+    return {
+        "task": task,
+        "schedule": seconds,
+        "options": {"expires": max(seconds * 2, 10.0)},
+    }
+
+
 CELERY_BEAT_SCHEDULE = {
-    "flowdeck-sweep": {
-        "task": "k8s_runner.tasks.sweep",
-        "schedule": _SWEEP_SECONDS,
-        # Periodic: a message no worker took in time is replaced by the next,
-        # not piled up while the workers are down.
-        "options": {"expires": max(_SWEEP_SECONDS * 2, 10.0)},
-    },
+    "flowdeck-sweep": _periodic(
+        "k8s_runner.tasks.sweep",
+        env_float("FLOWDECK_SWEEP_SECONDS", 5.0, minimum=0.5),
+    ),
     # Fires due schedules (schedules.tasks.tick); safe with several beats. A
     # tick beat could not send (the broker down) is no loss: the next one
     # fires what came due meanwhile, by each schedule's catch-up policy.
-    "flowdeck-schedules": {
-        "task": "schedules.tasks.tick",
-        "schedule": _TICK_SECONDS,
-        "options": {"expires": max(_TICK_SECONDS * 2, 10.0)},
-    },
-}
-# Delivers notifications whose message was lost or whose retry is due.
-_NOTIFY_SWEEP_SECONDS = env_float("FLOWDECK_NOTIFY_SWEEP_SECONDS", 5.0, minimum=0.1)
-CELERY_BEAT_SCHEDULE["flowdeck-notifications"] = {
-    "task": "notifications.tasks.sweep",
-    "schedule": _NOTIFY_SWEEP_SECONDS,
-    "options": {"expires": max(_NOTIFY_SWEEP_SECONDS * 2, 10.0)},
+    "flowdeck-schedules": _periodic(
+        "schedules.tasks.tick",
+        env_float("FLOWDECK_SCHEDULE_TICK_SECONDS", 5.0, minimum=0.5),
+    ),
+    # Delivers notifications whose message was lost or whose retry is due.
+    "flowdeck-notifications": _periodic(
+        "notifications.tasks.sweep",
+        env_float("FLOWDECK_NOTIFY_SWEEP_SECONDS", 5.0, minimum=0.1),
+    ),
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Sends only while it leads, with FLOWDECK_LEADER_ELECTION on (webapp/beat.py).
