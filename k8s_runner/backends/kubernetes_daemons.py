@@ -82,6 +82,10 @@ class KubernetesDaemons:
         self.backend = backend
         self._lock = threading.Lock()
         self._followed: dict[int, _Followed] = {}
+        # The runs this process launched or followed daemons of: a run's end
+        # costs API calls only for these (called on every run's end, on the
+        # hot path); the sweep finds the others' by label.
+        self._runs: set[int] = set()
 
     @property
     def apps(self) -> AppsV1Api:
@@ -225,6 +229,10 @@ class KubernetesDaemons:
 
     def end_run(self, run_id: int) -> None:
         """Delete every daemon object of the run, in every namespace in use."""
+        with self._lock:
+            if run_id not in self._runs:
+                return
+            self._runs.discard(run_id)
         for namespace in sorted(self.backend.namespaces()):
             self._delete_selected(namespace, daemon_selector(run_id))
 
@@ -318,6 +326,7 @@ class KubernetesDaemons:
     def _follow(self, followed: _Followed) -> None:
         with self._lock:
             self._followed[followed.request.attempt_id] = followed
+            self._runs.add(followed.request.run_id)
         threading.Thread(
             target=self._until_ready,
             args=(followed,),
