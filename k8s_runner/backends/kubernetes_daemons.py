@@ -370,6 +370,9 @@ class KubernetesDaemons:
         if followed.cancelled:
             return ended(AttemptStatus.CANCELLED), running
         workload = self._read(followed.kind, followed.namespace, followed.name)
+        if workload is None and followed.cancelled:
+            # Deleted by the cancel between the check above and the read.
+            return ended(AttemptStatus.CANCELLED), running
         if workload is None:
             return (
                 ended(

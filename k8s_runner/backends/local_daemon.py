@@ -342,6 +342,10 @@ class LocalDaemons:
                 report = Report(request.attempt_id, AttemptStatus.CANCELLED)
                 break
             code = _exit_code(record, self._backend.files(request).exit)
+            if code is not None and record.cancelled:
+                # Stopped by the cancel between the check above and this one.
+                report = Report(request.attempt_id, AttemptStatus.CANCELLED)
+                break
             if code is not None:
                 report = Report(
                     request.attempt_id,
