@@ -32,6 +32,7 @@ from flowcore.spec_base import (
     MAX_PRIORITY,
     MAX_RETRY_LIMIT,
     MIN_PRIORITY,
+    PROBE_KINDS,
     STANDARD_RESOURCES,
     TOLERATION_EFFECTS,
     TOLERATION_OPERATORS,
@@ -67,6 +68,9 @@ __all__ = [
     "Backoff",
     "ContainerSpec",
     "JobSpec",
+    "DaemonSpec",
+    "DaemonPort",
+    "DaemonStorage",
     "EnvVar",
     "FieldError",
     "InputArtifact",
@@ -169,6 +173,35 @@ class JobSpec:
     @property
     def indexed(self) -> bool:
         return self.completion_mode == "Indexed"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonPort:
+    port: int
+    name: str = ""  # the Service port's name; "p<port>" when none is given
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonStorage:
+    """`persistent: true`: a volume claim of `size` (of `storage_class_name`,
+    the cluster's default class when None) mounted at `mount_path`."""
+
+    size: str
+    mount_path: str
+    storage_class_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSpec:
+    """`daemon: true`: a long-lived service for the rest of the run (docs/spec.md,
+    "Daemons"), Succeeded once ready; its dependants read its address."""
+
+    ports: tuple[DaemonPort, ...]
+    # Kubernetes' Probe shape (tcpSocket, exec or httpGet and the timings);
+    # none given: a TCP connection to the first port.
+    readiness_probe: Mapping[str, Any] = field(default_factory=dict)
+    persistent: bool = False
+    storage: DaemonStorage | None = None  # with persistent
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +323,7 @@ class TaskSpec:
     # Run beside the main container and are stopped when it ends.
     sidecars: tuple[ContainerSpec, ...] = ()
     job: JobSpec | None = None  # kind: Job; None: one Pod
+    daemon: DaemonSpec | None = None  # daemon: true; None: runs to its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +450,31 @@ def _build_job(task: Mapping[str, Any]) -> JobSpec | None:
         active_deadline_seconds=job.get("activeDeadlineSeconds"),
         ttl_seconds_after_finished=job.get("ttlSecondsAfterFinished"),
         pod_failure_policy=job.get("podFailurePolicy"),
+    )
+
+
+def _build_daemon(task: Mapping[str, Any]) -> DaemonSpec | None:
+    if not task.get("daemon"):
+        return None
+    ports = tuple(
+        DaemonPort(port=item["port"], name=item.get("name", ""))
+        for item in task.get("ports", ())
+    )
+    probe = dict(task.get("readinessProbe") or {})
+    if ports and not any(kind in probe for kind in PROBE_KINDS):
+        probe["tcpSocket"] = {"port": ports[0].port}
+    storage = task.get("storage")
+    return DaemonSpec(
+        ports=ports,
+        readiness_probe=probe,
+        persistent=bool(task.get("persistent")),
+        storage=None
+        if storage is None
+        else DaemonStorage(
+            size=storage["size"],
+            mount_path=storage["mountPath"],
+            storage_class_name=storage.get("storageClassName"),
+        ),
     )
 
 
@@ -577,6 +636,7 @@ def _build_task(
             for item in task.get("sidecars", ())
         ),
         job=_build_job(task),
+        daemon=_build_daemon(task),
     )
 
 

@@ -37,6 +37,13 @@ TASK_KINDS = ("Pod", "Job")
 COMPLETION_MODES = ("NonIndexed", "Indexed")
 MAX_COMPLETIONS = 1000  # a Job's completions and parallelism
 MAX_BACKOFF_LIMIT = 100  # a Job's pod failures before it fails
+# A daemon task (`daemon: true`): a service for the rest of the run, reached on
+# its declared ports once its readiness probe passes (docs/spec.md, Daemons).
+MAX_PORT = 65535
+MAX_PORTS = 20
+PROBE_KINDS = ("tcpSocket", "exec", "httpGet")
+# What only a daemon may set.
+DAEMON_FIELDS = ("ports", "readinessProbe", "persistent", "storage")
 MAX_SUBDOMAIN_LENGTH = 253
 MAX_FILE_MODE = 0o777
 MAX_ID = 2**31 - 1  # runAsUser, runAsGroup: Kubernetes' int64, capped as Linux does

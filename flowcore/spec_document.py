@@ -334,6 +334,11 @@ _TASK: _Shape = {
             "podFailurePolicy",
         )
     ),
+    "daemon": None,
+    "ports": dict.fromkeys(("name", "port")),
+    "readinessProbe": None,
+    "persistent": None,
+    "storage": dict.fromkeys(("size", "storageClassName", "mountPath")),
 }
 _DOCUMENT: _Shape = {
     "apiVersion": None,

@@ -9,6 +9,7 @@ Go template inside a command, say) is text and left as it is.
     {{tasks.TASK.outputs.parameters.NAME}}
     {{tasks.TASK.outputs.artifacts.NAME}}   (in inputs.artifacts[].from and
                                              spec.outputs.artifacts[].from only)
+    {{tasks.TASK.ip}}, {{tasks.TASK.service}} (a daemon task's address)
     {{item}}, {{item.FIELD}}                 (in a fan-out task: its instance's item)
     {{run.status}}, {{run.failures}}, {{run.id}}   (in an exit handler)
 
@@ -33,6 +34,11 @@ RESULT = "result"
 PARAMETERS = "parameters"
 ARTIFACTS = "artifacts"
 OUTPUT_KINDS = (RESULT, PARAMETERS, ARTIFACTS)
+# A daemon's address (docs/spec.md, "Daemons"): `{{tasks.db.ip}}` is the kind
+# ADDRESS with the output "ip". Stored as the daemon attempt's output
+# parameters of these names, which a daemon declares none of its own.
+ADDRESS = "address"
+ADDRESS_FIELDS = ("ip", "service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,8 @@ class Reference:
             return f"run.{self.name}"
         if self.kind == RESULT:
             return f"tasks.{self.name}.outputs.result"
+        if self.kind == ADDRESS:
+            return f"tasks.{self.name}.{self.output}"
         return f"tasks.{self.name}.outputs.{self.kind}.{self.output}"
 
     def __str__(self) -> str:
@@ -86,11 +94,14 @@ def parse_reference(expression: str) -> Reference:
         if len(parts) != 2 or not parts[1]:
             raise ReferenceError_("a parameter reference is {{params.NAME}}")
         return Reference("params", parts[1])
+    if len(parts) == 3 and parts[1] and parts[2] in ADDRESS_FIELDS:
+        return Reference("tasks", parts[1], ADDRESS, parts[2])
     if len(parts) < 4 or parts[2] != "outputs" or not parts[1]:
         raise ReferenceError_(
             "a task reference is {{tasks.TASK.outputs.result}}, "
-            "{{tasks.TASK.outputs.parameters.NAME}} or "
-            "{{tasks.TASK.outputs.artifacts.NAME}}"
+            "{{tasks.TASK.outputs.parameters.NAME}}, "
+            "{{tasks.TASK.outputs.artifacts.NAME}}, or a daemon's "
+            "{{tasks.TASK.ip}} or {{tasks.TASK.service}}"
         )
     task, kind = parts[1], parts[3]
     if kind == RESULT and len(parts) == 4:

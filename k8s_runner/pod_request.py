@@ -174,6 +174,9 @@ class PodRequest:
     # kind: Job: the rendered JobSpec's fields (completions, parallelism,
     # completion_mode, backoff_limit, ...); None: one pod.
     job: Mapping[str, Any] | None = None
+    # daemon: true: the rendered DaemonSpec's fields (ports, readiness_probe,
+    # persistent, storage); None: a task that runs to its end.
+    daemon: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:

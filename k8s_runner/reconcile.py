@@ -294,6 +294,8 @@ def reconcile(run_id: int) -> Advance:
 
 def carry_out(advance: Advance) -> None:
     backend = get_backend()
+    if advance.finished:
+        end_run(backend, advance.run_id)
     if advance.cancel:
         for attempt_id, handle in Attempt.objects.filter(
             pk__in=advance.cancel
@@ -329,6 +331,30 @@ def carry_out(advance: Advance) -> None:
                 metrics.LAUNCH_DELAY.labels(backend.name).observe(
                     max(0.0, (timezone.now() - launch.ready_at).total_seconds())
                 )
+
+
+def end_run(backend: Backend, run_id: int) -> None:
+    """The run ended: its daemons (docs/spec.md, "Daemons") stop, whatever its
+    status. A backend without daemons has no end_run; a failure is left to the
+    sweep, which stops the daemons of every ended run."""
+    stop = getattr(backend, "end_run", None)
+    if stop is None:
+        return
+    try:
+        stop(run_id)
+    except Exception:
+        logger.exception("stopping the daemons of run %s failed", run_id)
+
+
+def ended_runs(run_ids: set[int]) -> set[int]:
+    """Which of `run_ids` have ended (or are gone): their daemons may go."""
+    live = set(
+        Run.objects.filter(
+            pk__in=run_ids,
+            status__in=[RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING],
+        ).values_list("pk", flat=True)
+    )
+    return run_ids - live
 
 
 def launch_attempt(request: PodRequest) -> bool:
@@ -454,6 +480,7 @@ def pod_request(
         ),
         sidecars=tuple(map(ContainerRequest.of, rendered.get("sidecars", ()))),
         job=rendered.get("job"),
+        daemon=rendered.get("daemon"),
     )
 
 
@@ -507,6 +534,14 @@ def _sweep() -> None:
     # A sub-workflow whose end was not reported to its parent (a crash
     # between the child's commit and the report).
     subworkflows.settle_children()
+    # Daemons whose run ended while their end_run was lost (a crash, a kill -9
+    # of the worker, an API error): found by their labels or records.
+    sweep_daemons = getattr(backend, "sweep_daemons", None)
+    if sweep_daemons is not None:
+        try:
+            sweep_daemons(ended_runs)
+        except Exception:
+            logger.exception("sweeping the daemons of ended runs failed")
     stale = Attempt.objects.filter(
         status=AttemptStatus.LAUNCHING,
         handle="",

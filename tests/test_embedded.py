@@ -391,7 +391,7 @@ def test_a_restart_keeps_the_data_and_loads_the_examples_once(server: Server) ->
     server.start()
     status, after = server.request("GET", "/api/workflows/")
     assert status == 200
-    assert after["count"] == before["count"] == 13
+    assert after["count"] == before["count"] == 14
 
 
 def test_a_browser_watching_the_embedded_server_gets_every_event_live(
@@ -570,3 +570,25 @@ def test_the_control_flow_examples_run_over_http(server: Server) -> None:
         f"index {i}" for i in range(4)
     ]
     assert all(line.endswith(" succeeded") for line in log.splitlines())
+    served = run_of("daemon")
+    assert (served["status"], tasks(served)) == (
+        "Succeeded",
+        {"web": "Succeeded", "client": "Succeeded"},
+    )
+    status, log = server.request("GET", f"/api/runs/{served['id']}/tasks/client/logs/")
+    assert log == "hello from the daemon\n"
+    # The run is over: its daemon no longer serves (stopped within the grace).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _serves(18766):
+        time.sleep(0.1)
+    assert not _serves(18766)
+
+
+def _serves(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False

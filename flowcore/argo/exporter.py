@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowcore.argo.importer import ARGO_API_VERSION, SEMAPHORE_CONFIG_MAP
-from flowcore.spec_base import to_seconds
+from flowcore.spec_base import DAEMON_FIELDS, to_seconds
 
 ANNOTATION = "flowdeck.io/"
 _REF = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -424,6 +424,8 @@ def _template(task: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str,
     annotations = _annotations(task)
     if annotations:
         template["metadata"] = {"annotations": annotations}
+    if task.get("daemon") is True:
+        template["daemon"] = True
     return template
 
 
@@ -516,5 +518,13 @@ def _annotations(task: Mapping[str, Any]) -> dict[str, str]:
         # Argo runs the template as one pod; the import gives the Job back.
         annotations[ANNOTATION + "job"] = json.dumps(
             task.get("job") or {}, sort_keys=True, separators=(",", ":")
+        )
+    if task.get("daemon") is True:
+        # The template is an Argo daemon too; its Service, ports, probe and
+        # storage come back with the import.
+        annotations[ANNOTATION + "daemon"] = json.dumps(
+            {key: task[key] for key in DAEMON_FIELDS if task.get(key) is not None},
+            sort_keys=True,
+            separators=(",", ":"),
         )
     return annotations

@@ -1198,7 +1198,11 @@ class _Importer:
             containers = self._extra_containers(task, template, path, key, inputs)
             if containers:
                 task[key] = containers
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        exported_daemon = _ANNOTATION + "daemon" in annotations
         for key in ("daemon", "memoize", "metrics"):
+            if key == "daemon" and exported_daemon:
+                continue  # Flowdeck's own daemon: its annotation brings it back
             if key in template:
                 self.note(
                     _at(path, key),
@@ -1403,6 +1407,18 @@ class _Importer:
                     task["job"] = job
             else:
                 self.note(_at(path, "metadata"), "flowdeck.io/job is not a JSON object")
+        if "daemon" in own:
+            try:
+                daemon = json.loads(own["daemon"])
+            except ValueError:
+                daemon = None
+            if isinstance(daemon, dict):
+                task["daemon"] = True
+                task.update(daemon)
+            else:
+                self.note(
+                    _at(path, "metadata"), "flowdeck.io/daemon is not a JSON object"
+                )
 
     def _env(
         self, body: Mapping[str, Any], path: str, inputs: Mapping[str, str]
@@ -1680,6 +1696,8 @@ class _Importer:
                 return "{{run.id}}"
             if parts[0] == "item":
                 return match.group(0)
+            if parts[0] == "tasks" and len(parts) == 3 and parts[2] == "ip":
+                return match.group(0)  # a daemon's address, written alike
             if (
                 parts[0] in ("tasks", "steps")
                 and len(parts) >= 4

@@ -29,7 +29,13 @@ from flowcore.spec_base import (
     text_problem,
     to_seconds,
 )
-from flowcore.templates import ARTIFACTS, PARAMETERS, Reference, find_references
+from flowcore.templates import (
+    ADDRESS,
+    ARTIFACTS,
+    PARAMETERS,
+    Reference,
+    find_references,
+)
 
 _TASKS = "spec.tasks"
 _Check = Callable[[Any, str], object]
@@ -246,6 +252,14 @@ class Checks:
             for task in task_list
             if isinstance(task, Mapping)
             and task.get("kind") == "Job"
+            and (name := _name_of(task)) is not None
+        )
+        # Daemon tasks, whose only values are their address (ip, service).
+        self.daemon_tasks = frozenset(
+            name
+            for task in task_list
+            if isinstance(task, Mapping)
+            and task.get("daemon") is True
             and (name := _name_of(task)) is not None
         )
         self.cycles = _cycles(task_list, self.task_index)
@@ -552,6 +566,20 @@ class Checks:
                     f"task {task!r} is not upstream of {current!r}: add it to "
                     f"{current!r}'s dependencies (or to an upstream's)"
                 )
+        if reference.kind == ADDRESS:
+            if artifact:
+                return "must name an output artifact of an upstream task"
+            if task not in self.daemon_tasks:
+                return (
+                    f"task {task!r} is not a daemon: only a daemon (daemon: true) "
+                    f"has an address ({{{{tasks.{task}.{reference.output}}}}})"
+                )
+            return None
+        if task in self.daemon_tasks:
+            return (
+                f"task {task!r} is a daemon, which leaves no outputs: read its "
+                f"address, {{{{tasks.{task}.ip}}}} or {{{{tasks.{task}.service}}}}"
+            )
         if task in self.job_tasks:
             return f"task {task!r} runs as a Job, which leaves no outputs"
         if reference.kind == ARTIFACTS:

@@ -33,6 +33,7 @@ from flowcore.validation.checks import (
     _is_list,
     _name_of,
 )
+from flowcore.validation.daemon import DaemonChecks
 from flowcore.validation.data import DataChecks
 from flowcore.validation.flow import FlowChecks
 from flowcore.validation.pod import _volumes_of
@@ -61,7 +62,7 @@ def _shares_containers(document: object) -> bool:
     return False
 
 
-class Validator(FlowChecks, DataChecks, WorkloadChecks):
+class Validator(FlowChecks, DataChecks, WorkloadChecks, DaemonChecks):
     """The whole document: where validation starts."""
 
     def document(self, document: object) -> None:
@@ -272,6 +273,11 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
             ),
             "kind": self.task_kind,
             "job": self.job,
+            "daemon": self.boolean,
+            "ports": self.daemon_ports,
+            "readinessProbe": self.readiness_probe,
+            "persistent": self.boolean,
+            "storage": self.storage,
         }
         own = _name_of(value)
         self.current_task = own if own in self.task_index else None
@@ -288,6 +294,7 @@ class Validator(FlowChecks, DataChecks, WorkloadChecks):
         if task is None:
             return
         self.job_rules(task, path)
+        self.daemon_rules(task, path)
         if task.get("workflow") is not None:
             self.sub_workflow_rules(task, path)
         elif task.get("image") is None and not self.default_image:

@@ -42,6 +42,11 @@ _CONTAINER_FIELDS = (
     "sidecars",
     "kind",
     "job",
+    "daemon",
+    "ports",
+    "readinessProbe",
+    "persistent",
+    "storage",
 )
 
 

@@ -54,6 +54,10 @@ from kubernetes.client.exceptions import ApiException
 from flowcore.reports import Report
 from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
+from k8s_runner.backends.kubernetes_daemons import (
+    KubernetesDaemons,
+    split_daemon_handle,
+)
 from k8s_runner.backends.kubernetes_jobs import KubernetesJobs
 from k8s_runner.helper import decode_line
 from k8s_runner.job_status import split_job_handle
@@ -307,6 +311,7 @@ class KubernetesBackend:
         self._native_sidecars = native_sidecars
         self._server: tuple[int, int] | None = None
         self.jobs = KubernetesJobs(self)
+        self.daemons = KubernetesDaemons(self)
 
     @classmethod
     def from_settings(cls, reporter: Reporter) -> KubernetesBackend:
@@ -357,6 +362,9 @@ class KubernetesBackend:
             raise BackendError(refusal, permanent=True)
         if request.job is not None:
             self.jobs.launch(request, namespace)
+            return
+        if request.daemon is not None:
+            self.daemons.launch(request, namespace)
             return
         settings = self.manifest_settings_for(request)
         try:
@@ -496,6 +504,9 @@ class KubernetesBackend:
         """Archive what the attempt logged so far, then delete its pod with the
         configured grace period (a Job attempt: its Job and pods); a pod
         already gone is fine."""
+        if split_daemon_handle(handle) is not None:
+            self.daemons.cancel(attempt_id, handle)
+            return
         if split_job_handle(handle) is not None or not handle:
             self.jobs.cancel(attempt_id, handle)
             if handle:
@@ -507,6 +518,8 @@ class KubernetesBackend:
             self.delete_pod(namespace, name, grace_seconds=self.delete_grace_seconds)
 
     def status(self, attempt_id: int, handle: str) -> Report | None:
+        if split_daemon_handle(handle) is not None:
+            return self.daemons.status(attempt_id, handle)
         if split_job_handle(handle) is not None:
             return self.jobs.status(attempt_id, handle)
         namespace, name = split_handle(handle)
@@ -528,6 +541,8 @@ class KubernetesBackend:
             with contextlib.suppress(FileNotFoundError), open(log_path, "rb") as log:
                 log.seek(offset)
                 return log.read()
+        if split_daemon_handle(handle) is not None:
+            return self.daemons.logs(handle)[offset:]
         namespace, name = split_handle(handle)
         if not name or split_job_handle(handle) is not None:
             return b""  # a Job's logs are read once it has ended
@@ -539,6 +554,7 @@ class KubernetesBackend:
         owns, report Error for attempts whose pod vanished, and return the
         attempts never launched (no handle, no pod) for launching again."""
         started = self.clock()
+        live = self.daemons.recover(live)
         jobs = [a for a in live if split_job_handle(a.handle) is not None]
         relaunched = self.jobs.recover(jobs, started) if jobs else []
         live = [a for a in live if split_job_handle(a.handle) is None]
@@ -584,6 +600,14 @@ class KubernetesBackend:
                 )
             )
         return relaunch + relaunched
+
+    def end_run(self, run_id: int) -> None:
+        """The run ended: delete its daemons' objects."""
+        self.daemons.end_run(run_id)
+
+    def sweep_daemons(self, ended: Callable[[set[int]], set[int]]) -> None:
+        """Delete the daemon objects of runs that `ended` says have ended."""
+        self.daemons.sweep(ended)
 
     # -- what the watcher shares ---------------------------------------------------
 

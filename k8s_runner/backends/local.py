@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ from flowcore.reports import CollectedOutputs, Report
 from flowcore.states import AttemptStatus
 from k8s_runner.backends import local_job
 from k8s_runner.backends.base import BackendError, LiveAttempt, Reporter
+from k8s_runner.backends.local_daemon import LocalDaemons, is_daemon_handle
 from k8s_runner.backends.local_pod import Step, container_log, init_failure, pod_script
 from k8s_runner.outputs import apply_outputs, collect, local_path, place_input
 from k8s_runner.pod_request import ContainerRequest, OutputsRequest, PodRequest
@@ -346,10 +347,15 @@ class LocalBackend:
         self._queued: set[int] = set()
         self._live: dict[int, _Live | None] = {}  # None: a slot reserved, spawning
         self._cancelled: OrderedDict[int, None] = OrderedDict()
+        self._daemons = LocalDaemons(self, reporter, data_dir)
 
     # -- the Backend interface ---------------------------------------------------
 
     def launch(self, request: PodRequest) -> None:
+        if request.daemon is not None:
+            # A daemon takes no slot: it serves for the rest of the run.
+            self._daemons.launch(request)
+            return
         if not (request.command or request.args):
             raise BackendError(
                 "the local backend runs `command` and `args` and ignores `image`: "
@@ -389,6 +395,8 @@ class LocalBackend:
         self._fill()
 
     def cancel(self, attempt_id: int, handle: str) -> None:
+        if self._daemons.cancel(attempt_id, handle):
+            return
         with self._lock:
             self._remember_cancel(attempt_id)
             queued = attempt_id in self._queued
@@ -408,6 +416,8 @@ class LocalBackend:
                 _signal_group(pid, signal.SIGTERM)
 
     def status(self, attempt_id: int, handle: str) -> Report | None:
+        if is_daemon_handle(handle):
+            return self._daemons.status(attempt_id, handle)
         with self._lock:
             if attempt_id in self._queued:
                 return Report(attempt_id, AttemptStatus.PENDING)
@@ -428,7 +438,7 @@ class LocalBackend:
 
     def recover(self, live: list[LiveAttempt]) -> list[int]:
         relaunch: list[int] = []
-        for attempt in live:
+        for attempt in self._daemons.recover(live):
             with self._lock:
                 known = attempt.attempt_id in self._live or (
                     attempt.attempt_id in self._queued
@@ -452,6 +462,14 @@ class LocalBackend:
                     self._ended(attempt.attempt_id, exit_file, cancelled=False)
                 )
         return relaunch
+
+    def end_run(self, run_id: int) -> None:
+        """The run ended: stop its daemons."""
+        self._daemons.end_run(run_id)
+
+    def sweep_daemons(self, ended: Callable[[set[int]], set[int]]) -> None:
+        """Stop the daemons of runs that `ended` says have ended."""
+        self._daemons.sweep(ended)
 
     def idle(self) -> bool:
         with self._lock:

@@ -75,8 +75,9 @@ def test_conditions_evaluate_as_documented(text, expected):
         (
             "{{tasks.x.outputs}} == 1",
             "position 1: {{tasks.x.outputs}}: a task reference is "
-            "{{tasks.TASK.outputs.result}}, {{tasks.TASK.outputs.parameters.NAME}} "
-            "or {{tasks.TASK.outputs.artifacts.NAME}}",
+            "{{tasks.TASK.outputs.result}}, {{tasks.TASK.outputs.parameters.NAME}}, "
+            "{{tasks.TASK.outputs.artifacts.NAME}}, or a daemon's "
+            "{{tasks.TASK.ip}} or {{tasks.TASK.service}}",
         ),
         ("[a, b", "position 1: a '[' without its ']'"),
         ("!" * 60 + "a", "position 51: nested more than 50 deep"),

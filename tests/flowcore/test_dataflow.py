@@ -182,8 +182,9 @@ def test_a_task_reads_outputs_of_transitive_upstreams() -> None:
             ),
             "spec.tasks[1].args[0]",
             "{{tasks.extract}}: a task reference is {{tasks.TASK.outputs.result}}, "
-            "{{tasks.TASK.outputs.parameters.NAME}} or "
-            "{{tasks.TASK.outputs.artifacts.NAME}}",
+            "{{tasks.TASK.outputs.parameters.NAME}}, "
+            "{{tasks.TASK.outputs.artifacts.NAME}}, or a daemon's "
+            "{{tasks.TASK.ip}} or {{tasks.TASK.service}}",
         ),
         (
             lambda d: d["spec"]["defaults"].__setitem__(

@@ -73,6 +73,7 @@ from tests.k8s_runner.kubelet_behaviours import (
     Waiting,
 )
 from tests.k8s_runner.kubelet_containers import ContainerRunner
+from tests.k8s_runner.kubelet_daemons import WorkloadController
 from tests.k8s_runner.kubelet_jobs import JobController
 from tests.k8s_runner.kubelet_logs import ContainerLog, LogServer, LogStore, now
 
@@ -140,6 +141,12 @@ class KubeletSimulator:
             if self.namespaces is not None and len(self.namespaces) == 1
             else None
         )
+        # The Deployment and StatefulSet controllers' part (daemon tasks).
+        self.workloads = (
+            WorkloadController(api_client, next(iter(self.namespaces)), self.errors)
+            if self.namespaces is not None and len(self.namespaces) == 1
+            else None
+        )
         self._scripts: dict[str, list[Behaviour]] = {}
         self._lock = threading.Lock()
         self._players: dict[str, _Player] = {}
@@ -169,6 +176,8 @@ class KubeletSimulator:
         watcher.start()
         if self._jobs is not None:
             self._jobs.start()
+        if self.workloads is not None:
+            self.workloads.start()
         return self
 
     def script(self, key: str, *behaviours: Behaviour) -> None:
@@ -227,6 +236,8 @@ class KubeletSimulator:
         self._stopping.set()
         if self._jobs is not None:
             self._jobs.stop()
+        if self.workloads is not None:
+            self.workloads.stop()
         self._server.stopping = True
         self._store.close_all()
         if self._watch is not None:

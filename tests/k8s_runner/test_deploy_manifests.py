@@ -69,6 +69,18 @@ def test_the_role_grants_exactly_what_the_backend_calls() -> None:
         ("", "events", "list"),
         ("", "events", "watch"),
         *(("batch", "jobs", verb) for verb in verbs),
+        # Daemon tasks (k8s_runner/backends/kubernetes_daemons.py).
+        *(
+            ("apps", kind, verb)
+            for kind in ("deployments", "statefulsets")
+            for verb in ("create", "get", "list", "delete")
+        ),
+        *(
+            ("", "services", verb)
+            for verb in ("create", "get", "list", "patch", "delete")
+        ),
+        ("", "persistentvolumeclaims", "list"),
+        ("", "persistentvolumeclaims", "delete"),
         # KubernetesLeaseLock: read, create, renew (replace). Nothing else.
         ("coordination.k8s.io", "leases", "get"),
         ("coordination.k8s.io", "leases", "create"),

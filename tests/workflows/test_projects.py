@@ -427,6 +427,7 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
     assert set(project.workflows.values_list("name", flat=True)) == {
         "coin-flip",
         "csv-line-count",
+        "daemon",
         "etl-values",
         "exit-handler",
         "fan-out",
@@ -445,7 +446,7 @@ def test_bootstrap_makes_admin_an_admin_of_default_with_the_examples(monkeypatch
     again = StringIO()
     call_command("bootstrap", stdout=again)
     assert again.getvalue() == ""
-    assert Workflow.objects.count() == 13
+    assert Workflow.objects.count() == 14
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,7 +21,14 @@ from flowcore.engine import Blueprint
 from flowcore.reports import CollectedOutputs
 from flowcore.spec import TaskSpec
 from flowcore.states import AttemptStatus
-from flowcore.templates import ARTIFACTS, PARAMETERS, RESULT, Reference
+from flowcore.templates import (
+    ADDRESS,
+    ADDRESS_FIELDS,
+    ARTIFACTS,
+    PARAMETERS,
+    RESULT,
+    Reference,
+)
 from flowcore.templates import render as render_template
 from workflows.models import Attempt, AttemptOutput, Run
 
@@ -93,6 +100,10 @@ def upstream_outputs(
             key = Reference("tasks", task, RESULT).key
         elif kind == AttemptOutput.Kind.PARAMETER:
             key = Reference("tasks", task, PARAMETERS, name).key
+            if name in ADDRESS_FIELDS:
+                # A daemon's address, kept as its parameters (it declares none
+                # of its own): read as {{tasks.TASK.ip}} and .service.
+                found.values[Reference("tasks", task, ADDRESS, name).key] = value
         else:
             key = Reference("tasks", task, ARTIFACTS, name).key
             found.artifacts[key] = {

@@ -526,7 +526,7 @@ function AddDependency({ others, deps, onAdd }: { others: string[]; deps: string
 }
 
 const SHOWN =
-  /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism|workflow|kind|job|initContainers|sidecars)(\b|\[|\.|$)/;
+  /^(name|image|command|args|env|resources|retry|timeout|priority|dependencies|nodeSelector|tolerations|outputs|inputs|when|triggerRule|depends|continueOn|withItems|withParam|withSequence|parallelism|workflow|kind|job|daemon|ports|readinessProbe|persistent|storage|initContainers|sidecars)(\b|\[|\.|$)/;
 
 /** What the form shows of a task that runs a workflow (no container fields). */
 const SHOWN_SUB =

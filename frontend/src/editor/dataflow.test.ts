@@ -165,3 +165,23 @@ describe("names and paths", () => {
     expect(findTask(result.doc, "load")!.args).toEqual(["{{tasks.transform.outputs.result}}"]);
   });
 });
+
+describe("a daemon's address", () => {
+  const doc: Doc = {
+    spec: {
+      tasks: [
+        { name: "db", daemon: true, ports: [{ port: 5432 }], outputs: { parameters: [{ name: "x", path: "/x" }] } },
+        { name: "client", dependencies: ["db"], args: ["psql -h {{tasks.db.ip}} {{ tasks.db.service }} {{tasks.dbx.ip}}"] },
+      ],
+    },
+  };
+
+  it("is what a dependant is offered of a daemon, nothing else", () => {
+    expect(labels(referenceCompletions(doc, "client", "text"))).toEqual(["tasks.db.ip", "tasks.db.service"]);
+  });
+
+  it("follows the daemon's renaming", () => {
+    const renamed = renameReferences(findTask(doc, "client")!, "db", "postgres");
+    expect(renamed.args).toEqual(["psql -h {{tasks.postgres.ip}} {{ tasks.postgres.service }} {{tasks.dbx.ip}}"]);
+  });
+});

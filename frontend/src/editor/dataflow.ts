@@ -128,6 +128,13 @@ export const RUN_COMPLETIONS: Completion[] = [
 function taskCompletions(task: Obj, place: Place, called: Called): Completion[] {
   if (callOf(task)) return callCompletions(task, called);
   const name = text(task.name);
+  if (task.daemon === true) {
+    // A daemon leaves its address, nothing else (docs/spec.md, "Daemons").
+    return [
+      { text: `{{tasks.${name}.ip}}`, label: `tasks.${name}.ip`, detail: `where daemon ${name} serves: its Service's IP (127.0.0.1 locally)` },
+      { text: `{{tasks.${name}.service}}`, label: `tasks.${name}.service`, detail: `daemon ${name}'s Service's DNS name (127.0.0.1 locally)` },
+    ];
+  }
   const declared = declaredOutputs(task);
   const found: Completion[] = [
     {
@@ -247,15 +254,16 @@ export function followName(path: string, from: string, to: string, directory = O
   return path === "" || path === `${directory}/${from}` ? `${directory}/${to}` : path;
 }
 
+// A task's outputs, or a daemon's address ({{tasks.X.ip}}, {{tasks.X.service}}).
 const REFERENCE_TO = (name: string) =>
-  new RegExp(`\\{\\{(\\s*)tasks\\.${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.outputs\\.`, "g");
+  new RegExp(`\\{\\{(\\s*)tasks\\.${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.(outputs\\.|ip\\b|service\\b)`, "g");
 
 /** `value` with every string inside it that refers to task `from`'s outputs
  * made to refer to `to`'s (the same object when nothing changes). */
 export function renameReferences<T>(value: T, from: string, to: string): T {
   const pattern = REFERENCE_TO(from);
   const walk = (item: unknown): unknown => {
-    if (typeof item === "string") return item.includes("{{") ? item.replace(pattern, `{{$1tasks.${to}.outputs.`) : item;
+    if (typeof item === "string") return item.includes("{{") ? item.replace(pattern, `{{$1tasks.${to}.$2`) : item;
     if (Array.isArray(item)) {
       const next = item.map(walk);
       return next.some((entry, index) => entry !== item[index]) ? next : item;

@@ -300,6 +300,11 @@ export const TASK_KEY_ORDER = [
   "sidecars",
   "kind",
   "job",
+  "daemon",
+  "ports",
+  "readinessProbe",
+  "persistent",
+  "storage",
 ];
 
 export function orderTaskKeys(task: Obj): Obj {

@@ -25,6 +25,11 @@ export const CONTAINER_FIELDS = [
   "sidecars",
   "kind",
   "job",
+  "daemon",
+  "ports",
+  "readinessProbe",
+  "persistent",
+  "storage",
 ];
 
 export interface Call {

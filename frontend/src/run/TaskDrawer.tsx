@@ -6,6 +6,7 @@ import { useEffect, useId, useState } from "react";
 import { api } from "../common/api";
 import { urls } from "./config";
 import { TaskData } from "./DataViews";
+import { DaemonInfo } from "./DaemonInfo";
 import { JobShards } from "./JobShards";
 import { LogView } from "./LogView";
 import { statusLine } from "../graph/status";
@@ -204,6 +205,7 @@ export function TaskDrawer({ runId, task, events, now, loadHistory, tab, onTab: 
             </p>
           ) : attempt ? (
             <>
+              <DaemonInfo runId={runId} task={task.name} attempt={attempt} status={shown?.status ?? ""} />
               <JobShards runId={runId} task={task.name} attempt={attempt} ended={TERMINAL_ATTEMPT.has(shown?.status ?? "")} />
               <LogView runId={runId} task={task.name} attempt={attempt} />
             </>
