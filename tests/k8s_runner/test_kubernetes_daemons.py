@@ -7,14 +7,16 @@ IP is the API server's own). Whatever the run's end, its daemon objects go."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+from django.db import connection
 from kubernetes.client import ApiClient, AppsV1Api
 
 from flowcore.spec import Limits, parse_document, parse_spec, render_task
-from flowcore.states import AttemptStatus, RunStatus
+from flowcore.states import TERMINAL_RUN_STATUSES, AttemptStatus, RunStatus
 from k8s_runner import reconcile
 from k8s_runner.daemon_manifests import (
     DAEMON_ATTEMPT_ID_LABEL,
@@ -27,7 +29,12 @@ from k8s_runner.manifests import ATTEMPT_ID_LABEL, ManifestSettings
 from k8s_runner.pod_request import PodRequest
 from k8s_runner.reconcile import pod_request
 from tests.conftest import shell_task
-from tests.k8s_runner.flowdeck_kube import Flowdeck, attempts_of, wait_until
+from tests.k8s_runner.flowdeck_kube import (
+    Flowdeck,
+    WatcherProcess,
+    attempts_of,
+    wait_until,
+)
 from tests.k8s_runner.kubelet_sim import Fail, RunUntilDeleted, Succeed
 from tests.k8s_runner.test_manifests import ROOT, SCHEMA_VERSIONS
 from workflows.models import Attempt
@@ -299,11 +306,62 @@ def test_the_sweep_deletes_the_daemons_of_a_run_whose_controller_died(
     backend = flowdeck.backend
     monkeypatch.setattr(backend, "end_run", lambda run_id: None)  # never happened
     run = flowdeck.run("killed", [db_task(), client_task()], user)
-    run = flowdeck.finish(run, 60)
+
+    def ended() -> bool:
+        # Not flowdeck.finish: its sweep would clean up before we look.
+        run.refresh_from_db()
+        return run.status in TERMINAL_RUN_STATUSES
+
+    wait_until(ended, 60, "the run's end")
     assert run.status == RunStatus.SUCCEEDED
     assert daemon_objects(flowdeck)  # left behind
     monkeypatch.undo()
     # The restarted worker: a new backend, which knows nothing of the run.
+    reconcile._backend = None
+    reconcile.sweep()
+    wait_until(lambda: not daemon_objects(flowdeck), 30, "the sweep's clean-up")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_controller_killed_mid_run_leaves_no_daemon_behind(
+    flowdeck: Flowdeck,
+    kubelet: Any,
+    kube: Any,
+    kube_namespace: str,
+    user: Any,
+    tmp_path: Path,
+) -> None:
+    """kill -9 of a real `manage.py watch_pods` while the daemon serves its
+    dependant: the dependant's pod ends unwatched, the next watcher records
+    the run's end (it never launched the daemon, so it has no end_run of its
+    own to carry out), and the next sweep deletes the daemon's objects."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a second process needs the PostgreSQL test database")
+    kubelet.script("client", Succeed(after=3))
+    log = tmp_path / "watcher.log"
+    first = WatcherProcess(kube.kubeconfig, kube_namespace, log).start()
+    second = WatcherProcess(kube.kubeconfig, kube_namespace, log)
+    try:
+        run = flowdeck.run("killed", [db_task(), client_task()], user)
+        wait_until(
+            lambda: Attempt.objects.filter(
+                task_run__run=run,
+                task_run__name="client",
+                status=AttemptStatus.RUNNING,
+            ).exists(),
+            60,
+            "the client to run beside its daemon",
+        )
+        assert daemon_objects(flowdeck)
+        first.kill()
+        second.start()
+        run = flowdeck.finish(run, 60)
+    finally:
+        first.kill()
+        second.stop()
+    assert run.status == RunStatus.SUCCEEDED, second.output()[-3000:]
+    # The restarted worker's sweep: a new backend, which knows nothing of it.
     reconcile._backend = None
     reconcile.sweep()
     wait_until(lambda: not daemon_objects(flowdeck), 30, "the sweep's clean-up")
