@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,13 +69,31 @@ def documents() -> dict[str, dict]:
     }
 
 
-def spawn_floor(count: int, parallel: int) -> float:
-    """Seconds per `true` process, `parallel` at a time."""
+def sandbox_prefix(data_dir: Path) -> list[str]:
+    """The bubblewrap command line an attempt of a run gets (empty when the
+    sandbox is off or unusable here), for a floor that includes it."""
+    from django.conf import settings
+
+    from k8s_runner.backends.local import Sandbox
+
+    sandbox = Sandbox(
+        settings.FLOWDECK_LOCAL_SANDBOX,
+        data_dir,
+        [Path(path) for path in settings.FLOWDECK_LOCAL_SANDBOX_PATHS],
+    )
+    run_dir = data_dir / "work" / "run-floor"
+    workdir = run_dir / "task" / "1"
+    (workdir / ".flowdeck").mkdir(parents=True, exist_ok=True)
+    return sandbox.prefix(run_dir, workdir, workdir / ".flowdeck")
+
+
+def spawn_floor(count: int, parallel: int, prefix: Sequence[str] = ()) -> float:
+    """Seconds per `true` process (under `prefix`), `parallel` at a time."""
     per_thread = count // parallel
 
     def spawn() -> None:
         for _ in range(per_thread):
-            subprocess.run(["true"], check=True)
+            subprocess.run([*prefix, "true"], check=True)
 
     threads = [threading.Thread(target=spawn) for _ in range(parallel)]
     started = time.perf_counter()
@@ -96,6 +115,9 @@ def cpu_seconds(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", action="append", help="run only this DAG (repeatable): chain..."
+    )
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="flowdeck-bench-"))
     env = configure(data_dir)
@@ -130,6 +152,18 @@ def main() -> None:
             f"spawn floor for `true`: {floor_seq * 1e3:.2f} ms sequential, "
             f"{floor_par * 1e3:.2f} ms with {slots} at a time"
         )
+        prefix = sandbox_prefix(data_dir)
+        if prefix:
+            sandboxed_seq = spawn_floor(300, 1, prefix)
+            sandboxed_par = spawn_floor(300, slots, prefix)
+            print(
+                f"the same in the attempt's bubblewrap sandbox: "
+                f"{sandboxed_seq * 1e3:.2f} ms sequential, "
+                f"{sandboxed_par * 1e3:.2f} ms with {slots} at a time"
+            )
+        else:
+            print("tasks run without a sandbox (FLOWDECK_LOCAL_SANDBOX or no bwrap)")
+        print(f"load average before the runs: {os.getloadavg()[0]:.1f}")
         print(
             "| DAG (1,000 tasks of `true`) | median wall (s) | ms/task "
             "| overhead ms/task over the spawn floor "
@@ -137,6 +171,8 @@ def main() -> None:
         )
         print("|---|---:|---:|---:|---:|---:|")
         for label, workflow in workflows.items():
+            if args.only and not any(label.startswith(o) for o in args.only):
+                continue
             walls: list[float] = []
             cpus: list[float] = []
             events = 0
