@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -111,6 +112,8 @@ def main() -> None:
         stderr=subprocess.STDOUT,
     )
     api = Api(port)
+    # A timeout's SIGTERM stops the worker and the web process too (finally).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         api.wait_up()
         api.token = api.call(
