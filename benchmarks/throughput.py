@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,13 +69,31 @@ def documents() -> dict[str, dict]:
     }
 
 
-def spawn_floor(count: int, parallel: int) -> float:
-    """Seconds per `true` process, `parallel` at a time."""
+def sandbox_prefix(data_dir: Path) -> list[str]:
+    """The bubblewrap command line an attempt of a run gets (empty when the
+    sandbox is off or unusable here), for a floor that includes it."""
+    from django.conf import settings
+
+    from k8s_runner.backends.local import Sandbox
+
+    sandbox = Sandbox(
+        settings.FLOWDECK_LOCAL_SANDBOX,
+        data_dir,
+        [Path(path) for path in settings.FLOWDECK_LOCAL_SANDBOX_PATHS],
+    )
+    run_dir = data_dir / "work" / "run-floor"
+    workdir = run_dir / "task" / "1"
+    (workdir / ".flowdeck").mkdir(parents=True, exist_ok=True)
+    return sandbox.prefix(run_dir, workdir, workdir / ".flowdeck")
+
+
+def spawn_floor(count: int, parallel: int, prefix: Sequence[str] = ()) -> float:
+    """Seconds per `true` process (under `prefix`), `parallel` at a time."""
     per_thread = count // parallel
 
     def spawn() -> None:
         for _ in range(per_thread):
-            subprocess.run(["true"], check=True)
+            subprocess.run([*prefix, "true"], check=True)
 
     threads = [threading.Thread(target=spawn) for _ in range(parallel)]
     started = time.perf_counter()
@@ -85,17 +104,23 @@ def spawn_floor(count: int, parallel: int) -> float:
     return (time.perf_counter() - started) / (per_thread * parallel)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its reaped children: on a shared,
-    noisy machine this moves far less than wall time does."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU time of a process, and of its reaped children (the
+    tasks: their wrapper, bubblewrap and `true`): on a shared, noisy machine
+    these move far less than wall time does."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    own = sum(int(value) for value in fields[11:13])  # utime stime
+    children = sum(int(value) for value in fields[13:15])  # cutime cstime
+    return own / tick, children / tick
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", action="append", help="run only this DAG (repeatable): chain..."
+    )
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="flowdeck-bench-"))
     env = configure(data_dir)
@@ -130,15 +155,29 @@ def main() -> None:
             f"spawn floor for `true`: {floor_seq * 1e3:.2f} ms sequential, "
             f"{floor_par * 1e3:.2f} ms with {slots} at a time"
         )
+        prefix = sandbox_prefix(data_dir)
+        if prefix:
+            sandboxed_seq = spawn_floor(300, 1, prefix)
+            sandboxed_par = spawn_floor(300, slots, prefix)
+            print(
+                f"the same in the attempt's bubblewrap sandbox: "
+                f"{sandboxed_seq * 1e3:.2f} ms sequential, "
+                f"{sandboxed_par * 1e3:.2f} ms with {slots} at a time"
+            )
+        else:
+            print("tasks run without a sandbox (FLOWDECK_LOCAL_SANDBOX or no bwrap)")
+        print(f"load average before the runs: {os.getloadavg()[0]:.1f}")
         print(
             "| DAG (1,000 tasks of `true`) | median wall (s) | ms/task "
             "| overhead ms/task over the spawn floor "
-            "| worker CPU ms/task (incl. the tasks) | events recorded |"
+            "| worker CPU ms/task: its own | the tasks' | events recorded |"
         )
-        print("|---|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for label, workflow in workflows.items():
+            if args.only and not any(label.startswith(o) for o in args.only):
+                continue
             walls: list[float] = []
-            cpus: list[float] = []
+            cpus: list[tuple[float, float]] = []
             events = 0
             for _ in range(args.repeat):
                 cpu_before = cpu_seconds(worker.pid)
@@ -151,17 +190,22 @@ def main() -> None:
                     time.sleep(0.05)
                 assert run.status == "Succeeded", (label, run.status, run.message)
                 walls.append((run.finished_at - run.created_at).total_seconds())
-                cpus.append(cpu_seconds(worker.pid) - cpu_before)
+                cpu_after = cpu_seconds(worker.pid)
+                cpus.append(
+                    (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
+                )
                 events = RunEvent.objects.filter(run=run).count()
                 assert events == run.last_seq
                 Run.objects.filter(pk=run.pk).delete()
             wall = statistics.median(walls)
             per_task = wall / 1000 * 1e3
             floor = floor_seq if label == "chain" else floor_par
-            cpu = statistics.median(cpus) / 1000 * 1e3
+            own = statistics.median(c[0] for c in cpus)  # s per 1,000 = ms per task
+            tasks = statistics.median(c[1] for c in cpus)
             print(
                 f"| {label} | {wall:.2f} | {per_task:.2f} "
-                f"| {per_task - floor * 1e3:.2f} | {cpu:.2f} | {events:,} |",
+                f"| {per_task - floor * 1e3:.2f} | {own:.2f} | {tasks:.2f} "
+                f"| {events:,} |",
                 flush=True,
             )
     finally:

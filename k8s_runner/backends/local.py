@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -322,6 +323,94 @@ def _shown(directory: str, targets: set[str]) -> list[str]:
     return arguments
 
 
+class _Reaper:
+    """One thread that waits for every attempt's process, all their pidfds in
+    one poll, and ends what outlives its timeout.
+
+    A thread per process costs every launch a thread start, which waits for
+    the new thread to be scheduled: on a busy machine that hand-off sat in
+    the path of a chain of short tasks, launch after launch.
+    """
+
+    def __init__(
+        self,
+        on_exit: Callable[[_Live, int | None], None],
+        on_timeout: Callable[[_Live], None],
+    ) -> None:
+        self._on_exit = on_exit
+        self._on_timeout = on_timeout
+        self._lock = threading.Lock()
+        self._added: list[tuple[int, _Live, float | None]] = []
+        self._wake: tuple[int, int] | None = None
+        self._thread: threading.Thread | None = None
+
+    def watch(self, live: _Live) -> bool:
+        """Wait for the process of `live` and report it; False when this kernel
+        (or platform) has no pidfds, so that the caller waits another way."""
+        assert live.process is not None
+        try:
+            pidfd = os.pidfd_open(live.pid)
+        except (AttributeError, OSError):
+            return False
+        timeout = live.request.timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if self._wake is None:
+                self._wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="local-reaper", daemon=True
+                )
+                self._thread.start()
+            self._added.append((pidfd, live, deadline))
+            wake = self._wake[1]
+        with contextlib.suppress(BlockingIOError):  # already awake: enough
+            os.write(wake, b"\0")
+        return True
+
+    def _loop(self) -> None:
+        assert self._wake is not None
+        poller = select.poll()
+        poller.register(self._wake[0], select.POLLIN)
+        watched: dict[int, _Live] = {}
+        deadlines: dict[int, float] = {}
+        while True:
+            timeout = None
+            if deadlines:
+                left = min(deadlines.values()) - time.monotonic()
+                timeout = max(0, int(left * 1000) + 1)
+            ready = [fd for fd, _ in poller.poll(timeout)]
+            with self._lock:
+                added, self._added = self._added, []
+            for pidfd, live, deadline in added:
+                poller.register(pidfd, select.POLLIN)
+                watched[pidfd] = live
+                if deadline is not None:
+                    deadlines[pidfd] = deadline
+            for fd in ready:
+                if fd == self._wake[0]:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(fd, 4096)
+                    continue
+                poller.unregister(fd)
+                os.close(fd)
+                live = watched.pop(fd)
+                deadlines.pop(fd, None)
+                assert live.process is not None
+                try:
+                    self._on_exit(live, live.process.wait())
+                except Exception:
+                    logger.exception("reporting the end of %s failed", live.pid)
+            now = time.monotonic()
+            for fd in [fd for fd, at in deadlines.items() if at <= now]:
+                del deadlines[fd]  # still watched: its end is reported as usual
+                watched[fd].timed_out = True
+                try:
+                    self._on_timeout(watched[fd])
+                except Exception:
+                    logger.exception("ending %s after its timeout failed", fd)
+
+
 class LocalBackend:
     name = "local"
     # recover() is cheap here (a /proc read per attempt), so the sweep runs it.
@@ -348,6 +437,7 @@ class LocalBackend:
         self._live: dict[int, _Live | None] = {}  # None: a slot reserved, spawning
         self._cancelled: OrderedDict[int, None] = OrderedDict()
         self._daemons = LocalDaemons(self, reporter, data_dir)
+        self._reaper = _Reaper(self._finish, self._terminate)
 
     # -- the Backend interface ---------------------------------------------------
 
@@ -688,9 +778,10 @@ class LocalBackend:
         )
         if cancelled:  # cancelled while it was being started
             self._terminate(live)
-        threading.Thread(
-            target=self._wait, args=(live,), name=f"wait-{process.pid}", daemon=True
-        ).start()
+        if not self._reaper.watch(live):
+            threading.Thread(
+                target=self._wait, args=(live,), name=f"wait-{process.pid}", daemon=True
+            ).start()
 
     def _job_command(
         self, request: PodRequest, files: AttemptFiles, script: str, one: list[str]
