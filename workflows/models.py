@@ -201,6 +201,9 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
+    # Granted by the identity provider's groups (FLOWDECK_OIDC_GROUP_ROLES):
+    # recomputed at each single sign-on, unlike roles granted in Flowdeck.
+    from_sso = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

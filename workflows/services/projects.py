@@ -92,7 +92,10 @@ def change_role(membership: Membership, role: str) -> Membership:
         if membership.role == Role.ADMIN and role != Role.ADMIN:
             _keep_an_admin(membership)
         membership.role = Role(role)
-        membership.save(update_fields=["role"])
+        # A role set by hand is Flowdeck's from now on: the next single
+        # sign-on leaves it alone (services.sso).
+        membership.from_sso = False
+        membership.save(update_fields=["role", "from_sso"])
     return membership
 
 
