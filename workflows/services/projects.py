@@ -24,6 +24,8 @@ def create_project(
     description: str = "",
     namespace: str = "",
     extra_namespaces: list[str] | None = None,
+    default_service_account: str = "",
+    service_accounts: list[str] | None = None,
     **quotas: Any,
 ) -> Project:
     """A new project; its pods go to `namespace`, or with none to the
@@ -34,13 +36,21 @@ def create_project(
         description=description,
         namespace=namespace,
         extra_namespaces=extra_namespaces or [],
+        default_service_account=default_service_account,
+        service_accounts=service_accounts or [],
     )
     if quotas:
         update_project(project, **quotas)
     return project
 
 
-_SETTINGS = ("description", "namespace", "extra_namespaces", *QUOTA_FIELDS)
+PLACEMENT_FIELDS = (
+    "namespace",
+    "extra_namespaces",
+    "default_service_account",
+    "service_accounts",
+)
+_SETTINGS = ("description", *PLACEMENT_FIELDS, *QUOTA_FIELDS)
 
 
 def update_project(project: Project, **changes: Any) -> Project:
