@@ -345,3 +345,39 @@ def test_password_login_off_entirely(client, settings, django_user_model):
     assert 'name="password"' not in client.get("/login/").content.decode()
     denied = AuditEntry.objects.filter(action="login.failure", username="root")
     assert denied.filter(detail__reason="password login off").exists()
+
+
+# --- configuration ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"FLOWDECK_OIDC_ISSUER": "https://id.example.com"}, "FLOWDECK_OIDC_CLIENT_ID"),
+        (
+            {"FLOWDECK_OIDC_GROUP_ROLES": '{"g": [["etl", "owner"]]}'},
+            "FLOWDECK_OIDC_GROUP_ROLES ['g'][0]: role 'owner'",
+        ),
+        ({"FLOWDECK_PASSWORD_LOGIN": "maybe"}, "FLOWDECK_PASSWORD_LOGIN"),
+    ],
+)
+def test_a_bad_setting_stops_the_server_naming_the_variable(env, named):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith("FLOWDECK_OIDC")
+    }
+    environment.update(DJANGO_SETTINGS_MODULE="webapp.settings", **env)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and named in result.stderr
