@@ -18,8 +18,14 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     sets `throttled` so the view can answer 429."""
 
     throttled = False
+    password_off = False
 
     def get_invalid_login_error(self) -> ValidationError:
+        from accounts import oidc
+
+        if oidc.password_refused(self.request):
+            self.password_off = True
+            return ValidationError(oidc.PASSWORD_OFF_MESSAGE, code="password_off")
         lockout = throttling.refused(self.request)
         if lockout is None:
             return super().get_invalid_login_error()

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views
+from accounts import oidc, views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/oidc/", oidc.sign_in, name="oidc-login"),
+    path("login/oidc/callback/", oidc.callback, name="oidc-callback"),
+    path("logout/", oidc.LogoutView.as_view(), name="logout"),
     path("account/tokens/", views.token_list, name="token-list"),
     path("account/tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path(

@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts import audit, tokens
+from accounts import audit, oidc, tokens
 from accounts.audit_filters import (
     FILTERS,
     FilterError,
@@ -59,10 +59,15 @@ class LoginView(auth_views.LoginView):
     form_class = ThrottledAuthenticationForm
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), **oidc.sso_context()}
+
     def form_invalid(self, form: Form) -> HttpResponse:
         response = super().form_invalid(form)
         if getattr(form, "throttled", False):
             response.status_code = 429
+        elif getattr(form, "password_off", False):
+            response.status_code = 403
         return response
 
 

@@ -301,7 +301,8 @@ def pod_manifest(
         if request.affinity
         else None,
         priority_class_name=request.priority_class_name,
-        service_account_name=request.service_account_name,
+        service_account_name=request.service_account_name
+        or request.project_service_account,
         image_pull_secrets=[
             V1LocalObjectReference(name=name) for name in request.image_pull_secrets
         ]

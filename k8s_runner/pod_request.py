@@ -155,7 +155,13 @@ class PodRequest:
     working_dir: str | None = None
     affinity: Mapping[str, Any] = field(default_factory=dict)
     priority_class_name: str | None = None
-    service_account_name: str | None = None
+    service_account_name: str | None = None  # the task's own
+    # The run's project's default service account, used when the task names
+    # none; None: the namespace's default.
+    project_service_account: str | None = None
+    # Every service account the run's project allows (its default too); the
+    # backend refuses a pod with another. Empty: not checked.
+    allowed_service_accounts: tuple[str, ...] = ()
     image_pull_secrets: tuple[str, ...] = ()
     volumes: tuple[Mapping[str, Any], ...] = ()
     volume_mounts: tuple[Mapping[str, Any], ...] = ()

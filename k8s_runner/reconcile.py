@@ -68,11 +68,15 @@ class RunNamespaces:
     the watcher's namespaces and its logs stay in one place); runs started after
     the change go to the new one. The hot path (a task ends, its successors
     start) then costs no query; a run's first launch costs one.
+
+    The same query reads the project's service accounts (its default first,
+    "" for none, then the others; empty: no rule), kept beside: accounts().
     """
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._cache: OrderedDict[int, tuple[str, ...]] = OrderedDict()
+        self._accounts: dict[int, tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     def get(self, run_ids: set[int]) -> dict[int, tuple[str, ...]]:
@@ -85,24 +89,40 @@ class RunNamespaces:
                 self._cache.move_to_end(run_id)
         missing = run_ids - found.keys()
         if missing:
-            looked_up = {
-                pk: (own or "", *(extra or ()))
-                for pk, own, extra in Run.objects.filter(pk__in=missing).values_list(
-                    "pk",
-                    "workflow__project__namespace",
-                    "workflow__project__extra_namespaces",
-                )
-            }
+            looked_up: dict[int, tuple[str, ...]] = {}
+            accounts: dict[int, tuple[str, ...]] = {}
+            for pk, own, extra, account, others in Run.objects.filter(
+                pk__in=missing
+            ).values_list(
+                "pk",
+                "workflow__project__namespace",
+                "workflow__project__extra_namespaces",
+                "workflow__project__default_service_account",
+                "workflow__project__service_accounts",
+            ):
+                looked_up[pk] = (own or "", *(extra or ()))
+                accounts[pk] = service_account_rule(account, others)
             for run_id in missing:
                 found[run_id] = looked_up.get(run_id) or ("",)
-            self.remember(found)
+            self.remember(found, accounts)
         return found
 
-    def remember(self, namespaces: dict[int, tuple[str, ...]]) -> None:
+    def accounts(self, run_id: int) -> tuple[str, ...]:
+        """The run's project's service accounts, as get() last read them."""
+        with self._lock:
+            return self._accounts.get(run_id, ())
+
+    def remember(
+        self,
+        namespaces: dict[int, tuple[str, ...]],
+        accounts: dict[int, tuple[str, ...]] | None = None,
+    ) -> None:
         with self._lock:
             self._cache.update(namespaces)
+            self._accounts.update(accounts or {})
             while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
+                run_id, _ = self._cache.popitem(last=False)
+                self._accounts.pop(run_id, None)
 
     def get_cached(self, run_id: int) -> tuple[str, ...] | None:
         with self._lock:
@@ -111,6 +131,15 @@ class RunNamespaces:
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._accounts.clear()
+
+
+def service_account_rule(default: str, others: Any) -> tuple[str, ...]:
+    """A project's service accounts for a PodRequest: (default or "", *the
+    others), or () when it sets neither (no rule)."""
+    if not default and not others:
+        return ()
+    return (default or "", *dict.fromkeys(others or ()))
 
 
 run_namespaces = RunNamespaces()
@@ -328,7 +357,11 @@ def carry_out(advance: Advance) -> None:
                 },
             ):
                 launched = launch_attempt(
-                    pod_request(launch, namespaces.get(launch.run_id))
+                    pod_request(
+                        launch,
+                        namespaces.get(launch.run_id),
+                        run_namespaces.accounts(launch.run_id),
+                    )
                 )
             if launched and launch.ready_at is not None:
                 metrics.LAUNCH_DELAY.labels(backend.name).observe(
@@ -424,8 +457,11 @@ def relaunch(attempt_ids: list[int]) -> None:
             project.namespace,
             *project.extra_namespaces,
         )
-        run_namespaces.remember({run.pk: namespaces})
-        launch_attempt(pod_request(launch_of(attempt), namespaces))
+        accounts = service_account_rule(
+            project.default_service_account, project.service_accounts
+        )
+        run_namespaces.remember({run.pk: namespaces}, {run.pk: accounts})
+        launch_attempt(pod_request(launch_of(attempt), namespaces, accounts))
 
 
 def launch_of(attempt: Attempt, request: dict[str, Any] | None = None) -> Launch:
@@ -445,11 +481,14 @@ def launch_of(attempt: Attempt, request: dict[str, Any] | None = None) -> Launch
 
 
 def pod_request(
-    launch: Launch, project_namespaces: tuple[str, ...] | str | None = None
+    launch: Launch,
+    project_namespaces: tuple[str, ...] | str | None = None,
+    project_accounts: tuple[str, ...] = (),
 ) -> PodRequest:
     """What the backend is asked to run; `project_namespaces` are the run's
     project's (its default first: "" for the installation's), of which the
-    backend checks the pod's namespace is one."""
+    backend checks the pod's namespace is one; `project_accounts` its service
+    accounts (service_account_rule), which the backend checks the same way."""
     if isinstance(project_namespaces, str):
         project_namespaces = (project_namespaces,)
     allowed = tuple(project_namespaces or ())
@@ -475,6 +514,9 @@ def pod_request(
         affinity=rendered.get("affinity") or {},
         priority_class_name=rendered.get("priority_class_name"),
         service_account_name=rendered.get("service_account_name"),
+        project_service_account=(project_accounts[0] if project_accounts else None)
+        or None,
+        allowed_service_accounts=tuple(n for n in project_accounts if n),
         image_pull_secrets=tuple(rendered.get("image_pull_secrets", ())),
         volumes=tuple(rendered.get("volumes", ())),
         volume_mounts=tuple(rendered.get("volume_mounts", ())),

@@ -1096,6 +1096,8 @@ PUBLIC_ROUTES = {
     "metrics",
     "favicon.ico",
     "login/",
+    "login/oidc/",  # single sign-on: tests/accounts/test_oidc.py
+    "login/oidc/callback/",
     "logout/",
     "api/auth/token/",
 }

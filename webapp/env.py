@@ -89,6 +89,16 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def env_group_roles(name: str) -> dict[str, list[tuple[str, str]]]:
+    """A group -> [[project, role], ...] JSON object (accounts.sso_roles)."""
+    from accounts.sso_roles import parse_group_roles
+
+    try:
+        return parse_group_roles(os.environ.get(name, ""))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} {error}") from None
+
+
 def database_from_url(url: str, *, data_dir: Path) -> dict[str, object]:
     """A Django DATABASES entry from `postgres://user:pw@host:port/name` or
     `sqlite:///relative` or `sqlite:////absolute` (relative to the data directory)."""

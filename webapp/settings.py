@@ -9,6 +9,7 @@ from webapp.env import (
     env_bool,
     env_choice,
     env_float,
+    env_group_roles,
     env_int,
     env_list,
     env_networks,
@@ -164,8 +165,44 @@ FLOWDECK_LOGIN_LOCKOUT_SECONDS = env_int(
 )
 AUTHENTICATION_BACKENDS = [
     "accounts.throttling.LoginThrottleBackend",
+    # Refuses passwords FLOWDECK_PASSWORD_LOGIN does not allow (below).
+    "accounts.oidc.PasswordLoginPolicyBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# --- Single sign-on with OpenID Connect (docs/security.md) ----------------------
+# Off while FLOWDECK_OIDC_ISSUER is empty (the default). The provider's
+# endpoints come from its discovery document, fetched on first use and kept.
+FLOWDECK_OIDC_ISSUER = env_str("FLOWDECK_OIDC_ISSUER", "").rstrip("/")
+FLOWDECK_OIDC_CLIENT_ID = env_str("FLOWDECK_OIDC_CLIENT_ID", "")
+FLOWDECK_OIDC_CLIENT_SECRET = env_str("FLOWDECK_OIDC_CLIENT_SECRET", "")
+FLOWDECK_OIDC_PROVIDER_NAME = env_str("FLOWDECK_OIDC_PROVIDER_NAME", "single sign-on")
+FLOWDECK_OIDC_SCOPES = env_str("FLOWDECK_OIDC_SCOPES", "openid email profile")
+FLOWDECK_OIDC_USERNAME_CLAIM = env_str(
+    "FLOWDECK_OIDC_USERNAME_CLAIM", "preferred_username"
+)
+FLOWDECK_OIDC_GROUPS_CLAIM = env_str("FLOWDECK_OIDC_GROUPS_CLAIM", "groups")
+FLOWDECK_OIDC_GROUP_ROLES = env_group_roles("FLOWDECK_OIDC_GROUP_ROLES")
+FLOWDECK_OIDC_CREATE_USERS = env_bool("FLOWDECK_OIDC_CREATE_USERS", True)
+# Seconds an ID token's iat/exp may be off the server's clock.
+FLOWDECK_OIDC_LEEWAY_SECONDS = env_int("FLOWDECK_OIDC_LEEWAY_SECONDS", 60, minimum=0)
+FLOWDECK_OIDC_TIMEOUT_SECONDS = env_float(
+    "FLOWDECK_OIDC_TIMEOUT_SECONDS", 10.0, minimum=0.1
+)
+if FLOWDECK_OIDC_ISSUER and not (
+    FLOWDECK_OIDC_CLIENT_ID and FLOWDECK_OIDC_CLIENT_SECRET
+):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "FLOWDECK_OIDC_ISSUER is set: FLOWDECK_OIDC_CLIENT_ID and "
+        "FLOWDECK_OIDC_CLIENT_SECRET must be too"
+    )
+# Who may sign in with a password: on (everyone with one), admin (superusers
+# only: the local admin keeps a way in when the provider is down), off (no one).
+FLOWDECK_PASSWORD_LOGIN = env_choice(
+    "FLOWDECK_PASSWORD_LOGIN", "on", ("on", "admin", "off")
+)
+
 # Lifetime of the tokens POST /api/auth/token/ makes; 0: they never expire.
 FLOWDECK_LOGIN_TOKEN_DAYS = env_int("FLOWDECK_LOGIN_TOKEN_DAYS", 30, minimum=0)
 
@@ -513,5 +550,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("FLOWDECK_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Authlib logs the PKCE verifier at DEBUG: never, whatever the level.
+        "authlib": {"level": "WARNING"},
+    },
 }

@@ -13,6 +13,7 @@ from workflows.models import (
     Role,
     Semaphore,
     validate_namespace_list,
+    validate_service_account_list,
 )
 
 
@@ -41,12 +42,20 @@ class ProjectSettingsForm(forms.ModelForm):
         help_text="Namespaces its workflows may also name (spec.namespace), "
         "separated by commas or spaces.",
     )
+    service_accounts = forms.CharField(
+        required=False,
+        label="More service accounts",
+        help_text="Service accounts its workflows may also name "
+        "(serviceAccountName), separated by commas or spaces. With these or a "
+        "default set, a workflow may name no other.",
+    )
 
     class Meta:
         model = Project
         fields = [
             "description",
             "namespace",
+            "default_service_account",
             "max_running_tasks",
             "max_cpu",
             "max_memory",
@@ -56,22 +65,37 @@ class ProjectSettingsForm(forms.ModelForm):
             "max_running_tasks": "Quota: running tasks",
             "max_cpu": "Quota: CPU",
             "max_memory": "Quota: memory",
+            "default_service_account": "Default service account",
         }
 
     def __init__(self, *args: Any, site_admin: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not site_admin:
-            del self.fields["namespace"]
-            del self.fields["extra_namespaces"]
+            for name in (
+                "namespace",
+                "extra_namespaces",
+                "default_service_account",
+                "service_accounts",
+            ):
+                del self.fields[name]
             return
         self.fields["namespace"].required = False
+        self.fields["default_service_account"].required = False
         self.initial["extra_namespaces"] = ", ".join(
             self.instance.extra_namespaces or ()
+        )
+        self.initial["service_accounts"] = ", ".join(
+            self.instance.service_accounts or ()
         )
 
     def clean_extra_namespaces(self) -> list[str]:
         names = self.cleaned_data["extra_namespaces"].replace(",", " ").split()
         validate_namespace_list(names)
+        return list(dict.fromkeys(names))
+
+    def clean_service_accounts(self) -> list[str]:
+        names = self.cleaned_data["service_accounts"].replace(",", " ").split()
+        validate_service_account_list(names)
         return list(dict.fromkeys(names))
 
 

@@ -67,6 +67,31 @@ def validate_memory_quota(value: str) -> None:
         raise ValidationError("must be from 1 (byte) to 1Ei")
 
 
+# A service account's name is an RFC 1123 subdomain (what the spec validator
+# checks serviceAccountName against).
+dns_subdomain = RegexValidator(
+    r"\A(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z",
+    "must be a DNS subdomain: at most 253 lower-case letters, digits, '-' and "
+    "'.', starting and ending with a letter or digit",
+)
+
+
+def validate_service_account_list(value: Any) -> None:
+    """A list of Kubernetes service account names, at most 100."""
+    if not isinstance(value, list) or len(value) > 100:
+        raise ValidationError("must be a list of at most 100 service accounts")
+    for name in value:
+        if not isinstance(name, str):
+            raise ValidationError("every service account must be a string")
+        dns_subdomain(name)
+
+
+def allowed_service_accounts(default: str, others: Any) -> list[str]:
+    """Project.service_account_names() from the two fields' values."""
+    names = [default] if default else []
+    return list(dict.fromkeys([*names, *(others or ())]))
+
+
 def validate_namespace_list(value: Any) -> None:
     """A list of Kubernetes namespaces (RFC 1123 labels), at most 100."""
     if not isinstance(value, list) or len(value) > 100:
@@ -99,6 +124,24 @@ class Project(models.Model):
         validators=[validate_namespace_list],
         help_text="More namespaces the project's workflows may name "
         "(spec.namespace), after its default one.",
+    )
+    # Optional: the service account of the project's pods when a task names
+    # none, and the others its workflows may name. Set either, and a workflow
+    # may name only these (checked at save, submit and launch, like
+    # namespaces); neither: any, as the cluster's RBAC allows.
+    default_service_account = models.CharField(
+        max_length=253,
+        blank=True,
+        validators=[dns_subdomain],
+        help_text="The serviceAccountName of the project's pods when a task "
+        "names none; empty: the namespace's default.",
+    )
+    service_accounts = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_service_account_list],
+        help_text="More service accounts the project's workflows may name "
+        "(serviceAccountName).",
     )
     # Quotas over the running tasks of all the project's runs; null or empty:
     # no limit.
@@ -138,6 +181,13 @@ class Project(models.Model):
     @property
     def default_namespace(self) -> str:
         return self.namespaces()[0]
+
+    def service_account_names(self) -> list[str]:
+        """The service accounts the project's workflows may name, its default
+        first; empty: no rule (any)."""
+        return allowed_service_accounts(
+            self.default_service_account, self.service_accounts
+        )
 
     @property
     def has_quota(self) -> bool:
@@ -201,6 +251,9 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
+    # Granted by the identity provider's groups (FLOWDECK_OIDC_GROUP_ROLES):
+    # recomputed at each single sign-on, unlike roles granted in Flowdeck.
+    from_sso = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -357,7 +357,9 @@ class KubernetesBackend:
                 permanent=True,
             )
         namespace = self.namespace_for(request)
-        refusal = self.namespace_refusal(request, namespace)
+        refusal = self.namespace_refusal(
+            request, namespace
+        ) or self.service_account_refusal(request)
         if refusal is not None:
             raise BackendError(refusal, permanent=True)
         if request.job is not None:
@@ -452,6 +454,18 @@ class KubernetesBackend:
             f"namespace {namespace} is not one of the project's "
             f"({', '.join(dict.fromkeys(allowed))}): refused before creating "
             f"pod {request.name}"
+        )
+
+    def service_account_refusal(self, request: PodRequest) -> str | None:
+        """Why the task's serviceAccountName is not one the request's project
+        allows (checked again here, after save and submit), or None."""
+        named = request.service_account_name
+        allowed = request.allowed_service_accounts
+        if not named or not allowed or named in allowed:
+            return None
+        return (
+            f"service account {named} is not one of the project's "
+            f"({', '.join(allowed)}): refused before creating pod {request.name}"
         )
 
     def namespace_problem(self, namespace: str) -> str | None:

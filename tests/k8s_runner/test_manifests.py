@@ -862,3 +862,18 @@ def test_the_wrapper_keeps_the_exit_status_and_forwards_sigterm(tmp_path: Path) 
     out, _ = process.communicate(timeout=5)
     assert (process.returncode, out) == (7, b"stopping\n")
     assert (tmp_path / ".exit").read_text() == "7\n"
+
+
+def test_the_projects_service_account_is_the_default_of_a_task_naming_none():
+    def account(**fields: Any) -> Any:
+        pod = pod_manifest(
+            request(**fields), namespace="ns", settings=ManifestSettings()
+        )
+        return pod.spec.service_account_name
+
+    assert account() is None
+    assert account(project_service_account="runner") == "runner"
+    assert (
+        account(service_account_name="reader", project_service_account="runner")
+        == "reader"
+    )

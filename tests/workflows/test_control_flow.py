@@ -481,3 +481,30 @@ def test_a_sub_workflow_naming_a_namespace_not_its_projects_is_refused(project, 
     attempt = Attempt.objects.get(task_run__run=run, task_run__name="inner")
     assert attempt.reason == "NamespaceRefused"
     assert "'not-ours' is not a namespace of project" in attempt.message
+
+
+def test_a_sub_workflow_naming_a_service_account_not_its_projects_is_refused(
+    project, user
+):
+    from workflows.models import Attempt, Workflow, WorkflowVersion
+
+    project.default_service_account = "runner"
+    project.save(update_fields=["default_service_account"])
+    child = create_workflow(
+        workflow_document("child", [shell_task("a")]), author=user, project=project
+    )
+    foreign = workflow_document(
+        "child", [shell_task("a", serviceAccountName="cluster-admin")]
+    )
+    version = WorkflowVersion.objects.create(
+        workflow=child, number=2, document=foreign, author=user
+    )
+    Workflow.objects.filter(pk=child.pk).update(latest_version=version)
+    doc = workflow_document("calls", [{"name": "inner", "workflow": {"name": "child"}}])
+    parent = create_workflow(doc, author=user, project=project)
+    run = run_to_end(parent, user, timeout=30)
+    assert run.status == "Failed", statuses(run)
+    assert not run.children.exists()
+    attempt = Attempt.objects.get(task_run__run=run, task_run__name="inner")
+    assert attempt.reason == "ServiceAccountRefused"
+    assert "'cluster-admin' is not a service account of project" in attempt.message

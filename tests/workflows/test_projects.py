@@ -537,3 +537,46 @@ def bad_namespaces_refused(site, project) -> bool:
     )
     project.refresh_from_db()
     return response.status_code == 400 and project.extra_namespaces == ["gpu", "ml"]
+
+
+def test_the_service_accounts_on_the_project_page_are_a_site_admins_to_set(
+    alice, project, admin_user
+):
+    from django.test import Client
+
+    page = alice.get(f"/projects/{project.pk}/").content.decode()
+    assert 'name="service_accounts"' not in page
+    assert 'name="default_service_account"' not in page
+    alice.post(
+        f"/projects/{project.pk}/",
+        {
+            "description": "mine",
+            "default_service_account": "root",
+            "service_accounts": "cluster-admin",
+        },
+    )
+    project.refresh_from_db()
+    assert project.service_account_names() == []
+    site = Client()
+    site.force_login(admin_user)
+    site.post(
+        f"/projects/{project.pk}/",
+        {
+            "description": "mine",
+            "namespace": "",
+            "default_service_account": "runner",
+            "service_accounts": "reader, batch reader",
+        },
+    )
+    project.refresh_from_db()
+    assert project.service_account_names() == ["runner", "reader", "batch"]
+    page = site.get(f"/projects/{project.pk}/").content.decode()
+    assert "<code>runner</code> (default)" in page
+    refused = site.post(
+        f"/projects/{project.pk}/",
+        {"description": "mine", "default_service_account": "Bad_Name"},
+    )
+    assert refused.status_code == 400
+    assert "must be a DNS subdomain" in refused.content.decode()
+    project.refresh_from_db()
+    assert project.default_service_account == "runner"

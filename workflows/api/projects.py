@@ -36,14 +36,17 @@ from workflows.models import (
     Project,
     Role,
     Semaphore,
+    dns_subdomain,
     semaphore_name,
     validate_cpu_quota,
     validate_memory_quota,
     validate_namespace_list,
+    validate_service_account_list,
 )
 from workflows.permissions import Action, is_site_admin, require, role_of, visible
 from workflows.services import projects as project_services
 from workflows.services import semaphores as semaphore_services
+from workflows.services.projects import PLACEMENT_FIELDS
 
 FORBIDDEN = OpenApiResponse(description="Your role does not allow this.")
 NOT_FOUND = OpenApiResponse(description="Not found, or not a project of yours.")
@@ -78,6 +81,23 @@ class ProjectSerializer(serializers.ModelSerializer):
         help_text="The namespaces its workflows may use, the default first "
         "(`namespace`, or the installation's when that is empty), then "
         "`extra_namespaces`: a workflow's spec.namespace must be one of them.",
+    )
+    default_service_account = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=253,
+        validators=[dns_subdomain],
+        help_text="The serviceAccountName of its pods when a task names none; "
+        "empty (the default): the namespace's default (site administrators "
+        "only).",
+    )
+    service_accounts = serializers.ListField(
+        child=serializers.CharField(max_length=253),
+        required=False,
+        max_length=100,
+        help_text="More service accounts its workflows may name "
+        "(serviceAccountName). With this or a default set, a workflow may name "
+        "only those; with neither, any (site administrators only).",
     )
     max_running_tasks = serializers.IntegerField(
         required=False,
@@ -120,6 +140,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "namespace",
             "extra_namespaces",
             "namespaces",
+            "default_service_account",
+            "service_accounts",
             "max_running_tasks",
             "max_cpu",
             "max_memory",
@@ -152,6 +174,10 @@ class ProjectSerializer(serializers.ModelSerializer):
         validate_namespace_list(value)
         return list(dict.fromkeys(value))
 
+    def validate_service_accounts(self, value: list[str]) -> list[str]:
+        validate_service_account_list(value)
+        return list(dict.fromkeys(value))
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """A project's namespaces decide which cluster rights its runs get:
         only site administrators change them (project admins may not)."""
@@ -159,13 +185,14 @@ class ProjectSerializer(serializers.ModelSerializer):
         user = request.user if request is not None else None
         changed = [
             name
-            for name in ("namespace", "extra_namespaces")
+            for name in PLACEMENT_FIELDS
             if name in attrs
             and (self.instance is None or attrs[name] != getattr(self.instance, name))
         ]
         if changed and not is_site_admin(user):
             raise PermissionDenied(
-                "changing a project's namespaces needs a site administrator"
+                "changing a project's namespaces or service accounts needs a "
+                "site administrator"
             )
         return attrs
 

@@ -24,6 +24,8 @@ def create_project(
     description: str = "",
     namespace: str = "",
     extra_namespaces: list[str] | None = None,
+    default_service_account: str = "",
+    service_accounts: list[str] | None = None,
     **quotas: Any,
 ) -> Project:
     """A new project; its pods go to `namespace`, or with none to the
@@ -34,13 +36,21 @@ def create_project(
         description=description,
         namespace=namespace,
         extra_namespaces=extra_namespaces or [],
+        default_service_account=default_service_account,
+        service_accounts=service_accounts or [],
     )
     if quotas:
         update_project(project, **quotas)
     return project
 
 
-_SETTINGS = ("description", "namespace", "extra_namespaces", *QUOTA_FIELDS)
+PLACEMENT_FIELDS = (
+    "namespace",
+    "extra_namespaces",
+    "default_service_account",
+    "service_accounts",
+)
+_SETTINGS = ("description", *PLACEMENT_FIELDS, *QUOTA_FIELDS)
 
 
 def update_project(project: Project, **changes: Any) -> Project:
@@ -92,7 +102,10 @@ def change_role(membership: Membership, role: str) -> Membership:
         if membership.role == Role.ADMIN and role != Role.ADMIN:
             _keep_an_admin(membership)
         membership.role = Role(role)
-        membership.save(update_fields=["role"])
+        # A role set by hand is Flowdeck's from now on: the next single
+        # sign-on leaves it alone (services.sso).
+        membership.from_sso = False
+        membership.save(update_fields=["role", "from_sso"])
     return membership
 
 

@@ -157,10 +157,42 @@ def namespace_refusal(
     )
 
 
+def service_account_refusals(
+    project: Project, document: Mapping[str, Any]
+) -> list[FieldError]:
+    """Where the document names a serviceAccountName its project does not
+    allow (Project.service_account_names; none when the project has no rule):
+    in spec.defaults, a task or an exit handler."""
+    allowed = project.service_account_names()
+    spec = document.get("spec")
+    if not allowed or not isinstance(spec, Mapping):
+        return []
+    named: list[tuple[str, object]] = []
+    defaults = spec.get("defaults")
+    if isinstance(defaults, Mapping):
+        named.append(("spec.defaults", defaults.get("serviceAccountName")))
+    for key in ("tasks", "onExit"):
+        for index, task in enumerate(spec.get(key) or ()):
+            if isinstance(task, Mapping):
+                named.append((f"spec.{key}[{index}]", task.get("serviceAccountName")))
+    return [
+        FieldError(
+            f"{where}.serviceAccountName",
+            f"{name!r} is not a service account of project {project.name}; "
+            f"it may use: {', '.join(allowed)}",
+        )
+        for where, name in named
+        if name and name not in allowed
+    ]
+
+
 def _require_own_namespace(project: Project, document: Mapping[str, Any]) -> None:
+    """The document's namespace and service accounts must be its project's."""
     refusal = namespace_refusal(project, document)
-    if refusal is not None:
-        raise SpecError([refusal])
+    refusals = [refusal] if refusal is not None else []
+    refusals += service_account_refusals(project, document)
+    if refusals:
+        raise SpecError(refusals)
 
 
 def _require_semaphores(project: Project, document: Mapping[str, Any]) -> None:

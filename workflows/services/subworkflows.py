@@ -110,9 +110,12 @@ def start_child(
         problems = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
         # A child naming a namespace its project may not use (saved before the
         # rule, or the project's list changed since): refused like a submit.
+        paths = [e.path for e in error.errors]
         reason = (
             "NamespaceRefused"
-            if any(e.path == "spec.namespace" for e in error.errors)
+            if "spec.namespace" in paths
+            else "ServiceAccountRefused"
+            if any(p.endswith(".serviceAccountName") for p in paths)
             else "InvalidParameters"
         )
         raise ChildRefused(reason, problems) from error
