@@ -275,3 +275,33 @@ def test_a_live_runs_transitions_proceed_while_a_batch_deletes(
             cursor.execute("SET lock_timeout = 0")
     assert sorted(outcome["deleted"][0]) == sorted(old.pk for old in olds)
     assert not Run.objects.filter(pk__in=[old.pk for old in olds]).exists()
+
+
+@pytest.mark.parametrize(("days", "scheduled"), [("0", False), ("30", True)])
+def test_the_beat_runs_retention_only_when_it_is_on(days: str, scheduled: bool) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, webapp.settings as s; "
+        "print(json.dumps(s.CELERY_BEAT_SCHEDULE.get('flowdeck-run-retention')))"
+    )
+    env = {**os.environ, "FLOWDECK_RUN_RETENTION_DAYS": days}
+    env["FLOWDECK_RUN_RETENTION_SECONDS"] = "900"
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    entry = json.loads(out.stdout.strip().splitlines()[-1])
+    if not scheduled:
+        assert entry is None
+        return
+    assert entry["task"] == "workflows.tasks.prune_runs"
+    assert entry["schedule"] == 900.0
+    assert entry["options"] == {"expires": 1800.0}
