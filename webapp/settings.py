@@ -416,6 +416,17 @@ FLOWDECK_ARTIFACT_S3_SECRET_KEY = env_str("FLOWDECK_ARTIFACT_S3_SECRET_KEY", "")
 FLOWDECK_ARTIFACT_RETENTION_DAYS = env_int(
     "FLOWDECK_ARTIFACT_RETENTION_DAYS", 0, minimum=0
 )
+# Finished runs older than this many days are deleted with their tasks, events
+# and logs (workflows.services.run_retention; 0: kept for ever), by a beat
+# entry every FLOWDECK_RUN_RETENTION_SECONDS and by `manage.py prune_runs`.
+FLOWDECK_RUN_RETENTION_DAYS = env_int("FLOWDECK_RUN_RETENTION_DAYS", 0, minimum=0)
+FLOWDECK_RUN_RETENTION_SECONDS = env_float(
+    "FLOWDECK_RUN_RETENTION_SECONDS", 600.0, minimum=10.0
+)
+if FLOWDECK_RUN_RETENTION_DAYS:
+    CELERY_BEAT_SCHEDULE["flowdeck-run-retention"] = _periodic(
+        "workflows.tasks.prune_runs", FLOWDECK_RUN_RETENTION_SECONDS
+    )
 FLOWDECK_MAX_TASKS = env_int("FLOWDECK_MAX_TASKS", 2000, minimum=1)
 FLOWDECK_MAX_SPEC_BYTES = env_int(
     "FLOWDECK_MAX_SPEC_BYTES", 2 * 1024 * 1024, minimum=1024

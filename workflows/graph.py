@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 import graphviz
@@ -41,10 +42,28 @@ _PLAIN = ("#f3f4f6", "#111827")
 _SAFE_URL = re.compile(r"[A-Za-z0-9/_.~%?=-]+")
 
 
+# A version never changes, nor does its picture: drawn once per process, not
+# by a `dot` subprocess on every view of the workflow's page.
+_VERSION_SVGS: OrderedDict[tuple[int, object], str] = OrderedDict()
+_VERSION_SVGS_KEPT = 256
+
+
 def render_version_svg(version: WorkflowVersion) -> str:
     """The version's DAG with plain nodes; "" when it cannot or should not be drawn."""
+    # With its time: an id used again (a test database, a restored one) is
+    # another version.
+    key = (version.pk, version.created_at)
+    cached = _VERSION_SVGS.get(key)
+    if cached is not None:
+        _VERSION_SVGS.move_to_end(key)
+        return cached
     graph = blueprint_for(version.pk, version.document).graph
-    return _render(graph.order, graph.upstream, lambda name: ([name], _PLAIN, None))
+    svg = _render(graph.order, graph.upstream, lambda name: ([name], _PLAIN, None))
+    if svg:  # a failure (no graphviz yet) is tried again next time
+        _VERSION_SVGS[key] = svg
+        while len(_VERSION_SVGS) > _VERSION_SVGS_KEPT:
+            _VERSION_SVGS.popitem(last=False)
+    return svg
 
 
 def render_run_svg(run: Run) -> str:

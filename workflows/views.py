@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, time
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import (
     FileResponse,
     Http404,
@@ -27,6 +28,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
@@ -46,7 +48,15 @@ from workflows.api.views import detail_queryset
 from workflows.blueprints import blueprint_for
 from workflows.graph import MAX_GRAPH_TASKS, render_version_svg
 from workflows.ids import parse_id
-from workflows.listing import search_workflows
+from workflows.listing import (
+    capped_counts,
+    created_between,
+    keyset_page,
+    of_workflows,
+    search_workflows,
+    started_by,
+    visible_runs,
+)
 from workflows.models import (
     TASK_PAGE_ORDER,
     Attempt,
@@ -99,6 +109,16 @@ def _workflows(request: HttpRequest) -> QuerySet[Workflow]:
 def _runs(request: HttpRequest) -> QuerySet[Run]:
     return visible(Run.objects.all(), request.user).select_related(
         "workflow__project", "version", "triggered_by"
+    )
+
+
+def _listed_runs(request: HttpRequest) -> QuerySet[Run]:
+    """The runs list's: visible by workflow ids (listing.visible_runs), fast
+    with a long history; without the versions' documents."""
+    return (
+        visible_runs(request.user)
+        .select_related("workflow__project", "version", "triggered_by")
+        .defer("version__document")
     )
 
 
@@ -400,6 +420,7 @@ def _editor(
 
 
 LAST_FAILURES = 5
+FAILURE_WINDOW = 50
 FALLBACK_TASKS = 300
 
 
@@ -407,7 +428,7 @@ def _filtered_runs(request: HttpRequest) -> tuple[QuerySet[Run], dict[str, str]]
     """The runs the list's filters choose, all but `status` (the dashboard
     counts every status of that set), and the filters as applied ("" when
     absent or invalid, so a bad value shows as no filter rather than an error)."""
-    runs = _runs(request)
+    runs = _listed_runs(request)
     project, _ = _project_filter(request)
     chosen = {
         "project": project,
@@ -417,34 +438,41 @@ def _filtered_runs(request: HttpRequest) -> tuple[QuerySet[Run], dict[str, str]]
         "until": request.GET.get("until", ""),
     }
     if project:
-        runs = runs.filter(workflow__project_id=int(project))
+        runs = of_workflows(runs, Workflow.objects.filter(project_id=int(project)))
     workflow = parse_id(chosen["workflow"])
     if workflow is not None:
         runs = runs.filter(workflow_id=workflow)
     else:
         chosen["workflow"] = ""
     if chosen["who"]:
-        runs = runs.filter(triggered_by__username=chosen["who"])
+        runs = started_by(runs, chosen["who"])
     since, until = _parse_date(chosen["since"]), _parse_date(chosen["until"])
-    if since is not None:
-        runs = runs.filter(created_at__date__gte=since)
-    else:
+    if since is None:
         chosen["since"] = ""
-    if until is not None:
-        runs = runs.filter(created_at__date__lte=until)
-    else:
+    if until is None:
         chosen["until"] = ""
+    # Moments, not `created_at__date`: a comparison with the column itself
+    # can use its index (`run_created`), one with a function of it cannot.
+    runs = created_between(
+        runs,
+        None if since is None else _moment(since, time.min),
+        None if until is None else _moment(until, time.max),
+    )
     return runs, chosen
 
 
 def _dashboard(runs: QuerySet[Run]) -> dict[str, Any]:
-    counted = {
-        row["status"]: row["n"]
-        for row in runs.order_by().values("status").annotate(n=Count("id"))
-    }
-    failures = runs.filter(status=RunStatus.FAILED).order_by("-finished_at", "-id")
+    """Counts by status (capped: listing.capped_counts) and the last failures:
+    the latest to finish among the newest FAILURE_WINDOW failed runs, so
+    neither reads more than an index range whatever the history's size."""
+    newest_failed = runs.filter(status=RunStatus.FAILED).order_by("-id")
+    failures = sorted(
+        newest_failed[:FAILURE_WINDOW],
+        key=lambda run: (run.finished_at or run.created_at, run.pk),
+        reverse=True,
+    )
     return {
-        "counts": {status: counted.get(status, 0) for status in RUN_STATUSES},
+        "counts": capped_counts(runs, RUN_STATUSES),
         "failures": [
             {
                 "id": run.pk,
@@ -465,6 +493,10 @@ def _parse_date(text: str) -> Any:
         return None
 
 
+def _moment(day: date, at: time) -> datetime:
+    return timezone.make_aware(datetime.combine(day, at))
+
+
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
     """Runs, newest first, with filters and a dashboard (counts by status, the
@@ -481,7 +513,12 @@ def run_list(request: HttpRequest) -> HttpResponse:
     else:
         status = ""
     _, projects = _project_filter(request)
-    page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(
+        runs,
+        before=parse_id(request.GET.get("before", "")),
+        after=parse_id(request.GET.get("after", "")),
+        size=PAGE_SIZE,
+    )
     filters = {**chosen, "status": status}
     context = {
         "page": page,
@@ -501,7 +538,8 @@ def run_list(request: HttpRequest) -> HttpResponse:
         "counts": [(name, dashboard["counts"][name]) for name in RUN_STATUSES],
         "ui_data": {
             "filters": filters,
-            "page": page.number,
+            # The live script adds new runs on top of the first page only.
+            "page": 1 if page.first else 2,
             "page_size": PAGE_SIZE,
             "dashboard": dashboard,
         },

@@ -110,3 +110,15 @@ def test_a_dag_larger_than_the_limit_is_not_drawn(user, monkeypatch):
     run = submit_run(workflow.latest_version, user=user)
     assert render_version_svg(workflow.latest_version) == ""
     assert render_run_svg(run) == ""
+
+
+@pytest.mark.django_db
+def test_a_versions_picture_is_drawn_once(diamond, monkeypatch):
+    first = render_version_svg(diamond.latest_version)
+    assert "<svg" in first
+
+    def never(*args, **kwargs):
+        raise AssertionError("dot should not run again for the same version")
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", never)
+    assert render_version_svg(diamond.latest_version) == first

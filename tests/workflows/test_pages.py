@@ -396,16 +396,25 @@ def test_the_run_list_filters_by_workflow_and_status(alice, user, failed_run, pr
     assert ignored.status_code == 200
 
 
-def test_the_run_list_pages_by_fifty(alice, user, diamond):
-    for _ in range(views.PAGE_SIZE + 1):
-        submit_run(diamond.latest_version, user=user)
-    row = re.compile(r'href="/runs/\d+/">#\d+</a>')
-    first = alice.get(reverse("run-list")).content.decode()
-    assert len(row.findall(first)) == views.PAGE_SIZE
-    assert "Page 1 of 2" in first
-    assert "?page=2" in first
-    second = alice.get(reverse("run-list"), {"page": 2}).content.decode()
-    assert len(row.findall(second)) == 1
+def test_the_run_list_pages_by_fifty_older_and_newer(alice, user, diamond):
+    runs = [submit_run(diamond.latest_version, user=user) for _ in range(51)]
+    row = re.compile(r'href="/runs/(\d+)/">#\d+</a>')
+    link = re.compile(r'href="\?(before|after)=(\d+)">')
+
+    def page(**query: int) -> tuple[list[int], dict[str, int]]:
+        html = alice.get(reverse("run-list"), query).content.decode()
+        return [int(pk) for pk in row.findall(html)], {
+            name: int(value) for name, value in link.findall(html)
+        }
+
+    first, links = page()
+    assert first == [run.pk for run in reversed(runs[1:])]
+    assert links == {"before": runs[1].pk}
+    second, links = page(before=links["before"])
+    assert second == [runs[0].pk]
+    assert links == {"after": runs[0].pk}
+    again, links = page(after=links["after"])
+    assert again == first and links == {"before": runs[1].pk}
 
 
 def test_the_run_page_shows_header_tasks_events_and_buttons(alice, user, run):

@@ -163,7 +163,7 @@ def test_lists_filter_by_project_id_or_name(admin_user, user, other_user, projec
             "id": elsewhere.pk,
             "name": "elsewhere",
         }
-    assert client.get("/api/runs/", {"project": "nowhere"}).json()["count"] == 0
+    assert client.get("/api/runs/", {"project": "nowhere"}).json()["results"] == []
 
 
 # --- the projects API -------------------------------------------------------------

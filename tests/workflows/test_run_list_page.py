@@ -29,11 +29,12 @@ def alice(user: Any) -> Client:
 @pytest.fixture
 def runs(user: Any, diamond: Workflow, django_user_model: Any, project: Any) -> Any:
     olga = member(project, django_user_model.objects.create_user("olga"), Role.OPERATOR)
+    # Made first: ids follow creation times (listing.created_between).
+    old = submit_run(diamond.latest_version, user=olga)
+    Run.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
     failed = drive_run(
         submit_run(diamond.latest_version, user=user), {"b": AttemptStatus.FAILED}
     )
-    old = submit_run(diamond.latest_version, user=olga)
-    Run.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
     pending = submit_run(diamond.latest_version, user=olga)
     return failed, old, pending
 

@@ -17,6 +17,8 @@ from rest_framework.request import Request
 
 from flowcore.states import RunStatus
 from workflows.ids import MAX_ID, id_range_message, is_digits, parse_id
+from workflows.listing import created_between, of_workflows, started_by
+from workflows.models import Workflow
 
 # The largest value a bigint column holds (ids, counts): nothing larger may
 # reach the database, where it is an error (SQLite) or a needless query.
@@ -163,7 +165,9 @@ class RunFilter(ListOnlyFilter):
     `?since=` / `?until=` (created then, ISO date or date-time)."""
 
     def filter_list(self, request: Request, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        queryset = queryset.filter(**project_lookup(request, "workflow__project"))
+        project = project_lookup(request, "project")
+        if project:
+            queryset = of_workflows(queryset, Workflow.objects.filter(**project))
         workflow = int_param(request, "workflow", minimum=1)
         if workflow is not None:
             queryset = queryset.filter(workflow_id=workflow)
@@ -185,14 +189,12 @@ class RunFilter(ListOnlyFilter):
             queryset = queryset.filter(status__in=wanted)
         who = request.query_params.get("who", "").strip()
         if who:
-            queryset = queryset.filter(triggered_by__username=who)
-        since = moment_param(request, "since", end_of_day=False)
-        if since is not None:
-            queryset = queryset.filter(created_at__gte=since)
-        until = moment_param(request, "until", end_of_day=True)
-        if until is not None:
-            queryset = queryset.filter(created_at__lte=until)
-        return queryset
+            queryset = started_by(queryset, who)
+        return created_between(
+            queryset,
+            moment_param(request, "since", end_of_day=False),
+            moment_param(request, "until", end_of_day=True),
+        )
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [

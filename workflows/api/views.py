@@ -40,6 +40,7 @@ from flowcore.states import TERMINAL_ATTEMPT_STATUSES
 from flowcore.validation.backend import backend_warnings
 from k8s_runner.logs import open_log, pod_events
 from workflows.api.filters import RunFilter, WorkflowFilter, int_param
+from workflows.api.pagination import RunCursorPagination
 from workflows.api.parsers import (
     JSONParser,
     LegacyYAMLParser,
@@ -78,6 +79,7 @@ from workflows.dag_pictures import (
     render_document,
 )
 from workflows.ids import is_digits, parse_id
+from workflows.listing import visible_runs
 from workflows.models import (
     TASK_PAGE_ORDER,
     Attempt,
@@ -587,6 +589,7 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
     )
     serializer_class = RunSerializer
     filter_backends = [RunFilter]
+    pagination_class = RunCursorPagination
     permission_classes = [IsAuthenticated, ProjectRole]
     required_actions = {
         "retry": Action.RETRY_RUN,
@@ -599,6 +602,11 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Run]:
         if self.action == "retrieve":
             return detail_queryset(self.request.user)
+        if self.action == "list":
+            # By workflow ids (listing.visible_runs): fast with a long history.
+            return visible_runs(self.request.user, super().get_queryset()).defer(
+                "version__document"
+            )
         return visible(super().get_queryset(), self.request.user).defer(
             "version__document"
         )
@@ -610,7 +618,8 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         responses={200: RunSerializer(many=True), 400: BAD_QUERY},
-        description="Runs, newest first.",
+        description="Runs, newest first, a page at a time: follow `next` (a "
+        "cursor; there is no `count` and no `page`).",
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)

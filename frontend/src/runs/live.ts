@@ -19,7 +19,8 @@ export interface RunsPageConfig {
 }
 
 export interface Dashboard {
-  counts: Record<string, number>;
+  // A number, or "10,000+" past the server's cap (workflows/listing.py).
+  counts: Record<string, number | string>;
   failures: { id: number; workflow: string; finished_at: string | null; message: string; url: string }[];
 }
 

@@ -290,7 +290,13 @@ def _quiet(view: RunView, events: list[dict[str, Any]]) -> None:
 
 
 def _run_rows(client: Client, args: argparse.Namespace) -> list[dict[str, Any]]:
-    params: dict[str, Any] = {"project": project_of(args), "status": args.status}
+    params: dict[str, Any] = {
+        "project": project_of(args),
+        "status": args.status,
+        # The server pages runs by cursor, up to 500 a page: ask for no more
+        # than will be shown (an older server ignores it).
+        "page_size": max(1, min(args.limit, 500)),
+    }
     if args.workflow:
         params["workflow"] = client.workflow(args.workflow, project_of(args))["id"]
     rows = []
