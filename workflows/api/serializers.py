@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.db.models import Count
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -394,6 +395,29 @@ class RunUrlsSerializer(serializers.Serializer):
     self = serializers.URLField()
     workflow = serializers.URLField()
     events = serializers.URLField()
+    tasks = serializers.URLField(
+        help_text="Its tasks, a page at a time (GET /api/runs/{id}/tasks/)."
+    )
+
+
+class StatusCountsField(serializers.DictField):
+    """{task status: how many}; statuses with none are left out."""
+
+    child = serializers.IntegerField()
+
+
+class TaskGroupSummarySerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The fan-out's task.")
+    total = serializers.IntegerField(help_text="Its instances so far.")
+    by_status = StatusCountsField()
+
+
+class RunSummarySerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Every task row of the run.")
+    by_status = StatusCountsField()
+    groups = TaskGroupSummarySerializer(
+        many=True, help_text="Each fan-out's instances, by status."
+    )
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -454,12 +478,14 @@ class RunSerializer(serializers.ModelSerializer):
             "self": _url("run-detail", run.pk, context=context),
             "workflow": _url("workflow-detail", run.workflow_id, context=context),
             "events": _url("run-events", run.pk, context=context),
+            "tasks": _url("run-tasks", run.pk, context=context),
         }
 
 
 class RunDetailSerializer(RunSerializer):
-    tasks = serializers.SerializerMethodField(
-        help_text="Every task in topological order, each with its attempts."
+    summary = serializers.SerializerMethodField(
+        help_text="How many tasks are in each status, in all and per fan-out. "
+        "The tasks themselves are at urls.tasks, a page at a time."
     )
 
     outputs = serializers.SerializerMethodField(
@@ -473,8 +499,12 @@ class RunDetailSerializer(RunSerializer):
     )
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "outputs", "children", "tasks"]
+        fields = [*RunSerializer.Meta.fields, "outputs", "children", "summary"]
         read_only_fields = fields
+
+    @extend_schema_field(RunSummarySerializer)
+    def get_summary(self, run: Run) -> dict[str, Any]:
+        return run_summary(run.pk)
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_children(self, run: Run) -> list[dict[str, Any]]:
@@ -511,22 +541,72 @@ class RunDetailSerializer(RunSerializer):
             shown["missing"] = returned["missing"]
         return shown
 
+
+
+def run_summary(run_id: int) -> dict[str, Any]:
+    """How many of the run's tasks are in each status, in all and per fan-out
+    (one grouped query over the run's rows; the `task_queue_fan` index covers
+    it)."""
+    by_status: dict[str, int] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    rows = (
+        TaskRun.objects.filter(run_id=run_id)
+        .order_by()
+        .values_list("fan_group", "status")
+        .annotate(n=Count("id"))
+    )
+    for group, status, n in rows:
+        by_status[status] = by_status.get(status, 0) + n
+        if group:
+            entry = groups.setdefault(
+                group, {"name": group, "total": 0, "by_status": {}}
+            )
+            entry["total"] += n
+            entry["by_status"][status] = n
+    return {
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "groups": sorted(groups.values(), key=lambda entry: entry["name"]),
+    }
+
+
+def task_context(run: Run, context: Mapping[str, Any]) -> dict[str, Any]:
+    """What TaskRunSerializer needs from the run's blueprint (cached per
+    version, a debug run's per run: the spec is parsed at most once)."""
+    blueprint = blueprint_of(run)
+    return {
+        **context,
+        "upstream": blueprint.graph.upstream,
+        "exit_tasks": blueprint.exit_tasks,
+        "calls": {
+            task.name: task.workflow
+            for task in blueprint.spec.tasks
+            if task.workflow is not None
+        },
+    }
+
+
+class RunSnapshotSerializer(RunDetailSerializer):
+    """The run as the run page and the websocket's snapshot start from: the
+    detail with its tasks (every one up to SNAPSHOT_TASKS; see live.md)."""
+
+    tasks = serializers.SerializerMethodField()
+
+    class Meta(RunDetailSerializer.Meta):
+        fields = [*RunDetailSerializer.Meta.fields, "tasks"]
+        read_only_fields = fields
+
     @extend_schema_field(TaskRunSerializer(many=True))
     def get_tasks(self, run: Run) -> list[dict[str, Any]]:
-        # The blueprint is cached per version (a debug run's per run), so this
-        # parses the spec at most once.
-        blueprint = blueprint_of(run)
-        context = {
-            **self.context,
-            "upstream": blueprint.graph.upstream,
-            "exit_tasks": blueprint.exit_tasks,
-            "calls": {
-                task.name: task.workflow
-                for task in blueprint.spec.tasks
-                if task.workflow is not None
-            },
-        }
-        return TaskRunSerializer(run.tasks.all(), many=True, context=context).data
+        return TaskRunSerializer(
+            run.tasks.all(), many=True, context=task_context(run, self.context)
+        ).data
+
+
+class TaskPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Tasks matching the filters.")
+    next = serializers.URLField(allow_null=True, help_text="The next page.")
+    tasks = TaskRunSerializer(many=True)
 
 
 class DebugEnvSerializer(serializers.Serializer):
