@@ -1274,6 +1274,7 @@ def test_the_openapi_schema_documents_every_endpoint(api):
         "/api/runs/{id}/resubmit/",
         "/api/runs/{id}/tasks/{task}/logs/",
         "/api/runs/{id}/events/",
+        "/api/runs/{id}/tasks/",
         "/api/projects/",
         "/api/projects/{id}/",
         "/api/projects/{id}/members/",
@@ -1288,6 +1289,19 @@ def test_the_openapi_schema_documents_every_endpoint(api):
         "application/json",
         "application/yaml",
     }
+    schemas = json.loads(response.content)["components"]["schemas"]
+    assert "tasks" not in schemas["RunDetail"]["properties"]
+    assert "summary" in schemas["RunDetail"]["properties"]
+    listing = paths["/api/runs/{id}/tasks/"]["get"]
+    assert {p["name"] for p in listing["parameters"]} >= {
+        "status",
+        "search",
+        "group",
+        "offset",
+        "limit",
+    }
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["$ref"].endswith("/TaskPage")
 
 
 def test_healthz_answers_200_without_authentication(client):

@@ -932,18 +932,6 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "since", int, description="Only events after this seq (default 0)."
-            ),
-            OpenApiParameter(
-                "limit", int, description=f"At most this many (1-{MAX_EVENTS})."
-            ),
-        ],
-        responses={200: RunEventPageSerializer, 400: BAD_QUERY, 404: NOT_FOUND},
-        description="The run's events in order, after `since`.",
-    )
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
                 "status",
                 str,
                 description="Only tasks in these statuses (comma-separated: "
@@ -1019,6 +1007,18 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
             }
         )
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "since", int, description="Only events after this seq (default 0)."
+            ),
+            OpenApiParameter(
+                "limit", int, description=f"At most this many (1-{MAX_EVENTS})."
+            ),
+        ],
+        responses={200: RunEventPageSerializer, 400: BAD_QUERY, 404: NOT_FOUND},
+        description="The run's events in order, after `since`.",
+    )
     @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request: Request, pk: str | None = None) -> Response:
         since = int_param(request, "since", minimum=0) or 0

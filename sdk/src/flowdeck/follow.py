@@ -191,12 +191,16 @@ class Progress:
             self.width = 0
 
 
-def failure_summary(run: dict[str, Any]) -> str:
-    """One line: the run's status and its failed tasks with their reasons."""
+FAILED_TASK = ("Failed", "Error", "Cancelled")
+
+
+def failure_summary(run: dict[str, Any], tasks: list[dict[str, Any]] | None = None) -> str:
+    """One line: the run's status and its failed tasks with their reasons
+    (of `tasks`, by default the run's "tasks")."""
     failed = [
         t
-        for t in run.get("tasks", [])
-        if t["status"] in ("Failed", "Error", "Cancelled") and not t.get("fan_group")
+        for t in (run.get("tasks", []) if tasks is None else tasks)
+        if t["status"] in FAILED_TASK and not t.get("fan_group")
     ]
     head = f"run {run['id']} {run['status']}"
     if not failed:
