@@ -42,7 +42,7 @@ from flowcore.states import (
 from flowcore.validation.backend import backend_warnings
 from k8s_runner.logs import open_log, pod_events, read_tail
 from workflows.api.serializers import RunSnapshotSerializer
-from workflows.api.views import snapshot_queryset
+from workflows.api.views import detail_queryset
 from workflows.blueprints import blueprint_for
 from workflows.graph import MAX_GRAPH_TASKS, render_version_svg
 from workflows.ids import parse_id
@@ -521,7 +521,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         task.status in UNSUCCESSFUL_TASK_STATUSES for task in tasks
     )
     allowed = allowed_actions(request.user, run.workflow.project)
-    detail = snapshot_queryset(request.user).get(pk=run.pk)
+    detail = detail_queryset(request.user).get(pk=run.pk)
     ui_data = {
         "run": RunSnapshotSerializer(detail, context={"request": request}).data,
         # For showing buttons only: the API decides again on every action.

@@ -793,9 +793,7 @@ def test_the_run_detail_summarises_its_tasks_instead_of_listing_them(
     assert body["urls"]["tasks"] == f"http://testserver/api/runs/{run.pk}/tasks/"
 
 
-def test_the_task_list_comes_a_page_at_a_time_in_topological_order(
-    api, user, project
-):
+def test_the_task_list_comes_a_page_at_a_time_in_topological_order(api, user, project):
     workflow = create_workflow(wide_document("wide", 300), author=user, project=project)
     run = submit_run(workflow.latest_version, user=user)
     first = api.get(f"{RUNS}{run.pk}/tasks/").json()
@@ -849,14 +847,36 @@ def test_a_bad_task_list_query_is_a_400_naming_the_parameter(
     assert problem in response.json()[field][0]
 
 
-def test_another_projects_run_tasks_are_a_404(
-    api, other_user, other_project
-):
+def test_another_projects_run_tasks_are_a_404(api, other_user, other_project):
     theirs = create_workflow(
         diamond_document("theirs"), author=other_user, project=other_project
     )
     run = submit_run(theirs.latest_version, user=other_user)
     assert api.get(f"{RUNS}{run.pk}/tasks/").status_code == 404
+
+
+@driven
+def test_the_run_page_rows_are_what_the_task_serializer_shows(api, diamond, user, rf):
+    from workflows.api.serializers import (
+        TaskRunSerializer,
+        all_task_rows,
+        task_context,
+    )
+    from workflows.api.views import tasks_with_attempts
+
+    run = failed_b_run(diamond, user)
+    TaskRun.objects.filter(run=run, name="c").update(
+        fan_group="", fan_item={"x": [1]}, message="why"
+    )
+    context = {"request": rf.get("/")}
+    expected = TaskRunSerializer(
+        tasks_with_attempts(run.tasks.all()),
+        many=True,
+        context=task_context(run, context),
+    ).data
+    shown = all_task_rows(run, context)
+    assert json.loads(json.dumps(shown)) == json.loads(json.dumps(expected))
+    assert any(task["attempts"] for task in shown)
 
 
 def test_the_run_detail_marks_exit_handlers_and_names_the_workflow_a_task_runs(

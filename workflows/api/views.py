@@ -62,9 +62,9 @@ from workflows.api.serializers import (
     RunResubmitSerializer,
     RunSerializer,
     RunSubmitSerializer,
+    SpecErrorSerializer,
     TaskPageSerializer,
     TaskRunSerializer,
-    SpecErrorSerializer,
     ValidationResultSerializer,
     VersionListItemSerializer,
     VersionSerializer,
@@ -576,12 +576,6 @@ def tasks_with_attempts(tasks: QuerySet[TaskRun]) -> QuerySet[TaskRun]:
     )
 
 
-def snapshot_queryset(user: Any) -> QuerySet[Run]:
-    """detail_queryset with every task and its attempts: RunSnapshotSerializer."""
-    tasks = tasks_with_attempts(TaskRun.objects.all())
-    return detail_queryset(user).prefetch_related(Prefetch("tasks", queryset=tasks))
-
-
 def run_response(
     run: Run, request: Request, code: int = status.HTTP_200_OK
 ) -> Response:
@@ -945,9 +939,7 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
             OpenApiParameter(
                 "group", str, description="Only the instances of this fan-out."
             ),
-            OpenApiParameter(
-                "offset", int, description="Skip this many (default 0)."
-            ),
+            OpenApiParameter("offset", int, description="Skip this many (default 0)."),
             OpenApiParameter(
                 "limit",
                 int,
@@ -975,8 +967,7 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
                 raise ValidationError(
                     {
                         "status": [
-                            f"unknown status {unknown[0]!r}; one of "
-                            f"{', '.join(known)}"
+                            f"unknown status {unknown[0]!r}; one of {', '.join(known)}"
                         ]
                     }
                 )

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from flowcore.engine import Blueprint
 from flowcore.secrets import restore_secrets
 from flowcore.spec import FieldError, SpecError, parse_spec, render_parameters
-from flowcore.engine import Blueprint
 from flowcore.states import TERMINAL_RUN_STATUSES, TaskStatus
 from observability import tracing
 from workflows.blueprints import blueprint_for, spec_limits

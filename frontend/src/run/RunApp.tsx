@@ -95,6 +95,9 @@ export function RunApp({ config }: { config: RunPageConfig }) {
       onMessage: (raw) => {
         const message = raw as RunMessage | { type: "error"; message: string };
         if (message.type === "snapshot") {
+          // The page has every task (its HTML carries them); a bounded
+          // snapshot of a big run lists only some and cannot replace them.
+          if (message.run.tasks_complete === false) return;
           if (message.seq >= stateRef.current.seq) commit(replaceSnapshot(stateRef.current, message.run, message.seq));
         } else if (message.type === "events") {
           const result = applyEvents(stateRef.current, message.events);

@@ -171,9 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     get.add_argument("run", nargs="?", metavar="RUN", help="tasks: the run's id")
     get.add_argument("--workflow", help="only this workflow's (runs, schedules)")
-    get.add_argument(
-        "--status", help="runs or tasks in these states, comma-separated"
-    )
+    get.add_argument("--status", help="runs or tasks in these states, comma-separated")
     get.add_argument("--search", help="tasks whose name contains this")
     get.add_argument("--limit", type=int, default=50, help="at most this many (50)")
     _project(get)
