@@ -24,6 +24,7 @@ A real server (Django's runserver under Daphne, SQLite, the embedded mode's
 event tail) and Debian's Chromium driven by Playwright.
 
     .venv/bin/python benchmarks/big_run.py [--repeat 5] [--rate 200] [--seconds 10]
+    .venv/bin/python benchmarks/big_run.py --submit-only --postgres  # on PostgreSQL
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ PASSWORD = "bench-pw-123"
 STAGE = 100
 
 
-def configure(data_dir: Path) -> dict[str, str]:
+def configure(data_dir: Path, database: str | None = None) -> dict[str, str]:
     env = {
         "FLOWDECK_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{data_dir}/bench.sqlite3",
+        "DATABASE_URL": database or f"sqlite:///{data_dir}/bench.sqlite3",
         "FLOWDECK_LOG_LEVEL": "WARNING",
         "FLOWDECK_SERVE_STATIC": "true",
     }
@@ -225,9 +226,24 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a throwaway PostgreSQL (tests/plugins/services.py) instead of SQLite",
+    )
+    parser.add_argument(
+        "--submit-only", action="store_true", help="only save and submit"
+    )
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="flowdeck-bench-big-run-"))
-    env = configure(data_dir)
+    database = None
+    if args.postgres:
+        from tests.plugins.services import start_postgres
+
+        # Its own directory: the server makes its data directory private to
+        # this account, which would lock PostgreSQL's user out of it.
+        database = start_postgres(Path(tempfile.mkdtemp(prefix="flowdeck-bench-pg-")))
+    env = configure(data_dir, database)
 
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -245,9 +261,9 @@ def main() -> None:
     _, token = issue(user, "bench")
     sizes = [10, args.tasks]
     workflows = {}
-    print(
-        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, median of {args.repeat}"
-    )
+    engine = "PostgreSQL" if args.postgres else "SQLite"
+    load = os.getloadavg()[0]
+    print(f"{engine}, {os.cpu_count()} CPUs, load {load:.1f}, median of {args.repeat}")
     print("\n| tasks | save (ms) | submit in process (ms) | cold (ms) |")
     print("|---:|---:|---:|---:|")
     for count in sizes:
@@ -267,6 +283,8 @@ def main() -> None:
             times.append((time.perf_counter() - started) * 1e3)
         submitted = statistics.median(times)
         print(f"| {count:,} | {saved:.0f} | {submitted:.0f} | {cold:.0f} |", flush=True)
+    if args.submit_only:
+        return
 
     port = free_port()
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115
