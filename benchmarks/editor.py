@@ -1,5 +1,5 @@
-"""The DAG editor in Chromium: how long a workflow of 500 and of 2,000 tasks takes
-to open, and how smooth dragging one of its nodes is.
+"""The DAG editor in Chromium: how long a workflow of 500, 2,000 and 10,000 tasks
+takes to open, and how smooth dragging one of its nodes is.
 
 A real server (Django's runserver on SQLite, no worker needed) and Debian's
 Chromium driven by Playwright. Every workflow is a layered DAG, 20 tasks wide
@@ -15,7 +15,7 @@ mouse steps and records the frames the page paints meanwhile: the median and
 the worst frame interval, and the wall time until the position is committed to
 the document. A 10-task workflow measured in the same run is the baseline.
 
-    .venv/bin/python benchmarks/editor.py [--repeat 5]
+    .venv/bin/python benchmarks/editor.py [--repeat 5] [--sizes 10,500,2000,10000]
 """
 
 from __future__ import annotations
@@ -190,7 +190,13 @@ def drag(page: Any, name: str) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--sizes",
+        default="10,500,2000,10000",
+        help="workflow sizes in tasks, comma-separated (10 is the baseline)",
+    )
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
     data_dir = Path(tempfile.mkdtemp(prefix="flowdeck-bench-editor-"))
     env = configure(data_dir)
 
@@ -206,7 +212,7 @@ def main() -> None:
     project = Project.objects.create(name="bench")
     Membership.objects.create(project=project, user=user, role=Role.ADMIN)
     cases = []
-    for count in (10, 500, 2000):
+    for count in sizes:
         for positions in (True, False):
             name = f"layers-{count}-{'placed' if positions else 'unplaced'}"
             document = layered(name, count, positions)

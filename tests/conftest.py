@@ -231,3 +231,18 @@ def broker_down(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
     monkeypatch.setattr(app, "_pool", None)
     monkeypatch.setattr(app.amqp, "_producer_pool", None)
+
+
+def run_tasks(api: APIClient, run_id: int, **query: Any) -> list[dict[str, Any]]:
+    """Every task of the run through GET /api/runs/{id}/tasks/, page by page
+    (the run's detail has a summary, not its tasks)."""
+    url: str | None = f"/api/runs/{run_id}/tasks/"
+    params: dict[str, Any] | None = query
+    tasks: list[dict[str, Any]] = []
+    while url is not None:
+        response = api.get(url, params)
+        assert response.status_code == 200, response.content
+        page = response.json()
+        tasks.extend(page["tasks"])
+        url, params = page["next"], None
+    return tasks

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
@@ -141,11 +142,26 @@ class Server:
         assert status == 200, body
         self.token = body["token"]
 
+    def run(self, run_id: int) -> dict[str, Any]:
+        """GET /api/runs/{id}/ with its tasks added from its task list (the
+        detail summarises them)."""
+        status, run = self.request("GET", f"/api/runs/{run_id}/")
+        assert status == 200, run
+        url: str | None = f"/api/runs/{run_id}/tasks/?limit=1000"
+        run["tasks"] = []
+        while url is not None:
+            parts = urllib.parse.urlsplit(url)
+            path = f"{parts.path}?{parts.query}" if parts.query else parts.path
+            status, page = self.request("GET", path)
+            assert status == 200, page
+            run["tasks"].extend(page["tasks"])
+            url = page["next"]
+        return run
+
     def wait_for_run(self, run_id: int, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status, run = self.request("GET", f"/api/runs/{run_id}/")
-            assert status == 200, run
+            run = self.run(run_id)
             if run["status"] in ("Succeeded", "Failed", "Cancelled"):
                 return run
             time.sleep(0.2)
@@ -230,7 +246,7 @@ def test_two_workflows_sharing_a_semaphore_of_one_never_load_at_once(
     seen: set[str] = set()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        details = [server.request("GET", f"/api/runs/{r}/")[1] for r in runs]
+        details = [server.run(r) for r in runs]
         for detail in details:
             load = next(t for t in detail["tasks"] if t["name"] == "load")
             if load["reason"] == "Semaphore":
@@ -320,7 +336,7 @@ def test_a_kill_mid_load_neither_leaks_the_semaphore_nor_lets_two_loads_overlap(
         runs.append(run["id"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        loads = [server.request("GET", f"/api/runs/{r}/")[1]["tasks"][0] for r in runs]
+        loads = [server.run(r)["tasks"][0] for r in runs]
         if sorted((t["status"], t["reason"]) for t in loads) == [
             ("Queued", "Semaphore"),
             ("Running", ""),
@@ -448,7 +464,7 @@ def test_a_kill_of_every_flowdeck_process_mid_run_reruns_nothing(
     assert status == 201, run
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        _, current = server.request("GET", f"/api/runs/{run['id']}/")
+        current = server.run(run["id"])
         states = {t["name"]: t["status"] for t in current["tasks"]}
         if all(states[name] == "Running" for name in layers[1]):
             break

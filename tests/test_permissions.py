@@ -333,6 +333,9 @@ API: dict[str, Case] = {
     ),
     "list runs": Case("get", "/api/runs/", (401, 200, 200, 200, 200, 200, 200)),
     "read run": Case("get", "/api/runs/{run}/", (401, 200, 200, 200, 200, 200, 404)),
+    "list a run's tasks": Case(
+        "get", "/api/runs/{run}/tasks/", (401, 200, 200, 200, 200, 200, 404)
+    ),
     # The run is Pending: allowed people get the state's 409, not a 403.
     "retry run": Case(
         "post", "/api/runs/{run}/retry/", (401, 403, 403, 409, 409, 409, 404)

@@ -209,7 +209,7 @@ FLOWDECK_LOGIN_TOKEN_DAYS = env_int("FLOWDECK_LOGIN_TOKEN_DAYS", 30, minimum=0)
 # The largest request body (JSON, YAML, a form) in bytes; the API answers 413
 # past it (workflows.api.parsers).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
-    "FLOWDECK_MAX_BODY_BYTES", 2_621_440, minimum=1024
+    "FLOWDECK_MAX_BODY_BYTES", 10_485_760, minimum=1024
 )
 
 REST_FRAMEWORK = {
@@ -427,9 +427,9 @@ if FLOWDECK_RUN_RETENTION_DAYS:
     CELERY_BEAT_SCHEDULE["flowdeck-run-retention"] = _periodic(
         "workflows.tasks.prune_runs", FLOWDECK_RUN_RETENTION_SECONDS
     )
-FLOWDECK_MAX_TASKS = env_int("FLOWDECK_MAX_TASKS", 2000, minimum=1)
+FLOWDECK_MAX_TASKS = env_int("FLOWDECK_MAX_TASKS", 10_000, minimum=1)
 FLOWDECK_MAX_SPEC_BYTES = env_int(
-    "FLOWDECK_MAX_SPEC_BYTES", 2 * 1024 * 1024, minimum=1024
+    "FLOWDECK_MAX_SPEC_BYTES", 8 * 1024 * 1024, minimum=1024
 )
 # Schedules (docs/schedules.md): the shortest interval a schedule may have.
 FLOWDECK_SCHEDULE_MIN_INTERVAL = env_int(

@@ -183,19 +183,22 @@ def _dense(events: list[dict[str, Any]]) -> bool:
 
 
 def snapshot(user: Any, run_id: int) -> tuple[int, dict[str, Any]]:
-    """The run as GET /api/runs/<id>/ shows it, and the seq it is at least at.
+    """The run as GET /api/runs/<id>/ shows it (with its task summary) plus its
+    tasks, bounded (RunSnapshotSerializer), and the seq it is at least at.
 
     The seq is read first: events after it are sent afterwards even if the
     serialized state already shows them (applying an event twice is harmless).
     """
-    from workflows.api.serializers import RunDetailSerializer
+    from workflows.api.serializers import RunSnapshotSerializer
     from workflows.api.views import detail_queryset
 
     seq = live.last_seq(run_id)
+    # Bounded: a 10,000-task run's snapshot has its summary and the tasks that
+    # are live or failed, not every row (docs/live.md).
     run = detail_queryset(user).filter(pk=run_id).first()
     if seq is None or run is None:
         raise Refused(NOT_FOUND, f"run {run_id} not found")
-    return seq, dict(RunDetailSerializer(run).data)
+    return seq, dict(RunSnapshotSerializer(run, context={"bounded": True}).data)
 
 
 class RunListConsumer(BaseConsumer):

@@ -43,7 +43,7 @@ from flowcore.states import (
 )
 from flowcore.validation.backend import backend_warnings
 from k8s_runner.logs import open_log, pod_events, read_tail
-from workflows.api.serializers import RunDetailSerializer
+from workflows.api.serializers import RunSnapshotSerializer
 from workflows.api.views import detail_queryset
 from workflows.blueprints import blueprint_for
 from workflows.graph import MAX_GRAPH_TASKS, render_version_svg
@@ -561,7 +561,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     allowed = allowed_actions(request.user, run.workflow.project)
     detail = detail_queryset(request.user).get(pk=run.pk)
     ui_data = {
-        "run": RunDetailSerializer(detail, context={"request": request}).data,
+        "run": RunSnapshotSerializer(detail, context={"request": request}).data,
         # For showing buttons only: the API decides again on every action.
         "allowed": sorted(str(action) for action in allowed),
         "urls": {

@@ -140,35 +140,45 @@ def _dependencies_of(task: object) -> object:
     return dependencies
 
 
-def _upstreams(
-    tasks: Sequence[Any], index: Mapping[str, int]
-) -> dict[str, frozenset[str]]:
+class _Upstreams:
     """Every task's upstream tasks, direct and transitive (a cycle's tasks are
-    upstream of each other; the cycle itself is reported elsewhere)."""
-    direct: dict[str, list[str]] = {}
-    for name, i in index.items():
-        dependencies = _dependencies_of(tasks[i])
-        direct[name] = [
-            d
-            for d in (dependencies if _is_list(dependencies) else ())
-            if isinstance(d, str) and d in index
-        ]
-    closure: dict[str, frozenset[str]] = {}
-    for start in direct:
-        seen: set[str] = set()
-        pending = list(direct[start])
+    upstream of each other; the cycle itself is reported elsewhere), worked
+    out on demand: only tasks that refer to another task's outputs ask, and
+    the full closure of a 10,000-task layered DAG is tens of millions of
+    entries (it took seconds when it was computed up front)."""
+
+    def __init__(self, tasks: Sequence[Any], index: Mapping[str, int]) -> None:
+        self.direct: dict[str, list[str]] = {}
+        for name, i in index.items():
+            dependencies = _dependencies_of(tasks[i])
+            self.direct[name] = [
+                d
+                for d in (dependencies if _is_list(dependencies) else ())
+                if isinstance(d, str) and d in index
+            ]
+        self.extra: dict[str, frozenset[str]] = {}
+        self.known: dict[str, frozenset[str]] = {}
+
+    def add(self, name: str, upstream: frozenset[str]) -> None:
+        """Make every task of `upstream` upstream of `name` too."""
+        self.extra[name] = self.extra.get(name, frozenset()) | upstream
+        self.known.pop(name, None)
+
+    def of(self, start: str) -> frozenset[str]:
+        known = self.known.get(start)
+        if known is not None:
+            return known
+        seen: set[str] = set(self.extra.get(start, ()))
+        pending = list(self.direct.get(start, ()))
         while pending:
             upstream = pending.pop()
             if upstream in seen:
                 continue
             seen.add(upstream)
-            known = closure.get(upstream)
-            if known is not None:
-                seen |= known
-            else:
-                pending.extend(direct[upstream])
-        closure[start] = frozenset(seen)
-    return closure
+            pending.extend(self.direct.get(upstream, ()))
+        result = frozenset(seen)
+        self.known[start] = result
+        return result
 
 
 def _cycles(
@@ -264,11 +274,11 @@ class Checks:
         )
         self.cycles = _cycles(task_list, self.task_index)
         self.declared_outputs = _declared_outputs(task_list, self.task_index)
-        self.upstreams = _upstreams(task_list, self.task_index)
+        self.upstreams = _Upstreams(task_list, self.task_index)
         # An exit handler runs after every task: all of them are upstream of it.
         main_names = frozenset(self.task_index) - self.exit_tasks
         for name in self.exit_tasks:
-            self.upstreams[name] = self.upstreams.get(name, frozenset()) | main_names
+            self.upstreams.add(name, main_names)
         # The task whose fields are being checked (None outside a task): its
         # references may name its upstream tasks' outputs only.
         self.current_task: str | None = None
@@ -561,7 +571,7 @@ class Checks:
         if current is not None:
             if task == current:
                 return "a task cannot use its own outputs"
-            if task not in self.upstreams.get(current, frozenset()):
+            if task not in self.upstreams.of(current):
                 return (
                     f"task {task!r} is not upstream of {current!r}: add it to "
                     f"{current!r}'s dependencies (or to an upstream's)"

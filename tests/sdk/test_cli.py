@@ -291,6 +291,12 @@ def test_run_with_parameters_wait_and_json(cli: Cli) -> None:
     assert described.returncode == 0
     assert "Status:      Succeeded" in described.stdout
     assert "total: 14" in described.stdout
+    assert "Tasks:       " in described.stdout
+    squares = cli.json("get", "tasks", str(run["id"]), "--search", "SQUARE[")
+    assert [t["name"] for t in squares] == ["square[0]", "square[1]", "square[2]"]
+    assert cli.json("get", "tasks", str(run["id"]), "--status", "Failed") == []
+    refused = cli("get", "tasks", str(run["id"]), "--status", "Done")
+    assert refused.returncode == 1 and "unknown status 'Done'" in refused.stderr
     wrong = cli("run", "map-sum", "-p", "cuont=3")
     assert wrong.returncode == 1
     assert "parameters.cuont: unknown parameter" in wrong.stderr

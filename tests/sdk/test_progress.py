@@ -102,3 +102,19 @@ def test_the_summary_names_the_failed_tasks_and_why() -> None:
     assert failure_summary(run) == (
         "run 3 Failed: b Failed (exited with code 3); m Failed (InstancesFailed)"
     )
+
+
+def test_a_bounded_snapshot_counts_the_tasks_it_left_out_from_its_summary() -> None:
+    view = RunView(7)
+    snapshot = {
+        "status": "Running",
+        "tasks": [{"name": "w1", "status": "Running"}],
+        "tasks_complete": False,
+        "summary": {"by_status": {"Pending": 8, "Running": 1, "Succeeded": 3}},
+    }
+    _apply(view, {"type": "snapshot", "seq": 3, "run": snapshot}, lambda *_: None)
+    assert view.counts() == {"Pending": 8, "Running": 1, "Succeeded": 3}
+    started = {**event(4, "w2", "Running"), "previous": "Pending"}
+    done = {**event(5, "w1", "Succeeded"), "previous": "Running"}
+    _apply(view, {"type": "events", "events": [started, done]}, lambda *_: None)
+    assert view.counts() == {"Pending": 7, "Running": 1, "Succeeded": 4}

@@ -96,7 +96,6 @@ def test_the_larger_example_deploys_with_its_schedule_and_retries(
     )
     result = flow.submit({"region": "apac", "limit": 2}, wait=True, quiet=True)
     assert result.state == "Succeeded", result.summary()
-    run = client.run(result.run_id or 0)
-    instances = [t for t in run["tasks"] if t["fan_group"] == "price"]
+    instances = list(client.run_tasks(result.run_id or 0, group="price"))
     assert [t["attempts_count"] for t in instances] == [2, 2]  # failed once, retried
     assert result.outputs == {"report": {"region": "apac", "orders": 2, "total": 45.0}}

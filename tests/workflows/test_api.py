@@ -14,6 +14,7 @@ from tests.conftest import (
     diamond_document,
     drive_run,
     member,
+    run_tasks,
     shell_task,
     workflow_document,
 )
@@ -598,8 +599,15 @@ def test_a_run_is_submitted_with_parameters_and_returned_with_its_tasks(
     assert body["parameters"] == {"day": "2024-05-01"}
     assert body["triggered_by"] == "alice"
     assert body["duration_seconds"] is None
-    assert [task["name"] for task in body["tasks"]] == ["report"]
-    assert body["tasks"][0]["status"] == TaskStatus.PENDING
+    assert body["summary"] == {
+        "total": 1,
+        "by_status": {TaskStatus.PENDING: 1},
+        "groups": [],
+    }
+    assert body["urls"]["tasks"].endswith(f"/api/runs/{run.pk}/tasks/")
+    tasks = run_tasks(api, run.pk)
+    assert [task["name"] for task in tasks] == ["report"]
+    assert tasks[0]["status"] == TaskStatus.PENDING
 
 
 def test_parameter_defaults_fill_what_is_not_given(api, user, project):
@@ -660,7 +668,8 @@ def test_an_older_version_can_be_run(api, diamond, user):
     response = submit(api, diamond, {"version": 1})
     assert response.status_code == 201
     assert response.json()["version"] == 1
-    assert [t["name"] for t in response.json()["tasks"]] == ["a", "b", "c", "d"]
+    tasks = run_tasks(api, response.json()["id"])
+    assert [t["name"] for t in tasks] == ["a", "b", "c", "d"]
 
 
 def test_an_unknown_version_to_run_is_a_400_naming_the_field(api, diamond):
@@ -732,8 +741,9 @@ def test_the_run_detail_has_every_task_with_its_dependencies_and_attempts(
     assert body["status"] == RunStatus.FAILED
     assert body["duration_seconds"] is not None and body["duration_seconds"] >= 0
     assert body["last_seq"] == run.last_seq > 0
-    tasks = {task["name"]: task for task in body["tasks"]}
-    assert [task["name"] for task in body["tasks"]][0] == "a"
+    listed = run_tasks(api, run.pk)
+    tasks = {task["name"]: task for task in listed}
+    assert [task["name"] for task in listed][0] == "a"
     assert tasks["d"]["dependencies"] == ["b", "c"]
     assert tasks["a"]["dependencies"] == []
     assert tasks["b"]["status"] == TaskStatus.FAILED
@@ -756,6 +766,117 @@ def test_the_run_detail_has_every_task_with_its_dependencies_and_attempts(
         "reason",
         "message",
     }
+
+
+def wide_document(name: str, count: int) -> dict[str, Any]:
+    tasks = [shell_task(f"load-{i}") for i in range(count)]
+    tasks.append(shell_task("report", dependencies=["load-0"]))
+    return workflow_document(name, tasks)
+
+
+def test_the_run_detail_summarises_its_tasks_instead_of_listing_them(
+    api, user, project, django_assert_max_num_queries
+):
+    workflow = create_workflow(wide_document("wide", 300), author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    TaskRun.objects.filter(run=run, name__in=["load-3", "load-7"]).update(
+        status=TaskStatus.FAILED
+    )
+    with django_assert_max_num_queries(3):
+        body = api.get(f"{RUNS}{run.pk}/").json()
+    assert "tasks" not in body
+    assert body["summary"] == {
+        "total": 301,
+        "by_status": {TaskStatus.PENDING: 299, TaskStatus.FAILED: 2},
+        "groups": [],
+    }
+    assert body["urls"]["tasks"] == f"http://testserver/api/runs/{run.pk}/tasks/"
+
+
+def test_the_task_list_comes_a_page_at_a_time_in_topological_order(api, user, project):
+    workflow = create_workflow(wide_document("wide", 300), author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    first = api.get(f"{RUNS}{run.pk}/tasks/").json()
+    assert first["count"] == 301
+    assert len(first["tasks"]) == 200
+    assert first["next"] == (
+        f"http://testserver/api/runs/{run.pk}/tasks/?offset=200&limit=200"
+    )
+    second = api.get(first["next"]).json()
+    assert second["next"] is None
+    names = [t["name"] for t in first["tasks"] + second["tasks"]]
+    assert len(set(names)) == 301
+    assert names.index("report") > names.index("load-0")
+    assert second["tasks"][-1]["attempts"] == []
+
+
+def test_the_task_list_filters_by_status_and_finds_a_name(api, user, project):
+    workflow = create_workflow(wide_document("wide", 30), author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    TaskRun.objects.filter(run=run, name="load-12").update(status=TaskStatus.FAILED)
+    TaskRun.objects.filter(run=run, name="load-21").update(status=TaskStatus.ERROR)
+
+    def names(**query: Any) -> list[str]:
+        return [task["name"] for task in run_tasks(api, run.pk, **query)]
+
+    assert names(status="Failed,Error") == ["load-12", "load-21"]
+    assert names(search="D-1") == ["load-1", *(f"load-{i}" for i in range(10, 20))]
+    assert names(search="load-1", status="Failed") == ["load-12"]
+    assert names(search="nothing") == []
+    page = api.get(f"{RUNS}{run.pk}/tasks/", {"search": "load", "limit": 5}).json()
+    assert (page["count"], len(page["tasks"])) == (30, 5)
+    assert "search=load" in page["next"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "problem"),
+    [
+        ({"status": "Done"}, "status", "unknown status 'Done'"),
+        ({"limit": "0"}, "limit", "must be from 1 to 1000"),
+        ({"limit": "5000"}, "limit", "must be from 1 to 1000"),
+        ({"offset": "-1"}, "offset", "must be from 0"),
+        ({"search": "x" * 73}, "search", "at most 72 characters"),
+    ],
+)
+def test_a_bad_task_list_query_is_a_400_naming_the_parameter(
+    api, diamond, user, query, field, problem
+):
+    run = submit_run(diamond.latest_version, user=user)
+    response = api.get(f"{RUNS}{run.pk}/tasks/", query)
+    assert response.status_code == 400
+    assert problem in response.json()[field][0]
+
+
+def test_another_projects_run_tasks_are_a_404(api, other_user, other_project):
+    theirs = create_workflow(
+        diamond_document("theirs"), author=other_user, project=other_project
+    )
+    run = submit_run(theirs.latest_version, user=other_user)
+    assert api.get(f"{RUNS}{run.pk}/tasks/").status_code == 404
+
+
+@driven
+def test_the_run_page_rows_are_what_the_task_serializer_shows(api, diamond, user, rf):
+    from workflows.api.serializers import (
+        TaskRunSerializer,
+        all_task_rows,
+        task_context,
+    )
+    from workflows.api.views import tasks_with_attempts
+
+    run = failed_b_run(diamond, user)
+    TaskRun.objects.filter(run=run, name="c").update(
+        fan_group="", fan_item={"x": [1]}, message="why"
+    )
+    context = {"request": rf.get("/")}
+    expected = TaskRunSerializer(
+        tasks_with_attempts(run.tasks.all()),
+        many=True,
+        context=task_context(run, context),
+    ).data
+    shown = all_task_rows(run, context)
+    assert json.loads(json.dumps(shown)) == json.loads(json.dumps(expected))
+    assert any(task["attempts"] for task in shown)
 
 
 def test_the_run_detail_marks_exit_handlers_and_names_the_workflow_a_task_runs(
@@ -781,7 +902,7 @@ def test_the_run_detail_marks_exit_handlers_and_names_the_workflow_a_task_runs(
     body = api.get(f"{RUNS}{run.pk}/").json()
     tasks = {
         task["name"]: (task["exit_handler"], task["workflow"], task["dependencies"])
-        for task in body["tasks"]
+        for task in run_tasks(api, run.pk)
     }
     assert tasks == {
         "latest": (False, {"name": "etl", "version": None}, []),
@@ -821,11 +942,16 @@ def test_each_instance_of_a_sub_workflow_fan_out_names_the_workflow_it_runs(
     advance_run(run.pk)
     body = api.get(f"{RUNS}{run.pk}/").json()
     square = {"name": "square", "version": None}
-    assert {task["name"]: task["workflow"] for task in body["tasks"]} == {
+    assert {task["name"]: task["workflow"] for task in run_tasks(api, run.pk)} == {
         "each": square,
         "each[0]": square,
         "each[1]": square,
     }
+    # The summary counts the fan-out's instances apart too.
+    assert body["summary"]["total"] == 3
+    [group] = body["summary"]["groups"]
+    assert (group["name"], group["total"]) == ("each", 2)
+    assert sum(group["by_status"].values()) == 2
     # Each instance's child run is the run's child, under the instance's name.
     assert sorted(child["task"] for child in body["children"]) == [
         "each[0]",
@@ -884,7 +1010,11 @@ def test_retry_after_a_failure_reruns_only_the_failed_branch(api, diamond, user)
     body = response.json()
     assert body["rerun"] == ["b", "d"]
     assert body["run"]["status"] == RunStatus.RUNNING
-    statuses = {task["name"]: task["status"] for task in body["run"]["tasks"]}
+    assert body["run"]["summary"]["by_status"] == {
+        TaskStatus.SUCCEEDED: 2,
+        TaskStatus.PENDING: 2,
+    }
+    statuses = {task["name"]: task["status"] for task in run_tasks(api, run.pk)}
     assert statuses == {
         "a": TaskStatus.SUCCEEDED,
         "b": TaskStatus.PENDING,
@@ -1164,6 +1294,7 @@ def test_the_openapi_schema_documents_every_endpoint(api):
         "/api/runs/{id}/resubmit/",
         "/api/runs/{id}/tasks/{task}/logs/",
         "/api/runs/{id}/events/",
+        "/api/runs/{id}/tasks/",
         "/api/projects/",
         "/api/projects/{id}/",
         "/api/projects/{id}/members/",
@@ -1178,6 +1309,19 @@ def test_the_openapi_schema_documents_every_endpoint(api):
         "application/json",
         "application/yaml",
     }
+    schemas = json.loads(response.content)["components"]["schemas"]
+    assert "tasks" not in schemas["RunDetail"]["properties"]
+    assert "summary" in schemas["RunDetail"]["properties"]
+    listing = paths["/api/runs/{id}/tasks/"]["get"]
+    assert {p["name"] for p in listing["parameters"]} >= {
+        "status",
+        "search",
+        "group",
+        "offset",
+        "limit",
+    }
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["$ref"].endswith("/TaskPage")
 
 
 def test_healthz_answers_200_without_authentication(client):

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from flowcore.reports import Report
 from flowcore.spec import SpecError
 from flowcore.states import AttemptStatus, RunStatus, TaskStatus
-from tests.conftest import shell_task, workflow_document
+from tests.conftest import run_tasks, shell_task, workflow_document
 from workflows.models import (
     Attempt,
     Project,
@@ -332,8 +332,7 @@ def test_the_waiting_reason_reads_well_in_the_api_and_on_the_run_page(
     advance_run(first.pk)
     advance_run(second.pk)
     message = f"waiting for semaphore warehouse (1 of 1 held by run {first.pk})"
-    detail = api.get(f"/api/runs/{second.pk}/").json()
-    task = next(t for t in detail["tasks"] if t["name"] == "load")
+    task = next(t for t in run_tasks(api, second.pk) if t["name"] == "load")
     assert (task["status"], task["reason"], task["message"]) == (
         "Queued",
         "Semaphore",

@@ -85,6 +85,43 @@ def tail_mode(settings: Any) -> None:
     }
 
 
+def test_a_big_runs_snapshot_has_its_summary_and_only_its_live_tasks(
+    user, project, monkeypatch
+):
+    from flowcore.states import TaskStatus
+    from tests.conftest import shell_task, workflow_document
+    from workflows.api import serializers
+    from workflows.models import TaskRun
+    from workflows.services.submit import create_workflow
+
+    monkeypatch.setattr(serializers, "SNAPSHOT_TASKS", 20)
+    document = workflow_document("wide", [shell_task(f"w{i}") for i in range(30)])
+    workflow = create_workflow(document, author=user, project=project)
+    run = submit_run(workflow.latest_version, user=user)
+    TaskRun.objects.filter(run=run, name__in=["w3", "w4"]).update(
+        status=TaskStatus.RUNNING
+    )
+    TaskRun.objects.filter(run=run, name="w5").update(status=TaskStatus.FAILED)
+    TaskRun.objects.filter(run=run, name="w6").update(status=TaskStatus.SUCCEEDED)
+
+    async def scenario() -> None:
+        socket = await connect(f"/ws/runs/{run.pk}/", user)
+        connected, _ = await socket.connect()
+        assert connected
+        snapshot = (await socket.receive_json_from(timeout=10))["run"]
+        assert [t["name"] for t in snapshot["tasks"]] == ["w3", "w4", "w5"]
+        assert snapshot["tasks_complete"] is False
+        assert snapshot["summary"]["by_status"] == {
+            "Pending": 26,
+            "Running": 2,
+            "Failed": 1,
+            "Succeeded": 1,
+        }
+        await socket.disconnect()
+
+    run_async(scenario)
+
+
 def test_it_sends_a_snapshot_then_every_event_in_order(diamond, user):
     run = submit_run(diamond.latest_version, user=user)
 
@@ -97,6 +134,7 @@ def test_it_sends_a_snapshot_then_every_event_in_order(diamond, user):
         assert snapshot["seq"] == 1
         assert snapshot["run"]["id"] == run.pk
         assert [t["name"] for t in snapshot["run"]["tasks"]] == ["a", "b", "c", "d"]
+        assert snapshot["run"]["tasks_complete"] is True
         finished = await database_sync_to_async(drive_run)(run)
         assert finished.status == "Succeeded"
         messages = await receive_until(socket, reaches(finished.last_seq))

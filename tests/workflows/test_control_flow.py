@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import shell_task, workflow_document
+from tests.conftest import run_tasks, shell_task, workflow_document
 from tests.workflows.test_outputs import example, quiet_backend, run_to_end  # noqa: F401
 from workflows.models import RunEvent, TaskRun
 from workflows.services.submit import create_workflow
@@ -39,8 +39,8 @@ def test_the_coin_flip_runs_one_side_and_skips_the_other_saying_why(project, use
         f"({side} == {other})",
     )
     assert tasks["report"][0] == "Succeeded"
-    body = api.get(f"/api/runs/{run.pk}/").json()
-    shown = {t["name"]: (t["status"], t["reason"]) for t in body["tasks"]}
+    listed = run_tasks(api, run.pk)
+    shown = {t["name"]: (t["status"], t["reason"]) for t in listed}
     assert shown[other] == ("Skipped", "Condition")
 
 
@@ -123,7 +123,7 @@ def test_a_map_fans_out_over_a_generated_list_and_sums_it_back(project, user, ap
     )
     # 1 + 4 + 9 + 16 + 25 + 36
     assert run.outputs["parameters"]["total"]["value"] == "91"
-    listed = api.get(f"/api/runs/{run.pk}/").json()["tasks"]
+    listed = run_tasks(api, run.pk)
     shown = {t["name"]: t for t in listed}
     assert shown["square[2]"]["fan_group"] == "square"
     assert shown["square[2]"]["fan_item"] == 3

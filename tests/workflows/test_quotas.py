@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from flowcore.reports import Report
 from flowcore.states import AttemptStatus, RunStatus, TaskStatus
-from tests.conftest import shell_task, workflow_document
+from tests.conftest import run_tasks, shell_task, workflow_document
 from workflows.models import Attempt, Project, Run, RunEvent, TaskRun, WorkflowVersion
 from workflows.services import quotas
 from workflows.services.advance import advance_run
@@ -96,8 +96,7 @@ def test_a_waiting_task_says_why_in_the_api_and_on_the_run_page(
         "Quota",
         message,
     )
-    detail = api.get(f"/api/runs/{run.pk}/").json()
-    task = next(t for t in detail["tasks"] if t["name"] == "b")
+    task = next(t for t in run_tasks(api, run.pk) if t["name"] == "b")
     assert (task["reason"], task["message"]) == ("Quota", message)
     client.force_login(user)
     page = client.get(reverse("run-detail", args=[run.pk])).content.decode()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.db.models import Count
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -22,6 +23,7 @@ from flowcore.secrets import MASK, mask_secrets
 from flowcore.spec import API_VERSION, KIND, FieldError, SpecError
 from workflows.blueprints import blueprint_of
 from workflows.models import (
+    TASK_PAGE_ORDER,
     Attempt,
     Project,
     Run,
@@ -394,6 +396,29 @@ class RunUrlsSerializer(serializers.Serializer):
     self = serializers.URLField()
     workflow = serializers.URLField()
     events = serializers.URLField()
+    tasks = serializers.URLField(
+        help_text="Its tasks, a page at a time (GET /api/runs/{id}/tasks/)."
+    )
+
+
+class StatusCountsField(serializers.DictField):
+    """{task status: how many}; statuses with none are left out."""
+
+    child = serializers.IntegerField()
+
+
+class TaskGroupSummarySerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The fan-out's task.")
+    total = serializers.IntegerField(help_text="Its instances so far.")
+    by_status = StatusCountsField()
+
+
+class RunSummarySerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Every task row of the run.")
+    by_status = StatusCountsField()
+    groups = TaskGroupSummarySerializer(
+        many=True, help_text="Each fan-out's instances, by status."
+    )
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -454,12 +479,14 @@ class RunSerializer(serializers.ModelSerializer):
             "self": _url("run-detail", run.pk, context=context),
             "workflow": _url("workflow-detail", run.workflow_id, context=context),
             "events": _url("run-events", run.pk, context=context),
+            "tasks": _url("run-tasks", run.pk, context=context),
         }
 
 
 class RunDetailSerializer(RunSerializer):
-    tasks = serializers.SerializerMethodField(
-        help_text="Every task in topological order, each with its attempts."
+    summary = serializers.SerializerMethodField(
+        help_text="How many tasks are in each status, in all and per fan-out. "
+        "The tasks themselves are at urls.tasks, a page at a time."
     )
 
     outputs = serializers.SerializerMethodField(
@@ -473,8 +500,12 @@ class RunDetailSerializer(RunSerializer):
     )
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "outputs", "children", "tasks"]
+        fields = [*RunSerializer.Meta.fields, "outputs", "children", "summary"]
         read_only_fields = fields
+
+    @extend_schema_field(RunSummarySerializer)
+    def get_summary(self, run: Run) -> dict[str, Any]:
+        return run_summary(run.pk)
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_children(self, run: Run) -> list[dict[str, Any]]:
@@ -511,22 +542,171 @@ class RunDetailSerializer(RunSerializer):
             shown["missing"] = returned["missing"]
         return shown
 
+
+def run_summary(run_id: int) -> dict[str, Any]:
+    """How many of the run's tasks are in each status, in all and per fan-out
+    (one grouped query over the run's rows; the `task_queue_fan` index covers
+    it)."""
+    by_status: dict[str, int] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    rows = (
+        TaskRun.objects.filter(run_id=run_id)
+        .order_by()
+        .values_list("fan_group", "status")
+        .annotate(n=Count("id"))
+    )
+    for group, status, n in rows:
+        by_status[status] = by_status.get(status, 0) + n
+        if group:
+            entry = groups.setdefault(
+                group, {"name": group, "total": 0, "by_status": {}}
+            )
+            entry["total"] += n
+            entry["by_status"][status] = n
+    return {
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "groups": sorted(groups.values(), key=lambda entry: entry["name"]),
+    }
+
+
+def task_context(run: Run, context: Mapping[str, Any]) -> dict[str, Any]:
+    """What TaskRunSerializer needs from the run's blueprint (cached per
+    version, a debug run's per run: the spec is parsed at most once)."""
+    blueprint = blueprint_of(run)
+    return {
+        **context,
+        "upstream": blueprint.graph.upstream,
+        "exit_tasks": blueprint.exit_tasks,
+        "calls": {
+            task.name: task.workflow
+            for task in blueprint.spec.tasks
+            if task.workflow is not None
+        },
+    }
+
+
+_TASK_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "position",
+    "priority",
+    "attempts_count",
+    "round_start",
+    "started_at",
+    "finished_at",
+    "retry_at",
+    "reason",
+    "message",
+    "fan_group",
+    "fan_index",
+    "fan_item",
+    "fan_out",
+    "fan_done",
+    "fan_failed",
+)
+_ATTEMPT_COLUMNS = tuple(AttemptSerializer.Meta.fields)
+_TIMES = frozenset({"created_at", "started_at", "finished_at", "retry_at"})
+_DATETIME = serializers.DateTimeField()
+
+
+def _shown(column: str, value: Any) -> Any:
+    if column in _TIMES and value is not None:
+        return _DATETIME.to_representation(value)
+    return value
+
+
+def all_task_rows(run: Run, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What TaskRunSerializer(many=True) shows for every task of `run`, read
+    with two value queries instead of model instances: the run page of a
+    10,000-task run spent seconds building and serializing them (tested
+    equal in tests/workflows/test_api.py)."""
+    full = task_context(run, context)
+    upstream: Mapping[str, tuple[str, ...]] = full["upstream"]
+    exits = full["exit_tasks"]
+    calls = full["calls"]
+    attempts: dict[int, list[dict[str, Any]]] = {}
+    for task_id, *values in (
+        Attempt.objects.filter(task_run__run_id=run.pk)
+        .order_by("task_run_id", "number")
+        .values_list("task_run_id", *_ATTEMPT_COLUMNS)
+    ):
+        attempts.setdefault(task_id, []).append(
+            {c: _shown(c, v) for c, v in zip(_ATTEMPT_COLUMNS, values, strict=True)}
+        )
+    rows = []
+    for values in (
+        TaskRun.objects.filter(run_id=run.pk)
+        .order_by(*TASK_PAGE_ORDER)
+        .values_list(*_TASK_COLUMNS)
+    ):
+        row = {c: _shown(c, v) for c, v in zip(_TASK_COLUMNS, values, strict=True)}
+        task_id = row.pop("id")
+        name, group = row["name"], row["fan_group"]
+        call = calls.get(group or name)
+        row["dependencies"] = list(upstream.get(name, ()))
+        row["exit_handler"] = (group or name) in exits
+        row["workflow"] = (
+            None if call is None else {"name": call.name, "version": call.version}
+        )
+        row["attempts"] = attempts.get(task_id, [])
+        rows.append({field: row[field] for field in TaskRunSerializer.Meta.fields})
+    return rows
+
+
+# A websocket snapshot lists every task of a run up to this many; past it,
+# only the tasks that are neither waiting nor done (docs/live.md).
+SNAPSHOT_TASKS = 1000
+# What a bounded snapshot leaves out: counted in its summary only.
+QUIET_TASK_STATUSES = ("Pending", "Succeeded", "Skipped")
+
+
+class RunSnapshotSerializer(RunDetailSerializer):
+    """The run as the run page starts from: the detail with every task. With
+    `bounded` in the context (the websocket's snapshot), a run of more than
+    SNAPSHOT_TASKS tasks lists only those neither Pending, Succeeded nor
+    Skipped, at most SNAPSHOT_TASKS, and says so with tasks_complete."""
+
+    tasks = serializers.SerializerMethodField()
+    tasks_complete = serializers.SerializerMethodField()
+
+    class Meta(RunDetailSerializer.Meta):
+        fields = [*RunDetailSerializer.Meta.fields, "tasks", "tasks_complete"]
+        read_only_fields = fields
+
+    def _bounded(self, run: Run) -> bool:
+        if not self.context.get("bounded"):
+            return False
+        cached = getattr(run, "_snapshot_bounded", None)
+        if cached is None:
+            cached = run.tasks.count() > SNAPSHOT_TASKS
+            run._snapshot_bounded = cached  # type: ignore[attr-defined]
+        return bool(cached)
+
+    def get_tasks_complete(self, run: Run) -> bool:
+        return not self._bounded(run)
+
     @extend_schema_field(TaskRunSerializer(many=True))
     def get_tasks(self, run: Run) -> list[dict[str, Any]]:
-        # The blueprint is cached per version (a debug run's per run), so this
-        # parses the spec at most once.
-        blueprint = blueprint_of(run)
-        context = {
-            **self.context,
-            "upstream": blueprint.graph.upstream,
-            "exit_tasks": blueprint.exit_tasks,
-            "calls": {
-                task.name: task.workflow
-                for task in blueprint.spec.tasks
-                if task.workflow is not None
-            },
-        }
-        return TaskRunSerializer(run.tasks.all(), many=True, context=context).data
+        from workflows.api.views import tasks_with_attempts
+
+        rows: Any
+        if self._bounded(run):
+            rows = tasks_with_attempts(
+                run.tasks.exclude(status__in=QUIET_TASK_STATUSES)
+            )[:SNAPSHOT_TASKS]
+        else:
+            return all_task_rows(run, self.context)
+        return TaskRunSerializer(
+            rows, many=True, context=task_context(run, self.context)
+        ).data
+
+
+class TaskPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Tasks matching the filters.")
+    next = serializers.URLField(allow_null=True, help_text="The next page.")
+    tasks = TaskRunSerializer(many=True)
 
 
 class DebugEnvSerializer(serializers.Serializer):

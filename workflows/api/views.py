@@ -36,7 +36,7 @@ from rest_framework.serializers import BaseSerializer
 from accounts import audit
 from accounts.authentication import PersonalTokenAuthentication
 from flowcore.spec import validate
-from flowcore.states import TERMINAL_ATTEMPT_STATUSES
+from flowcore.states import TERMINAL_ATTEMPT_STATUSES, TaskStatus
 from flowcore.validation.backend import backend_warnings
 from k8s_runner.logs import open_log, pod_events
 from workflows.api.filters import RunFilter, WorkflowFilter, int_param
@@ -64,12 +64,15 @@ from workflows.api.serializers import (
     RunSerializer,
     RunSubmitSerializer,
     SpecErrorSerializer,
+    TaskPageSerializer,
+    TaskRunSerializer,
     ValidationResultSerializer,
     VersionListItemSerializer,
     VersionSerializer,
     WorkflowDocumentSerializer,
     WorkflowListSerializer,
     WorkflowSerializer,
+    task_context,
 )
 from workflows.blueprints import spec_limits
 from workflows.dag_pictures import (
@@ -108,6 +111,9 @@ from workflows.services.submit import (
 MAX_VERSION_MESSAGE = 500
 MAX_LOG_TAIL = 10 * 1024 * 1024
 MAX_EVENTS = 1000
+TASK_PAGE = 200
+MAX_TASK_PAGE = 1000
+MAX_TASK_NAME = 72
 LOG_STATUS_HEADER = "X-Flowdeck-Log-Status"
 LOG_CHUNK = 64 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -558,15 +564,17 @@ def trigger_of(request: Request) -> str:
 
 
 def detail_queryset(user: Any) -> QuerySet[Run]:
-    attempts = Attempt.objects.defer("request").order_by("number")
-    tasks = TaskRun.objects.order_by(*TASK_PAGE_ORDER).prefetch_related(
-        Prefetch("attempts", queryset=attempts)
-    )
     return (
         visible(Run.objects.all(), user)
         .select_related("workflow__project", "version", "triggered_by")
         .defer("version__document")
-        .prefetch_related(Prefetch("tasks", queryset=tasks))
+    )
+
+
+def tasks_with_attempts(tasks: QuerySet[TaskRun]) -> QuerySet[TaskRun]:
+    attempts = Attempt.objects.defer("request").order_by("number")
+    return tasks.order_by(*TASK_PAGE_ORDER).prefetch_related(
+        Prefetch("attempts", queryset=attempts)
     )
 
 
@@ -927,6 +935,81 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter(
+                "status",
+                str,
+                description="Only tasks in these statuses (comma-separated: "
+                "`Failed,Error`).",
+            ),
+            OpenApiParameter(
+                "search",
+                str,
+                description="Only tasks whose name contains this (any case).",
+            ),
+            OpenApiParameter(
+                "group", str, description="Only the instances of this fan-out."
+            ),
+            OpenApiParameter("offset", int, description="Skip this many (default 0)."),
+            OpenApiParameter(
+                "limit",
+                int,
+                description=f"At most this many (1-{MAX_TASK_PAGE}, default "
+                f"{TASK_PAGE}).",
+            ),
+        ],
+        responses={200: TaskPageSerializer, 400: BAD_QUERY, 404: NOT_FOUND},
+        description="The run's tasks in topological order (a fan-out's "
+        "instances by index), each with its attempts, a page at a time.",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], url_path="tasks")
+    def tasks(self, request: Request, pk: str | None = None) -> Response:
+        offset = int_param(request, "offset", minimum=0) or 0
+        limit = int_param(request, "limit", minimum=1, maximum=MAX_TASK_PAGE)
+        limit = limit or TASK_PAGE
+        run = self.get_object()
+        rows = TaskRun.objects.filter(run_id=run.pk)
+        statuses = request.query_params.get("status", "")
+        if statuses:
+            wanted = [part.strip() for part in statuses.split(",") if part.strip()]
+            known = [str(status) for status in TaskStatus]
+            unknown = sorted(set(wanted) - set(known))
+            if unknown:
+                raise ValidationError(
+                    {
+                        "status": [
+                            f"unknown status {unknown[0]!r}; one of {', '.join(known)}"
+                        ]
+                    }
+                )
+            rows = rows.filter(status__in=wanted)
+        search = request.query_params.get("search", "")
+        if len(search) > MAX_TASK_NAME:
+            raise ValidationError(
+                {"search": [f"must be at most {MAX_TASK_NAME} characters"]}
+            )
+        if search:
+            rows = rows.filter(name__icontains=search)
+        group = request.query_params.get("group", "")
+        if group:
+            rows = rows.filter(fan_group=group)
+        count = rows.count()
+        page = list(tasks_with_attempts(rows)[offset : offset + limit])
+        following = None
+        if offset + limit < count:
+            following = request.build_absolute_uri(
+                _with_query(request, offset=offset + limit, limit=limit)
+            )
+        context = task_context(run, self.get_serializer_context())
+        return Response(
+            {
+                "count": count,
+                "next": following,
+                "tasks": TaskRunSerializer(page, many=True, context=context).data,
+            }
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
                 "since", int, description="Only events after this seq (default 0)."
             ),
             OpenApiParameter(
@@ -951,6 +1034,13 @@ class RunViewSet(RunOutputsActions, viewsets.ReadOnlyModelViewSet):
             "next_since": events[-1].seq if more else None,
         }
         return Response(page)
+
+
+def _with_query(request: Request, **changes: Any) -> str:
+    query = request.query_params.copy()
+    for key, value in changes.items():
+        query[key] = str(value)
+    return f"{request.path}?{query.urlencode()}"
 
 
 def retry_response(run: Run, names: list[str], request: Request) -> Response:

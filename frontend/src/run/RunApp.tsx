@@ -10,6 +10,7 @@ import { can, type RunPageConfig, urls } from "./config";
 import { RunOutputsView } from "./DataViews";
 import { CancelDialog, DebugDialog, ResubmitDialog, RetryDialog, type RetryResponse } from "./dialogs";
 import { FanOutPanel } from "./FanOutPanel";
+import { findTasks } from "./find";
 import { type InstanceFilter, splitFanOuts } from "./fanouts";
 import { type Connection, LiveSocket, wsUrl } from "./socket";
 import { childRunsByTask, childrenStale, decorateNodes } from "./subruns";
@@ -55,6 +56,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   selectedRef.current = selected;
   const [tab, setTab] = useState<Tab>("logs");
   const [expanded, setExpanded] = useState<Set<string>>(() => new Set());
+  const [query, setQuery] = useState("");
   const [direction, setDirection] = useState<Direction>("LR");
   const [dialog, setDialog] = useState<Dialog>(null);
   // The instance list of the open fan-out: its filter and page, kept while
@@ -72,9 +74,15 @@ export function RunApp({ config }: { config: RunPageConfig }) {
     setLive(next);
   }, []);
 
-  /** A fresher run from a REST answer (retry, cancel): adopt it if it is ahead of us. */
+  /**
+   * A fresher run from a REST answer (retry, cancel). The API's run has a
+   * summary, not its tasks (GET /api/runs/{id}/tasks/ pages them): the
+   * events that brought it there arrive on the websocket, so only a run that
+   * still carries its tasks can replace ours.
+   */
   const adopt = useCallback(
     (fresh: Run) => {
+      if (!Array.isArray(fresh.tasks)) return;
       if (fresh.last_seq > stateRef.current.seq) commit(replaceSnapshot(stateRef.current, fresh, fresh.last_seq));
     },
     [commit],
@@ -87,6 +95,9 @@ export function RunApp({ config }: { config: RunPageConfig }) {
       onMessage: (raw) => {
         const message = raw as RunMessage | { type: "error"; message: string };
         if (message.type === "snapshot") {
+          // The page has every task (its HTML carries them); a bounded
+          // snapshot of a big run lists only some and cannot replace them.
+          if (message.run.tasks_complete === false) return;
           if (message.seq >= stateRef.current.seq) commit(replaceSnapshot(stateRef.current, message.run, message.seq));
         } else if (message.type === "events") {
           const result = applyEvents(stateRef.current, message.events);
@@ -263,6 +274,11 @@ export function RunApp({ config }: { config: RunPageConfig }) {
     return out;
   }, [split]);
   const present = useMemo(() => new Set(run.tasks.map((task) => task.status)), [run.tasks]);
+  const found = useMemo(() => findTasks(run.tasks, query), [run.tasks, query]);
+  const openFound = (name: string) => {
+    onSelect(name);
+    setQuery("");
+  };
 
   return (
     <div className="fd-run" data-run={runId} data-run-status={run.status}>
@@ -346,7 +362,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
             )}
           </dd>
           <dt>Tasks</dt>
-          <dd>
+          <dd data-testid="task-summary">
             {split.tasks.length} · {summarizeCounts(counts)}
             {split.instances ? (
               <span className="muted">
@@ -395,6 +411,32 @@ export function RunApp({ config }: { config: RunPageConfig }) {
                 Collapse fan-outs
               </button>
             ) : null}
+            <div className="fd-find">
+              <input
+                type="search"
+                placeholder="Find a task by name"
+                aria-label="Find a task by name"
+                data-testid="find-task"
+                value={query}
+                onChange={(event) => setQuery(event.target.value)}
+                onKeyDown={(event) => {
+                  if (event.key === "Enter" && found.length) openFound(found[0].name);
+                  if (event.key === "Escape") setQuery("");
+                }}
+              />
+              {query.trim() ? (
+                <ul className="fd-find__results" data-testid="find-results">
+                  {found.map((task) => (
+                    <li key={task.name}>
+                      <button type="button" className="link" onClick={() => openFound(task.name)}>
+                        <code>{task.name}</code> <StatusBadge status={task.status} />
+                      </button>
+                    </li>
+                  ))}
+                  {found.length ? null : <li className="muted">no task matches</li>}
+                </ul>
+              ) : null}
+            </div>
           </div>
           <div className="fd-run__canvas" data-testid="dag" ref={canvasBox} style={canvasHeight ? { height: canvasHeight } : undefined}>
             <Dag

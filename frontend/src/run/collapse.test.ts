@@ -13,6 +13,25 @@ function fanOut(width: number, status: (i: number) => string = (i) => (i < 3 ? "
 }
 
 describe("collapseFanOuts", () => {
+  it("keeps the grouping while only states change, and works it out again when the tasks do", () => {
+    const before = fanOut(100);
+    const first = collapseFanOuts(before, new Set(), 50);
+    // A batch of events: changed tasks are copies sharing their dependencies.
+    const after = before.map((t) => (t.name === "shard-7" ? { ...t, status: "Failed" } : t));
+    const second = collapseFanOuts(after, new Set(), 50);
+    expect(second.groupOf).toBe(first.groupOf);
+    const shards = [...second.groups.values()][0];
+    expect(shards.counts).toEqual({ Running: 3, Pending: 96, Failed: 1 });
+    // A new dependency (a snapshot, a retry) is a new structure.
+    const rewired = after.map((t) => (t.name === "shard-7" ? { ...t, dependencies: [] } : t));
+    const third = collapseFanOuts(rewired, new Set(), 50);
+    expect(third.groupOf).not.toBe(first.groupOf);
+    expect(third.groupOf.has("shard-7")).toBe(false);
+    // Expanding a group is a new structure too.
+    const id = [...first.groups.keys()][0];
+    expect(collapseFanOuts(after, new Set([id]), 50).groupOf.has("shard-0")).toBe(false);
+  });
+
   it("leaves a narrow DAG alone", () => {
     const { tasks, groups } = collapseFanOuts(fanOut(5), new Set(), 50);
     expect(groups.size).toBe(0);

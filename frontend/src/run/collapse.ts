@@ -85,18 +85,37 @@ export function summarizeCounts(counts: Record<string, number>): string {
     .join(" · ");
 }
 
+interface Structure {
+  groupOf: Map<string, string>;
+  mapped: Map<string, string[]>;
+}
+
 /**
- * The tasks to draw: each fan-out wider than `threshold` (and not in
- * `expanded`) replaced by one group node; edges to and from its members go to
- * the group instead. `tasks` hold no instances of dynamic fan-outs
- * (fanouts.ts): those are counted on their fan-out's node (`fanOuts`).
+ * Which group each task is drawn in and its edges once collapsed: this
+ * depends on the tasks' names and dependencies only, not on their states, so
+ * the last answer is kept and given again while they are the same objects (a
+ * batch of events replaces the tasks it changes with copies that share their
+ * `dependencies`). A 10,000-task run worked it all out again on every batch.
  */
-export function collapseFanOuts(
-  tasks: Task[],
-  expanded: ReadonlySet<string> = new Set(),
-  threshold: number = FAN_OUT_THRESHOLD,
-  fanOuts: ReadonlyMap<string, FanOut> = new Map(),
-): CollapsedGraph {
+let last: { tasks: Task[]; expanded: string; threshold: number; structure: Structure } | null = null;
+
+function sameStructure(a: readonly Task[], b: readonly Task[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (x.name !== y.name || x.dependencies !== y.dependencies || Boolean(x.exit_handler) !== Boolean(y.exit_handler)) return false;
+  }
+  return true;
+}
+
+function structureOf(tasks: Task[], expanded: ReadonlySet<string>, threshold: number): Structure {
+  const expandedKey = [...expanded].sort().join("\n");
+  if (last && last.threshold === threshold && last.expanded === expandedKey && sameStructure(last.tasks, tasks)) {
+    last.tasks = tasks;
+    return last.structure;
+  }
   const depth = depths(tasks);
   const levels = new Map<number, Task[]>();
   for (const task of tasks) {
@@ -128,6 +147,24 @@ export function collapseFanOuts(
       for (const member of members) groupOf.set(member.name, id);
     }
   }
+  const structure = { groupOf, mapped };
+  last = { tasks, expanded: expandedKey, threshold, structure };
+  return structure;
+}
+
+/**
+ * The tasks to draw: each fan-out wider than `threshold` (and not in
+ * `expanded`) replaced by one group node; edges to and from its members go to
+ * the group instead. `tasks` hold no instances of dynamic fan-outs
+ * (fanouts.ts): those are counted on their fan-out's node (`fanOuts`).
+ */
+export function collapseFanOuts(
+  tasks: Task[],
+  expanded: ReadonlySet<string> = new Set(),
+  threshold: number = FAN_OUT_THRESHOLD,
+  fanOuts: ReadonlyMap<string, FanOut> = new Map(),
+): CollapsedGraph {
+  const { groupOf, mapped } = structureOf(tasks, expanded, threshold);
   const groups = new Map<string, Group>();
   const drawn: DagTask[] = [];
   for (const task of tasks) {

@@ -75,8 +75,18 @@ export interface RunSummary {
   urls?: Record<string, string>;
 }
 
+/** How many tasks are in each status, in all and per fan-out (GET /api/runs/{id}/). */
+export interface TaskSummary {
+  total: number;
+  by_status: Record<string, number>;
+  groups: { name: string; total: number; by_status: Record<string, number> }[];
+}
+
 export interface Run extends RunSummary {
   tasks: Task[];
+  /** False in a big run's websocket snapshot: only its live and failed tasks are listed. */
+  tasks_complete?: boolean;
+  summary?: TaskSummary;
   /** What the run returned (spec.outputs), once it succeeded; {} otherwise. */
   outputs?: RunOutputs;
   /** The runs its sub-workflow tasks started, oldest first. */

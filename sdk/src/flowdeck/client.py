@@ -228,11 +228,13 @@ class Client:
         response = self.request("POST", path, json_body=body, params=clean)
         return response.json() if response.content else None
 
-    def pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated list."""
+    def pages(
+        self, path: str, key: str = "results", **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list (its items under `key`)."""
         page: Any = self.get(path, **params)
         while True:
-            yield from page["results"]
+            yield from page[key]
             if not page.get("next"):
                 return
             response = self.session.get(page["next"], timeout=self.timeout)
@@ -337,8 +339,33 @@ class Client:
             body["version"] = version
         return dict(self.post(f"/api/workflows/{workflow_id}/runs/", body))
 
-    def run(self, run_id: int) -> dict[str, Any]:
-        return dict(self.get(f"/api/runs/{run_id}/"))
+    def run(self, run_id: int, *, tasks: bool = False) -> dict[str, Any]:
+        """The run with its task summary; with `tasks`, every task too (under
+        "tasks", read a page at a time: a run may have 10,000)."""
+        detail = dict(self.get(f"/api/runs/{run_id}/"))
+        if tasks:
+            detail["tasks"] = list(self.run_tasks(run_id))
+        return detail
+
+    def run_tasks(
+        self,
+        run_id: int,
+        *,
+        status: str | None = None,
+        search: str | None = None,
+        group: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The run's tasks in topological order, each with its attempts;
+        `status` (comma-separated), `search` (part of the name) and `group`
+        (a fan-out's instances) narrow them."""
+        yield from self.pages(
+            f"/api/runs/{run_id}/tasks/",
+            "tasks",
+            status=status,
+            search=search,
+            group=group,
+            limit=1000,
+        )
 
     def task_outputs(self, run_id: int, task: str) -> dict[str, Any]:
         return dict(

@@ -34,8 +34,12 @@ class RunView:
     def finished(self) -> bool:
         return self.status in FINAL_RUN
 
+    # Tasks a bounded snapshot left out (a big run's Pending and finished
+    # ones), by status, from its summary: counted until an event names them.
+    unlisted: Counter[str] = field(default_factory=Counter)
+
     def counts(self) -> Counter[str]:
-        return Counter(self.tasks.values())
+        return Counter(self.tasks.values()) + self.unlisted
 
     def load(self, run: dict[str, Any]) -> None:
         self.status = run["status"]
@@ -43,6 +47,15 @@ class RunView:
             self.tasks[task["name"]] = task["status"]
             if task.get("message"):
                 self.messages[task["name"]] = task["message"]
+        self.unlisted = Counter()
+        if run.get("tasks_complete") is False:
+            by_status = (run.get("summary") or {}).get("by_status") or {}
+            self.unlisted = Counter(by_status) - Counter(self.tasks.values())
+
+    def change(self, task: str, status: str, previous: str) -> None:
+        if task not in self.tasks and self.unlisted.get(previous, 0) > 0:
+            self.unlisted[previous] -= 1
+        self.tasks[task] = status
 
 
 Listener = Callable[[RunView, list[dict[str, Any]]], None]
@@ -112,7 +125,7 @@ def _apply(view: RunView, message: dict[str, Any], listener: Listener) -> None:
             view.status = event["status"]
             changes.append(event)
         elif event["kind"] == "task" and event.get("task"):
-            view.tasks[event["task"]] = event["status"]
+            view.change(event["task"], event["status"], event.get("previous", ""))
             if event.get("message"):
                 view.messages[event["task"]] = event["message"]
             changes.append(event)
@@ -191,12 +204,18 @@ class Progress:
             self.width = 0
 
 
-def failure_summary(run: dict[str, Any]) -> str:
-    """One line: the run's status and its failed tasks with their reasons."""
+FAILED_TASK = ("Failed", "Error", "Cancelled")
+
+
+def failure_summary(
+    run: dict[str, Any], tasks: list[dict[str, Any]] | None = None
+) -> str:
+    """One line: the run's status and its failed tasks with their reasons
+    (of `tasks`, by default the run's "tasks")."""
     failed = [
         t
-        for t in run.get("tasks", [])
-        if t["status"] in ("Failed", "Error", "Cancelled") and not t.get("fan_group")
+        for t in (run.get("tasks", []) if tasks is None else tasks)
+        if t["status"] in FAILED_TASK and not t.get("fan_group")
     ]
     head = f"run {run['id']} {run['status']}"
     if not failed:

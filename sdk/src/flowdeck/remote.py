@@ -97,7 +97,7 @@ def submit(
             Progress(client, deployment.name, logs=True) if not quiet else _silent
         )
         follow_run(client, int(run["id"]), listener, timeout=timeout)
-        run = client.run(int(run["id"]))
+        run = client.run(int(run["id"]), tasks=True)
         if not quiet:
             print(f"[flowdeck] {failure_summary(run)}", file=sys.stderr)
     return result_of(client, run)
@@ -122,12 +122,13 @@ def result_of(client: Client, run: dict[str, Any]) -> FlowResult:
     """The run as a FlowResult; each task's value is read from the server
     when first asked for (its `result` output, decoded from JSON)."""
     run_id = int(run["id"])
+    rows = run["tasks"] if "tasks" in run else list(client.run_tasks(run_id))
     tasks: dict[str, TaskResult] = {}
     instances: dict[str, list[dict[str, Any]]] = {}
-    for task in run.get("tasks", []):
+    for task in rows:
         if task.get("fan_group"):
             instances.setdefault(task["fan_group"], []).append(task)
-    for task in run.get("tasks", []):
+    for task in rows:
         if task.get("fan_group"):
             continue
         name = task["name"]

@@ -29,6 +29,7 @@ EXAMPLES = {
     "get": """examples:
   flowdeck get workflows
   flowdeck get runs --workflow etl --status Failed,Error
+  flowdeck get tasks 42 --status Failed --search load  # a run's tasks
   flowdeck get schedules -o yaml""",
     "describe": """examples:
   flowdeck describe run 42
@@ -152,14 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
     _project(run)
     _formats(run)
 
-    get = command("get", "List workflows, runs or schedules")
+    get = command("get", "List workflows, runs, a run's tasks or schedules")
     get.add_argument(
         "kind",
-        choices=["workflows", "workflow", "wf", "runs", "run", "schedules", "schedule"],
-        metavar="workflows|runs|schedules",
+        choices=[
+            "workflows",
+            "workflow",
+            "wf",
+            "runs",
+            "run",
+            "tasks",
+            "task",
+            "schedules",
+            "schedule",
+        ],
+        metavar="workflows|runs|tasks|schedules",
     )
+    get.add_argument("run", nargs="?", metavar="RUN", help="tasks: the run's id")
     get.add_argument("--workflow", help="only this workflow's (runs, schedules)")
-    get.add_argument("--status", help="runs in these states, comma-separated")
+    get.add_argument("--status", help="runs or tasks in these states, comma-separated")
+    get.add_argument("--search", help="tasks whose name contains this")
     get.add_argument("--limit", type=int, default=50, help="at most this many (50)")
     _project(get)
     _formats(get)

@@ -23,7 +23,13 @@ from flowdeck.client import (
     normalise_server,
     write_config,
 )
-from flowdeck.follow import Progress, RunView, failure_summary, follow_run
+from flowdeck.follow import (
+    FAILED_TASK,
+    Progress,
+    RunView,
+    failure_summary,
+    follow_run,
+)
 from flowdeck.remote import sync_schedule
 
 FAILED_RUN = 1
@@ -278,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
     )
     follow_run(client, run_id, listener, timeout=args.timeout)
     final = client.run(run_id)
-    summary = failure_summary(final)
+    failed = list(client.run_tasks(run_id, status=",".join(FAILED_TASK)))
+    summary = failure_summary(final, failed)
     emit(final, args.output, lambda: summary)
     if args.output != "table":
         note(summary)
@@ -312,6 +319,9 @@ def get(args: argparse.Namespace) -> int:
     kind = {"workflow": "workflows", "wf": "workflows", "run": "runs"}.get(
         args.kind, args.kind
     )
+    kind = "tasks" if kind == "task" else kind
+    if kind != "tasks" and args.run is not None:
+        raise FlowdeckError(f"flowdeck get {args.kind} takes no run id")
     kind = "schedules" if kind == "schedule" else kind
     rows: list[dict[str, Any]]
     if kind == "workflows":
@@ -327,6 +337,24 @@ def get(args: argparse.Namespace) -> int:
             ("version", lambda w: (w.get("latest_version") or {}).get("number")),
             ("updated", lambda w: age(w.get("updated_at"))),
             ("description", lambda w: (w.get("description") or "")[:50]),
+        ]
+    elif kind == "tasks":
+        if args.run is None or not args.run.isdigit():
+            raise FlowdeckError("flowdeck get tasks RUN: name the run by its id")
+        rows = []
+        for item in client.run_tasks(
+            int(args.run), status=args.status, search=args.search
+        ):
+            rows.append(item)
+            if len(rows) >= args.limit:
+                break
+        columns = [
+            ("task", lambda t: t["name"]),
+            ("status", lambda t: t["status"]),
+            ("attempts", lambda t: t.get("attempts_count")),
+            ("started", lambda t: age(t.get("started_at"))),
+            ("reason", lambda t: t.get("reason")),
+            ("message", lambda t: (t.get("message") or "")[:60]),
         ]
     elif kind == "runs":
         rows = _run_rows(client, args)
@@ -367,9 +395,17 @@ def describe(args: argparse.Namespace) -> int:
         return 0
     if not args.name.isdigit():
         raise FlowdeckError(f"a run's id is a number, not {args.name!r}")
-    detail = client.run(int(args.name))
-    emit(detail, args.output, lambda: _describe_run(detail))
+    run_id = int(args.name)
+    detail = client.run(run_id)
+    # The first page only: a run may have 10,000 tasks (`flowdeck get tasks`
+    # lists them all, or those of one status).
+    page = client.get(f"/api/runs/{run_id}/tasks/", limit=DESCRIBED_TASKS)
+    detail["tasks"] = page["tasks"]
+    emit(detail, args.output, lambda: _describe_run(detail, page["count"]))
     return 0
+
+
+DESCRIBED_TASKS = 200
 
 
 def _describe_workflow(workflow: dict[str, Any]) -> str:
@@ -388,7 +424,7 @@ def _describe_workflow(workflow: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _describe_run(run: dict[str, Any]) -> str:
+def _describe_run(run: dict[str, Any], total: int) -> str:
     parameters = ", ".join(f"{k}={v}" for k, v in (run.get("parameters") or {}).items())
     workflow = (run.get("workflow") or {}).get("name")
     project = (run.get("project") or {}).get("name")
@@ -401,6 +437,7 @@ def _describe_run(run: dict[str, Any]) -> str:
         f"Started:     {run.get('started_at') or '-'} by {who}",
         f"Duration:    {duration(run.get('duration_seconds'))}",
         f"Parameters:  {parameters or '-'}",
+        f"Tasks:       {_counts(run.get('summary') or {})}",
         "",
     ]
     tasks = run.get("tasks", [])
@@ -417,11 +454,22 @@ def _describe_run(run: dict[str, Any]) -> str:
             ],
         )
     )
+    if total > len(tasks):
+        lines.append(
+            f"({len(tasks)} of {total} tasks shown: "
+            f"flowdeck get tasks {run['id']} lists them all)"
+        )
     outputs = (run.get("outputs") or {}).get("parameters") or {}
     if outputs:
         lines += ["", "Outputs:"]
         lines += [f"  {k}: {v.get('value')}" for k, v in outputs.items()]
     return "\n".join(lines)
+
+
+def _counts(summary: dict[str, Any]) -> str:
+    by_status = summary.get("by_status") or {}
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+    return f"{summary.get('total', 0)}" + (f" ({parts})" if parts else "")
 
 
 def logs(args: argparse.Namespace) -> int:
