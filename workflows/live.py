@@ -220,6 +220,8 @@ SNAPSHOT_REUSE_SECONDS = 1.0
 class RunWatcher(Protocol):
     sent_seq: int
 
+    def takes_at_once(self, first: int) -> bool: ...
+
     async def offer(self, events: list[dict[str, Any]], text: str) -> None: ...
 
     async def catch_up_now(self) -> None: ...
@@ -242,8 +244,10 @@ class Hub:
         self.lists: set[RunListWatcher] = set()
         self.pending: dict[int, list[dict[str, Any]]] = {}
         self.changed: set[int] = set()
-        self.flush_handle: asyncio.TimerHandle | None = None
+        self.flush_handle: asyncio.TimerHandle | asyncio.Handle | None = None
         self.flush_lock = asyncio.Lock()
+        # When the last flush began (loop time): see add().
+        self.flushed_at = float("-inf")
         # Per watched run, the last seq offered to its watchers: batches are
         # passed on in order and without gaps, filled from the table once.
         self.known: dict[int, int] = {}
@@ -417,10 +421,18 @@ class Hub:
             # browser, so under load fewer, larger frames keep latency down.
             watchers = sum(len(w) for w in self.runs.values()) + len(self.lists)
             window = min(MAX_COALESCE_SECONDS, COALESCE_SECONDS * (1 + watchers / 50))
-            self.flush_handle = loop.call_later(window, self.flush)
+            # At most one flush per window, but not a window late: a batch
+            # after a quiet spell goes out at once, the ones that follow it
+            # within the window wait for the window's end together.
+            wait = self.flushed_at + window - loop.time()
+            if wait <= 0:
+                self.flush_handle = loop.call_soon(self.flush)
+            else:
+                self.flush_handle = loop.call_later(wait, self.flush)
 
     def flush(self) -> None:
         self.flush_handle = None
+        self.flushed_at = asyncio.get_running_loop().time()
         asyncio.ensure_future(self._flush())
 
     async def _flush(self) -> None:
@@ -456,8 +468,22 @@ class Hub:
             return
         self.known[run_id] = fresh[-1]["seq"]
         text = json.dumps({"type": "events", "events": fresh})
+        first = fresh[0]["seq"]
         for watcher in list(self.runs.get(run_id, ())):
-            asyncio.ensure_future(watcher.offer(fresh, text))
+            if watcher.takes_at_once(first):
+                # The usual case: sent from here, one watcher after the other,
+                # without a task each (a task per browser per batch was most
+                # of the hub's time). The server's send does not wait: Daphne
+                # hands the frame to the connection's buffer.
+                try:
+                    await watcher.offer(fresh, text)
+                except Exception:
+                    # That browser's trouble, not the others': it catches up
+                    # at the re-check, or it is gone.
+                    log.warning("offering events to a watcher failed", exc_info=True)
+            else:
+                # Busy (a snapshot, a catch-up) or short of events: on its own.
+                asyncio.ensure_future(watcher.offer(fresh, text))
 
 
 def _newest_event_id() -> int:
