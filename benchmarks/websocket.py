@@ -306,7 +306,11 @@ def main() -> None:
         for index in range(args.daphnes):
             port = _free_port()
             name = f"daphne{label and '-baseline'}-{index}"
-            PROCESSES[name] = start(name, web_command("127.0.0.1", port), code).pid
+            command = web_command("127.0.0.1", port)
+            # Daphne closes a handshake not done in 5 s: 1,000 clients
+            # connecting at once on a loaded machine take longer.
+            command[-1:-1] = ["--websocket_connect_timeout", "120"]
+            PROCESSES[name] = start(name, command, code).pid
             ports[label].append(port)
     try:
         for port_list in ports.values():
