@@ -244,10 +244,8 @@ class Hub:
         self.lists: set[RunListWatcher] = set()
         self.pending: dict[int, list[dict[str, Any]]] = {}
         self.changed: set[int] = set()
-        self.flush_handle: asyncio.TimerHandle | asyncio.Handle | None = None
+        self.flush_handle: asyncio.TimerHandle | None = None
         self.flush_lock = asyncio.Lock()
-        # When the last flush began (loop time): see add().
-        self.flushed_at = float("-inf")
         # Per watched run, the last seq offered to its watchers: batches are
         # passed on in order and without gaps, filled from the table once.
         self.known: dict[int, int] = {}
@@ -421,18 +419,10 @@ class Hub:
             # browser, so under load fewer, larger frames keep latency down.
             watchers = sum(len(w) for w in self.runs.values()) + len(self.lists)
             window = min(MAX_COALESCE_SECONDS, COALESCE_SECONDS * (1 + watchers / 50))
-            # At most one flush per window, but not a window late: a batch
-            # after a quiet spell goes out at once, the ones that follow it
-            # within the window wait for the window's end together.
-            wait = self.flushed_at + window - loop.time()
-            if wait <= 0:
-                self.flush_handle = loop.call_soon(self.flush)
-            else:
-                self.flush_handle = loop.call_later(wait, self.flush)
+            self.flush_handle = loop.call_later(window, self.flush)
 
     def flush(self) -> None:
         self.flush_handle = None
-        self.flushed_at = asyncio.get_running_loop().time()
         asyncio.ensure_future(self._flush())
 
     async def _flush(self) -> None:
@@ -472,9 +462,9 @@ class Hub:
         for watcher in list(self.runs.get(run_id, ())):
             if watcher.takes_at_once(first):
                 # The usual case: sent from here, one watcher after the other,
-                # without a task each (a task per browser per batch was most
-                # of the hub's time). The server's send does not wait: Daphne
-                # hands the frame to the connection's buffer.
+                # without a task (and a turn of the loop) per browser per
+                # batch. The server's send does not wait: Daphne hands the
+                # frame to the connection's buffer.
                 try:
                     await watcher.offer(fresh, text)
                 except Exception:
