@@ -121,8 +121,6 @@ class RunConsumer(BaseConsumer):
     run_id: int
     sent_seq = 0
     watching = False
-    # Offers and catch-ups under way or waiting for the lock.
-    waiting = 0
 
     async def start(self, user: Any) -> None:
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
@@ -149,24 +147,8 @@ class RunConsumer(BaseConsumer):
             self.watching = False
             await live.hub().unwatch_run(self.run_id, self)
 
-    def takes_at_once(self, first: int) -> bool:
-        """Whether offer() of a batch starting at `first` completes without
-        waiting: nobody holds the lock or waits for it (a released lock goes
-        to its first waiter: a newcomer would wait behind it), and no event
-        is missing before the batch."""
-        return (
-            not self.waiting and not self.lock.locked() and first <= self.sent_seq + 1
-        )
-
     async def offer(self, events: list[dict[str, Any]], text: str) -> None:
         """A batch from the hub, sorted by seq; `text` is it encoded."""
-        self.waiting += 1
-        try:
-            await self._offer(events, text)
-        finally:
-            self.waiting -= 1
-
-    async def _offer(self, events: list[dict[str, Any]], text: str) -> None:
         async with self.lock:
             first, last = events[0]["seq"], events[-1]["seq"]
             if last <= self.sent_seq:
@@ -180,12 +162,8 @@ class RunConsumer(BaseConsumer):
                 await self.catch_up()  # a gap: the table has them all, in order
 
     async def catch_up_now(self) -> None:
-        self.waiting += 1
-        try:
-            async with self.lock:
-                await self.catch_up()
-        finally:
-            self.waiting -= 1
+        async with self.lock:
+            await self.catch_up()
 
     async def catch_up(self) -> None:
         """Send every event in the table after the last one sent; lock held."""

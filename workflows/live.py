@@ -220,8 +220,6 @@ SNAPSHOT_REUSE_SECONDS = 1.0
 class RunWatcher(Protocol):
     sent_seq: int
 
-    def takes_at_once(self, first: int) -> bool: ...
-
     async def offer(self, events: list[dict[str, Any]], text: str) -> None: ...
 
     async def catch_up_now(self) -> None: ...
@@ -458,22 +456,8 @@ class Hub:
             return
         self.known[run_id] = fresh[-1]["seq"]
         text = json.dumps({"type": "events", "events": fresh})
-        first = fresh[0]["seq"]
         for watcher in list(self.runs.get(run_id, ())):
-            if watcher.takes_at_once(first):
-                # The usual case: sent from here, one watcher after the other,
-                # without a task (and a turn of the loop) per browser per
-                # batch. The server's send does not wait: Daphne hands the
-                # frame to the connection's buffer.
-                try:
-                    await watcher.offer(fresh, text)
-                except Exception:
-                    # That browser's trouble, not the others': it catches up
-                    # at the re-check, or it is gone.
-                    log.warning("offering events to a watcher failed", exc_info=True)
-            else:
-                # Busy (a snapshot, a catch-up) or short of events: on its own.
-                asyncio.ensure_future(watcher.offer(fresh, text))
+            asyncio.ensure_future(watcher.offer(fresh, text))
 
 
 def _newest_event_id() -> int:
