@@ -1,6 +1,7 @@
-"""Websocket fan-out on the production topology: PostgreSQL, Redis, one Daphne
-web process and one Celery worker (local backend), N clients watching one
-200-task run.
+"""Websocket fan-out on the production topology: PostgreSQL, Redis, one or
+more Daphne web processes and one Celery worker (local backend), N clients
+watching one 200-task run (spread over the Daphnes in turn, and over one or
+more client processes).
 
 For every event every client receives, latency = arrival time - the event's
 created_at (the moment its transaction took it, before the commit): the whole
@@ -9,7 +10,12 @@ the same run shape watched by a single client, measured in the same
 invocation. Every client's sequence numbers are checked: none missed, none
 twice, none out of order.
 
+CPU per delivered event is the Daphnes' CPU time over the run divided by the
+events delivered (each event to each client counts once).
+
     .venv/bin/python benchmarks/websocket.py [--clients 200] [--tasks 200]
+    .venv/bin/python benchmarks/websocket.py --daphnes 2 --clients 1000 \
+        --client-processes 2 --first-sleep 20
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -52,7 +59,7 @@ def start_services(workdir: Path) -> None:
     django.setup()
 
 
-def document(tasks: int) -> dict[str, Any]:
+def document(tasks: int, first_sleep: int = 5) -> dict[str, Any]:
     """Layers of ten: a run that keeps several tasks changing state at once."""
     width = 10
     spec = []
@@ -61,7 +68,7 @@ def document(tasks: int) -> dict[str, Any]:
         deps = [f"t{(layer - 1) * width + i}" for i in range(width)] if layer else []
         # The first layer sleeps so that every client is connected before the
         # run's events start.
-        command = ["sleep", "5"] if layer == 0 else ["true"]
+        command = ["sleep", str(first_sleep)] if layer == 0 else ["true"]
         spec.append({"name": f"t{index}", "command": command, "dependencies": deps})
     return {
         "apiVersion": "flowdeck.io/v1",
@@ -113,34 +120,64 @@ class Watcher:
 
 
 def watch(
-    port: int, token: str, workflow: Any, user: Any, clients: int
-) -> tuple[list[Watcher], Any]:
-    """Submit a run and watch it with `clients` websockets (one event loop,
-    the websockets library's C-accelerated framing: the clients must cost the
+    ports: list[int],
+    token: str,
+    workflow: Any,
+    user: Any,
+    clients: int,
+    client_processes: int = 1,
+) -> tuple[list[Watcher], Any, dict[str, float]]:
+    """Submit a run and watch it with `clients` websockets, the i-th on the
+    (i mod len(ports))-th Daphne, on one event loop per client process (the
+    websockets library's C-accelerated framing: the clients must cost the
     shared CPUs as little as possible)."""
     from workflows.models import Run
     from workflows.services.submit import submit_run
 
     run = submit_run(workflow.latest_version, user=user)
-    url = f"ws://127.0.0.1:{port}/ws/runs/{run.pk}/"
-    watchers = [Watcher() for _ in range(clients)]
-
-    async def everyone() -> None:
-        await asyncio.wait_for(
-            asyncio.gather(*(watcher.watch(url, token) for watcher in watchers)),
-            timeout=600,
-        )
-
+    urls = [
+        f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/runs/{run.pk}/"
+        for i in range(clients)
+    ]
     before = {name: cpu_seconds(pid) for name, pid in PROCESSES.items()}
-    asyncio.run(everyone())
+    if client_processes <= 1:
+        watchers, client_cpu = _watch_share(urls, token)
+    else:
+        shares = [urls[i::client_processes] for i in range(client_processes)]
+        with multiprocessing.get_context("fork").Pool(client_processes) as pool:
+            results = pool.starmap(_watch_share, [(share, token) for share in shares])
+        watchers = [w for share, _ in results for w in share]
+        client_cpu = sum(cpu for _, cpu in results)
     used = {name: cpu_seconds(pid) - before[name] for name, pid in PROCESSES.items()}
+    used["clients"] = client_cpu
     print(
         "  CPU seconds: "
         + ", ".join(f"{name} {seconds:.1f}" for name, seconds in used.items()),
         flush=True,
     )
     run = Run.objects.get(pk=run.pk)
-    return watchers, run
+    return watchers, run, used
+
+
+def _watch_share(urls: list[str], token: str) -> tuple[list[Watcher], float]:
+    """Watch with one client per url on one event loop; (the watchers, the CPU
+    seconds this took in this process)."""
+    watchers = [Watcher() for _ in urls]
+
+    async def everyone() -> None:
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    watcher.watch(url, token)
+                    for watcher, url in zip(watchers, urls, strict=True)
+                )
+            ),
+            timeout=600,
+        )
+
+    began = time.process_time()
+    asyncio.run(everyone())
+    return watchers, time.process_time() - began
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -149,7 +186,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def summarize(
-    label: str, watchers: list[Watcher], run: Any, by_seq: bool = False
+    label: str,
+    watchers: list[Watcher],
+    run: Any,
+    cpu: dict[str, float],
+    by_seq: bool = False,
 ) -> dict[str, float]:
     errors = [w.error for w in watchers if w.error]
     assert not errors, errors[:3]
@@ -163,6 +204,10 @@ def summarize(
         "events": run.last_seq,
         "deliveries": len(latencies),
         "broken": broken,
+        # Daphne CPU per delivered event, microseconds.
+        "cpu_us": sum(v for k, v in cpu.items() if k.startswith("daphne"))
+        / max(1, len(latencies))
+        * 1e6,
     }
     if len(watchers) > 1 and by_seq:
         seqs = sorted({seq for w in watchers for seq in w.by_seq})
@@ -178,7 +223,7 @@ def summarize(
     print(
         f"| {label} | {len(watchers)} | {row['events']:,} | {row['deliveries']:,} "
         f"| {row['p50']:.1f} | {row['p99']:.1f} | {row['max']:.1f} "
-        f"| {broken} |",
+        f"| {broken} | {row['cpu_us']:.1f} | {os.getloadavg()[0]:.1f} |",
         flush=True,
     )
     return row
@@ -191,6 +236,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--by-seq", action="store_true", help="print the slowest events by seq"
+    )
+    parser.add_argument("--daphnes", type=int, default=1)
+    parser.add_argument("--client-processes", type=int, default=1)
+    parser.add_argument(
+        "--first-sleep",
+        type=int,
+        default=5,
+        help="seconds the first layer sleeps: every client connects meanwhile",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="COMMIT",
+        help="also serve the N clients from Daphnes running this commit's code "
+        "(git archive of it), alternating with this checkout's",
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="flowdeck-bench-ws-"))
@@ -209,57 +268,101 @@ def main() -> None:
     project = Project.objects.create(name="bench")
     Membership.objects.create(project=project, user=user, role=Role.VIEWER)
     token = tokens.issue(user, "bench")[1]
-    workflow = create_workflow(document(args.tasks), author=user, project=project)
+    workflow = create_workflow(
+        document(args.tasks, args.first_sleep), author=user, project=project
+    )
 
+    codes = {"": ROOT}
+    if args.baseline:
+        base = workdir / "baseline"
+        base.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", args.baseline], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        codes[f"baseline {args.baseline[:10]}: "] = base
     env = {**os.environ, "FLOWDECK_SERVE_STATIC": "false"}
-    port = _free_port()
-    logs = [open(workdir / name, "wb") for name in ("worker.log", "web.log")]  # noqa: SIM115
-    worker = subprocess.Popen(
-        worker_command(beat=False, loglevel="WARNING"),
-        env=env,
-        cwd=ROOT,
-        stdout=logs[0],
-        stderr=subprocess.STDOUT,
-    )
-    web = subprocess.Popen(
-        web_command("127.0.0.1", port),
-        env=env,
-        cwd=ROOT,
-        stdout=logs[1],
-        stderr=subprocess.STDOUT,
-    )
-    PROCESSES.update(daphne=web.pid, worker=worker.pid)
+    processes: list[subprocess.Popen[bytes]] = []
+    logs = []
+
+    def start(name: str, command: list[str], code: Path) -> subprocess.Popen[bytes]:
+        log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115
+        logs.append(log)
+        process = subprocess.Popen(
+            command,
+            env={**env, "PYTHONPATH": str(code)},
+            cwd=code,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        return process
+
+    worker = start("worker", worker_command(beat=False, loglevel="WARNING"), ROOT)
+    PROCESSES["worker"] = worker.pid
+    ports: dict[str, list[int]] = {}
+    for label, code in codes.items():
+        ports[label] = []
+        for index in range(args.daphnes):
+            port = _free_port()
+            name = f"daphne{label and '-baseline'}-{index}"
+            command = web_command("127.0.0.1", port)
+            # Daphne closes a handshake not done in 5 s: 1,000 clients
+            # connecting at once on a loaded machine take longer.
+            command[-1:-1] = ["--websocket_connect_timeout", "120"]
+            PROCESSES[name] = start(name, command, code).pid
+            ports[label].append(port)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz")
+        for port_list in ports.values():
+            for port in port_list:
+                _wait_for(f"http://127.0.0.1:{port}/healthz")
         time.sleep(2)  # the worker boots
         print(
             f"{args.tasks}-task run (layers of 10 `true` tasks after a first "
-            "layer of `sleep 5`), Daphne + one Celery worker + Redis + "
-            "PostgreSQL, all on this machine"
+            f"layer of `sleep {args.first_sleep}`), {args.daphnes} Daphne(s) + one "
+            "Celery worker + Redis + PostgreSQL, all on this machine; clients in "
+            f"{args.client_processes} process(es)"
         )
         print(
             "| watchers | clients | events per run | deliveries "
-            "| p50 ms | p99 ms | max ms | clients with a gap or reorder |"
+            "| p50 ms | p99 ms | max ms | clients with a gap or reorder "
+            "| Daphne CPU µs per delivery | load 1 min |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        rows: dict[str, list[dict[str, float]]] = {"1": [], "N": []}
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        rows: dict[str, list[dict[str, float]]] = {"1": []}
         for _ in range(args.repeat):
-            watchers, run = watch(port, token, workflow, user, 1)
-            rows["1"].append(summarize("baseline: one client", watchers, run))
-            watchers, run = watch(port, token, workflow, user, args.clients)
-            rows["N"].append(
-                summarize(f"{args.clients} clients", watchers, run, args.by_seq)
-            )
+            watchers, run, cpu = watch(ports[""], token, workflow, user, 1)
+            rows["1"].append(summarize("baseline: one client", watchers, run, cpu))
+            for label in codes:
+                watchers, run, cpu = watch(
+                    ports[label],
+                    token,
+                    workflow,
+                    user,
+                    args.clients,
+                    args.client_processes,
+                )
+                rows.setdefault(label, []).append(
+                    summarize(
+                        f"{label}{args.clients} clients",
+                        watchers,
+                        run,
+                        cpu,
+                        args.by_seq,
+                    )
+                )
         base = statistics.median(r["p99"] for r in rows["1"])
-        many = statistics.median(r["p99"] for r in rows["N"])
-        p50 = statistics.median(r["p50"] for r in rows["N"])
-        print(
-            f"\nmedian of {args.repeat}: {args.clients} clients p50 {p50:.1f} ms, "
-            f"p99 {many:.1f} ms; one client p99 {base:.1f} ms "
-            f"(ratio {many / base:.1f}x)"
-        )
+        print(f"\nmedians of {args.repeat} (one client p99 {base:.1f} ms):")
+        for label in codes:
+            print(
+                f"  {label or 'this checkout: '}{args.clients} clients "
+                + ", ".join(
+                    f"{key} {statistics.median(r[key] for r in rows[label]):.1f}"
+                    for key in ("p50", "p99", "max", "cpu_us")
+                )
+            )
     finally:
-        for process in (web, worker):
+        for process in processes:
             process.terminate()
             process.wait(timeout=30)
         for log in logs:

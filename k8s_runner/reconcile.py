@@ -14,6 +14,8 @@ import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -278,8 +280,7 @@ report_pump = ReportPump()
 
 def handle_reports(reports: list[Report]) -> None:
     with metrics.RECONCILE_DURATION.labels("reports").time():
-        for advance in record_reports(reports):
-            carry_out(advance)
+        carry_out_all(record_reports(reports))
     if tracing.enabled():
         _trace_reports(reports)
 
@@ -325,10 +326,19 @@ def reconcile(run_id: int) -> Advance:
 
 
 def carry_out(advance: Advance) -> None:
+    carry_out_all([advance])
+
+
+def carry_out_all(advances: list[Advance]) -> None:
+    """Carry out committed Advances: cancels first, then every launch, several
+    at once where the backend allows it (see _in_parallel)."""
     backend = get_backend()
-    if advance.finished:
-        end_run(backend, advance.run_id)
-    if advance.cancel:
+    for advance in advances:
+        if advance.finished:
+            end_run(backend, advance.run_id)
+    for advance in advances:
+        if not advance.cancel:
+            continue
         for attempt_id, handle in Attempt.objects.filter(
             pk__in=advance.cancel
         ).values_list("pk", "handle"):
@@ -337,36 +347,71 @@ def carry_out(advance: Advance) -> None:
             except Exception:
                 # The sweep and recovery ask again; the other cancels go on.
                 logger.exception("cancelling attempt %s failed", attempt_id)
-    if advance.launch:
-        # Only a Kubernetes pod has a namespace: the local backend skips the query.
-        namespaces = (
-            run_namespaces.get({launch.run_id for launch in advance.launch})
-            if backend.name == "kubernetes"
-            else {}
+    launches = [launch for advance in advances for launch in advance.launch]
+    if not launches:
+        return
+    run_ids = {launch.run_id for launch in launches}
+    # Only a Kubernetes pod has a namespace: the local backend skips the query.
+    namespaces = run_namespaces.get(run_ids) if backend.name == "kubernetes" else {}
+    traces = run_traces.get(run_ids)
+    requests = [
+        pod_request(
+            one, namespaces.get(one.run_id), run_namespaces.accounts(one.run_id)
         )
-        traces = run_traces.get({launch.run_id for launch in advance.launch})
-        for launch in advance.launch:
-            with tracing.span(
-                "flowdeck.launch",
-                traces.get(launch.run_id, ""),
-                **{
-                    "flowdeck.run_id": launch.run_id,
-                    "flowdeck.task": launch.task,
-                    "flowdeck.attempt": launch.number,
-                    "flowdeck.backend": backend.name,
-                },
-            ):
-                launched = launch_attempt(
-                    pod_request(
-                        launch,
-                        namespaces.get(launch.run_id),
-                        run_namespaces.accounts(launch.run_id),
-                    )
-                )
-            if launched and launch.ready_at is not None:
-                metrics.LAUNCH_DELAY.labels(backend.name).observe(
-                    max(0.0, (timezone.now() - launch.ready_at).total_seconds())
-                )
+        for one in launches
+    ]
+
+    def create(index: int) -> Exception | None:
+        launch = launches[index]
+        with tracing.span(
+            "flowdeck.launch",
+            traces.get(launch.run_id, ""),
+            **{
+                "flowdeck.run_id": launch.run_id,
+                "flowdeck.task": launch.task,
+                "flowdeck.attempt": launch.number,
+                "flowdeck.backend": backend.name,
+            },
+        ):
+            return _try_launch(backend, requests[index])
+
+    # What failed is recorded here, in this thread, in launch order.
+    for launch, request, error in zip(
+        launches, requests, _in_parallel(backend, len(launches), create), strict=True
+    ):
+        if _settle_launch(request, error) and launch.ready_at is not None:
+            metrics.LAUNCH_DELAY.labels(backend.name).observe(
+                max(0.0, (timezone.now() - launch.ready_at).total_seconds())
+            )
+
+
+# Pod creates in flight at once from one process (the pod watcher's report
+# pump launches the successors of every run it records): each create is a
+# round trip to the API server that waits on etcd, so one at a time caps the
+# whole installation at one create per round trip.
+PARALLEL_LAUNCHES = 8
+_launcher: ThreadPoolExecutor | None = None
+_launcher_lock = threading.Lock()
+
+
+def _in_parallel(
+    backend: Backend, count: int, create: Callable[[int], Exception | None]
+) -> list[Exception | None]:
+    """create(0..count-1), several at once when the backend says
+    `parallel_launches`; their results in order. Every attempt launched here
+    is committed already and its pod is named after it, so launches are
+    independent and their order does not matter. The local backend does not
+    say it: its processes are its own threads' children."""
+    if count == 1 or not getattr(backend, "parallel_launches", False):
+        return [create(index) for index in range(count)]
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None:
+            _launcher = ThreadPoolExecutor(
+                PARALLEL_LAUNCHES, thread_name_prefix="launch"
+            )
+        pool = _launcher
+    return list(pool.map(create, range(count)))
 
 
 def end_run(backend: Backend, run_id: int) -> None:
@@ -398,19 +443,29 @@ def launch_attempt(request: PodRequest) -> bool:
     fails for good (a permanent BackendError, or any other exception: a bug,
     a value the backend chokes on) ends the attempt as an Error with the
     reason, so that nothing waits on it."""
+    return _settle_launch(request, _try_launch(get_backend(), request))
+
+
+def _try_launch(backend: Backend, request: PodRequest) -> Exception | None:
     try:
-        get_backend().launch(request)
-    except BackendError as error:
+        backend.launch(request)
+    except Exception as error:
+        return error
+    return None
+
+
+def _settle_launch(request: PodRequest, error: Exception | None) -> bool:
+    if error is None:
+        return True
+    if isinstance(error, BackendError):
         if not error.permanent:
             # The sweep launches it again once it is stale.
             logger.warning("launching %s failed, will retry: %s", request.name, error)
             return False
         _launch_failed(request, str(error), error.reason)
-    except Exception as error:
-        logger.exception("launching %s failed", request.name)
-        _launch_failed(request, f"{type(error).__name__}: {error}")
     else:
-        return True
+        logger.error("launching %s failed", request.name, exc_info=error)
+        _launch_failed(request, f"{type(error).__name__}: {error}")
     return False
 
 

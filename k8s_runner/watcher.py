@@ -28,13 +28,19 @@ reason (a cancel whose delete failed, a timeout) or that no attempt owns.
 
 `PodWatcher.run_once()` drives every namespace one step (a list, or one watch
 request) plus the housekeeping, deterministically, for tests; `run_forever`
-runs a thread per namespace until its stop event is set.
+runs a thread per namespace until its stop event is set. There, with `lanes`,
+a namespace's thread only reads the stream: each pod's events are handled in
+order by one of `lanes` threads chosen by the pod's uid, so one pod's log
+archive (a read through the API server) does not hold up every other pod of
+the namespace. Nothing is acknowledged to the server, so a watcher killed with
+events still queued loses nothing either: the next one lists.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -188,7 +194,7 @@ class NamespaceWatch:
                 if event.resource_version:
                     self.resource_version = event.resource_version
                 if event.pod is not None:
-                    self.watcher.handle(event.kind, event.pod)
+                    self.watcher.dispatch(event.kind, event.pod)
             self.heard()  # the server ended the request on time: all was said
         except ResourceExpired:
             logger.info("watch of %s expired (410): listing again", self.namespace)
@@ -211,7 +217,7 @@ class NamespaceWatch:
             attempt_id = attempt_id_of(pod.metadata.labels if pod.metadata else None)
             if attempt_id is not None:
                 present.add(attempt_id)
-            self.watcher.handle("LISTED", pod)
+            self.watcher.dispatch("LISTED", pod)
         self.watcher.missing(self.namespace, present)
         self.resource_version = version
 
@@ -284,8 +290,12 @@ class PodWatcher:
         housekeeping_seconds: float = 1.0,
         backoff_seconds: tuple[float, float] = (0.5, 30.0),
         clock: Callable[[], datetime] | None = None,
+        lanes: int = 0,
     ) -> None:
         self.backend = backend
+        # Threads handling pods' events in run_forever (0: the reading thread).
+        self.lanes = lanes
+        self._lanes: _Lanes | None = None
         self.book = book or DatabaseBook()
         self.keep_finished_seconds = keep_finished_seconds
         self.watch_timeout_seconds = watch_timeout_seconds
@@ -306,6 +316,7 @@ class PodWatcher:
             backend,
             keep_finished_seconds=settings.FLOWDECK_K8S_KEEP_FINISHED_PODS_SECONDS,
             watch_timeout_seconds=settings.FLOWDECK_K8S_WATCH_TIMEOUT_SECONDS,
+            lanes=LANES,
         )
 
     # -- driving -------------------------------------------------------------------
@@ -329,6 +340,8 @@ class PodWatcher:
         """A thread per namespace (started as namespaces appear) and the
         housekeeping in this one, until `stop` is set."""
         threads: dict[str, threading.Thread] = {}
+        if self.lanes:
+            self._lanes = _Lanes(self.lanes, self.handle)
         try:
             while not stop.is_set():
                 try:
@@ -361,6 +374,9 @@ class PodWatcher:
                 watch.stop()
             for thread in threads.values():
                 thread.join(10)
+            if self._lanes is not None:
+                self._lanes.stop()
+                self._lanes = None
             _close_connection()
 
     def _loop(self, watch: NamespaceWatch, stop: threading.Event) -> None:
@@ -484,6 +500,15 @@ class PodWatcher:
         return lag
 
     # -- events --------------------------------------------------------------------
+
+    def dispatch(self, kind: str, pod: V1Pod) -> None:
+        """handle() now, or in the pod's lane (run_forever with lanes)."""
+        lanes = self._lanes
+        uid = pod.metadata.uid if pod.metadata else None
+        if lanes is None or not uid:
+            self.handle(kind, pod)
+        else:
+            lanes.put(uid, kind, pod)
 
     def handle(self, kind: str, pod: V1Pod) -> Report | None:
         """Turn one sighting of a pod into the report it implies (sent on only
@@ -677,6 +702,54 @@ class PodWatcher:
             logger.warning("deleting pod %s failed: %s", handle_of(pod.pod), error)
             return
         pod.deleting = True
+
+
+# Lanes of the pod watcher run by watch_pods (PodWatcher.from_settings).
+LANES = 8
+
+
+class _Lanes:
+    """`count` threads, each handling the events of the pods hashed to it in
+    the order they came: one pod's events stay in order, different pods'
+    proceed side by side."""
+
+    def __init__(self, count: int, handle: Callable[[str, V1Pod], object]) -> None:
+        self._handle = handle
+        self._queues: list[queue.SimpleQueue[tuple[str, V1Pod] | None]] = [
+            queue.SimpleQueue() for _ in range(count)
+        ]
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(lane,), name=f"pod-lane-{i}", daemon=True
+            )
+            for i, lane in enumerate(self._queues)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def put(self, uid: str, kind: str, pod: V1Pod) -> None:
+        self._queues[hash(uid) % len(self._queues)].put((kind, pod))
+
+    def stop(self) -> None:
+        """Handle what is queued, then end the threads."""
+        for lane in self._queues:
+            lane.put(None)
+        for thread in self._threads:
+            thread.join(10)
+
+    def _run(self, lane: queue.SimpleQueue[tuple[str, V1Pod] | None]) -> None:
+        try:
+            while (item := lane.get()) is not None:
+                try:
+                    _refresh_connection()
+                    self._handle(*item)
+                except Exception:
+                    # Dropped, as the reading thread dropped it (it resumed
+                    # after the event): the pod's next event, the
+                    # housekeeping's recheck or the next list say it again.
+                    logger.exception("handling an event of a pod failed")
+        finally:
+            _close_connection()
 
 
 def _refresh_connection() -> None:

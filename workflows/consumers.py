@@ -7,6 +7,7 @@ forward; they never change state. The protocol is in docs/live.md.
 from __future__ import annotations
 
 import asyncio
+import functools
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
@@ -73,12 +74,12 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         close: bool = False,
     ) -> None:
         if text_data is not None or bytes_data is not None:
-            metrics.WEBSOCKET_MESSAGES.labels(self.metrics_label).inc()
+            _sent_counter(self.metrics_label).inc()
         await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     async def send_json(self, content: Any, close: bool = False) -> None:
         # AsyncJsonWebsocketConsumer.send_json skips send() above: count here.
-        metrics.WEBSOCKET_MESSAGES.labels(self.metrics_label).inc()
+        _sent_counter(self.metrics_label).inc()
         await super().send_json(content, close=close)
 
     def query(self, name: str) -> str | None:
@@ -97,6 +98,12 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if value < minimum:
             raise Refused(BAD_REQUEST, f"{name}: must be at least {minimum}")
         return value
+
+
+@functools.cache
+def _sent_counter(label: str) -> Any:
+    """The label's child of the counter: looked up once, not per frame."""
+    return metrics.WEBSOCKET_MESSAGES.labels(label)
 
 
 def visible_run(user: Any, run_id: int) -> Run:

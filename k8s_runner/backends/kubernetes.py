@@ -273,6 +273,9 @@ def log_path_for(data_dir: Path, run_id: int, task: str, attempt: int) -> Path:
 
 class KubernetesBackend:
     name = "kubernetes"
+    # launch() may run in several threads at once (reconcile._in_parallel):
+    # its client's connection pool and the create limiter are thread-safe.
+    parallel_launches = True
 
     def __init__(
         self,
@@ -1091,15 +1094,30 @@ def client_from_config(kubeconfig: str = "", context: str = "") -> ApiClient:
     """A client from `kubeconfig` (else $KUBECONFIG, else ~/.kube/config) and
     `context` (else the current one), or the in-cluster service account when
     there is no kubeconfig at all."""
-    path = kubeconfig or os.environ.get("KUBECONFIG", "")
-    default = Path(kube_config.KUBE_CONFIG_DEFAULT_LOCATION).expanduser()
-    if path or default.exists():
-        configured: ApiClient = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=path or None, context=context or None, persist_config=False
-        )
-        return configured
     from kubernetes.client import Configuration
 
-    configuration = Configuration()
-    kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    path = kubeconfig or os.environ.get("KUBECONFIG", "")
+    default = Path(kube_config.KUBE_CONFIG_DEFAULT_LOCATION).expanduser()
+    # What new_client_from_config does, with room for the connections one
+    # process holds at once (see CONNECTIONS).
+    configuration = type.__call__(Configuration)
+    if path or default.exists():
+        kube_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path or None,
+            context=context or None,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    else:
+        kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = max(
+        configuration.connection_pool_maxsize, CONNECTIONS
+    )
     return ApiClient(configuration)
+
+
+# Connections kept open to the API server by one process: the watch streams,
+# the launches in flight (reconcile.PARALLEL_LAUNCHES), log reads and deletes.
+# The client's default (five per CPU) is reached on a small node, and each
+# connection beyond it is a new TLS handshake, thrown away after one request.
+CONNECTIONS = 32

@@ -378,3 +378,59 @@ def test_a_crash_between_a_fan_out_s_expansion_and_its_launches_loses_nothing(
         assert (ledger / str(i)).read_text() == f"{i}\n"
     gather = Attempt.objects.get(task_run__run=run, task_run__name="gather")
     assert Path(gather.log_path).read_text() == f"{list(range(50))}\n"
+
+
+class _SlowPodBackend:
+    """Creates take a while, as against an API server: a launch returns only
+    once `together` launches are in flight at the same time."""
+
+    name = "slow-pods"
+    parallel_launches = True
+
+    def __init__(self, together: int, refuse: set[int]) -> None:
+        self.barrier = threading.Barrier(together, timeout=10)
+        self.refuse = refuse
+        self.threads: set[int] = set()
+
+    def idle(self) -> bool:
+        return True
+
+    def launch(self, request):
+        from k8s_runner.backends.base import BackendError
+
+        self.threads.add(threading.get_ident())
+        if request.attempt_id in self.refuse:
+            raise BackendError("refused for good", permanent=True)
+        self.barrier.wait()
+
+
+def test_a_batchs_launches_are_in_flight_together_and_failures_recorded_here(
+    monkeypatch,
+):
+    """The pump launches every successor of a batch at once where the backend
+    allows it; what failed for good is recorded by the calling thread, in
+    launch order (its database connection, its transaction order)."""
+    from workflows.services.advance import Advance, Launch
+
+    backend = _SlowPodBackend(together=4, refuse={5, 6})
+    monkeypatch.setattr(reconcile, "_backend", backend)
+    failed: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        reconcile,
+        "_launch_failed",
+        lambda request, message, reason="": failed.append(
+            (request.attempt_id, threading.get_ident())
+        ),
+    )
+
+    def launch(attempt_id: int, run_id: int) -> Launch:
+        request = {"image": "busybox", "command": ["true"]}
+        return Launch(attempt_id, run_id, "w", 1, f"t{attempt_id}", 1, request)
+
+    advances = [
+        Advance(1, launch=[launch(1, 1), launch(2, 1), launch(5, 1)]),
+        Advance(2, launch=[launch(3, 2), launch(4, 2), launch(6, 2)]),
+    ]
+    reconcile.carry_out_all(advances)  # the barrier of 4 would time out one by one
+    assert len(backend.threads) >= 4
+    assert failed == [(5, threading.get_ident()), (6, threading.get_ident())]

@@ -510,3 +510,51 @@ def test_the_command_needs_the_kubernetes_backend(
     with pytest.raises(CommandError, match="needs FLOWDECK_BACKEND=kubernetes"):
         call_command("watch_pods")
     reconcile._backend = None
+
+
+def test_lanes_keep_each_pods_events_in_order_and_do_not_wait_for_other_pods():
+    """A pod whose event is slow to handle (its log archive) holds up its own
+    later events only."""
+    import time
+
+    from kubernetes.client import V1ObjectMeta
+
+    from k8s_runner.watcher import _Lanes
+
+    slow_started, release = threading.Event(), threading.Event()
+    handled: list[tuple[str, str]] = []
+    done = threading.Event()
+
+    def handle(kind: str, pod: V1Pod) -> None:
+        if (pod.metadata.uid, kind) == ("slow", "MODIFIED"):
+            slow_started.set()
+            assert release.wait(10)
+        handled.append((pod.metadata.uid, kind))
+        if len(handled) == 5:
+            done.set()
+
+    def pod(uid: str) -> V1Pod:
+        return V1Pod(metadata=V1ObjectMeta(uid=uid, name=uid))
+
+    lanes = _Lanes(8, handle)
+    # A uid that falls in another lane than "slow".
+    other = next(
+        f"pod-{i}" for i in range(100) if hash(f"pod-{i}") % 8 != hash("slow") % 8
+    )
+    try:
+        lanes.put("slow", "MODIFIED", pod("slow"))
+        lanes.put("slow", "DELETED", pod("slow"))
+        assert slow_started.wait(10)
+        for kind in ("ADDED", "MODIFIED", "DELETED"):
+            lanes.put(other, kind, pod(other))
+        deadline = time.monotonic() + 10
+        while len(handled) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The other pod went through while the slow one was still held.
+        assert handled == [(other, "ADDED"), (other, "MODIFIED"), (other, "DELETED")]
+        release.set()
+        assert done.wait(10)
+        assert handled[3:] == [("slow", "MODIFIED"), ("slow", "DELETED")]
+    finally:
+        release.set()
+        lanes.stop()

@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import connection, transaction
+
 from flowcore.reports import Report as Report  # re-exported: its old home
 from flowcore.states import (
     ATTEMPT_TRANSITIONS,
@@ -55,6 +57,10 @@ def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[A
     for report in reports:
         if report.attempt_id in attempt_runs:
             by_run[attempt_runs[report.attempt_id]].append(report)
+    if _batches(by_run):
+        together = _record_together(by_run, advance=advance)
+        if together is not None:
+            return together
     advances = []
     for run_id, run_reports in by_run.items():
         for trial in range(_RECORD_TRIALS):
@@ -82,10 +88,48 @@ def record_reports(reports: Iterable[Report], *, advance: bool = True) -> list[A
 _RECORD_TRIALS = 2
 
 
+def _batches(by_run: dict[int, list[Report]]) -> bool:
+    """Whether to try several runs' reports in one transaction: on PostgreSQL
+    (row locks: the runs locked meanwhile are only these), when not inside a
+    caller's transaction already."""
+    return (
+        len(by_run) > 1
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+    )
+
+
+def _record_together(
+    by_run: dict[int, list[Report]], *, advance: bool
+) -> list[Advance] | None:
+    """Every run's reports in one transaction: one commit (one WAL flush)
+    for the batch instead of one per run, each run still locked and planned
+    as on its own, its events and effects released only after the commit.
+    The runs are locked in id order, so two such batches cannot deadlock (a
+    deadlock with another writer is detected by the database and fails this).
+    None when anything failed: nothing of it was committed, and the caller
+    records run by run (a report recorded twice changes nothing)."""
+    advances: list[Advance] = []
+    try:
+        with transaction.atomic():
+            for run_id in sorted(by_run):
+                result = _record_run_reports(
+                    run_id, by_run[run_id], advance=advance, savepoint=False
+                )
+                if result is not None:
+                    advances.append(result)
+    except leadership.NotLeader:
+        raise  # deposed: the new leader records what the pods did
+    except Exception:
+        log.info("recording %d runs' reports together failed: one by one", len(by_run))
+        return None
+    return advances
+
+
 def _record_run_reports(
-    run_id: int, run_reports: list[Report], *, advance: bool
+    run_id: int, run_reports: list[Report], *, advance: bool, savepoint: bool = True
 ) -> Advance | None:
-    with locked_run(run_id) as txn:
+    with locked_run(run_id, savepoint=savepoint) as txn:
         # A leader's writes only (the pod watcher's, when it is elected).
         leadership.check_fence()
         attempts = rows.attempts_with_tasks(run_id, (r.attempt_id for r in run_reports))

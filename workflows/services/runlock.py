@@ -338,9 +338,13 @@ def _count_instance(task: TaskRun, current: TaskStatus, status: TaskStatus) -> N
 
 
 @contextmanager
-def locked_run(run_id: int, now: datetime | None = None) -> Iterator[RunTransaction]:
-    """A transaction holding the run's row lock; raises Run.DoesNotExist."""
-    with transaction.atomic():
+def locked_run(
+    run_id: int, now: datetime | None = None, *, savepoint: bool = True
+) -> Iterator[RunTransaction]:
+    """A transaction holding the run's row lock; raises Run.DoesNotExist.
+    Inside another transaction, savepoint=False makes a failure here fail
+    that whole transaction (and costs no SAVEPOINT round trips)."""
+    with transaction.atomic(savepoint=savepoint):
         txn = RunTransaction(rows.lock_run(run_id), now or timezone.now())
         yield txn
         txn.flush()
