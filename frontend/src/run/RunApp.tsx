@@ -19,6 +19,7 @@ import {
   formatDuration,
   fromSnapshot,
   isLive,
+  groupsMissingItems,
   itemsMissing,
   type LiveRun,
   mergeItems,
@@ -31,7 +32,7 @@ import {
 import { type Tab, TaskDrawer } from "./TaskDrawer";
 import { latestRoundStart } from "./gantt";
 import { Timeline } from "./Timeline";
-import type { Run, RunEvent, RunMessage } from "./types";
+import type { Run, RunEvent, RunMessage, Task } from "./types";
 import { formatTime, Legend, LiveIndicator, showValue, StatusBadge, useNow } from "./ui";
 
 // The clock ticks every second; the graph only changes with the run.
@@ -43,6 +44,20 @@ type Dialog =
   | { kind: "resubmit" }
   | { kind: "debug"; task: string }
   | null;
+
+/** Every instance of these fan-outs, page after page of the run's task list. */
+async function readInstances(runId: number, groups: readonly string[]): Promise<Task[]> {
+  const found: Task[] = [];
+  for (const group of groups) {
+    let next: string | null = urls.instances(runId, group);
+    while (next) {
+      const page: { tasks: Task[]; next: string | null } = await api(next);
+      found.push(...page.tasks);
+      next = page.next;
+    }
+  }
+  return found;
+}
 
 export function RunApp({ config }: { config: RunPageConfig }) {
   const runId = config.run.id;
@@ -133,8 +148,8 @@ export function RunApp({ config }: { config: RunPageConfig }) {
   }, [run.status, run.finished_at, runId, commit]);
 
   // Instances made while the page is open come from their fan-out's event,
-  // which carries no items: read the run once more for them (at most once a
-  // second, and only while some are missing).
+  // which carries no items: read those fan-outs' instances from the task list
+  // (at most once a second, and only while some are missing).
   const missing = itemsMissing(run);
   const itemsRead = useRef(0);
   // Reads that brought no item (the server should always have them): three
@@ -146,7 +161,7 @@ export function RunApp({ config }: { config: RunPageConfig }) {
     const wait = Math.max(0, itemsRead.current + 1000 - Date.now());
     const timer = setTimeout(() => {
       itemsRead.current = Date.now();
-      api<Run>(urls.apiRun(runId))
+      readInstances(runId, groupsMissingItems(stateRef.current.run))
         .then((fresh) => {
           const merged = mergeItems(stateRef.current, fresh);
           fruitless.current = merged === stateRef.current ? fruitless.current + 1 : 0;

@@ -15,6 +15,8 @@ const task = (name: string) => encodeURIComponent(name);
 
 export const urls = {
   apiRun: (id: number) => `/api/runs/${id}/`,
+  /** One fan-out's instances, the most a page allows (GET /api/runs/{id}/tasks/). */
+  instances: (id: number, group: string) => `/api/runs/${id}/tasks/?group=${encodeURIComponent(group)}&limit=1000`,
   retry: (id: number) => `/api/runs/${id}/retry/`,
   retryPreview: (id: number, name?: string) =>
     `/api/runs/${id}/retry/preview/${name ? `?task=${encodeURIComponent(name)}` : ""}`,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { attempt, event, run, task } from "./fixtures";
-import { applyEvents, formatDuration, fromSnapshot, itemsMissing, mergeItems, replaceSnapshot, taskHistory } from "./state";
+import { applyEvents, formatDuration, fromSnapshot, groupsMissingItems, itemsMissing, mergeItems, replaceSnapshot, taskHistory } from "./state";
 
 const diamond = () =>
   run([
@@ -173,14 +173,16 @@ describe("control flow", () => {
       event(3, { task: "square", status: "Expanded", data: { fan_out: 2 } }),
       event(4, { task: "square[0]", status: "Running", previous: "Queued" }),
     ]).state;
-    const fresh = run([
+    expect(groupsMissingItems(expanded.run)).toEqual(["square"]);
+    const fresh = [
       task("square[0]", [], { status: "Queued", fan_group: "square", fan_index: 0, fan_item: { n: 1 } }),
       task("square[1]", [], { status: "Queued", fan_group: "square", fan_index: 1, fan_item: 2 }),
-    ]);
+    ];
     const merged = mergeItems(expanded, fresh);
     expect(merged.run.tasks[3]).toMatchObject({ status: "Running", fan_item: { n: 1 } });
     expect(merged.run.tasks[4]).toMatchObject({ status: "Queued", fan_item: 2 });
     expect(itemsMissing(merged.run)).toBe(false);
+    expect(groupsMissingItems(merged.run)).toEqual([]);
     expect(mergeItems(merged, fresh)).toBe(merged);
   });
 

@@ -137,9 +137,9 @@ function placeholderInstance(group: Task, index: number): Task {
 
 /** Instances' items from a fresher read of the run (events carry none):
  * only items are taken, states stay those the events set. */
-export function mergeItems(state: LiveRun, fresh: Run): LiveRun {
+export function mergeItems(state: LiveRun, fresh: readonly Task[]): LiveRun {
   let tasks: Task[] | null = null;
-  for (const task of fresh.tasks) {
+  for (const task of fresh) {
     if (!task.fan_group) continue;
     const position = state.index.get(task.name);
     if (position === undefined) continue;
@@ -154,6 +154,15 @@ export function mergeItems(state: LiveRun, fresh: Run): LiveRun {
 /** Whether an instance's item is still to be read (it was made from an event). */
 export function itemsMissing(run: Run): boolean {
   return run.tasks.some((task) => Boolean(task.fan_group) && task.fan_item === undefined);
+}
+
+/** The fan-outs with instances whose items are still to be read, sorted. */
+export function groupsMissingItems(run: Run): string[] {
+  const groups = new Set<string>();
+  for (const task of run.tasks) {
+    if (task.fan_group && task.fan_item === undefined) groups.add(task.fan_group);
+  }
+  return [...groups].sort();
 }
 
 function applyRunEvent(run: Run, event: RunEvent): Run {
