@@ -272,8 +272,15 @@ def test_a_compacted_watch_lists_again_without_losing_events(
         ),
         what="a ended and the doomed pod running",
     )
-    doomed.refresh_from_db()
-    assert doomed.handle  # recorded at the launch, before any event
+
+    def handle_recorded() -> bool:
+        # From the launch's own report (the report pump records it a moment
+        # later, after its coalescing window), not from an event: nobody
+        # watches.
+        doomed.refresh_from_db()
+        return bool(doomed.handle)
+
+    wait_until(handle_recorded, 10, "the doomed attempt's handle")
     flowdeck.core.delete_namespaced_pod(
         doomed.handle.split("/")[1], flowdeck.namespace, grace_period_seconds=0
     )
