@@ -142,3 +142,51 @@ def test_the_crash_it_guards_against_does_not_happen() -> None:
     assert [(o.returncode, o.stdout.strip()) for o in outcomes] == [
         (0, "survived")
     ] * TRIES
+
+
+def test_a_due_full_collection_waits_for_a_quarter_more_long_lived_objects() -> None:
+    """CPython's own rule, which a plain gc.collect(2) skips: the oldest
+    generation is collected only once what reached it since the last full
+    collection is a quarter of what survived that one."""
+    long_lived = gc_guard._LongLived()
+    long_lived.total = len(gc.get_objects(generation=2))
+    assert not long_lived.full_worth_it()
+    kept = [[index] for index in range(long_lived.total // 4 + 10_000)]
+    gc.collect(1)  # survivors of the younger generations reach the oldest
+    assert long_lived.full_worth_it()
+    del kept
+
+
+def test_a_django_process_freezes_its_start_up_once() -> None:
+    """The first full collection moves what survived start-up out of every
+    later one's way; later full collections (when due) freeze nothing more."""
+    script = textwrap.dedent(
+        """
+        import gc, time, django
+        django.setup()
+        from webapp import gc_guard
+        deadline = time.monotonic() + 60
+        kept = []
+        while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+            kept.append([[i] for i in range(5_000)])
+            time.sleep(0.01)
+        frozen = gc.get_freeze_count()
+        fulls = gc.get_stats()[2]["collections"]
+        while gc.get_stats()[2]["collections"] == fulls and time.monotonic() < deadline:
+            kept.append([[i] for i in range(5_000)])
+            time.sleep(0.01)
+        print(frozen, gc.get_freeze_count() == frozen, gc_guard._long_lived.frozen)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings"},
+    )
+    frozen, unchanged, flagged = out.stdout.split()
+    assert int(frozen) > 100_000  # Django's and our modules' objects
+    assert unchanged == "True"
+    assert flagged == "True"
