@@ -14,6 +14,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.models import V1Pod
 
 from flowcore.states import AttemptStatus
+from k8s_runner.backends.kubernetes import PodParser
 from k8s_runner.pod_status import (
     handle_of,
     is_finished,
@@ -289,3 +290,30 @@ def test_the_module_is_pure() -> None:
         check=True,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_watch_parser_reads_every_pod_as_the_client_does() -> None:
+    """PodParser (the pod watcher's decoding, each pod's spec parsed once)
+    gives the client's own model, field for field, for every fixture, the
+    first time and from its memory."""
+    parser = PodParser()
+    for path in sorted(PODS.glob("*.json")):
+        raw = json.loads(path.read_text())
+        expected = pod(path.stem).to_dict()
+        assert parser.pod(json.loads(path.read_text())).to_dict() == expected
+        assert parser.pod(raw).to_dict() == expected
+
+
+def test_the_watch_parser_parses_a_changed_spec_again() -> None:
+    parser = PodParser()
+    raw = json.loads((PODS / "running.json").read_text())
+    first = parser.pod(raw)
+    again = parser.pod(json.loads((PODS / "running.json").read_text()))
+    assert again.spec is first.spec  # parsed once
+    raw = json.loads((PODS / "running.json").read_text())  # each event is new JSON
+    raw["spec"]["containers"][0]["image"] = "busybox:2"
+    changed = parser.pod(raw)
+    assert changed.spec is not first.spec
+    assert changed.spec.containers[0].image == "busybox:2"
+    parser.forget(raw)
+    assert parser.pod(raw).spec is not changed.spec  # forgotten once deleted
