@@ -235,6 +235,10 @@ class Topology:
                             "raw",
                             "--rate",
                             "50",
+                            # Only the thread holding the GIL: where the
+                            # Python CPU goes, not the threads waiting on
+                            # sockets (which py-spy cannot tell from work).
+                            "--gil",
                             "--output",
                             str(out),
                         ],
