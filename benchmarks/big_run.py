@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.editor import CHROMIUM, free_port, wait_for  # noqa: E402
+from benchmarks.editor import CHROMIUM, start_server  # noqa: E402
 
 PASSWORD = "bench-pw-123"
 STAGE = 100
@@ -286,18 +285,7 @@ def main() -> None:
     if args.submit_only:
         return
 
-    port = free_port()
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/healthz")
+    with start_server(env, data_dir / "server.log") as base:
         api = Api(base, token)
         print(
             "\n| tasks | POST runs (ms) | first POST, cold (ms) "
@@ -397,10 +385,6 @@ def main() -> None:
                     flush=True,
                 )
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 if __name__ == "__main__":
