@@ -44,9 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.editor import CHROMIUM, start_server  # noqa: E402
+from benchmarks.editor import PASSWORD, logged_in_page, start_server  # noqa: E402
 
-PASSWORD = "bench-pw-123"
 STAGE = 100
 
 
@@ -318,17 +317,7 @@ def main() -> None:
             Run.objects.filter(pk=run_id).update(status=RunStatus.RUNNING)
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            )
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.goto(f"{base}/login/")
-            page.fill("input[name=username]", "bench")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
+            browser, page = logged_in_page(playwright, base)
             page.add_init_script(WATCH)
             print(
                 f"\nChromium {browser.version}\n\n"

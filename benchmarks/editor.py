@@ -134,6 +134,22 @@ def start_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
             server.wait(timeout=30)
 
 
+def logged_in_page(playwright: Any, base: str) -> tuple[Any, Any]:
+    """Chromium, and a page of it logged in to `base` as the user "bench"."""
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    )
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", "bench")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return browser, page
+
+
 OPENED = """([nodes, edges]) => new Promise((resolve) => {
   // Drawn: the nodes React Flow shows are all measured (visible), their edges
   // are in, and nothing changed over two frames.
@@ -253,17 +269,7 @@ def main() -> None:
         start_server(env, data_dir / "server.log") as base,
         sync_playwright() as playwright,
     ):
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.set_default_timeout(120_000)
-        page.goto(f"{base}/login/")
-        page.fill("input[name=username]", "bench")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+        browser, page = logged_in_page(playwright, base)
         print(
             f"Chromium {browser.version}, {os.cpu_count()} CPUs, "
             f"median of {args.repeat}"
