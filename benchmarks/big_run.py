@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,9 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.editor import CHROMIUM, free_port, wait_for  # noqa: E402
+from benchmarks.editor import PASSWORD, logged_in_page, start_server  # noqa: E402
 
-PASSWORD = "bench-pw-123"
 STAGE = 100
 
 
@@ -286,18 +284,7 @@ def main() -> None:
     if args.submit_only:
         return
 
-    port = free_port()
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/healthz")
+    with start_server(env, data_dir / "server.log") as base:
         api = Api(base, token)
         print(
             "\n| tasks | POST runs (ms) | first POST, cold (ms) "
@@ -330,17 +317,7 @@ def main() -> None:
             Run.objects.filter(pk=run_id).update(status=RunStatus.RUNNING)
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            )
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.goto(f"{base}/login/")
-            page.fill("input[name=username]", "bench")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
+            browser, page = logged_in_page(playwright, base)
             page.add_init_script(WATCH)
             print(
                 f"\nChromium {browser.version}\n\n"
@@ -397,10 +374,6 @@ def main() -> None:
                     flush=True,
                 )
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ the document. A 10-task workflow measured in the same run is the baseline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,50 @@ def wait_for(url: str, timeout: float = 60) -> None:
         except Exception:  # noqa: BLE001
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer")
+
+
+@contextlib.contextmanager
+def start_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Django's runserver on a free port, its output in `log_path`: yields its
+    base URL once /healthz answers, and stops it on the way out."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "runserver",
+                f"127.0.0.1:{port}",
+                "--noreload",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(f"{base}/healthz")
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def logged_in_page(playwright: Any, base: str) -> tuple[Any, Any]:
+    """Chromium, and a page of it logged in to `base` as the user "bench"."""
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    )
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", "bench")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return browser, page
 
 
 OPENED = """([nodes, edges]) => new Promise((resolve) => {
@@ -219,72 +265,49 @@ def main() -> None:
             workflow = create_workflow(document, author=user, project=project)
             cases.append((count, positions, workflow.pk, edge_count(document)))
 
-    port = free_port()
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/healthz")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-            )
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.goto(f"{base}/login/")
-            page.fill("input[name=username]", "bench")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
-            print(
-                f"Chromium {browser.version}, {os.cpu_count()} CPUs, "
-                f"median of {args.repeat}"
-            )
-            print(
-                "| tasks (edges) | positions | open (ms) | nodes drawn "
-                "| drag: median frame (ms) "
-                "| drag: worst frame (ms) | drag: 30 steps to committed (ms) |"
-            )
-            print("|---:|---|---:|---:|---:|---:|---:|")
-            for count, positions, pk, edges in cases:
-                opens, medians, worsts, walls = [], [], [], []
-                drawn = 0
-                for _ in range(args.repeat):
-                    url = f"{base}/workflows/{pk}/editor/"
-                    opened, drawn = open_editor(page, url, count, edges)
-                    opens.append(opened)
-                    # Let the first validation and the text view settle.
-                    page.wait_for_selector(
-                        "[data-testid=validation-status]:text-is('Valid')"
-                    )
-                    page.wait_for_timeout(300)
-                    median, worst, wall = drag(page, "t5")
-                    medians.append(median)
-                    worsts.append(worst)
-                    walls.append(wall)
-                    # Leave without the unsaved-changes prompt.
-                    page.evaluate("window.onbeforeunload = null")
-                    page.goto("about:blank")
-                print(
-                    f"| {count:,} ({edges:,}) | {'saved' if positions else 'laid out'} "
-                    f"| {statistics.median(opens):.0f} | {drawn:,} "
-                    f"| {statistics.median(medians):.1f} "
-                    f"| {statistics.median(worsts):.0f} "
-                    f"| {statistics.median(walls):.0f} |",
-                    flush=True,
+    with (
+        start_server(env, data_dir / "server.log") as base,
+        sync_playwright() as playwright,
+    ):
+        browser, page = logged_in_page(playwright, base)
+        print(
+            f"Chromium {browser.version}, {os.cpu_count()} CPUs, "
+            f"median of {args.repeat}"
+        )
+        print(
+            "| tasks (edges) | positions | open (ms) | nodes drawn "
+            "| drag: median frame (ms) "
+            "| drag: worst frame (ms) | drag: 30 steps to committed (ms) |"
+        )
+        print("|---:|---|---:|---:|---:|---:|---:|")
+        for count, positions, pk, edges in cases:
+            opens, medians, worsts, walls = [], [], [], []
+            drawn = 0
+            for _ in range(args.repeat):
+                url = f"{base}/workflows/{pk}/editor/"
+                opened, drawn = open_editor(page, url, count, edges)
+                opens.append(opened)
+                # Let the first validation and the text view settle.
+                page.wait_for_selector(
+                    "[data-testid=validation-status]:text-is('Valid')"
                 )
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+                page.wait_for_timeout(300)
+                median, worst, wall = drag(page, "t5")
+                medians.append(median)
+                worsts.append(worst)
+                walls.append(wall)
+                # Leave without the unsaved-changes prompt.
+                page.evaluate("window.onbeforeunload = null")
+                page.goto("about:blank")
+            print(
+                f"| {count:,} ({edges:,}) | {'saved' if positions else 'laid out'} "
+                f"| {statistics.median(opens):.0f} | {drawn:,} "
+                f"| {statistics.median(medians):.1f} "
+                f"| {statistics.median(worsts):.0f} "
+                f"| {statistics.median(walls):.0f} |",
+                flush=True,
+            )
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -3,10 +3,9 @@ Permissions as in the API (notifications.rules.action_for); audited."""
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_POST
 
 from accounts import audit
@@ -15,6 +14,7 @@ from notifications.forms import NotificationRuleForm
 from notifications.models import NotificationRule
 from workflows.models import Project
 from workflows.permissions import Action, require, visible
+from workflows.project_views import back_to_project, project_page
 
 
 def _project(request: HttpRequest, pk: int) -> Project:
@@ -32,8 +32,6 @@ def _rule(project: Project, rule_id: int) -> NotificationRule:
 @login_required
 @require_POST
 def rule_add(request: HttpRequest, pk: int) -> HttpResponse:
-    from workflows.project_views import project_page
-
     project = _project(request, pk)
     form = NotificationRuleForm(request.POST, project=project)
     if not form.is_valid():
@@ -53,8 +51,9 @@ def rule_add(request: HttpRequest, pk: int) -> HttpResponse:
             error.field if error.field in form.fields else None, error.message
         )
         return project_page(request, project, rule_form=form, status=400)
-    messages.success(request, f"Added the notification rule {values['name']}.")
-    return redirect("project-detail", pk=project.pk)
+    return back_to_project(
+        request, project, f"Added the notification rule {values['name']}."
+    )
 
 
 @login_required
@@ -67,10 +66,11 @@ def rule_test(request: HttpRequest, pk: int, rule_id: int) -> HttpResponse:
         request, Action.MANAGE_NOTIFICATIONS, rule, detail={"test": True}
     ):
         delivery.send_test(rule)
-    messages.success(
-        request, f"Sent a test notification for {rule.name}: see the delivery log."
+    return back_to_project(
+        request,
+        project,
+        f"Sent a test notification for {rule.name}: see the delivery log.",
     )
-    return redirect("project-detail", pk=project.pk)
 
 
 @login_required
@@ -83,5 +83,6 @@ def rule_delete(request: HttpRequest, pk: int, rule_id: int) -> HttpResponse:
         request, Action.MANAGE_NOTIFICATIONS, rule, detail={"deleted": True}
     ):
         rule.delete()
-    messages.success(request, f"Deleted the notification rule {rule.name}.")
-    return redirect("project-detail", pk=project.pk)
+    return back_to_project(
+        request, project, f"Deleted the notification rule {rule.name}."
+    )

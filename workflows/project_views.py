@@ -47,6 +47,19 @@ def _project(request: HttpRequest, pk: int) -> Project:
     return get_object_or_404(visible(Project.objects.all(), request.user), pk=pk)
 
 
+def back_to_project(
+    request: HttpRequest,
+    project: Project,
+    message: str,
+    *,
+    level: int = messages.SUCCESS,
+) -> HttpResponse:
+    """Back to the project page after a change made there (the notification
+    rules' too), with `message` saying what happened."""
+    messages.add_message(request, level, message)
+    return redirect("project-detail", pk=project.pk)
+
+
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
     form = ProjectForm()
@@ -58,8 +71,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
             with audit.recording(request, Action.CREATE_PROJECT) as entry:
                 project = project_services.create_project(**form.cleaned_data)
                 entry.target = entry.project = project
-            messages.success(request, f"Created project {project.name}.")
-            return redirect("project-detail", pk=project.pk)
+            return back_to_project(request, project, f"Created project {project.name}.")
         status = 400
     projects = (
         visible(Project.objects.all(), request.user)
@@ -147,8 +159,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         detail={"changed": sorted(form.changed_data)},
     ):
         project_services.update_project(project, **form.cleaned_data)
-    messages.success(request, f"Saved the settings of {project.name}.")
-    return redirect("project-detail", pk=project.pk)
+    return back_to_project(request, project, f"Saved the settings of {project.name}.")
 
 
 @login_required
@@ -169,10 +180,8 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
         ) as entry:
             entry.target = project_services.add_member(project, user, role)
     except ActionRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, f"Added {user.username} as {role}.")
-    return redirect("project-detail", pk=project.pk)
+        return back_to_project(request, project, str(refusal), level=messages.ERROR)
+    return back_to_project(request, project, f"Added {user.username} as {role}.")
 
 
 def _membership(project: Project, user_id: int) -> Membership:
@@ -191,8 +200,12 @@ def member_change(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
     require(request, Action.CHANGE_MEMBER, project, target=membership)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a role: viewer, editor, operator or admin.")
-        return redirect("project-detail", pk=project.pk)
+        return back_to_project(
+            request,
+            project,
+            "Choose a role: viewer, editor, operator or admin.",
+            level=messages.ERROR,
+        )
     role = form.cleaned_data["role"]
     username = membership.user.username
     try:
@@ -204,10 +217,8 @@ def member_change(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
         ):
             project_services.change_role(membership, role)
     except ActionRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, f"{username} is now {role}.")
-    return redirect("project-detail", pk=project.pk)
+        return back_to_project(request, project, str(refusal), level=messages.ERROR)
+    return back_to_project(request, project, f"{username} is now {role}.")
 
 
 @login_required
@@ -226,10 +237,8 @@ def member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
         ):
             project_services.remove_member(membership)
     except ActionRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, f"Removed {username} from {project.name}.")
-    return redirect("project-detail", pk=project.pk)
+        return back_to_project(request, project, str(refusal), level=messages.ERROR)
+    return back_to_project(request, project, f"Removed {username} from {project.name}.")
 
 
 def _semaphore(project: Project, name: str) -> Semaphore:
@@ -254,12 +263,10 @@ def semaphore_add(request: HttpRequest, pk: int) -> HttpResponse:
         ) as entry:
             entry.target = semaphore_services.create_semaphore(project, **values)
     except ActionRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(
-            request, f"Defined semaphore {values['name']} ({values['limit']})."
-        )
-    return redirect("project-detail", pk=project.pk)
+        return back_to_project(request, project, str(refusal), level=messages.ERROR)
+    return back_to_project(
+        request, project, f"Defined semaphore {values['name']} ({values['limit']})."
+    )
 
 
 @login_required
@@ -270,10 +277,12 @@ def semaphore_change(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     require(request, Action.UPDATE_SEMAPHORE, project, target=semaphore)
     form = SemaphoreLimitForm(request.POST)
     if not form.is_valid():
-        messages.error(
-            request, f"The limit of {name}: " + " ".join(form.errors.get("limit", []))
+        return back_to_project(
+            request,
+            project,
+            f"The limit of {name}: " + " ".join(form.errors.get("limit", [])),
+            level=messages.ERROR,
         )
-        return redirect("project-detail", pk=project.pk)
     limit = form.cleaned_data["limit"]
     with audit.recording(
         request,
@@ -282,8 +291,7 @@ def semaphore_change(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         detail={"name": name, "limit": {"from": semaphore.limit, "to": limit}},
     ):
         semaphore_services.update_semaphore(semaphore, limit=limit)
-    messages.success(request, f"Semaphore {name} now admits {limit}.")
-    return redirect("project-detail", pk=project.pk)
+    return back_to_project(request, project, f"Semaphore {name} now admits {limit}.")
 
 
 @login_required
@@ -299,5 +307,4 @@ def semaphore_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         detail={"name": name, "limit": semaphore.limit},
     ):
         semaphore_services.delete_semaphore(semaphore)
-    messages.success(request, f"Deleted semaphore {name}.")
-    return redirect("project-detail", pk=project.pk)
+    return back_to_project(request, project, f"Deleted semaphore {name}.")

@@ -187,6 +187,21 @@ def api_error(error: BaseException, doing: str) -> BackendError:
 _API_FAULTS = (ApiException, urllib3.exceptions.HTTPError, OSError)
 
 
+def delete_object(
+    delete: Callable[..., object], namespace: str, name: str, what: str, **options: Any
+) -> None:
+    """Delete a pod or Job with the client's `delete` call (`options` are its
+    keyword arguments): one already gone is fine, any other fault a
+    BackendError saying what was being deleted."""
+    try:
+        delete(name, namespace, **options)
+    except ApiException as error:
+        if error.status != 404:
+            raise api_error(error, f"deleting {what} {namespace}/{name}") from error
+    except _API_FAULTS as error:
+        raise api_error(error, f"deleting {what} {namespace}/{name}") from error
+
+
 def _api_message(error: ApiException) -> str:
     try:
         body = json.loads(error.body or "")
@@ -867,19 +882,14 @@ class KubernetesBackend:
         return pod
 
     def delete_pod(self, namespace: str, name: str, *, grace_seconds: int) -> None:
-        try:
-            self.core.delete_namespaced_pod(
-                name,
-                namespace,
-                grace_period_seconds=grace_seconds,
-                _request_timeout=self.request_timeout,
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return
-            raise api_error(error, f"deleting pod {namespace}/{name}") from error
-        except _API_FAULTS as error:
-            raise api_error(error, f"deleting pod {namespace}/{name}") from error
+        delete_object(
+            self.core.delete_namespaced_pod,
+            namespace,
+            name,
+            "pod",
+            grace_period_seconds=grace_seconds,
+            _request_timeout=self.request_timeout,
+        )
 
     def events(self, handle: str) -> list[dict[str, Any]]:
         """The Kubernetes Events about the pod `handle` (`namespace/name`), the

@@ -289,20 +289,16 @@ class KubernetesJobs:
 
     def delete(self, namespace: str, name: str) -> None:
         """The Job, then its pods (the garbage collector may not run)."""
-        from k8s_runner.backends.kubernetes import _API_FAULTS, api_error
+        from k8s_runner.backends.kubernetes import delete_object
 
-        try:
-            self.batch.delete_namespaced_job(
-                name,
-                namespace,
-                body=V1DeleteOptions(propagation_policy="Background"),
-                _request_timeout=self.backend.request_timeout,
-            )
-        except ApiException as error:
-            if error.status != 404:
-                raise api_error(error, f"deleting Job {namespace}/{name}") from error
-        except _API_FAULTS as error:
-            raise api_error(error, f"deleting Job {namespace}/{name}") from error
+        delete_object(
+            self.batch.delete_namespaced_job,
+            namespace,
+            name,
+            "Job",
+            body=V1DeleteOptions(propagation_policy="Background"),
+            _request_timeout=self.backend.request_timeout,
+        )
         for pod in self._pods_named(namespace, name):
             with contextlib.suppress(BackendError):
                 self.backend.delete_pod(

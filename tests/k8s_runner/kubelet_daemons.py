@@ -25,19 +25,21 @@ server's own: it allocates one on create, as on any cluster.
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
 
 from kubernetes import client
 
-logger = logging.getLogger(__name__)
+from tests.k8s_runner.kubelet_controllers import TickingController
 
-_TICK = 0.1
 TASK_LABEL = "flowdeck.io/task"
 
 
-class WorkloadController:
+class WorkloadController(TickingController):
     """Syncs every Deployment and StatefulSet of `namespace` each tick."""
+
+    interval = 0.1
+    name = "workloads"
+    label = "workloads"
+    quiet_statuses = (404, 409)  # gone, or changed: next tick
 
     def __init__(
         self,
@@ -47,37 +49,10 @@ class WorkloadController:
         *,
         ready_after: float = 0.5,
     ) -> None:
-        self.namespace = namespace
+        super().__init__(namespace, errors)
         self.apps = client.AppsV1Api(api_client)
-        self.errors = errors
         self.ready_after = ready_after
         self.never_ready: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="kubelet-sim-workloads", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except client.ApiException as error:
-                if error.status not in (404, 409) and not self._stop.is_set():
-                    logger.exception("kubelet simulator: workloads")
-                    self.errors.append(f"workloads: {error!r}")
-            except Exception as error:
-                if not self._stop.is_set():
-                    logger.exception("kubelet simulator: workloads")
-                    self.errors.append(f"workloads: {error!r}")
-            self._stop.wait(_TICK)
 
     def tick(self) -> None:
         now = dt.datetime.now(dt.UTC)

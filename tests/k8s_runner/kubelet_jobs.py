@@ -26,51 +26,29 @@ first three fields, and the delay is only slower).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import secrets
 import string
-import threading
 
 from kubernetes import client
 
-logger = logging.getLogger(__name__)
+from tests.k8s_runner.kubelet_controllers import TickingController
 
-_TICK = 0.05
 _ENDED = ("Succeeded", "Failed")
 
 
-class JobController:
+class JobController(TickingController):
     """Syncs every Job of `namespace` each tick, in a thread of its own."""
+
+    interval = 0.05
+    name = "jobs"
+    label = "Job controller"
 
     def __init__(
         self, api_client: client.ApiClient, namespace: str, errors: list[str]
     ) -> None:
-        self.namespace = namespace
+        super().__init__(namespace, errors)
         self.batch = client.BatchV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
-        self.errors = errors  # the simulator's: a test fails on any
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="kubelet-sim-jobs", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception as error:
-                if not self._stop.is_set():
-                    logger.exception("kubelet simulator: Job controller")
-                    self.errors.append(f"jobs: {error!r}")
-            self._stop.wait(_TICK)
 
     def tick(self) -> None:
         jobs = self.batch.list_namespaced_job(self.namespace).items
