@@ -25,6 +25,9 @@ import threading
 import time
 
 POLL_SECONDS = 0.05
+# Every process of ours (Django set up, a Celery worker booted, Daphne
+# listening) has started well within this.
+FREEZE_AFTER_SECONDS = 30.0
 
 _lock = threading.Lock()
 _running = False
@@ -51,6 +54,8 @@ def install() -> None:
 def _after_fork() -> None:
     global _running
     _running = False
+    # A Celery pool process starts as a copy of its booted parent.
+    _long_lived.born = time.monotonic() - FREEZE_AFTER_SECONDS
     install()
 
 
@@ -62,6 +67,7 @@ class _LongLived:
     def __init__(self) -> None:
         self.total = 0
         self.frozen = False
+        self.born = time.monotonic()
 
     def full_worth_it(self) -> bool:
         # The interpreter's rule (gcmodule.c, collect_generations): a full
@@ -74,12 +80,16 @@ class _LongLived:
         return pending >= self.total // 4
 
     def collected_fully(self) -> None:
-        if not self.frozen:
-            # What survives the first full collection is the start-up (the
-            # modules, Django's and the Kubernetes client's classes): moved out
-            # of the collector's sight for good, as gc.freeze() is meant for.
-            # Only cyclic garbage among those objects is never freed; what
-            # reference counting frees is freed as before.
+        if not self.frozen and time.monotonic() - self.born >= FREEZE_AFTER_SECONDS:
+            # What survives the first full collection once the process has
+            # started (the modules, Django's and the Kubernetes client's
+            # classes, 240,000 objects) is moved out of every later one's
+            # sight for good, as gc.freeze() is meant for: a full collection
+            # then costs what the process holds, not what it imported. Only
+            # cyclic garbage among those objects is never freed; what
+            # reference counting frees is freed as before. Not earlier: a
+            # freeze in the middle of the imports would leave the rest of them
+            # to every full collection.
             gc.freeze()
             self.frozen = True
         self.total = len(gc.get_objects(generation=2))

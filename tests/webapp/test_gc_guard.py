@@ -158,13 +158,16 @@ def test_a_due_full_collection_waits_for_a_quarter_more_long_lived_objects() -> 
 
 
 def test_a_django_process_freezes_its_start_up_once() -> None:
-    """The first full collection moves what survived start-up out of every
-    later one's way; later full collections (when due) freeze nothing more."""
+    """The first full collection once started moves what survived start-up
+    out of every later one's way; later full collections (when due) freeze
+    nothing more."""
     script = textwrap.dedent(
         """
         import gc, time, django
         django.setup()
         from webapp import gc_guard
+        assert not gc_guard._long_lived.frozen
+        gc_guard.FREEZE_AFTER_SECONDS = 0.0  # started: django is set up
         deadline = time.monotonic() + 60
         kept = []
         while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
