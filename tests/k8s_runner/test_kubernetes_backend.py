@@ -19,7 +19,7 @@ from flowcore.spec import Limits
 from flowcore.states import TERMINAL_RUN_STATUSES, AttemptStatus, RunStatus
 from k8s_runner import reconcile
 from k8s_runner.backends.base import BackendError, LiveAttempt
-from k8s_runner.backends.kubernetes import ResourceExpired
+from k8s_runner.backends.kubernetes import ResourceExpired, delete_object
 from k8s_runner.pod_request import PodRequest
 from k8s_runner.watcher import PodWatcher
 from tests.conftest import shell_task, workflow_document
@@ -438,6 +438,41 @@ def test_a_repeated_launch_adopts_the_pod_instead_of_starting_another(
     with pytest.raises(BackendError) as raised:
         backend.launch(impostor)
     assert raised.value.permanent and "belongs to attempt 77" in str(raised.value)
+
+
+def test_deleting_a_pod_gone_already_is_fine_and_a_refused_delete_says_why(
+    flowdeck: Flowdeck,
+) -> None:
+    """The delete reads only the answer's status (not the pod it returns):
+    404 is done, anything else a BackendError naming the pod and the cause."""
+    namespace = flowdeck.namespace
+    flowdeck.backend.delete_pod(namespace, "never-was", grace_seconds=0)
+    flowdeck.core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "plain"},
+            "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+        },
+    )
+    with pytest.raises(BackendError) as raised:
+        # Every delete of ours goes through delete_object; the API server
+        # refuses this one's options.
+        delete_object(
+            flowdeck.core.delete_namespaced_pod,
+            namespace,
+            "plain",
+            "pod",
+            propagation_policy="Sometimes",
+        )
+    assert str(raised.value).startswith(f"deleting pod {namespace}/plain: 4")
+    assert "Sometimes" in str(raised.value)
+    assert raised.value.permanent
+    assert flowdeck.backend.read_pod(namespace, "plain") is not None
+    flowdeck.backend.delete_pod(namespace, "plain", grace_seconds=0)
+    wait_until(
+        lambda: flowdeck.backend.read_pod(namespace, "plain") is None,
+        what="the pod's deletion",
+    )
 
 
 def test_the_apiserver_refusing_a_pod_is_a_permanent_error(flowdeck: Flowdeck) -> None:
