@@ -139,7 +139,7 @@ def watch(
         f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/runs/{run.pk}/"
         for i in range(clients)
     ]
-    before = {name: cpu_seconds(pid) for name, pid in PROCESSES.items()}
+    before = {name: sum(cpu_seconds(pid)) for name, pid in PROCESSES.items()}
     if client_processes <= 1:
         watchers, client_cpu = _watch_share(urls, token)
     else:
@@ -148,7 +148,9 @@ def watch(
             results = pool.starmap(_watch_share, [(share, token) for share in shares])
         watchers = [w for share, _ in results for w in share]
         client_cpu = sum(cpu for _, cpu in results)
-    used = {name: cpu_seconds(pid) - before[name] for name, pid in PROCESSES.items()}
+    used = {
+        name: sum(cpu_seconds(pid)) - before[name] for name, pid in PROCESSES.items()
+    }
     used["clients"] = client_cpu
     print(
         "  CPU seconds: "
