@@ -107,3 +107,27 @@ def test_an_invalid_document_saves_nothing(user, project):
     with pytest.raises(SpecError):
         create_workflow(doc, author=user, project=project)
     assert not Workflow.objects.exists()
+
+
+def test_a_plan_reads_the_same_task_columns_as_the_orm(diamond, user):
+    """rows.task_columns (the plan's lean read) converts as values_list does:
+    aware datetimes (a timeout compares them with now), None, integers."""
+    from django.utils import timezone
+
+    from workflows.models import TaskRun
+    from workflows.services import rows
+
+    run = submit_run(diamond.latest_version, user=user)
+    now = timezone.now()
+    TaskRun.objects.filter(run=run, name="a").update(
+        started_at=now, retry_at=now, attempts_count=2
+    )
+    columns = ("name", "status", "attempts_count", "started_at", "retry_at")
+    names = ["a", "b", "nothing-of-that-name"]
+    lean = sorted(rows.task_columns(run.pk, names, columns))
+    assert lean == sorted(
+        TaskRun.objects.filter(run=run, name__in=names).values_list(*columns)
+    )
+    assert lean[0][:3] == ("a", TaskStatus.PENDING, 2)
+    assert lean[0][3] == now and lean[0][3].tzinfo is not None
+    assert lean[1][3] is None

@@ -117,12 +117,12 @@ def advance_locked(
     # those moves are planned again at once rather than at the next sweep.
     pending: Mapping[str, TaskStatus] | None = changed
     for _ in range(_MAX_FOLLOW_UPS):
-        state, rows = _load_state(txn, blueprint, pending)
+        state = _load_state(txn, blueprint, pending)
         plan = engine.plan(blueprint, state, txn.now)
         if plan.rescan:
-            state, rows = _load_state(txn, blueprint, None)
+            state = _load_state(txn, blueprint, None)
             plan = engine.plan(blueprint, state, txn.now)
-        follow_up = _apply(txn, blueprint, plan, result, rows, backend=backend)
+        follow_up = _apply(txn, blueprint, plan, result, backend=backend)
         for name in plan.unsettled:
             # Settled without running (Skipped, UpstreamFailed): its dependants
             # decide now, not at the next sweep.
@@ -147,17 +147,29 @@ def _held_back(txn: RunTransaction, blueprint: Blueprint, result: Advance) -> bo
                 engine.FinishRun(RunStatus.FAILED, verdict.message),
             ]
         )
-        _apply(txn, blueprint, refusal, result, {}, backend="")
+        _apply(txn, blueprint, refusal, result, backend="")
     return verdict is not None
+
+
+# What the engine knows of a task (TaskState), its name first.
+_STATE_COLUMNS = (
+    "name",
+    "status",
+    "attempts_count",
+    "started_at",
+    "retry_at",
+    "fan_out",
+    "fan_done",
+    "fan_failed",
+)
 
 
 def _load_state(
     txn: RunTransaction,
     blueprint: Blueprint,
     changed: Mapping[str, TaskStatus] | None,
-) -> tuple[RunState, dict[str, TaskRun]]:
-    """The engine's view of the run, and the TaskRun rows already loaded (a
-    partial plan loads whole rows, so applying it needs no second query)."""
+) -> RunState:
+    """The engine's view of the run."""
     run = txn.run
     counts = {TaskStatus(k): v for k, v in rows.task_counts(run.pk).items()}
     group_running = _group_running(run, blueprint, counts)
@@ -168,23 +180,12 @@ def _load_state(
             engine.queue_window(blueprint.spec),
             engine.instance_slots(blueprint.limited_fan_outs, group_running),
         )
-    loaded_rows: dict[str, TaskRun] = {}
     if changed is None:
-        columns = (
-            "name",
-            "status",
-            "attempts_count",
-            "started_at",
-            "retry_at",
-            "fan_out",
-            "fan_done",
-            "fan_failed",
-        )
         loaded = {
             row[0]: TaskState(TaskStatus(row[1]), *row[2:])
             for row in TaskRun.objects.filter(run_id=run.pk)
             .order_by()
-            .values_list(*columns)
+            .values_list(*_STATE_COLUMNS)
         }
         examine = None
     else:
@@ -197,20 +198,13 @@ def _load_state(
         examine = frozenset(names)
         needed = blueprint.needed(names)
         needed.update(queued)
-        loaded_rows = rows.tasks_named(run.pk, needed)
+        # The columns the engine reads, not whole rows: _apply loads the rows
+        # of the few tasks a plan acts on.
         loaded = {
-            name: TaskState(
-                TaskStatus(task.status),
-                task.attempts_count,
-                task.started_at,
-                task.retry_at,
-                task.fan_out,
-                task.fan_done,
-                task.fan_failed,
-            )
-            for name, task in loaded_rows.items()
+            row[0]: TaskState(TaskStatus(row[1]), *row[2:])
+            for row in rows.task_columns(run.pk, needed, _STATE_COLUMNS)
         }
-    state = RunState(
+    return RunState(
         status=RunStatus(run.status),
         started_at=run.started_at,
         tasks=loaded,
@@ -233,7 +227,6 @@ def _load_state(
         if blueprint.locks
         else None,
     )
-    return state, loaded_rows
 
 
 def _condition_values(
@@ -315,7 +308,6 @@ def _apply(
     blueprint: Blueprint,
     plan: Plan,
     result: Advance,
-    loaded: dict[str, TaskRun],
     *,
     backend: str,
 ) -> dict[str, TaskStatus]:
@@ -333,10 +325,7 @@ def _apply(
         for action in plan.actions
         if not isinstance(action, engine.StartRun | engine.FinishRun)
     } - expanded
-    task_rows = {name: loaded[name] for name in touched if name in loaded}
-    missing = touched - task_rows.keys()
-    if missing:
-        task_rows.update(rows.tasks_named(txn.run.pk, missing))
+    task_rows = rows.tasks_named(txn.run.pk, touched) if touched else {}
     for action in plan.actions:
         match action:
             case engine.StartRun():

@@ -135,6 +135,49 @@ def tasks_named(run_id: int, names: Iterable[str]) -> dict[str, TaskRun]:
     return {task.name: task for task in rows}
 
 
+def task_columns(
+    run_id: int, names: Iterable[str], columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """`columns` of the run's tasks among `names`, as the ORM's values_list
+    would give them. A plan reads a few columns of hundreds of tasks (each end
+    in a layered DAG reads the next layer and its upstreams): whole rows,
+    every datetime parsed and a model built for each, were half of a layered
+    run's report pump (py-spy, docs/performance.md)."""
+    fields = [TaskRun._meta.get_field(column) for column in columns]
+    # The backend's converters, then the field's, as the ORM's compiler does.
+    converters = [
+        (index, col, converter)
+        for index, field in enumerate(fields)
+        for col in (field.get_col(TaskRun._meta.db_table),)
+        for converter in (
+            *connection.ops.get_db_converters(col),
+            *col.get_db_converters(connection),
+        )
+    ]
+    selected = ", ".join(quote(field.column) for field in fields)
+    found: list[tuple[Any, ...]] = []
+    values = sorted(names)
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), _IN_CHUNK):
+            chunk = values[start : start + _IN_CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT {selected} FROM {table(TaskRun)} WHERE "
+                f"{quote('run_id')} = %s AND {quote('name')} IN ({marks})",
+                [run_id, *chunk],
+            )
+            found.extend(cursor.fetchall())
+    if not converters:
+        return found
+    converted = []
+    for row in found:
+        values_ = list(row)
+        for index, col, converter in converters:
+            values_[index] = converter(values_[index], col, connection)
+        converted.append(tuple(values_))
+    return converted
+
+
 def task_counts(run_id: int) -> dict[str, int]:
     sql = (
         f"SELECT {quote('status')}, COUNT(*) FROM {table(TaskRun)} "
