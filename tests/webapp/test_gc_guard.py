@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -147,14 +148,54 @@ def test_the_crash_it_guards_against_does_not_happen() -> None:
 def test_a_due_full_collection_waits_for_a_quarter_more_long_lived_objects() -> None:
     """CPython's own rule, which a plain gc.collect(2) skips: the oldest
     generation is collected only once what reached it since the last full
-    collection is a quarter of what survived that one."""
-    long_lived = gc_guard._LongLived()
-    long_lived.total = len(gc.get_objects(generation=2))
-    assert not long_lived.full_worth_it()
-    kept = [[index] for index in range(long_lived.total // 4 + 10_000)]
-    gc.collect(1)  # survivors of the younger generations reach the oldest
-    assert long_lived.full_worth_it()
-    del kept
+    collection is a quarter of what survived that one. A process that
+    allocates without growing then runs no full collection at all."""
+    script = textwrap.dedent(
+        """
+        import gc, importlib.util
+        # The module alone, without the package's thread: this script
+        # collects as that thread would, one due collection per step.
+        spec = importlib.util.spec_from_file_location("guard", "webapp/gc_guard.py")
+        guard = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(guard)
+        gc.disable()
+        gc.set_threshold(100, 10, 10)
+        guard._long_lived.born -= guard.FREEZE_AFTER_SECONDS  # started
+
+        def fulls():
+            return gc.get_stats()[2]["collections"]
+
+        kept, sizes = [], []
+        for step in range(3000):  # growing: 600,000 long-lived objects
+            kept.extend([i] for i in range(200))
+            if guard.collect_due() == 2:
+                sizes.append(guard._long_lived.total)
+        grown = fulls()
+        for step in range(3000):  # as many allocations, all garbage: no growth
+            for i in range(200):
+                cycle = []
+                cycle.append(cycle)  # freed only by a collection
+            guard.collect_due()
+        print(gc.get_freeze_count() > 0, len(sizes), fulls() - grown)
+        print(min(b / a for a, b in zip(sizes[1:], sizes[2:])))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=Path(gc_guard.__file__).parent.parent,
+    )
+    first, second = out.stdout.splitlines()
+    frozen, growing, steady = first.split()
+    assert frozen == "True"
+    # Each full collection once the heap had grown by a quarter: a handful,
+    # where a collection whenever one was due made one every 100 steps (30).
+    assert 3 <= int(growing) <= 20
+    assert float(second) >= 1.2
+    assert steady == "0"
 
 
 def test_a_django_process_freezes_its_start_up_once() -> None:
