@@ -620,6 +620,40 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def test_a_killed_worker_leaves_no_process_of_its_own_behind(server: Server) -> None:
+    """The worker's embedded beat is a process of its own: when the worker is
+    killed (kill -9, or by the supervisor once its grace is over) the
+    supervisor stops what is left of its process group, so no beat outlives
+    it to fire schedules beside the next worker's."""
+    assert server.process is not None
+    [worker] = [
+        pid
+        for pid in _children(server.process.pid)
+        if b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    deadline = time.monotonic() + 60
+    while not _children(worker):  # the beat starts a moment after the worker
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.2)
+    left = _children(worker)
+    os.kill(worker, signal.SIGKILL)
+    server.process.wait(timeout=60)  # the supervisor stops with a child
+    server.log.close()
+    server.process = None
+
+    def alive(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        return state != "Z"
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in left) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in left if alive(pid)]
+
+
 def test_a_kill_of_the_worker_mid_way_through_10000_tasks_reruns_nothing(
     tmp_path: Path,
 ) -> None:

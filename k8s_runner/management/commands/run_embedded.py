@@ -4,6 +4,7 @@ backend, the pod watcher (`watch_pods`) as a third."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -95,8 +96,12 @@ class Command(BaseCommand):
                 "FLOWDECK_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1"
             ),
         }
+        # Each child leads a process group of its own, stopped whole: the
+        # worker's embedded beat is a process of its own that outlives a
+        # worker killed (by us after its grace, or by a kill -9) and would
+        # then fire schedules beside the next worker's beat.
         children = [
-            subprocess.Popen(command, env=env)
+            subprocess.Popen(command, env=env, start_new_session=True)
             for command in child_commands(options["host"], options["port"])
         ]
         self.stdout.write(
@@ -117,14 +122,14 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         finally:
             for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
+                _signal_group(child, signal.SIGTERM)
             deadline = time.monotonic() + 15
             for child in children:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            for child in children:
+                _signal_group(child, signal.SIGKILL)  # what is left of each
+                child.wait()
         failed = [
             child.args[2:5]
             for child in children
@@ -169,3 +174,10 @@ class Command(BaseCommand):
                     else ""
                 )
             )
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the child's process group (its leader may be gone already while
+    a process it started is not)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, sig)
