@@ -5,12 +5,14 @@ backend, the pod watcher (`watch_pods`) as a third."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -96,12 +98,15 @@ class Command(BaseCommand):
                 "FLOWDECK_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1"
             ),
         }
-        # Each child leads a process group of its own, stopped whole: the
-        # worker's embedded beat is a process of its own that outlives a
+        # The worker's embedded beat is a process of its own that outlives a
         # worker killed (by us after its grace, or by a kill -9) and would
-        # then fire schedules beside the next worker's beat.
+        # then fire schedules beside the next worker's beat: as the children's
+        # subreaper this process inherits such orphans, and stops them too.
+        # The children stay in this process group, so that a kill of the
+        # group (a terminal's, `make run`'s) still reaches every one.
+        _become_subreaper()
         children = [
-            subprocess.Popen(command, env=env, start_new_session=True)
+            subprocess.Popen(command, env=env)
             for command in child_commands(options["host"], options["port"])
         ]
         self.stdout.write(
@@ -122,14 +127,16 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         finally:
             for child in children:
-                _signal_group(child, signal.SIGTERM)
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 15
             for child in children:
-                with contextlib.suppress(subprocess.TimeoutExpired):
+                try:
                     child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            for child in children:
-                _signal_group(child, signal.SIGKILL)  # what is left of each
-                child.wait()
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            _stop_orphans()
         failed = [
             child.args[2:5]
             for child in children
@@ -176,8 +183,37 @@ class Command(BaseCommand):
             )
 
 
-def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Signal the child's process group (its leader may be gone already while
-    a process it started is not)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, sig)
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Orphans of our descendants become our children (Linux's prctl), not
+    init's."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _stop_orphans() -> None:
+    """SIGTERM, then SIGKILL after a grace, whatever child is left once the
+    children we started have ended (orphans of theirs we inherited), and reap
+    it."""
+    deadline = time.monotonic() + 5
+    sig = signal.SIGTERM
+    while pids := _own_children():
+        if time.monotonic() > deadline:
+            sig = signal.SIGKILL
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        time.sleep(0.1)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
+
+def _own_children() -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path("/proc/self/task").iterdir():
+            found += [int(pid) for pid in (task / "children").read_text().split()]
+    return found
