@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from k8s_runner.management.commands.run_embedded import children_of
 from tests.net import free_port, watch_run
 from tests.s3 import S3Bucket
 
@@ -612,30 +613,22 @@ def _serves(port: int) -> bool:
         return False
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(child) for child in text]
-    return found
-
-
 def test_a_killed_worker_leaves_no_process_of_its_own_behind(server: Server) -> None:
     """The worker's embedded beat is a process of its own: when the worker is
     killed (kill -9, or by the supervisor once its grace is over) the
-    supervisor stops what is left of its process group, so no beat outlives
-    it to fire schedules beside the next worker's."""
+    supervisor, the subreaper of its descendants, inherits and stops what it
+    left, so no beat outlives it to fire schedules beside the next worker's."""
     assert server.process is not None
     [worker] = [
         pid
-        for pid in _children(server.process.pid)
+        for pid in children_of(server.process.pid)
         if b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
     deadline = time.monotonic() + 60
-    while not _children(worker):  # the beat starts a moment after the worker
+    while not children_of(worker):  # the beat starts a moment after the worker
         assert time.monotonic() < deadline, server.output()
         time.sleep(0.2)
-    left = _children(worker)
+    left = children_of(worker)
     os.kill(worker, signal.SIGKILL)
     server.process.wait(timeout=60)  # the supervisor stops with a child
     server.log.close()
@@ -704,7 +697,7 @@ def test_a_kill_of_the_worker_mid_way_through_10000_tasks_reruns_nothing(
         assert server.process is not None
         [worker] = [
             pid
-            for pid in _children(server.process.pid)
+            for pid in children_of(server.process.pid)
             if b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
         os.kill(worker, signal.SIGKILL)

@@ -592,7 +592,7 @@ class LocalBackend:
     def _report(self, request: PodRequest, report: Report) -> None:
         self._reporter(replace(report, at=_now(), run_id=request.run_id or None))
 
-    def _report_running(self, request: PodRequest, handle: str, log: Path) -> None:
+    def report_running(self, request: PodRequest, handle: str, log: Path) -> None:
         """Report a launched (or adopted) attempt Running, with the handle that
         finds its process again and its log (for tasks and daemons alike)."""
         self._report(
@@ -780,7 +780,7 @@ class LocalBackend:
             self._live[request.attempt_id] = live
             cancelled = request.attempt_id in self._cancelled
             live.cancelled = cancelled
-        self._report_running(request, handle, files.log)
+        self.report_running(request, handle, files.log)
         if cancelled:  # cancelled while it was being started
             self._terminate(live)
         if not self._reaper.watch(live):
@@ -822,7 +822,7 @@ class LocalBackend:
             return False
         pid, started = _parse_handle(handle)
         if pid and process_start_time(pid) == started:
-            self._report_running(request, handle, files.log)
+            self.report_running(request, handle, files.log)
             self._adopt(request.attempt_id, pid, started, files.exit)
             return True
         with self._lock:

@@ -173,7 +173,7 @@ class LocalDaemons:
             self._live[request.attempt_id] = record
             self._processes[request.attempt_id] = process
         handle = f"{HANDLE_PREFIX}{process.pid}:{started}"
-        self._backend._report_running(request, handle, files.log)
+        self._backend.report_running(request, handle, files.log)
         self._follow(request, record, handle)
 
     def cancel(self, attempt_id: int, handle: str) -> bool:
@@ -298,7 +298,7 @@ class LocalDaemons:
         with self._lock:
             self._live[request.attempt_id] = record
         handle = f"{HANDLE_PREFIX}{pid}:{started}"
-        self._backend._report_running(request, handle, log)
+        self._backend.report_running(request, handle, log)
         self._follow(request, record, handle)
         return True
 

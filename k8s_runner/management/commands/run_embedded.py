@@ -199,7 +199,7 @@ def _stop_orphans() -> None:
     it."""
     deadline = time.monotonic() + 5
     sig = signal.SIGTERM
-    while pids := _own_children():
+    while pids := children_of(os.getpid()):
         if time.monotonic() > deadline:
             sig = signal.SIGKILL
         for pid in pids:
@@ -211,9 +211,11 @@ def _stop_orphans() -> None:
                 os.waitpid(pid, os.WNOHANG)
 
 
-def _own_children() -> list[int]:
+def children_of(pid: int) -> list[int]:
+    """The process ids of a process's children, from /proc (empty once it has
+    gone)."""
     found: list[int] = []
     with contextlib.suppress(OSError):
-        for task in Path("/proc/self/task").iterdir():
-            found += [int(pid) for pid in (task / "children").read_text().split()]
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(child) for child in (task / "children").read_text().split()]
     return found
