@@ -104,6 +104,33 @@ def spawn_floor(count: int, parallel: int, prefix: Sequence[str] = ()) -> float:
     return (time.perf_counter() - started) / (per_thread * parallel)
 
 
+def namespaced_floor(count: int, prefix: Sequence[str]) -> float:
+    """Seconds per `true` in a mount and PID namespace of its own, spawned from
+    inside one sandbox (`prefix`): what a sandbox per run would still pay per
+    attempt, once its user namespace and root with ~30 mounts are shared by
+    the run's attempts."""
+    loop = (
+        "import subprocess, sys, time\n"
+        "count = int(sys.argv[1])\n"
+        "started = time.perf_counter()\n"
+        "for _ in range(count):\n"
+        "    subprocess.run(sys.argv[2:], check=True)\n"
+        "print((time.perf_counter() - started) / count)\n"
+    )
+    unshare = ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "true"]
+    # --unshare-user with its capabilities, as an unprivileged worker would
+    # need to make the attempts' namespaces; bubblewrap takes the user
+    # namespace's capabilities away unless asked not to.
+    outer = [prefix[0], "--unshare-user", "--cap-add", "ALL", *prefix[1:]]
+    done = subprocess.run(
+        [*outer, sys.executable, "-c", loop, str(count), *unshare],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout)
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """User + system CPU time of a process, and of its reaped children (the
     tasks: their wrapper, bubblewrap and `true`): on a shared, noisy machine
@@ -163,6 +190,11 @@ def main() -> None:
                 f"the same in the attempt's bubblewrap sandbox: "
                 f"{sandboxed_seq * 1e3:.2f} ms sequential, "
                 f"{sandboxed_par * 1e3:.2f} ms with {slots} at a time"
+            )
+            print(
+                "the same in a mount and PID namespace of its own inside one "
+                f"run-wide sandbox: {namespaced_floor(300, prefix) * 1e3:.2f} ms "
+                "sequential"
             )
         else:
             print("tasks run without a sandbox (FLOWDECK_LOCAL_SANDBOX or no bwrap)")
