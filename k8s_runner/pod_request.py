@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flowcore.fanout import split_instance
@@ -183,6 +184,10 @@ class PodRequest:
     # daemon: true: the rendered DaemonSpec's fields (ports, readiness_probe,
     # persistent, storage); None: a task that runs to its end.
     daemon: Mapping[str, Any] | None = None
+    # When the attempt was recorded (None: not known). Its id alone names its
+    # files and pod, and a database that was reset or restored gives the same
+    # id to another attempt: this tells them apart.
+    attempt_created_at: datetime | None = None
 
     @property
     def name(self) -> str:

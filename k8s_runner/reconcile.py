@@ -532,6 +532,7 @@ def launch_of(attempt: Attempt, request: dict[str, Any] | None = None) -> Launch
         attempt.task_run.name,
         attempt.number,
         attempt.request if request is None else request,
+        created_at=attempt.created_at,
     )
 
 
@@ -555,6 +556,7 @@ def pod_request(
         version=launch.version,
         task=launch.task,
         attempt=launch.number,
+        attempt_created_at=launch.created_at,
         image=rendered.get("image"),
         command=tuple(rendered.get("command", ())),
         args=tuple(rendered.get("args", ())),

@@ -19,6 +19,7 @@ the secret key.
 from __future__ import annotations
 
 import contextlib
+import glob
 import heapq
 import itertools
 import json
@@ -770,7 +771,7 @@ class LocalBackend:
                     process.poll(),
                 )
             handle = f"{process.pid}:{started or ''}"
-            _write_handle(files.pid, handle)
+            _write_handle(files.pid, handle, _stamp(request))
         finally:
             # The command starts now (or, if the handle could not be written,
             # the wrapper exits without starting it).
@@ -817,10 +818,28 @@ class LocalBackend:
         """True when this attempt started before: its end is reported, or its
         still running process adopted, and nothing is started again."""
         try:
-            handle = files.pid.read_text().strip()
+            handle, _, stamp = files.pid.read_text().strip().partition("\n")
         except FileNotFoundError:
             return False
         pid, started = _parse_handle(handle)
+        own = _stamp(request)
+        if stamp and own and stamp != own:
+            # Another attempt's, with the same id: the database was reset or
+            # restored since. Its end is not this attempt's, nor its outputs;
+            # its process, if it still runs, has nowhere to report to and
+            # would write its end over this attempt's.
+            if pid and process_start_time(pid) == started:
+                _signal_group(pid, signal.SIGKILL)
+            logger.warning(
+                "attempt %s: removed the files another attempt with the same id "
+                "left in %s (recorded %s; the database was reset or restored "
+                "since), and starts afresh",
+                request.attempt_id,
+                files.log.parent,
+                stamp,
+            )
+            _remove_attempt_files(files)
+            return False
         if pid and process_start_time(pid) == started:
             self.report_running(request, handle, files.log)
             self._adopt(request.attempt_id, pid, started, files.exit)
@@ -1165,11 +1184,34 @@ def _outputs_request(noted: dict[str, object]) -> OutputsRequest:
     )
 
 
-def _write_handle(path: Path, handle: str) -> None:
-    """Write the handle whole or not at all: the wrapper and a relaunch read it."""
+def _write_handle(path: Path, handle: str, stamp: str) -> None:
+    """Write the handle whole or not at all: the wrapper (its first line) and a
+    relaunch read it; the attempt's stamp on the second line."""
     partial = path.with_suffix(".pid.tmp")
-    partial.write_text(handle)
+    partial.write_text(f"{handle}\n{stamp}\n")
     partial.replace(path)
+
+
+def _stamp(request: PodRequest) -> str:
+    """When the attempt was recorded, which its files keep to be told from
+    another attempt's with the same id; "" when not known."""
+    created = request.attempt_created_at
+    return created.astimezone(UTC).isoformat() if created else ""
+
+
+def _remove_attempt_files(files: AttemptFiles) -> None:
+    """Remove what an attempt left: its working directory, its volumes and
+    every file of its own beside its log (N.log, N.exit, N.pid, N.*.log...)."""
+    for directory in (
+        files.workdir,
+        files.workdir.parent / f".volumes-{files.workdir.name}",
+    ):
+        shutil.rmtree(directory, ignore_errors=True)
+    for path in files.log.parent.glob(f"{glob.escape(files.log.stem)}.*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _parse_handle(handle: str) -> tuple[int | None, str]:

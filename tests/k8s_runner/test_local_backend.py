@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -248,6 +249,67 @@ def test_relaunching_an_attempt_whose_start_was_never_recorded_does_not_run_it_t
     assert marker.read_text() == "x\n"
 
 
+def test_an_attempt_with_the_id_of_another_from_a_reset_database_runs_afresh(
+    reports, tmp_path
+):
+    """A database reset or restored gives its ids again, and a new attempt
+    finds the files an old one with its id left: the old end must not be
+    taken for its own, nor the old log or outputs, while a relaunch of the
+    same attempt still finds its own."""
+    marker = tmp_path / "runs"
+    old_created = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    old = request(66, "echo old; exit 0", attempt_created_at=old_created)
+    first = LocalBackend(reports, data_dir=tmp_path, slots=2)
+    first.launch(old)
+    assert reports.wait_for(66, TERMINAL).status == AttemptStatus.SUCCEEDED
+    stale = first.files(old)
+    (stale.workdir / "left-behind").write_text("old")
+
+    same_reports = Reports()  # the same attempt again: its end, not a rerun
+    LocalBackend(same_reports, data_dir=tmp_path, slots=2).launch(
+        request(66, f"echo x >> {marker}", attempt_created_at=old_created)
+    )
+    again = same_reports.wait_for(66, TERMINAL)
+    assert (again.status, again.exit_code) == (AttemptStatus.SUCCEEDED, 0)
+    assert not marker.exists()
+
+    new_reports = Reports()
+    new = request(
+        66,
+        f"echo new; echo x >> {marker}; exit 3",
+        attempt_created_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+    )
+    LocalBackend(new_reports, data_dir=tmp_path, slots=2).launch(new)
+    running = new_reports.wait_for(66, {AttemptStatus.RUNNING})
+    ended = new_reports.wait_for(66, TERMINAL)
+    assert (ended.status, ended.exit_code) == (AttemptStatus.FAILED, 3)
+    assert marker.read_text() == "x\n"
+    assert Path(running.log_path).read_text() == "new\n"
+    assert not (stale.workdir / "left-behind").exists()
+
+
+def test_a_process_left_running_by_an_attempt_of_a_reset_database_is_stopped(
+    reports, tmp_path
+):
+    """Its end has nowhere to go, and it would write it over the new
+    attempt's, which has the same files."""
+    first = LocalBackend(reports, data_dir=tmp_path, slots=2)
+    first.launch(
+        request(67, "sleep 30", attempt_created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    )
+    old_pid = int(reports.wait_for(67, {AttemptStatus.RUNNING}).handle.split(":")[0])
+    new_reports = Reports()
+    LocalBackend(new_reports, data_dir=tmp_path, slots=2).launch(
+        request(67, "exit 5", attempt_created_at=datetime(2026, 2, 1, tzinfo=UTC))
+    )
+    ended = new_reports.wait_for(67, TERMINAL)
+    assert (ended.status, ended.exit_code) == (AttemptStatus.FAILED, 5)
+    deadline = time.monotonic() + 5
+    while process_start_time(old_pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first backend's reaper collects it
+    assert process_start_time(old_pid) is None
+
+
 # A worker process that launches one attempt and is killed with SIGKILL at a
 # chosen moment of the launch (the hook runs in place of what follows it).
 _DYING_WORKER = """
@@ -264,7 +326,7 @@ if where == "after-spawn":  # Popen returned; the handle not yet computed
     local.process_start_time = die
 else:  # the handle on disk; the process not yet told to go on
     write = local._write_handle
-    local._write_handle = lambda path, handle: (write(path, handle), die())
+    local._write_handle = lambda *args: (write(*args), die())
 backend = local.LocalBackend(lambda report: None, data_dir=Path(data_dir), slots=1)
 backend.launch(PodRequest(65, 7, "wf", 1, "task-65", 1, None, ("sh", "-c"), (script,)))
 time.sleep(30)

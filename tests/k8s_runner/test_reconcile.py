@@ -15,6 +15,7 @@ from django.db import connection
 
 from flowcore.states import TERMINAL_RUN_STATUSES, RunStatus, TaskStatus
 from k8s_runner import reconcile
+from k8s_runner.pod_request import PodRequest
 from tests.conftest import shell_task, workflow_document
 from workflows.models import Attempt, Run
 from workflows.services.advance import advance_run
@@ -67,6 +68,28 @@ def test_a_workflow_runs_end_to_end_on_the_local_backend(user):
     assert attempt.exit_code == 0 and attempt.handle
     with open(attempt.log_path) as log:
         assert log.read() == "from b\n"
+
+
+def test_a_task_runs_even_where_an_attempt_of_a_reset_database_left_its_end(
+    user, tmp_path
+):
+    """After the database is reset (the embedded SQLite file deleted, say), run
+    and attempt ids come again while the data directory keeps what their
+    namesakes left: a new attempt must run, not take an old end for its own."""
+    marker = tmp_path / "ran"
+    doc = workflow_document("again", [shell_task("t", f"echo ran > {marker}; exit 4")])
+    workflow = create_workflow(doc, author=user)
+    run = submit_run(workflow.latest_version, user=user)
+    backend = reconcile.get_backend()
+    left = backend.files(PodRequest(0, run.pk, "", 0, "t", 1, None, (), ()))
+    left.log.parent.mkdir(parents=True)
+    left.pid.write_text("1:1\n2000-01-01T00:00:00+00:00\n")  # long gone
+    left.exit.write_text("0\n")  # an old success
+    reconcile.reconcile(run.pk)
+    run = wait_for_end(run)
+    assert run.status == RunStatus.FAILED
+    assert marker.read_text() == "ran\n"
+    assert Attempt.objects.get(task_run__run=run).exit_code == 4
 
 
 def test_a_failed_run_retried_reruns_only_the_failed_branch(user, tmp_path):

@@ -147,7 +147,10 @@ def ensure_services() -> None:
     in_ci = os.environ.get("CI", "").lower() == "true"
     workdir = Path(tempfile.mkdtemp(prefix="flowdeck-test-services-"))
     atexit.register(shutil.rmtree, workdir, True)
-    os.environ.setdefault("FLOWDECK_DATA_DIR", str(workdir / "data"))
+    # Always a fresh one, even where the environment names one (the Makefile
+    # exports `make run`'s): each session's test database gives its ids again,
+    # and what an earlier session's tasks left there must not meet them.
+    os.environ["FLOWDECK_DATA_DIR"] = str(workdir / "data")
     # Tasks in the local backend's sandbox see a private /tmp; tests hand them
     # marker files in pytest's temporary directories, so those stay shared.
     os.environ.setdefault(

@@ -68,6 +68,9 @@ class Launch:
     request: dict[str, Any]  # the rendered TaskSpec
     # When the task became ready (Queued): its launch delay counts from here.
     ready_at: datetime | None = None
+    # When the attempt was recorded: with its id, it tells this attempt from
+    # one of another database (reset, restored) that had the same id.
+    created_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -577,6 +580,7 @@ def _start_attempt(
         number,
         request,
         ready_at=task.queued_at,
+        created_at=attempt.created_at,
     )
     return launch, None
 
