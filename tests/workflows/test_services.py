@@ -109,6 +109,38 @@ def test_an_invalid_document_saves_nothing(user, project):
     assert not Workflow.objects.exists()
 
 
+def test_the_hot_path_reads_whole_rows_as_the_orm_does(diamond, user):
+    """rows.read_models (the locked run, the reported attempts and their tasks
+    on every transition) builds the models the ORM builds: every field's
+    value equal, datetimes aware, JSON decoded, foreign keys as ids."""
+    from django.utils import timezone
+
+    from workflows.models import Attempt, Run, TaskRun
+    from workflows.services import rows
+
+    run = drive_run(submit_run(diamond.latest_version, user=user))
+    Run.objects.filter(pk=run.pk).update(parameters={"greeting": "hi", "n": 1})
+    TaskRun.objects.filter(run=run, name="a").update(retry_at=timezone.now())
+    attempt = Attempt.objects.filter(task_run__run=run).first()
+    assert attempt is not None
+    for model, pk in (
+        (Run, run.pk),
+        (TaskRun, attempt.task_run_id),
+        (Attempt, attempt.pk),
+    ):
+        [lean] = rows.read_models(model, f"{rows.quote('id')} = %s", [pk])
+        orm = model.objects.get(pk=pk)
+        for field in model._meta.concrete_fields:
+            value = getattr(lean, field.attname)
+            assert value == getattr(orm, field.attname), field.name
+            assert type(value) is type(getattr(orm, field.attname)), field.name
+        assert lean._state.adding is False and lean._state.db == orm._state.db
+    [lean_run] = rows.read_models(Run, f"{rows.quote('id')} = %s", [run.pk])
+    assert lean_run.parameters == {"greeting": "hi", "n": 1}
+    assert lean_run.created_at.tzinfo is not None
+    assert rows.read_models(Run, f"{rows.quote('id')} = %s", [0]) == []
+
+
 def test_a_plan_reads_the_same_task_columns_as_the_orm(diamond, user):
     """rows.task_columns (the plan's lean read) converts as values_list does:
     aware datetimes (a timeout compares them with now), None, integers."""

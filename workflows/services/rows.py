@@ -4,12 +4,13 @@ The ORM compiles each query anew, which costs ten times what SQLite takes to
 run these statements; for the handful a task transition needs, the SQL is
 built once per shape here and the rest of the application keeps the ORM.
 Values go through each field's get_db_prep_save and rows come back through
-Model.raw(), so conversions (datetimes on SQLite, JSON) stay Django's.
+the converters the ORM's compiler applies and Model.from_db, so conversions
+(datetimes on SQLite, JSON) stay Django's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -105,14 +106,80 @@ def lock_run(run_id: int) -> Run:
     """The run's row, locked FOR UPDATE where the database has row locks (SQLite
     transactions here are BEGIN IMMEDIATE: the whole database is the lock)."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    rows = list(
-        Run.objects.raw(
-            f"SELECT * FROM {table(Run)} WHERE {quote('id')} = %s{lock}", [run_id]
-        )
-    )
+    rows = read_models(Run, f"{quote('id')} = %s{lock}", [run_id])
     if not rows:
         raise Run.DoesNotExist(f"run {run_id} does not exist")
     return rows[0]
+
+
+Converter = tuple[int, Any, Callable[[Any, Any, Any], Any]]
+
+
+@cache
+def _converters(
+    model: type[models.Model], fields: tuple[str, ...], vendor: str
+) -> tuple[Converter, ...]:
+    """(index, column, converter) for the selected `fields`: the backend's
+    converters, then the field's, as the ORM's compiler applies them. Kept
+    per database vendor: the backend's are methods of the first connection's
+    operations, which read only settings and the connection's time zone,
+    alike in every thread's connection."""
+    found = []
+    for index, name in enumerate(fields):
+        col = model._meta.get_field(name).get_col(model._meta.db_table)
+        for converter in (
+            *connection.ops.get_db_converters(col),
+            *col.get_db_converters(connection),
+        ):
+            found.append((index, col, converter))
+    return tuple(found)
+
+
+def _convert(rows: list[tuple[Any, ...]], converters: Sequence[Converter]) -> list[Any]:
+    if not converters:
+        return rows
+    converted = []
+    for row in rows:
+        values = list(row)
+        for index, col, converter in converters:
+            values[index] = converter(values[index], col, connection)
+        converted.append(values)
+    return converted
+
+
+@cache
+def _whole_row(
+    model: type[models.Model],
+) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """Its concrete fields' names and attribute names, and their columns to
+    select, in the order Model.from_db takes them."""
+    fields = model._meta.concrete_fields
+    return (
+        tuple(field.name for field in fields),
+        tuple(field.attname for field in fields),
+        ", ".join(quote(field.column) for field in fields),
+    )
+
+
+def read_models(model: type[M], condition: str, params: Sequence[Any]) -> list[M]:
+    """The rows of `model` WHERE `condition` (which may end in FOR UPDATE), as
+    Model.raw() would build them: the same converters, then Model.from_db.
+    Without the RawQuerySet's work on every query (mapping the columns to the
+    fields, finding their converters): a transition reads the locked run and
+    its reported attempts and tasks, and that work was a tenth of the
+    embedded worker's CPU (py-spy, docs/performance.md)."""
+    names, attnames, selected = _whole_row(model)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {selected} FROM {table(model)} WHERE {condition}", params
+        )
+        rows = cursor.fetchall()
+    converters = _converters(model, names, connection.vendor)
+    alias = connection.alias
+    # from_db builds positionally when every concrete field is there.
+    return [
+        model.from_db(alias, attnames, values) for values in _convert(rows, converters)
+    ]
 
 
 def _in_chunks(
@@ -123,8 +190,7 @@ def _in_chunks(
         chunk = list(values[start : start + _IN_CHUNK])
         marks = ", ".join(["%s"] * len(chunk))
         condition = f"{where} AND {quote(column)} IN ({marks})"
-        sql = f"SELECT * FROM {table(model)} WHERE {condition}"
-        found.extend(model.objects.raw(sql, [*params, *chunk]))
+        found.extend(read_models(model, condition, [*params, *chunk]))
     return found
 
 
@@ -144,16 +210,6 @@ def task_columns(
     every datetime parsed and a model built for each, were half of a layered
     run's report pump (py-spy, docs/performance.md)."""
     fields = [TaskRun._meta.get_field(column) for column in columns]
-    # The backend's converters, then the field's, as the ORM's compiler does.
-    converters = [
-        (index, col, converter)
-        for index, field in enumerate(fields)
-        for col in (field.get_col(TaskRun._meta.db_table),)
-        for converter in (
-            *connection.ops.get_db_converters(col),
-            *col.get_db_converters(connection),
-        )
-    ]
     selected = ", ".join(quote(field.column) for field in fields)
     found: list[tuple[Any, ...]] = []
     values = sorted(names)
@@ -167,15 +223,8 @@ def task_columns(
                 [run_id, *chunk],
             )
             found.extend(cursor.fetchall())
-    if not converters:
-        return found
-    converted = []
-    for row in found:
-        values_ = list(row)
-        for index, col, converter in converters:
-            values_[index] = converter(values_[index], col, connection)
-        converted.append(tuple(values_))
-    return converted
+    converters = _converters(TaskRun, tuple(columns), connection.vendor)
+    return [tuple(row) for row in _convert(found, converters)]
 
 
 def task_counts(run_id: int) -> dict[str, int]:
