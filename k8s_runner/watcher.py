@@ -68,6 +68,7 @@ from k8s_runner.pod_status import (
     is_finished,
     pending_deadline,
     report_for,
+    stamp_of,
 )
 from observability import metrics
 
@@ -578,6 +579,7 @@ class PodWatcher:
                 reason="PodDeleted",
                 message="the pod was deleted before its container finished",
                 at=now,
+                attempt_stamp=stamp_of(tracked.pod),
             )
         elif tracked.completed is not None:
             report = tracked.completed
