@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flowcore.states import AttemptStatus
 
@@ -51,3 +51,13 @@ class Report:
     at: datetime | None = None
     run_id: int | None = None  # saves a lookup when the backend knows it
     outputs: CollectedOutputs | None = None  # with Succeeded, when it declared some
+    # Which attempt of that id was observed (attempt_stamp of when it was
+    # recorded, kept on its pod or files); "" when the backend cannot tell.
+    attempt_stamp: str = ""
+
+
+def attempt_stamp(created_at: datetime | None) -> str:
+    """When an attempt was recorded, as its backend's traces keep it: its id
+    alone names its pod and files, and a database reset or restored gives the
+    same id to another attempt. "" when not known."""
+    return created_at.astimezone(UTC).isoformat() if created_at else ""

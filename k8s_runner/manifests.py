@@ -117,6 +117,9 @@ TASK_ANNOTATION = "flowdeck.io/task"
 # init containers and sidecars from Flowdeck's (the watcher has no request).
 INIT_CONTAINERS_ANNOTATION = "flowdeck.io/init-containers"
 SIDECARS_ANNOTATION = "flowdeck.io/sidecars"
+# When the attempt was recorded (flowcore.reports.attempt_stamp): tells its pod
+# from one another attempt with the same id left (a database reset or restored).
+ATTEMPT_CREATED_ANNOTATION = "flowdeck.io/attempt-created"
 # The first Kubernetes minor version with native sidecars on by default.
 NATIVE_SIDECARS_SINCE = (1, 29)
 # A Job's pods carry this label instead of ATTEMPT_ID_LABEL: the pod watcher
@@ -330,6 +333,8 @@ def pod_manifest(
         annotations[SIDECARS_ANNOTATION] = ",".join(
             own.name for own in request.sidecars
         )
+    if request.stamp:
+        annotations[ATTEMPT_CREATED_ANNOTATION] = request.stamp
     metadata = V1ObjectMeta(
         name=request.name,
         namespace=namespace,

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from flowcore.fanout import split_instance
+from flowcore.reports import attempt_stamp
 
 # Where a task finds its outputs' and inputs' directories, in every backend.
 FLOWDECK_DIR = "/flowdeck"
@@ -188,6 +189,11 @@ class PodRequest:
     # files and pod, and a database that was reset or restored gives the same
     # id to another attempt: this tells them apart.
     attempt_created_at: datetime | None = None
+
+    @property
+    def stamp(self) -> str:
+        """attempt_stamp of the attempt: kept on its pod or files."""
+        return attempt_stamp(self.attempt_created_at)
 
     @property
     def name(self) -> str:

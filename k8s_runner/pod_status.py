@@ -48,6 +48,7 @@ from kubernetes.client.models import (
 from flowcore.reports import Report
 from flowcore.states import AttemptStatus
 from k8s_runner.manifests import (
+    ATTEMPT_CREATED_ANNOTATION,
     CONTAINER,
     HELPER_REQUEST_ENV,
     INIT_CONTAINER,
@@ -221,6 +222,13 @@ def is_finished(pod: V1Pod) -> bool:
     return bool(pod.status and pod.status.phase in ("Succeeded", "Failed"))
 
 
+def stamp_of(pod: V1Pod) -> str:
+    """The pod's attempt stamp (ATTEMPT_CREATED_ANNOTATION); "" on a pod made
+    before pods carried one."""
+    annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+    return annotations.get(ATTEMPT_CREATED_ANNOTATION, "")
+
+
 class _Said:
     """Builds the pod's reports, each with its attempt, handle and run."""
 
@@ -230,6 +238,7 @@ class _Said:
         labels = (pod.metadata.labels if pod.metadata else None) or {}
         run = labels.get(RUN_LABEL, "")
         self.run_id = int(run) if run.isdigit() else None
+        self.stamp = stamp_of(pod)
 
     def __call__(
         self,
@@ -248,6 +257,7 @@ class _Said:
             message=message,
             at=at,
             run_id=self.run_id,
+            attempt_stamp=self.stamp,
         )
 
 

@@ -64,6 +64,7 @@ from k8s_runner.helper import decode_line
 from k8s_runner.job_status import split_job_handle
 from k8s_runner.manifests import (
     ALLOW_PRIVILEGED_HINT,
+    ATTEMPT_CREATED_ANNOTATION,
     ATTEMPT_ID_LABEL,
     ATTEMPT_LABEL,
     CONTAINER,
@@ -514,6 +515,7 @@ class KubernetesBackend:
                 ),
                 at=self.clock(),
                 run_id=request.run_id,
+                attempt_stamp=request.stamp,
             )
         )
 
@@ -1054,6 +1056,18 @@ class KubernetesBackend:
                 f"pod {namespace}/{request.name} belongs to attempt {owner}, not"
                 f" {request.attempt_id}",
                 permanent=True,
+            )
+        annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+        left = annotations.get(ATTEMPT_CREATED_ANNOTATION, "")
+        if left and request.stamp and left != request.stamp:
+            # Another attempt's, with the same id: the database was reset or
+            # restored since. Its end is not this attempt's: it goes, and the
+            # launch is tried again (a transient error) once it has gone.
+            self.delete_pod(namespace, request.name, grace_seconds=0)
+            raise BackendError(
+                f"pod {namespace}/{request.name} was left by another attempt with"
+                f" id {request.attempt_id} (recorded {left}; the database was reset"
+                " or restored since): deleted it, the launch is tried again"
             )
         self.observe(pod)
 

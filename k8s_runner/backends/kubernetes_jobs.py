@@ -27,6 +27,7 @@ from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt
 from k8s_runner.job_status import job_handle, report_for_job, split_job_handle
 from k8s_runner.manifests import (
+    ATTEMPT_CREATED_ANNOTATION,
     ATTEMPT_ID_LABEL,
     COMPLETION_INDEX_ANNOTATION,
     JOB_ATTEMPT_ID_LABEL,
@@ -94,6 +95,7 @@ class KubernetesJobs:
                 ),
                 at=backend.clock(),
                 run_id=request.run_id,
+                attempt_stamp=request.stamp,
             )
         )
 
@@ -107,6 +109,16 @@ class KubernetesJobs:
                 f"Job {namespace}/{request.name} belongs to attempt {owner}, not "
                 f"{request.attempt_id}",
                 permanent=True,
+            )
+        annotations = (job.metadata.annotations if job.metadata else None) or {}
+        left = annotations.get(ATTEMPT_CREATED_ANNOTATION, "")
+        if left and request.stamp and left != request.stamp:
+            # Another attempt's, with the same id (see KubernetesBackend._adopt).
+            self.delete(namespace, request.name)
+            raise BackendError(
+                f"Job {namespace}/{request.name} was left by another attempt with"
+                f" id {request.attempt_id} (recorded {left}; the database was reset"
+                " or restored since): deleted it, the launch is tried again"
             )
         self.observe(job)
 

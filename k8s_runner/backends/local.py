@@ -771,7 +771,7 @@ class LocalBackend:
                     process.poll(),
                 )
             handle = f"{process.pid}:{started or ''}"
-            _write_handle(files.pid, handle, _stamp(request))
+            _write_handle(files.pid, handle, request.stamp)
         finally:
             # The command starts now (or, if the handle could not be written,
             # the wrapper exits without starting it).
@@ -822,7 +822,7 @@ class LocalBackend:
         except FileNotFoundError:
             return False
         pid, started = _parse_handle(handle)
-        own = _stamp(request)
+        own = request.stamp
         if stamp and own and stamp != own:
             # Another attempt's, with the same id: the database was reset or
             # restored since. Its end is not this attempt's, nor its outputs;
@@ -1190,13 +1190,6 @@ def _write_handle(path: Path, handle: str, stamp: str) -> None:
     partial = path.with_suffix(".pid.tmp")
     partial.write_text(f"{handle}\n{stamp}\n")
     partial.replace(path)
-
-
-def _stamp(request: PodRequest) -> str:
-    """When the attempt was recorded, which its files keep to be told from
-    another attempt's with the same id; "" when not known."""
-    created = request.attempt_created_at
-    return created.astimezone(UTC).isoformat() if created else ""
 
 
 def _remove_attempt_files(files: AttemptFiles) -> None:

@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -438,6 +438,50 @@ def test_a_repeated_launch_adopts_the_pod_instead_of_starting_another(
     with pytest.raises(BackendError) as raised:
         backend.launch(impostor)
     assert raised.value.permanent and "belongs to attempt 77" in str(raised.value)
+
+
+def test_a_pod_another_attempt_with_the_id_left_is_deleted_not_adopted(
+    flowdeck: Flowdeck, kubelet: Any
+) -> None:
+    """A database reset or restored gives ids again: the new attempt's pod name
+    meets the old attempt's pod. Its stamp tells them apart; the old one is
+    deleted and the launch tried again (transient), then it creates its own,
+    and a report of the old pod carries the old stamp."""
+    reports: list[Any] = []
+    backend = flowdeck.backend
+    backend._reporter = reports.append
+    old = PodRequest(
+        attempt_id=79,
+        run_id=6,
+        workflow="again",
+        version=1,
+        task="t",
+        attempt=1,
+        image="busybox",
+        command=("true",),
+        args=(),
+        attempt_created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    backend.launch(old)
+    [left] = flowdeck.pods()
+    assert reports[0].attempt_stamp == "2026-01-01T00:00:00+00:00"
+    new = dataclasses.replace(old, attempt_created_at=datetime(2026, 3, 1, tzinfo=UTC))
+    with pytest.raises(BackendError) as raised:
+        backend.launch(new)
+    assert not raised.value.permanent
+    assert "left by another attempt with id 79" in str(raised.value)
+    wait_until(lambda: not flowdeck.pods(), what="the old pod's deletion")
+    backend.launch(new)
+    [created] = flowdeck.pods()
+    assert created.metadata.uid != left.metadata.uid
+    annotations = created.metadata.annotations
+    assert annotations["flowdeck.io/attempt-created"] == "2026-03-01T00:00:00+00:00"
+    observed = backend.observe(created)  # what the watcher reports of it
+    assert observed is not None
+    assert observed.attempt_stamp == "2026-03-01T00:00:00+00:00"
+    # The same attempt launched again still adopts its own pod.
+    backend.launch(new)
+    assert [pod.metadata.uid for pod in flowdeck.pods()] == [created.metadata.uid]
 
 
 def test_deleting_a_pod_gone_already_is_fine_and_a_refused_delete_says_why(

@@ -7,6 +7,8 @@ clean-up delete the Job and its pods; what 1.20 lacks is refused."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ from kubernetes.client import BatchV1Api
 
 from flowcore.states import AttemptStatus, RunStatus
 from k8s_runner import reconcile
-from k8s_runner.backends.base import LiveAttempt
+from k8s_runner.backends.base import BackendError, LiveAttempt
+from k8s_runner.job_status import job_handle, report_for_job
 from k8s_runner.manifests import SELECTOR
 from k8s_runner.pod_request import PodRequest
 from tests.conftest import shell_task
@@ -225,4 +228,45 @@ def test_an_orphan_job_is_deleted_by_recovery(flowdeck: Flowdeck, kubelet: Any) 
     backend.launch(orphan)
     wait_until(lambda: job_pods(flowdeck), 30, "the orphan's pod")
     assert backend.recover([LiveAttempt(123_457, "job:x/never")]) == []
+    wait_until(lambda: not jobs(flowdeck) and not job_pods(flowdeck), 30, "deletion")
+
+
+def test_a_job_another_attempt_with_the_id_left_is_deleted_not_adopted(
+    flowdeck: Flowdeck, kubelet: Any
+) -> None:
+    """As for a pod: after a database reset or restore the new attempt's Job
+    name meets the Job an old attempt with its id left, which is deleted and
+    the launch tried again; the Job's reports carry its attempt's stamp."""
+    kubelet.script("again", RunUntilDeleted())
+    reports: list[Any] = []
+    backend = flowdeck.backend
+    backend._reporter = reports.append
+    old = PodRequest(
+        attempt_id=999_997,
+        run_id=2,
+        workflow="reset",
+        version=1,
+        task="again",
+        attempt=1,
+        image="busybox",
+        command=("true",),
+        args=(),
+        job={"completions": 1, "parallelism": 1, "backoff_limit": 0},
+        attempt_created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    backend.launch(old)
+    [left] = jobs(flowdeck)
+    assert reports[0].attempt_stamp == "2026-01-01T00:00:00+00:00"
+    new = replace(old, attempt_created_at=datetime(2026, 3, 1, tzinfo=UTC))
+    with pytest.raises(BackendError) as raised:
+        backend.launch(new)
+    assert not raised.value.permanent and "left by another attempt" in str(raised.value)
+    wait_until(lambda: not jobs(flowdeck), 30, "the old Job's deletion")
+    backend.launch(new)
+    [created] = jobs(flowdeck)
+    assert created.metadata.uid != left.metadata.uid
+    observed = report_for_job(created, now=backend.clock())
+    assert observed is not None
+    assert observed.attempt_stamp == "2026-03-01T00:00:00+00:00"
+    backend.jobs.cancel(999_997, job_handle(flowdeck.namespace, created.metadata.name))
     wait_until(lambda: not jobs(flowdeck) and not job_pods(flowdeck), 30, "deletion")

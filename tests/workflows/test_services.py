@@ -109,6 +109,31 @@ def test_an_invalid_document_saves_nothing(user, project):
     assert not Workflow.objects.exists()
 
 
+def test_a_report_of_another_attempt_with_the_same_id_is_not_recorded(diamond, user):
+    """A pod another attempt with this id left (the database reset or restored
+    since) reports for the new attempt: its stamp tells it apart. Reports
+    with the attempt's own stamp, or none (the local backend's), count."""
+    from flowcore.reports import Report, attempt_stamp
+    from workflows.models import Attempt
+    from workflows.services.advance import advance_run
+    from workflows.services.attempts import record_reports
+
+    run = submit_run(diamond.latest_version, user=user)
+    advance_run(run.pk)
+    attempt = Attempt.objects.get(task_run__run=run)
+    old = "2000-01-01T00:00:00+00:00"
+    record_reports([Report(attempt.pk, AttemptStatus.SUCCEEDED, attempt_stamp=old)])
+    attempt.refresh_from_db()
+    assert attempt.status == AttemptStatus.LAUNCHING
+    own = attempt_stamp(attempt.created_at)
+    record_reports(
+        [Report(attempt.pk, AttemptStatus.RUNNING, handle="ns/p", attempt_stamp=own)]
+    )
+    record_reports([Report(attempt.pk, AttemptStatus.SUCCEEDED, exit_code=0)])
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.handle) == (AttemptStatus.SUCCEEDED, "ns/p")
+
+
 def test_the_hot_path_reads_whole_rows_as_the_orm_does(diamond, user):
     """rows.read_models (the locked run, the reported attempts and their tasks
     on every transition) builds the models the ORM builds: every field's

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from flowcore.reports import Report as Report  # re-exported: its old home
+from flowcore.reports import attempt_stamp
 from flowcore.states import (
     ATTEMPT_TRANSITIONS,
     BUSY_TASK_STATUSES,
@@ -229,6 +230,19 @@ def _apply_report(
     """Record one report; the task's new status when the attempt ended."""
     current = AttemptStatus(attempt.status)
     if current in TERMINAL_ATTEMPT_STATUSES:
+        return None
+    if report.attempt_stamp and report.attempt_stamp != attempt_stamp(
+        attempt.created_at
+    ):
+        # Of a pod another attempt with this id left: the database was reset
+        # or restored since (the launch deletes that pod and starts its own).
+        log.warning(
+            "ignored a report of attempt %s by a pod of another attempt with its"
+            " id (recorded %s): %s",
+            attempt.pk,
+            report.attempt_stamp,
+            report.status,
+        )
         return None
     if current == report.status:
         _note_waiting(txn, attempt, report)
