@@ -18,7 +18,7 @@ from kubernetes.client.models import V1Job, V1JobCondition, V1JobStatus, V1Objec
 
 from flowcore.reports import Report
 from flowcore.states import AttemptStatus
-from k8s_runner.manifests import ATTEMPT_CREATED_ANNOTATION, RUN_LABEL, attempt_id_of
+from k8s_runner.manifests import RUN_LABEL, attempt_id_of, stamp_of
 
 JOB_HANDLE_PREFIX = "job:"
 
@@ -44,7 +44,7 @@ def report_for_job(job: V1Job, *, now: datetime) -> Report | None:
     if attempt_id is None:
         return None
     run = labels.get(RUN_LABEL, "")
-    stamp = (metadata.annotations or {}).get(ATTEMPT_CREATED_ANNOTATION, "")
+    stamp = stamp_of(job)
     status = job.status or V1JobStatus()
     spec = job.spec
     completions = (spec.completions if spec else None) or 1

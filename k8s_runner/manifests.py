@@ -223,6 +223,13 @@ def task_of(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
     return f"{task}[{index}]" if index is not None else task
 
 
+def stamp_of(thing: V1Pod | V1Job) -> str:
+    """The attempt stamp a pod or Job carries (ATTEMPT_CREATED_ANNOTATION); ""
+    on one made before they carried it."""
+    annotations = (thing.metadata.annotations if thing.metadata else None) or {}
+    return annotations.get(ATTEMPT_CREATED_ANNOTATION, "")
+
+
 def attempt_id_of(labels: Mapping[str, str] | None) -> int | None:
     """The attempt a pod runs, from its labels; None for a pod not ours."""
     if not labels or labels.get(MANAGED_BY) != MANAGER:

@@ -48,7 +48,6 @@ from kubernetes.client.models import (
 from flowcore.reports import Report
 from flowcore.states import AttemptStatus
 from k8s_runner.manifests import (
-    ATTEMPT_CREATED_ANNOTATION,
     CONTAINER,
     HELPER_REQUEST_ENV,
     INIT_CONTAINER,
@@ -57,6 +56,7 @@ from k8s_runner.manifests import (
     RUN_LABEL,
     SIDECARS_ANNOTATION,
     attempt_id_of,
+    stamp_of,
 )
 from k8s_runner.pod_request import OutputsRequest
 
@@ -220,13 +220,6 @@ def outputs_wanted(pod: V1Pod) -> OutputsRequest | None:
 def is_finished(pod: V1Pod) -> bool:
     """Whether Kubernetes considers the pod done (its phase is final)."""
     return bool(pod.status and pod.status.phase in ("Succeeded", "Failed"))
-
-
-def stamp_of(pod: V1Pod) -> str:
-    """The pod's attempt stamp (ATTEMPT_CREATED_ANNOTATION); "" on a pod made
-    before pods carried one."""
-    annotations = (pod.metadata.annotations if pod.metadata else None) or {}
-    return annotations.get(ATTEMPT_CREATED_ANNOTATION, "")
 
 
 class _Said:

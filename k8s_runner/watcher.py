@@ -60,7 +60,7 @@ from k8s_runner.backends.kubernetes import (
     where,
 )
 from k8s_runner.job_status import job_handle, report_for_job
-from k8s_runner.manifests import ATTEMPT_CREATED_ANNOTATION, attempt_id_of
+from k8s_runner.manifests import attempt_id_of, stamp_of
 from k8s_runner.pod_status import (
     handle_of,
     has_outputs_helper,
@@ -68,7 +68,6 @@ from k8s_runner.pod_status import (
     is_finished,
     pending_deadline,
     report_for,
-    stamp_of,
 )
 from observability import metrics
 
@@ -446,9 +445,7 @@ class PodWatcher:
                 reason="JobDeleted",
                 message="the Job was deleted before it finished",
                 at=now,
-                attempt_stamp=(metadata.annotations or {}).get(
-                    ATTEMPT_CREATED_ANNOTATION, ""
-                ),
+                attempt_stamp=stamp_of(job),
             )
         if report is None:
             return None

@@ -64,7 +64,6 @@ from k8s_runner.helper import decode_line
 from k8s_runner.job_status import split_job_handle
 from k8s_runner.manifests import (
     ALLOW_PRIVILEGED_HINT,
-    ATTEMPT_CREATED_ANNOTATION,
     ATTEMPT_ID_LABEL,
     ATTEMPT_LABEL,
     CONTAINER,
@@ -78,6 +77,7 @@ from k8s_runner.manifests import (
     attempt_id_of,
     pod_manifest,
     refused_privileges,
+    stamp_of,
     task_of,
 )
 from k8s_runner.outputs import apply_outputs, result_from_log
@@ -1057,8 +1057,7 @@ class KubernetesBackend:
                 f" {request.attempt_id}",
                 permanent=True,
             )
-        annotations = (pod.metadata.annotations if pod.metadata else None) or {}
-        left = annotations.get(ATTEMPT_CREATED_ANNOTATION, "")
+        left = stamp_of(pod)
         if left and request.stamp and left != request.stamp:
             # Another attempt's, with the same id: the database was reset or
             # restored since. Its end is not this attempt's: it goes, and the

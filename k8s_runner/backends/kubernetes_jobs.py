@@ -27,7 +27,6 @@ from flowcore.states import TERMINAL_ATTEMPT_STATUSES, AttemptStatus
 from k8s_runner.backends.base import BackendError, LiveAttempt
 from k8s_runner.job_status import job_handle, report_for_job, split_job_handle
 from k8s_runner.manifests import (
-    ATTEMPT_CREATED_ANNOTATION,
     ATTEMPT_ID_LABEL,
     COMPLETION_INDEX_ANNOTATION,
     JOB_ATTEMPT_ID_LABEL,
@@ -35,6 +34,7 @@ from k8s_runner.manifests import (
     ManifestError,
     attempt_id_of,
     job_manifest,
+    stamp_of,
 )
 from k8s_runner.pod_request import PodRequest
 
@@ -110,8 +110,7 @@ class KubernetesJobs:
                 f"{request.attempt_id}",
                 permanent=True,
             )
-        annotations = (job.metadata.annotations if job.metadata else None) or {}
-        left = annotations.get(ATTEMPT_CREATED_ANNOTATION, "")
+        left = stamp_of(job)
         if left and request.stamp and left != request.stamp:
             # Another attempt's, with the same id (see KubernetesBackend._adopt).
             self.delete(namespace, request.name)

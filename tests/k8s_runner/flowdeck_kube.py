@@ -22,6 +22,7 @@ from flowcore.states import TERMINAL_RUN_STATUSES
 from k8s_runner import reconcile
 from k8s_runner.backends.kubernetes import KubernetesBackend
 from k8s_runner.manifests import ATTEMPT_ID_LABEL, SELECTOR
+from k8s_runner.pod_request import PodRequest
 from k8s_runner.watcher import PodWatcher
 from tests.conftest import workflow_document
 from workflows.models import Attempt, Run
@@ -108,6 +109,25 @@ class Flowdeck:
 
     def pods_per_attempt(self) -> Counter[str]:
         return Counter(pod.metadata.labels[ATTEMPT_ID_LABEL] for pod in self.pods())
+
+
+def true_pod(
+    attempt_id: int, run_id: int, workflow: str, task: str, **extra: Any
+) -> PodRequest:
+    """A request for the first attempt of a task that runs `true` in busybox,
+    launched straight at the backend (no run in the database)."""
+    return PodRequest(
+        attempt_id=attempt_id,
+        run_id=run_id,
+        workflow=workflow,
+        version=1,
+        task=task,
+        attempt=1,
+        image="busybox",
+        command=("true",),
+        args=(),
+        **extra,
+    )
 
 
 def attempts_of(run: Run, task: str) -> list[Attempt]:

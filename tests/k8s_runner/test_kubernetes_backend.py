@@ -20,13 +20,13 @@ from flowcore.states import TERMINAL_RUN_STATUSES, AttemptStatus, RunStatus
 from k8s_runner import reconcile
 from k8s_runner.backends.base import BackendError, LiveAttempt
 from k8s_runner.backends.kubernetes import ResourceExpired, delete_object
-from k8s_runner.pod_request import PodRequest
 from k8s_runner.watcher import PodWatcher
 from tests.conftest import shell_task, workflow_document
 from tests.k8s_runner.flowdeck_kube import (
     FAST_RETRY,
     Flowdeck,
     attempts_of,
+    true_pod,
     wait_until,
 )
 from tests.k8s_runner.kubelet_sim import (
@@ -390,17 +390,7 @@ def test_recover_relaunches_what_was_never_launched_and_deletes_orphans(
 ) -> None:
     kubelet.script("orphan", RunUntilDeleted())
     backend = flowdeck.backend
-    orphan = PodRequest(
-        attempt_id=999_999,
-        run_id=1,
-        workflow="gone",
-        version=1,
-        task="orphan",
-        attempt=1,
-        image="busybox",
-        command=("true",),
-        args=(),
-    )
+    orphan = true_pod(999_999, 1, "gone", "orphan")
     backend.launch(orphan)
     wait_until(lambda: len(flowdeck.pods()) == 1, what="the orphan pod")
     # A young orphan is left alone (its attempt may be newer than the list
@@ -417,17 +407,7 @@ def test_a_repeated_launch_adopts_the_pod_instead_of_starting_another(
     reports: list[Any] = []
     backend = flowdeck.backend
     backend._reporter = reports.append
-    request = PodRequest(
-        attempt_id=77,
-        run_id=5,
-        workflow="twice",
-        version=1,
-        task="t",
-        attempt=1,
-        image="busybox",
-        command=("true",),
-        args=(),
-    )
+    request = true_pod(77, 5, "twice", "t")
     backend.launch(request)
     backend.launch(request)
     assert len(flowdeck.pods()) == 1
@@ -450,16 +430,11 @@ def test_a_pod_another_attempt_with_the_id_left_is_deleted_not_adopted(
     reports: list[Any] = []
     backend = flowdeck.backend
     backend._reporter = reports.append
-    old = PodRequest(
-        attempt_id=79,
-        run_id=6,
-        workflow="again",
-        version=1,
-        task="t",
-        attempt=1,
-        image="busybox",
-        command=("true",),
-        args=(),
+    old = true_pod(
+        79,
+        6,
+        "again",
+        "t",
         attempt_created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
     backend.launch(old)
@@ -520,16 +495,11 @@ def test_deleting_a_pod_gone_already_is_fine_and_a_refused_delete_says_why(
 
 
 def test_the_apiserver_refusing_a_pod_is_a_permanent_error(flowdeck: Flowdeck) -> None:
-    request = PodRequest(
-        attempt_id=88,
-        run_id=5,
-        workflow="bad",
-        version=1,
-        task="t",
-        attempt=1,
-        image="busybox",
-        command=("true",),
-        args=(),
+    request = true_pod(
+        88,
+        5,
+        "bad",
+        "t",
         namespace="no-such-namespace",
     )
     with pytest.raises(BackendError) as raised:

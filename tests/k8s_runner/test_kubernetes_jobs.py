@@ -20,12 +20,12 @@ from k8s_runner import reconcile
 from k8s_runner.backends.base import BackendError, LiveAttempt
 from k8s_runner.job_status import job_handle, report_for_job
 from k8s_runner.manifests import SELECTOR
-from k8s_runner.pod_request import PodRequest
 from tests.conftest import shell_task
 from tests.k8s_runner.flowdeck_kube import (
     FAST_RETRY,
     Flowdeck,
     attempts_of,
+    true_pod,
     wait_until,
 )
 from tests.k8s_runner.kubelet_sim import Fail, RunUntilDeleted, Succeed
@@ -213,16 +213,11 @@ def test_a_job_that_ends_while_nobody_watches_is_recorded_after_a_restart(
 def test_an_orphan_job_is_deleted_by_recovery(flowdeck: Flowdeck, kubelet: Any) -> None:
     kubelet.script("orphan", RunUntilDeleted())
     backend = flowdeck.backend
-    orphan = PodRequest(
-        attempt_id=999_998,
-        run_id=1,
-        workflow="gone",
-        version=1,
-        task="orphan",
-        attempt=1,
-        image="busybox",
-        command=("true",),
-        args=(),
+    orphan = true_pod(
+        999_998,
+        1,
+        "gone",
+        "orphan",
         job={"completions": 1, "parallelism": 1, "backoff_limit": 0},
     )
     backend.launch(orphan)
@@ -241,16 +236,11 @@ def test_a_job_another_attempt_with_the_id_left_is_deleted_not_adopted(
     reports: list[Any] = []
     backend = flowdeck.backend
     backend._reporter = reports.append
-    old = PodRequest(
-        attempt_id=999_997,
-        run_id=2,
-        workflow="reset",
-        version=1,
-        task="again",
-        attempt=1,
-        image="busybox",
-        command=("true",),
-        args=(),
+    old = true_pod(
+        999_997,
+        2,
+        "reset",
+        "again",
         job={"completions": 1, "parallelism": 1, "backoff_limit": 0},
         attempt_created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
