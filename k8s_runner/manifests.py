@@ -59,6 +59,8 @@ from flowcore.fanout import split_instance
 from k8s_runner.pod_request import FLOWDECK_DIR, inputs_to_json
 
 if TYPE_CHECKING:
+    from kubernetes.client.models import V1Deployment, V1StatefulSet
+
     from k8s_runner.pod_request import ContainerRequest, PodRequest
 
 CONTAINER = "main"
@@ -223,10 +225,11 @@ def task_of(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
     return f"{task}[{index}]" if index is not None else task
 
 
-def stamp_of(thing: V1Pod | V1Job) -> str:
-    """The attempt stamp a pod or Job carries (ATTEMPT_CREATED_ANNOTATION); ""
-    on one made before they carried it."""
-    annotations = (thing.metadata.annotations if thing.metadata else None) or {}
+def stamp_of(thing: V1Pod | V1Job | V1Deployment | V1StatefulSet) -> str:
+    """The attempt stamp a pod, Job or daemon workload carries
+    (ATTEMPT_CREATED_ANNOTATION); "" on one made before they carried it."""
+    metadata: V1ObjectMeta | None = thing.metadata
+    annotations: dict[str, str] = (metadata.annotations if metadata else None) or {}
     return annotations.get(ATTEMPT_CREATED_ANNOTATION, "")
 
 

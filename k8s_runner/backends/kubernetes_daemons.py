@@ -40,7 +40,7 @@ from k8s_runner.daemon_manifests import (
     service_manifest,
     workload_manifest,
 )
-from k8s_runner.manifests import RUN_LABEL, ManifestError
+from k8s_runner.manifests import RUN_LABEL, ManifestError, stamp_of
 from k8s_runner.pod_request import PodRequest
 
 if TYPE_CHECKING:
@@ -130,6 +130,18 @@ class KubernetesDaemons:
                     f"not {request.attempt_id}",
                     permanent=True,
                 ) from error
+            left = stamp_of(created) if created is not None else ""
+            if left and request.stamp and left != request.stamp:
+                # Another attempt's, with the same id (see
+                # KubernetesBackend._adopt): its objects go, and the launch is
+                # tried again.
+                self.delete_attempt(namespace, request.attempt_id)
+                raise BackendError(
+                    f"{kind} {namespace}/{request.name} was left by another attempt"
+                    f" with id {request.attempt_id} (recorded {left}; the database"
+                    " was reset or restored since): deleted it, the launch is tried"
+                    " again"
+                ) from error
         except _API_FAULTS as error:
             raise api_error(error, doing) from error
         self._ensure_service(request, namespace, created)
@@ -143,6 +155,7 @@ class KubernetesDaemons:
                 ),
                 at=backend.clock(),
                 run_id=request.run_id,
+                attempt_stamp=request.stamp,
             )
         )
         self._follow(_Followed(request, kind, namespace, request.name))

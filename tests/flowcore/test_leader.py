@@ -41,6 +41,10 @@ class MemoryLock:
 
 
 FAST = Timing(lease_seconds=0.6, renew_seconds=0.4, retry_seconds=0.05)
+# For a test that needs the leader to keep its lease while it looks: a pause
+# of the whole test process past FAST's 0.4 s deadline (a full garbage
+# collection late in the suite, a busy machine) rightly ends the lease.
+PATIENT = Timing(lease_seconds=4.0, renew_seconds=3.0, retry_seconds=0.05)
 
 
 def test_the_timing_must_leave_the_old_leader_time_to_stop() -> None:
@@ -51,7 +55,7 @@ def test_the_timing_must_leave_the_old_leader_time_to_stop() -> None:
 
 def test_a_leader_cut_off_from_its_lock_stops_at_the_renew_deadline() -> None:
     lock = MemoryLock()
-    elector = LeaderElector(lock, "a", timing=FAST)
+    elector = LeaderElector(lock, "a", timing=PATIENT)
     stop, until = threading.Event(), threading.Event()
     done = threading.Event()
     assert elector.acquire(stop) == 1
@@ -61,8 +65,8 @@ def test_a_leader_cut_off_from_its_lock_stops_at_the_renew_deadline() -> None:
     assert elector.is_leader() and not until.is_set()
     lock.partitioned = True
     cut = time.monotonic()
-    assert until.wait(2)
-    assert time.monotonic() - cut < FAST.lease_seconds  # before anyone may take it
+    assert until.wait(PATIENT.lease_seconds + 2)
+    assert time.monotonic() - cut < PATIENT.lease_seconds  # before anyone may take it
     assert not elector.is_leader()
     assert lock.released == []  # lost, not released: it cannot reach the lock
     done.set()

@@ -7,6 +7,7 @@ IP is the API server's own). Whatever the run's end, its daemon objects go."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from kubernetes.client import ApiClient, AppsV1Api
 from flowcore.spec import Limits, parse_document, parse_spec, render_task
 from flowcore.states import TERMINAL_RUN_STATUSES, AttemptStatus, RunStatus
 from k8s_runner import reconcile
+from k8s_runner.backends.base import BackendError
 from k8s_runner.daemon_manifests import (
     DAEMON_ATTEMPT_ID_LABEL,
     daemon_selector,
@@ -412,4 +414,43 @@ def test_a_persistent_daemon_runs_as_a_statefulset(
     assert run.status == RunStatus.SUCCEEDED
     [db] = attempts_of(run, "db")
     assert db.handle.startswith(f"daemon:StatefulSet:{flowdeck.namespace}/")
+    wait_until(lambda: not daemon_objects(flowdeck), 30, "the daemon's clean-up")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_daemon_another_attempt_with_the_id_left_is_deleted_not_adopted(
+    flowdeck: Flowdeck,
+) -> None:
+    """As for a pod: after a database reset or restore, the new attempt's
+    Deployment name meets the one an old attempt with its id left (here made
+    straight through the API), which is deleted and the launch tried again."""
+    backend = flowdeck.backend
+    reports: list[Any] = []
+    backend._reporter = reports.append
+    old = dataclasses.replace(
+        daemon_request(), attempt_created_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    apps = AppsV1Api(flowdeck.core.api_client)
+    namespace = flowdeck.namespace
+    left = apps.create_namespaced_deployment(
+        namespace,
+        workload_manifest(old, namespace=namespace, settings=backend.manifest_settings),
+    )
+    new = dataclasses.replace(old, attempt_created_at=datetime(2026, 3, 1, tzinfo=UTC))
+    with pytest.raises(BackendError) as raised:
+        backend.launch(new)
+    assert not raised.value.permanent and "left by another attempt" in str(raised.value)
+    wait_until(
+        lambda: not daemon_objects(flowdeck), 30, "the old Deployment's deletion"
+    )
+    backend.launch(new)
+    [created] = apps.list_namespaced_deployment(
+        namespace, label_selector=daemon_selector()
+    ).items
+    assert created.metadata.uid != left.metadata.uid
+    stamp = created.metadata.annotations["flowdeck.io/attempt-created"]
+    assert stamp == "2026-03-01T00:00:00+00:00"
+    assert reports[0].attempt_stamp == stamp
+    backend.cancel(new.attempt_id, reports[0].handle)
     wait_until(lambda: not daemon_objects(flowdeck), 30, "the daemon's clean-up")
