@@ -59,7 +59,11 @@ def test_a_leader_cut_off_from_its_lock_stops_at_the_renew_deadline() -> None:
     stop, until = threading.Event(), threading.Event()
     done = threading.Event()
     assert elector.acquire(stop) == 1
-    keeper = threading.Thread(target=elector.keep, args=(stop, until, done))
+    # A daemon, as every thread here: a failed assertion must not leave a
+    # thread that keeps the whole test process from exiting.
+    keeper = threading.Thread(
+        target=elector.keep, args=(stop, until, done), daemon=True
+    )
     keeper.start()
     time.sleep(0.3)
     assert elector.is_leader() and not until.is_set()
@@ -89,7 +93,7 @@ def test_a_lease_taken_by_another_ends_the_work_and_a_clean_stop_releases() -> N
             stop.set()
             assert until.wait(2)
 
-    runner = threading.Thread(target=elector.lead, args=(stop, work))
+    runner = threading.Thread(target=elector.lead, args=(stop, work), daemon=True)
     runner.start()
     runner.join(5)
     assert rounds == [1, 3]
